@@ -1,0 +1,47 @@
+"""sdpnets: train neural networks to their global optimum through convex programs.
+
+Weight decay on a deep linear network is a nuclear-norm (SDP) regularizer, on a circular
+linear CNN an l1 penalty in the Fourier domain, on a two-layer ReLU network a group lasso
+over activation patterns (Pilanci & Ergen, ICML 2020). sdpnets builds these programs,
+solves them on real solvers, certifies the optimum and returns the trained network.
+"""
+
+from .backends import available_backends
+from .certificates import beta_max, certify
+from .errors import (
+    BackendNotAvailableError,
+    InvalidInputError,
+    NonConvexFormulationError,
+    NotSolvedError,
+    ProblemTooLargeError,
+    SdpnetsError,
+    SdpnetsWarning,
+    SolveFailedError,
+    UnknownBackendError,
+)
+from .formulations import ConvexLinearFC, ConvexProgram
+from .networks import LinearFC, Network
+from .results import Certificate, SolveResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "available_backends",
+    "beta_max",
+    "certify",
+    "ConvexProgram",
+    "ConvexLinearFC",
+    "Network",
+    "LinearFC",
+    "SolveResult",
+    "Certificate",
+    "SdpnetsError",
+    "InvalidInputError",
+    "UnknownBackendError",
+    "NonConvexFormulationError",
+    "ProblemTooLargeError",
+    "BackendNotAvailableError",
+    "NotSolvedError",
+    "SolveFailedError",
+    "SdpnetsWarning",
+]

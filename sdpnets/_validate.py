@@ -1,0 +1,91 @@
+"""Input checks shared by every entry point.
+
+Each function raises :class:`~sdpnets.errors.InvalidInputError` (a ``ValueError``)
+naming the argument and what was expected, and returns a clean ``float64`` array or value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from numbers import Integral, Real
+
+import numpy as np
+
+from .errors import InvalidInputError
+
+__all__ = [
+    "check_array",
+    "check_data",
+    "check_targets",
+    "check_beta",
+    "check_int",
+    "check_choice",
+]
+
+
+def check_array(a, name: str, ndims: Collection[int] = (2,)) -> np.ndarray:
+    """Return ``a`` as a finite ``float64`` array with one of the allowed ``ndims``."""
+    if isinstance(a, (str, bytes)) or a is None:
+        raise InvalidInputError(f"{name} must be a numeric array, got {type(a).__name__}.")
+    try:
+        arr = np.asarray(a)
+    except Exception as exc:  # ragged lists and the like
+        raise InvalidInputError(f"{name} must be a numeric array: {exc}") from exc
+    if arr.dtype == bool or not (
+        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+    ):
+        raise InvalidInputError(
+            f"{name} must hold real numbers (integer or float dtype), got dtype {arr.dtype}."
+        )
+    if arr.ndim not in ndims:
+        shapes = " or ".join(f"{k}-D" for k in sorted(ndims))
+        raise InvalidInputError(f"{name} must be {shapes}, got shape {arr.shape}.")
+    if arr.size == 0:
+        raise InvalidInputError(f"{name} must not be empty, got shape {arr.shape}.")
+    arr = arr.astype(np.float64, copy=False)
+    if not np.all(np.isfinite(arr)):
+        raise InvalidInputError(f"{name} contains NaN or infinite values.")
+    return arr
+
+
+def check_data(X, ndims: Collection[int] = (2,)) -> np.ndarray:
+    """Validate the data matrix/tensor ``X`` (samples along the first axis)."""
+    return check_array(X, "X", ndims)
+
+
+def check_targets(y, n: int, name: str = "y") -> np.ndarray:
+    """Validate targets: ``(n,)`` or ``(n, K)`` with ``n`` matching ``X``."""
+    y = check_array(y, name, (1, 2))
+    if y.shape[0] != n:
+        raise InvalidInputError(
+            f"{name} must have one row per sample of X ({n}), got shape {y.shape}."
+        )
+    return y
+
+
+def check_beta(beta) -> float:
+    """``beta`` must be a finite real number > 0."""
+    if isinstance(beta, bool) or not isinstance(beta, (Real, np.floating, np.integer)):
+        raise InvalidInputError(f"beta must be a positive real number, got {beta!r}.")
+    beta = float(beta)
+    if not np.isfinite(beta) or beta <= 0:
+        raise InvalidInputError(f"beta must be a finite number > 0, got {beta!r}.")
+    return beta
+
+
+def check_int(value, name: str, minimum: int | None = None) -> int:
+    """An integer (not bool), optionally ``>= minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (Integral, np.integer)):
+        raise InvalidInputError(f"{name} must be an integer, got {value!r}.")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise InvalidInputError(f"{name} must be >= {minimum}, got {value}.")
+    return value
+
+
+def check_choice(value, name: str, choices: Collection[str]) -> str:
+    """One of a fixed set of strings."""
+    if not isinstance(value, str) or value not in choices:
+        options = ", ".join(repr(c) for c in choices)
+        raise InvalidInputError(f"{name} must be one of {options}, got {value!r}.")
+    return value

@@ -1,0 +1,64 @@
+"""Certify any network against the global optimum, and the ``beta`` above which it is zero.
+
+:func:`certify` dispatches on the network's type; each formulation module registers the
+certifier of its own networks (``@certify.register``).
+"""
+
+from __future__ import annotations
+
+import functools
+
+from .errors import InvalidInputError
+from .results import Certificate
+
+__all__ = ["certify", "beta_max", "BETA_MAX_FAMILIES"]
+
+
+@functools.singledispatch
+def certify(network, X, y, beta: float, **kwargs) -> Certificate:
+    """How far ``network`` is from the global optimum of its training problem.
+
+    Parameters
+    ----------
+    network : Network
+        Any network of a family sdpnets knows, e.g. one trained by SGD.
+    X, y : array_like
+        The training data.
+    beta : float
+        Weight-decay strength.
+
+    Returns
+    -------
+    Certificate
+        ``upper_bound`` is the network's own objective, ``lower_bound`` a certified lower
+        bound on the global optimum; ``gap`` bounds how far the network is from optimal.
+    """
+    raise InvalidInputError(
+        f"certify does not know networks of type {type(network).__name__}; "
+        f"known: {', '.join(sorted(t.__name__ for t in certify.registry if t is not object))}."
+    )
+
+
+#: ``family`` -> function computing its ``beta_max(X, y)``; filled by formulation modules.
+BETA_MAX_FAMILIES: dict[str, object] = {}
+
+
+def beta_max(X, y, family: str = "relu") -> float:
+    """Smallest ``beta`` at which the zero network is globally optimal.
+
+    Parameters
+    ----------
+    X, y : array_like
+        Training data.
+    family : str
+        ``"relu"`` (two-layer ReLU network, MATH.md 4c) or ``"linear_fc"``
+        (:math:`\\|X^T Y\\|_2`, MATH.md 1a).
+    """
+    try:
+        fn = BETA_MAX_FAMILIES[family]
+    except KeyError:
+        raise InvalidInputError(
+            f"family must be one of {', '.join(map(repr, sorted(BETA_MAX_FAMILIES)))}, "
+            f"got {family!r}."
+        ) from None
+    return fn(X, y)

@@ -1,0 +1,275 @@
+"""The :class:`ConvexProgram` base class shared by every network family.
+
+A formulation builds a cvxpy problem lazily (:attr:`ConvexProgram.problem`), solves it on a
+backend (:meth:`ConvexProgram.solve`), recovers the non-convex network from the solution
+(:meth:`ConvexProgram.network`) and certifies it (:meth:`ConvexProgram.certificate`).
+``beta`` is a cvxpy :class:`~cvxpy.Parameter`, so a change of ``beta`` (e.g. in
+:meth:`ConvexProgram.path`) reuses the compiled problem.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any, ClassVar
+
+import cvxpy as cp
+import numpy as np
+
+from .._validate import check_beta
+from ..backends import resolve_backend
+from ..errors import InvalidInputError, NotSolvedError, SdpnetsWarning, SolveFailedError
+from ..results import Certificate, SolveResult
+
+__all__ = ["ConvexProgram", "reduce_least_squares", "best_dual_scaling"]
+
+
+class ConvexProgram(ABC):
+    """Base class: a network training problem posed as a convex program.
+
+    Subclasses implement :meth:`_build` (return the cvxpy problem, using
+    :attr:`beta_parameter` for ``beta``), :meth:`_recover` (weights from the solution) and
+    :meth:`_certificate`.
+
+    Parameters
+    ----------
+    beta : float
+        Weight-decay strength, ``> 0``.
+    """
+
+    #: Cones the program needs; a backend that lacks one is refused before solving.
+    cones: ClassVar[frozenset[str]] = frozenset({"zero", "nonneg", "soc", "psd"})
+
+    def __init__(self, beta: float) -> None:
+        self._beta = check_beta(beta)
+        self._beta_param: cp.Parameter | None = None
+        self._problem: cp.Problem | None = None
+        self._result: SolveResult | None = None
+
+    # -- beta -------------------------------------------------------------------------
+    @property
+    def beta(self) -> float:
+        """The weight-decay strength. Setting it keeps the compiled problem."""
+        return self._beta
+
+    @beta.setter
+    def beta(self, value: float) -> None:
+        self._beta = check_beta(value)
+        if self._beta_param is not None:
+            self._beta_param.value = self._beta
+        self._result = None
+
+    @property
+    def beta_parameter(self) -> cp.Parameter:
+        """The cvxpy parameter holding ``beta`` (for use in :meth:`_build`)."""
+        if self._beta_param is None:
+            self._beta_param = cp.Parameter(nonneg=True, name="beta", value=self._beta)
+        return self._beta_param
+
+    # -- the program --------------------------------------------------------------------
+    @property
+    def problem(self) -> cp.Problem:
+        """The cvxpy problem, built on first access. Users may add constraints to a copy
+        (``cp.Problem(prog.problem.objective, prog.problem.constraints + [...])``)."""
+        if self._problem is None:
+            self._problem = self._build()
+        return self._problem
+
+    @abstractmethod
+    def _build(self) -> cp.Problem:
+        """Build the cvxpy problem (objective in the package's scale, constants included)."""
+
+    @property
+    def exact(self) -> bool:
+        """Whether the program's optimum equals the network's global optimum (``False``:
+        only an upper bound, e.g. with sampled activation patterns)."""
+        return True
+
+    @property
+    def result(self) -> SolveResult | None:
+        """The result of the last :meth:`solve` (``None`` before any)."""
+        return self._result
+
+    # -- solving --------------------------------------------------------------------------
+    def solve(
+        self,
+        backend: str = "auto",
+        tol: float = 1e-8,
+        max_iters: int | None = None,
+        time_limit: float | None = None,
+        verbose: bool = False,
+        *,
+        warm_start: bool = False,
+        **solver_options: Any,
+    ) -> SolveResult:
+        """Solve the convex program.
+
+        Parameters
+        ----------
+        backend : {"auto", "clarabel", "scs", "mosek"}
+            ``"auto"`` is MOSEK when licensed, else Clarabel.
+        tol : float
+            Solver tolerance (gap and feasibility), ``> 0``.
+        max_iters : int, optional
+            Iteration cap.
+        time_limit : float, optional
+            Seconds.
+        verbose : bool
+            Let the solver print its log.
+        warm_start : bool
+            Start from the previous solution where the solver supports it.
+        **solver_options
+            Passed to the solver untouched (override the translated options).
+
+        Returns
+        -------
+        SolveResult
+            Also kept in :attr:`result`. A failed solve is reported in ``status``, never
+            raised; :meth:`network` then raises :class:`SolveFailedError`.
+        """
+        _check_solve_options(tol, max_iters, time_limit)
+        engine = resolve_backend(backend)
+        if not engine.supports(self.cones):
+            raise InvalidInputError(
+                f"backend {engine.name!r} does not support the cones this program needs "
+                f"({', '.join(sorted(self.cones - engine.cones))})."
+            )
+        start = time.perf_counter()
+        problem = self.problem
+        build_time = time.perf_counter() - start
+        result = engine.solve(
+            problem,
+            tol=tol,
+            max_iters=max_iters,
+            time_limit=time_limit,
+            verbose=verbose,
+            warm_start=warm_start,
+            **solver_options,
+        )
+        compile_time = build_time + (0.0 if np.isnan(result.compile_time) else result.compile_time)
+        self._result = replace(
+            result,
+            compile_time=compile_time,
+            exact=self.exact,
+            message=" ".join(m for m in (result.message, self._message()) if m),
+        )
+        return self._result
+
+    def _message(self) -> str:
+        """Extra detail recorded in every result (e.g. how patterns were obtained)."""
+        return ""
+
+    def path(self, betas: Iterable[float], **solve_kwargs: Any) -> list[SolveResult]:
+        """Solve for each ``beta`` in turn, warm-starting from the previous solution.
+
+        The compiled problem is reused (``beta`` is a cvxpy parameter). The program is
+        left at the last ``beta``; its :meth:`network` is that solution's.
+        """
+        betas = [check_beta(b) for b in betas]
+        solve_kwargs.setdefault("warm_start", True)
+        results = []
+        for b in betas:
+            self.beta = b
+            results.append(self.solve(**solve_kwargs))
+        return results
+
+    # -- recovery and certificates --------------------------------------------------------
+    def _require_solution(self) -> SolveResult:
+        if self._result is None:
+            raise NotSolvedError(f"{type(self).__name__} has not been solved: call solve() first.")
+        if not self._result.solved:
+            raise SolveFailedError(
+                f"The last solve ended with status {self._result.status!r} on backend "
+                f"{self._result.backend!r}; no network can be recovered. {self._result.message}"
+            )
+        if self._result.status == "optimal_inaccurate":
+            warnings.warn(
+                "The last solve was only optimal_inaccurate; the recovered network may be "
+                "off the optimum by more than the requested tolerance.",
+                SdpnetsWarning,
+                stacklevel=3,
+            )
+        return self._result
+
+    def network(self, **kwargs: Any):
+        """The non-convex network recovered from the last solution.
+
+        Raises
+        ------
+        NotSolvedError
+            Before any :meth:`solve`.
+        SolveFailedError
+            When the last solve did not reach an optimal point.
+        """
+        self._require_solution()
+        return self._recover(**kwargs)
+
+    @abstractmethod
+    def _recover(self, **kwargs: Any):
+        """Build the network from the solved variables."""
+
+    def certificate(self) -> Certificate:
+        """Certified bracket ``lower_bound <= optimum <= upper_bound`` from the last solve.
+
+        The upper bound is the training objective of :meth:`network`; the lower bound is
+        the dual value of a dual-feasible point built from the solution.
+        """
+        self._require_solution()
+        return self._certificate()
+
+    @abstractmethod
+    def _certificate(self) -> Certificate:
+        """Compute the certificate from the solved program."""
+
+
+def _check_solve_options(tol, max_iters, time_limit) -> None:
+    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating)) or not tol > 0:
+        raise InvalidInputError(f"tol must be a number > 0, got {tol!r}.")
+    if max_iters is not None and (
+        isinstance(max_iters, bool) or not isinstance(max_iters, (int, np.integer)) or max_iters < 1
+    ):
+        raise InvalidInputError(f"max_iters must be None or an integer >= 1, got {max_iters!r}.")
+    if time_limit is not None and (
+        isinstance(time_limit, bool)
+        or not isinstance(time_limit, (int, float, np.floating))
+        or not time_limit > 0
+    ):
+        raise InvalidInputError(f"time_limit must be None or a number > 0, got {time_limit!r}.")
+
+
+def reduce_least_squares(A: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    r"""Shrink :math:`\|A Z - Y\|^2` to a size independent of the number of rows.
+
+    With the thin QR :math:`A = QR`,
+    :math:`\|AZ - Y\|^2 = \|RZ - Q^T Y\|^2 + \|Y\|^2 - \|Q^T Y\|^2` (MATH.md section 0).
+
+    Returns
+    -------
+    R : ndarray, shape (min(n, d), d)
+    QtY : ndarray, shape (min(n, d),) or (min(n, d), K)
+    offset : float
+        :math:`\|Y\|^2 - \|Q^T Y\|^2 \ge 0`.
+    """
+    Q, R = np.linalg.qr(A, mode="reduced")
+    QtY = Q.T @ Y
+    offset = max(float(np.sum(Y * Y) - np.sum(QtY * QtY)), 0.0)
+    return R, QtY, offset
+
+
+def best_dual_scaling(v: np.ndarray, y: np.ndarray, dual_norm: float, beta: float) -> float:
+    r"""The scale :math:`s \ge 0` maximizing the squared-loss dual value of :math:`s v`.
+
+    The dual value :math:`-\tfrac12\|s v - y\|^2 + \tfrac12\|y\|^2` is concave in ``s``; the
+    point is feasible for :math:`s\,\text{dual\_norm} \le \beta`. Returns the maximizer on
+    that interval.
+    """
+    vv = float(np.sum(v * v))
+    if vv == 0.0:
+        return 0.0
+    s = max(float(np.sum(v * y)) / vv, 0.0)
+    if dual_norm > 0:
+        s = min(s, beta / dual_norm)
+    return s

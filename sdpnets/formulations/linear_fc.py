@@ -1,0 +1,395 @@
+r"""Deep linear fully connected networks (MATH.md section 1).
+
+Two layers with weight decay, or ``L`` layers whose hidden layers are spectral-norm
+constrained, have the same global optimum as a nuclear-norm regularized least squares:
+
+.. math::
+
+    \min_{W_l} \tfrac12\|X W_1 \cdots W_L - Y\|_F^2 + \tfrac{\beta}{2}(\|W_{L-1}\|_F^2 + \|W_L\|_F^2)
+    \;=\; \min_Z \tfrac12\|XZ - Y\|_F^2 + \beta\|Z\|_*
+
+posed as an SDP with the explicit block :math:`\begin{bmatrix}A & Z\\ Z^T & B\end{bmatrix}
+\succeq 0` and penalty :math:`\tfrac{\beta}{2}(\operatorname{tr}A + \operatorname{tr}B)`,
+so the factors are read off :math:`Z = USV^T`. With scalar output the nuclear norm is the
+Euclidean norm (an SOCP). With weight decay on *all* ``L >= 3`` layers and scalar output the
+problem is :math:`\min_z \tfrac12\|Xz-y\|^2 + \tfrac{\beta L}{2}\|z\|^{2/L}`: not convex, but
+solved globally by a search along the ridge path; with vector output it is refused.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import cvxpy as cp
+from scipy.optimize import brentq
+
+from .._validate import check_beta, check_choice, check_data, check_int, check_targets
+from ..certificates import BETA_MAX_FAMILIES, certify
+from ..errors import InvalidInputError, NonConvexFormulationError
+from ..networks import LinearFC
+from ..results import Certificate, SolveResult
+from .base import ConvexProgram, best_dual_scaling, reduce_least_squares
+
+__all__ = ["ConvexLinearFC", "linear_fc_beta_max", "ridge_path_search"]
+
+HIDDEN_CHOICES = ("weight_decay", "spectral", "frobenius")
+
+CONVEX_VARIANTS = (
+    "Convex variants: depth=2 with weight decay (nuclear-norm SDP, MATH.md 1a/1b); "
+    "hidden='spectral' for depth >= 3 (||W_l||_2 <= 1 on hidden layers, the same SDP, 1c); "
+    "scalar output with weight decay on every layer (exact ridge-path search, 1d)."
+)
+
+
+class ConvexLinearFC(ConvexProgram):
+    r"""Globally optimal training of a deep linear network :math:`f(X) = X W_1 \cdots W_L`.
+
+    Solves
+
+    .. math::
+
+        \min_Z \tfrac12\|XZ - Y\|_F^2 + \beta\|Z\|_*
+
+    (the nuclear norm is :math:`\|z\|_2` for scalar output), whose optimum equals the
+    network's for ``depth=2`` with weight decay on both layers (MATH.md 1a, 1b) and for
+    ``hidden="spectral"`` (:math:`\|W_l\|_2 \le 1` for :math:`l \le L-2`, weight decay on
+    the last two layers, 1c). For ``depth >= 3`` with weight decay on every layer and
+    scalar output it solves
+    :math:`\min_z \tfrac12\|Xz-y\|^2 + \tfrac{\beta L}{2}\|z\|_2^{2/L}` globally by an exact
+    ridge-path search (1d). The data are reduced by a thin QR first, so the program's size
+    does not grow with ``n``.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+    Y : array_like, shape (n,) or (n, K)
+    beta : float
+        Weight decay, ``> 0``.
+    depth : int
+        Number of layers ``L >= 2``.
+    hidden : {"weight_decay", "spectral"}
+        Regularization of layers ``1..L-2``. ``"frobenius"`` (:math:`\|W_1\|_F \le 1`) is
+        recognized and refused: it is not convex (the nuclear program is only a lower bound).
+    rank_tol : float
+        Singular values of the solution below ``rank_tol * sigma_max`` are dropped when
+        the network is recovered.
+
+    Raises
+    ------
+    NonConvexFormulationError
+        For ``depth >= 3`` with weight decay on every layer and vector output, and for
+        ``hidden="frobenius"``.
+    """
+
+    def __init__(
+        self,
+        X,
+        Y,
+        beta: float,
+        depth: int = 2,
+        hidden: str = "weight_decay",
+        *,
+        rank_tol: float = 1e-7,
+    ) -> None:
+        super().__init__(beta)
+        self.X = check_data(X)
+        self.Y = check_targets(Y, self.X.shape[0], name="Y")
+        self.depth = check_int(depth, "depth", minimum=2)
+        self.hidden = check_choice(hidden, "hidden", HIDDEN_CHOICES)
+        if not (isinstance(rank_tol, (int, float)) and 0 <= rank_tol < 1):
+            raise InvalidInputError(f"rank_tol must be a number in [0, 1), got {rank_tol!r}.")
+        self.rank_tol = float(rank_tol)
+        self._Y2 = self.Y.reshape(self.X.shape[0], -1)
+        self.scalar_output = self._Y2.shape[1] == 1
+        if self.hidden == "frobenius":
+            raise NonConvexFormulationError(
+                "hidden='frobenius' (||W_1||_F <= 1) gives the penalty "
+                "beta (sum_i sigma_i(Z)^(2/3))^(3/2), which is not convex; the nuclear-norm "
+                "program is only a lower bound for it. " + CONVEX_VARIANTS
+            )
+        if self.depth >= 3 and self.hidden == "weight_decay" and not self.scalar_output:
+            raise NonConvexFormulationError(
+                f"depth={self.depth} with weight decay on every layer and vector output "
+                f"({self._Y2.shape[1]} outputs) is not convex: its value is a Schatten-2/"
+                f"{self.depth} quasi-norm program with distinct local optima (MATH.md 1e). "
+                + CONVEX_VARIANTS
+            )
+        self._Z: np.ndarray | None = None  # the ridge-path solution (variant 1d)
+
+    # -- which program ------------------------------------------------------------------
+    @property
+    def variant(self) -> str:
+        """``"nuclear"`` (SDP), ``"l2"`` (SOCP) or ``"ridge_path"`` (exact 1-D search)."""
+        if self.depth >= 3 and self.hidden == "weight_decay":
+            return "ridge_path"
+        return "l2" if self.scalar_output else "nuclear"
+
+    @property
+    def cones(self):  # type: ignore[override]
+        return frozenset({"zero", "soc", "psd"} if self.variant == "nuclear" else {"zero", "soc"})
+
+    def _build(self) -> cp.Problem:
+        if self.variant == "ridge_path":
+            raise NonConvexFormulationError(
+                "depth >= 3 with weight decay on every layer has no convex program; "
+                "solve() runs an exact ridge-path search instead (MATH.md 1d)."
+            )
+        d, K = self.X.shape[1], self._Y2.shape[1]
+        R, QtY, offset = reduce_least_squares(self.X, self._Y2)
+        beta = self.beta_parameter
+        if self.variant == "l2":
+            z = cp.Variable(d, name="Z")
+            self._Zvar = z
+            fit = 0.5 * cp.sum_squares(R @ z - QtY[:, 0])
+            return cp.Problem(cp.Minimize(fit + 0.5 * offset + beta * cp.norm(z, 2)))
+        block = cp.Variable((d + K, d + K), PSD=True, name="block")
+        Z = block[:d, d:]
+        self._Zvar = Z
+        fit = 0.5 * cp.sum_squares(R @ Z - QtY)
+        return cp.Problem(cp.Minimize(fit + 0.5 * offset + 0.5 * beta * cp.trace(block)))
+
+    def solve(self, backend: str = "auto", tol: float = 1e-8, *args, **kwargs) -> SolveResult:
+        """Solve the program (see :meth:`ConvexProgram.solve`).
+
+        For the ridge-path variant no conic solver is involved: ``backend`` must be
+        ``"auto"`` and the result's backend is ``"ridge_path"``; ``tol`` is the relative gap
+        the search certifies.
+        """
+        if self.variant != "ridge_path":
+            return super().solve(backend, tol, *args, **kwargs)
+        if backend != "auto":
+            raise InvalidInputError(
+                f"backend={backend!r}: depth >= 3 with weight decay on every layer is solved "
+                "by an exact ridge-path search, not a conic solver; use backend='auto'."
+            )
+        if not tol > 0:
+            raise InvalidInputError(f"tol must be a number > 0, got {tol!r}.")
+        import time
+
+        start = time.perf_counter()
+        z, value, lower = ridge_path_search(self.X, self._Y2[:, 0], self.beta, self.depth, tol=tol)
+        elapsed = time.perf_counter() - start
+        self._Z = z[:, None]
+        gap_ok = value - lower <= tol * max(1.0, abs(value))
+        self._result = SolveResult(
+            status="optimal" if gap_ok else "optimal_inaccurate",
+            objective=value,
+            backend="ridge_path",
+            solve_time=elapsed,
+            compile_time=0.0,
+            message=f"exact ridge-path search; certified lower bound {lower:.12g}.",
+            raw={"lower_bound": lower},
+        )
+        return self._result
+
+    @property
+    def solution(self) -> np.ndarray:
+        """The solved end-to-end map ``Z`` (``d x K``)."""
+        self._require_solution()
+        if self.variant == "ridge_path":
+            return self._Z
+        return np.asarray(self._Zvar.value, dtype=float).reshape(self.X.shape[1], -1)
+
+    # -- recovery ---------------------------------------------------------------------------
+    def _recover(self) -> LinearFC:
+        Z = self.solution
+        if self.variant == "ridge_path":
+            return _balanced_rank_one(Z[:, 0], self.depth, self.scalar_output and self.Y.ndim == 1)
+        U, s, Vt = np.linalg.svd(Z, full_matrices=False)
+        r = int(np.sum(s > self.rank_tol * s[0])) if s.size and s[0] > 0 else 0
+        return factor_nuclear(U[:, :r], s[:r], Vt[:r], self.depth, self.hidden,
+                              scalar_output=self.Y.ndim == 1)
+
+    def _certificate(self) -> Certificate:
+        net = self.network()
+        if self.variant == "ridge_path":
+            return certify(net, self.X, self.Y, self.beta)
+        return nuclear_certificate(net, self.X, self._Y2, self.beta)
+
+    def beta_max(self) -> float:
+        """Smallest ``beta`` whose optimum is the zero network (convex variants)."""
+        return linear_fc_beta_max(self.X, self.Y)
+
+
+def factor_nuclear(U, s, Vt, depth: int, hidden: str, scalar_output: bool = False) -> LinearFC:
+    r"""Weights of a ``depth``-layer network whose product is :math:`U\,\mathrm{diag}(s)\,V^T`
+    and whose penalty is :math:`\beta\sum_i s_i` (MATH.md 1a, 1c).
+
+    Two layers: :math:`W_1 = US^{1/2}`, :math:`W_2 = S^{1/2}V^T` (balanced). More layers
+    (spectral variant): :math:`W_1 = U`, identities in between,
+    :math:`W_{L-1} = S^{1/2}`, :math:`W_L = S^{1/2}V^T`. A zero solution gets width 1.
+    """
+    d, K = U.shape[0], Vt.shape[1]
+    r = s.size
+    if r == 0:
+        U, s, Vt = np.zeros((d, 1)), np.zeros(1), np.zeros((1, K))
+        r = 1
+    root = np.sqrt(s)
+    if depth == 2:
+        weights = [U * root, root[:, None] * Vt]
+    else:
+        weights = [U] + [np.eye(r)] * (depth - 3) + [np.diag(root), root[:, None] * Vt]
+    return LinearFC(weights, hidden="weight_decay" if depth == 2 else hidden,
+                    scalar_output=scalar_output)
+
+
+def _balanced_rank_one(z: np.ndarray, depth: int, scalar_output: bool) -> LinearFC:
+    """``depth`` balanced width-1 layers whose product is ``z`` (MATH.md 1d)."""
+    t = float(np.linalg.norm(z))
+    direction = z / t if t > 0 else np.zeros_like(z)
+    scale = t ** (1.0 / depth)
+    weights = [scale * direction[:, None]] + [np.full((1, 1), scale)] * (depth - 1)
+    return LinearFC(weights, hidden="weight_decay", scalar_output=scalar_output)
+
+
+def nuclear_certificate(net: LinearFC, X: np.ndarray, Y2: np.ndarray, beta: float) -> Certificate:
+    r"""Certificate for the nuclear-norm program from a network's residual (MATH.md 1a).
+
+    The dual point is :math:`V = s(Y - XZ)` with ``s`` the best scale subject to
+    :math:`\|X^T V\|_2 \le \beta`; its value
+    :math:`-\tfrac12\|V - Y\|^2 + \tfrac12\|Y\|^2` is a lower bound on the optimum.
+    """
+    residual = Y2 - X @ net.product
+    dual_norm = float(np.linalg.norm(X.T @ residual, 2))
+    s = best_dual_scaling(residual, Y2, dual_norm, beta)
+    V = s * residual
+    lower = -0.5 * float(np.sum((V - Y2) ** 2)) + 0.5 * float(np.sum(Y2 * Y2))
+    upper = net.objective(X, Y2, beta)
+    return Certificate(lower, upper, upper - lower, dual_point=V)
+
+
+@certify.register
+def _certify_linear_fc(network: LinearFC, X, y, beta: float) -> Certificate:
+    """Certify a deep linear network (MATH.md 1a-1d)."""
+    X = check_data(X)
+    Y2 = check_targets(y, X.shape[0]).reshape(X.shape[0], -1)
+    beta = check_beta(beta)
+    if network.weights[0].shape[0] != X.shape[1] or network.weights[-1].shape[1] != Y2.shape[1]:
+        raise InvalidInputError(
+            f"network maps {network.weights[0].shape[0]} inputs to "
+            f"{network.weights[-1].shape[1]} outputs; data have {X.shape[1]} and {Y2.shape[1]}."
+        )
+    if network.depth == 2 or network.hidden == "spectral":
+        return nuclear_certificate(network, X, Y2, beta)
+    if Y2.shape[1] != 1:
+        raise NonConvexFormulationError(
+            "No certified lower bound for depth >= 3 with weight decay on every layer and "
+            "vector output (not convex, MATH.md 1e). " + CONVEX_VARIANTS
+        )
+    _, _, lower = ridge_path_search(X, Y2[:, 0], beta, network.depth)
+    upper = network.objective(X, Y2, beta)
+    return Certificate(lower, upper, upper - lower, dual_point=None)
+
+
+def linear_fc_beta_max(X, Y) -> float:
+    r""":math:`\|X^T Y\|_2`: the zero network is optimal iff ``beta`` is at least this
+    (two layers, or spectral hidden layers; MATH.md 1a)."""
+    X = check_data(X)
+    Y2 = check_targets(Y, X.shape[0]).reshape(X.shape[0], -1)
+    return float(np.linalg.norm(X.T @ Y2, 2))
+
+
+BETA_MAX_FAMILIES["linear_fc"] = linear_fc_beta_max
+
+
+# --- MATH.md 1d: exact search along the ridge path ---------------------------------------------
+
+
+def ridge_path_search(
+    X: np.ndarray, y: np.ndarray, beta: float, depth: int, tol: float = 1e-10,
+    grid: int = 4000, max_rounds: int = 60,
+) -> tuple[np.ndarray, float, float]:
+    r"""Global minimum of :math:`g(z) = \tfrac12\|Xz-y\|^2 + \tfrac{\beta L}{2}\|z\|^{2/L}`.
+
+    Every non-zero stationary point lies on the ridge path
+    :math:`z(\mu) = (X^TX + \mu I)^{-1}X^Ty` with :math:`\mu = \beta\|z\|^{2/L-2}`. With
+    one eigendecomposition of :math:`X^TX` the path is explicit; the stationary points are
+    the roots of a scalar function of :math:`\log\mu`, bracketed on a grid and refined.
+
+    The lower bound is rigorous: :math:`\phi(t) = \min_{\|z\|\le t}\tfrac12\|Xz-y\|^2` is
+    attained on the path (:math:`t = \|z(\mu)\|`) and decreasing, the penalty increasing,
+    so on :math:`[t_j, t_{j+1}]`, :math:`g \ge \phi(t_{j+1}) + \tfrac{\beta L}{2}t_j^{2/L}`;
+    intervals whose bound is not within ``tol`` of the best value are split until it is.
+
+    Returns
+    -------
+    z : ndarray
+        The global minimizer.
+    value : float
+        Its objective.
+    lower_bound : float
+        Certified lower bound on the global minimum.
+    """
+    L = depth
+    coef = 0.5 * beta * L
+    evals, Q = np.linalg.eigh(X.T @ X)
+    evals = np.clip(evals, 0.0, None)
+    c = Q.T @ (X.T @ y)
+    yy = float(y @ y)
+    positive = evals > evals.max(initial=0.0) * 1e-12
+    c = np.where(positive, c, 0.0)  # X^T y lies in the range of X^T X
+    cnorm = float(np.linalg.norm(c))
+    zero_value = 0.5 * yy
+    if cnorm == 0.0:
+        return np.zeros(X.shape[1]), zero_value, zero_value
+
+    def weights(mu):
+        mu = np.atleast_1d(mu)[:, None]
+        denom = evals[None, :] + mu
+        return np.divide(c, denom, out=np.zeros_like(denom * 1.0), where=denom > 0)
+
+    def path(mu):
+        """(t, phi) at each mu: norm of z(mu) and its squared-loss value."""
+        w = weights(mu)
+        t = np.sqrt(np.sum(w * w, axis=1))
+        phi = 0.5 * (np.sum(evals * w * w, axis=1) - 2 * np.sum(c * w, axis=1) + yy)
+        return t, np.maximum(phi, 0.0)
+
+    t_max, phi_min = path(0.0)
+    t_max, phi_min = float(t_max[0]), float(phi_min[0])
+    a = (2.0 * L - 2.0) / L
+    mu_lo = beta * t_max ** (-a)
+    mu_hi = (cnorm**a / beta) ** (1.0 / (a - 1.0))
+    log_mu = np.linspace(np.log(mu_lo) - 3.0, np.log(mu_hi) + 3.0, grid)
+
+    def stationarity(lm):
+        t, _ = path(np.exp(lm))
+        return np.log(t) - (np.log(beta) - lm) / a
+
+    g = stationarity(log_mu)
+    candidates = [0.0, np.exp(log_mu[0])]
+    for i in np.flatnonzero(np.sign(g[:-1]) != np.sign(g[1:])):
+        candidates.append(np.exp(brentq(lambda lm: stationarity(lm)[0], log_mu[i], log_mu[i + 1],
+                                        xtol=1e-14, rtol=1e-15)))
+    cand = np.array(candidates)
+    t, phi = path(cand)
+    values = phi + coef * t ** (2.0 / L)
+    best = int(np.argmin(values))
+    value, mu_best = float(values[best]), cand[best]
+    z = Q @ weights(mu_best)[0]
+    if zero_value <= value:
+        z, value = np.zeros(X.shape[1]), zero_value
+
+    # Certified lower bound by interval bounds on t, refined where it is not tight.
+    mus = np.exp(log_mu)
+    target = tol * max(1.0, abs(value))
+    for _ in range(max_rounds):
+        t, phi = path(mus)  # t decreases as mu grows
+        t = np.concatenate(([t_max], t[::-1][::-1], [0.0]))  # mus ascending -> t descending
+        phi = np.concatenate(([phi_min], phi, [zero_value]))
+        # interval between consecutive points k (larger t) and k+1 (smaller t):
+        interval = phi[:-1] + coef * t[1:] ** (2.0 / L)
+        tail = phi_min + coef * t_max ** (2.0 / L)  # t >= t_max
+        lower = float(min(interval.min(), tail))
+        loose = np.flatnonzero(interval < value - target)
+        if lower >= value - target or loose.size == 0:
+            break
+        # split loose intervals (interior ones live between mus[k-1] and mus[k])
+        inner = loose[(loose >= 1) & (loose <= mus.size - 1)]
+        mids = np.sqrt(mus[inner - 1] * mus[inner])
+        edge = []
+        if np.any(loose == 0):
+            edge.append(mus[0] * 1e-3)
+        if np.any(loose == mus.size):
+            edge.append(mus[-1] * 1e3)
+        mus = np.unique(np.concatenate((mus, mids, edge)))
+    return z, value, min(lower, value)

@@ -1,0 +1,101 @@
+"""Frozen records returned by solves and certificates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Status = Literal[
+    "optimal",
+    "optimal_inaccurate",
+    "infeasible",
+    "unbounded",
+    "time_limit",
+    "iteration_limit",
+    "error",
+]
+
+#: Every status a :class:`SolveResult` can carry.
+STATUSES: tuple[str, ...] = (
+    "optimal",
+    "optimal_inaccurate",
+    "infeasible",
+    "unbounded",
+    "time_limit",
+    "iteration_limit",
+    "error",
+)
+
+#: Statuses from which a network may be recovered.
+SOLVED_STATUSES: frozenset[str] = frozenset({"optimal", "optimal_inaccurate"})
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    """Outcome of one solve of a convex program.
+
+    Attributes
+    ----------
+    status : str
+        One of :data:`STATUSES`. ``"optimal_inaccurate"`` is never folded into
+        ``"optimal"``; a solver that stopped on a limit reports the limit.
+    objective : float
+        Optimal value in the package's objective scale (loss summed over samples,
+        ``beta/2`` times squared Frobenius norms); ``nan`` when no point was found.
+    backend : str
+        Name of the backend that ran (``"clarabel"``, ``"scs"``, ``"mosek"``, or an
+        exact non-conic method such as ``"ridge_path"``).
+    solve_time, compile_time : float
+        Seconds spent in the solver and in building/compiling the program.
+    iterations : int or None
+        Solver iterations, when the solver reports them.
+    exact : bool
+        ``True`` when the program's optimum *is* the network's global optimum.
+        ``False`` when it is only an upper bound (e.g. ReLU with sampled patterns).
+    message : str
+        Human-readable detail (why a solve failed, how patterns were obtained, ...).
+    raw : Any
+        The backend's own status/statistics, untouched.
+    """
+
+    status: str
+    objective: float
+    backend: str
+    solve_time: float = float("nan")
+    compile_time: float = float("nan")
+    iterations: int | None = None
+    exact: bool = True
+    message: str = ""
+    raw: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def solved(self) -> bool:
+        """Whether a (possibly inaccurate) optimal point is available."""
+        return self.status in SOLVED_STATUSES
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """A certified bracket on the global optimum of a network training problem.
+
+    ``lower_bound <= global optimum <= upper_bound``. The lower bound is the value of a
+    dual-feasible point (weak duality); the upper bound is the training objective of an
+    actual network. ``gap = upper_bound - lower_bound``.
+
+    Attributes
+    ----------
+    lower_bound, upper_bound, gap : float
+    dual_point : numpy.ndarray or None
+        The dual-feasible point that gives the lower bound (``None`` for methods whose
+        lower bound does not come from a dual point).
+    """
+
+    lower_bound: float
+    upper_bound: float
+    gap: float
+    dual_point: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def relative_gap(self) -> float:
+        """``gap / max(1, |upper_bound|)``."""
+        return self.gap / max(1.0, abs(self.upper_bound))
