@@ -30,7 +30,7 @@ def _mosek_probe() -> tuple[bool, str]:
             if abs(task.getxx(mosek.soltype.itr)[0] - 1.0) > 1e-6:
                 return False, LICENCE_HELP.format(reason="the test solve returned a wrong value.")
     except Exception as exc:  # mosek.Error: missing/expired licence and the like
-        return False, LICENCE_HELP.format(reason=f"{str(exc).strip()}.")
+        return False, LICENCE_HELP.format(reason=str(exc).strip().rstrip(".") + ".")
     return True, ""
 
 

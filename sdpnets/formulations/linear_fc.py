@@ -88,7 +88,7 @@ class ConvexLinearFC(ConvexProgram):
         depth: int = 2,
         hidden: str = "weight_decay",
         *,
-        rank_tol: float = 1e-7,
+        rank_tol: float = 1e-6,
     ) -> None:
         super().__init__(beta)
         self.X = check_data(X)
