@@ -321,28 +321,29 @@ def ridge_path_search(
     """
     L = depth
     coef = 0.5 * beta * L
-    evals, Q = np.linalg.eigh(X.T @ X)
-    evals = np.clip(evals, 0.0, None)
-    c = Q.T @ (X.T @ y)
-    yy = float(y @ y)
-    positive = evals > evals.max(initial=0.0) * 1e-12
-    c = np.where(positive, c, 0.0)  # X^T y lies in the range of X^T X
+    U, sigma, Vt = np.linalg.svd(X, full_matrices=False)
+    keep = sigma > sigma.max(initial=0.0) * 1e-12
+    U, sigma, Vt = U[:, keep], sigma[keep], Vt[keep]
+    b = U.T @ y  # y's coordinates in the range of X
+    evals = sigma**2
+    c = sigma * b  # X^T y in the right singular basis
+    y_perp = float(np.sum((y - U @ b) ** 2))  # part of y no z can fit
     cnorm = float(np.linalg.norm(c))
-    zero_value = 0.5 * yy
+    zero_value = 0.5 * float(y @ y)
     if cnorm == 0.0:
         return np.zeros(X.shape[1]), zero_value, zero_value
 
     def weights(mu):
-        mu = np.atleast_1d(mu)[:, None]
-        denom = evals[None, :] + mu
-        return np.divide(c, denom, out=np.zeros_like(denom * 1.0), where=denom > 0)
+        return c / (evals[None, :] + np.atleast_1d(mu)[:, None])
 
     def path(mu):
-        """(t, phi) at each mu: norm of z(mu) and its squared-loss value."""
-        w = weights(mu)
+        """(t, phi) at each mu: the norm of z(mu) and its squared-loss value, computed from
+        the residual b_i mu / (s_i + mu) in the range of X (no cancellation)."""
+        mu = np.atleast_1d(mu)[:, None]
+        w = c / (evals + mu)
         t = np.sqrt(np.sum(w * w, axis=1))
-        phi = 0.5 * (np.sum(evals * w * w, axis=1) - 2 * np.sum(c * w, axis=1) + yy)
-        return t, np.maximum(phi, 0.0)
+        phi = 0.5 * (y_perp + np.sum((b * mu / (evals + mu)) ** 2, axis=1))
+        return t, phi
 
     t_max, phi_min = path(0.0)
     t_max, phi_min = float(t_max[0]), float(phi_min[0])
@@ -365,16 +366,17 @@ def ridge_path_search(
     values = phi + coef * t ** (2.0 / L)
     best = int(np.argmin(values))
     value, mu_best = float(values[best]), cand[best]
-    z = Q @ weights(mu_best)[0]
+    z = Vt.T @ weights(mu_best)[0]
     if zero_value <= value:
         z, value = np.zeros(X.shape[1]), zero_value
 
     # Certified lower bound by interval bounds on t, refined where it is not tight.
     mus = np.exp(log_mu)
     target = tol * max(1.0, abs(value))
-    for _ in range(max_rounds):
+    lower = -np.inf
+    for _ in range(max(max_rounds, 1)):
         t, phi = path(mus)  # t decreases as mu grows
-        t = np.concatenate(([t_max], t[::-1][::-1], [0.0]))  # mus ascending -> t descending
+        t = np.concatenate(([t_max], t, [0.0]))  # mus ascending, so t descending
         phi = np.concatenate(([phi_min], phi, [zero_value]))
         # interval between consecutive points k (larger t) and k+1 (smaller t):
         interval = phi[:-1] + coef * t[1:] ** (2.0 / L)
