@@ -33,9 +33,10 @@ def demo_data(seed: int = 0, n: int = 200, d: int = 20, K: int = 8, rank: int = 
     return X, Y
 
 
-def run_demo(seed: int = 0, out=sys.stdout) -> None:
+def run_demo(seed: int = 0, out=None) -> None:
     """Train 2- and 3-layer linear networks globally on every backend, then by gradient
     descent from 5 random starts, and print how far each is from the certified optimum."""
+    out = sys.stdout if out is None else out
     X, Y = demo_data(seed)
     beta = 0.15 * beta_max(X, Y, family="linear_fc")
     n, d = X.shape
@@ -91,7 +92,9 @@ def run_demo(seed: int = 0, out=sys.stdout) -> None:
           "the convex program reaches it.", file=out)
 
 
-def run_backends(out=sys.stdout) -> None:
+def run_backends(out=None) -> None:
+    """Print each backend and, when it cannot run here, why."""
+    out = sys.stdout if out is None else out
     rows = []
     for name, cls in BACKENDS.items():
         ok, reason = cls().availability()

@@ -102,7 +102,7 @@ class LinearFC(Network):
 
     @property
     def product(self) -> np.ndarray:
-        """The end-to-end linear map :math:`W_1 \cdots W_L` (``d x K``)."""
+        r"""The end-to-end linear map :math:`W_1 \cdots W_L` (``d x K``)."""
         out = self.weights[0]
         for w in self.weights[1:]:
             out = out @ w

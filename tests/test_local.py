@@ -1,0 +1,58 @@
+"""The gradient-descent baseline: exact gradients, monotone descent, never below the optimum."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import sdpnets as sn
+from sdpnets.local import project_spectral, train_linear_fc
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((40, 6))
+    Y = X @ rng.standard_normal((6, 2)) @ rng.standard_normal((2, 3)) + 0.2 * rng.standard_normal((40, 3))
+    return X, Y
+
+
+def test_projection_clips_singular_values_only():
+    rng = np.random.default_rng(0)
+    W = 3 * rng.standard_normal((5, 4))
+    P = project_spectral(W)
+    assert np.linalg.norm(P, 2) <= 1 + 1e-12
+    U, s, Vt = np.linalg.svd(W, full_matrices=False)
+    np.testing.assert_allclose(P, (U * np.minimum(s, 1)) @ Vt, atol=1e-12)
+    small = W / (2 * np.linalg.norm(W, 2))
+    np.testing.assert_allclose(project_spectral(small), small, atol=1e-12)
+
+
+@pytest.mark.parametrize("hidden,widths", [("weight_decay", [4]), ("spectral", [4, 4])])
+def test_local_training_stays_above_certified_optimum(data, hidden, widths):
+    X, Y = data
+    beta = 0.3 * sn.beta_max(X, Y, family="linear_fc")
+    prog = sn.ConvexLinearFC(X, Y, beta, depth=len(widths) + 1, hidden=hidden)
+    prog.solve()
+    lower = prog.certificate().lower_bound
+    for seed in range(3):
+        net = train_linear_fc(X, Y, beta, widths, hidden=hidden, seed=seed)
+        assert net.objective(X, Y, beta) >= lower
+        for i in net.constrained_layers():
+            assert np.linalg.norm(net.weights[i], 2) <= 1 + 1e-9
+
+
+def test_more_iterations_never_increase_the_objective(data):
+    X, Y = data
+    beta = 1.0
+    values = [train_linear_fc(X, Y, beta, [3], seed=1, max_iters=k).objective(X, Y, beta)
+              for k in (1, 5, 50)]
+    assert values[0] >= values[1] >= values[2]
+
+
+def test_local_training_rejects_bad_input(data):
+    X, Y = data
+    with pytest.raises(sn.InvalidInputError, match="widths"):
+        train_linear_fc(X, Y, 1.0, [])
+    with pytest.raises(sn.InvalidInputError, match="hidden"):
+        train_linear_fc(X, Y, 1.0, [2], hidden="frobenius")
