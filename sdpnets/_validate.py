@@ -20,6 +20,7 @@ __all__ = [
     "check_beta",
     "check_int",
     "check_choice",
+    "check_solve_options",
 ]
 
 
@@ -89,3 +90,19 @@ def check_choice(value, name: str, choices: Collection[str]) -> str:
         options = ", ".join(repr(c) for c in choices)
         raise InvalidInputError(f"{name} must be one of {options}, got {value!r}.")
     return value
+
+
+def check_solve_options(tol, max_iters, time_limit) -> None:
+    """``tol > 0``; ``max_iters`` ``None`` or an integer >= 1; ``time_limit`` ``None`` or > 0."""
+    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating)) or not tol > 0:
+        raise InvalidInputError(f"tol must be a number > 0, got {tol!r}.")
+    if max_iters is not None and (
+        isinstance(max_iters, bool) or not isinstance(max_iters, (int, np.integer)) or max_iters < 1
+    ):
+        raise InvalidInputError(f"max_iters must be None or an integer >= 1, got {max_iters!r}.")
+    if time_limit is not None and (
+        isinstance(time_limit, bool)
+        or not isinstance(time_limit, (int, float, np.floating))
+        or not time_limit > 0
+    ):
+        raise InvalidInputError(f"time_limit must be None or a number > 0, got {time_limit!r}.")

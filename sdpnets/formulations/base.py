@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import cvxpy as cp
 import numpy as np
 
-from .._validate import check_beta
+from .._validate import check_beta, check_solve_options
 from ..backends import resolve_backend
 from ..errors import InvalidInputError, NotSolvedError, SdpnetsWarning, SolveFailedError
 from ..results import Certificate, SolveResult
@@ -130,7 +130,7 @@ class ConvexProgram(ABC):
             Also kept in :attr:`result`. A failed solve is reported in ``status``, never
             raised; :meth:`network` then raises :class:`SolveFailedError`.
         """
-        _check_solve_options(tol, max_iters, time_limit)
+        check_solve_options(tol, max_iters, time_limit)
         engine = resolve_backend(backend)
         if not engine.supports(self.cones):
             raise InvalidInputError(
@@ -223,21 +223,6 @@ class ConvexProgram(ABC):
     @abstractmethod
     def _certificate(self) -> Certificate:
         """Compute the certificate from the solved program."""
-
-
-def _check_solve_options(tol, max_iters, time_limit) -> None:
-    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating)) or not tol > 0:
-        raise InvalidInputError(f"tol must be a number > 0, got {tol!r}.")
-    if max_iters is not None and (
-        isinstance(max_iters, bool) or not isinstance(max_iters, (int, np.integer)) or max_iters < 1
-    ):
-        raise InvalidInputError(f"max_iters must be None or an integer >= 1, got {max_iters!r}.")
-    if time_limit is not None and (
-        isinstance(time_limit, bool)
-        or not isinstance(time_limit, (int, float, np.floating))
-        or not time_limit > 0
-    ):
-        raise InvalidInputError(f"time_limit must be None or a number > 0, got {time_limit!r}.")
 
 
 def reduce_least_squares(A: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:

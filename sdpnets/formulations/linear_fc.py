@@ -18,11 +18,20 @@ solved globally by a search along the ridge path; with vector output it is refus
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import cvxpy as cp
 from scipy.optimize import brentq
 
-from .._validate import check_beta, check_choice, check_data, check_int, check_targets
+from .._validate import (
+    check_beta,
+    check_choice,
+    check_data,
+    check_int,
+    check_solve_options,
+    check_targets,
+)
 from ..certificates import BETA_MAX_FAMILIES, certify
 from ..errors import InvalidInputError, NonConvexFormulationError
 from ..networks import LinearFC
@@ -147,31 +156,48 @@ class ConvexLinearFC(ConvexProgram):
         fit = 0.5 * cp.sum_squares(R @ Z - QtY)
         return cp.Problem(cp.Minimize(fit + 0.5 * offset + 0.5 * beta * cp.trace(block)))
 
-    def solve(self, backend: str = "auto", tol: float = 1e-8, *args, **kwargs) -> SolveResult:
+    def solve(
+        self,
+        backend: str = "auto",
+        tol: float = 1e-8,
+        max_iters: int | None = None,
+        time_limit: float | None = None,
+        verbose: bool = False,
+        *,
+        warm_start: bool = False,
+        **solver_options,
+    ) -> SolveResult:
         """Solve the program (see :meth:`ConvexProgram.solve`).
 
-        For the ridge-path variant no conic solver is involved: ``backend`` must be
-        ``"auto"`` and the result's backend is ``"ridge_path"``; ``tol`` is the relative gap
-        the search certifies.
+        The ridge-path variant (``depth >= 3``, weight decay on every layer) runs no conic
+        solver: ``backend`` must be ``"auto"``, the result's backend is ``"ridge_path"``,
+        ``tol`` is the relative gap the search certifies and ``max_iters`` caps its
+        refinement rounds (default 60); ``time_limit``, ``verbose`` and solver options do
+        not apply to it.
         """
         if self.variant != "ridge_path":
-            return super().solve(backend, tol, *args, **kwargs)
+            return super().solve(backend, tol, max_iters, time_limit, verbose,
+                                 warm_start=warm_start, **solver_options)
+        check_solve_options(tol, max_iters, time_limit)
         if backend != "auto":
             raise InvalidInputError(
                 f"backend={backend!r}: depth >= 3 with weight decay on every layer is solved "
                 "by an exact ridge-path search, not a conic solver; use backend='auto'."
             )
-        if not tol > 0:
-            raise InvalidInputError(f"tol must be a number > 0, got {tol!r}.")
-        import time
-
+        if solver_options:
+            raise InvalidInputError(
+                f"solver options {sorted(solver_options)} do not apply to the ridge-path search."
+            )
         start = time.perf_counter()
-        z, value, lower = ridge_path_search(self.X, self._Y2[:, 0], self.beta, self.depth, tol=tol)
+        z, value, lower = ridge_path_search(
+            self.X, self._Y2[:, 0], self.beta, self.depth, tol=tol,
+            max_rounds=60 if max_iters is None else max_iters,
+        )
         elapsed = time.perf_counter() - start
         self._Z = z[:, None]
-        gap_ok = value - lower <= tol * max(1.0, abs(value))
+        certified = value - lower <= tol * max(1.0, abs(value))
         self._result = SolveResult(
-            status="optimal" if gap_ok else "optimal_inaccurate",
+            status="optimal" if certified else "iteration_limit",
             objective=value,
             backend="ridge_path",
             solve_time=elapsed,
