@@ -100,6 +100,10 @@ class Backend:
             status = self._limit_status(problem, max_iters, time_limit)
         return status
 
+    def raw_status(self, problem: cp.Problem) -> str:
+        """The solver's own words for how the last solve ended (cvxpy's, by default)."""
+        return str(problem.status)
+
     # -- solve ------------------------------------------------------------------------
     def solve(
         self,
@@ -154,7 +158,10 @@ class Backend:
         value = problem.value
         objective = float(value) if value is not None else float("nan")
         if status != "optimal":
-            message = f"{self.name} returned {problem.status!r} (cvxpy status)."
+            message = (
+                f"{self.name} stopped with status {self.raw_status(problem)!r} after "
+                f"{_iterations(problem)} iterations."
+            )
         return SolveResult(
             status=status,
             objective=objective,

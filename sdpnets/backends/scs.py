@@ -26,10 +26,13 @@ class SCSBackend(Backend):
             opts["time_limit_secs"] = float(time_limit)
         return opts
 
-    def map_status(self, problem, max_iters, time_limit):
+    def raw_status(self, problem):
         raw = problem.solver_stats.extra_stats
         info = raw.get("info", {}) if isinstance(raw, dict) else {}
-        scs_status = str(info.get("status", ""))
+        return str(info.get("status", problem.status))
+
+    def map_status(self, problem, max_iters, time_limit):
+        scs_status = self.raw_status(problem)
         if "reached max_iters" in scs_status:
             return "iteration_limit"
         if "reached time_limit" in scs_status:
