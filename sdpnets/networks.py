@@ -19,7 +19,7 @@ from ._validate import check_beta, check_data, check_targets
 from .errors import InvalidInputError
 from .losses import Loss, get_loss
 
-__all__ = ["Network", "LinearFC"]
+__all__ = ["Network", "LinearFC", "LinearCNN", "CircularCNN"]
 
 #: Relative slack allowed on norm constraints before a network counts as infeasible.
 CONSTRAINT_TOL = 1e-7
@@ -146,5 +146,214 @@ class LinearFC(Network):
 
 
 # --- convolutional networks (linear CNN, circular CNN) ------------------------------------
+
+
+def _as_batch(X, nd: int, channels: int, name: str = "X") -> np.ndarray:
+    """``X`` as ``(n, C, *spatial)`` with ``nd`` spatial axes and ``channels`` channels."""
+    from ._validate import check_array
+
+    X = check_array(X, name, (2, 3, 4))
+    if X.ndim == 2:
+        X = X[:, None, :]
+    if X.ndim - 2 != nd or X.shape[1] != channels:
+        want = "(n, length) or (n, channels, length)" if nd == 1 else "(n, channels, height, width)"
+        raise InvalidInputError(
+            f"X must be {want} with {channels} channel(s) for this network, got shape "
+            f"{X.shape}."
+        )
+    return X
+
+
+class LinearCNN(Network):
+    r"""Linear convolutional network with ``m`` filters (MATH.md 2a, 2b).
+
+    Without pooling each filter's output at each position has its own output weight,
+
+    .. math::
+
+        f(x)_o = \sum_{j=1}^m \sum_{k=1}^K (u_j \star x)_k \, a_{jko},
+
+    with pooling the filter outputs are summed (or averaged) over the ``K`` positions
+    first, :math:`f(x)_o = \sum_j \big(\operatorname{pool}_k (u_j \star x)_k\big) a_{jo}`.
+    :math:`\star` is cross-correlation (the deep-learning "convolution") with the given
+    stride and zero padding, computed by :func:`scipy.signal.correlate`. Both layers are
+    penalized: :math:`\tfrac{\beta}{2}(\sum_j\|u_j\|^2 + \|a\|_F^2)`.
+
+    Parameters
+    ----------
+    filters : array_like, shape (m, C, q) or (m, C, q1, q2)
+        The ``m`` filters (1-D signals or images with ``C`` channels).
+    output_weights : array_like
+        ``(m, *out_shape, O)`` without pooling (``out_shape`` the output positions),
+        ``(m, O)`` with pooling.
+    stride, padding : int or tuple of int
+    pooling : {None, "sum", "mean"}
+    scalar_output : bool
+        Predict shape ``(n,)`` (requires ``O == 1``) instead of ``(n, O)``.
+    """
+
+    def __init__(
+        self,
+        filters,
+        output_weights,
+        stride=1,
+        padding=0,
+        pooling: str | None = None,
+        scalar_output: bool = True,
+    ) -> None:
+        filters = np.asarray(filters, dtype=float)
+        output_weights = np.asarray(output_weights, dtype=float)
+        if filters.ndim not in (3, 4):
+            raise InvalidInputError(
+                f"filters must be (m, C, q) or (m, C, q1, q2), got shape {filters.shape}."
+            )
+        if pooling not in (None, "sum", "mean"):
+            raise InvalidInputError(f"pooling must be None, 'sum' or 'mean', got {pooling!r}.")
+        nd = filters.ndim - 2
+        want = 2 if pooling else 2 + nd
+        if output_weights.ndim != want or output_weights.shape[0] != filters.shape[0]:
+            raise InvalidInputError(
+                f"output_weights must have shape (m{', *out_shape' if not pooling else ''}, O) "
+                f"with m = {filters.shape[0]} filters, got {output_weights.shape}."
+            )
+        if scalar_output and output_weights.shape[-1] != 1:
+            raise InvalidInputError("scalar_output=True needs output_weights with O = 1.")
+        self.weights = [filters, output_weights]
+        self.stride, self.padding, self.pooling = stride, padding, pooling
+        self.scalar_output = bool(scalar_output)
+
+    @property
+    def filters(self) -> np.ndarray:
+        return self.weights[0]
+
+    @property
+    def output_weights(self) -> np.ndarray:
+        return self.weights[1]
+
+    def feature_maps(self, X) -> np.ndarray:
+        """Filter outputs :math:`(u_j \\star x_i)_k`, shape ``(n, m, *out_shape)``."""
+        from scipy.signal import correlate
+
+        from .patches import _spatial_tuple
+
+        filters = self.filters
+        nd = filters.ndim - 2
+        X = _as_batch(X, nd, filters.shape[1])
+        pad = _spatial_tuple(self.padding, "padding", nd, 0)
+        stride = _spatial_tuple(self.stride, "stride", nd, 1)
+        if any(pad):
+            X = np.pad(X, [(0, 0), (0, 0)] + [(p, p) for p in pad])
+        if any(q > s for q, s in zip(filters.shape[2:], X.shape[2:])):
+            raise InvalidInputError(
+                f"the filters {filters.shape[2:]} are larger than the padded input "
+                f"{X.shape[2:]}."
+            )
+        step = (slice(None),) + tuple(slice(None, None, s) for s in stride)
+        # one correlation per filter (a loop over filters, not samples); the channel axis
+        # of a 'valid' correlation with a full-depth filter has length 1.
+        maps = [correlate(X, u[None], mode="valid")[:, 0][step] for u in filters]
+        return np.stack(maps, axis=1)
+
+    def predict(self, X) -> np.ndarray:
+        maps = self.feature_maps(X)
+        a = self.output_weights
+        nd = maps.ndim - 2
+        if self.pooling:
+            pooled = maps.reshape(*maps.shape[:2], -1)
+            pooled = pooled.mean(axis=2) if self.pooling == "mean" else pooled.sum(axis=2)
+            out = pooled @ a
+        else:
+            if maps.shape[2:] != a.shape[1:-1]:
+                raise InvalidInputError(
+                    f"X gives {maps.shape[2:]} output positions but the output weights "
+                    f"expect {a.shape[1:-1]}."
+                )
+            out = np.tensordot(maps, a, axes=(list(range(1, 2 + nd)), list(range(0, 1 + nd))))
+        return out[:, 0] if self.scalar_output else out
+
+    def penalty(self) -> float:
+        return float(sum(np.sum(w * w) for w in self.weights))
+
+
+class CircularCNN(Network):
+    r"""Linear CNN with full-size circular filters (MATH.md 3).
+
+    .. math::
+
+        f(x) = \sum_{j=1}^m w_j^T C(u_{L-1,j}) \cdots C(u_{1,j})\, x,
+
+    :math:`C(u)x = u \circledast x` the circular convolution (2-D for images), computed with
+    the FFT. ``hidden="weight_decay"``: every layer penalized,
+    :math:`\tfrac{\beta}{2}\sum_l\|u_l\|^2 + \tfrac{\beta}{2}\|w\|^2`. ``hidden="unit_norm"``:
+    the first ``L-2`` filters satisfy :math:`\|u_{l,j}\|_2 \le 1` and only the last filter
+    and ``w`` are penalized (MATH.md 3b).
+
+    Parameters
+    ----------
+    weights : sequence of arrays, each ``(m, d)`` or ``(m, H, W)``
+        ``[u_1, ..., u_{L-1}, w]``; row ``j`` is channel ``j``.
+    hidden : {"weight_decay", "unit_norm"}
+    """
+
+    def __init__(self, weights, hidden: str = "weight_decay") -> None:
+        self.weights = [np.asarray(w, dtype=float) for w in weights]
+        if len(self.weights) < 2:
+            raise InvalidInputError("weights must hold at least a filter and w.")
+        shape = self.weights[0].shape
+        if len(shape) not in (2, 3) or any(w.shape != shape for w in self.weights):
+            raise InvalidInputError(
+                "every layer must have the same shape (m, d) or (m, H, W), got "
+                f"{[w.shape for w in self.weights]}."
+            )
+        if hidden not in ("weight_decay", "unit_norm"):
+            raise InvalidInputError(
+                f"hidden must be 'weight_decay' or 'unit_norm', got {hidden!r}."
+            )
+        self.hidden = hidden
+
+    @property
+    def depth(self) -> int:
+        return len(self.weights)
+
+    @property
+    def signal_shape(self) -> tuple[int, ...]:
+        return self.weights[0].shape[1:]
+
+    def effective_filter(self) -> np.ndarray:
+        r""":math:`b = \sum_j C(u_{1,j})^T \cdots C(u_{L-1,j})^T w_j`, so that
+        :math:`f(x) = \langle b, x\rangle` (shape ``signal_shape``)."""
+        axes = tuple(range(1, 1 + len(self.signal_shape)))
+        spec = np.conj(np.fft.fftn(self.weights[-1], axes=axes))
+        for u in self.weights[:-1]:
+            spec = spec * np.fft.fftn(u, axes=axes)
+        return np.fft.ifftn(np.conj(spec).sum(axis=0), axes=tuple(a - 1 for a in axes)).real
+
+    def predict(self, X) -> np.ndarray:
+        shape = self.signal_shape
+        nd = len(shape)
+        X = _as_batch(X, nd, 1)[:, 0]
+        if X.shape[1:] != shape:
+            raise InvalidInputError(
+                f"X must hold signals of shape {shape} for this network, got {X.shape[1:]}."
+            )
+        axes = tuple(range(-nd, 0))
+        H = np.fft.fftn(X, axes=axes)[:, None]  # (n, 1, *shape)
+        for u in self.weights[:-1]:
+            H = H * np.fft.fftn(u, axes=axes)[None]
+        H = np.fft.ifftn(H, axes=axes).real  # (n, m, *shape): circular convolutions
+        return np.sum(H * self.weights[-1][None], axis=tuple(range(1, 2 + nd)))
+
+    def constrained_layers(self) -> list[int]:
+        """Layers with :math:`\\|u_{l,j}\\| \\le 1` (the first ``L-2`` for unit_norm)."""
+        return list(range(self.depth - 2)) if self.hidden == "unit_norm" else []
+
+    def penalty(self) -> float:
+        for i in self.constrained_layers():
+            norms = np.sqrt(np.sum(self.weights[i].reshape(self.weights[i].shape[0], -1) ** 2, 1))
+            if np.any(norms > 1 + CONSTRAINT_TOL):
+                return float("inf")
+        layers = self.weights[-2:] if self.hidden == "unit_norm" else self.weights
+        return float(sum(np.sum(w * w) for w in layers))
+
 
 # --- ReLU networks --------------------------------------------------------------------------

@@ -1,0 +1,238 @@
+r"""Linear convolutional networks over patches (MATH.md section 2).
+
+With patch matrices :math:`X_k` (row ``i`` the ``k``-th patch of sample ``i``, ``k = 1..K``)
+a linear CNN with per-position output weights is a two-layer linear network applied to the
+linear map :math:`\mathcal A(Z) = \sum_k X_k Z_{:,k}`; weight decay on filters and output
+weights becomes the nuclear norm of :math:`Z = \sum_j u_j a_j^T`:
+
+.. math::
+
+    \min_{u_j, a_j} \tfrac12\Big\|\sum_j\sum_k (X_k u_j) a_{jk} - y\Big\|^2
+        + \tfrac{\beta}{2}\sum_j(\|u_j\|^2 + \|a_j\|^2)
+    \;=\; \min_{Z\in\mathbb R^{h\times K}} \tfrac12\|\mathcal A(Z) - y\|^2 + \beta\|Z\|_* .
+
+With sum (mean) pooling the output weight is one scalar per filter and the program is the
+group lasso :math:`\min_z \tfrac12\|\bar X z - y\|^2 + \beta\|z\|_2`,
+:math:`\bar X = \sum_k X_k` (:math:`\tfrac1K\sum_k X_k`).
+
+Vector targets ``Y`` (``n x O``) are the same identities with one more index: without
+pooling :math:`Z\in\mathbb R^{h\times KO}` (column ``(k, o)`` holds :math:`\sum_j u_j
+a_{jko}`), with pooling :math:`\min_Z \tfrac12\|\bar X Z - Y\|^2 + \beta\|Z\|_*` (MATH.md 1a
+on :math:`\bar X`). Both are exact because the penalty is the variational form of the nuclear
+norm of the factorization :math:`Z = UA^T`, whatever linear map ``Z`` passes through.
+"""
+
+from __future__ import annotations
+
+import cvxpy as cp
+import numpy as np
+
+from .._validate import check_beta, check_targets
+from ..certificates import certify
+from ..errors import InvalidInputError
+from ..networks import LinearCNN
+from ..patches import PatchSpec, as_image_batch, patch_spec, patches_from_spec
+from ..results import Certificate
+from .base import ConvexProgram, best_dual_scaling, reduce_least_squares
+
+__all__ = ["ConvexLinearCNN", "linear_cnn_operator", "linear_cnn_beta_max"]
+
+POOLINGS = (None, "sum", "mean")
+
+
+def linear_cnn_operator(P: np.ndarray, pooling: str | None) -> np.ndarray:
+    r"""The matrix of the data map of a linear CNN, from patches ``P`` (``n x K x h``).
+
+    ``pooling=None``: ``n x (K h)``, column ``k h + t`` is :math:`(X_k)_{:,t}`, so
+    :math:`\mathcal A(Z) = A\,\operatorname{vec}(Z)` with column-major ``vec`` of
+    ``Z`` (``h x K``). ``"sum"``: :math:`\bar X = \sum_k X_k` (``n x h``); ``"mean"``:
+    :math:`\tfrac1K\sum_k X_k`.
+    """
+    if pooling is None:
+        return P.reshape(P.shape[0], -1)
+    pooled = P.sum(axis=1)
+    return pooled / P.shape[1] if pooling == "mean" else pooled
+
+
+class ConvexLinearCNN(ConvexProgram):
+    r"""Globally optimal training of a linear CNN (MATH.md 2a, 2b).
+
+    ``pooling=None`` solves the nuclear-norm SDP
+
+    .. math::
+
+        \min_{Z\in\mathbb R^{h\times K}} \tfrac12\Big\|\sum_{k=1}^K X_k Z_{:,k} - y\Big\|^2
+        + \tfrac{\beta}{2}(\operatorname{tr}A + \operatorname{tr}B)
+        \quad\text{s.t.}\quad \begin{bmatrix}A & Z\\ Z^T & B\end{bmatrix}\succeq 0,
+
+    whose optimum is that of :math:`f(x) = \sum_j\sum_k (X_k u_j)a_{jk}` with weight decay
+    on filters :math:`u_j` and output weights :math:`a_j`; recovery from :math:`Z = USV^T`:
+    :math:`u_j = \sqrt{s_j}U_{:,j}`, :math:`a_j = \sqrt{s_j}V_{:,j}`. ``pooling="sum"`` or
+    ``"mean"`` solves :math:`\min_z \tfrac12\|\bar Xz - y\|^2 + \beta\|z\|_2` (one filter
+    :math:`u = z/\sqrt{\|z\|}`, :math:`a = \sqrt{\|z\|}`); vector targets use the nuclear
+    norm of ``h x KO`` (no pooling) or ``h x O`` (pooling) matrices. The data are reduced
+    by a thin QR of the operator's matrix, so the program's size does not grow with ``n``.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, L), (n, C, L) or (n, C, H, W)
+    y : array_like, shape (n,) or (n, O)
+    beta : float
+        Weight decay, ``> 0``.
+    kernel_size : int or tuple of int
+        Filter size per spatial axis (filters span all channels).
+    stride : int or tuple of int
+    padding : int or tuple of int
+        Zeros on both sides of each spatial axis.
+    pooling : {None, "sum", "mean"}
+    rank_tol : float
+        Singular values below ``rank_tol * sigma_max`` are dropped in recovery.
+    """
+
+    def __init__(
+        self,
+        X,
+        y,
+        beta: float,
+        kernel_size=3,
+        stride=1,
+        padding=0,
+        pooling: str | None = None,
+        *,
+        rank_tol: float = 1e-7,
+    ) -> None:
+        super().__init__(beta)
+        self.X = as_image_batch(X)
+        self.y = check_targets(y, self.X.shape[0])
+        if pooling not in POOLINGS:
+            raise InvalidInputError(f"pooling must be None, 'sum' or 'mean', got {pooling!r}.")
+        self.pooling = pooling
+        self.spec: PatchSpec = patch_spec(self.X.shape[1:], kernel_size, stride, padding)
+        if not (isinstance(rank_tol, (int, float)) and 0 <= rank_tol < 1):
+            raise InvalidInputError(f"rank_tol must be a number in [0, 1), got {rank_tol!r}.")
+        self.rank_tol = float(rank_tol)
+        self._Y2 = self.y.reshape(self.X.shape[0], -1)
+        self.input_ndim = np.ndim(X)
+
+    @property
+    def n_outputs(self) -> int:
+        return self._Y2.shape[1]
+
+    @property
+    def variant(self) -> str:
+        """``"nuclear"`` (SDP) or ``"l2"`` (SOCP: pooling with scalar output)."""
+        return "l2" if self.pooling and self.n_outputs == 1 else "nuclear"
+
+    @property
+    def cones(self):  # type: ignore[override]
+        return frozenset({"zero", "soc", "psd"} if self.variant == "nuclear" else {"zero", "soc"})
+
+    @property
+    def _Zshape(self) -> tuple[int, int]:
+        h, K, O = self.spec.patch_size, self.spec.n_patches, self.n_outputs
+        return (h, O) if self.pooling else (h, K * O)
+
+    def operator(self) -> np.ndarray:
+        """The data map's matrix (see :func:`linear_cnn_operator`)."""
+        return linear_cnn_operator(patches_from_spec(self.X, self.spec), self.pooling)
+
+    def _build(self) -> cp.Problem:
+        A = self.operator()
+        R, QtY, offset = reduce_least_squares(A, self._Y2)
+        beta = self.beta_parameter
+        h, cols = self._Zshape
+        O = self.n_outputs
+        if self.variant == "l2":
+            z = cp.Variable(h, name="Z")
+            self._Zvar = z
+            fit = 0.5 * cp.sum_squares(R @ z - QtY[:, 0])
+            return cp.Problem(cp.Minimize(fit + 0.5 * offset + beta * cp.norm(z, 2)))
+        block = cp.Variable((h + cols, h + cols), PSD=True, name="block")
+        Z = block[:h, h:]
+        self._Zvar = Z
+        if self.pooling:
+            fit = 0.5 * cp.sum_squares(R @ Z - QtY)
+        else:
+            # column (k, o) of Z is k * O + o; output o reads the columns o, O + o, ...
+            fit = 0.5 * sum(
+                cp.sum_squares(R @ cp.vec(Z[:, o::O], order="F") - QtY[:, o]) for o in range(O)
+            )
+        return cp.Problem(cp.Minimize(fit + 0.5 * offset + 0.5 * beta * cp.trace(block)))
+
+    @property
+    def solution(self) -> np.ndarray:
+        """The solved ``Z`` (``h x K`` or ``h x KO`` without pooling, ``h x O`` with)."""
+        self._require_solution()
+        return np.asarray(self._Zvar.value, dtype=float).reshape(self._Zshape)
+
+    def _recover(self) -> LinearCNN:
+        Z = self.solution
+        U, s, Vt = np.linalg.svd(Z, full_matrices=False)
+        r = int(np.sum(s > self.rank_tol * s[0])) if s.size and s[0] > 0 else 0
+        if r == 0:
+            U, s, Vt, r = np.zeros((Z.shape[0], 1)), np.zeros(1), np.zeros((1, Z.shape[1])), 1
+        root = np.sqrt(s[:r])
+        spec, O = self.spec, self.n_outputs
+        filters = (U[:, :r] * root).T.reshape(r, *spec.filter_shape)
+        a = root[:, None] * Vt[:r]  # r x cols
+        if self.pooling:
+            out = a.reshape(r, O)
+        else:
+            out = a.reshape(r, *spec.out_shape, O)
+        return LinearCNN(
+            filters, out, stride=spec.stride, padding=spec.padding, pooling=self.pooling,
+            scalar_output=self.y.ndim == 1,
+        )
+
+    def _certificate(self) -> Certificate:
+        return certify(self.network(), self.X, self.y, self.beta)
+
+    def beta_max(self) -> float:
+        """Smallest ``beta`` whose optimum is the zero network."""
+        return _dual_norm(self.operator(), self._Y2, self.spec, self.pooling)
+
+
+def _adjoint(A: np.ndarray, V: np.ndarray, spec: PatchSpec, pooling) -> np.ndarray:
+    r""":math:`\mathcal A^*(V)` as the matrix whose spectral norm is the dual norm."""
+    G = A.T @ V  # (K h, O) or (h, O)
+    if pooling:
+        return G
+    K, h, O = spec.n_patches, spec.patch_size, V.shape[1]
+    return G.reshape(K, h, O).transpose(1, 0, 2).reshape(h, K * O)
+
+
+def _dual_norm(A, V, spec, pooling) -> float:
+    return float(np.linalg.norm(_adjoint(A, V, spec, pooling), 2))
+
+
+def linear_cnn_beta_max(X, y, kernel_size, stride=1, padding=0, pooling=None) -> float:
+    r""":math:`\|\mathcal A^*(y)\|_2`: the zero network is the optimum iff ``beta`` is at
+    least this (MATH.md 2; the spectral norm of the ``h x K`` matrix of patch
+    correlations :math:`X_k^T y`, or :math:`\|\bar X^T y\|` with pooling)."""
+    X = as_image_batch(X)
+    Y2 = check_targets(y, X.shape[0]).reshape(X.shape[0], -1)
+    if pooling not in POOLINGS:
+        raise InvalidInputError(f"pooling must be None, 'sum' or 'mean', got {pooling!r}.")
+    spec = patch_spec(X.shape[1:], kernel_size, stride, padding)
+    A = linear_cnn_operator(patches_from_spec(X, spec), pooling)
+    return _dual_norm(A, Y2, spec, pooling)
+
+
+@certify.register
+def _certify_linear_cnn(network: LinearCNN, X, y, beta: float) -> Certificate:
+    r"""Certify a linear CNN (MATH.md 2): the residual :math:`V = Y - f(X)`, scaled so that
+    :math:`\|\mathcal A^*(V)\|_2 \le \beta`, gives the lower bound
+    :math:`-\tfrac12\|V - Y\|^2 + \tfrac12\|Y\|^2`."""
+    beta = check_beta(beta)
+    Xc = as_image_batch(X)
+    Y2 = check_targets(y, Xc.shape[0]).reshape(Xc.shape[0], -1)
+    upper = network.objective(X, y, beta)
+    filters = network.filters
+    spec = patch_spec(Xc.shape[1:], filters.shape[2:], network.stride, network.padding)
+    A = linear_cnn_operator(patches_from_spec(Xc, spec), network.pooling)
+    residual = Y2 - network.predict(X).reshape(Y2.shape)
+    dual_norm = _dual_norm(A, residual, spec, network.pooling)
+    s = best_dual_scaling(residual, Y2, dual_norm, beta)
+    V = s * residual
+    lower = -0.5 * float(np.sum((V - Y2) ** 2)) + 0.5 * float(np.sum(Y2 * Y2))
+    return Certificate(lower, upper, upper - lower, dual_point=V)
