@@ -1,0 +1,76 @@
+"""Shared fixtures: seeded data, the backends that can run here, MOSEK skip marker.
+
+Every reference value the tests compare against is computed *in the tests* by an
+independent method (closed forms, proximal gradient, 1-D searches, L-BFGS on the weights);
+nothing is copied from a run of the package.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import sdpnets as sn
+from sdpnets.backends.mosek import MosekBackend
+
+#: Backends that can actually solve on this machine (MOSEK only with a licence).
+BACKENDS = sn.available_backends()
+
+_MOSEK_OK, _MOSEK_REASON = MosekBackend().availability()
+#: MOSEK's own availability message, used as the skip reason.
+MOSEK_REASON = _MOSEK_REASON or "MOSEK is available"
+
+requires_mosek = pytest.mark.skipif(not _MOSEK_OK, reason=f"MOSEK unavailable: {_MOSEK_REASON}")
+
+#: Parameters for "every backend": the available ones, plus MOSEK skipped with its own
+#: reason when it cannot run here (so a missing licence shows up in the test report).
+ALL_BACKENDS = list(BACKENDS) + (
+    [] if "mosek" in BACKENDS else [pytest.param("mosek", marks=requires_mosek)]
+)
+
+
+def solve_kwargs(backend: str) -> dict:
+    """Tight tolerances for every backend (SCS is first order: give it room)."""
+    if backend == "scs":
+        return {"tol": 1e-10, "max_iters": 200_000}
+    return {"tol": 1e-9}
+
+
+def rel_close(a: float, b: float, rtol: float = 1e-6) -> bool:
+    """``|a - b| <= rtol * max(1, |a|, |b|)``."""
+    return abs(a - b) <= rtol * max(1.0, abs(a), abs(b))
+
+
+def assert_rel(a: float, b: float, rtol: float = 1e-6, what: str = "") -> None:
+    assert rel_close(a, b, rtol), f"{what}: {a!r} vs {b!r} (rel diff {abs(a - b) / max(1, abs(a), abs(b)):.3g})"
+
+
+@pytest.fixture(params=ALL_BACKENDS)
+def backend(request) -> str:
+    """Each backend sdpnets knows; MOSEK skipped without a licence."""
+    return request.param
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20240601)
+
+
+@pytest.fixture
+def vector_data():
+    """A small seeded regression problem with vector output (n > d, full column rank)."""
+    rng = np.random.default_rng(7)
+    n, d, K = 24, 5, 3
+    X = rng.standard_normal((n, d))
+    Y = X @ rng.standard_normal((d, K)) + 0.5 * rng.standard_normal((n, K))
+    return X, Y
+
+
+@pytest.fixture
+def scalar_data():
+    """A small seeded regression problem with scalar output."""
+    rng = np.random.default_rng(11)
+    n, d = 20, 5
+    X = rng.standard_normal((n, d))
+    y = X @ rng.standard_normal(d) + 0.5 * rng.standard_normal(n)
+    return X, y
