@@ -20,7 +20,10 @@ from .errors import (
     UnknownBackendError,
 )
 from .formulations import ConvexLinearFC, ConvexProgram
+from .formulations import ConvexCircularCNN, ConvexLinearCNN
 from .networks import LinearFC, Network
+from .networks import CircularCNN, LinearCNN
+from . import fourier, patches
 from .results import Certificate, SolveResult
 
 __version__ = "0.1.0"
@@ -31,8 +34,12 @@ __all__ = [
     "certify",
     "ConvexProgram",
     "ConvexLinearFC",
+    "ConvexLinearCNN",
+    "ConvexCircularCNN",
     "Network",
     "LinearFC",
+    "LinearCNN",
+    "CircularCNN",
     "SolveResult",
     "Certificate",
     "SdpnetsError",

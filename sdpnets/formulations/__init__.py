@@ -2,5 +2,7 @@
 
 from .base import ConvexProgram
 from .linear_fc import ConvexLinearFC
+from .linear_cnn import ConvexLinearCNN
+from .fourier import ConvexCircularCNN
 
-__all__ = ["ConvexProgram", "ConvexLinearFC"]
+__all__ = ["ConvexProgram", "ConvexLinearFC", "ConvexLinearCNN", "ConvexCircularCNN"]
