@@ -1,0 +1,316 @@
+"""Backends: availability, "auto", option translation, status mapping, failure handling."""
+
+from __future__ import annotations
+
+import warnings
+
+import cvxpy as cp
+import numpy as np
+import pytest
+
+import sdpnets as sn
+from sdpnets.backends import (
+    BACKENDS as BACKEND_CLASSES,
+    ClarabelBackend,
+    MosekBackend,
+    SCSBackend,
+    get_backend,
+    resolve_backend,
+)
+from sdpnets.backends.mosek import _mosek_probe
+from sdpnets.results import STATUSES
+from conftest import BACKENDS, MOSEK_REASON, _MOSEK_OK, requires_mosek
+
+FAILED_STATUSES = {"infeasible", "unbounded", "time_limit", "iteration_limit", "error"}
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((15, 4))
+    return X, rng.standard_normal((15, 3))
+
+
+# --- availability and "auto" ----------------------------------------------------------------------
+
+
+def test_available_backends_contains_open_source_solvers():
+    names = sn.available_backends()
+    assert "clarabel" in names and "scs" in names
+    assert set(names) <= set(BACKEND_CLASSES)
+    assert ("mosek" in names) == _MOSEK_OK
+
+
+def test_every_available_backend_really_solves():
+    x = cp.Variable()
+    for name in sn.available_backends():
+        res = get_backend(name).solve(cp.Problem(cp.Minimize(cp.square(x - 3))))
+        assert res.status == "optimal"
+        assert res.objective == pytest.approx(0.0, abs=1e-6)
+        assert res.backend == name
+
+
+def test_auto_resolves_to_mosek_if_licensed_else_clarabel(data):
+    expected = "mosek" if _MOSEK_OK else "clarabel"
+    assert resolve_backend("auto").name == expected
+    X, Y = data
+    res = sn.ConvexLinearFC(X, Y, 1.0).solve()  # backend="auto" is the default
+    assert res.backend == expected
+    assert res.status == "optimal"
+
+
+def test_unknown_backend_lists_available_ones(data):
+    X, Y = data
+    prog = sn.ConvexLinearFC(X, Y, 1.0)
+    with pytest.raises(sn.UnknownBackendError) as info:
+        prog.solve(backend="gurobi-ish")
+    err = info.value
+    assert isinstance(err, ValueError) and isinstance(err, sn.SdpnetsError)
+    assert "gurobi-ish" in str(err)
+    for name in sn.available_backends():
+        assert name in str(err)
+    assert prog.result is None  # nothing ran
+
+
+@pytest.mark.parametrize("bad", ["CLARABEL", "", None, 3])
+def test_unknown_backend_names_of_any_type(data, bad):
+    X, Y = data
+    with pytest.raises(sn.UnknownBackendError):
+        sn.ConvexLinearFC(X, Y, 1.0).solve(backend=bad)
+
+
+def test_unknown_backend_for_ridge_path_variant(data):
+    X, Y = data
+    with pytest.raises(sn.InvalidInputError, match="backend"):
+        sn.ConvexLinearFC(X, Y[:, 0], 1.0, depth=3).solve(backend="gurobi-ish")
+
+
+def test_mosek_without_licence_raises_backend_not_available(data):
+    if _MOSEK_OK:
+        pytest.skip("a MOSEK licence is present on this machine")
+    X, Y = data
+    prog = sn.ConvexLinearFC(X, Y, 1.0)
+    with pytest.raises(sn.BackendNotAvailableError) as info:
+        prog.solve(backend="mosek")
+    msg = str(info.value)
+    assert "licen" in msg.lower()  # licence / license
+    assert "MOSEKLM_LICENSE_FILE" in msg or "mosek.lic" in msg  # how to fix it
+    assert isinstance(info.value, sn.SdpnetsError)
+    assert prog.result is None
+    assert "mosek" not in sn.available_backends()
+
+
+def test_mosek_probe_is_cached():
+    first = _mosek_probe()
+    before = _mosek_probe.cache_info().hits
+    assert _mosek_probe() == first
+    assert _mosek_probe.cache_info().hits == before + 1
+    assert MosekBackend().is_available() == first[0]
+
+
+@requires_mosek
+def test_mosek_solves_when_licensed(data):
+    X, Y = data
+    res = sn.ConvexLinearFC(X, Y, 1.0).solve(backend="mosek")
+    assert res.status == "optimal" and res.backend == "mosek"
+
+
+def test_mosek_skip_reason_is_mosek_own_message():
+    ok, reason = MosekBackend().availability()
+    if ok:
+        pytest.skip("a MOSEK licence is present on this machine")
+    assert reason and MOSEK_REASON == reason
+
+
+# --- capabilities and option translation ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", [ClarabelBackend, SCSBackend, MosekBackend])
+def test_capabilities_cover_the_linear_fc_cones(cls):
+    b = cls()
+    assert b.supports({"zero", "soc", "psd"})
+    assert not b.supports({"zero", "imaginary-cone"})
+    assert b.name in BACKEND_CLASSES and BACKEND_CLASSES[b.name] is cls
+
+
+def test_program_refuses_backend_lacking_a_cone(data, monkeypatch):
+    X, Y = data
+    monkeypatch.setattr(ClarabelBackend, "cones", frozenset({"zero", "nonneg", "soc"}))
+    prog = sn.ConvexLinearFC(X, Y, 1.0)
+    with pytest.raises(sn.InvalidInputError, match="psd"):
+        prog.solve(backend="clarabel")
+    assert prog.result is None
+    # the scalar-output program needs no PSD cone and still solves
+    assert sn.ConvexLinearFC(X, Y[:, 0], 1.0).solve(backend="clarabel").status == "optimal"
+
+
+def test_clarabel_option_translation():
+    import clarabel
+
+    opts = ClarabelBackend().solver_options(1e-7, 50, 2.5)
+    assert opts["tol_gap_abs"] == opts["tol_gap_rel"] == opts["tol_feas"] == 1e-7
+    assert opts["max_iter"] == 50 and opts["time_limit"] == 2.5
+    settings = clarabel.DefaultSettings()
+    for key in opts:
+        assert hasattr(settings, key), key  # names Clarabel really has
+    bare = ClarabelBackend().solver_options(1e-6, None, None)
+    assert "max_iter" not in bare and "time_limit" not in bare
+
+
+def test_scs_option_translation():
+    opts = SCSBackend().solver_options(1e-7, 50, 2.5)
+    assert opts == {"eps_abs": 1e-7, "eps_rel": 1e-7, "max_iters": 50, "time_limit_secs": 2.5}
+    assert SCSBackend().solver_options(1e-6, None, None) == {"eps_abs": 1e-6, "eps_rel": 1e-6}
+
+
+def test_mosek_option_translation():
+    mosek = pytest.importorskip("mosek")
+    params = MosekBackend().solver_options(1e-7, 50, 2.5)["mosek_params"]
+    assert params["MSK_DPAR_INTPNT_CO_TOL_REL_GAP"] == 1e-7
+    assert params["MSK_DPAR_INTPNT_CO_TOL_PFEAS"] == 1e-7
+    assert params["MSK_DPAR_INTPNT_CO_TOL_DFEAS"] == 1e-7
+    assert params["MSK_IPAR_INTPNT_MAX_ITERATIONS"] == 50
+    assert params["MSK_DPAR_OPTIMIZER_MAX_TIME"] == 2.5
+    for key in params:  # names MOSEK really has
+        kind, name = key.split("_", 2)[1], key.split("_", 2)[2].lower()
+        enum = mosek.dparam if kind == "DPAR" else mosek.iparam
+        assert hasattr(enum, name), key
+
+
+def test_translated_options_reach_the_solver(data):
+    """max_iters is honoured by each solver (the iteration count proves it)."""
+    X, Y = data
+    for name, cap in (("clarabel", 3), ("scs", 7)):
+        res = sn.ConvexLinearFC(X, Y, 1.0).solve(backend=name, tol=1e-12, max_iters=cap)
+        assert res.iterations == cap
+
+
+def test_raw_solver_options_pass_through_and_override(data):
+    X, Y = data
+    tight = sn.ConvexLinearFC(X, Y, 1.0).solve(backend="scs", tol=1e-9)
+    loose = sn.ConvexLinearFC(X, Y, 1.0).solve(backend="scs", tol=1e-9, eps_abs=1e-2, eps_rel=1e-2)
+    assert tight.status == "optimal" and loose.status == "optimal"
+    assert loose.iterations < tight.iterations
+
+
+def test_timing_and_iterations_are_reported(data):
+    X, Y = data
+    for name in BACKENDS:
+        res = sn.ConvexLinearFC(X, Y, 1.0).solve(backend=name)
+        assert res.backend == name
+        assert np.isfinite(res.solve_time) and res.solve_time >= 0
+        assert np.isfinite(res.compile_time) and res.compile_time >= 0
+        assert isinstance(res.iterations, int) and res.iterations >= 1
+        assert res.exact is True
+
+
+# --- status mapping ---------------------------------------------------------------------------------
+
+
+LIMIT_CASES = [
+    ("scs", {"max_iters": 2}, "iteration_limit"),
+    ("scs", {"time_limit": 1e-6, "tol": 1e-14}, "time_limit"),
+    ("clarabel", {"max_iters": 1}, "iteration_limit"),
+    ("clarabel", {"time_limit": 1e-9}, "time_limit"),
+]
+
+
+@pytest.mark.parametrize("backend,options,expected", LIMIT_CASES)
+@pytest.mark.parametrize("output", ["vector", "scalar"])
+def test_limits_are_reported_and_block_recovery(data, backend, options, expected, output):
+    X, Y = data
+    if output == "scalar":
+        Y = Y[:, 0]
+    prog = sn.ConvexLinearFC(X, Y, 1.0)
+    res = prog.solve(backend=backend, **options)
+    assert res.status == expected, res.message
+    assert res.status != "optimal" and not res.solved
+    assert res.message  # says what happened
+    with pytest.raises(sn.SolveFailedError, match=expected) as info:
+        prog.network()
+    assert backend in str(info.value)
+    with pytest.raises(sn.SolveFailedError):
+        prog.certificate()
+    with pytest.raises(sn.SolveFailedError):
+        prog.solution
+
+
+def test_ridge_path_round_limit_is_reported(scalar_data):
+    X, y = scalar_data
+    prog = sn.ConvexLinearFC(X, y, 0.2 * np.linalg.norm(X.T @ y) ** (2 / 3), depth=3)
+    res = prog.solve(tol=1e-15, max_iters=1)
+    assert res.status == "iteration_limit"
+    with pytest.raises(sn.SolveFailedError, match="iteration_limit"):
+        prog.network()
+
+
+def test_network_before_solve_raises_not_solved(data):
+    X, Y = data
+    for prog in (sn.ConvexLinearFC(X, Y, 1.0), sn.ConvexLinearFC(X, Y[:, 0], 1.0, depth=3)):
+        with pytest.raises(sn.NotSolvedError, match="solve"):
+            prog.network()
+        with pytest.raises(sn.NotSolvedError):
+            prog.certificate()
+        assert prog.result is None
+
+
+def test_optimal_inaccurate_warns_on_network(data, monkeypatch):
+    X, Y = data
+    monkeypatch.setattr(ClarabelBackend, "map_status", lambda self, *a: "optimal_inaccurate")
+    prog = sn.ConvexLinearFC(X, Y, 1.0)
+    res = prog.solve(backend="clarabel")
+    assert res.status == "optimal_inaccurate" and res.solved
+    with pytest.warns(sn.SdpnetsWarning, match="inaccurate"):
+        net = prog.network()
+    assert isinstance(net, sn.LinearFC)
+
+
+def test_optimal_solve_network_does_not_warn(data):
+    X, Y = data
+    prog = sn.ConvexLinearFC(X, Y, 1.0)
+    prog.solve(backend="clarabel")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        prog.network()
+        prog.certificate()
+
+
+@pytest.mark.parametrize("name", ["clarabel", "scs"])
+def test_infeasible_and_unbounded_problems(name):
+    x = cp.Variable()
+    b = get_backend(name)
+    infeasible = b.solve(cp.Problem(cp.Minimize(x), [x >= 1, x <= 0]))
+    unbounded = b.solve(cp.Problem(cp.Minimize(x), [x <= 0]))
+    assert infeasible.status == "infeasible"
+    assert unbounded.status == "unbounded"
+    assert not infeasible.solved and not unbounded.solved
+
+
+def test_status_vocabulary():
+    assert set(STATUSES) == {
+        "optimal", "optimal_inaccurate", "infeasible", "unbounded",
+        "time_limit", "iteration_limit", "error",
+    }
+    from sdpnets.backends.base import CVXPY_STATUS_MAP
+
+    assert set(CVXPY_STATUS_MAP.values()) <= set(STATUSES)
+    # inaccurate infeasibility/unboundedness is not a certificate of either
+    assert CVXPY_STATUS_MAP[cp.INFEASIBLE_INACCURATE] == "error"
+    assert CVXPY_STATUS_MAP[cp.UNBOUNDED_INACCURATE] == "error"
+    assert CVXPY_STATUS_MAP[cp.OPTIMAL_INACCURATE] == "optimal_inaccurate"
+
+
+def test_solver_exception_becomes_error_status(data, monkeypatch):
+    """A SolverError inside cvxpy is reported as a status, never raised, never optimal."""
+    X, Y = data
+
+    def boom(self, *args, **kwargs):
+        raise cp.error.SolverError("simulated solver crash")
+
+    monkeypatch.setattr(cp.Problem, "solve", boom)
+    prog = sn.ConvexLinearFC(X, Y, 1.0)
+    res = prog.solve(backend="clarabel")
+    assert res.status == "error"
+    assert "simulated solver crash" in res.message
+    with pytest.raises(sn.SolveFailedError, match="error"):
+        prog.network()
