@@ -235,6 +235,25 @@ def test_limits_are_reported_and_block_recovery(data, backend, options, expected
         prog.solution
 
 
+@pytest.mark.parametrize("output", ["vector", "scalar"])
+def test_clarabel_stopping_at_max_iters_reports_the_limit(data, output):
+    """SolveResult's contract: "a solver that stopped on a limit reports the limit". Every
+    cap below the iteration count of the unconstrained solve stops Clarabel on the cap; the
+    status must be iteration_limit (as SCS's "solved (inaccurate - reached max_iters)" is),
+    whatever accuracy the last iterate happens to have."""
+    X, Y = data
+    if output == "scalar":
+        Y = Y[:, 0]
+    natural = sn.ConvexLinearFC(X, Y, 1.0).solve(backend="clarabel", tol=1e-8)
+    assert natural.status == "optimal"
+    statuses = {}
+    for cap in range(1, natural.iterations):
+        res = sn.ConvexLinearFC(X, Y, 1.0).solve(backend="clarabel", tol=1e-8, max_iters=cap)
+        assert res.iterations == cap
+        statuses[cap] = res.status
+    assert all(s == "iteration_limit" for s in statuses.values()), statuses
+
+
 def test_ridge_path_round_limit_is_reported(scalar_data):
     X, y = scalar_data
     prog = sn.ConvexLinearFC(X, y, 0.2 * np.linalg.norm(X.T @ y) ** (2 / 3), depth=3)
