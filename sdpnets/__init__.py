@@ -23,12 +23,24 @@ from .formulations import ConvexLinearFC, ConvexProgram
 from .formulations import ConvexCircularCNN, ConvexLinearCNN
 from .networks import LinearFC, Network
 from .networks import CircularCNN, LinearCNN
+from .formulations import ConvexCircularReLU, ConvexReLU, ConvexReLUCNN
+from .networks import CircularReLUNet, ReLUCNN, ReLUMLP
+from .patterns import PatternSet, enumerate_patterns, sample_patterns
 from . import fourier, patches
 from .results import Certificate, SolveResult
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ConvexReLU",
+    "ConvexReLUCNN",
+    "ConvexCircularReLU",
+    "ReLUMLP",
+    "ReLUCNN",
+    "CircularReLUNet",
+    "PatternSet",
+    "enumerate_patterns",
+    "sample_patterns",
     "available_backends",
     "beta_max",
     "certify",

@@ -19,7 +19,7 @@ from ._validate import check_beta, check_data, check_targets
 from .errors import InvalidInputError
 from .losses import Loss, get_loss
 
-__all__ = ["Network", "LinearFC", "LinearCNN", "CircularCNN"]
+__all__ = ["Network", "LinearFC", "ReLUMLP", "ReLUCNN", "CircularReLUNet", "relu_patches", "LinearCNN", "CircularCNN"]
 
 #: Relative slack allowed on norm constraints before a network counts as infeasible.
 CONSTRAINT_TOL = 1e-7
@@ -357,3 +357,234 @@ class CircularCNN(Network):
 
 
 # --- ReLU networks --------------------------------------------------------------------------
+
+
+def _relu(Z: np.ndarray) -> np.ndarray:
+    return np.maximum(Z, 0.0)
+
+
+def _output_norms(alpha: np.ndarray, output_penalty: str) -> np.ndarray:
+    """Per-neuron output norm entering the penalty: ``||alpha_j||_2`` or ``||alpha_j||_1``."""
+    a = alpha.reshape(alpha.shape[0], -1)
+    return np.abs(a).sum(axis=1) if output_penalty == "l1_squared" else np.sqrt((a * a).sum(axis=1))
+
+
+class ReLUMLP(Network):
+    r"""Two-layer ReLU network :math:`f(X) = (XU + 1 b^T)_+\,\alpha`.
+
+    The training objective (MATH.md 0, 4a) is
+
+    .. math::
+
+        L(f(X), y) + \tfrac{\beta}{2}\Big(\|U\|_F^2 + \|b\|^2 + \sum_j \|\alpha_j\|^2\Big),
+
+    where :math:`\|\alpha_j\|` is the Euclidean norm of neuron ``j``'s output weights
+    (``output_penalty="frobenius"``, standard weight decay) or their l1 norm
+    (``"l1_squared"``, the separable vector-output penalty of MATH.md 4d). Both agree for
+    scalar output and for neurons with a single non-zero output.
+
+    Parameters
+    ----------
+    U : array_like, shape (d, m)
+        First-layer weights, one neuron per column.
+    alpha : array_like, shape (m,) or (m, K)
+        Output weights; ``(m,)`` gives predictions of shape ``(n,)``.
+    bias : array_like, shape (m,), optional
+        First-layer biases (penalized like ``U``).
+    output_penalty : {"frobenius", "l1_squared"}
+    """
+
+    def __init__(self, U, alpha, bias=None, output_penalty: str = "frobenius") -> None:
+        U = np.asarray(U, dtype=float)
+        alpha = np.asarray(alpha, dtype=float)
+        if U.ndim != 2:
+            raise InvalidInputError(f"U must be 2-D (d, m), got shape {U.shape}.")
+        if alpha.ndim not in (1, 2) or alpha.shape[0] != U.shape[1]:
+            raise InvalidInputError(
+                f"alpha must have shape (m,) or (m, K) with m = {U.shape[1]} neurons, "
+                f"got shape {alpha.shape}."
+            )
+        if bias is not None:
+            bias = np.asarray(bias, dtype=float).reshape(-1)
+            if bias.shape != (U.shape[1],):
+                raise InvalidInputError(
+                    f"bias must have shape (m,) = ({U.shape[1]},), got shape {bias.shape}."
+                )
+        if output_penalty not in ("frobenius", "l1_squared"):
+            raise InvalidInputError(
+                f"output_penalty must be 'frobenius' or 'l1_squared', got {output_penalty!r}."
+            )
+        self.U, self.alpha, self.bias = U, alpha, bias
+        self.output_penalty = output_penalty
+
+    @property
+    def weights(self) -> list[np.ndarray]:  # type: ignore[override]
+        return [self.U, self.alpha] if self.bias is None else [self.U, self.bias, self.alpha]
+
+    @property
+    def width(self) -> int:
+        """Number of hidden neurons ``m``."""
+        return int(self.U.shape[1])
+
+    def hidden(self, X) -> np.ndarray:
+        """Hidden activations :math:`(XU + 1b^T)_+` (``n x m``)."""
+        X = check_data(X)
+        if X.shape[1] != self.U.shape[0]:
+            raise InvalidInputError(f"X must have {self.U.shape[0]} columns, got shape {X.shape}.")
+        Z = X @ self.U
+        if self.bias is not None:
+            Z = Z + self.bias
+        return _relu(Z)
+
+    def predict(self, X) -> np.ndarray:
+        return self.hidden(X) @ self.alpha
+
+    def penalty(self) -> float:
+        first = float(np.sum(self.U**2)) + (0.0 if self.bias is None else float(np.sum(self.bias**2)))
+        return first + float(np.sum(_output_norms(self.alpha, self.output_penalty) ** 2))
+
+    def to_torch(self):
+        """``torch.nn.Sequential(Linear(d, m), ReLU(), Linear(m, K, bias=False))``."""
+        try:
+            import torch
+        except ImportError as exc:  # pragma: no cover - depends on the extra
+            raise ImportError("to_torch needs PyTorch: pip install 'sdpnets[torch]'") from exc
+        d, m = self.U.shape
+        a = self.alpha.reshape(m, -1)
+        first = torch.nn.Linear(d, m, bias=self.bias is not None, dtype=torch.float64)
+        second = torch.nn.Linear(m, a.shape[1], bias=False, dtype=torch.float64)
+        with torch.no_grad():
+            first.weight.copy_(torch.as_tensor(self.U.T))
+            if self.bias is not None:
+                first.bias.copy_(torch.as_tensor(self.bias))
+            second.weight.copy_(torch.as_tensor(a.T))
+        return torch.nn.Sequential(first, torch.nn.ReLU(), second)
+
+
+def relu_patches(X, kernel_size, stride: int = 1, padding: int = 0) -> np.ndarray:
+    """Patches ``(n, K, h)`` of ``(n, length)``, ``(n, channels, length)`` or
+    ``(n, channels, height, width)`` data, flattened in ``(channel, row, column)`` order
+    (``P[:, k] @ u`` is the cross-correlation with filter ``u`` at output position ``k``)."""
+    X = check_data(X, ndims=(2, 3, 4))
+    if X.ndim == 2:
+        X = X[:, None, :]
+    spatial = X.ndim - 2
+    ks = (kernel_size,) * spatial if np.isscalar(kernel_size) else tuple(kernel_size)
+    st = (stride,) * spatial if np.isscalar(stride) else tuple(stride)
+    pd = (padding,) * spatial if np.isscalar(padding) else tuple(padding)
+    for name, vals, low in (("kernel_size", ks, 1), ("stride", st, 1), ("padding", pd, 0)):
+        if len(vals) != spatial or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= low for v in vals
+        ):
+            raise InvalidInputError(
+                f"{name} must be an integer >= {low} (or {spatial} of them), got {vals!r}."
+            )
+    X = np.pad(X, [(0, 0), (0, 0)] + [(p, p) for p in pd])
+    for k, size in zip(ks, X.shape[2:]):
+        if k > size:
+            raise InvalidInputError(
+                f"kernel_size {ks} is larger than the (padded) signal {X.shape[2:]}."
+            )
+    win = np.lib.stride_tricks.sliding_window_view(X, ks, axis=tuple(range(2, X.ndim)))
+    win = win[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in st)]
+    # win: (n, c, out_1, ..., k_1, ...) -> (n, out..., c, k...)
+    n, c = win.shape[:2]
+    outs = win.shape[2 : 2 + spatial]
+    order = (0,) + tuple(range(2, 2 + spatial)) + (1,) + tuple(range(2 + spatial, 2 + 2 * spatial))
+    return np.ascontiguousarray(win.transpose(order)).reshape(n, int(np.prod(outs)), -1)
+
+
+class ReLUCNN(Network):
+    r"""Two-layer ReLU CNN with sum (or mean) pooling:
+    :math:`f(x) = \sum_j \alpha_j\, c \sum_k (x_k^T u_j)_+` over the patches :math:`x_k` of
+    ``x`` (``c = 1`` for ``pooling="sum"``, ``1/K`` for ``"mean"``), objective
+    :math:`L + \tfrac{\beta}{2}(\|U\|_F^2 + \|\alpha\|^2)` (MATH.md 4e).
+
+    Parameters
+    ----------
+    U : array_like, shape (h, m)
+        Filters (``h = channels * prod(kernel_size)``), one per column.
+    alpha : array_like, shape (m,)
+    kernel_size, stride, padding
+        As for :func:`relu_patches`.
+    pooling : {"sum", "mean"}
+    """
+
+    def __init__(self, U, alpha, kernel_size, stride=1, padding=0, pooling: str = "sum") -> None:
+        self.U = np.atleast_2d(np.asarray(U, dtype=float))
+        self.alpha = np.asarray(alpha, dtype=float).reshape(-1)
+        if self.alpha.shape[0] != self.U.shape[1]:
+            raise InvalidInputError(
+                f"alpha must have one entry per filter ({self.U.shape[1]}), got {self.alpha.shape}."
+            )
+        if pooling not in ("sum", "mean"):
+            raise InvalidInputError(f"pooling must be 'sum' or 'mean', got {pooling!r}.")
+        self.kernel_size, self.stride, self.padding, self.pooling = kernel_size, stride, padding, pooling
+
+    @property
+    def weights(self) -> list[np.ndarray]:  # type: ignore[override]
+        return [self.U, self.alpha]
+
+    def predict(self, X) -> np.ndarray:
+        P = relu_patches(X, self.kernel_size, self.stride, self.padding)
+        if P.shape[2] != self.U.shape[0]:
+            raise InvalidInputError(
+                f"patches have {P.shape[2]} entries but the filters have {self.U.shape[0]}."
+            )
+        pooled = _relu(P @ self.U).sum(axis=1)  # (n, m)
+        if self.pooling == "mean":
+            pooled = pooled / P.shape[1]
+        return pooled @ self.alpha
+
+    def penalty(self) -> float:
+        return float(np.sum(self.U**2) + np.sum(self.alpha**2))
+
+
+class CircularReLUNet(Network):
+    r"""A circular filter before a ReLU (MATH.md 4f):
+    :math:`f(x) = \sum_j \big(x^T C(u_j)^T w_{1j}\big)_+ w_{2j}`, :math:`\|u_j\| \le 1`,
+    objective :math:`L + \tfrac{\beta}{2}(\|W_1\|_F^2 + \|w_2\|^2)` (``inf`` when a filter
+    has norm above 1). ``C(u)`` is the circulant matrix with first column ``u``
+    (``C(u) x`` is the circular convolution ``u * x``).
+
+    Parameters
+    ----------
+    filters : array_like, shape (d, m)
+        Unit-norm circular filters ``u_j``.
+    W1 : array_like, shape (d, m)
+    w2 : array_like, shape (m,)
+    """
+
+    def __init__(self, filters, W1, w2) -> None:
+        self.filters = np.atleast_2d(np.asarray(filters, dtype=float))
+        self.W1 = np.atleast_2d(np.asarray(W1, dtype=float))
+        self.w2 = np.asarray(w2, dtype=float).reshape(-1)
+        if self.filters.shape != self.W1.shape or self.w2.shape[0] != self.W1.shape[1]:
+            raise InvalidInputError(
+                f"filters {self.filters.shape} and W1 {self.W1.shape} must both be (d, m) and "
+                f"w2 {self.w2.shape} must be (m,)."
+            )
+
+    @property
+    def weights(self) -> list[np.ndarray]:  # type: ignore[override]
+        return [self.filters, self.W1, self.w2]
+
+    def first_layer(self) -> np.ndarray:
+        """Effective first-layer vectors :math:`q_j = C(u_j)^T w_{1j}` (``d x m``)."""
+        d = self.filters.shape[0]
+        idx = (np.arange(d)[:, None] - np.arange(d)[None, :]) % d  # C(u)[a, b] = u[a - b]
+        C = self.filters[idx]  # (d, d, m)
+        return np.einsum("abm,am->bm", C, self.W1)
+
+    def predict(self, X) -> np.ndarray:
+        X = check_data(X)
+        if X.shape[1] != self.filters.shape[0]:
+            raise InvalidInputError(
+                f"X must have {self.filters.shape[0]} columns, got shape {X.shape}."
+            )
+        return _relu(X @ self.first_layer()) @ self.w2
+
+    def penalty(self) -> float:
+        if np.any(np.linalg.norm(self.filters, axis=0) > 1 + CONSTRAINT_TOL):
+            return float("inf")
+        return float(np.sum(self.W1**2) + np.sum(self.w2**2))

@@ -4,5 +4,7 @@ from .base import ConvexProgram
 from .linear_fc import ConvexLinearFC
 from .linear_cnn import ConvexLinearCNN
 from .fourier import ConvexCircularCNN
+from .relu import ConvexCircularReLU, ConvexReLU, ConvexReLUCNN
 
-__all__ = ["ConvexProgram", "ConvexLinearFC", "ConvexLinearCNN", "ConvexCircularCNN"]
+__all__ = ["ConvexProgram", "ConvexLinearFC", "ConvexLinearCNN", "ConvexCircularCNN",
+           "ConvexReLU", "ConvexReLUCNN", "ConvexCircularReLU"]
