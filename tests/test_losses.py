@@ -1,0 +1,197 @@
+"""Losses: value, cvxpy expression, Fenchel conjugate (checked against a numerical sup) and
+dual values (lower bounds on regularized problems)."""
+
+from __future__ import annotations
+
+import cvxpy as cp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import minimize_scalar
+from scipy.special import expit
+
+import sdpnets as sn
+from sdpnets.losses import LOSSES, HingeLoss, LogisticLoss, SquaredLoss, get_loss
+
+# Per-sample losses written here, independently of sdpnets.
+SCALAR_LOSS = {
+    "squared": lambda u, y: 0.5 * (u - y) ** 2,
+    "logistic": lambda u, y: np.logaddexp(0.0, -y * u),
+    "hinge": lambda u, y: max(0.0, 1.0 - y * u),
+}
+
+
+def targets(name, rng, n):
+    if name == "squared":
+        return rng.standard_normal(n)
+    return rng.choice([-1.0, 1.0], size=n)
+
+
+def in_domain_point(name, rng, y):
+    """A point ``V`` where the conjugate is finite (for the classification losses
+    ``-V y`` must lie in [0, 1]; stay inside so the numerical sup is attained)."""
+    if name == "squared":
+        return rng.standard_normal(y.shape)
+    return -y * rng.uniform(0.05, 0.95, size=y.shape)
+
+
+def numerical_conjugate(name, V, y, bound=60.0):
+    """``sum_i sup_u V_i u - l(u, y_i)`` by bounded 1-D maximization per coordinate."""
+    total = 0.0
+    for v, yi in zip(V, y):
+        lo, hi = (yi + v - bound, yi + v + bound) if name == "squared" else (-bound, bound)
+        res = minimize_scalar(
+            lambda u: -(v * u - SCALAR_LOSS[name](u, yi)),
+            bounds=(lo, hi),
+            method="bounded",
+            options={"xatol": 1e-12},
+        )
+        total += -res.fun
+    return total
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_conjugate_matches_numerical_sup(name):
+    rng = np.random.default_rng(hash(name) % 2**32)
+    loss = get_loss(name)
+    for _ in range(5):
+        y = targets(name, rng, 6)
+        V = in_domain_point(name, rng, y)
+        assert loss.conjugate(V, y) == pytest.approx(numerical_conjugate(name, V, y), abs=1e-7)
+
+
+@pytest.mark.parametrize("name", ["logistic", "hinge"])
+def test_conjugate_is_infinite_outside_its_domain(name):
+    rng = np.random.default_rng(1)
+    loss = get_loss(name)
+    y = targets(name, rng, 5)
+    for p in (-0.3, 1.4):  # -V y outside [0, 1]
+        V = in_domain_point(name, rng, y)
+        V[2] = -y[2] * p
+        assert loss.conjugate(V, y) == np.inf
+        # the sup really is unbounded: it grows without limit with the search interval
+        assert numerical_conjugate(name, V, y, bound=1e4) > numerical_conjugate(name, V, y, bound=1e2) + 10
+
+
+@pytest.mark.parametrize("name", ["logistic", "hinge"])
+def test_conjugate_at_domain_boundary(name):
+    y = np.array([1.0, -1.0, 1.0])
+    loss = get_loss(name)
+    for p in (0.0, 1.0):
+        V = -y * p
+        # sup of v u - l(u) as the interval grows converges to a finite limit
+        approx = numerical_conjugate(name, V, y, bound=60.0)
+        assert loss.conjugate(V, y) == pytest.approx(approx, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_value_and_expression_agree(name):
+    rng = np.random.default_rng(3)
+    loss = get_loss(name)
+    y = targets(name, rng, 7)
+    yhat = rng.standard_normal(7)
+    own = sum(SCALAR_LOSS[name](u, yi) for u, yi in zip(yhat, y))
+    assert loss.value(yhat, y) == pytest.approx(own, rel=1e-12)
+    assert float(loss.expr(cp.Constant(yhat), y).value) == pytest.approx(own, rel=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), name=st.sampled_from(sorted(LOSSES)))
+def test_fenchel_young(seed, name):
+    """L(u) + L*(V) >= <V, u> everywhere, with equality at V = grad L(u)."""
+    rng = np.random.default_rng(seed)
+    loss = get_loss(name)
+    y = targets(name, rng, 5)
+    u = 2 * rng.standard_normal(5)
+    V = in_domain_point(name, rng, y)
+    assert loss.value(u, y) + loss.conjugate(V, y) >= float(V @ u) - 1e-9
+    if name == "squared":
+        G = u - y
+    elif name == "logistic":
+        G = -y * expit(-y * u)
+    else:
+        return  # hinge: not differentiable everywhere
+    assert loss.value(u, y) + loss.conjugate(G, y) == pytest.approx(float(G @ u), abs=1e-9)
+
+
+# --- dual values are lower bounds ---------------------------------------------------------
+
+
+def group_lasso_problem(loss, A, y, beta):
+    z = cp.Variable(A.shape[1])
+    prob = cp.Problem(cp.Minimize(loss.expr(A @ z, y) + beta * cp.norm(z, 2)))
+    prob.solve(solver="CLARABEL", tol_gap_abs=1e-9, tol_gap_rel=1e-9, tol_feas=1e-9)
+    assert prob.status == "optimal"
+    return z.value, prob.value
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_dual_value_is_a_lower_bound(name):
+    """For min_z L(Az) + beta ||z||_2, every v with ||A^T v|| <= beta gives -L*(-v) <= the
+    optimum (and <= the objective of every z)."""
+    rng = np.random.default_rng(17)
+    loss = get_loss(name)
+    n, d = 12, 4
+    A = rng.standard_normal((n, d))
+    y = targets(name, rng, n)
+    beta = 0.5 * np.linalg.norm(A.T @ y)
+    z_opt, opt = group_lasso_problem(loss, A, y, beta)
+    for _ in range(20):
+        # v in the domain of -L*(-.) (v y in [0, 1] for classification), scaled to feasibility
+        v = rng.standard_normal(n) if name == "squared" else y * rng.uniform(0, 1, n)
+        v *= min(1.0, beta / np.linalg.norm(A.T @ v))
+        lower = loss.dual_value(v, y)
+        assert lower <= opt + 1e-7 * max(1, abs(opt))
+        z = z_opt + 0.3 * rng.standard_normal(d)
+        assert lower <= loss.value(A @ z, y) + beta * np.linalg.norm(z) + 1e-9
+
+
+@pytest.mark.parametrize("name", ["squared", "logistic"])
+def test_dual_value_is_tight_at_the_optimum(name):
+    """The optimal dual point v* = -grad L(A z*) attains the optimum (strong duality)."""
+    rng = np.random.default_rng(23)
+    loss = get_loss(name)
+    n, d = 12, 4
+    A = rng.standard_normal((n, d))
+    y = targets(name, rng, n)
+    beta = 0.3 * np.linalg.norm(A.T @ y)
+    z, opt = group_lasso_problem(loss, A, y, beta)
+    u = A @ z
+    v = y - u if name == "squared" else y * expit(-y * u)
+    assert np.linalg.norm(A.T @ v) <= beta * (1 + 1e-6)
+    v *= min(1.0, beta / np.linalg.norm(A.T @ v))
+    assert loss.dual_value(v, y) == pytest.approx(opt, rel=1e-6)
+
+
+def test_squared_dual_value_formula():
+    rng = np.random.default_rng(2)
+    y, v = rng.standard_normal(6), rng.standard_normal(6)
+    expected = -0.5 * np.sum((v - y) ** 2) + 0.5 * np.sum(y**2)
+    assert SquaredLoss().dual_value(v, y) == pytest.approx(expected, rel=1e-12)
+
+
+# --- lookup and targets ------------------------------------------------------------------------
+
+
+def test_get_loss():
+    assert isinstance(get_loss("squared"), SquaredLoss)
+    assert isinstance(get_loss("logistic"), LogisticLoss)
+    assert isinstance(get_loss("hinge"), HingeLoss)
+    inst = HingeLoss()
+    assert get_loss(inst) is inst
+    for bad in ("l1", None, 3, "Squared"):
+        with pytest.raises(sn.InvalidInputError, match="loss must be one of") as info:
+            get_loss(bad)
+        assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize("name", ["logistic", "hinge"])
+def test_classification_losses_require_pm1_labels(name):
+    loss = get_loss(name)
+    ok = np.array([1.0, -1.0, 1.0])
+    assert loss.check_targets(ok) is ok
+    for bad in (np.array([0.0, 1.0, 1.0]), np.array([1.0, 2.0, -1.0]), np.array([0.5, -1, 1])):
+        with pytest.raises(sn.InvalidInputError, match=r"\{-1, \+1\}"):
+            loss.check_targets(bad)
+    assert SquaredLoss().check_targets(np.array([0.3, 2.0])) is not None
