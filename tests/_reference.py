@@ -109,11 +109,12 @@ def trust_region_values(X, y, ts):
     """``phi(t) = min_{||z|| <= t} 1/2 ||Xz - y||^2`` for each ``t`` (vectorized bisection on
     the Lagrange multiplier, from the SVD of ``X``)."""
     U, s, Vt = np.linalg.svd(X, full_matrices=False)
+    keep = s > s.max() * 1e-12  # the range of X only (rank-deficient X)
+    U, s = U[:, keep], s[keep]
     b = U.T @ y
     c = s * b
     out_of_range = 0.5 * (float(y @ y) - float(b @ b))
-    keep = s > s.max() * 1e-12
-    t_max = float(np.linalg.norm(c[keep] / s[keep] ** 2))
+    t_max = float(np.linalg.norm(c / s**2))
     ts = np.asarray(ts, dtype=float)
     phi = np.empty_like(ts)
     inside = ts < t_max

@@ -560,3 +560,36 @@ def test_property_optimum_below_every_network(seed, n, d, K, log_frac):
         assert c.lower_bound <= opt + tol
         assert c.lower_bound <= c.upper_bound + tol
         assert_rel(c.upper_bound, value, 1e-10)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(2, 9),
+    d=st.integers(1, 7),
+    depth=st.integers(3, 7),
+    log_x=st.floats(-2.0, 2.0),
+    log_frac=st.floats(-3.0, 0.5),
+    duplicate_column=st.booleans(),
+)
+def test_property_ridge_path_is_the_global_optimum(
+    seed, n, d, depth, log_x, log_frac, duplicate_column
+):
+    """1d on random instances (n < d, rank-deficient X, scales over four decades, depth up
+    to 7): ridge-path optimum = dense search over t = network objective, certified."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)) * 10.0**log_x
+    if duplicate_column and d > 1:
+        X[:, -1] = X[:, 0]
+    y = rng.standard_normal(n)
+    beta = np.linalg.norm(X.T @ y) ** (2.0 / depth) * 10.0**log_frac
+    if not beta > 0:
+        return
+    ref = deep_scalar_reference(X, y, beta, depth, grid=3000)
+    prog = sn.ConvexLinearFC(X, y, beta, depth=depth)
+    res = prog.solve(tol=1e-10)
+    assert res.status == "optimal"
+    assert_rel(res.objective, ref, 1e-7, "ridge path vs dense search")
+    assert_rel(prog.network().objective(X, y, beta), ref, 1e-7, "network objective")
+    cert = prog.certificate()
+    assert cert.lower_bound <= ref + 1e-9 * max(1.0, ref)
