@@ -281,6 +281,9 @@ class _GroupLassoReLU(ConvexProgram):
     def blocks(self) -> tuple[np.ndarray, np.ndarray]:
         """The solved ``V, W`` as ``(h, P, K)`` arrays (pattern ``i``, output ``k``)."""
         self._require_solution()
+        return self._block_values()
+
+    def _block_values(self) -> tuple[np.ndarray, np.ndarray]:
         h, P, K = self._A.shape[1], self._patterns.count, self._y2.shape[1]
         Vv = np.asarray(self._V.value, dtype=float).reshape(h, K, P).transpose(0, 2, 1)
         Wv = np.asarray(self._W.value, dtype=float).reshape(h, K, P).transpose(0, 2, 1)
@@ -288,7 +291,7 @@ class _GroupLassoReLU(ConvexProgram):
 
     def _neurons(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Non-zero blocks as ``(vectors (h, m), signs (m,), outputs (m,))``."""
-        Vv, Wv = self.blocks()
+        Vv, Wv = self._block_values()
         h = Vv.shape[0]
         vec = np.concatenate([Vv.reshape(h, -1), Wv.reshape(h, -1)], axis=1)
         K, P = Vv.shape[2], Vv.shape[1]
