@@ -119,6 +119,12 @@ def test_cnn_local_optimizer_never_below_and_pruning():
     assert rel(pruned.objective(X, y, beta), opt) <= 1e-6
     cert = prog.certificate()
     assert cert.lower_bound <= opt * (1 + 1e-8) and cert.relative_gap <= 1e-6
+    # any CNN (here the optimum with half its output weights) is certified against it
+    worse = sn.ReLUCNN(pruned.U, 0.5 * pruned.alpha, kernel_size=k, stride=s)
+    c = sn.certify(worse, X, y, beta)
+    assert c.lower_bound <= opt * (1 + 1e-8) < c.upper_bound and c.gap > 1e-3
+    c = sn.certify(pruned, X, y, beta)
+    assert c.relative_gap <= 1e-5
 
 
 def test_cnn_with_one_patch_is_the_fully_connected_program():
