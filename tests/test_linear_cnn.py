@@ -212,6 +212,7 @@ def test_beta_max_is_where_the_zero_network_becomes_optimal(pooling):
     assert np.isclose(prog.beta_max(), bmax)
     res = prog.solve(backend="clarabel", tol=1e-10)
     assert rel(res.objective, 0.5 * y @ y) < 1e-7
+    assert rel(prog.network().objective(X, y, prog.beta), 0.5 * y @ y) < 1e-7
     prog.beta = bmax * 0.9
     assert prog.solve(backend="clarabel", tol=1e-10).objective < 0.5 * y @ y * (1 - 1e-6)
 
