@@ -267,7 +267,8 @@ def _general_rays(Bc: np.ndarray, r: int, tol: float) -> np.ndarray:
             out.append(G.transpose(1, 0, 2).reshape(r, -1))
     if degenerate_rays:
         rays = np.array(degenerate_rays)
-        rays = rays * np.sign(rays[np.arange(len(rays)), np.argmax(np.abs(rays) > 1e-8, axis=1)])[:, None]
+        lead = np.argmax(np.abs(rays) > 1e-8, axis=1)
+        rays = rays * np.sign(rays[np.arange(len(rays)), lead])[:, None]
         _, keep = np.unique(np.round(rays, 8) + 0.0, axis=0, return_index=True)
         for t in rays[keep]:
             out.append(_around_degenerate_ray(Bc, t, r, tol))
@@ -437,7 +438,9 @@ def resolve_patterns(
     if isinstance(patterns, (int, np.integer)) and not isinstance(patterns, bool):
         return sample_patterns(X, check_int(patterns, "patterns", minimum=1), seed=seed)
     if isinstance(patterns, bool) or patterns is None:
-        raise InvalidInputError(f"patterns must be 'exhaustive', an int or an array; got {patterns!r}.")
+        raise InvalidInputError(
+            f"patterns must be 'exhaustive', an int or an array; got {patterns!r}."
+        )
     arr = np.asarray(patterns)
     if arr.ndim != 2:
         raise InvalidInputError(
@@ -483,8 +486,12 @@ def resolve_patterns(
             "upper bound on the network optimum."
         )
     else:
-        note = "not checked against every cell: the optimum is an upper bound on the network optimum."
-    msg = f"{masks.shape[1]} given patterns ({'boolean masks' if gates is None else 'from gates'}); {note}"
+        note = (
+            "not checked against every cell: the optimum is an upper bound on the network "
+            "optimum."
+        )
+    kind = "boolean masks" if gates is None else "from gates"
+    msg = f"{masks.shape[1]} given patterns ({kind}); {note}"
     return PatternSet(
         masks=masks,
         gates=gates,

@@ -167,3 +167,11 @@ def test_bad_patterns_argument(patterns, match):
     X = np.random.default_rng(13).standard_normal((8, 2))
     with pytest.raises(sn.InvalidInputError, match=match):
         resolve_patterns(X, patterns)
+
+
+@pytest.mark.parametrize("n,d,seed", [(9, 2, 20), (11, 3, 21), (10, 4, 22), (15, 3, 23)])
+def test_count_meets_the_bound_for_random_rows(n, d, seed):
+    X = np.random.default_rng(seed).standard_normal((n, d))
+    ps = enumerate_patterns(X)
+    assert ps.cells_found == max_pattern_count(n, d)
+    assert np.array_equal(X @ ps.gates >= 0, ps.masks)

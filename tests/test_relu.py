@@ -306,3 +306,19 @@ def test_network_before_solve_and_certify_errors():
         sn.ReLUMLP(np.ones((2, 3)), np.ones(4))
     with pytest.raises(sn.InvalidInputError, match="output_penalty"):
         sn.ReLUMLP(np.ones((2, 3)), np.ones(3), output_penalty="l2")
+
+
+def test_vector_output_pruning():
+    X, _ = data(n=6, d=2, seed=19)
+    Y = np.random.default_rng(20).standard_normal((6, 2))
+    prog = sn.ConvexReLU(X, Y, 0.05)
+    res = prog.solve(tol=1e-10)
+    pruned = prog.network(prune=True)
+    assert pruned.width <= 6 * 2 + 1
+    assert rel(pruned.objective(X, Y, 0.05), res.objective) <= 1e-6
+
+
+def test_network_predict_checks_its_input():
+    net = sn.ReLUMLP(np.ones((2, 3)), np.ones(3))
+    with pytest.raises(sn.InvalidInputError, match="2 columns"):
+        net.predict(np.ones((4, 3)))

@@ -315,14 +315,18 @@ class _GroupLassoReLU(ConvexProgram):
             seed = check_int(seed, "seed", minimum=0)
         self.seed = seed
         self.max_patterns = check_int(max_patterns, "max_patterns", minimum=1)
-        self._patterns = resolve_patterns(self._A, patterns, seed=seed, max_patterns=self.max_patterns)
+        self._patterns = resolve_patterns(
+            self._A, patterns, seed=seed, max_patterns=self.max_patterns
+        )
 
     def dual_point(self) -> np.ndarray:
         """The solver's dual point for the prediction (``y - yhat`` for squared loss)."""
         self._require_solution()
         return np.asarray(self._pred_constraint.dual_value, dtype=float).reshape(self._y2.shape)
 
-    def _certify_rows(self, yhat: np.ndarray, upper: float, v: np.ndarray | None = None) -> Certificate:
+    def _certify_rows(
+        self, yhat: np.ndarray, upper: float, v: np.ndarray | None = None
+    ) -> Certificate:
         """Certificate from predictions ``yhat`` (n, K) (or a given dual point ``v``)."""
         if not self._patterns.complete:
             masks = enumerate_patterns(self._A, max_patterns=self.max_patterns).masks
@@ -639,7 +643,7 @@ def _certify_relu_cnn(
     return Certificate(lower, upper, upper - lower, dual_point=point)
 
 
-# --- circular filter before the ReLU (MATH.md 4f) ---------------------------------------------------
+# --- circular filter before the ReLU (MATH.md 4f) --------------------------------------------
 
 
 class ConvexCircularReLU(_GroupLassoReLU):
