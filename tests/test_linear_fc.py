@@ -216,6 +216,37 @@ def test_1d_ridge_path_matches_dense_search_and_lbfgs(scalar_data, depth, frac):
     assert_rel(min(values), ref, 1e-6, "best L-BFGS")
 
 
+RIDGE_TIGHT_TOL_SCRIPT = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (1536 * 2**20,) * 2)
+import numpy as np, sdpnets as sn
+rng = np.random.default_rng(11)
+X = rng.standard_normal((20, 5))
+y = X @ rng.standard_normal(5) + 0.5 * rng.standard_normal(20)
+prog = sn.ConvexLinearFC(X, y, 0.2 * np.linalg.norm(X.T @ y) ** (2 / 3), depth=3)
+try:
+    print(prog.solve(tol=float(sys.argv[1])).status)
+except MemoryError:
+    print("MemoryError")
+"""
+
+
+@pytest.mark.parametrize("tol", [1e-15])
+def test_1d_unreachable_tol_stays_bounded(tol):
+    """A tolerance below what floating point can certify must end (optimal or
+    iteration_limit, as documented) in bounded memory: run in a child process capped at
+    1.5 GB of address space so a runaway refinement cannot take the machine down."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", RIDGE_TIGHT_TOL_SCRIPT, repr(tol)],
+        capture_output=True, text=True, timeout=120,
+    )
+    out = proc.stdout.strip().splitlines()
+    assert out and out[-1] in ("optimal", "iteration_limit"), (out, proc.stderr[-2000:])
+
+
 def test_1d_instances_cover_zero_and_nonzero_optima(scalar_data):
     """The beta grid above exercises both a non-zero optimum and the zero network."""
     X, y = scalar_data
