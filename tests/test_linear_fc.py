@@ -624,3 +624,28 @@ def test_property_ridge_path_is_the_global_optimum(
     assert_rel(prog.network().objective(X, y, beta), ref, 1e-7, "network objective")
     cert = prog.certificate()
     assert cert.lower_bound <= ref + 1e-9 * max(1.0, ref)
+
+
+@pytest.mark.parametrize("kw", [{}, {"depth": 3, "hidden": "spectral"}])
+def test_program_beta_max_is_the_zero_threshold_for_nuclear_variants(vector_data, kw):
+    X, Y = vector_data
+    bm = sn.ConvexLinearFC(X, Y, 1.0, **kw).beta_max()
+    zero = 0.5 * float(np.sum(Y * Y))
+    assert_rel(prox_grad_nuclear(X, Y, bm * 1.001)[1], zero, 1e-12)
+    assert prox_grad_nuclear(X, Y, bm * 0.999)[1] < zero * (1 - 1e-9)
+
+
+@pytest.mark.parametrize("depth", [3, 4])
+def test_program_beta_max_for_ridge_path_variant(scalar_data, depth):
+    """``prog.beta_max()`` is "the smallest beta whose optimum is the zero network". For the
+    ridge-path variant (1d) that threshold is not ||X^T y|| (it is not even in the same
+    units): the method must either refuse or return the real threshold."""
+    X, y = scalar_data
+    prog = sn.ConvexLinearFC(X, y, 1.0, depth=depth)
+    try:
+        bm = prog.beta_max()
+    except sn.InvalidInputError:
+        return
+    zero = 0.5 * float(y @ y)
+    assert deep_scalar_reference(X, y, bm * 1.01, depth) >= zero * (1 - 1e-12)
+    assert deep_scalar_reference(X, y, bm * 0.99, depth) < zero * (1 - 1e-9)
