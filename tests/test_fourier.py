@@ -287,6 +287,7 @@ def test_beta_max(depth, hidden):
     prog.beta = 1.001 * bmax
     assert rel(prog.solve(backend="clarabel", tol=1e-10).objective, 0.5 * y @ y) < 1e-7
     assert rel(prog.network().objective(X, y, prog.beta), 0.5 * y @ y) < 1e-7
+    assert prog.network().weights[0].shape[0] == 1  # one (zero) channel
     prog.beta = 0.9 * bmax
     assert prog.solve(backend="clarabel", tol=1e-10).objective < 0.5 * y @ y * (1 - 1e-6)
 
@@ -347,3 +348,12 @@ def test_bad_input_is_a_clear_error(X, y, kwargs, err, match):
 def test_nonconvex_error_is_also_raised_by_dft_features():
     with pytest.raises(sn.NonConvexFormulationError, match="depth=2 with weight decay"):
         dft_features(np.ones((3, 4)), depth=3)
+
+
+def test_network_before_solve_and_bad_support_tol():
+    prog = sn.ConvexCircularCNN(np.eye(4), np.ones(4), 1.0)
+    with pytest.raises(sn.NotSolvedError, match="solve"):
+        prog.network()
+    sn.ConvexCircularCNN(np.eye(4), np.ones(4), 1.0, support_tol=np.float64(1e-8))
+    with pytest.raises(sn.InvalidInputError, match="support_tol"):
+        sn.ConvexCircularCNN(np.eye(4), np.ones(4), 1.0, support_tol=2.0)

@@ -213,6 +213,7 @@ def test_beta_max_is_where_the_zero_network_becomes_optimal(pooling):
     res = prog.solve(backend="clarabel", tol=1e-10)
     assert rel(res.objective, 0.5 * y @ y) < 1e-7
     assert rel(prog.network().objective(X, y, prog.beta), 0.5 * y @ y) < 1e-7
+    assert prog.network().filters.shape[0] == 1  # the zero network has one (zero) filter
     prog.beta = bmax * 0.9
     assert prog.solve(backend="clarabel", tol=1e-10).objective < 0.5 * y @ y * (1 - 1e-6)
 
@@ -263,6 +264,14 @@ def test_bad_input_is_a_clear_error(X, y, kwargs, match):
 def test_bad_beta(beta):
     with pytest.raises(sn.InvalidInputError, match="beta"):
         sn.ConvexLinearCNN(np.ones((4, 5)), np.ones(4), beta, kernel_size=2)
+
+
+def test_rank_tol_accepts_numpy_reals_and_refuses_bad_values():
+    X, y = np.eye(5), np.ones(5)
+    sn.ConvexLinearCNN(X, y, 1.0, kernel_size=2, rank_tol=np.float32(1e-6))
+    for bad in (1.0, -0.1, True, "0"):
+        with pytest.raises(sn.InvalidInputError, match="rank_tol"):
+            sn.ConvexLinearCNN(X, y, 1.0, kernel_size=2, rank_tol=bad)
 
 
 def test_network_before_solve_raises():

@@ -27,6 +27,7 @@ The second weight is MATH.md 3b's :math:`(\beta/D^{3/2})\sum_k\omega_k|(Fb)_k|`,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Real
 
 import cvxpy as cp
 import numpy as np
@@ -40,6 +41,9 @@ from ..results import Certificate
 from .base import ConvexProgram, best_dual_scaling, reduce_least_squares
 
 __all__ = ["ConvexCircularCNN", "DFTFeatures", "dft_features", "circular_cnn_beta_max"]
+
+#: A frequency group whose penalty is below this fraction of the objective's scale is zero.
+NEGLIGIBLE = 1e-11
 
 CONVEX_VARIANTS = (
     "Convex variants: depth=2 with weight decay (l1 in DFT feature space, MATH.md 3a); "
@@ -197,7 +201,7 @@ class ConvexCircularCNN(ConvexProgram):
         ``depth >= 3`` with weight decay on every layer (MATH.md 3c).
     """
 
-    cones = frozenset({"zero", "soc"})
+    cones = frozenset({"zero", "nonneg", "soc"})
 
     def __init__(
         self,
@@ -219,7 +223,9 @@ class ConvexCircularCNN(ConvexProgram):
                 f"y must be (n,) for a circular CNN (one output), got shape {self.y.shape}."
             )
         self.depth, self.hidden = _check_variant(depth, hidden)
-        if not (isinstance(support_tol, (int, float)) and 0 <= support_tol < 1):
+        if isinstance(support_tol, bool) or not (
+            isinstance(support_tol, Real) and 0 <= support_tol < 1
+        ):
             raise InvalidInputError(
                 f"support_tol must be a number in [0, 1), got {support_tol!r}."
             )
@@ -285,7 +291,11 @@ class ConvexCircularCNN(ConvexProgram):
         g = self.features.groups
         D, shape, nd = g.size, g.shape, B.ndim
         norms = self.features.group_norms(self.solution)
-        active = np.flatnonzero(norms > self.support_tol * norms.max()) if norms.max() > 0 else []
+        # a group is inactive below support_tol relative to the largest, or when its share
+        # of the objective is negligible (a numerically zero solution)
+        share = self.beta * self.features.penalty_weights * norms
+        floor = NEGLIGIBLE * max(1.0, 0.5 * float(self._y1 @ self._y1))
+        active = np.flatnonzero((norms > self.support_tol * norms.max()) & (share > floor))
         s = g.single.size
         Bf = B.reshape(-1)
         layers = ([], [], [])
@@ -300,7 +310,7 @@ class ConvexCircularCNN(ConvexProgram):
             W[nz] = Bf[nz] / (U1[nz] * U2[nz])
             for layer, spec in zip(layers, (U1, U2, W)):
                 layer.append(real_from_spectrum(spec.reshape(shape), nd))
-        if not len(active):
+        if not active.size:
             layers = tuple([np.zeros(shape)] for _ in range(3))
         return CircularCNN([np.stack(layer) for layer in layers], hidden="unit_norm")
 

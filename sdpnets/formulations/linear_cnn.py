@@ -24,6 +24,8 @@ norm of the factorization :math:`Z = UA^T`, whatever linear map ``Z`` passes thr
 
 from __future__ import annotations
 
+from numbers import Real
+
 import cvxpy as cp
 import numpy as np
 
@@ -38,6 +40,9 @@ from .base import ConvexProgram, best_dual_scaling, reduce_least_squares
 __all__ = ["ConvexLinearCNN", "linear_cnn_operator", "linear_cnn_beta_max"]
 
 POOLINGS = (None, "sum", "mean")
+
+#: A filter whose penalty is below this fraction of the objective's scale is numerically zero.
+NEGLIGIBLE = 1e-11
 
 
 def linear_cnn_operator(P: np.ndarray, pooling: str | None) -> np.ndarray:
@@ -108,11 +113,10 @@ class ConvexLinearCNN(ConvexProgram):
             raise InvalidInputError(f"pooling must be None, 'sum' or 'mean', got {pooling!r}.")
         self.pooling = pooling
         self.spec: PatchSpec = patch_spec(self.X.shape[1:], kernel_size, stride, padding)
-        if not (isinstance(rank_tol, (int, float)) and 0 <= rank_tol < 1):
+        if isinstance(rank_tol, bool) or not (isinstance(rank_tol, Real) and 0 <= rank_tol < 1):
             raise InvalidInputError(f"rank_tol must be a number in [0, 1), got {rank_tol!r}.")
         self.rank_tol = float(rank_tol)
         self._Y2 = self.y.reshape(self.X.shape[0], -1)
-        self.input_ndim = np.ndim(X)
 
     @property
     def n_outputs(self) -> int:
@@ -168,7 +172,10 @@ class ConvexLinearCNN(ConvexProgram):
     def _recover(self) -> LinearCNN:
         Z = self.solution
         U, s, Vt = np.linalg.svd(Z, full_matrices=False)
-        r = int(np.sum(s > self.rank_tol * s[0])) if s.size and s[0] > 0 else 0
+        # drop directions below rank_tol relative to the largest, and those whose share of
+        # the objective (about 2 beta s_j) is negligible (a numerically zero solution)
+        floor = NEGLIGIBLE * max(1.0, 0.5 * float(np.sum(self._Y2**2))) / self.beta
+        r = int(np.sum((s > self.rank_tol * s[0]) & (s > floor))) if s.size and s[0] > 0 else 0
         if r == 0:
             U, s, Vt, r = np.zeros((Z.shape[0], 1)), np.zeros(1), np.zeros((1, Z.shape[1])), 1
         root = np.sqrt(s[:r])
