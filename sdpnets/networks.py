@@ -194,10 +194,10 @@ class LinearCNN(Network):
 
     def __init__(
         self,
-        filters,
-        output_weights,
-        stride=1,
-        padding=0,
+        filters: np.ndarray,
+        output_weights: np.ndarray,
+        stride: int | tuple[int, ...] = 1,
+        padding: int | tuple[int, ...] = 0,
         pooling: str | None = None,
         scalar_output: bool = True,
     ) -> None:
@@ -295,7 +295,7 @@ class CircularCNN(Network):
     hidden : {"weight_decay", "unit_norm"}
     """
 
-    def __init__(self, weights, hidden: str = "weight_decay") -> None:
+    def __init__(self, weights: Sequence[np.ndarray], hidden: str = "weight_decay") -> None:
         self.weights = [np.asarray(w, dtype=float) for w in weights]
         if len(self.weights) < 2:
             raise InvalidInputError("weights must hold at least a filter and w.")

@@ -39,7 +39,11 @@ import numpy as np
 from ._validate import check_array
 from .errors import InvalidInputError
 
+#: A size per spatial axis: one int for every axis, or a tuple with one int per axis.
+Size = int | tuple[int, ...]
+
 __all__ = [
+    "Size",
     "PatchSpec",
     "as_image_batch",
     "patch_spec",
@@ -123,9 +127,9 @@ class PatchSpec:
 
 def patch_spec(
     input_shape: tuple[int, ...],
-    kernel_size,
-    stride=1,
-    padding=0,
+    kernel_size: Size,
+    stride: Size = 1,
+    padding: Size = 0,
     mode: str = "zeros",
 ) -> PatchSpec:
     """Check the convolution geometry against ``input_shape`` = ``X.shape[1:]`` of an
@@ -163,10 +167,10 @@ def patch_spec(
 
 
 def extract_patches(
-    X,
-    kernel_size,
-    stride=1,
-    padding=0,
+    X: np.ndarray,
+    kernel_size: Size,
+    stride: Size = 1,
+    padding: Size = 0,
     mode: str = "zeros",
 ) -> np.ndarray:
     r"""All patches of every sample, vectorized (no loop over samples or positions).

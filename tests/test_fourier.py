@@ -11,6 +11,8 @@ import cvxpy as cp
 import numpy as np
 import pytest
 from scipy.linalg import circulant
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.optimize import minimize
 
 import sdpnets as sn
@@ -357,3 +359,33 @@ def test_network_before_solve_and_bad_support_tol():
     sn.ConvexCircularCNN(np.eye(4), np.ones(4), 1.0, support_tol=np.float64(1e-8))
     with pytest.raises(sn.InvalidInputError, match="support_tol"):
         sn.ConvexCircularCNN(np.eye(4), np.ones(4), 1.0, support_tol=2.0)
+
+
+def test_fourier_module_doctest():
+    import doctest
+
+    import sdpnets.fourier
+
+    assert doctest.testmod(sdpnets.fourier).failed == 0
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    n=st.integers(2, 8),
+    shape=st.sampled_from([(5,), (6,), (2, 3), (3, 3)]),
+    depth=st.sampled_from([2, 3]),
+    log_beta=st.floats(-2, 1),
+    seed=st.integers(0, 2**16),
+)
+def test_property_optimum_equals_recovered_network(n, shape, depth, log_beta, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, *shape))
+    X = X if len(shape) == 1 else X[:, None]
+    y = rng.standard_normal(n)
+    beta = 10.0**log_beta
+    hidden = "weight_decay" if depth == 2 else "unit_norm"
+    prog = sn.ConvexCircularCNN(X, y, beta, depth=depth, hidden=hidden)
+    res = prog.solve(backend="clarabel", tol=1e-10)
+    assert rel(res.objective, prog.network().objective(X, y, beta)) < 1e-6
+    cert = prog.certificate()
+    assert cert.lower_bound <= res.objective + 1e-7

@@ -111,7 +111,7 @@ class DFTFeatures:
         return real_from_spectrum(spectrum_from_real(z, self.groups), len(self.groups.shape))
 
 
-def dft_features(X, depth: int = 2, hidden: str = "weight_decay") -> DFTFeatures:
+def dft_features(X: np.ndarray, depth: int = 2, hidden: str = "weight_decay") -> DFTFeatures:
     r"""The DFT feature matrix and penalty weights of a circular CNN (MATH.md 3a, 3b).
 
     Parameters
@@ -205,8 +205,8 @@ class ConvexCircularCNN(ConvexProgram):
 
     def __init__(
         self,
-        X,
-        y,
+        X: np.ndarray,
+        y: np.ndarray,
         beta: float,
         depth: int = 2,
         hidden: str = "weight_decay",
@@ -327,7 +327,7 @@ def _dual_norm(feats: DFTFeatures, v: np.ndarray) -> float:
     return float(np.max(feats.group_norms(feats.features.T @ v) / feats.penalty_weights))
 
 
-def circular_cnn_beta_max(X, y) -> float:
+def circular_cnn_beta_max(X: np.ndarray, y: np.ndarray) -> float:
     r"""The zero two-layer circular CNN is optimal iff
     :math:`\beta \ge D\,\|F X^T y\|_\infty` (MATH.md 3a)."""
     feats = dft_features(X)

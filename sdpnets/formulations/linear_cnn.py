@@ -33,7 +33,7 @@ from .._validate import check_beta, check_targets
 from ..certificates import certify
 from ..errors import InvalidInputError
 from ..networks import LinearCNN
-from ..patches import PatchSpec, as_image_batch, patch_spec, patches_from_spec
+from ..patches import PatchSpec, Size, as_image_batch, patch_spec, patches_from_spec
 from ..results import Certificate
 from .base import ConvexProgram, best_dual_scaling, reduce_least_squares
 
@@ -96,12 +96,12 @@ class ConvexLinearCNN(ConvexProgram):
 
     def __init__(
         self,
-        X,
-        y,
+        X: np.ndarray,
+        y: np.ndarray,
         beta: float,
-        kernel_size=3,
-        stride=1,
-        padding=0,
+        kernel_size: Size = 3,
+        stride: Size = 1,
+        padding: Size = 0,
         pooling: str | None = None,
         *,
         rank_tol: float = 1e-7,
@@ -212,7 +212,14 @@ def _dual_norm(A, V, spec, pooling) -> float:
     return float(np.linalg.norm(_adjoint(A, V, spec, pooling), 2))
 
 
-def linear_cnn_beta_max(X, y, kernel_size, stride=1, padding=0, pooling=None) -> float:
+def linear_cnn_beta_max(
+    X: np.ndarray,
+    y: np.ndarray,
+    kernel_size: Size,
+    stride: Size = 1,
+    padding: Size = 0,
+    pooling: str | None = None,
+) -> float:
     r""":math:`\|\mathcal A^*(y)\|_2`: the zero network is the optimum iff ``beta`` is at
     least this (MATH.md 2; the spectral norm of the ``h x K`` matrix of patch
     correlations :math:`X_k^T y`, or :math:`\|\bar X^T y\|` with pooling)."""
