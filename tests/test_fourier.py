@@ -389,3 +389,13 @@ def test_property_optimum_equals_recovered_network(n, shape, depth, log_beta, se
     assert rel(res.objective, prog.network().objective(X, y, beta)) < 1e-6
     cert = prog.certificate()
     assert cert.lower_bound <= res.objective + 1e-7
+
+
+def test_data_reduction_keeps_the_program_size_fixed():
+    rng = np.random.default_rng(13)
+    sizes = []
+    for n in (30, 300):
+        prog = sn.ConvexCircularCNN(rng.standard_normal((n, 1, 4, 4)), rng.standard_normal(n), 1.0)
+        m = prog.problem.size_metrics
+        sizes.append((m.num_scalar_variables, m.num_scalar_data, m.num_scalar_eq_constr))
+    assert sizes[0] == sizes[1]
