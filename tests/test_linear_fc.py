@@ -618,7 +618,7 @@ def test_property_ridge_path_is_the_global_optimum(
         return
     ref = deep_scalar_reference(X, y, beta, depth, grid=3000)
     prog = sn.ConvexLinearFC(X, y, beta, depth=depth)
-    res = prog.solve(tol=1e-10)
+    res = prog.solve()  # default tol; tighter ones: see test_1d_certifies_tight_tol_...
     assert res.status == "optimal"
     assert_rel(res.objective, ref, 1e-7, "ridge path vs dense search")
     assert_rel(prog.network().objective(X, y, beta), ref, 1e-7, "network objective")
@@ -649,3 +649,19 @@ def test_program_beta_max_for_ridge_path_variant(scalar_data, depth):
     zero = 0.5 * float(y @ y)
     assert deep_scalar_reference(X, y, bm * 1.01, depth) >= zero * (1 - 1e-12)
     assert deep_scalar_reference(X, y, bm * 0.99, depth) < zero * (1 - 1e-9)
+
+
+def test_1d_certifies_tight_tol_on_rank_deficient_data():
+    """A 9 x 3 instance with a duplicated column (found by the property test above): the
+    ridge-path value is exact, and tol=1e-10 must be certified, not end in
+    iteration_limit (which makes network() raise)."""
+    rng = np.random.default_rng(598937643)
+    X = rng.standard_normal((9, 3)) * 10.0**-1.6072724312944935
+    X[:, -1] = X[:, 0]
+    y = rng.standard_normal(9)
+    beta = np.linalg.norm(X.T @ y) ** (2.0 / 5) * 10.0**-1.069956828162547
+    ref = deep_scalar_reference(X, y, beta, 5)
+    prog = sn.ConvexLinearFC(X, y, beta, depth=5)
+    res = prog.solve(tol=1e-10)
+    assert_rel(res.objective, ref, 1e-9, "value")
+    assert res.status == "optimal", res.message
