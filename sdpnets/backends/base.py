@@ -98,6 +98,15 @@ class Backend:
         status = CVXPY_STATUS_MAP.get(problem.status, "error")
         if problem.status == cp.USER_LIMIT:
             status = self._limit_status(problem, max_iters, time_limit)
+        elif status == "optimal_inaccurate":
+            # A solver stopped by a limit may still call its point "almost solved" (Clarabel
+            # does); the limit is what happened, so the limit is what we report.
+            iters = _iterations(problem)
+            solve_time = problem.solver_stats.solve_time
+            if max_iters is not None and iters is not None and iters >= max_iters:
+                status = "iteration_limit"
+            elif time_limit is not None and solve_time is not None and solve_time >= time_limit:
+                status = "time_limit"
         return status
 
     def raw_status(self, problem: cp.Problem) -> str:

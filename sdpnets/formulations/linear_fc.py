@@ -38,7 +38,12 @@ from ..networks import LinearFC
 from ..results import Certificate, SolveResult
 from .base import ConvexProgram, best_dual_scaling, reduce_least_squares
 
-__all__ = ["ConvexLinearFC", "linear_fc_beta_max", "ridge_path_search"]
+__all__ = ["ConvexLinearFC", "linear_fc_beta_max", "ridge_path_search", "ridge_path_beta_max"]
+
+#: Intervals the ridge-path lower bound refines per round, and the largest grid it keeps
+#: (grid points times rank of X): together they bound its memory and time.
+MAX_SPLITS_PER_ROUND = 20_000
+MAX_GRID_ENTRIES = 2_000_000
 
 HIDDEN_CHOICES = ("weight_decay", "spectral", "frobenius")
 
@@ -79,8 +84,9 @@ class ConvexLinearFC(ConvexProgram):
         Regularization of layers ``1..L-2``. ``"frobenius"`` (:math:`\|W_1\|_F \le 1`) is
         recognized and refused: it is not convex (the nuclear program is only a lower bound).
     rank_tol : float
-        Singular values of the solution below ``rank_tol * sigma_max`` are dropped when
-        the network is recovered.
+        Singular values of the solution below ``rank_tol`` times the larger of
+        :math:`\sigma_{\max}(Z)` and the data's scale :math:`\|X^TY\|_2/\|X\|_2^2` are
+        dropped when the network is recovered (they are solver noise).
 
     Raises
     ------
@@ -104,7 +110,9 @@ class ConvexLinearFC(ConvexProgram):
         self.Y = check_targets(Y, self.X.shape[0], name="Y")
         self.depth = check_int(depth, "depth", minimum=2)
         self.hidden = check_choice(hidden, "hidden", HIDDEN_CHOICES)
-        if not (isinstance(rank_tol, (int, float)) and 0 <= rank_tol < 1):
+        if isinstance(rank_tol, bool) or not (
+            isinstance(rank_tol, (int, float, np.integer, np.floating)) and 0 <= rank_tol < 1
+        ):
             raise InvalidInputError(f"rank_tol must be a number in [0, 1), got {rank_tol!r}.")
         self.rank_tol = float(rank_tol)
         self._Y2 = self.Y.reshape(self.X.shape[0], -1)
@@ -221,9 +229,14 @@ class ConvexLinearFC(ConvexProgram):
         if self.variant == "ridge_path":
             return _balanced_rank_one(Z[:, 0], self.depth, self.scalar_output and self.Y.ndim == 1)
         U, s, Vt = np.linalg.svd(Z, full_matrices=False)
-        r = int(np.sum(s > self.rank_tol * s[0])) if s.size and s[0] > 0 else 0
+        r = int(np.sum(s > self.rank_tol * max(s[0], self._solution_scale())))
         return factor_nuclear(U[:, :r], s[:r], Vt[:r], self.depth, self.hidden,
                               scalar_output=self.Y.ndim == 1)
+
+    def _solution_scale(self) -> float:
+        r"""Natural size of ``Z``, :math:`\|X^TY\|_2 / \|X\|_2^2`: singular values far below it
+        are solver noise (e.g. at ``beta >= beta_max``, where the optimum is zero)."""
+        return linear_fc_beta_max(self.X, self.Y) / float(np.linalg.norm(self.X, 2)) ** 2
 
     def _certificate(self) -> Certificate:
         net = self.network()
@@ -232,7 +245,13 @@ class ConvexLinearFC(ConvexProgram):
         return nuclear_certificate(net, self.X, self._Y2, self.beta)
 
     def beta_max(self) -> float:
-        """Smallest ``beta`` whose optimum is the zero network (convex variants)."""
+        r"""Smallest ``beta`` whose optimum is the zero network.
+
+        :math:`\|X^TY\|_2` for the nuclear-norm variants; for the ridge-path variant the
+        threshold found by bisection (:func:`ridge_path_beta_max`).
+        """
+        if self.variant == "ridge_path":
+            return ridge_path_beta_max(self.X, self._Y2[:, 0], self.depth)
         return linear_fc_beta_max(self.X, self.Y)
 
 
@@ -398,7 +417,7 @@ def ridge_path_search(
 
     # Certified lower bound by interval bounds on t, refined where it is not tight.
     mus = np.exp(log_mu)
-    target = tol * max(1.0, abs(value))
+    target = 0.5 * tol * max(1.0, abs(value))  # margin for round-off in the final check
     lower = -np.inf
     for _ in range(max(max_rounds, 1)):
         t, phi = path(mus)  # t decreases as mu grows
@@ -411,7 +430,10 @@ def ridge_path_search(
         loose = np.flatnonzero(interval < value - target)
         if lower >= value - target or loose.size == 0:
             break
-        # split loose intervals (interior ones live between mus[k-1] and mus[k])
+        # split the loosest intervals (interior ones live between mus[k-1] and mus[k]);
+        # a bounded number per round keeps memory bounded when tol is below what floating
+        # point can certify
+        loose = loose[np.argsort(interval[loose])[:MAX_SPLITS_PER_ROUND]]
         inner = loose[(loose >= 1) & (loose <= mus.size - 1)]
         mids = np.sqrt(mus[inner - 1] * mus[inner])
         edge = []
@@ -419,5 +441,38 @@ def ridge_path_search(
             edge.append(mus[0] * 1e-3)
         if np.any(loose == mus.size):
             edge.append(mus[-1] * 1e3)
-        mus = np.unique(np.concatenate((mus, mids, edge)))
+        refined = np.unique(np.concatenate((mus, mids, edge)))
+        if refined.size == mus.size or refined.size * evals.size > MAX_GRID_ENTRIES:
+            break  # no floating-point progress left, or the grid would not fit
+        mus = refined
     return z, value, min(lower, value)
+
+
+def ridge_path_beta_max(X: np.ndarray, y: np.ndarray, depth: int, rtol: float = 1e-12) -> float:
+    r"""Smallest ``beta`` at which :math:`z = 0` minimizes
+    :math:`\tfrac12\|Xz-y\|^2 + \tfrac{\beta L}{2}\|z\|^{2/L}` (MATH.md 1d).
+
+    Zero is optimal at ``beta`` iff it is at every larger ``beta`` (the objective grows with
+    ``beta`` while the zero network's value does not), so the threshold is found by
+    bisection on :math:`\log\beta`, each step deciding with the exact stationary-point
+    search of :func:`ridge_path_search`. Unlike the convex variants, at the threshold the
+    optimum jumps from zero to a non-zero network.
+    """
+    zero_value = 0.5 * float(y @ y)
+
+    def zero_is_optimal(beta: float) -> bool:
+        _, value, _ = ridge_path_search(X, y, beta, depth, tol=1.0)
+        return value >= zero_value
+
+    scale = float(np.linalg.norm(X.T @ y))
+    if scale == 0.0:
+        return 0.0
+    lo = hi = scale ** (2.0 - 2.0 / depth)
+    while zero_is_optimal(lo):
+        lo /= 2.0
+    while not zero_is_optimal(hi):
+        hi *= 2.0
+    while hi - lo > rtol * hi:
+        mid = 0.5 * (lo + hi)
+        lo, hi = (lo, mid) if zero_is_optimal(mid) else (mid, hi)
+    return hi
