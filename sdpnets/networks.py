@@ -18,8 +18,9 @@ import numpy as np
 from ._validate import check_beta, check_data, check_targets
 from .errors import InvalidInputError
 from .losses import Loss, get_loss
+from .patches import extract_patches, spatial_tuple
 
-__all__ = ["Network", "LinearFC", "ReLUMLP", "ReLUCNN", "CircularReLUNet", "relu_patches", "LinearCNN", "CircularCNN"]
+__all__ = ["Network", "LinearFC", "ReLUMLP", "ReLUCNN", "CircularReLUNet", "LinearCNN", "CircularCNN"]
 
 #: Relative slack allowed on norm constraints before a network counts as infeasible.
 CONSTRAINT_TOL = 1e-7
@@ -234,13 +235,11 @@ class LinearCNN(Network):
         """Filter outputs :math:`(u_j \\star x_i)_k`, shape ``(n, m, *out_shape)``."""
         from scipy.signal import correlate
 
-        from .patches import _spatial_tuple
-
         filters = self.filters
         nd = filters.ndim - 2
         X = _as_batch(X, nd, filters.shape[1])
-        pad = _spatial_tuple(self.padding, "padding", nd, 0)
-        stride = _spatial_tuple(self.stride, "stride", nd, 1)
+        pad = spatial_tuple(self.padding, "padding", nd, 0)
+        stride = spatial_tuple(self.stride, "stride", nd, 1)
         if any(pad):
             X = np.pad(X, [(0, 0), (0, 0)] + [(p, p) for p in pad])
         if any(q > s for q, s in zip(filters.shape[2:], X.shape[2:])):
@@ -461,39 +460,6 @@ class ReLUMLP(Network):
         return torch.nn.Sequential(first, torch.nn.ReLU(), second)
 
 
-def relu_patches(X, kernel_size, stride: int = 1, padding: int = 0) -> np.ndarray:
-    """Patches ``(n, K, h)`` of ``(n, length)``, ``(n, channels, length)`` or
-    ``(n, channels, height, width)`` data, flattened in ``(channel, row, column)`` order
-    (``P[:, k] @ u`` is the cross-correlation with filter ``u`` at output position ``k``)."""
-    X = check_data(X, ndims=(2, 3, 4))
-    if X.ndim == 2:
-        X = X[:, None, :]
-    spatial = X.ndim - 2
-    ks = (kernel_size,) * spatial if np.isscalar(kernel_size) else tuple(kernel_size)
-    st = (stride,) * spatial if np.isscalar(stride) else tuple(stride)
-    pd = (padding,) * spatial if np.isscalar(padding) else tuple(padding)
-    for name, vals, low in (("kernel_size", ks, 1), ("stride", st, 1), ("padding", pd, 0)):
-        if len(vals) != spatial or not all(
-            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= low for v in vals
-        ):
-            raise InvalidInputError(
-                f"{name} must be an integer >= {low} (or {spatial} of them), got {vals!r}."
-            )
-    X = np.pad(X, [(0, 0), (0, 0)] + [(p, p) for p in pd])
-    for k, size in zip(ks, X.shape[2:]):
-        if k > size:
-            raise InvalidInputError(
-                f"kernel_size {ks} is larger than the (padded) signal {X.shape[2:]}."
-            )
-    win = np.lib.stride_tricks.sliding_window_view(X, ks, axis=tuple(range(2, X.ndim)))
-    win = win[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in st)]
-    # win: (n, c, out_1, ..., k_1, ...) -> (n, out..., c, k...)
-    n, c = win.shape[:2]
-    outs = win.shape[2 : 2 + spatial]
-    order = (0,) + tuple(range(2, 2 + spatial)) + (1,) + tuple(range(2 + spatial, 2 + 2 * spatial))
-    return np.ascontiguousarray(win.transpose(order)).reshape(n, int(np.prod(outs)), -1)
-
-
 class ReLUCNN(Network):
     r"""Two-layer ReLU CNN with sum (or mean) pooling:
     :math:`f(x) = \sum_j \alpha_j\, c \sum_k (x_k^T u_j)_+` over the patches :math:`x_k` of
@@ -506,7 +472,7 @@ class ReLUCNN(Network):
         Filters (``h = channels * prod(kernel_size)``), one per column.
     alpha : array_like, shape (m,)
     kernel_size, stride, padding
-        As for :func:`relu_patches`.
+        As for :func:`sdpnets.patches.extract_patches`.
     pooling : {"sum", "mean"}
     """
 
@@ -526,7 +492,7 @@ class ReLUCNN(Network):
         return [self.U, self.alpha]
 
     def predict(self, X) -> np.ndarray:
-        P = relu_patches(X, self.kernel_size, self.stride, self.padding)
+        P = extract_patches(X, self.kernel_size, self.stride, self.padding)
         if P.shape[2] != self.U.shape[0]:
             raise InvalidInputError(
                 f"patches have {P.shape[2]} entries but the filters have {self.U.shape[0]}."

@@ -46,6 +46,7 @@ __all__ = [
     "Size",
     "PatchSpec",
     "as_image_batch",
+    "spatial_tuple",
     "patch_spec",
     "extract_patches",
     "DFTGroups",
@@ -67,7 +68,7 @@ def as_image_batch(X, name: str = "X") -> np.ndarray:
     return X[:, None, :] if X.ndim == 2 else X
 
 
-def _spatial_tuple(value, name: str, ndim: int, minimum: int) -> tuple[int, ...]:
+def spatial_tuple(value, name: str, ndim: int, minimum: int) -> tuple[int, ...]:
     """An int or a tuple of ``ndim`` ints, each ``>= minimum``."""
     items = value if isinstance(value, (tuple, list)) else (value,) * ndim
     if len(items) != ndim:
@@ -145,9 +146,9 @@ def patch_spec(
     nd = len(spatial)
     if mode not in ("zeros", "circular"):
         raise InvalidInputError(f"mode must be 'zeros' or 'circular', got {mode!r}.")
-    kernel = _spatial_tuple(kernel_size, "kernel_size", nd, 1)
-    stride = _spatial_tuple(stride, "stride", nd, 1)
-    padding = _spatial_tuple(padding, "padding", nd, 0)
+    kernel = spatial_tuple(kernel_size, "kernel_size", nd, 1)
+    stride = spatial_tuple(stride, "stride", nd, 1)
+    padding = spatial_tuple(padding, "padding", nd, 0)
     if mode == "circular" and any(padding):
         raise InvalidInputError(
             "padding must be 0 with mode='circular' (a periodic signal needs no padding)."

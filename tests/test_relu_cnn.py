@@ -10,7 +10,7 @@ from scipy.linalg import circulant
 from scipy.optimize import minimize
 
 import sdpnets as sn
-from sdpnets.networks import relu_patches
+from sdpnets.patches import extract_patches
 
 BACKENDS = [b for b in ("clarabel", "scs") if b in sn.available_backends()]
 
@@ -42,12 +42,12 @@ def cnn_value(U, alpha, X, y, beta, kernel, stride, pool="sum"):
 def test_patches_match_an_explicit_loop():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((3, 2, 6))
-    P = relu_patches(X, 3, stride=2, padding=1)
+    P = extract_patches(X, 3, stride=2, padding=1)
     Xp = np.pad(X, [(0, 0), (0, 0), (1, 1)])
     expected = np.stack([Xp[:, :, s : s + 3].reshape(3, -1) for s in range(0, 6, 2)], axis=1)
     assert np.array_equal(P, expected)
     img = rng.standard_normal((2, 1, 4, 4))
-    P2 = relu_patches(img, 2, stride=2)
+    P2 = extract_patches(img, 2, stride=2)
     assert P2.shape == (2, 4, 4)
     assert np.array_equal(P2[:, 3], img[:, :, 2:4, 2:4].reshape(2, -1))
 
@@ -186,7 +186,7 @@ def test_cnn_errors():
     X, y = signals(n=6, length=4, seed=8)
     with pytest.raises(sn.InvalidInputError, match="larger than"):
         sn.ConvexReLUCNN(X, y, 0.1, kernel_size=5)
-    with pytest.raises(sn.InvalidInputError, match="kernel_size must be an integer"):
+    with pytest.raises(sn.InvalidInputError, match="kernel_size must be >= 1"):
         sn.ConvexReLUCNN(X, y, 0.1, kernel_size=0)
     with pytest.raises(sn.InvalidInputError, match="pooling"):
         sn.ConvexReLUCNN(X, y, 0.1, kernel_size=2, pooling="max")

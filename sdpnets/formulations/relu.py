@@ -32,7 +32,8 @@ from .._validate import check_beta, check_choice, check_data, check_int, check_t
 from ..certificates import BETA_MAX_FAMILIES, certify
 from ..errors import InvalidInputError, NonConvexFormulationError, SdpnetsError
 from ..losses import Loss, SquaredLoss, get_loss
-from ..networks import CircularReLUNet, ReLUCNN, ReLUMLP, relu_patches
+from ..networks import CircularReLUNet, ReLUCNN, ReLUMLP
+from ..patches import extract_patches
 from ..patterns import (
     DEFAULT_MAX_PATTERNS,
     PatternSet,
@@ -572,7 +573,7 @@ class ConvexReLUCNN(_GroupLassoReLU):
         self.X = check_data(X, ndims=(2, 3, 4))
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.pooling = check_choice(pooling, "pooling", ("sum", "mean"))
-        Pt = relu_patches(self.X, kernel_size, stride, padding)  # (n, K, h)
+        Pt = extract_patches(self.X, kernel_size, stride, padding)  # (n, K, h)
         n, K, _ = Pt.shape
         if self.pooling == "mean":
             Pt = Pt / K
@@ -625,7 +626,7 @@ def _certify_relu_cnn(
     patterns of the stacked patches."""
     beta = check_beta(beta)
     loss = get_loss(loss)
-    Pt = relu_patches(X, network.kernel_size, network.stride, network.padding)
+    Pt = extract_patches(X, network.kernel_size, network.stride, network.padding)
     n, K, _ = Pt.shape
     y = check_targets(y, n)
     loss.check_targets(y)
