@@ -7,6 +7,7 @@ certifier of its own networks (``@certify.register``).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 from .errors import InvalidInputError
 from .results import Certificate
@@ -40,19 +41,23 @@ def certify(network, X, y, beta: float, **kwargs) -> Certificate:
 
 
 #: ``family`` -> function computing its ``beta_max(X, y)``; filled by formulation modules.
-BETA_MAX_FAMILIES: dict[str, object] = {}
+BETA_MAX_FAMILIES: dict[str, Callable[..., float]] = {}
 
 
-def beta_max(X, y, family: str = "relu") -> float:
-    """Smallest ``beta`` at which the zero network is globally optimal.
+def beta_max(X, y, family: str = "relu", **options) -> float:
+    r"""Smallest ``beta`` at which the zero network is globally optimal.
 
     Parameters
     ----------
     X, y : array_like
         Training data.
     family : str
-        ``"relu"`` (two-layer ReLU network, MATH.md 4c) or ``"linear_fc"``
-        (:math:`\\|X^T Y\\|_2`, MATH.md 1a).
+        ``"relu"`` (two-layer ReLU network, :math:`\max_{\|u\|\le1}|y^T(Xu)_+|`,
+        MATH.md 4c), ``"linear_fc"`` (:math:`\|X^T Y\|_2`, MATH.md 1a), ``"linear_cnn"``
+        (needs ``kernel_size``; optional ``stride``, ``padding``, ``pooling``; MATH.md 2)
+        or ``"circular_cnn"`` (MATH.md 3a).
+    **options
+        Passed to the family's own function (e.g. ``kernel_size=3``).
     """
     try:
         fn = BETA_MAX_FAMILIES[family]
@@ -61,4 +66,4 @@ def beta_max(X, y, family: str = "relu") -> float:
             f"family must be one of {', '.join(map(repr, sorted(BETA_MAX_FAMILIES)))}, "
             f"got {family!r}."
         ) from None
-    return fn(X, y)
+    return fn(X, y, **options)

@@ -288,3 +288,15 @@ def test_network_checks_its_input():
         net.predict(np.ones((3, 2, 7)))
     with pytest.raises(sn.InvalidInputError, match="output_weights"):
         sn.LinearCNN(np.ones((2, 1, 3)), np.ones((1, 4, 1)))
+
+
+def test_beta_max_family_dispatch_passes_the_geometry():
+    rng = np.random.default_rng(21)
+    X, y = rng.standard_normal((12, 7)), rng.standard_normal(12)
+    direct = linear_cnn_beta_max(X, y, kernel_size=3, stride=2, pooling="sum")
+    assert sn.beta_max(X, y, family="linear_cnn", kernel_size=3, stride=2, pooling="sum") == direct
+    prog = sn.ConvexLinearCNN(X, y, 1.01 * direct, kernel_size=3, stride=2, pooling="sum")
+    prog.solve()
+    assert np.allclose(prog.network().predict(X), 0.0, atol=1e-6)
+    with pytest.raises(sn.InvalidInputError, match="family must be one of"):
+        sn.beta_max(X, y, family="transformer")

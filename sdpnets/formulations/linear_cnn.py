@@ -30,7 +30,7 @@ import cvxpy as cp
 import numpy as np
 
 from .._validate import check_beta, check_targets
-from ..certificates import certify
+from ..certificates import BETA_MAX_FAMILIES, certify
 from ..errors import InvalidInputError
 from ..networks import LinearCNN
 from ..patches import PatchSpec, Size, as_image_batch, patch_spec, patches_from_spec
@@ -230,6 +230,9 @@ def linear_cnn_beta_max(
     spec = patch_spec(X.shape[1:], kernel_size, stride, padding)
     A = linear_cnn_operator(patches_from_spec(X, spec), pooling)
     return _dual_norm(A, Y2, spec, pooling)
+
+
+BETA_MAX_FAMILIES["linear_cnn"] = linear_cnn_beta_max
 
 
 @certify.register

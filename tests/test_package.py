@@ -1,0 +1,42 @@
+"""Package-wide rules: sources compile cleanly, library code neither prints nor configures
+logging, and every public name is importable."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+import warnings
+
+import pytest
+
+import sdpnets as sn
+
+PACKAGE = pathlib.Path(sn.__file__).parent
+SOURCES = sorted(PACKAGE.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_source_compiles_without_warnings(path):
+    # invalid escape sequences in docstrings (":math:`\|x\|`") are warnings at compile time
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compile(path.read_text(), str(path), "exec")
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in SOURCES if p.name != "cli.py"], ids=lambda p: str(p.relative_to(PACKAGE))
+)
+def test_library_code_never_prints_or_configures_logging(path):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Name):
+                assert func.id != "print", f"{path.name}:{node.lineno} prints"
+            if isinstance(func, ast.Attribute):
+                assert func.attr != "basicConfig", f"{path.name}:{node.lineno} configures logging"
+
+
+def test_public_names_exist():
+    missing = [name for name in sn.__all__ if not hasattr(sn, name)]
+    assert missing == []
