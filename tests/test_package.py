@@ -40,3 +40,16 @@ def test_library_code_never_prints_or_configures_logging(path):
 def test_public_names_exist():
     missing = [name for name in sn.__all__ if not hasattr(sn, name)]
     assert missing == []
+
+
+def test_readme_example_runs():
+    """The README's Python example is the first code a user copies: it must run as written."""
+    import re
+
+    readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    assert blocks, "README has no Python example"
+    namespace: dict = {}
+    exec(compile(blocks[0], "README.md", "exec"), namespace)
+    assert namespace["res"].status == "optimal"
+    assert namespace["cert"].gap <= 1e-6 * abs(namespace["res"].objective)
