@@ -333,3 +333,106 @@ def test_solver_exception_becomes_error_status(data, monkeypatch):
     assert "simulated solver crash" in res.message
     with pytest.raises(sn.SolveFailedError, match="error"):
         prog.network()
+
+
+# --- the solvers' own status words ----------------------------------------------------------------
+
+
+def test_every_clarabel_status_is_mapped_and_only_solved_is_optimal():
+    import clarabel
+
+    from sdpnets.backends.clarabel import CLARABEL_STATUS_MAP
+
+    words = {w for w in dir(clarabel.SolverStatus) if not w.startswith("_")}
+    assert words <= set(CLARABEL_STATUS_MAP), words - set(CLARABEL_STATUS_MAP)
+    assert set(CLARABEL_STATUS_MAP.values()) <= set(STATUSES)
+    assert [w for w, s in CLARABEL_STATUS_MAP.items() if s == "optimal"] == ["Solved"]
+    assert CLARABEL_STATUS_MAP["AlmostSolved"] == "optimal_inaccurate"
+    for word in ("NumericalError", "InsufficientProgress", "AlmostPrimalInfeasible",
+                 "AlmostDualInfeasible"):
+        assert CLARABEL_STATUS_MAP[word] == "error"
+
+
+@pytest.mark.parametrize("options,word,expected", [
+    ({"max_iters": 2}, "MaxIterations", "iteration_limit"),
+    ({"time_limit": 1e-9}, "MaxTime", "time_limit"),
+])
+def test_clarabel_limits_are_read_from_clarabel_itself(data, options, word, expected):
+    X, Y = data
+    res = sn.ConvexLinearFC(X, Y, 1.0).solve(backend="clarabel", **options)
+    assert res.status == expected
+    assert word in res.message
+
+
+class _FakeClarabel:
+    """Stands in for the Clarabel solver object cvxpy caches, with a chosen status."""
+
+    def __init__(self, word):
+        self.word = word
+
+    def get_solution(self):
+        return type("Solution", (), {"status": self.word})()
+
+
+@pytest.mark.parametrize("word", ["NumericalError", "InsufficientProgress"])
+def test_clarabel_failure_words_become_error_with_the_word(data, monkeypatch, word):
+    """cvxpy raises on these Clarabel statuses; the status is "error" and the message names
+    Clarabel's own word (simulated: a real NumericalError cannot be forced reliably)."""
+    X, Y = data
+
+    def fail(self, *args, **kwargs):
+        self._solver_cache["CLARABEL"] = _FakeClarabel(word)
+        raise cp.error.SolverError("Solver 'CLARABEL' failed.")
+
+    monkeypatch.setattr(cp.Problem, "solve", fail)
+    prog = sn.ConvexLinearFC(X, Y, 1.0)
+    res = prog.solve(backend="clarabel")
+    assert res.status == "error" and word in res.message
+    with pytest.raises(sn.SolveFailedError):
+        prog.network()
+
+
+def test_failure_never_reports_a_stale_optimal_word(data, monkeypatch):
+    X, Y = data
+
+    def fail(self, *args, **kwargs):
+        self._solver_cache["CLARABEL"] = _FakeClarabel("Solved")
+        raise cp.error.SolverError("crash after an earlier successful solve")
+
+    monkeypatch.setattr(cp.Problem, "solve", fail)
+    res = sn.ConvexLinearFC(X, Y, 1.0).solve(backend="clarabel", warm_start=True)
+    assert res.status == "error" and "Solved" not in res.message
+
+
+def _stub_problem(status, iters, solve_time):
+    from types import SimpleNamespace
+
+    stats = SimpleNamespace(num_iters=iters, solve_time=solve_time, extra_stats=None)
+    return SimpleNamespace(status=status, solver_stats=stats, _solver_cache={})
+
+
+@pytest.mark.parametrize("iters,solve_time,max_iters,time_limit,expected", [
+    (50, 0.1, 50, None, "iteration_limit"),
+    (7, 2.0, None, 2.0, "time_limit"),
+    (7, 0.1, 50, 2.0, "error"),  # MOSEK's "unknown" with no limit reached: a stall
+    (7, 0.1, None, None, "error"),
+])
+def test_mosek_unknown_solution_status_mapping(iters, solve_time, max_iters, time_limit,
+                                              expected):
+    """MOSEK's "unknown" solution status (accepted from cvxpy as optimal_inaccurate) is the
+    limit that stopped it, else an error; never optimal. Stubbed: no MOSEK licence needed."""
+    b = MosekBackend()
+    assert b.solver_options(1e-8, max_iters, time_limit)["accept_unknown"] is True
+    problem = _stub_problem(cp.OPTIMAL_INACCURATE, iters, solve_time)
+    assert b.map_status(problem, max_iters, time_limit) == expected
+    assert "unknown" in b.raw_status(problem)
+    assert b.map_status(_stub_problem(cp.OPTIMAL, iters, solve_time), None, None) == "optimal"
+
+
+@pytest.mark.parametrize("name", ["clarabel", "scs"])
+def test_unknown_raw_solver_option_is_an_input_error(data, name):
+    X, Y = data
+    prog = sn.ConvexLinearFC(X, Y, 1.0)
+    with pytest.raises(sn.InvalidInputError, match="no_such_setting"):
+        prog.solve(backend=name, no_such_setting=1)
+    assert prog.result is None

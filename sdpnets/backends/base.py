@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 
 import cvxpy as cp
 
-from ..results import SolveResult
+from ..errors import InvalidInputError
+from ..results import SOLVED_STATUSES, SolveResult
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,9 @@ class Backend:
     cvxpy_solver: ClassVar[str] = ""
     #: Cones the solver handles: subset of {"zero", "nonneg", "soc", "psd", "exp"}.
     cones: ClassVar[frozenset[str]] = frozenset()
+    #: The solver's own status words (see :meth:`solver_status`) mapped onto ours; when
+    #: the solver's word is known it takes precedence over cvxpy's coarser status.
+    SOLVER_STATUS_MAP: ClassVar[dict[str, str]] = {}
 
     # -- availability ---------------------------------------------------------------
     def availability(self) -> tuple[bool, str]:
@@ -94,11 +98,16 @@ class Backend:
     def map_status(
         self, problem: cp.Problem, max_iters: int | None, time_limit: float | None
     ) -> str:
-        """Our status for the cvxpy status left on ``problem`` by the last solve."""
-        status = CVXPY_STATUS_MAP.get(problem.status, "error")
-        if problem.status == cp.USER_LIMIT:
+        """Our status for the last solve of ``problem``: the solver's own status word when
+        :meth:`solver_status` knows it, else cvxpy's status."""
+        raw = self.solver_status(problem)
+        if raw in self.SOLVER_STATUS_MAP:
+            status = self.SOLVER_STATUS_MAP[raw]
+        elif problem.status == cp.USER_LIMIT:
             status = self._limit_status(problem, max_iters, time_limit)
-        elif status == "optimal_inaccurate":
+        else:
+            status = CVXPY_STATUS_MAP.get(problem.status, "error")
+        if status == "optimal_inaccurate":
             # A solver stopped by a limit may still call its point "almost solved" (Clarabel
             # does); the limit is what happened, so the limit is what we report.
             iters = _iterations(problem)
@@ -109,9 +118,15 @@ class Backend:
                 status = "time_limit"
         return status
 
+    def solver_status(self, problem: cp.Problem) -> str | None:
+        """The solver's own status word for the last solve, when it can be read (``None``:
+        only cvxpy's status is known)."""
+        return None
+
     def raw_status(self, problem: cp.Problem) -> str:
         """The solver's own words for how the last solve ended (cvxpy's, by default)."""
-        return str(problem.status)
+        raw = self.solver_status(problem)
+        return str(problem.status) if raw is None else raw
 
     # -- solve ------------------------------------------------------------------------
     def solve(
@@ -139,15 +154,27 @@ class Backend:
             with warnings.catch_warnings():
                 # cvxpy warns on inaccurate solutions; the status says so instead.
                 warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+                warnings.filterwarnings("ignore", message="Optimization terminated by time limit")
                 problem.solve(
                     solver=self.cvxpy_solver, verbose=verbose, warm_start=warm_start, **options
                 )
+        except TypeError as exc:
+            if solver_options:  # cvxpy and the solvers reject unknown settings this way
+                raise InvalidInputError(
+                    f"{self.name} rejected the solver options {sorted(solver_options)}: {exc}"
+                ) from exc
+            raise
         except cp.error.SolverError as exc:
             wall = time.perf_counter() - start
+            raw = self.solver_status(problem)
+            status = self.SOLVER_STATUS_MAP.get(raw, "error")
+            if status in SOLVED_STATUSES:  # a stale word from an earlier solve: ignore it
+                raw, status = None, "error"
             message = f"{self.name} failed: {exc}"
+            if raw is not None:
+                message += f" The solver's status: {raw!r}."
             logger.info(message)
-            status = "error"
-            if time_limit is not None and wall >= time_limit:
+            if status == "error" and time_limit is not None and wall >= time_limit:
                 status = "time_limit"
             return SolveResult(
                 status=status,

@@ -39,9 +39,11 @@ class MosekBackend(Backend):
     feasibility tolerances, ``max_iters`` the interior-point iteration cap and
     ``time_limit`` the optimizer's time limit.
 
-    A limit makes MOSEK return an *unknown* solution status, which cvxpy reports as a
-    solver error; it is mapped to ``time_limit`` when the time limit was reached and to
-    ``error`` otherwise, never to an optimal status.
+    A limit makes MOSEK return an *unknown* solution status. cvxpy is asked to hand such
+    points back (``accept_unknown``) so that the iteration count and optimizer time can
+    tell what stopped MOSEK: ``iteration_limit`` when ``max_iters`` was used up,
+    ``time_limit`` when ``time_limit`` was, and ``error`` otherwise (a stall: MOSEK did
+    not prove the point optimal). An unknown status is never reported as optimal.
     """
 
     name = "mosek"
@@ -64,4 +66,16 @@ class MosekBackend(Backend):
             params["MSK_IPAR_INTPNT_MAX_ITERATIONS"] = int(max_iters)
         if time_limit is not None:
             params["MSK_DPAR_OPTIMIZER_MAX_TIME"] = float(time_limit)
-        return {"mosek_params": params}
+        return {"mosek_params": params, "accept_unknown": True}
+
+    def map_status(self, problem, max_iters, time_limit):
+        status = super().map_status(problem, max_iters, time_limit)
+        # For continuous problems cvxpy reports MOSEK's "unknown" solution status (accepted
+        # above) as optimal_inaccurate; the base class has already turned it into the
+        # limit that was reached, so what is left is a stall.
+        return "error" if status == "optimal_inaccurate" else status
+
+    def raw_status(self, problem):
+        if problem.status == "optimal_inaccurate":
+            return "unknown solution status (MOSEK stopped before proving optimality)"
+        return super().raw_status(problem)
