@@ -93,9 +93,13 @@ def check_choice(value, name: str, choices: Collection[str]) -> str:
 
 
 def check_solve_options(tol, max_iters, time_limit) -> None:
-    """``tol > 0``; ``max_iters`` ``None`` or an integer >= 1; ``time_limit`` ``None`` or > 0."""
-    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating)) or not tol > 0:
-        raise InvalidInputError(f"tol must be a number > 0, got {tol!r}.")
+    """``0 < tol < inf``; ``max_iters`` ``None`` or an integer >= 1; ``time_limit`` ``None`` or > 0."""
+    if (
+        isinstance(tol, bool)
+        or not isinstance(tol, (int, float, np.floating))
+        or not 0 < tol < np.inf
+    ):
+        raise InvalidInputError(f"tol must be a finite number > 0, got {tol!r}.")
     if max_iters is not None and (
         isinstance(max_iters, bool) or not isinstance(max_iters, (int, np.integer)) or max_iters < 1
     ):

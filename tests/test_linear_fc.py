@@ -533,6 +533,25 @@ def test_beta_change_reuses_the_compiled_problem(vector_data):
     assert_rel(res.objective, ref, 1e-6)
 
 
+@pytest.mark.parametrize("name", ["clarabel", "scs"])
+@pytest.mark.parametrize("scalar", [False, True])
+def test_path_reuses_cvxpys_compiled_program(vector_data, name, scalar):
+    """Along a path cvxpy only re-applies the beta parameter: the parametrized program it
+    compiled for the first solve is the one every later solve uses (cvxpy's DPP cache)."""
+    X, Y = vector_data
+    if scalar:
+        Y = Y[:, 0]
+    prog = sn.ConvexLinearFC(X, Y, 1.0)
+    prog.solve(backend=name)
+    cache = getattr(prog.problem, "_cache", None)
+    if getattr(cache, "param_prog", None) is None:
+        pytest.skip("this cvxpy version keeps its compiled program elsewhere")
+    compiled = cache.param_prog
+    for res in prog.path([1.5, 2.0], backend=name):
+        assert res.status == "optimal"
+        assert prog.problem._cache.param_prog is compiled
+
+
 @pytest.mark.parametrize("scalar", [False, True])
 def test_program_size_does_not_grow_with_n(scalar):
     """MATH.md section 0: the data are reduced before cvxpy sees them."""

@@ -42,6 +42,21 @@ def test_local_training_stays_above_certified_optimum(data, hidden, widths):
             assert np.linalg.norm(net.weights[i], 2) <= 1 + 1e-9
 
 
+@pytest.mark.parametrize("hidden,widths", [("weight_decay", [4]), ("spectral", [4, 4])])
+def test_local_training_reaches_the_certified_optimum(data, hidden, widths):
+    """Width above the rank of the optimum: gradient descent on the right objective (with
+    the right gradient) ends at the convex optimum; a wrong gradient or penalty would not."""
+    X, Y = data
+    beta = 0.3 * sn.beta_max(X, Y, family="linear_fc")
+    prog = sn.ConvexLinearFC(X, Y, beta, depth=len(widths) + 1, hidden=hidden)
+    prog.solve()
+    cert = prog.certificate()
+    values = [train_linear_fc(X, Y, beta, widths, hidden=hidden, seed=s).objective(X, Y, beta)
+              for s in range(3)]
+    assert min(values) >= cert.lower_bound
+    assert min(values) - cert.lower_bound <= 1e-6 * cert.lower_bound
+
+
 def test_more_iterations_never_increase_the_objective(data):
     X, Y = data
     beta = 1.0
