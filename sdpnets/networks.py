@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._validate import check_beta, check_data, check_targets
+from ._validate import check_array, check_beta, check_data, check_targets
 from .errors import InvalidInputError
 from .losses import Loss, get_loss
 from .patches import extract_patches, spatial_tuple
@@ -82,7 +82,7 @@ class LinearFC(Network):
         hidden: str = "weight_decay",
         scalar_output: bool = False,
     ) -> None:
-        self.weights = [np.atleast_2d(np.asarray(w, dtype=float)) for w in weights]
+        self.weights = [check_array(w, f"weights[{i}]", (2,)) for i, w in enumerate(weights)]
         if len(self.weights) < 1:
             raise InvalidInputError("weights must hold at least one layer.")
         for a, b in zip(self.weights, self.weights[1:]):

@@ -253,3 +253,15 @@ def test_linear_fc_network_validates():
         net.predict(np.ones((4, 5)))
     with pytest.raises(sn.InvalidInputError, match="beta"):
         net.objective(np.ones((4, 3)), np.ones(4), 0.0)
+
+
+@pytest.mark.parametrize("weights,message", [
+    ([np.ones((3, 2, 2))], "weights[0] must be 2-D"),
+    ([np.ones((3, 2)), np.ones(2)], "weights[1] must be 2-D"),
+    ([np.array([[np.nan, 1.0]])], "weights[0] contains NaN or infinite"),
+    ([np.ones((3, 2)), np.ones((2, 1), dtype=complex)], "weights[1] must hold real numbers"),
+    ([], "weights must hold at least one layer"),
+])
+def test_linear_fc_weights_are_finite_2d_real_arrays(weights, message):
+    with pytest.raises(sn.InvalidInputError, match=re.escape(message)):
+        sn.LinearFC(weights)
