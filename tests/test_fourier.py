@@ -16,9 +16,12 @@ from hypothesis import strategies as st
 from scipy.optimize import minimize
 
 import sdpnets as sn
+from conftest import ALL_BACKENDS
 from sdpnets.fourier import circular_cnn_beta_max, dft_features
 
-BACKENDS = [b for b in ("clarabel", "scs") if b in sn.available_backends()]
+# clarabel and scs (both must be installed), plus MOSEK, skipped with its own reason when
+# it has no licence here
+BACKENDS = ["clarabel", "scs"] + [b for b in ALL_BACKENDS if b not in ("clarabel", "scs")]
 
 
 def solve_opts(backend):
@@ -262,6 +265,40 @@ def test_planted_sparse_spectrum_is_recovered(shape):
     assert np.all(np.abs(np.fft.fftn(u))[~support] < 1e-2 * np.abs(np.fft.fftn(u)).max())
 
 
+@pytest.mark.parametrize("shape", [(16,), (6, 6)])
+def test_planted_sparse_spectrum_unit_norm_one_channel_per_class(shape):
+    """MATH.md 3b: a planted filter with two active frequency classes is recovered by the
+    three-layer network with exactly two channels, each first filter a unit sinusoid of
+    one planted class."""
+    rng = np.random.default_rng(6)
+    D = int(np.prod(shape))
+    B = np.zeros(shape, complex)
+    classes = [(1,), (3,)] if len(shape) == 1 else [(1, 0), (2, 3)]
+    for k, val in zip(classes, (2.0 + 1.0j, -1.5j)):
+        B[k] = val
+        B[tuple(-np.array(k) % shape)] = np.conj(val)
+    b_true = np.fft.ifftn(B).real * D
+    X = rng.standard_normal((3 * D, *shape))
+    y = X.reshape(X.shape[0], -1) @ b_true.ravel()
+    Xin = X if len(shape) == 1 else X[:, None]
+    prog = sn.ConvexCircularCNN(Xin, y, 1e-4, depth=3, hidden="unit_norm", support_tol=1e-6)
+    prog.solve(backend="clarabel", tol=1e-10)
+    net = prog.network()
+    np.testing.assert_allclose(net.effective_filter(), b_true, atol=1e-3 * np.abs(b_true).max())
+    u1 = net.weights[0]
+    assert u1.shape[0] == 2  # one channel per active class
+    found = set()
+    for channel in u1:
+        assert np.isclose(np.linalg.norm(channel), 1.0)
+        S = np.abs(np.fft.fftn(channel))
+        support = {tuple(k) for k in np.argwhere(S > 1e-8 * S.max())}
+        # the class {k, -k} of one planted frequency
+        k = next(c for c in classes if c in support)
+        assert support == {k, tuple(-np.array(k) % shape)}
+        found.add(k)
+    assert found == set(classes)
+
+
 def test_larger_beta_gives_a_sparser_spectrum():
     X, y = data((30, 16), 7)
     prog = sn.ConvexCircularCNN(X, y, 1.0)
@@ -281,11 +318,16 @@ def test_beta_max(depth, hidden):
     X, y = data((12, 6), 8)
     prog = sn.ConvexCircularCNN(X, y, 1.0, depth=depth, hidden=hidden)
     bmax = prog.beta_max()
+    G = np.fft.fft(X.T @ y)
     if depth == 2:
-        # D ||F X^T y||_inf / D ... = max_k |(F X^T y)_k| (dual of (1/D)||F b||_1 is D ||F^-H .||_inf)
-        assert np.isclose(bmax, np.abs(np.fft.fft(X.T @ y)).max())
+        # the dual norm of (1/D)||F b||_1 is ||F g||_inf, since <g, b> = Re <F g, F b> / D
+        assert np.isclose(bmax, np.abs(G).max())
         assert np.isclose(circular_cnn_beta_max(X, y), bmax)
         assert np.isclose(sn.beta_max(X, y, family="circular_cnn"), bmax)
+    else:
+        # dual of (1/D^1.5) sum_k omega_k |(F b)_k|: sqrt(D) max_k |G_k| / omega_k
+        omega = np.where(self_conjugate((6,)), 1.0, np.sqrt(2.0))
+        assert np.isclose(bmax, np.sqrt(6) * np.max(np.abs(G) / omega))
     prog.beta = 1.001 * bmax
     assert rel(prog.solve(backend="clarabel", tol=1e-10).objective, 0.5 * y @ y) < 1e-7
     assert rel(prog.network().objective(X, y, prog.beta), 0.5 * y @ y) < 1e-7

@@ -13,9 +13,12 @@ import pytest
 from scipy.optimize import minimize
 
 import sdpnets as sn
+from conftest import ALL_BACKENDS
 from sdpnets.formulations.linear_cnn import linear_cnn_beta_max
 
-BACKENDS = [b for b in ("clarabel", "scs") if b in sn.available_backends()]
+# clarabel and scs (both must be installed), plus MOSEK, skipped with its own reason when
+# it has no licence here
+BACKENDS = ["clarabel", "scs"] + [b for b in ALL_BACKENDS if b not in ("clarabel", "scs")]
 
 
 def solve_opts(backend):
@@ -170,6 +173,25 @@ def test_network_really_convolves():
             expected += a[j, k, 0] * np.einsum("ict,ct->i", Xp[:, :, k * s : k * s + 4], filters[j])
     np.testing.assert_allclose(net.predict(X), expected, atol=1e-12)
     assert np.isclose(net.penalty(), np.sum(filters**2) + np.sum(a**2))
+    # images: f(x)_o = sum_j sum_{r,c} a_jrco sum_{ch,t,v} u_j[ch,t,v] xpad[ch, r s1 + t, c s2 + v]
+    X2 = rng.standard_normal((3, 2, 5, 6))
+    f2 = rng.standard_normal((2, 2, 2, 3))
+    (s1, s2), (p1, p2) = (2, 1), (1, 0)
+    Ho, Wo = (5 + 2 * p1 - 2) // s1 + 1, (6 + 2 * p2 - 3) // s2 + 1
+    a2 = rng.standard_normal((2, Ho, Wo, 2))
+    Xp2 = np.pad(X2, ((0, 0), (0, 0), (p1, p1), (p2, p2)))
+    expected2 = np.zeros((3, 2))
+    for j in range(2):
+        for r in range(Ho):
+            for c in range(Wo):
+                window = Xp2[:, :, r * s1 : r * s1 + 2, c * s2 : c * s2 + 3]
+                expected2 += np.outer(np.einsum("iabc,abc->i", window, f2[j]), a2[j, r, c])
+    net2 = sn.LinearCNN(f2, a2, stride=(s1, s2), padding=(p1, p2), scalar_output=False)
+    np.testing.assert_allclose(net2.predict(X2), expected2, atol=1e-12)
+    pooled_net = sn.LinearCNN(f2, a2[:, 0, 0], stride=(s1, s2), padding=(p1, p2),
+                              pooling="mean", scalar_output=False)
+    maps = np.einsum("ijrc,jo->io", net2.feature_maps(X2), a2[:, 0, 0]) / (Ho * Wo)
+    np.testing.assert_allclose(pooled_net.predict(X2), maps, atol=1e-12)
 
 
 def test_planted_filter_is_recovered():
@@ -192,12 +214,34 @@ def test_planted_filter_is_recovered():
     np.testing.assert_allclose(Z, np.outer(u, a), atol=1e-3)
 
 
-def test_data_reduction_keeps_the_program_size_fixed():
+@pytest.mark.parametrize("pooling", ["sum", "mean"])
+def test_planted_pooled_filter_is_recovered(pooling):
+    """MATH.md 2b: a planted pooled network (one filter u, output weight a) is recovered
+    for small beta: one filter, u a equal to the planted product."""
+    rng = np.random.default_rng(12)
+    u, a = np.array([1.0, -2.0, 0.5]), 1.5
+    X = rng.standard_normal((30, 10))
+    y = sn.LinearCNN(u[None, None], [[a]], pooling=pooling).predict(X)
+    prog = sn.ConvexLinearCNN(X, y, 1e-5, kernel_size=3, pooling=pooling)
+    prog.solve(backend="clarabel", tol=1e-10)
+    net = prog.network()
+    assert net.filters.shape[0] == 1
+    np.testing.assert_allclose(net.filters[0, 0] * net.output_weights[0, 0], u * a, atol=1e-4)
+    # balanced recovery: ||u|| = |a|
+    assert np.isclose(np.linalg.norm(net.filters), abs(net.output_weights[0, 0]))
+
+
+@pytest.mark.parametrize(
+    "tail, outputs, kernel, pooling",
+    [((10,), None, 3, None), ((2, 4, 4), 2, 2, None), ((1, 4, 5), 3, 2, "mean")],
+)
+def test_data_reduction_keeps_the_program_size_fixed(tail, outputs, kernel, pooling):
     rng = np.random.default_rng(4)
     sizes = []
-    for n in (40, 400):
-        X = rng.standard_normal((n, 10))
-        prog = sn.ConvexLinearCNN(X, rng.standard_normal(n), 1.0, kernel_size=3)
+    for n in (100, 1000):  # more samples than the operator has columns (at most 72 here)
+        X = rng.standard_normal((n, *tail))
+        y = rng.standard_normal(n if outputs is None else (n, outputs))
+        prog = sn.ConvexLinearCNN(X, y, 1.0, kernel_size=kernel, pooling=pooling)
         m = prog.problem.size_metrics
         sizes.append((m.num_scalar_variables, m.num_scalar_data, m.num_scalar_eq_constr))
     assert sizes[0] == sizes[1]

@@ -329,7 +329,11 @@ def _dual_norm(feats: DFTFeatures, v: np.ndarray) -> float:
 
 def circular_cnn_beta_max(X: np.ndarray, y: np.ndarray) -> float:
     r"""The zero two-layer circular CNN is optimal iff
-    :math:`\beta \ge D\,\|F X^T y\|_\infty` (MATH.md 3a)."""
+    :math:`\beta \ge \|F X^T y\|_\infty` (MATH.md 3a; ``F`` the 2-D DFT for images).
+
+    The dual norm of :math:`b \mapsto \tfrac1D\|Fb\|_1` is
+    :math:`g \mapsto \|Fg\|_\infty`, since :math:`\langle g, b\rangle =
+    \tfrac1D\operatorname{Re}\langle Fg, Fb\rangle` (Parseval)."""
     feats = dft_features(X)
     y = check_targets(y, feats.features.shape[0]).reshape(-1)
     if y.size != feats.features.shape[0]:
