@@ -110,7 +110,10 @@ class ConvexProgram(ABC):
         Parameters
         ----------
         backend : {"auto", "clarabel", "scs", "mosek"}
-            ``"auto"`` is MOSEK when licensed, else Clarabel.
+            ``"auto"`` is MOSEK when licensed, else Clarabel: both are interior-point
+            solvers, which reach the tight tolerances a certificate needs in a few dozen
+            iterations (SCS is first order and slow to reach 1e-8). See
+            :func:`sdpnets.available_backends`.
         tol : float
             Solver tolerance (gap and feasibility), ``> 0``.
         max_iters : int, optional
