@@ -22,7 +22,9 @@ def certify(network, X, y, beta: float, **kwargs) -> Certificate:
     Parameters
     ----------
     network : Network
-        Any network of a family sdpnets knows, e.g. one trained by SGD.
+        Any network of a family sdpnets knows, e.g. one trained by SGD. Raw weights are
+        wrapped in their family's class first, e.g. ``sn.LinearFC([W1, W2, W3])`` or
+        ``sn.LinearFC(weights, hidden="spectral")``.
     X, y : array_like
         The training data.
     beta : float
@@ -36,7 +38,8 @@ def certify(network, X, y, beta: float, **kwargs) -> Certificate:
     """
     raise InvalidInputError(
         f"certify does not know networks of type {type(network).__name__}; "
-        f"known: {', '.join(sorted(t.__name__ for t in certify.registry if t is not object))}."
+        f"known: {', '.join(sorted(t.__name__ for t in certify.registry if t is not object))}. "
+        "Wrap raw weights in their network class, e.g. sn.LinearFC(weights)."
     )
 
 
