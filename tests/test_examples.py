@@ -36,3 +36,17 @@ def test_digits_cnn_example(capsys):
     groups = out["active_groups"]
     assert all(a >= b for a, b in zip(groups, groups[1:])) and groups[0] > groups[-1]
     assert out["n_filters"] >= 1
+
+
+def test_digits_cnn_figures(tmp_path):
+    """The figure code (only run when matplotlib is installed) writes its three files."""
+    pytest.importorskip("matplotlib")
+    import numpy as np
+
+    import sdpnets as sn
+
+    module = load("digits_cnn")
+    net = sn.LinearCNN(np.ones((2, 1, 3, 3)), np.ones((2, 6, 6, 1)))
+    rows = [dict(beta=b, active_groups=3, spectrum=np.ones((8, 8))) for b in (1.0, 2.0)]
+    saved = module.save_figures(net, rows, [1.2, 1.1], 1.0, tmp_path)
+    assert len(saved) == 3 and all(p.exists() and p.stat().st_size > 0 for p in saved)
