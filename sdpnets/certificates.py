@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
+from numpy.typing import ArrayLike
+
 from .errors import InvalidInputError
 from .results import Certificate
 
@@ -16,7 +18,7 @@ __all__ = ["certify", "beta_max", "BETA_MAX_FAMILIES"]
 
 
 @functools.singledispatch
-def certify(network, X, y, beta: float, **kwargs) -> Certificate:
+def certify(network, X: ArrayLike, y: ArrayLike, beta: float, **kwargs) -> Certificate:
     """How far ``network`` is from the global optimum of its training problem.
 
     Parameters
@@ -47,7 +49,7 @@ def certify(network, X, y, beta: float, **kwargs) -> Certificate:
 BETA_MAX_FAMILIES: dict[str, Callable[..., float]] = {}
 
 
-def beta_max(X, y, family: str = "relu", **options) -> float:
+def beta_max(X: ArrayLike, y: ArrayLike, family: str = "relu", **options) -> float:
     r"""Smallest ``beta`` at which the zero network is globally optimal.
 
     Parameters

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import cvxpy as cp
+import numpy as np
+from numpy.typing import ArrayLike
 from scipy.optimize import brentq
 
 from .._validate import (
@@ -97,8 +98,8 @@ class ConvexLinearFC(ConvexProgram):
 
     def __init__(
         self,
-        X,
-        Y,
+        X: ArrayLike,
+        Y: ArrayLike,
         beta: float,
         depth: int = 2,
         hidden: str = "weight_decay",
@@ -325,7 +326,7 @@ def _certify_linear_fc(network: LinearFC, X, y, beta: float) -> Certificate:
     return Certificate(lower, upper, upper - lower, dual_point=None)
 
 
-def linear_fc_beta_max(X, Y) -> float:
+def linear_fc_beta_max(X: ArrayLike, Y: ArrayLike) -> float:
     r""":math:`\|X^T Y\|_2`: the zero network is optimal iff ``beta`` is at least this
     (two layers, or spectral hidden layers; MATH.md 1a)."""
     X = check_data(X)
