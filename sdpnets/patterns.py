@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -51,8 +51,9 @@ __all__ = [
 #: Exhaustive enumeration is refused when the bound :math:`P_{\max}` exceeds this.
 DEFAULT_MAX_PATTERNS = 20_000
 
-#: Subsets processed per vectorized batch during enumeration (bounds memory).
-_BATCH = 4096
+#: Floats per vectorized batch of subsets during enumeration (bounds memory: each batch's
+#: gates are reduced to one per cell before the next batch).
+_BATCH_FLOATS = 1 << 21
 
 
 @dataclass(frozen=True)
@@ -74,10 +75,14 @@ class PatternSet:
     cells_found : int
         Number of distinct cells found (the all-zero cell included when it exists).
     cells_expected : int or None
-        :math:`P_{\\max}` when computable (an upper bound on the number of cells, equal to
-        it for hyperplanes in general position).
+        The number of cells when it was counted by exhaustive enumeration (sampled or given
+        patterns whose arrangement fits within ``max_patterns``), otherwise the bound
+        :math:`P_{\\max}` over the distinct hyperplanes (equal to the count for
+        hyperplanes in general position). For :func:`enumerate_patterns` it is
+        :math:`P_{\\max}` and ``cells_found`` is the count.
     general_position : bool or None
-        Whether the distinct hyperplanes are in general position (``None``: unknown).
+        Whether the ``n`` rows are in general position, i.e. the number of cells is
+        :math:`2\\sum_{k<r}\\binom{n-1}{k}` (``None``: unknown).
     message : str
         How the patterns were obtained, in words.
     """
@@ -224,15 +229,25 @@ def _cell_gates(B: np.ndarray, tol: float) -> np.ndarray:
     return Vr @ _general_rays(Bc, r, tol)
 
 
+def _one_per_cell(B: np.ndarray, G: np.ndarray) -> np.ndarray:
+    """The gates of ``G`` strictly inside a cell of ``B`` (no ``B g = 0`` entry), one per cell."""
+    Z = B @ G
+    G = G[:, np.all(Z != 0, axis=0)]
+    _, keep = unique_patterns(B @ G > 0, drop_zero=False)
+    return G[:, keep]
+
+
 def _general_rays(Bc: np.ndarray, r: int, tol: float) -> np.ndarray:
-    """Gates (``(r, C)``) of every cell of the essential arrangement ``Bc`` (``(m, r)``)."""
+    """Gates (``(r, C)``) of every cell of the essential arrangement ``Bc`` (``(m, r)``),
+    one per cell."""
     m = Bc.shape[0]
     signs = np.array(list(itertools.product((1.0, -1.0), repeat=r - 1)))  # (2^(r-1), r-1)
-    out: list[np.ndarray] = []
+    found = np.zeros((r, 0))
     degenerate_rays: list[np.ndarray] = []
     subsets = itertools.combinations(range(m), r - 1)
+    batch_size = max(1, _BATCH_FLOATS // (2 * m * signs.shape[0]))
     while True:
-        batch = np.array(list(itertools.islice(subsets, _BATCH)), dtype=int)
+        batch = np.array(list(itertools.islice(subsets, batch_size)), dtype=int)
         if batch.size == 0:
             break
         BS = Bc[batch]  # (C, r-1, r)
@@ -262,17 +277,21 @@ def _general_rays(Bc: np.ndarray, r: int, tol: float) -> np.ndarray:
         spread = np.where(in_S[:, :, None], 0.0, np.abs(BH)).max(axis=(1, 2))  # (C,)
         eps = 0.5 * margin / np.maximum(spread, 1e-300)
         eps = np.minimum(eps, 1.0)
+        new = [found]
         for sgn in (1.0, -1.0):
             G = sgn * t[:, :, None] + eps[:, None, None] * H  # (C, r, 2^(r-1))
-            out.append(G.transpose(1, 0, 2).reshape(r, -1))
+            new.append(G.transpose(1, 0, 2).reshape(r, -1))
+        found = _one_per_cell(Bc, np.concatenate(new, axis=1))
     if degenerate_rays:
         rays = np.array(degenerate_rays)
         lead = np.argmax(np.abs(rays) > 1e-8, axis=1)
         rays = rays * np.sign(rays[np.arange(len(rays)), lead])[:, None]
         _, keep = np.unique(np.round(rays, 8) + 0.0, axis=0, return_index=True)
-        for t in rays[keep]:
-            out.append(_around_degenerate_ray(Bc, t, r, tol))
-    return np.concatenate(out, axis=1) if out else np.zeros((r, 0))
+        found = np.concatenate(
+            [found] + [_around_degenerate_ray(Bc, t, r, tol) for t in rays[keep]], axis=1
+        )
+        found = _one_per_cell(Bc, found)
+    return found
 
 
 def _around_degenerate_ray(Bc: np.ndarray, t: np.ndarray, r: int, tol: float) -> np.ndarray:
@@ -307,7 +326,12 @@ def enumerate_patterns(
     Returns
     -------
     PatternSet
-        ``complete=True``; ``general_position`` says whether the count met the bound.
+        ``complete=True``; ``cells_found`` is the number of cells (the all-zero cell
+        included when it exists), ``cells_expected`` the bound :math:`P_{\\max}` over the
+        distinct hyperplanes; ``general_position`` says whether the rows are in general
+        position, i.e. whether the count equals :math:`2\\sum_{k<r}\\binom{n-1}{k}` (it
+        is ``False`` when rows are zero, repeated or parallel, or when more than ``r - 1``
+        hyperplanes meet in a ray; the message says which).
 
     Raises
     ------
@@ -340,21 +364,28 @@ def enumerate_patterns(
     _, keep = unique_patterns(cell_masks, drop_zero=False) if m else (None, np.array([0]))
     G = G[:, keep]
     cells = G.shape[1]
-    general = cells == bound
+    # the n rows are in general position iff none is zero or parallel to another and the
+    # distinct hyperplanes reach the bound
+    bound_rows = max_pattern_count(n, r)
+    general = m == n and cells == bound_rows
     G = G / np.maximum(np.linalg.norm(G, axis=0, keepdims=True), 1e-300)
     masks, kept = unique_patterns(patterns_from_gates(X, G))
     zero, repeated = int(np.sum(index < 0)), n - int(np.sum(index < 0)) - m
+    formula = f"2 sum_(k<{r}) C({n - 1}, k)"
     if general:
-        detail = (
-            f"rows in general position: {cells} cells = 2 sum_(k<{r}) C({m - 1}, k)"
-        )
+        detail = f"rows in general position: {cells} cells = {formula}"
     else:
-        detail = (
-            f"rows not in general position: {cells} cells < bound {bound} "
-            "(degenerate intersections enumerated exactly)"
-        )
-    if zero or repeated:
-        detail += f"; {repeated} repeated/parallel and {zero} zero rows merged"
+        detail = f"rows not in general position: {cells} cells < {formula} = {bound_rows}"
+        if zero or repeated:
+            detail += (
+                f"; {repeated} repeated/parallel and {zero} zero rows merged, leaving {m} "
+                f"distinct hyperplanes (at most {bound} cells)"
+            )
+        if cells < bound:
+            detail += (
+                f"; more than {r - 1} hyperplanes meet in some ray (degenerate intersections, "
+                "enumerated exactly)"
+            )
     return PatternSet(
         masks=masks,
         gates=G[:, kept],
@@ -383,7 +414,8 @@ def sample_patterns(X, num_gates: int, seed: int | None = 0, tol: float = 1e-10)
     G = rng.standard_normal((X.shape[1], num_gates))
     masks_all = patterns_from_gates(X, G)
     H, _, _ = _canonical_rows(X, tol)
-    bound = max_pattern_count(H.shape[0], _rank(X, tol))
+    m = H.shape[0]
+    bound = max_pattern_count(m, _rank(X, tol))
     _, cells_idx = unique_patterns(masks_all, drop_zero=False)
     cells = cells_idx.size
     masks, kept = unique_patterns(masks_all)
@@ -406,7 +438,7 @@ def sample_patterns(X, num_gates: int, seed: int | None = 0, tol: float = 1e-10)
         complete=complete,
         cells_found=cells,
         cells_expected=bound,
-        general_position=True if complete else None,
+        general_position=False if m < X.shape[0] else (True if complete else None),
         message=msg,
     )
 
@@ -424,8 +456,10 @@ def resolve_patterns(
 
     ``"exhaustive"`` enumerates every cell; an ``int`` samples that many gates; a boolean
     ``(n, P)`` array gives patterns (one per column); a float ``(d, P)`` array gives gates.
-    Given patterns are ``complete`` only when they are checked to contain every cell
-    (possible when exhaustive enumeration fits within ``max_patterns``).
+    Sampled and given patterns are ``complete`` only when they are checked to contain every
+    cell, which is done (and the cells counted, ``cells_expected``) when exhaustive
+    enumeration fits within ``max_patterns``; otherwise the program on them is reported as
+    an upper bound on the network optimum.
     """
     n, d = X.shape
     if isinstance(patterns, str):
@@ -436,7 +470,29 @@ def resolve_patterns(
             )
         return enumerate_patterns(X, max_patterns=max_patterns)
     if isinstance(patterns, (int, np.integer)) and not isinstance(patterns, bool):
-        return sample_patterns(X, check_int(patterns, "patterns", minimum=1), seed=seed)
+        sampled = sample_patterns(X, check_int(patterns, "patterns", minimum=1), seed=seed)
+        full = _all_cells_if_they_fit(X, max_patterns)
+        if full is None:
+            return sampled
+        missing = _missing(sampled.masks, full.masks)
+        head = (
+            f"{patterns} sampled Gaussian gates (seed={seed}) gave {sampled.count} distinct "
+            "non-zero patterns"
+        )
+        note = (
+            "every cell was found, so the program is exact."
+            if missing == 0
+            else "the optimum is an upper bound on the network optimum (use "
+            "patterns='exhaustive' for the exact one)."
+        )
+        return replace(
+            sampled,
+            complete=missing == 0,
+            cells_expected=full.cells_found,
+            general_position=full.general_position,
+            message=f"{head}: {sampled.cells_found} of the {full.cells_found} cells "
+            f"(counted by exhaustive enumeration); {note}",
+        )
     if isinstance(patterns, bool) or patterns is None:
         raise InvalidInputError(
             f"patterns must be 'exhaustive', an int or an array; got {patterns!r}."
@@ -461,7 +517,8 @@ def resolve_patterns(
         if arr.shape[0] != d:
             raise InvalidInputError(
                 f"gates must have shape (d={d}, P), one gate per column (d counts the ones "
-                f"column when bias=True); got shape {arr.shape}."
+                f"column when bias=True; patterns as 0/1 masks must be a boolean (n={n}, P) "
+                f"array); got shape {arr.shape}."
             )
         arr = arr.astype(float)
         if not np.all(np.isfinite(arr)):
@@ -470,14 +527,11 @@ def resolve_patterns(
         gates, method = arr[:, kept], "gates"
     if masks.shape[1] == 0:
         raise InvalidInputError("patterns contain no non-zero pattern; the program would be empty.")
-    complete, expected, general, note = False, None, None, ""
-    info = arrangement_info(X)
-    expected = info.max_cells
-    if expected <= max_patterns:
-        full = enumerate_patterns(X, max_patterns=max_patterns)
-        general = full.general_position
-        have = {m.tobytes() for m in masks.T}
-        missing = sum(m.tobytes() not in have for m in full.masks.T)
+    complete, expected, general = False, arrangement_info(X).max_cells, None
+    full = _all_cells_if_they_fit(X, max_patterns)
+    if full is not None:
+        expected, general = full.cells_found, full.general_position
+        missing = _missing(masks, full.masks)
         complete = missing == 0
         note = (
             "they contain every cell, so the program is exact."
@@ -502,3 +556,16 @@ def resolve_patterns(
         general_position=general,
         message=msg,
     )
+
+
+def _all_cells_if_they_fit(X: np.ndarray, max_patterns: int) -> PatternSet | None:
+    """Every cell of ``X`` when the bound :math:`P_{\\max}` fits within ``max_patterns``."""
+    if arrangement_info(X).max_cells > max_patterns:
+        return None
+    return enumerate_patterns(X, max_patterns=max_patterns)
+
+
+def _missing(masks: np.ndarray, cells: np.ndarray) -> int:
+    """How many columns of ``cells`` (non-zero cell patterns) are not among ``masks``."""
+    have = {m.tobytes() for m in np.ascontiguousarray(masks.T)}
+    return sum(c.tobytes() not in have for c in np.ascontiguousarray(cells.T))

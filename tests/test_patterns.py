@@ -76,6 +76,49 @@ def test_enumeration_matches_brute_force_degenerate():
     assert "not in general position" in ps.message and "merged" in ps.message
 
 
+def grid_with_bias(a, b):
+    """The points of an ``a x b`` integer grid with a ones column: many collinear triples,
+    so many rays where three or more hyperplanes meet."""
+    pts = np.array([[i, j] for i in range(a) for j in range(b)], dtype=float)
+    return np.hstack([pts, np.ones((a * b, 1))])
+
+
+def cube_rows():
+    """The 13 hyperplanes of {-1, 0, 1}^3 (rays where up to four of them meet), two of them
+    repeated with the opposite sign."""
+    v = np.array(np.meshgrid([-1, 0, 1], [-1, 0, 1], [-1, 0, 1])).reshape(3, -1).T
+    v = v[14:].astype(float)  # the vectors after the zero vector: one of each +-pair
+    return np.vstack([v, -v[:2]])
+
+
+@pytest.mark.parametrize(
+    "X",
+    [
+        grid_with_bias(3, 3),
+        cube_rows(),
+        np.vstack([grid_with_bias(2, 3), [[0.0, 0.0, 1.0]], np.zeros((2, 3))]),
+        np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 0.0], [0.0, 1.0], [-1.0, -1.0], [3.0, 3.0]]),
+    ],
+    ids=["grid3x3", "cube", "grid-origin-zero-rows", "2d-collinear"],
+)
+def test_enumeration_matches_brute_force_highly_degenerate(X):
+    ps = enumerate_patterns(X)
+    assert as_set(ps.masks) == cells_by_lp(X)
+    assert np.array_equal(X @ ps.gates >= 0, ps.masks)
+    assert ps.complete and not ps.general_position
+    assert "not in general position" in ps.message
+
+
+def test_repeated_rows_are_not_in_general_position():
+    X = np.random.default_rng(24).standard_normal((10, 3))
+    ps = enumerate_patterns(np.vstack([X, 2.0 * X[:2]]))
+    # the 10 distinct hyperplanes are in general position and all their cells are found ...
+    assert ps.cells_found == ps.cells_expected == max_pattern_count(10, 3)
+    # ... but the 12 rows are not: the count is below 2 sum_(k<3) C(11, k)
+    assert ps.cells_found < max_pattern_count(12, 3) and not ps.general_position
+    assert "not in general position" in ps.message and "2 repeated/parallel" in ps.message
+
+
 def test_zero_row_is_always_active_and_merged():
     X = np.random.default_rng(4).standard_normal((6, 2))
     X[2] = 0.0
@@ -127,6 +170,21 @@ def test_sampling_that_finds_every_cell_is_complete():
     ps = sample_patterns(X, 20_000, seed=0)
     assert ps.complete and "exact" in ps.message
     assert as_set(ps.masks) == as_set(enumerate_patterns(X).masks)
+
+
+def test_sampled_argument_counts_the_cells_it_misses():
+    X = np.random.default_rng(25).standard_normal((12, 3))
+    full = enumerate_patterns(X)
+    ps = resolve_patterns(X, 300, seed=2)
+    found = len(as_set(ps.masks))
+    assert found < full.count and ps.cells_expected == full.cells_found
+    assert not ps.complete and f"of the {full.cells_found} cells" in ps.message
+    assert "upper bound" in ps.message and "seed=2" in ps.message
+    # degenerate rows never meet the bound, but a sample holding every cell is exact
+    Xd = degenerate_data()
+    dense = resolve_patterns(Xd, 50_000, seed=0)
+    assert as_set(dense.masks) == cells_by_lp(Xd)
+    assert dense.complete and dense.general_position is False and "exact" in dense.message
 
 
 def test_given_masks_and_gates():
