@@ -231,6 +231,31 @@ def test_planted_pooled_filter_is_recovered(pooling):
     assert np.isclose(np.linalg.norm(net.filters), abs(net.output_weights[0, 0]))
 
 
+@pytest.mark.parametrize("pooling", [None, "sum", "mean"])
+@pytest.mark.parametrize(
+    "shape, kernel, stride, padding",
+    [((5, 9), 3, 2, 1), ((5, 2, 7), 2, 1, 2), ((4, 2, 4, 5), (2, 3), (2, 1), (1, 0))],
+)
+def test_patch_selection_is_the_data_map(shape, kernel, stride, padding, pooling):
+    """A(Z) = X_flat S vec(Z): the sparse 0/1 map that lets the program reduce through X's QR
+    equals the patch matrices built here by index arithmetic (1-D) or the operator (2-D)."""
+    from sdpnets.formulations.linear_cnn import linear_cnn_operator, patch_selection
+    from sdpnets.patches import extract_patches, patch_spec
+
+    rng = np.random.default_rng(14)
+    X = rng.standard_normal(shape)
+    Xc = X[:, None] if X.ndim == 2 else X
+    spec = patch_spec(Xc.shape[1:], kernel, stride, padding)
+    S = patch_selection(spec, pooling)
+    P = ref_patches(Xc, kernel, stride, padding) if Xc.ndim == 3 else extract_patches(
+        X, kernel, stride, padding)
+    A = pooled(P, pooling).reshape(shape[0], -1)
+    np.testing.assert_allclose(X.reshape(shape[0], -1) @ S, A, atol=1e-12)
+    np.testing.assert_allclose(linear_cnn_operator(P, pooling), A, atol=1e-12)
+    if pooling is None:
+        assert S.nnz <= A.shape[1] and set(np.unique(S.data)) == {1.0}
+
+
 @pytest.mark.parametrize(
     "tail, outputs, kernel, pooling",
     [((10,), None, 3, None), ((2, 4, 4), 2, 2, None), ((1, 4, 5), 3, 2, "mean")],

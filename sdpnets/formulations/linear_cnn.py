@@ -28,6 +28,7 @@ from numbers import Real
 
 import cvxpy as cp
 import numpy as np
+import scipy.sparse as sp
 
 from .._validate import check_beta, check_targets
 from ..certificates import BETA_MAX_FAMILIES, certify
@@ -37,7 +38,7 @@ from ..patches import PatchSpec, Size, as_image_batch, patch_spec, patches_from_
 from ..results import Certificate
 from .base import ConvexProgram, best_dual_scaling, reduce_least_squares
 
-__all__ = ["ConvexLinearCNN", "linear_cnn_operator", "linear_cnn_beta_max"]
+__all__ = ["ConvexLinearCNN", "linear_cnn_operator", "patch_selection", "linear_cnn_beta_max"]
 
 POOLINGS = (None, "sum", "mean")
 
@@ -59,6 +60,32 @@ def linear_cnn_operator(P: np.ndarray, pooling: str | None) -> np.ndarray:
     return pooled / P.shape[1] if pooling == "mean" else pooled
 
 
+def patch_selection(spec: PatchSpec, pooling: str | None = None) -> sp.csr_matrix:
+    r"""The sparse matrix ``S`` with :math:`A = X_{\mathrm{flat}} S`, ``A`` the data map's
+    matrix (:func:`linear_cnn_operator`) and :math:`X_{\mathrm{flat}}` the ``n x D``
+    flattened inputs (``D = C * prod(spatial)``).
+
+    Without pooling ``S`` is ``D x Kh`` with a single 1 in column ``k h + t`` (at the
+    input entry that is entry ``t`` of patch ``k``; none for zero padding). With pooling its
+    ``K`` column blocks are summed (``D x h``), divided by ``K`` for ``"mean"``. Every patch
+    matrix is a linear map of ``X``, :math:`X_k = X_{\mathrm{flat}} S_k`, so the least-squares
+    term can be reduced through the QR of ``X`` itself (MATH.md 0).
+    """
+    D = spec.channels * int(np.prod(spec.spatial))
+    # patches of the input holding its own (1-based) flat index: 0 marks padding
+    index = np.arange(1, D + 1, dtype=float).reshape(1, spec.channels, *spec.spatial)
+    flat = patches_from_spec(index, spec)[0].reshape(-1)  # (K h,), column k h + t
+    cols = np.flatnonzero(flat)
+    S = sp.csr_matrix(
+        (np.ones(cols.size), (flat[cols].astype(np.int64) - 1, cols)), shape=(D, flat.size)
+    )
+    if pooling is None:
+        return S
+    K, h = spec.n_patches, spec.patch_size
+    pool = sp.vstack([sp.identity(h, format="csr")] * K) / (K if pooling == "mean" else 1)
+    return sp.csr_matrix(S @ pool)
+
+
 class ConvexLinearCNN(ConvexProgram):
     r"""Globally optimal training of a linear CNN (MATH.md 2a, 2b).
 
@@ -75,8 +102,13 @@ class ConvexLinearCNN(ConvexProgram):
     :math:`u_j = \sqrt{s_j}U_{:,j}`, :math:`a_j = \sqrt{s_j}V_{:,j}`. ``pooling="sum"`` or
     ``"mean"`` solves :math:`\min_z \tfrac12\|\bar Xz - y\|^2 + \beta\|z\|_2` (one filter
     :math:`u = z/\sqrt{\|z\|}`, :math:`a = \sqrt{\|z\|}`); vector targets use the nuclear
-    norm of ``h x KO`` (no pooling) or ``h x O`` (pooling) matrices. The data are reduced
-    by a thin QR of the operator's matrix, so the program's size does not grow with ``n``.
+    norm of ``h x KO`` (no pooling) or ``h x O`` (pooling) matrices. The program's size does
+    not grow with ``n``: every patch matrix is a linear map of the data,
+    :math:`\sum_k X_k Z_{:,k} = X_{\mathrm{flat}} S\operatorname{vec}(Z)` with the sparse
+    0/1 matrix ``S`` of :func:`patch_selection`, so without pooling the least-squares term
+    is reduced through the thin QR of :math:`X_{\mathrm{flat}}` (``D`` columns, not ``K h``)
+    with :math:`W = S\operatorname{vec}(Z)` as a tied variable, and with pooling through the
+    QR of :math:`\bar X` (``h`` columns).
 
     Parameters
     ----------
@@ -136,16 +168,37 @@ class ConvexLinearCNN(ConvexProgram):
         h, K, O = self.spec.patch_size, self.spec.n_patches, self.n_outputs
         return (h, O) if self.pooling else (h, K * O)
 
+    def selection(self) -> sp.csr_matrix:
+        """The sparse patch-selection matrix ``S`` (see :func:`patch_selection`)."""
+        return patch_selection(self.spec, self.pooling)
+
     def operator(self) -> np.ndarray:
-        """The data map's matrix (see :func:`linear_cnn_operator`)."""
-        return linear_cnn_operator(patches_from_spec(self.X, self.spec), self.pooling)
+        """The data map's matrix ``A = X_flat S`` (see :func:`linear_cnn_operator`), dense
+        ``n x Kh`` (``n x h`` with pooling)."""
+        return self._flat @ self.selection()
+
+    @property
+    def _flat(self) -> np.ndarray:
+        return self.X.reshape(self.X.shape[0], -1)
 
     def _build(self) -> cp.Problem:
-        A = self.operator()
-        R, QtY, offset = reduce_least_squares(A, self._Y2)
+        S = self.selection()
         beta = self.beta_parameter
         h, cols = self._Zshape
         O = self.n_outputs
+        if not self.pooling:
+            # A(Z) = X_flat S vec(Z): reduce through the QR of X itself (D columns, not K h)
+            R, QtY, offset = reduce_least_squares(self._flat, self._Y2)
+            block = cp.Variable((h + cols, h + cols), PSD=True, name="block")
+            Z = block[:h, h:]
+            self._Zvar = Z
+            # column (k, o) of Z is k * O + o; output o reads the columns o, O + o, ...
+            W = cp.Variable((S.shape[0], O), name="W")  # W[:, o] = S vec(Z[:, o::O])
+            tie = [W[:, o] == S @ cp.vec(Z[:, o::O], order="F") for o in range(O)]
+            fit = 0.5 * cp.sum_squares(R @ W - QtY)
+            objective = fit + 0.5 * offset + 0.5 * beta * cp.trace(block)
+            return cp.Problem(cp.Minimize(objective), tie)
+        R, QtY, offset = reduce_least_squares(self._flat @ S, self._Y2)
         if self.variant == "l2":
             z = cp.Variable(h, name="Z")
             self._Zvar = z
@@ -154,13 +207,7 @@ class ConvexLinearCNN(ConvexProgram):
         block = cp.Variable((h + cols, h + cols), PSD=True, name="block")
         Z = block[:h, h:]
         self._Zvar = Z
-        if self.pooling:
-            fit = 0.5 * cp.sum_squares(R @ Z - QtY)
-        else:
-            # column (k, o) of Z is k * O + o; output o reads the columns o, O + o, ...
-            fit = 0.5 * sum(
-                cp.sum_squares(R @ cp.vec(Z[:, o::O], order="F") - QtY[:, o]) for o in range(O)
-            )
+        fit = 0.5 * cp.sum_squares(R @ Z - QtY)
         return cp.Problem(cp.Minimize(fit + 0.5 * offset + 0.5 * beta * cp.trace(block)))
 
     @property
@@ -196,20 +243,21 @@ class ConvexLinearCNN(ConvexProgram):
 
     def beta_max(self) -> float:
         """Smallest ``beta`` whose optimum is the zero network."""
-        return _dual_norm(self.operator(), self._Y2, self.spec, self.pooling)
+        return _dual_norm(self._flat, self.selection(), self._Y2, self.spec, self.pooling)
 
 
-def _adjoint(A: np.ndarray, V: np.ndarray, spec: PatchSpec, pooling) -> np.ndarray:
-    r""":math:`\mathcal A^*(V)` as the matrix whose spectral norm is the dual norm."""
-    G = A.T @ V  # (K h, O) or (h, O)
+def _adjoint(Xflat: np.ndarray, S, V: np.ndarray, spec: PatchSpec, pooling) -> np.ndarray:
+    r""":math:`\mathcal A^*(V) = S^T X_{\mathrm{flat}}^T V` as the matrix whose spectral norm
+    is the dual norm."""
+    G = S.T @ (Xflat.T @ V)  # (K h, O) or (h, O)
     if pooling:
         return G
     K, h, O = spec.n_patches, spec.patch_size, V.shape[1]
     return G.reshape(K, h, O).transpose(1, 0, 2).reshape(h, K * O)
 
 
-def _dual_norm(A, V, spec, pooling) -> float:
-    return float(np.linalg.norm(_adjoint(A, V, spec, pooling), 2))
+def _dual_norm(Xflat, S, V, spec, pooling) -> float:
+    return float(np.linalg.norm(_adjoint(Xflat, S, V, spec, pooling), 2))
 
 
 def linear_cnn_beta_max(
@@ -228,8 +276,8 @@ def linear_cnn_beta_max(
     if pooling not in POOLINGS:
         raise InvalidInputError(f"pooling must be None, 'sum' or 'mean', got {pooling!r}.")
     spec = patch_spec(X.shape[1:], kernel_size, stride, padding)
-    A = linear_cnn_operator(patches_from_spec(X, spec), pooling)
-    return _dual_norm(A, Y2, spec, pooling)
+    Xflat = X.reshape(X.shape[0], -1)
+    return _dual_norm(Xflat, patch_selection(spec, pooling), Y2, spec, pooling)
 
 
 BETA_MAX_FAMILIES["linear_cnn"] = linear_cnn_beta_max
@@ -246,9 +294,9 @@ def _certify_linear_cnn(network: LinearCNN, X, y, beta: float) -> Certificate:
     upper = network.objective(X, y, beta)
     filters = network.filters
     spec = patch_spec(Xc.shape[1:], filters.shape[2:], network.stride, network.padding)
-    A = linear_cnn_operator(patches_from_spec(Xc, spec), network.pooling)
+    S = patch_selection(spec, network.pooling)
     residual = Y2 - network.predict(X).reshape(Y2.shape)
-    dual_norm = _dual_norm(A, residual, spec, network.pooling)
+    dual_norm = _dual_norm(Xc.reshape(Xc.shape[0], -1), S, residual, spec, network.pooling)
     s = best_dual_scaling(residual, Y2, dual_norm, beta)
     V = s * residual
     lower = -0.5 * float(np.sum((V - Y2) ** 2)) + 0.5 * float(np.sum(Y2 * Y2))
