@@ -441,3 +441,20 @@ def test_data_reduction_keeps_the_program_size_fixed():
         m = prog.problem.size_metrics
         sizes.append((m.num_scalar_variables, m.num_scalar_data, m.num_scalar_eq_constr))
     assert sizes[0] == sizes[1]
+
+
+def test_circular_network_checks_its_input():
+    net = sn.CircularCNN([np.ones((1, 6)), np.ones((1, 6))])
+    with pytest.raises(sn.InvalidInputError, match=r"signals of shape \(6,\)"):
+        net.predict(np.ones((3, 5)))
+    with pytest.raises(sn.InvalidInputError, match="1 channel"):
+        net.predict(np.ones((3, 2, 6)))
+    with pytest.raises(sn.InvalidInputError, match="X contains NaN"):
+        net.predict(np.full((3, 6), np.nan))
+    with pytest.raises(sn.InvalidInputError, match="same shape"):
+        sn.CircularCNN([np.ones((1, 6)), np.ones((1, 5))])
+    with pytest.raises(sn.InvalidInputError, match="hidden must be"):
+        sn.CircularCNN([np.ones((1, 6))] * 3, hidden="spectral")
+    image_net = sn.CircularCNN([np.ones((1, 3, 4)), np.ones((1, 3, 4))])
+    with pytest.raises(sn.InvalidInputError, match="height, width"):
+        image_net.predict(np.ones((3, 12)))

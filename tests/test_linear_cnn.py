@@ -38,6 +38,23 @@ def ref_patches(X, q, s, p):
     return P.transpose(0, 2, 1, 3).reshape(X.shape[0], K, -1)
 
 
+def ref_patches_2d(X, q, s, p):
+    """Patches (n, K, C*q1*q2) of (n, C, H, W) images, row-major over output positions, by
+    explicit slicing (sizes, strides and paddings as pairs)."""
+    Xp = np.pad(X, ((0, 0), (0, 0), (p[0], p[0]), (p[1], p[1])))
+    rows = (Xp.shape[2] - q[0]) // s[0] + 1
+    cols = (Xp.shape[3] - q[1]) // s[1] + 1
+    return np.stack(
+        [Xp[:, :, r * s[0] : r * s[0] + q[0], c * s[1] : c * s[1] + q[1]].reshape(X.shape[0], -1)
+         for r in range(rows) for c in range(cols)],
+        axis=1,
+    )
+
+
+def pair(v):
+    return tuple(v) if isinstance(v, tuple) else (v, v)
+
+
 def pooled(P, pooling):
     if not pooling:
         return P
@@ -112,7 +129,7 @@ def test_optimum_equals_recovered_network(case, backend):
     assert cert.lower_bound <= res.objective + 1e-7
 
 
-@pytest.mark.parametrize("case", ["1d", "1d-channels-stride-pad", "sum"])
+@pytest.mark.parametrize("case", ["1d", "1d-channels-stride-pad", "sum", "2d", "mean-2d"])
 def test_nonconvex_training_never_below_optimum(case):
     c = CASES[case]
     rng = np.random.default_rng(11)
@@ -121,9 +138,14 @@ def test_nonconvex_training_never_below_optimum(case):
     beta = 0.5
     kw = {k: v for k, v in c.items() if k != "shape"}
     prog = sn.ConvexLinearCNN(X, y, beta, **kw)
-    opt = prog.solve(backend="clarabel", tol=1e-10).objective
+    res = prog.solve(backend="clarabel", tol=1e-9)
+    assert res.status == "optimal"
+    opt = res.objective
     Xc = X[:, None] if X.ndim == 2 else X
-    P = ref_patches(Xc, kw["kernel_size"], kw["stride"], kw["padding"])
+    if Xc.ndim == 3:
+        P = ref_patches(Xc, kw["kernel_size"], kw["stride"], kw["padding"])
+    else:
+        P = ref_patches_2d(Xc, *(pair(kw[k]) for k in ("kernel_size", "stride", "padding")))
     # the recovered weights, evaluated by this file's own objective, attain the optimum
     net = prog.network()
     r = net.filters.shape[0]
