@@ -689,3 +689,23 @@ def test_1d_certifies_tight_tol_on_rank_deficient_data():
     res = prog.solve(tol=1e-10)
     assert_rel(res.objective, ref, 1e-9, "value")
     assert res.status == "optimal", res.message
+
+
+@pytest.mark.parametrize("depth", [3, 4])
+def test_1d_lower_bound_is_an_interval_bound_not_the_value(scalar_data, depth):
+    """The ridge-path lower bound comes from interval bounds on the path, not from the best
+    value found: on a coarse grid with no refinement it must hold and be visibly loose
+    (a bound copied from the value would be tight there too), and refinement closes it."""
+    from sdpnets.formulations.linear_fc import ridge_path_search
+
+    X, y = scalar_data
+    beta = 0.2 * np.linalg.norm(X.T @ y) ** (2.0 / depth)
+    ref = deep_scalar_reference(X, y, beta, depth)
+    for grid in (3, 6):
+        _, value, lower = ridge_path_search(X, y, beta, depth, tol=1e-12, grid=grid,
+                                            max_rounds=1)
+        assert value >= ref * (1 - 1e-9)
+        assert lower < ref * (1 - 1e-3), (grid, lower, ref)
+    _, value, lower = ridge_path_search(X, y, beta, depth, tol=1e-10)
+    assert ref * (1 - 1e-9) <= value
+    assert ref * (1 - 1e-9) <= lower <= ref * (1 + 1e-12)
