@@ -19,7 +19,13 @@ Vector targets ``Y`` (``n x O``) are the same identities with one more index: wi
 pooling :math:`Z\in\mathbb R^{h\times KO}` (column ``(k, o)`` holds :math:`\sum_j u_j
 a_{jko}`), with pooling :math:`\min_Z \tfrac12\|\bar X Z - Y\|^2 + \beta\|Z\|_*` (MATH.md 1a
 on :math:`\bar X`). Both are exact because the penalty is the variational form of the nuclear
-norm of the factorization :math:`Z = UA^T`, whatever linear map ``Z`` passes through.
+norm of the factorization :math:`Z = UA^T`, whatever linear map ``Z`` passes through
+(derived, not listed in MATH.md; ``tests/test_linear_cnn.py`` checks it against L-BFGS on
+the network weights from random starts).
+
+The map :math:`\mathcal A` has a null space, so :math:`Z^*` need not be unique: the number of
+recovered filters (the rank of the solver's ``Z``) is a width that attains the optimum, not
+always the least one (MATH.md 2a).
 """
 
 from __future__ import annotations
