@@ -493,9 +493,10 @@ def resolve_patterns(
             message=f"{head}: {sampled.cells_found} of the {full.cells_found} cells "
             f"(counted by exhaustive enumeration); {note}",
         )
-    if isinstance(patterns, bool) or patterns is None:
+    if isinstance(patterns, bool) or patterns is None or np.ndim(patterns) == 0:
         raise InvalidInputError(
-            f"patterns must be 'exhaustive', an int or an array; got {patterns!r}."
+            f"patterns must be 'exhaustive', an int (number of sampled gates) or an array "
+            f"(boolean (n, P) patterns or float (d, P) gates); got {patterns!r}."
         )
     arr = np.asarray(patterns)
     if arr.ndim != 2:

@@ -219,6 +219,8 @@ def test_refuses_enumeration_that_would_not_fit():
         (np.zeros((8, 3), dtype=bool), "no non-zero pattern"),
         (np.array([[np.nan], [1.0]]), "NaN"),
         (True, "patterns must be"),
+        (3.5, "patterns must be"),
+        (None, "patterns must be"),
     ],
 )
 def test_bad_patterns_argument(patterns, match):

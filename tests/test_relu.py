@@ -84,7 +84,7 @@ def lbfgs_relu(X, y, beta, width, starts, seed):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("loss", ["squared", "logistic", "hinge"])
 def test_convex_optimum_equals_recovered_network(backend, loss):
-    X, y = data(n=8, d=2, seed=1, labels=loss != "squared")
+    X, y = data(n=10, d=3, seed=1, labels=loss != "squared")
     beta = 0.2
     prog = sn.ConvexReLU(X, y, beta, loss=loss)
     res = prog.solve(backend=backend, **solve_kwargs(backend))
@@ -96,11 +96,15 @@ def test_convex_optimum_equals_recovered_network(backend, loss):
     assert "exhaustive" in res.message
 
 
-def test_two_backends_agree():
+@pytest.mark.parametrize("loss", ["squared", "logistic", "hinge"])
+def test_two_backends_agree(loss):
     if len(BACKENDS) < 2:
         pytest.skip("needs clarabel and scs")
-    X, y = data(n=8, d=2, seed=2)
-    values = [sn.ConvexReLU(X, y, 0.3).solve(backend=b, **solve_kwargs(b)).objective for b in BACKENDS]
+    X, y = data(n=10, d=2, seed=2, labels=loss != "squared")
+    values = [
+        sn.ConvexReLU(X, y, 0.3, loss=loss, bias=True).solve(backend=b, **solve_kwargs(b)).objective
+        for b in BACKENDS
+    ]
     assert rel(values[0], values[1]) <= 1e-6
 
 
@@ -185,6 +189,42 @@ def test_classification_certificate_brackets_the_optimum(loss):
     net = sn.ReLUMLP(np.ones((2, 1)), np.ones(1))
     c = sn.certify(net, X, y, 0.3, loss=loss)
     assert c.lower_bound <= opt * (1 + 1e-8) <= c.upper_bound
+
+
+def zero_network_loss(y, loss):
+    """The loss of the zero network, written out."""
+    return {"squared": 0.5 * y @ y, "logistic": y.size * np.log(2.0), "hinge": float(y.size)}[loss]
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic", "hinge"])
+@pytest.mark.parametrize("bias", [False, True])
+def test_beta_max_for_every_loss_and_bias(loss, bias):
+    X, y = data(n=10, d=2, seed=21, labels=loss != "squared")
+    bmax = sn.beta_max(X, y, loss=loss, bias=bias)
+    prog = sn.ConvexReLU(X, y, bmax, loss=loss, bias=bias)
+    assert rel(prog.beta_max(), bmax) <= 1e-12
+    zero = zero_network_loss(y, loss)
+    prog.beta = 1.01 * bmax
+    assert rel(prog.solve(tol=1e-10).objective, zero) <= 1e-7
+    assert np.linalg.norm(prog.network().predict(X)) <= 1e-6 * np.linalg.norm(y)
+    prog.beta = 0.98 * bmax
+    assert prog.solve(tol=1e-10).objective < zero * (1 - 1e-6)
+
+
+def test_beta_max_of_the_logistic_loss_is_half_the_squared_one():
+    # -grad L(0) is y / 2 for the logistic loss, y for squared and hinge
+    X, y = data(n=10, d=2, seed=22, labels=True)
+    assert rel(sn.beta_max(X, y, loss="logistic"), 0.5 * sn.beta_max(X, y)) <= 1e-12
+    assert rel(sn.beta_max(X, y, loss="hinge"), sn.beta_max(X, y)) <= 1e-12
+
+
+def test_zero_targets_give_the_zero_network():
+    X, _ = data(n=8, d=2, seed=23)
+    prog = sn.ConvexReLU(X, np.zeros(8), 0.1)
+    assert abs(prog.solve(tol=1e-10).objective) <= 1e-8
+    assert sn.beta_max(X, np.zeros(8)) == 0.0
+    net = prog.network()
+    assert net.width == 1 and not np.any(net.predict(X))
 
 
 def test_beta_max_gives_the_zero_network():
@@ -290,6 +330,19 @@ def test_bad_input(kwargs, match):
     args = {"X": X, "y": y, "beta": 0.1, **kwargs}
     with pytest.raises(sn.InvalidInputError, match=match):
         sn.ConvexReLU(args.pop("X"), args.pop("y"), args.pop("beta"), **args)
+
+
+def test_certificate_refuses_an_enumeration_that_does_not_fit():
+    rng = np.random.default_rng(24)
+    X, y = rng.standard_normal((60, 5)), rng.standard_normal(60)
+    prog = sn.ConvexReLU(X, y, 1.0, patterns=40)  # sampling: no enumeration needed to solve
+    assert prog.solve(tol=1e-8).status == "optimal" and not prog.result.exact
+    with pytest.raises(sn.ProblemTooLargeError, match="every activation pattern.*max_patterns"):
+        prog.certificate()
+    with pytest.raises(sn.ProblemTooLargeError, match="max_patterns"):
+        sn.certify(prog.network(), X, y, 1.0)
+    with pytest.raises(sn.ProblemTooLargeError, match="max_patterns"):
+        sn.beta_max(X, y)
 
 
 def test_network_before_solve_and_certify_errors():

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.linalg import circulant
-from scipy.optimize import minimize
+from scipy.optimize import check_grad, minimize
 
 import sdpnets as sn
 from sdpnets.patches import extract_patches
@@ -127,6 +127,21 @@ def test_cnn_local_optimizer_never_below_and_pruning():
     assert c.relative_gap <= 1e-5
 
 
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_cnn_beta_max_gives_the_zero_network(loss):
+    X, y = signals(n=6, length=4, seed=9)
+    if loss != "squared":
+        y = np.where(y >= 0, 1.0, -1.0)
+    prog = sn.ConvexReLUCNN(X, y, 1.0, kernel_size=2, loss=loss)
+    bmax = prog.beta_max()
+    zero = 0.5 * y @ y if loss == "squared" else y.size * np.log(2.0)
+    prog.beta = 1.01 * bmax
+    assert rel(prog.solve(tol=1e-10).objective, zero) <= 1e-7
+    assert np.linalg.norm(prog.network().predict(X)) <= 1e-6 * np.linalg.norm(y)
+    prog.beta = 0.98 * bmax
+    assert prog.solve(tol=1e-10).objective < zero * (1 - 1e-6)
+
+
 def test_cnn_with_one_patch_is_the_fully_connected_program():
     X, y = signals(n=8, length=3, seed=5)
     cnn = sn.ConvexReLUCNN(X, y, 0.2, kernel_size=3).solve(tol=1e-10).objective
@@ -168,17 +183,38 @@ def test_circular_relu_never_above_plain_relu_and_never_below_local_search():
     assert opt <= sn.ConvexReLU(X, y, beta).solve(tol=1e-10).objective * (1 + 1e-8)
     d, m = 3, 4
     rng = np.random.default_rng(1)
+    idx = (np.arange(d)[:, None] - np.arange(d)[None, :]) % d
 
-    def f(t):
-        A = t[: d * m].reshape(d, m)
-        filters = A / np.linalg.norm(A, axis=0)  # unit filters (w.l.o.g. at the optimum)
-        return circular_value(filters, t[d * m : 2 * d * m].reshape(d, m), t[2 * d * m :], X, y, beta)
+    def f(t):  # value and gradient in (A, W1, w2), unit filters u = A / ||A|| (w.l.o.g.)
+        A, W1, w2 = t[: d * m].reshape(d, m), t[d * m : 2 * d * m].reshape(d, m), t[2 * d * m :]
+        nA = np.linalg.norm(A, axis=0)
+        u = A / nA
+        C = u[idx]  # C[a, b, j] = u_j[a - b]
+        Z = X @ np.einsum("abj,aj->bj", C, W1)
+        H = np.maximum(Z, 0.0)
+        r = H @ w2 - y
+        GQ = X.T @ ((r[:, None] * w2[None, :]) * (Z > 0))  # gradient in q_j = C(u_j)^T w1_j
+        gu = np.zeros((d, m))
+        np.add.at(gu, idx.ravel(), (W1[:, None, :] * GQ[None, :, :]).reshape(d * d, m))
+        gA = (gu - u * np.sum(u * gu, axis=0)) / nA
+        gW1 = np.einsum("abj,bj->aj", C, GQ) + beta * W1
+        val = 0.5 * r @ r + 0.5 * beta * (np.sum(W1**2) + w2 @ w2)
+        return val, np.concatenate([gA.ravel(), gW1.ravel(), H.T @ r + beta * w2])
 
-    best = min(
-        minimize(f, rng.standard_normal(2 * d * m + m), method="L-BFGS-B",
-                 options={"maxiter": 1000}).fun
-        for _ in range(8)
-    )
+    t0 = rng.standard_normal(2 * d * m + m)
+    A0 = t0[: d * m].reshape(d, m)
+    value = circular_value(A0 / np.linalg.norm(A0, axis=0), t0[d * m : 2 * d * m].reshape(d, m),
+                           t0[2 * d * m :], X, y, beta)
+    assert np.isclose(f(t0)[0], value)
+    assert check_grad(lambda t: f(t)[0], lambda t: f(t)[1], t0) <= 1e-4 * max(1.0, value)
+    best = np.inf
+    for _ in range(12):
+        res = minimize(f, rng.standard_normal(2 * d * m + m), jac=True, method="L-BFGS-B",
+                       options={"maxiter": 1000})
+        A = res.x[: d * m].reshape(d, m)
+        best = min(best, circular_value(A / np.linalg.norm(A, axis=0),
+                                        res.x[d * m : 2 * d * m].reshape(d, m), res.x[2 * d * m :],
+                                        X, y, beta))
     assert best >= opt * (1 - 1e-8)
 
 
@@ -200,3 +236,5 @@ def test_cnn_errors():
     prog.solve()
     with pytest.raises(sn.SdpnetsError, match="not implemented"):
         prog.certificate()
+    with pytest.raises(sn.SdpnetsError, match="not implemented"):
+        prog.beta_max()

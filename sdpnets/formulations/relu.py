@@ -30,13 +30,19 @@ from scipy.optimize import minimize_scalar, nnls
 
 from .._validate import check_beta, check_choice, check_data, check_int, check_targets
 from ..certificates import BETA_MAX_FAMILIES, certify
-from ..errors import InvalidInputError, NonConvexFormulationError, SdpnetsError
+from ..errors import (
+    InvalidInputError,
+    NonConvexFormulationError,
+    ProblemTooLargeError,
+    SdpnetsError,
+)
 from ..losses import Loss, SquaredLoss, get_loss
 from ..networks import CircularReLUNet, ReLUCNN, ReLUMLP
 from ..patches import extract_patches
 from ..patterns import (
     DEFAULT_MAX_PATTERNS,
     PatternSet,
+    arrangement_info,
     enumerate_patterns,
     resolve_patterns,
 )
@@ -60,6 +66,21 @@ BLOCK_TOL = 1e-9
 # --- pure pieces ------------------------------------------------------------------------------
 
 
+def _every_cell(A: np.ndarray, max_patterns: int = DEFAULT_MAX_PATTERNS) -> np.ndarray:
+    """The masks of every cell of ``A``'s rows, for an exact dual norm (MATH.md 4c); refused
+    up front when the bound on their number exceeds ``max_patterns``."""
+    bound = arrangement_info(A).max_cells
+    if bound > max_patterns:
+        raise ProblemTooLargeError(
+            "an exact dual norm max_(||u||<=1) |v^T (Au)_+| (certificate, certify, beta_max) "
+            f"is a maximum over every activation pattern, and these data have up to "
+            f"{bound:,} of them, more than max_patterns={max_patterns:,}. Raise max_patterns "
+            "if enumerating them and one NNLS per pattern fits; sampled patterns would only "
+            "underestimate the dual norm, so no certified bound is given without them."
+        )
+    return enumerate_patterns(A, max_patterns=max_patterns).masks
+
+
 def relu_dual_norm(
     A: np.ndarray, v: np.ndarray, masks: np.ndarray | None = None, *, return_direction: bool = False
 ):
@@ -76,7 +97,7 @@ def relu_dual_norm(
     A = np.asarray(A, dtype=float)
     v = np.asarray(v, dtype=float).reshape(-1)
     if masks is None:
-        masks = enumerate_patterns(A).masks
+        masks = _every_cell(A)
     masks = np.asarray(masks, dtype=bool)
     C = A.T @ (masks * v[:, None])  # (h, P): A^T D_i v for each pattern
     bound = np.linalg.norm(C, axis=0)  # lambda = 0 gives an upper bound per pattern
@@ -302,6 +323,8 @@ class _GroupLassoReLU(ConvexProgram):
         # natural scale of a block: ||y|| / ||A||_2 (so an all-zero optimum gives no neuron)
         scale = float(np.linalg.norm(self._y2)) / max(float(np.linalg.norm(self._A, 2)), 1e-300)
         keep = norms > BLOCK_TOL * max(norms.max(initial=0.0), scale, 1e-300)
+        if scale == 0.0:  # zero targets: the zero network is the optimum
+            keep[:] = False
         return vec[:, keep], sgn[keep], out[keep]
 
     def _check_common(self, y, loss, patterns, seed, max_patterns):
@@ -320,6 +343,22 @@ class _GroupLassoReLU(ConvexProgram):
             self._A, patterns, seed=seed, max_patterns=self.max_patterns
         )
 
+    def _all_masks(self) -> np.ndarray:
+        """Every cell's pattern (the program's own when they are complete)."""
+        if self._patterns.complete:
+            return self._patterns.masks
+        return _every_cell(self._A, self.max_patterns)
+
+    def beta_max(self) -> float:
+        r"""Smallest ``beta`` at which the zero network is the global optimum for these data
+        and this loss: :math:`\max_k \max_{\|u\| \le 1} |g_k^T (Au)_+|` with
+        :math:`g = -\nabla L(0)` (``y`` for squared and hinge loss, ``y/2`` for logistic),
+        pooled for CNNs (MATH.md 4c)."""
+        g = _dual_point(self._loss, np.zeros_like(self._y2), self._y2)
+        rows = g if self._S is None else np.asarray(self._S.T @ g)
+        masks = self._all_masks()
+        return max(relu_dual_norm(self._A, rows[:, k], masks) for k in range(rows.shape[1]))
+
     def dual_point(self) -> np.ndarray:
         """The solver's dual point for the prediction (``y - yhat`` for squared loss)."""
         self._require_solution()
@@ -329,10 +368,7 @@ class _GroupLassoReLU(ConvexProgram):
         self, yhat: np.ndarray, upper: float, v: np.ndarray | None = None
     ) -> Certificate:
         """Certificate from predictions ``yhat`` (n, K) (or a given dual point ``v``)."""
-        if not self._patterns.complete:
-            masks = enumerate_patterns(self._A, max_patterns=self.max_patterns).masks
-        else:
-            masks = self._patterns.masks
+        masks = self._all_masks()
         if v is None:
             v = _dual_point(self._loss, yhat, self._y2)
         v = _into_domain(self._loss, v, self._y2)
@@ -457,19 +493,31 @@ class ConvexReLU(_GroupLassoReLU):
         """
         return super().network(prune=prune)
 
-    def beta_max(self) -> float:
-        """Smallest ``beta`` at which the zero network is optimal for these data."""
-        return relu_beta_max(self._A, self.y)
 
 
-def relu_beta_max(X, y, max_patterns: int = DEFAULT_MAX_PATTERNS) -> float:
-    r""":math:`\beta_{\max} = \max_{\|u\| \le 1} |y^T (Xu)_+|` (max over outputs): the zero
-    network is the global optimum of the squared-loss problem iff :math:`\beta \ge
-    \beta_{\max}` (MATH.md 4c). For a network with bias pass ``X`` with a ones column."""
+def relu_beta_max(
+    X,
+    y,
+    max_patterns: int = DEFAULT_MAX_PATTERNS,
+    *,
+    bias: bool = False,
+    loss: str | Loss = "squared",
+) -> float:
+    r""":math:`\beta_{\max} = \max_{\|u\| \le 1} |g^T (Xu)_+|` with :math:`g = -\nabla L(0)`
+    (max over outputs): the zero network is the global optimum of the two-layer ReLU problem
+    iff :math:`\beta \ge \beta_{\max}` (MATH.md 4c). ``g = y`` for squared and hinge loss,
+    ``y / 2`` for logistic loss. ``bias=True`` appends the ones column of a first-layer
+    bias."""
     X = check_data(X)
+    if not isinstance(bias, (bool, np.bool_)):
+        raise InvalidInputError(f"bias must be True or False, got {bias!r}.")
+    loss = get_loss(loss)
     y2 = check_targets(y, X.shape[0]).reshape(X.shape[0], -1)
-    masks = enumerate_patterns(X, max_patterns=max_patterns).masks
-    return max(relu_dual_norm(X, y2[:, k], masks) for k in range(y2.shape[1]))
+    loss.check_targets(y2)
+    A = np.hstack([X, np.ones((X.shape[0], 1))]) if bias else X
+    g = _dual_point(loss, np.zeros_like(y2), y2)
+    masks = _every_cell(A, check_int(max_patterns, "max_patterns", minimum=1))
+    return max(relu_dual_norm(A, g[:, k], masks) for k in range(y2.shape[1]))
 
 
 BETA_MAX_FAMILIES["relu"] = relu_beta_max
@@ -503,7 +551,7 @@ def _certify_relu_mlp(
             "separable output penalty: ReLUMLP(..., output_penalty='l1_squared')."
         )
     A = X if network.bias is None else np.hstack([X, np.ones((X.shape[0], 1))])
-    masks = enumerate_patterns(A, max_patterns=max_patterns).masks
+    masks = _every_cell(A, max_patterns)
     yhat = np.asarray(network.predict(X)).reshape(y2.shape)
     v = _dual_point(loss, yhat, y2)
     upper = network.objective(X, y, beta, loss)
@@ -635,7 +683,7 @@ def _certify_relu_cnn(
     if network.pooling == "mean":
         Pt = Pt / K
     A = Pt.transpose(1, 0, 2).reshape(n * K, -1)
-    masks = enumerate_patterns(A, max_patterns=max_patterns).masks
+    masks = _every_cell(A, max_patterns)
     v = _dual_point(loss, np.asarray(network.predict(X)), y)
     dn = relu_dual_norm(A, np.tile(v, K), masks)
     value, point = _scaled_dual_value(loss, v, y, dn, beta)
@@ -726,5 +774,13 @@ class ConvexCircularReLU(_GroupLassoReLU):
     def _certificate(self) -> Certificate:
         raise SdpnetsError(
             "certificate() is not implemented for ConvexCircularReLU: its dual norm is a "
+            "Fourier-l-infinity cone program per pattern, not the NNLS of MATH.md 4c."
+        )
+
+    def beta_max(self) -> float:
+        """Not implemented: the dual norm of the Fourier-l1 penalty is not the NNLS of
+        MATH.md 4c."""
+        raise SdpnetsError(
+            "beta_max() is not implemented for ConvexCircularReLU: its dual norm is a "
             "Fourier-l-infinity cone program per pattern, not the NNLS of MATH.md 4c."
         )
