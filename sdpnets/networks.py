@@ -394,17 +394,15 @@ class ReLUMLP(Network):
     """
 
     def __init__(self, U, alpha, bias=None, output_penalty: str = "frobenius") -> None:
-        U = np.asarray(U, dtype=float)
-        alpha = np.asarray(alpha, dtype=float)
-        if U.ndim != 2:
-            raise InvalidInputError(f"U must be 2-D (d, m), got shape {U.shape}.")
-        if alpha.ndim not in (1, 2) or alpha.shape[0] != U.shape[1]:
+        U = check_array(U, "U", (2,))
+        alpha = check_array(alpha, "alpha", (1, 2))
+        if alpha.shape[0] != U.shape[1]:
             raise InvalidInputError(
                 f"alpha must have shape (m,) or (m, K) with m = {U.shape[1]} neurons, "
                 f"got shape {alpha.shape}."
             )
         if bias is not None:
-            bias = np.asarray(bias, dtype=float).reshape(-1)
+            bias = check_array(bias, "bias", (0, 1, 2)).reshape(-1)
             if bias.shape != (U.shape[1],):
                 raise InvalidInputError(
                     f"bias must have shape (m,) = ({U.shape[1]},), got shape {bias.shape}."
@@ -477,8 +475,8 @@ class ReLUCNN(Network):
     """
 
     def __init__(self, U, alpha, kernel_size, stride=1, padding=0, pooling: str = "sum") -> None:
-        self.U = np.atleast_2d(np.asarray(U, dtype=float))
-        self.alpha = np.asarray(alpha, dtype=float).reshape(-1)
+        self.U = check_array(U, "U", (2,))
+        self.alpha = check_array(alpha, "alpha", (0, 1, 2)).reshape(-1)
         if self.alpha.shape[0] != self.U.shape[1]:
             raise InvalidInputError(
                 f"alpha must have one entry per filter ({self.U.shape[1]}), got {self.alpha.shape}."
@@ -522,9 +520,9 @@ class CircularReLUNet(Network):
     """
 
     def __init__(self, filters, W1, w2) -> None:
-        self.filters = np.atleast_2d(np.asarray(filters, dtype=float))
-        self.W1 = np.atleast_2d(np.asarray(W1, dtype=float))
-        self.w2 = np.asarray(w2, dtype=float).reshape(-1)
+        self.filters = check_array(filters, "filters", (2,))
+        self.W1 = check_array(W1, "W1", (2,))
+        self.w2 = check_array(w2, "w2", (0, 1, 2)).reshape(-1)
         if self.filters.shape != self.W1.shape or self.w2.shape[0] != self.W1.shape[1]:
             raise InvalidInputError(
                 f"filters {self.filters.shape} and W1 {self.W1.shape} must both be (d, m) and "

@@ -359,6 +359,14 @@ def test_network_before_solve_and_certify_errors():
         sn.ReLUMLP(np.ones((2, 3)), np.ones(4))
     with pytest.raises(sn.InvalidInputError, match="output_penalty"):
         sn.ReLUMLP(np.ones((2, 3)), np.ones(3), output_penalty="l2")
+    with pytest.raises(sn.InvalidInputError, match="U contains NaN"):
+        sn.ReLUMLP(np.full((2, 3), np.nan), np.ones(3))
+    with pytest.raises(sn.InvalidInputError, match="bias contains NaN"):
+        sn.ReLUMLP(np.ones((2, 3)), np.ones(3), bias=[0.0, np.inf, 0.0])
+    with pytest.raises(sn.InvalidInputError, match="U must be 2-D"):
+        sn.ReLUCNN(np.ones(3), np.ones(3), kernel_size=3)
+    with pytest.raises(sn.InvalidInputError, match="real numbers"):
+        sn.CircularReLUNet(np.ones((3, 1)), np.ones((3, 1)) * 1j, np.ones(1))
 
 
 def test_vector_output_pruning():

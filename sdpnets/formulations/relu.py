@@ -327,9 +327,13 @@ class _GroupLassoReLU(ConvexProgram):
             keep[:] = False
         return vec[:, keep], sgn[keep], out[keep]
 
-    def _check_common(self, y, loss, patterns, seed, max_patterns):
+    def _check_common(self, y, loss, patterns, seed, max_patterns, scalar_only=False):
         n = self._A.shape[0] if self._S is None else self._S.shape[0]
         y = check_targets(y, n)
+        if scalar_only and y.ndim != 1:
+            raise InvalidInputError(
+                f"y must be (n,) for {type(self).__name__}, got shape {y.shape}."
+            )
         self._loss = get_loss(loss)
         self._loss.check_targets(y)
         self.y = y
@@ -628,9 +632,7 @@ class ConvexReLUCNN(_GroupLassoReLU):
         self._A = Pt.transpose(1, 0, 2).reshape(n * K, -1)  # row k * n + i
         self._S = sp.kron(np.ones((1, K)), sp.eye(n), format="csr")  # (n, nK)
         self.num_patches = K
-        self._check_common(y, loss, patterns, seed, max_patterns)
-        if self._y2.shape[1] != 1:
-            raise InvalidInputError(f"y must be (n,) for ConvexReLUCNN, got shape {self.y.shape}.")
+        self._check_common(y, loss, patterns, seed, max_patterns, scalar_only=True)
 
     def _data_for_network(self):
         return self.X
@@ -739,11 +741,7 @@ class ConvexCircularReLU(_GroupLassoReLU):
         self.X = check_data(X)
         self._A = self.X
         self._S = None
-        self._check_common(y, loss, patterns, seed, max_patterns)
-        if self._y2.shape[1] != 1:
-            raise InvalidInputError(
-                f"y must be (n,) for ConvexCircularReLU, got shape {self.y.shape}."
-            )
+        self._check_common(y, loss, patterns, seed, max_patterns, scalar_only=True)
 
     def _penalty(self, V: cp.Variable) -> cp.Expression:
         d = V.shape[0]
