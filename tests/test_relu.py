@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.optimize import minimize
+from scipy.special import expit
 
 import sdpnets as sn
 from sdpnets.formulations.relu import caratheodory_prune, relu_dual_norm
@@ -47,9 +48,10 @@ def network_value(U, alpha, X, y, beta, loss="squared", bias=None):
     return fit + 0.5 * beta * pen
 
 
-def lbfgs_relu(X, y, beta, width, starts, seed):
+def lbfgs_relu(X, y, beta, width, starts, seed, loss="squared"):
     """Best objective of L-BFGS on (U, alpha) from random starts, each neuron rebalanced
-    (|alpha_j| = ||u_j||, which never raises the objective) before it is compared."""
+    (|alpha_j| = ||u_j||, which never raises the objective) before it is compared.
+    ``loss``: "squared" or "logistic" (smooth losses)."""
     n, d = X.shape
     rng = np.random.default_rng(seed)
 
@@ -58,8 +60,14 @@ def lbfgs_relu(X, y, beta, width, starts, seed):
         a = theta[d * width :]
         Z = X @ U
         H = np.maximum(Z, 0.0)
-        r = H @ a - y
-        val = 0.5 * r @ r + 0.5 * beta * (np.sum(U**2) + a @ a)
+        yhat = H @ a
+        if loss == "squared":
+            r = yhat - y  # dL/dyhat
+            fit = 0.5 * r @ r
+        else:
+            fit = np.sum(np.logaddexp(0.0, -y * yhat))
+            r = -y * expit(-y * yhat)
+        val = fit + 0.5 * beta * (np.sum(U**2) + a @ a)
         ga = H.T @ r + beta * a
         gU = X.T @ ((r[:, None] * a[None, :]) * (Z > 0)) + beta * U
         return val, np.concatenate([gU.ravel(), ga])
@@ -74,7 +82,7 @@ def lbfgs_relu(X, y, beta, width, starts, seed):
         scale = np.sqrt(np.divide(np.abs(a), nu, out=np.zeros_like(a), where=nu > 0))
         U2 = U * scale
         a2 = np.divide(a, scale, out=np.zeros_like(a), where=scale > 0)
-        best = min(best, res.fun, network_value(U2, a2, X, y, beta))
+        best = min(best, res.fun, network_value(U2, a2, X, y, beta, loss))
     return best
 
 
@@ -132,6 +140,15 @@ def test_local_optimizer_never_below_the_optimum():
     opt = sn.ConvexReLU(X, y, beta).solve(tol=1e-10).objective
     best = lbfgs_relu(X, y, beta, width=12, starts=25, seed=0)
     assert best >= opt * (1 - 1e-8)
+
+
+def test_local_optimizer_never_below_the_optimum_logistic_with_bias():
+    X, y = data(n=10, d=2, seed=27, labels=True)
+    beta = 0.3
+    opt = sn.ConvexReLU(X, y, beta, loss="logistic", bias=True).solve(tol=1e-10).objective
+    Xa = np.hstack([X, np.ones((10, 1))])  # a penalized bias is a ones column
+    best = lbfgs_relu(Xa, y, beta, width=12, starts=15, seed=1, loss="logistic")
+    assert best >= opt * (1 - 1e-7)
 
 
 # --- duality -------------------------------------------------------------------------------------
