@@ -278,16 +278,27 @@ def test_caratheodory_on_random_features():
     assert np.allclose(F @ c2, F @ c) and np.isclose(c2.sum(), c.sum())
 
 
-def test_prune_a_wide_network():
-    X, y = data(n=6, d=2, seed=13)
-    rng = np.random.default_rng(0)
-    net = sn.ReLUMLP(rng.standard_normal((2, 30)), rng.standard_normal(30), bias=rng.standard_normal(30))
+@pytest.mark.parametrize("K,penalty", [(1, "frobenius"), (3, "frobenius"), (3, "l1_squared")])
+def test_prune_a_wide_network(K, penalty):
     from sdpnets.formulations.relu import prune_network
 
+    X, _ = data(n=6, d=2, seed=13)
+    rng = np.random.default_rng(0)
+    alpha = rng.standard_normal((30, K)) if K > 1 else rng.standard_normal(30)
+    Y = rng.standard_normal((6, K)) if K > 1 else rng.standard_normal(6)
+    U, b = rng.standard_normal((2, 30)), rng.standard_normal(30)
+    net = sn.ReLUMLP(U, alpha, bias=b, output_penalty=penalty)
     small = prune_network(net, X)
-    assert small.width <= 7
+    assert small.width <= 6 * K + 1
     assert np.allclose(small.predict(X), net.predict(X), atol=1e-9)
-    assert small.objective(X, y, 0.1) <= net.objective(X, y, 0.1) + 1e-9  # rebalanced
+    # same predictions and the penalty of the rebalanced network, 2 sum_j ||(u_j, b_j)|| |a_j|
+    # (|a_j| the l2 or the l1 norm of neuron j's output weights)
+    a2 = alpha.reshape(30, -1)
+    out = np.abs(a2).sum(axis=1) if penalty == "l1_squared" else np.linalg.norm(a2, axis=1)
+    rebalanced = 0.5 * np.sum((net.predict(X) - Y) ** 2) + 0.1 * np.linalg.norm(
+        np.vstack([U, b]), axis=0) @ out
+    assert rel(small.objective(X, Y, 0.1), rebalanced) <= 1e-10
+    assert small.objective(X, Y, 0.1) <= net.objective(X, Y, 0.1) + 1e-9
 
 
 # --- classification, sampling, warm paths -------------------------------------------------------------
