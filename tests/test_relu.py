@@ -134,6 +134,19 @@ def test_bias_and_vector_output():
     assert rel(sep, res.objective) <= 1e-6
 
 
+@pytest.mark.parametrize("patterns", ["exhaustive", 20])
+def test_program_is_vectorized(patterns):
+    # three constraints (prediction, two cone blocks) for any number of patterns, and no
+    # constant of n x n size (no diagonal pattern matrices)
+    X, y = data(n=12, d=3, seed=26)
+    prog = sn.ConvexReLU(X, y, 0.1, patterns=patterns)
+    P = prog.patterns.count
+    assert len(prog.problem.constraints) == 3
+    shapes = {c.shape for c in prog.problem.constants()}
+    assert (12, 12) not in shapes and (12, P) in shapes
+    assert sorted(v.shape for v in prog.problem.variables()) == [(3, P), (3, P), (12,)]
+
+
 def test_local_optimizer_never_below_the_optimum():
     X, y = data(n=10, d=2, seed=5)
     beta = 0.1
