@@ -162,7 +162,7 @@ def arrangement_info(X, tol: float = 1e-10) -> ArrangementInfo:
     """
     X = check_data(X)
     H, index, _ = _canonical_rows(X, tol)
-    r = _rank(X, tol)
+    r = _rank(H, tol)
     zero = int(np.sum(index < 0))
     return ArrangementInfo(
         n=X.shape[0],
@@ -175,6 +175,8 @@ def arrangement_info(X, tol: float = 1e-10) -> ArrangementInfo:
 
 
 def _rank(A: np.ndarray, tol: float) -> int:
+    """Numerical rank (the rule :func:`_cell_gates` uses; applied to the unit normals, so
+    that the bound, the message and the enumeration agree)."""
     if A.size == 0:
         return 0
     s = np.linalg.svd(A, compute_uv=False)
@@ -258,13 +260,13 @@ def _general_rays(Bc: np.ndarray, r: int, tol: float) -> np.ndarray:
             continue
         t = vt[:, -1, :]  # (C, r) null direction of each X_S, unit norm
         z = t @ Bc.T  # (C, m): x_j^T t
-        on = np.abs(z) <= tol * 1e3
+        on_tol = _through_tol(tol, sv[:, -1])  # (C,)
+        on = np.abs(z) <= on_tol[:, None]
         in_S = np.zeros_like(on)
         np.put_along_axis(in_S, batch, True, axis=1)
         extra = on & ~in_S  # more hyperplanes through t than S
         degenerate = extra.any(axis=1)
-        for ray in t[degenerate]:
-            degenerate_rays.append(ray)
+        degenerate_rays.extend(zip(t[degenerate], on_tol[degenerate]))
         simple = ~degenerate
         if not np.any(simple):
             continue
@@ -283,22 +285,34 @@ def _general_rays(Bc: np.ndarray, r: int, tol: float) -> np.ndarray:
             new.append(G.transpose(1, 0, 2).reshape(r, -1))
         found = _one_per_cell(Bc, np.concatenate(new, axis=1))
     if degenerate_rays:
-        rays = np.array(degenerate_rays)
+        rays = np.array([ray for ray, _ in degenerate_rays])
+        ray_tols = np.array([rt for _, rt in degenerate_rays])
         lead = np.argmax(np.abs(rays) > 1e-8, axis=1)
         rays = rays * np.sign(rays[np.arange(len(rays)), lead])[:, None]
-        _, keep = np.unique(np.round(rays, 8) + 0.0, axis=0, return_index=True)
+        _, keep = np.unique(np.round(rays, 10) + 0.0, axis=0, return_index=True)
         found = np.concatenate(
-            [found] + [_around_degenerate_ray(Bc, t, r, tol) for t in rays[keep]], axis=1
+            [found]
+            + [_around_degenerate_ray(Bc, rays[i], r, tol, ray_tols[i]) for i in keep],
+            axis=1,
         )
         found = _one_per_cell(Bc, found)
     return found
 
 
-def _around_degenerate_ray(Bc: np.ndarray, t: np.ndarray, r: int, tol: float) -> np.ndarray:
+def _through_tol(tol: float, smallest_sv: np.ndarray) -> np.ndarray:
+    """How close to a ray ``t`` (unit, from ``r - 1`` unit rows with smallest singular value
+    ``smallest_sv``) a unit hyperplane normal must be to count as passing through it:
+    ``10 tol``, or the round-off in ``t`` when the rows are ill-conditioned."""
+    return np.maximum(10.0 * tol, 1e3 * np.finfo(float).eps / smallest_sv)
+
+
+def _around_degenerate_ray(
+    Bc: np.ndarray, t: np.ndarray, r: int, tol: float, on_tol: float
+) -> np.ndarray:
     """Gates of the cells touching the ray ``+-t`` where more than ``r-1`` hyperplanes meet:
     the cells of the local arrangement of those hyperplanes, perturbed off ``t``."""
     z = Bc @ t
-    on = np.abs(z) <= tol * 1e3
+    on = np.abs(z) <= on_tol
     local = Bc[on] - np.outer(Bc[on] @ t, t)  # exactly orthogonal to t
     local = local / np.linalg.norm(local, axis=1, keepdims=True)
     H = _cell_gates(local, tol)  # (r, C): cells of the local arrangement (lineality t)
@@ -321,7 +335,11 @@ def enumerate_patterns(
     max_patterns : int
         Refuse when the bound :math:`P_{\\max}` on the number of cells exceeds this.
     tol : float
-        Relative tolerance for rank, parallel rows and hyperplanes meeting in a ray.
+        Relative tolerance for rank, parallel rows and hyperplanes meeting in a ray: unit
+        normals within about ``tol`` of being dependent, parallel or (``10 tol``) of passing
+        through a common ray are treated as exactly so. Rows that are degenerate only up to
+        a perturbation of that size have cells thinner than it; those are merged, which is
+        the numerical meaning of "every cell" here.
 
     Returns
     -------
@@ -342,7 +360,7 @@ def enumerate_patterns(
     max_patterns = check_int(max_patterns, "max_patterns", minimum=1)
     n, d = X.shape
     H, index, sign = _canonical_rows(X, tol)
-    r = _rank(X, tol)
+    r = _rank(H, tol)
     m = H.shape[0]
     bound = max_pattern_count(m, r)
     if bound > max_patterns:
@@ -375,7 +393,8 @@ def enumerate_patterns(
     if general:
         detail = f"rows in general position: {cells} cells = {formula}"
     else:
-        detail = f"rows not in general position: {cells} cells < {formula} = {bound_rows}"
+        cmp = "<" if cells < bound_rows else "="
+        detail = f"rows not in general position: {cells} cells {cmp} {formula} = {bound_rows}"
         if zero or repeated:
             detail += (
                 f"; {repeated} repeated/parallel and {zero} zero rows merged, leaving {m} "
@@ -415,7 +434,7 @@ def sample_patterns(X, num_gates: int, seed: int | None = 0, tol: float = 1e-10)
     masks_all = patterns_from_gates(X, G)
     H, _, _ = _canonical_rows(X, tol)
     m = H.shape[0]
-    bound = max_pattern_count(m, _rank(X, tol))
+    bound = max_pattern_count(m, _rank(H, tol))
     _, cells_idx = unique_patterns(masks_all, drop_zero=False)
     cells = cells_idx.size
     masks, kept = unique_patterns(masks_all)

@@ -109,6 +109,16 @@ def test_enumeration_matches_brute_force_highly_degenerate(X):
     assert "not in general position" in ps.message
 
 
+@pytest.mark.parametrize("delta", [1e-3, 1e-6, 1e-8])
+def test_nearly_concurrent_hyperplanes_keep_their_thin_cells(delta):
+    # three hyperplanes that miss a common ray by delta: 8 cells, two of them thin
+    x1, x2, z = np.random.default_rng(27).standard_normal((3, 3))
+    X = np.array([x1, x2, 0.7 * x1 - 1.3 * x2 + delta * z])
+    ps = enumerate_patterns(X)
+    assert ps.cells_found == 8 and ps.general_position
+    assert as_set(ps.masks) == cells_by_lp(X)
+
+
 def test_repeated_rows_are_not_in_general_position():
     X = np.random.default_rng(24).standard_normal((10, 3))
     ps = enumerate_patterns(np.vstack([X, 2.0 * X[:2]]))
