@@ -57,8 +57,9 @@ def beta_max(X: ArrayLike, y: ArrayLike, family: str = "relu", **options) -> flo
     X, y : array_like
         Training data.
     family : str
-        ``"relu"`` (two-layer ReLU network, :math:`\max_{\|u\|\le1}|y^T(Xu)_+|`,
-        MATH.md 4c), ``"linear_fc"`` (:math:`\|X^T Y\|_2`, MATH.md 1a), ``"linear_cnn"``
+        ``"relu"`` (two-layer ReLU network, :math:`\max_{\|u\|\le1}|g^T(Xu)_+|` with
+        :math:`g = -\nabla L(0)`: ``y`` for squared and hinge loss, ``y/2`` for logistic;
+        options ``loss=`` and ``bias=``; MATH.md 4c), ``"linear_fc"`` (:math:`\|X^T Y\|_2`, MATH.md 1a), ``"linear_cnn"``
         (needs ``kernel_size``; optional ``stride``, ``padding``, ``pooling``; MATH.md 2)
         or ``"circular_cnn"`` (MATH.md 3a).
     **options
