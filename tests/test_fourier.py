@@ -241,19 +241,28 @@ def test_unit_norm_2d_nonconvex_training_never_below_optimum():
 # --- planted sparse spectrum --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("shape", [(16,), (6, 6)])
-def test_planted_sparse_spectrum_is_recovered(shape):
+def planted_sparse_spectrum(shape):
+    """Noise-free data from a real filter whose spectrum has two conjugate-pair classes.
+
+    Returns the network input (``(n, d)`` or ``(n, 1, H, W)``), targets, the filter, its
+    spectrum ``B`` and the planted classes."""
     rng = np.random.default_rng(6)
     D = int(np.prod(shape))
     B = np.zeros(shape, complex)
-    idx = [(1,), (3,)] if len(shape) == 1 else [(1, 0), (2, 3)]
-    for k, val in zip(idx, (2.0 + 1.0j, -1.5j)):
+    classes = [(1,), (3,)] if len(shape) == 1 else [(1, 0), (2, 3)]
+    for k, val in zip(classes, (2.0 + 1.0j, -1.5j)):
         B[k] = val
         B[tuple(-np.array(k) % shape)] = np.conj(val)
     b_true = np.fft.ifftn(B).real * D
     X = rng.standard_normal((3 * D, *shape))
     y = X.reshape(X.shape[0], -1) @ b_true.ravel()
     Xin = X if len(shape) == 1 else X[:, None]
+    return Xin, y, b_true, B, classes
+
+
+@pytest.mark.parametrize("shape", [(16,), (6, 6)])
+def test_planted_sparse_spectrum_is_recovered(shape):
+    Xin, y, b_true, B, _ = planted_sparse_spectrum(shape)
     prog = sn.ConvexCircularCNN(Xin, y, 1e-4)
     prog.solve(backend="clarabel", tol=1e-10)
     np.testing.assert_allclose(prog.filter, b_true, atol=1e-3 * np.abs(b_true).max())
@@ -270,17 +279,7 @@ def test_planted_sparse_spectrum_unit_norm_one_channel_per_class(shape):
     """MATH.md 3b: a planted filter with two active frequency classes is recovered by the
     three-layer network with exactly two channels, each first filter a unit sinusoid of
     one planted class."""
-    rng = np.random.default_rng(6)
-    D = int(np.prod(shape))
-    B = np.zeros(shape, complex)
-    classes = [(1,), (3,)] if len(shape) == 1 else [(1, 0), (2, 3)]
-    for k, val in zip(classes, (2.0 + 1.0j, -1.5j)):
-        B[k] = val
-        B[tuple(-np.array(k) % shape)] = np.conj(val)
-    b_true = np.fft.ifftn(B).real * D
-    X = rng.standard_normal((3 * D, *shape))
-    y = X.reshape(X.shape[0], -1) @ b_true.ravel()
-    Xin = X if len(shape) == 1 else X[:, None]
+    Xin, y, b_true, B, classes = planted_sparse_spectrum(shape)
     prog = sn.ConvexCircularCNN(Xin, y, 1e-4, depth=3, hidden="unit_norm", support_tol=1e-6)
     prog.solve(backend="clarabel", tol=1e-10)
     net = prog.network()
