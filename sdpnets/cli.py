@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -110,10 +111,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=0)
     sub.add_parser("backends", help="list solver backends and whether they can run here")
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        run_demo(seed=args.seed)
-    elif args.command == "backends":
-        run_backends()
+    try:
+        if args.command == "demo":
+            run_demo(seed=args.seed)
+        elif args.command == "backends":
+            run_backends()
+    except BrokenPipeError:
+        # The reader went away (``sdpnets demo | head``): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0
 
 
