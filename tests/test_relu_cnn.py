@@ -218,6 +218,55 @@ def test_circular_relu_never_above_plain_relu_and_never_below_local_search():
     assert best >= opt * (1 - 1e-8)
 
 
+def test_circular_relu_dual_norm_between_the_euclidean_bounds_and_above_samples():
+    """(1/d)||Fq||_1 lies between ||q||/sqrt(d) and ||q||, so the Fourier dual norm lies
+    between the exact Euclidean ReLU dual norm (NNLS, MATH.md 4c) and sqrt(d) times it; no
+    sampled direction q exceeds it."""
+    from sdpnets.formulations.relu import circular_relu_dual_norm, relu_dual_norm
+
+    X, v = signals(n=8, length=4, seed=12)
+    d = X.shape[1]
+    dn = circular_relu_dual_norm(X, v)
+    euclid = relu_dual_norm(X, v)
+    assert euclid * (1 - 1e-9) <= dn <= np.sqrt(d) * euclid * (1 + 1e-9)
+    Q = np.random.default_rng(0).standard_normal((d, 20000))
+    sampled = np.abs(v @ np.maximum(X @ Q, 0.0)) / (np.abs(np.fft.fft(Q, axis=0)).sum(axis=0) / d)
+    assert sampled.max() <= dn * (1 + 1e-9)
+    assert sampled.max() >= 0.9 * dn  # and the maximum is approached by some direction
+
+
+def test_circular_relu_certificate_meets_the_optimum_and_bounds_worse_networks():
+    X, y = signals(n=8, length=4, seed=6)
+    beta = 0.1
+    prog = sn.ConvexCircularReLU(X, y, beta)
+    res = prog.solve(tol=1e-10)
+    cert = prog.certificate()
+    assert cert.lower_bound <= res.objective * (1 + 1e-9)
+    assert cert.gap <= 1e-6 * res.objective
+    # the residual is the dual point: its dual norm equals beta at the optimum
+    from sdpnets.formulations.relu import circular_relu_dual_norm
+
+    net = prog.network()
+    assert rel(circular_relu_dual_norm(X, y - net.predict(X)), beta) <= 1e-5
+    # any other network: its objective above, the certified lower bound below the optimum
+    worse = sn.CircularReLUNet(net.filters, 0.8 * net.W1, net.w2)
+    other = sn.certify(worse, X, y, beta)
+    assert rel(other.upper_bound, worse.objective(X, y, beta)) <= 1e-12
+    assert other.lower_bound <= res.objective * (1 + 1e-9) < other.upper_bound
+    assert circular_relu_dual_norm(X, y - worse.predict(X)) > beta
+
+
+def test_circular_relu_beta_max_gives_the_zero_network():
+    X, y = signals(n=8, length=4, seed=13)
+    prog = sn.ConvexCircularReLU(X, y, 1.0)
+    bmax = prog.beta_max()
+    prog.beta = 1.01 * bmax
+    assert rel(prog.solve(tol=1e-10).objective, 0.5 * y @ y) <= 1e-7
+    assert np.linalg.norm(prog.network().predict(X)) <= 1e-6 * np.linalg.norm(y)
+    prog.beta = 0.98 * bmax
+    assert prog.solve(tol=1e-10).objective < 0.5 * y @ y * (1 - 1e-6)
+
+
 def test_cnn_errors():
     X, y = signals(n=6, length=4, seed=8)
     with pytest.raises(sn.InvalidInputError, match="larger than"):
@@ -232,9 +281,6 @@ def test_cnn_errors():
         sn.ConvexCircularReLU(X, y, 0.1, loss="hinge")
     with pytest.raises(sn.InvalidInputError, match="NaN"):
         sn.ConvexCircularReLU(np.full((6, 4), np.inf), y, 0.1)
-    prog = sn.ConvexCircularReLU(X, y, 0.1)
-    prog.solve()
-    with pytest.raises(sn.SdpnetsError, match="not implemented"):
-        prog.certificate()
-    with pytest.raises(sn.SdpnetsError, match="not implemented"):
-        prog.beta_max()
+    with pytest.raises(sn.InvalidInputError, match="4 inputs"):
+        sn.certify(sn.CircularReLUNet(np.eye(4)[:, :1], np.ones((4, 1)), np.ones(1)),
+                   X[:, :3], y, 0.1)
