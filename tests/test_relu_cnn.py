@@ -235,6 +235,25 @@ def test_circular_relu_dual_norm_between_the_euclidean_bounds_and_above_samples(
     assert sampled.max() >= 0.9 * dn  # and the maximum is approached by some direction
 
 
+def test_circular_relu_dual_norm_solver_failure_warns_and_stays_an_upper_bound(monkeypatch):
+    """A failed cone program is said (SdpnetsWarning), and its pattern falls back to the
+    lambda = 0 bound, looser but still above the true dual norm."""
+    import cvxpy as cp
+
+    from sdpnets.formulations.relu import circular_relu_dual_norm
+
+    X, v = signals(n=8, length=4, seed=12)
+    exact = circular_relu_dual_norm(X, v)
+
+    def fail(self, *args, **kwargs):
+        raise cp.error.SolverError("forced failure")
+
+    monkeypatch.setattr(cp.Problem, "solve", fail)
+    with pytest.warns(sn.SdpnetsWarning, match="forced failure"):
+        fallback = circular_relu_dual_norm(X, v)
+    assert fallback >= exact * (1 - 1e-12)
+
+
 def test_circular_relu_certificate_meets_the_optimum_and_bounds_worse_networks():
     X, y = signals(n=8, length=4, seed=6)
     beta = 0.1

@@ -21,6 +21,8 @@ circular filter before the ReLU, whose group norms become Fourier l1 norms (4f).
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 import cvxpy as cp
@@ -34,6 +36,7 @@ from ..errors import (
     InvalidInputError,
     NonConvexFormulationError,
     ProblemTooLargeError,
+    SdpnetsWarning,
 )
 from ..losses import Loss, SquaredLoss, get_loss
 from ..networks import CircularReLUNet, ReLUCNN, ReLUMLP
@@ -72,11 +75,11 @@ def _every_cell(A: np.ndarray, max_patterns: int = DEFAULT_MAX_PATTERNS) -> np.n
     bound = arrangement_info(A).max_cells
     if bound > max_patterns:
         raise ProblemTooLargeError(
-            "an exact dual norm max_(||u||<=1) |v^T (Au)_+| (certificate, certify, beta_max) "
+            "an exact dual norm (certificate, certify, beta_max) "
             f"is a maximum over every activation pattern, and these data have up to "
             f"{bound:,} of them, more than max_patterns={max_patterns:,}. Raise max_patterns "
-            "if enumerating them and one NNLS per pattern fits; sampled patterns would only "
-            "underestimate the dual norm, so no certified bound is given without them."
+            "if enumerating them and one small problem per pattern fits; sampled patterns "
+            "would only underestimate the dual norm, so no certified bound is given without them."
         )
     return enumerate_patterns(A, max_patterns=max_patterns).masks
 
@@ -115,7 +118,9 @@ def relu_dual_norm(
     return (best, best_u) if return_direction else best
 
 
-def circular_relu_dual_norm(X: np.ndarray, v: np.ndarray, masks: np.ndarray | None = None) -> float:
+def circular_relu_dual_norm(
+    X: np.ndarray, v: np.ndarray, masks: np.ndarray | None = None
+) -> float:
     r""":math:`\max\{|v^T (Xq)_+| : \|Fq\|_1 / d \le 1\}`, the dual norm of the
     circular-filter ReLU program (MATH.md 4f), as an upper bound that is tight to solver
     accuracy.
@@ -166,8 +171,13 @@ def circular_relu_dual_norm(X: np.ndarray, v: np.ndarray, masks: np.ndarray | No
             c.value = s * C[:, i]
             try:
                 problem.solve(solver=cp.CLARABEL)
-            except cp.error.SolverError:
-                pass
+            except cp.error.SolverError as exc:
+                warnings.warn(
+                    f"Clarabel failed on the dual-norm cone program of pattern {i} ({exc}); "
+                    "its lambda = 0 bound is used, valid but looser.",
+                    SdpnetsWarning,
+                    stacklevel=2,
+                )
             value = bound[i]
             if lam.value is not None:
                 step = X.T @ (sign.value * np.maximum(lam.value, 0.0))
@@ -287,6 +297,18 @@ def _scaled_dual_value(loss: Loss, v: np.ndarray, y: np.ndarray, dual_norm: floa
     s = float(res.x)
     best = max((s, top, 0.0), key=lambda t: loss.dual_value(t * v, y))
     return loss.dual_value(best * v, y), best * v
+
+
+def _certify_scalar(network, X, y: np.ndarray, beta: float, loss: Loss,
+                    dual_norm: Callable[[np.ndarray], float]) -> Certificate:
+    """Certificate of a scalar-output network from its dual point :math:`-\\nabla L(f(X))`,
+    scaled into feasibility; ``dual_norm(v)`` is the program's exact dual norm over every
+    pattern."""
+    v = _dual_point(loss, np.asarray(network.predict(X)).reshape(y.shape), y)
+    value, point = _scaled_dual_value(loss, v, y, dual_norm(v), beta)
+    upper = network.objective(X, y, beta, loss)
+    lower = min(value, upper)
+    return Certificate(lower, upper, upper - lower, dual_point=point)
 
 
 # --- the shared program ---------------------------------------------------------------------
@@ -563,7 +585,6 @@ class ConvexReLU(_GroupLassoReLU):
         return super().network(prune=prune)
 
 
-
 def relu_beta_max(
     X,
     y,
@@ -751,12 +772,8 @@ def _certify_relu_cnn(
         Pt = Pt / K
     A = Pt.transpose(1, 0, 2).reshape(n * K, -1)
     masks = _every_cell(A, max_patterns)
-    v = _dual_point(loss, np.asarray(network.predict(X)), y)
-    dn = relu_dual_norm(A, np.tile(v, K), masks)
-    value, point = _scaled_dual_value(loss, v, y, dn, beta)
-    upper = network.objective(X, y, beta, loss)
-    lower = min(value, upper)
-    return Certificate(lower, upper, upper - lower, dual_point=point)
+    return _certify_scalar(network, X, y, beta, loss,
+                           lambda v: relu_dual_norm(A, np.tile(v, K), masks))
 
 
 # --- circular filter before the ReLU (MATH.md 4f) --------------------------------------------
@@ -862,9 +879,6 @@ def _certify_circular_relu(
         raise InvalidInputError(
             f"the network has {network.filters.shape[0]} inputs, X has {X.shape[1]} columns."
         )
-    v = _dual_point(loss, network.predict(X)[:, None], y[:, None])[:, 0]
-    dn = circular_relu_dual_norm(X, v, _every_cell(X, max_patterns))
-    lower, point = _scaled_dual_value(loss, v, y, dn, beta)
-    upper = network.objective(X, y, beta, loss)
-    lower = min(lower, upper)
-    return Certificate(lower, upper, upper - lower, dual_point=point[:, None])
+    masks = _every_cell(X, max_patterns)
+    return _certify_scalar(network, X, y, beta, loss,
+                           lambda v: circular_relu_dual_norm(X, v, masks))
