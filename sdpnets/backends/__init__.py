@@ -23,6 +23,8 @@ __all__ = [
     "get_backend",
     "available_backends",
     "resolve_backend",
+    "FIRST_ORDER",
+    "FirstOrderBackend",
 ]
 
 #: Every conic backend sdpnets knows, by name.
@@ -34,19 +36,45 @@ BACKENDS: dict[str, type[Backend]] = {
 
 AUTO_ORDER: tuple[str, ...] = ("mosek", "clarabel", "scs")
 
+#: Name of sdpnets' own structured first-order solvers. They work on a formulation's
+#: composite form (smooth part + penalty), not on a cvxpy problem, so they are not a
+#: :class:`Backend`; :class:`FirstOrderBackend` only carries the name through dispatch.
+FIRST_ORDER = "firstorder"
+
+
+class FirstOrderBackend:
+    """Marker returned by :func:`resolve_backend` for ``backend="firstorder"``: the
+    formulation solves its own composite form (see :mod:`sdpnets.backends.firstorder`)."""
+
+    name = FIRST_ORDER
+    cones: frozenset[str] = frozenset()
+
+    def availability(self) -> tuple[bool, str]:
+        return True, ""
+
+    def is_available(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return "FirstOrderBackend()"
+
 
 def available_backends() -> list[str]:
     """Names of the backends that can actually solve on this machine.
 
     MOSEK appears only when a licence is found (checked with a real one-variable solve).
+    ``"firstorder"`` (sdpnets' own solvers, pure NumPy) is always available for the
+    families that have a composite form and is not listed here.
     """
     return [name for name, cls in BACKENDS.items() if cls().is_available()]
 
 
-def get_backend(name: str) -> Backend:
+def get_backend(name: str) -> Backend | FirstOrderBackend:
     """The backend called ``name`` (not checked for availability)."""
+    if name == FIRST_ORDER:
+        return FirstOrderBackend()
     if not isinstance(name, str) or name not in BACKENDS:
-        known = ", ".join(repr(n) for n in ("auto", *BACKENDS))
+        known = ", ".join(repr(n) for n in ("auto", *BACKENDS, FIRST_ORDER))
         raise UnknownBackendError(
             f"backend must be one of {known}, got {name!r}. "
             f"Available here: {', '.join(available_backends()) or 'none'}."
@@ -54,7 +82,7 @@ def get_backend(name: str) -> Backend:
     return BACKENDS[name]()
 
 
-def resolve_backend(name: str = "auto") -> Backend:
+def resolve_backend(name: str = "auto") -> Backend | FirstOrderBackend:
     """The backend to use for ``name``; ``"auto"`` means MOSEK if licensed, else Clarabel.
 
     Raises

@@ -20,7 +20,7 @@ import cvxpy as cp
 import numpy as np
 
 from .._validate import check_beta, check_solve_options
-from ..backends import resolve_backend
+from ..backends import FIRST_ORDER, resolve_backend
 from ..errors import InvalidInputError, NotSolvedError, SdpnetsWarning, SolveFailedError
 from ..results import Certificate, SolveResult
 
@@ -135,6 +135,18 @@ class ConvexProgram(ABC):
         """
         check_solve_options(tol, max_iters, time_limit)
         engine = resolve_backend(backend)
+        if engine.name == FIRST_ORDER:
+            start = time.perf_counter()
+            result = self._solve_firstorder(
+                tol=tol, max_iters=max_iters, time_limit=time_limit, verbose=verbose,
+                warm_start=warm_start, **solver_options,
+            )
+            self._result = replace(
+                result,
+                exact=self.exact,
+                message=" ".join(m for m in (result.message, self._message()) if m),
+            )
+            return self._result
         if not engine.supports(self.cones):
             raise InvalidInputError(
                 f"backend {engine.name!r} does not support the cones this program needs "
@@ -160,6 +172,26 @@ class ConvexProgram(ABC):
             message=" ".join(m for m in (result.message, self._message()) if m),
         )
         return self._result
+
+    def _solve_firstorder(
+        self,
+        *,
+        tol: float,
+        max_iters: int | None,
+        time_limit: float | None,
+        verbose: bool,
+        warm_start: bool,
+        **options: Any,
+    ) -> SolveResult:
+        """Solve with sdpnets' own structured first-order solvers (``backend="firstorder"``).
+
+        Families that have a composite form (smooth part + penalty with a prox) override
+        this; the others refuse with the backends that can solve them.
+        """
+        raise InvalidInputError(
+            f"backend='firstorder' is not available for {type(self).__name__}; use one of "
+            "'auto', 'clarabel', 'scs', 'mosek'."
+        )
 
     def _message(self) -> str:
         """Extra detail recorded in every result (e.g. how patterns were obtained)."""
