@@ -19,7 +19,7 @@ i.e. :math:`\min_b \tfrac12\|Xb - y\|^2 + \tfrac{\beta}{D}\|Fb\|_1`. ::
 """
 
 from .formulations.fourier import DFTFeatures, circular_cnn_beta_max, dft_features
-from .patches import (
+from .dft import (
     DFTGroups,
     dft_groups,
     inverse_real_dft,

@@ -11,7 +11,7 @@ Parseval and the AM-GM inequality per frequency, the l1 norm of the spectrum:
     \;=\;\min_b \tfrac12\|Xb - y\|^2 + \tfrac{\beta}{D}\|Fb\|_1 ,
 
 ``D`` the signal length (or ``H W`` for images with the 2-D DFT). In the orthonormal real
-Fourier basis (:func:`sdpnets.patches.real_dft`) this is a group lasso on the DFT features
+Fourier basis (:func:`sdpnets.dft.real_dft`) this is a group lasso on the DFT features
 :math:`\hat X = X\Phi` with groups of size 1 (self-conjugate frequencies) or 2 (a pair
 :math:`\{k, -k\}`, cosine and sine):
 
@@ -36,7 +36,7 @@ from .._validate import check_array, check_beta, check_choice, check_int, check_
 from ..certificates import BETA_MAX_FAMILIES, certify
 from ..errors import InvalidInputError, NonConvexFormulationError
 from ..networks import CircularCNN
-from ..patches import DFTGroups, dft_groups, real_dft, real_from_spectrum, spectrum_from_real
+from ..dft import DFTGroups, dft_groups, real_dft, real_from_spectrum, spectrum_from_real
 from ..results import Certificate
 from .base import ConvexProgram, best_dual_scaling, reduce_least_squares
 
@@ -81,7 +81,7 @@ class DFTFeatures:
     Attributes
     ----------
     features : ndarray, shape (n, D)
-        :math:`\hat X = X\Phi`, columns ordered as :func:`sdpnets.patches.real_dft`.
+        :math:`\hat X = X\Phi`, columns ordered as :func:`sdpnets.dft.real_dft`.
     penalty_weights : ndarray, shape (n_groups,)
         :math:`c_g` per frequency group (multiply by ``beta``).
     column_groups : ndarray of int, shape (D,)
