@@ -4,7 +4,9 @@ from .base import ConvexProgram
 from .linear_fc import ConvexLinearFC
 from .linear_cnn import ConvexLinearCNN
 from .fourier import ConvexCircularCNN
-from .relu import ConvexCircularReLU, ConvexReLU, ConvexReLUCNN
+from .relu import ConvexReLU
+from .relu_cnn import ConvexReLUCNN
+from .circular_relu import ConvexCircularReLU
 
 __all__ = ["ConvexProgram", "ConvexLinearFC", "ConvexLinearCNN", "ConvexCircularCNN",
            "ConvexReLU", "ConvexReLUCNN", "ConvexCircularReLU"]

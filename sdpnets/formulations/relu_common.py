@@ -1,0 +1,348 @@
+r"""Machinery shared by the two-layer ReLU formulations (MATH.md section 4): the
+group-lasso program over activation patterns, its exact dual norm, Caratheodory pruning and
+the dual points that certificates are built from.
+
+Every family (:mod:`.relu`, :mod:`.relu_cnn`, :mod:`.circular_relu`) solves
+
+.. math::
+
+    \min_{v_i, w_i} L\Big(S\sum_i D_i A (v_i - w_i),\; y\Big)
+        + \beta \sum_i \big(R(v_i) + R(w_i)\big)
+    \quad\text{s.t. } (2D_i - I)Av_i \ge 0,\ (2D_i - I)Aw_i \ge 0,
+
+with rows ``A`` (samples, or stacked patches), a pooling map ``S`` and a group norm ``R``.
+The program is built vectorized: ``V, W`` are ``(h, P)`` variables, the prediction is
+``sum(mask * (A (V - W)), axis=1)`` and all cone constraints are one elementwise matrix
+inequality.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import cvxpy as cp
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import minimize_scalar, nnls
+
+from .._validate import check_int, check_targets
+from ..errors import InvalidInputError, ProblemTooLargeError
+from ..losses import Loss, SquaredLoss, get_loss
+from ..patterns import (
+    DEFAULT_MAX_PATTERNS,
+    PatternSet,
+    arrangement_info,
+    enumerate_patterns,
+    resolve_patterns,
+)
+from ..results import Certificate
+from .base import ConvexProgram, best_dual_scaling
+
+__all__ = ["relu_dual_norm", "caratheodory_prune", "BLOCK_TOL"]
+
+#: Blocks whose norm is at most this fraction of the largest block are dropped on recovery.
+BLOCK_TOL = 1e-9
+
+
+# --- pure pieces ------------------------------------------------------------------------------
+
+
+def _every_cell(A: np.ndarray, max_patterns: int = DEFAULT_MAX_PATTERNS) -> np.ndarray:
+    """The masks of every cell of ``A``'s rows, for an exact dual norm (MATH.md 4c); refused
+    up front when the bound on their number exceeds ``max_patterns``."""
+    bound = arrangement_info(A).max_cells
+    if bound > max_patterns:
+        raise ProblemTooLargeError(
+            "an exact dual norm (certificate, certify, beta_max) "
+            f"is a maximum over every activation pattern, and these data have up to "
+            f"{bound:,} of them, more than max_patterns={max_patterns:,}. Raise max_patterns "
+            "if enumerating them and one small problem per pattern fits; sampled patterns "
+            "would only underestimate the dual norm, so no certified bound is given without them."
+        )
+    return enumerate_patterns(A, max_patterns=max_patterns).masks
+
+
+def relu_dual_norm(
+    A: np.ndarray, v: np.ndarray, masks: np.ndarray | None = None, *, return_direction: bool = False
+):
+    r""":math:`\max_{\|u\|_2 \le 1} |v^T (Au)_+|`, exactly (MATH.md 4c).
+
+    Per pattern ``D`` and sign ``s``,
+    :math:`\max\{s\,v^T D A u : \|u\| \le 1,\ (2D - I)Au \ge 0\}
+    = \min_{\lambda \ge 0} \|s A^T D v + A^T (2D - I)\lambda\|_2`, one non-negative least
+    squares problem each. ``masks`` must hold *every* cell of ``A``'s arrangement for the
+    value to be exact (default: enumerated).
+
+    Returns the maximum (and, with ``return_direction``, a maximizing unit ``u``).
+    """
+    A = np.asarray(A, dtype=float)
+    v = np.asarray(v, dtype=float).reshape(-1)
+    if masks is None:
+        masks = _every_cell(A)
+    masks = np.asarray(masks, dtype=bool)
+    C = A.T @ (masks * v[:, None])  # (h, P): A^T D_i v for each pattern
+    bound = np.linalg.norm(C, axis=0)  # lambda = 0 gives an upper bound per pattern
+    best, best_u = 0.0, np.zeros(A.shape[1])
+    for i in np.argsort(-bound):
+        if bound[i] <= best:
+            break
+        At = (A * (2.0 * masks[:, i, None] - 1.0)).T  # A^T (2 D_i - I), (h, N)
+        for s in (1.0, -1.0):
+            lam, value = nnls(At, -s * C[:, i], maxiter=50 * At.shape[1])
+            if value > best:
+                best = float(value)
+                r = s * C[:, i] + At @ lam
+                best_u = r / np.linalg.norm(r)
+    return (best, best_u) if return_direction else best
+
+def caratheodory_prune(F: np.ndarray, c: np.ndarray, tol: float = 1e-12) -> np.ndarray:
+    r"""Weights :math:`c' \ge 0` with at most ``rank([F; 1^T])`` non-zeros, ``F c' = F c`` and
+    :math:`\sum c' = \sum c` (Caratheodory: move along the null space of
+    :math:`[F; 1^T]` until a coefficient hits zero, repeat).
+
+    Parameters
+    ----------
+    F : ndarray, shape (N, m)
+        One feature column per neuron.
+    c : ndarray, shape (m,)
+        Non-negative coefficients.
+    """
+    F = np.asarray(F, dtype=float)
+    c = np.asarray(c, dtype=float).copy()
+    M = np.vstack([F, np.ones((1, F.shape[1]))])
+    active = np.flatnonzero(c > 0)
+    c[c <= 0] = 0.0
+    while active.size > 1:
+        _, s, Vt = np.linalg.svd(M[:, active], full_matrices=True)
+        if active.size <= M.shape[0] and s[-1] > tol * s[0] * active.size:
+            break  # columns independent: nothing left to remove
+        delta = Vt[-1]
+        if delta.max() <= 0:
+            delta = -delta
+        pos = delta > 0
+        ratios = np.full(active.size, np.inf)
+        ratios[pos] = c[active[pos]] / delta[pos]
+        k = int(np.argmin(ratios))
+        c[active] = c[active] - ratios[k] * delta
+        c[active[k]] = 0.0
+        c[c < 0] = 0.0  # round-off only: ratios[k] is the smallest step to a zero
+        active = np.flatnonzero(c > 0)
+    return c
+
+def _dual_point(loss: Loss, yhat: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``-grad L(yhat)``: the dual point of a network's predictions (a subgradient for hinge)."""
+    if loss.name == "squared":
+        return y - yhat
+    if loss.name == "logistic":
+        return y / (1.0 + np.exp(np.clip(y * yhat, -700, 700)))
+    if loss.name == "hinge":
+        margin = y * yhat
+        return y * np.where(margin < 1.0, 1.0, np.where(margin > 1.0, 0.0, 0.5))
+    raise InvalidInputError(f"no dual point for loss {loss!r}.")
+
+
+def _into_domain(loss: Loss, v: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Project a dual point into the domain of :math:`-L^*(-v)` (``v_i y_i`` in [0, 1] for
+    the classification losses; solver dual points can leave it by round-off)."""
+    if loss.classification:
+        return y * np.clip(v * y, 0.0, 1.0)
+    return v
+
+
+def _scaled_dual_value(loss: Loss, v: np.ndarray, y: np.ndarray, dual_norm: float, beta: float):
+    """Best lower bound :math:`-L^*(-sv)` over feasible scales ``s`` (``s * dual_norm <= beta``)."""
+    if isinstance(loss, SquaredLoss):
+        s = best_dual_scaling(v, y, dual_norm, beta)
+        return loss.dual_value(s * v, y), s * v
+    top = 1.0 if dual_norm <= beta else beta / dual_norm
+    res = minimize_scalar(lambda s: -loss.dual_value(s * v, y), bounds=(0.0, top),
+                          method="bounded", options={"xatol": 1e-12})
+    s = float(res.x)
+    best = max((s, top, 0.0), key=lambda t: loss.dual_value(t * v, y))
+    return loss.dual_value(best * v, y), best * v
+
+
+def _certify_scalar(network, X, y: np.ndarray, beta: float, loss: Loss,
+                    dual_norm: Callable[[np.ndarray], float]) -> Certificate:
+    """Certificate of a scalar-output network from its dual point :math:`-\\nabla L(f(X))`,
+    scaled into feasibility; ``dual_norm(v)`` is the program's exact dual norm over every
+    pattern."""
+    v = _dual_point(loss, np.asarray(network.predict(X)).reshape(y.shape), y)
+    value, point = _scaled_dual_value(loss, v, y, dual_norm(v), beta)
+    upper = network.objective(X, y, beta, loss)
+    lower = min(value, upper)
+    return Certificate(lower, upper, upper - lower, dual_point=point)
+
+# --- the shared program ---------------------------------------------------------------------
+
+
+class _GroupLassoReLU(ConvexProgram):
+    """Machinery shared by the ReLU formulations: rows ``A`` (``N x h``), a pooling map
+    ``S`` (``n x N``, ``None`` for the identity), patterns of ``A``'s rows."""
+
+    _A: np.ndarray
+    _S: sp.spmatrix | None
+    _y2: np.ndarray
+    _loss: Loss
+    _patterns: PatternSet
+
+    @property
+    def patterns(self) -> PatternSet:
+        """The activation patterns the program uses and how they were obtained."""
+        return self._patterns
+
+    @property
+    def loss(self) -> Loss:
+        return self._loss
+
+    @property
+    def exact(self) -> bool:  # type: ignore[override]
+        return self._patterns.complete
+
+    def _message(self) -> str:
+        return self._patterns.message
+
+    @property
+    def cones(self):  # type: ignore[override]
+        base = {"nonneg", "soc"}
+        if self._loss.name == "logistic":
+            base.add("exp")
+        return frozenset(base)
+
+    def _penalty(self, V: cp.Variable) -> cp.Expression:
+        return cp.sum(cp.norm(V, 2, axis=0))
+
+    def _build(self) -> cp.Problem:
+        A, M = self._A, self._patterns.masks
+        P, K = M.shape[1], self._y2.shape[1]
+        h = A.shape[1]
+        Mt = np.tile(M, (1, K)).astype(float)  # column k * P + i: pattern i, output k
+        V = cp.Variable((h, P * K), name="V")
+        W = cp.Variable((h, P * K), name="W")
+        self._V, self._W = V, W
+        Z = cp.multiply(Mt, A @ (V - W))
+        if self._scalar:
+            rows = cp.sum(Z, axis=1)
+        else:
+            E = sp.kron(sp.eye(K), np.ones((P, 1)), format="csr")  # (P K, K) block sums
+            rows = Z @ E
+        yhat = rows if self._S is None else self._S @ rows
+        target = self._y2[:, 0] if self._scalar else self._y2
+        pred = cp.Variable(target.shape, name="prediction")
+        self._pred = pred
+        self._pred_constraint = pred == yhat
+        sign = 2.0 * Mt - 1.0
+        constraints = [
+            self._pred_constraint,
+            cp.multiply(sign, A @ V) >= 0,
+            cp.multiply(sign, A @ W) >= 0,
+        ]
+        beta = self.beta_parameter
+        objective = self._loss.expr(pred, target) + beta * (self._penalty(V) + self._penalty(W))
+        return cp.Problem(cp.Minimize(objective), constraints)
+
+    @property
+    def _scalar(self) -> bool:
+        return self._y2.shape[1] == 1 and self._y_ndim == 1
+
+    def blocks(self) -> tuple[np.ndarray, np.ndarray]:
+        """The solved ``V, W`` as ``(h, P, K)`` arrays (pattern ``i``, output ``k``)."""
+        self._require_solution()
+        return self._block_values()
+
+    def _block_values(self) -> tuple[np.ndarray, np.ndarray]:
+        h, P, K = self._A.shape[1], self._patterns.count, self._y2.shape[1]
+        Vv = np.asarray(self._V.value, dtype=float).reshape(h, K, P).transpose(0, 2, 1)
+        Wv = np.asarray(self._W.value, dtype=float).reshape(h, K, P).transpose(0, 2, 1)
+        return Vv, Wv
+
+    def _neurons(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Non-zero blocks as ``(vectors (h, m), signs (m,), outputs (m,))``."""
+        Vv, Wv = self._block_values()
+        h = Vv.shape[0]
+        vec = np.concatenate([Vv.reshape(h, -1), Wv.reshape(h, -1)], axis=1)
+        K, P = Vv.shape[2], Vv.shape[1]
+        out = np.tile(np.tile(np.arange(K), P), 2)  # reshape(h, -1) runs (i, k) with k fastest
+        sgn = np.repeat([1.0, -1.0], P * K)
+        norms = np.linalg.norm(vec, axis=0)
+        # natural scale of a block: ||y|| / ||A||_2 (so an all-zero optimum gives no neuron)
+        scale = float(np.linalg.norm(self._y2)) / max(float(np.linalg.norm(self._A, 2)), 1e-300)
+        keep = norms > BLOCK_TOL * max(norms.max(initial=0.0), scale, 1e-300)
+        if scale == 0.0:  # zero targets: the zero network is the optimum
+            keep[:] = False
+        return vec[:, keep], sgn[keep], out[keep]
+
+    def _check_common(self, y, loss, patterns, seed, max_patterns, scalar_only=False):
+        n = self._A.shape[0] if self._S is None else self._S.shape[0]
+        y = check_targets(y, n)
+        if scalar_only and y.ndim != 1:
+            raise InvalidInputError(
+                f"y must be (n,) for {type(self).__name__}, got shape {y.shape}."
+            )
+        self._loss = get_loss(loss)
+        self._loss.check_targets(y)
+        self.y = y
+        self._y_ndim = y.ndim
+        self._y2 = y.reshape(n, -1)
+        if seed is not None:
+            seed = check_int(seed, "seed", minimum=0)
+        self.seed = seed
+        self.max_patterns = check_int(max_patterns, "max_patterns", minimum=1)
+        self._patterns = resolve_patterns(
+            self._A, patterns, seed=seed, max_patterns=self.max_patterns
+        )
+
+    def _all_masks(self) -> np.ndarray:
+        """Every cell's pattern (the program's own when they are complete)."""
+        if self._patterns.complete:
+            return self._patterns.masks
+        return _every_cell(self._A, self.max_patterns)
+
+    def beta_max(self) -> float:
+        r"""Smallest ``beta`` at which the zero network is the global optimum for these data
+        and this loss: :math:`\max_k \max_{\|u\| \le 1} |g_k^T (Au)_+|` with
+        :math:`g = -\nabla L(0)` (``y`` for squared and hinge loss, ``y/2`` for logistic),
+        pooled for CNNs (MATH.md 4c)."""
+        g = _dual_point(self._loss, np.zeros_like(self._y2), self._y2)
+        rows = g if self._S is None else np.asarray(self._S.T @ g)
+        masks = self._all_masks()
+        return max(self._dual_norm(rows[:, k], masks) for k in range(rows.shape[1]))
+
+    def _dual_norm(self, v: np.ndarray, masks: np.ndarray) -> float:
+        """The dual norm of the program's regularizer at ``v`` over every pattern."""
+        return relu_dual_norm(self._A, v, masks)
+
+    def dual_point(self) -> np.ndarray:
+        """The solver's dual point for the prediction (``y - yhat`` for squared loss)."""
+        self._require_solution()
+        return np.asarray(self._pred_constraint.dual_value, dtype=float).reshape(self._y2.shape)
+
+    def _certify_rows(
+        self, yhat: np.ndarray, upper: float, v: np.ndarray | None = None
+    ) -> Certificate:
+        """Certificate from predictions ``yhat`` (n, K) (or a given dual point ``v``)."""
+        masks = self._all_masks()
+        if v is None:
+            v = _dual_point(self._loss, yhat, self._y2)
+        v = _into_domain(self._loss, v, self._y2)
+        rows = v if self._S is None else np.asarray(self._S.T @ v)
+        lower = 0.0
+        points = []
+        for k in range(self._y2.shape[1]):
+            dn = self._dual_norm(rows[:, k], masks)
+            value, point = _scaled_dual_value(self._loss, v[:, k], self._y2[:, k], dn, self.beta)
+            lower += value
+            points.append(point)
+        lower = min(lower, upper)
+        return Certificate(lower, upper, upper - lower, dual_point=np.stack(points, axis=1))
+
+    def _certificate(self) -> Certificate:
+        net = self.network()
+        yhat = np.asarray(net.predict(self._data_for_network())).reshape(self._y2.shape)
+        upper = net.objective(self._data_for_network(), self.y, self.beta, self._loss)
+        # Two candidate dual points, each made exactly feasible by scaling: -grad L at the
+        # network's predictions, and the solver's multiplier of the prediction (usually
+        # feasible to a much smaller relative error; for hinge the only tight choice).
+        best = self._certify_rows(yhat, upper)
+        other = self._certify_rows(yhat, upper, v=self.dual_point())
+        return other if other.lower_bound > best.lower_bound else best
