@@ -24,7 +24,10 @@ from ..backends import FIRST_ORDER, resolve_backend
 from ..errors import InvalidInputError, NotSolvedError, SdpnetsWarning, SolveFailedError
 from ..results import Certificate, SolveResult
 
-__all__ = ["ConvexProgram", "reduce_least_squares", "best_dual_scaling"]
+__all__ = ["ConvexProgram", "reduce_least_squares", "best_dual_scaling", "PATH_POINTS"]
+
+#: Number of ``beta`` values of the default grid of :meth:`ConvexProgram.path`.
+PATH_POINTS = 20
 
 
 class ConvexProgram(ABC):
@@ -42,6 +45,20 @@ class ConvexProgram(ABC):
 
     #: Cones the program needs; a backend that lacks one is refused before solving.
     cones: ClassVar[frozenset[str]] = frozenset({"zero", "nonneg", "soc", "psd"})
+
+    #: Attributes dropped on pickling: the compiled cvxpy problem (it holds the solver's
+    #: native state, which cannot be pickled), its ``beta`` parameter and the first-order
+    #: solvers' cached data operators. All are rebuilt on demand; the solution stays in the
+    #: variables recovery reads, so an unpickled program still gives its :meth:`network`
+    #: and :meth:`certificate`, and can :meth:`solve` again.
+    _transient: ClassVar[tuple[str, ...]] = ("_problem", "_beta_param", "_fo_parts")
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for name in self._transient:
+            if name in state:
+                state[name] = None
+        return state
 
     def __init__(self, beta: float) -> None:
         self._beta = check_beta(beta)
@@ -134,6 +151,8 @@ class ConvexProgram(ABC):
             raised; :meth:`network` then raises :class:`SolveFailedError`.
         """
         check_solve_options(tol, max_iters, time_limit)
+        if backend == "auto" and self._auto_firstorder():
+            backend = FIRST_ORDER
         engine = resolve_backend(backend)
         if engine.name == FIRST_ORDER:
             start = time.perf_counter()
@@ -173,6 +192,12 @@ class ConvexProgram(ABC):
         )
         return self._result
 
+    def _auto_firstorder(self) -> bool:
+        """Whether ``backend="auto"`` means sdpnets' own first-order solver for this program
+        (the least-squares families: it certifies tight gaps orders of magnitude faster than
+        the conic solvers at every size the benchmark measured)."""
+        return False
+
     def _solve_firstorder(
         self,
         *,
@@ -197,12 +222,35 @@ class ConvexProgram(ABC):
         """Extra detail recorded in every result (e.g. how patterns were obtained)."""
         return ""
 
-    def path(self, betas: Iterable[float], **solve_kwargs: Any) -> list[SolveResult]:
+    def path(self, betas: Iterable[float] | None = None, **solve_kwargs: Any) -> list[SolveResult]:
         """Solve for each ``beta`` in turn, warm-starting from the previous solution.
 
-        The compiled problem is reused (``beta`` is a cvxpy parameter). The program is
-        left at the last ``beta``; its :meth:`network` is that solution's.
+        The compiled problem is reused (``beta`` is a cvxpy parameter); on
+        ``backend="firstorder"`` the data statistics are computed once and each solve starts
+        from the previous solution. The program is left at the last ``beta``; its
+        :meth:`network` is that solution's.
+
+        Parameters
+        ----------
+        betas : iterable of float, optional
+            Default: ``PATH_POINTS`` values log-spaced from ``beta_max()`` (where the optimum
+            is the zero network) down to ``1e-3 * beta_max()``.
+        **solve_kwargs
+            Passed to :meth:`solve`.
         """
+        if betas is None:
+            top = getattr(self, "beta_max", None)
+            if top is None:
+                raise InvalidInputError(
+                    f"{type(self).__name__} has no beta_max(); pass betas explicitly."
+                )
+            bmax = float(top())
+            if not bmax > 0:
+                raise InvalidInputError(
+                    "beta_max is 0 (the zero network is optimal for every beta): there is "
+                    "no path to follow; pass betas explicitly."
+                )
+            betas = np.geomspace(bmax, 1e-3 * bmax, PATH_POINTS)
         betas = [check_beta(b) for b in betas]
         solve_kwargs.setdefault("warm_start", True)
         results = []

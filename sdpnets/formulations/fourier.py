@@ -38,7 +38,9 @@ from ..errors import InvalidInputError, NonConvexFormulationError
 from ..networks import CircularCNN
 from ..dft import DFTGroups, dft_groups, real_dft, real_from_spectrum, spectrum_from_real
 from ..results import Certificate
+from ..backends.firstorder import GroupL2, Quadratic, gram_statistics
 from .base import ConvexProgram, best_dual_scaling, reduce_least_squares
+from .composite import CompositeLeastSquares
 
 __all__ = ["ConvexCircularCNN", "DFTFeatures", "dft_features", "circular_cnn_beta_max"]
 
@@ -165,7 +167,7 @@ def _check_variant(depth, hidden) -> tuple[int, str]:
     return depth, hidden
 
 
-class ConvexCircularCNN(ConvexProgram):
+class ConvexCircularCNN(CompositeLeastSquares, ConvexProgram):
     r"""Globally optimal training of a circular linear CNN (MATH.md 3a, 3b).
 
     ``depth=2``: :math:`f(x) = \sum_j w_j^T C(u_j)x` with weight decay on ``u`` and ``w``;
@@ -257,10 +259,26 @@ class ConvexCircularCNN(ConvexProgram):
         fit = 0.5 * cp.sum_squares(pred - Qty)
         return cp.Problem(cp.Minimize(fit + 0.5 * offset + beta * sum(terms)))
 
+    def _composite_parts(self):
+        r"""The group lasso in real DFT coordinates from the signals' own statistics:
+        :math:`G = \Phi^T(X^TX)\Phi` and :math:`C = \Phi^TX^Ty` by two real FFTs of
+        :math:`X^TX` (no DFT feature matrix is needed), penalty
+        :math:`\sum_g c_g\|z_g\|_2`."""
+        g = self.features.groups
+        D, shape = g.size, g.shape
+        Gs, Cs, yy = gram_statistics(self.X, self._y1[:, None])
+        half = real_dft(Gs.reshape(D, *shape), g)  # (Gs Phi), row by row
+        G = real_dft(half.T.reshape(D, *shape), g)  # Phi^T Gs Phi
+        C = real_dft(Cs[:, 0].reshape(shape), g)[:, None]
+        datafit = Quadratic(0.5 * (G + G.T), C, yy)
+        return datafit, GroupL2(g.column_groups, self.features.penalty_weights)
+
     @property
     def solution(self) -> np.ndarray:
         """The solved coordinates ``z`` (length ``D``) in the real Fourier basis."""
-        self._require_solution()
+        result = self._require_solution()
+        if result.backend == "firstorder":
+            return np.asarray(self._fo_W, dtype=float).reshape(-1)
         return np.concatenate([np.asarray(v.value, dtype=float).reshape(-1) for v in self._parts])
 
     @property

@@ -42,7 +42,9 @@ from ..errors import InvalidInputError
 from ..networks import LinearCNN
 from ..patches import PatchSpec, Size, as_image_batch, patch_spec, patches_from_spec
 from ..results import Certificate
+from ..backends.firstorder import NuclearNorm, Quadratic, gram_statistics
 from .base import ConvexProgram, best_dual_scaling, reduce_least_squares
+from .composite import CompositeLeastSquares
 
 __all__ = ["ConvexLinearCNN", "linear_cnn_operator", "patch_selection", "linear_cnn_beta_max"]
 
@@ -92,7 +94,7 @@ def patch_selection(spec: PatchSpec, pooling: str | None = None) -> sp.csr_matri
     return sp.csr_matrix(S @ pool)
 
 
-class ConvexLinearCNN(ConvexProgram):
+class ConvexLinearCNN(CompositeLeastSquares, ConvexProgram):
     r"""Globally optimal training of a linear CNN (MATH.md 2a, 2b).
 
     ``pooling=None`` solves the nuclear-norm SDP
@@ -216,10 +218,39 @@ class ConvexLinearCNN(ConvexProgram):
         fit = 0.5 * cp.sum_squares(R @ Z - QtY)
         return cp.Problem(cp.Minimize(fit + 0.5 * offset + 0.5 * beta * cp.trace(block)))
 
+    def _composite_parts(self):
+        r"""Least squares in ``W = S vec(Z)``-space through the statistics of ``X`` itself:
+        :math:`G = S^T(X^TX)S`, :math:`C = S^TX^TY` (``S`` the patch selection, so no patch
+        array is built). Without pooling the variable is ``M`` (``Kh x O``, column ``o`` the
+        column-major ``vec`` of output ``o``'s ``h x K`` block) and the penalty is the nuclear
+        norm of its rearrangement into ``Z`` (``h x KO``)."""
+        S = self.selection()
+        Gx, Cx, yy = gram_statistics(self._flat, self._Y2)
+        StG = np.asarray(S.T @ Gx)
+        G = np.asarray(S.T @ StG.T)
+        datafit = Quadratic(0.5 * (G + G.T), np.asarray(S.T @ Cx), yy)
+        if self.pooling:
+            return datafit, NuclearNorm()
+        K, h, O = self.spec.n_patches, self.spec.patch_size, self.n_outputs
+
+        def view(M: np.ndarray) -> np.ndarray:
+            return M.reshape(K, h, O).transpose(1, 0, 2).reshape(h, K * O)
+
+        def unview(Z: np.ndarray) -> np.ndarray:
+            return Z.reshape(h, K, O).transpose(1, 0, 2).reshape(K * h, O)
+
+        return datafit, NuclearNorm(view, unview)
+
     @property
     def solution(self) -> np.ndarray:
         """The solved ``Z`` (``h x K`` or ``h x KO`` without pooling, ``h x O`` with)."""
-        self._require_solution()
+        result = self._require_solution()
+        if result.backend == "firstorder":
+            W = np.asarray(self._fo_W)
+            if not self.pooling:
+                K, h, O = self.spec.n_patches, self.spec.patch_size, self.n_outputs
+                W = W.reshape(K, h, O).transpose(1, 0, 2)
+            return W.reshape(self._Zshape)
         return np.asarray(self._Zvar.value, dtype=float).reshape(self._Zshape)
 
     def _recover(self) -> LinearCNN:

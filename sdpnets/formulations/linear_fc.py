@@ -37,7 +37,9 @@ from ..certificates import BETA_MAX_FAMILIES, certify
 from ..errors import InvalidInputError, NonConvexFormulationError
 from ..networks import LinearFC
 from ..results import Certificate, SolveResult
+from ..backends.firstorder import NuclearNorm, Quadratic, gram_statistics
 from .base import ConvexProgram, best_dual_scaling, reduce_least_squares
+from .composite import CompositeLeastSquares
 
 __all__ = ["ConvexLinearFC", "linear_fc_beta_max", "ridge_path_search", "ridge_path_beta_max"]
 
@@ -55,7 +57,7 @@ CONVEX_VARIANTS = (
 )
 
 
-class ConvexLinearFC(ConvexProgram):
+class ConvexLinearFC(CompositeLeastSquares, ConvexProgram):
     r"""Globally optimal training of a deep linear network :math:`f(X) = X W_1 \cdots W_L`.
 
     Solves
@@ -216,12 +218,23 @@ class ConvexLinearFC(ConvexProgram):
         )
         return self._result
 
+    def _composite_parts(self):
+        if self.variant == "ridge_path":
+            raise InvalidInputError(
+                "backend='firstorder': depth >= 3 with weight decay on every layer is solved "
+                "by an exact ridge-path search, not a convex program; use backend='auto'."
+            )
+        G, C, yy = gram_statistics(self.X, self._Y2)
+        return Quadratic(G, C, yy), NuclearNorm()
+
     @property
     def solution(self) -> np.ndarray:
         """The solved end-to-end map ``Z`` (``d x K``)."""
-        self._require_solution()
+        result = self._require_solution()
         if self.variant == "ridge_path":
             return self._Z
+        if result.backend == "firstorder":
+            return np.asarray(self._fo_W).reshape(self.X.shape[1], -1)
         return np.asarray(self._Zvar.value, dtype=float).reshape(self.X.shape[1], -1)
 
     # -- recovery ---------------------------------------------------------------------------

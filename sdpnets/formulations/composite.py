@@ -1,0 +1,129 @@
+r"""The composite form shared by the least-squares families, and their first-order solve.
+
+A least-squares family (deep linear FC, linear CNN, circular CNN) is, as a convex program,
+
+.. math::
+
+    \min_W \tfrac12\|AW - Y\|_F^2 + \beta\,\Omega(W)
+
+with a data map ``A`` and a norm :math:`\Omega` whose prox is closed form. A formulation that
+mixes in :class:`CompositeLeastSquares` says what ``A`` (through its sufficient statistics
+:math:`A^TA`, :math:`A^TY`, :math:`\|Y\|^2`) and :math:`\Omega` are
+(:meth:`~CompositeLeastSquares._composite_parts`) and where its solution lives
+(:meth:`~CompositeLeastSquares._store_firstorder`); ``backend="firstorder"`` then runs
+:func:`sdpnets.backends.firstorder.solve_composite` on it, stopping on a certified gap.
+The statistics are computed once per program and shared by every later solve (a ``beta``
+path reads the data once).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from ..backends.firstorder import Composite, Quadratic, solve_composite
+from ..backends.firstorder.solvers import METHODS
+from ..errors import InvalidInputError
+from ..results import SolveResult
+
+__all__ = ["CompositeLeastSquares"]
+
+#: Options ``solve(backend="firstorder", ...)`` accepts beyond the common vocabulary.
+FIRSTORDER_OPTIONS = ("method", "rho", "check_every")
+
+
+class CompositeLeastSquares:
+    """Mixin for :class:`~sdpnets.formulations.base.ConvexProgram` subclasses whose program is
+    least squares plus a norm penalty."""
+
+    beta: float
+    _fo_parts: tuple[Quadratic, Any] | None = None
+    _fo_W: np.ndarray | None = None
+    _fo_rho: float | None = None
+
+    def _auto_firstorder(self) -> bool:
+        return True
+
+    def _composite_parts(self) -> tuple[Quadratic, Any]:
+        """``(Quadratic(A^T A, A^T Y, ||Y||^2), penalty)`` of the program."""
+        raise NotImplementedError
+
+    def _store_firstorder(self, W: np.ndarray) -> None:
+        """Keep the first-order solution ``W`` where :meth:`solution` finds it."""
+        self._fo_W = W
+
+    def composite(self) -> Composite:
+        r"""The program as :math:`\min_W f(W) + \beta\Omega(W)` (see
+        :mod:`sdpnets.backends.firstorder`); the data statistics are computed on first use."""
+        if self._fo_parts is None:
+            self._fo_parts = self._composite_parts()
+        datafit, penalty = self._fo_parts
+        return Composite(datafit, penalty, self.beta)
+
+    def _solve_firstorder(
+        self,
+        *,
+        tol: float,
+        max_iters: int | None,
+        time_limit: float | None,
+        verbose: bool,
+        warm_start: bool,
+        **options: Any,
+    ) -> SolveResult:
+        unknown = sorted(set(options) - set(FIRSTORDER_OPTIONS))
+        if unknown:
+            raise InvalidInputError(
+                f"backend='firstorder' does not know the options {unknown}; it takes "
+                f"{', '.join(FIRSTORDER_OPTIONS)}."
+            )
+        method = options.get("method", "auto")
+        if method not in METHODS:
+            raise InvalidInputError(f"method must be one of {METHODS}, got {method!r}.")
+        check_every = options.get("check_every", 5)
+        if isinstance(check_every, bool) or not isinstance(check_every, (int, np.integer)) \
+                or check_every < 1:
+            raise InvalidInputError(f"check_every must be an integer >= 1, got {check_every!r}.")
+        rho = options.get("rho")
+        if rho is not None and not (isinstance(rho, (int, float)) and 0 < rho < np.inf):
+            raise InvalidInputError(f"rho must be a finite number > 0, got {rho!r}.")
+        start = time.perf_counter()
+        fresh = self._fo_parts is None
+        problem = self.composite()
+        pass_time = time.perf_counter() - start if fresh else 0.0
+        W0 = self._fo_W if warm_start else None
+        if warm_start and rho is None:
+            rho = self._fo_rho
+        out = solve_composite(
+            problem, W0, tol=tol, max_iters=max_iters,
+            time_limit=None if time_limit is None else max(time_limit - pass_time, 0.0),
+            method=method, rho=rho, check_every=int(check_every),
+        )
+        self._fo_rho = out.rho
+        self._store_firstorder(out.W)
+        cert = out.certificate
+        message = (
+            f"firstorder ({out.method}) after {out.iterations} iterations: certified bracket "
+            f"[{cert.lower:.12g}, {cert.upper:.12g}], relative gap {cert.relative_gap:.2e}"
+        )
+        if out.status != "optimal":
+            message = f"stopped on its {out.status.replace('_', ' ')}; " + message
+        return SolveResult(
+            status=out.status,
+            objective=cert.upper,
+            backend="firstorder",
+            solve_time=out.solve_time,
+            compile_time=pass_time,
+            iterations=out.iterations,
+            message=message + ".",
+            raw={
+                "lower_bound": cert.lower,
+                "gap": cert.gap,
+                "relative_gap": cert.relative_gap,
+                "method": out.method,
+                "rho": out.rho,
+                "history": out.history,
+                "data_pass_time": pass_time,
+            },
+        )
