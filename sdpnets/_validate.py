@@ -25,7 +25,12 @@ __all__ = [
 
 
 def check_array(a, name: str, ndims: Collection[int] = (2,)) -> np.ndarray:
-    """Return ``a`` as a finite ``float64`` array with one of the allowed ``ndims``."""
+    """Return a private ``float64`` copy of ``a``, checked finite with one of the allowed
+    ``ndims``.
+
+    The copy is what every entry point keeps: a caller who later changes (or puts NaN
+    into) their own array does not change the data that were checked.
+    """
     if isinstance(a, (str, bytes)) or a is None:
         raise InvalidInputError(f"{name} must be a numeric array, got {type(a).__name__}.")
     try:
@@ -43,7 +48,7 @@ def check_array(a, name: str, ndims: Collection[int] = (2,)) -> np.ndarray:
         raise InvalidInputError(f"{name} must be {shapes}, got shape {arr.shape}.")
     if arr.size == 0:
         raise InvalidInputError(f"{name} must not be empty, got shape {arr.shape}.")
-    arr = arr.astype(np.float64, copy=False)
+    arr = np.array(arr, dtype=np.float64, copy=True)
     if not np.all(np.isfinite(arr)):
         raise InvalidInputError(f"{name} contains NaN or infinite values.")
     return arr
@@ -93,13 +98,16 @@ def check_choice(value, name: str, choices: Collection[str]) -> str:
 
 
 def check_solve_options(tol, max_iters, time_limit) -> None:
-    """``0 < tol < inf``; ``max_iters`` ``None`` or an integer >= 1; ``time_limit`` ``None`` or > 0."""
+    """``0 < tol < 1`` (a relative tolerance); ``max_iters`` ``None`` or an integer >= 1;
+    ``time_limit`` ``None`` or > 0 (``inf``: no limit)."""
     if (
         isinstance(tol, bool)
         or not isinstance(tol, (int, float, np.floating))
-        or not 0 < tol < np.inf
+        or not 0 < tol < 1
     ):
-        raise InvalidInputError(f"tol must be a finite number > 0, got {tol!r}.")
+        raise InvalidInputError(
+            f"tol must be a number with 0 < tol < 1 (a relative tolerance), got {tol!r}."
+        )
     if max_iters is not None and (
         isinstance(max_iters, bool) or not isinstance(max_iters, (int, np.integer)) or max_iters < 1
     ):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -30,6 +31,25 @@ STATUSES: tuple[str, ...] = (
 SOLVED_STATUSES: frozenset[str] = frozenset({"optimal", "optimal_inaccurate"})
 
 
+def relative_gap(lower: float, upper: float) -> float:
+    r"""The relative gap of a bracket, :math:`(u - \ell) / |u|`, the one definition used
+    everywhere in sdpnets (certificates, verified statuses).
+
+    It is relative to the objective's own size, so a small objective is judged as
+    strictly as a large one. ``0`` when the bracket is closed (``u <= l``, round-off
+    included); ``inf`` when the upper bound is zero but the bracket is open, or a bound is
+    infinite or NaN.
+    """
+    if math.isnan(lower) or math.isnan(upper) or math.isinf(lower) or math.isinf(upper):
+        return math.inf
+    gap = upper - lower
+    if gap <= 0.0:
+        return 0.0
+    if upper == 0.0:
+        return math.inf
+    return gap / abs(upper)
+
+
 @dataclass(frozen=True)
 class SolveResult:
     """Outcome of one solve of a convex program.
@@ -56,6 +76,13 @@ class SolveResult:
         Human-readable detail (why a solve failed, how patterns were obtained, ...).
     raw : Any
         The backend's own status/statistics, untouched.
+    lower_bound, upper_bound : float
+        The certificate of the program that was solved, computed after every solve from
+        the solution itself: ``lower_bound`` the value of a dual-feasible point built from
+        it, ``upper_bound`` the objective of the recovered network. Never NaN:
+        ``-inf``/``inf`` when the solve produced no point.
+    gap : float
+        ``upper_bound - lower_bound`` (``inf`` without a point).
     """
 
     status: str
@@ -67,11 +94,19 @@ class SolveResult:
     exact: bool = True
     message: str = ""
     raw: Any = field(default=None, repr=False, compare=False)
+    lower_bound: float = -math.inf
+    upper_bound: float = math.inf
+    gap: float = math.inf
 
     @property
     def solved(self) -> bool:
         """Whether a (possibly inaccurate) optimal point is available."""
         return self.status in SOLVED_STATUSES
+
+    @property
+    def relative_gap(self) -> float:
+        """:func:`relative_gap` of the certified bracket (``inf`` without one)."""
+        return relative_gap(self.lower_bound, self.upper_bound)
 
 
 @dataclass(frozen=True)
@@ -97,5 +132,6 @@ class Certificate:
 
     @property
     def relative_gap(self) -> float:
-        """``gap / max(1, |upper_bound|)``."""
-        return self.gap / max(1.0, abs(self.upper_bound))
+        """``gap / |upper_bound|`` (see :func:`relative_gap`): relative to the objective's
+        own size, however small."""
+        return relative_gap(self.lower_bound, self.upper_bound)

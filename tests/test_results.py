@@ -28,7 +28,10 @@ def test_certificate_is_frozen_with_relative_gap():
         c.gap = 0.0
     assert c.relative_gap == pytest.approx(0.01)
     small = sn.Certificate(lower_bound=0.1, upper_bound=0.3, gap=0.2)
-    assert small.relative_gap == pytest.approx(0.2)  # divided by max(1, |upper|)
+    assert small.relative_gap == pytest.approx(0.2 / 0.3)  # relative to the objective itself
+    assert sn.Certificate(0.0, 0.0, 0.0).relative_gap == 0.0
+    assert sn.Certificate(-1e-20, 0.0, 1e-20).relative_gap == np.inf
+    assert sn.Certificate(np.nan, 1.0, np.nan).relative_gap == np.inf
 
 
 def test_solve_records_result_on_the_program():

@@ -118,13 +118,13 @@ def test_rank_tol_accepts_numpy_floats():
 
 
 BAD_SOLVE_ARGS = [
-    ({"tol": 0}, "tol must be a finite number > 0"),
-    ({"tol": -1e-8}, "tol must be a finite number > 0"),
-    ({"tol": np.nan}, "tol must be a finite number > 0"),
-    ({"tol": np.inf}, "tol must be a finite number > 0"),
-    ({"tol": "1e-8"}, "tol must be a finite number > 0"),
-    ({"tol": True}, "tol must be a finite number > 0"),
-    ({"tol": None}, "tol must be a finite number > 0"),
+    ({"tol": 0}, "tol must be a number with 0 < tol < 1"),
+    ({"tol": -1e-8}, "tol must be a number with 0 < tol < 1"),
+    ({"tol": np.nan}, "tol must be a number with 0 < tol < 1"),
+    ({"tol": np.inf}, "tol must be a number with 0 < tol < 1"),
+    ({"tol": "1e-8"}, "tol must be a number with 0 < tol < 1"),
+    ({"tol": True}, "tol must be a number with 0 < tol < 1"),
+    ({"tol": None}, "tol must be a number with 0 < tol < 1"),
     ({"max_iters": 0}, "max_iters must be None or an integer >= 1"),
     ({"max_iters": -5}, "max_iters must be None or an integer >= 1"),
     ({"max_iters": 2.5}, "max_iters must be None or an integer >= 1"),

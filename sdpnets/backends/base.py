@@ -9,8 +9,10 @@ solver's, and maps the solver's status onto :data:`sdpnets.results.STATUSES`.
 from __future__ import annotations
 
 import logging
+import math
 import time
 import warnings
+from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import cvxpy as cp
@@ -20,7 +22,14 @@ from ..results import SOLVED_STATUSES, SolveResult
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Backend", "CVXPY_STATUS_MAP"]
+__all__ = [
+    "Backend",
+    "CVXPY_STATUS_MAP",
+    "CVXPY_SOLVE_OPTIONS",
+    "check_int_option",
+    "check_real_option",
+    "check_bool_option",
+]
 
 #: cvxpy's status strings mapped onto ours. ``user_limit`` is resolved by each backend
 #: (iteration vs time limit); the inaccurate infeasible/unbounded statuses are not
@@ -35,6 +44,16 @@ CVXPY_STATUS_MAP: dict[str, str] = {
     "infeasible_or_unbounded": "error",
     cp.SOLVER_ERROR: "error",
     cp.USER_LIMIT: "iteration_limit",  # refined by Backend._limit_status
+}
+
+
+#: Keyword arguments of ``cvxpy.Problem.solve`` itself that a caller may pass through
+#: ``**solver_options`` (the others, ``solver``/``verbose``/``warm_start``, are sdpnets' own),
+#: with the values each accepts (``None``: any bool).
+CVXPY_SOLVE_OPTIONS: dict[str, tuple | None] = {
+    "canon_backend": (None, "CPP", "SCIPY", "COO", "RUST"),
+    "ignore_dpp": None,
+    "enforce_dpp": None,
 }
 
 
@@ -54,6 +73,10 @@ class Backend:
     #: The solver's own status words (see :meth:`solver_status`) mapped onto ours; when
     #: the solver's word is known it takes precedence over cvxpy's coarser status.
     SOLVER_STATUS_MAP: ClassVar[dict[str, str]] = {}
+    #: The largest ``max_iters`` the solver can take (its iteration counter's integer type).
+    MAX_ITERS: ClassVar[int] = 2**31 - 1
+    #: The solver's own option names accepted through ``**solver_options``.
+    OPTION_NAMES: ClassVar[frozenset[str]] = frozenset()
 
     # -- availability ---------------------------------------------------------------
     def availability(self) -> tuple[bool, str]:
@@ -82,6 +105,44 @@ class Backend:
     ) -> dict[str, Any]:
         """Translate the common vocabulary into keyword arguments of ``Problem.solve``."""
         raise NotImplementedError
+
+    def check_options(
+        self, max_iters: int | None, time_limit: float | None, options: dict[str, Any]
+    ) -> None:
+        """Refuse, before the solver runs, a ``max_iters`` beyond :attr:`MAX_ITERS` and
+        options the solver does not know or whose values it cannot take.
+
+        Raises
+        ------
+        InvalidInputError
+            Naming the option and what is accepted.
+        """
+        if max_iters is not None and max_iters > self.MAX_ITERS:
+            raise InvalidInputError(
+                f"max_iters must be <= {self.MAX_ITERS} for {self.name} (its iteration "
+                f"counter's range), got {max_iters!r}."
+            )
+        unknown = sorted(set(options) - self.OPTION_NAMES - set(CVXPY_SOLVE_OPTIONS))
+        if unknown:
+            raise InvalidInputError(
+                f"{self.name} does not know the solver option(s) {unknown}; its options are "
+                f"{', '.join(sorted(self.OPTION_NAMES))} (and cvxpy's "
+                f"{', '.join(CVXPY_SOLVE_OPTIONS)})."
+            )
+        for key, allowed in CVXPY_SOLVE_OPTIONS.items():
+            if key not in options:
+                continue
+            value = options[key]
+            ok = (value in allowed) if allowed is not None else isinstance(value, bool)
+            if not ok:
+                expected = ", ".join(map(repr, allowed)) if allowed else "True or False"
+                raise InvalidInputError(f"{key} must be one of {expected}, got {value!r}.")
+        for key, value in options.items():
+            if key in self.OPTION_NAMES:
+                self._check_option(key, value)
+
+    def _check_option(self, key: str, value: Any) -> None:
+        """Check one of the solver's own options (subclasses know their solver's types)."""
 
     # -- status -----------------------------------------------------------------------
     def _limit_status(
@@ -146,6 +207,7 @@ class Backend:
         translated ones. Solver failures are caught and reported as a status, never
         raised and never reported as optimal.
         """
+        self.check_options(max_iters, time_limit, solver_options)
         options = self.solver_options(tol, max_iters, time_limit)
         options.update(solver_options)
         start = time.perf_counter()
@@ -158,32 +220,17 @@ class Backend:
                 problem.solve(
                     solver=self.cvxpy_solver, verbose=verbose, warm_start=warm_start, **options
                 )
-        except TypeError as exc:
-            if solver_options:  # cvxpy and the solvers reject unknown settings this way
+        except (TypeError, OverflowError) as exc:
+            if solver_options:  # cvxpy and the solvers reject bad settings this way
                 raise InvalidInputError(
                     f"{self.name} rejected the solver options {sorted(solver_options)}: {exc}"
                 ) from exc
+            return self._crashed(exc, problem, start, time_limit)
+        except (KeyboardInterrupt, SystemExit, GeneratorExit):
             raise
-        except cp.error.SolverError as exc:
-            wall = time.perf_counter() - start
-            raw = self.solver_status(problem)
-            status = self.SOLVER_STATUS_MAP.get(raw, "error")
-            if status in SOLVED_STATUSES:  # a stale word from an earlier solve: ignore it
-                raw, status = None, "error"
-            message = f"{self.name} failed: {exc}"
-            if raw is not None:
-                message += f" The solver's status: {raw!r}."
-            logger.info(message)
-            if status == "error" and time_limit is not None and wall >= time_limit:
-                status = "time_limit"
-            return SolveResult(
-                status=status,
-                objective=float("nan"),
-                backend=self.name,
-                solve_time=wall,
-                compile_time=float("nan"),
-                message=message,
-            )
+        except BaseException as exc:  # noqa: BLE001 - a solver crash (even a Rust panic,
+            # which is a BaseException) is a status, never an escaping exception
+            return self._crashed(exc, problem, start, time_limit)
         wall = time.perf_counter() - start
         status = self.map_status(problem, max_iters, time_limit)
         stats = problem.solver_stats
@@ -209,8 +256,83 @@ class Backend:
             raw=stats.extra_stats,
         )
 
+    def _crashed(
+        self, exc: BaseException, problem: cp.Problem, start: float, time_limit: float | None
+    ) -> SolveResult:
+        """The result of a solve that raised: ``"error"`` with the solver's message (a
+        ``time_limit`` when the solver's own status says so, or when cvxpy's SolverError came
+        after the time limit had passed)."""
+        wall = time.perf_counter() - start
+        solver_error = isinstance(exc, cp.error.SolverError)
+        raw = self.solver_status(problem) if solver_error else None
+        status = self.SOLVER_STATUS_MAP.get(raw, "error")
+        if status in SOLVED_STATUSES:  # a stale word from an earlier solve: ignore it
+            raw, status = None, "error"
+        what = str(exc).strip() or type(exc).__name__
+        message = f"{self.name} failed ({type(exc).__name__}): {what}"
+        if raw is not None:
+            message += f" The solver's status: {raw!r}."
+        logger.info(message)
+        if status == "error" and solver_error and time_limit is not None and wall >= time_limit:
+            status = "time_limit"
+        return SolveResult(
+            status=status,
+            objective=float("nan"),
+            backend=self.name,
+            solve_time=wall,
+            compile_time=float("nan"),
+            message=message,
+        )
+
+    # -- memory -------------------------------------------------------------------------
+    #: Whether the solver takes a quadratic objective through cvxpy (``sum_squares`` in the
+    #: objective becomes ``P``); otherwise cvxpy gives it a second-order cone.
+    quadratic_objective: ClassVar[bool] = True
+
+    def predict_memory(self, sizes) -> int:
+        r"""Bytes the solver allocates for a program of these
+        :class:`~sdpnets.memory.ProgramSizes` (cvxpy's compilation is counted apart).
+
+        Default: a sparse factorization,
+        :math:`120\,(\mathrm{nnz}(A) + \mathrm{nnz}(P)) + 200\,(n + m)` bytes, plus the
+        dense blocks of the PSD cones, :math:`64 \sum_i m_i^2` with
+        :math:`m_i = s_i(s_i+1)/2`.
+        """
+        return int(64 * sizes.dense_psd + 120 * (sizes.nnz_A + sizes.nnz_P)
+                   + 200 * sizes.kkt_dim)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def check_int_option(backend: str, key: str, value: Any, minimum: int, maximum: int) -> None:
+    """A solver option that must be an integer in ``[minimum, maximum]``."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or not (
+        minimum <= value <= maximum
+    ):
+        raise InvalidInputError(
+            f"{backend} option {key} must be an integer in [{minimum}, {maximum}], got {value!r}."
+        )
+
+
+def check_real_option(
+    backend: str, key: str, value: Any, minimum: float = 0.0, allow_inf: bool = False
+) -> None:
+    """A solver option that must be a real number ``>= minimum`` (finite unless
+    ``allow_inf``)."""
+    if isinstance(value, bool) or not isinstance(value, Real) or math.isnan(value) or (
+        value < minimum or (math.isinf(value) and not allow_inf)
+    ):
+        bound = "" if allow_inf else "finite "
+        raise InvalidInputError(
+            f"{backend} option {key} must be a {bound}number >= {minimum}, got {value!r}."
+        )
+
+
+def check_bool_option(backend: str, key: str, value: Any) -> None:
+    """A solver option that must be ``True`` or ``False``."""
+    if not isinstance(value, bool):
+        raise InvalidInputError(f"{backend} option {key} must be True or False, got {value!r}.")
 
 
 def _iterations(problem: cp.Problem) -> int | None:

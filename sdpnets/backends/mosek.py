@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import math
 
-from .base import Backend
+from ..errors import InvalidInputError
+from .base import Backend, check_bool_option
 
 LICENCE_HELP = (
     "MOSEK is installed but cannot solve: {reason} Put a licence file at "
@@ -49,6 +51,27 @@ class MosekBackend(Backend):
     name = "mosek"
     cvxpy_solver = "MOSEK"
     cones = frozenset({"zero", "nonneg", "soc", "psd", "exp"})
+    #: MOSEK's integer parameters are 32-bit.
+    MAX_ITERS = 2**31 - 1
+    OPTION_NAMES = frozenset({"mosek_params", "save_file", "bfs", "accept_unknown", "eps"})
+    #: cvxpy hands MOSEK a ``sum_squares`` objective as a second-order cone.
+    quadratic_objective = False
+
+    def predict_memory(self, sizes):
+        r"""Bytes MOSEK allocates, modelled like an interior-point method with dense PSD
+        blocks (:math:`64 m^2` per cone of vectorized size :math:`m`) and a sparse part.
+        Not calibrated (no licence on the machines that measured the others), so a
+        conservative guess."""
+        return int(64 * sizes.dense_psd + 150 * (sizes.nnz_A + sizes.nnz_P)
+                   + 200 * sizes.kkt_dim)
+
+    def _check_option(self, key, value):
+        if key == "mosek_params" and not isinstance(value, dict):
+            raise InvalidInputError(
+                f"mosek option mosek_params must be a dict of MOSEK parameters, got {value!r}."
+            )
+        if key in ("bfs", "accept_unknown"):
+            check_bool_option(self.name, key, value)
 
     def availability(self):
         ok, reason = super().availability()
@@ -64,7 +87,7 @@ class MosekBackend(Backend):
         }
         if max_iters is not None:
             params["MSK_IPAR_INTPNT_MAX_ITERATIONS"] = int(max_iters)
-        if time_limit is not None:
+        if time_limit is not None and math.isfinite(time_limit):
             params["MSK_DPAR_OPTIMIZER_MAX_TIME"] = float(time_limit)
         return {"mosek_params": params, "accept_unknown": True}
 

@@ -1,0 +1,162 @@
+"""Reliability (issue 12): solver crashes, option bounds, owned inputs, size guards,
+verified statuses, equilibration. Each test fails on the code before the fix.
+
+References are computed here by independent methods (a secular equation for the group
+lasso, closed forms), never copied from a run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+
+import cvxpy as cp
+import numpy as np
+import pytest
+from scipy.optimize import brentq
+
+import sdpnets as sn
+from sdpnets.backends import ClarabelBackend, MosekBackend, SCSBackend
+from sdpnets.results import relative_gap
+from conftest import BACKENDS
+
+
+@pytest.fixture
+def small():
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((10, 4))
+    y = X @ rng.standard_normal(4) + 0.1 * rng.standard_normal(10)
+    return X, y
+
+
+def group_lasso_optimum(X, y, beta):
+    r"""Exact optimum of :math:`\tfrac12\|Xz-y\|^2 + \beta\|z\|_2` by its secular equation:
+    :math:`z = (X^TX + \lambda I)^{-1}X^Ty` with :math:`\lambda\|z\| = \beta` (zero when
+    :math:`\|X^Ty\| \le \beta`)."""
+    U, s, Vt = np.linalg.svd(X, full_matrices=False)
+    c = s * (U.T @ y)
+    if np.linalg.norm(X.T @ y) <= beta:
+        return 0.5 * float(y @ y), np.zeros(X.shape[1])
+    cn = float(np.linalg.norm(c))
+    hi = 2.0 * s.max() ** 2 * cn / (cn - beta) + 1.0  # lam ||z(lam)|| > beta there
+    lam = brentq(lambda t: np.linalg.norm(c / (s**2 + t)) * t - beta, 0.0, hi,
+                 xtol=1e-300, rtol=1e-15, maxiter=2000)
+    z = Vt.T @ (c / (s**2 + lam))
+    return 0.5 * float(np.sum((X @ z - y) ** 2)) + beta * float(np.linalg.norm(z)), z
+
+
+# --- item 1: a solver crash of any kind is a status ----------------------------------------------
+
+
+class _Panic(BaseException):
+    """Stands in for pyo3's PanicException (a BaseException, not an Exception)."""
+
+
+def test_a_panicking_solver_returns_error_with_its_message(small, monkeypatch):
+    prog = sn.ConvexLinearFC(*small, 1.0)
+    problem = prog.problem
+
+    def panic(*args, **kwargs):
+        raise _Panic("Eigval error: Eigen(1)")
+
+    monkeypatch.setattr(problem, "solve", panic)
+    res = prog.solve(backend="clarabel")
+    assert res.status == "error"
+    assert "Eigval error: Eigen(1)" in res.message and "_Panic" in res.message
+    assert np.isnan(res.objective)
+    with pytest.raises(sn.SolveFailedError):
+        prog.network()
+
+
+def test_keyboard_interrupt_is_not_swallowed(small, monkeypatch):
+    prog = sn.ConvexLinearFC(*small, 1.0)
+    problem = prog.problem
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(problem, "solve", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        prog.solve(backend="clarabel")
+
+
+# --- item 3: iteration caps each backend can take; options checked before the solver runs -------
+
+
+@pytest.mark.parametrize(
+    "cls, cap", [(ClarabelBackend, 2**32 - 1), (SCSBackend, 2**31 - 1), (MosekBackend, 2**31 - 1)]
+)
+def test_max_iters_beyond_the_backend_counter_is_refused(small, cls, cap):
+    cp_problem = sn.ConvexLinearFC(*small, 1.0).problem
+    for bad in (cap + 1, 10**20):
+        with pytest.raises(sn.InvalidInputError, match=rf"max_iters must be <= {cap}"):
+            cls().solve(cp_problem, max_iters=bad)
+    assert cp_problem.status is None  # refused before any solver ran
+
+
+@pytest.mark.parametrize("backend, options, match", [
+    ("clarabel", {"max_iter": -1}, "max_iter"),
+    ("clarabel", {"max_iter": 2**32}, "max_iter"),
+    ("clarabel", {"tol_feas": float("nan")}, "tol_feas"),
+    ("clarabel", {"bogus_option": 1}, "bogus_option"),
+    ("clarabel", {"canon_backend": "bogus"}, "canon_backend"),
+    ("scs", {"max_iters": -1}, "max_iters"),
+    ("scs", {"eps_abs": "a"}, "eps_abs"),
+    ("scs", {"time_limit_secs": float("inf")}, "time_limit_secs"),
+    ("scs", {"normalize": 3}, "normalize"),
+    ("scs", {"max_iter": 5}, "max_iter"),
+])
+def test_bad_solver_options_are_refused_before_solving(small, backend, options, match):
+    prog = sn.ConvexLinearFC(*small, 1.0)
+    with pytest.raises(sn.InvalidInputError, match=match):
+        prog.solve(backend=backend, **options)
+    assert prog.problem.status is None  # the solver never ran
+    assert prog.result is None
+
+
+def test_known_options_and_cvxpy_canon_backend_still_pass(small):
+    prog = sn.ConvexLinearFC(*small, 1.0)
+    res = prog.solve(backend="clarabel", canon_backend="SCIPY", max_iter=500, tol_ktratio=1e-9)
+    assert res.status == "optimal"
+
+
+def test_infinite_time_limit_means_no_limit_on_every_backend(small):
+    ref, _ = group_lasso_optimum(*small, 1.0)
+    for name in BACKENDS:
+        res = sn.ConvexLinearFC(*small, 1.0).solve(backend=name, time_limit=float("inf"),
+                                                    tol=1e-9, max_iters=100_000)
+        assert res.status == "optimal", (name, res)
+        assert abs(res.objective - ref) <= 1e-5 * ref
+    assert "time_limit_secs" not in SCSBackend().solver_options(1e-8, None, float("inf"))
+
+
+# --- item 4: a tolerance is relative ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tol", [1.0, 10.0, 1e300, 0.0, -1e-3, float("nan"), float("inf")])
+def test_tolerance_outside_zero_one_is_refused(small, tol):
+    prog = sn.ConvexLinearFC(*small, 1.0)
+    with pytest.raises(sn.InvalidInputError, match=r"tol must be a number with 0 < tol < 1"):
+        prog.solve(tol=tol)
+    assert prog.result is None
+
+
+# --- item 6: programs own the data that were checked ----------------------------------------------
+
+
+@pytest.mark.parametrize("make", [
+    lambda X, y: sn.ConvexLinearFC(X, y, 1.0),
+    lambda X, y: sn.ConvexLinearCNN(X, y, 1.0, kernel_size=2),
+    lambda X, y: sn.ConvexCircularCNN(X, y, 1.0),
+    lambda X, y: sn.ConvexReLU(X, y, 1.0, patterns=20, seed=0),
+])
+def test_programs_do_not_see_later_changes_to_the_callers_arrays(small, make):
+    X, y = (a.copy() for a in small)
+    prog, ref = make(X, y), make(*small)
+    X *= 1000.0
+    X[0, 0] = np.nan
+    y[:] = np.nan
+    res, expected = prog.solve(tol=1e-9), ref.solve(tol=1e-9)
+    assert res.status == "optimal"
+    assert res.objective == pytest.approx(expected.objective, rel=1e-9)
