@@ -469,3 +469,102 @@ def _last_lines(text: str, limit: int = 400) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     tail = " | ".join(lines[-3:])
     return tail[-limit:]
+
+
+# --- an isolated solve of a ConvexProgram ---------------------------------------------------
+
+#: Hard wall-clock limit of an isolated solve with a ``time_limit``: the solver's own limit
+#: first, then the child is killed at ``ISOLATED_TIME_FACTOR * time_limit + ISOLATED_TIME_GRACE``.
+ISOLATED_TIME_FACTOR = 2.0
+ISOLATED_TIME_GRACE = 30.0
+
+
+def _is_cvxpy_object(value: Any) -> bool:
+    module = type(value).__module__ or ""
+    return module.startswith("cvxpy")
+
+
+def _solve_in_child(program, backend: str, kwargs: dict) -> tuple:
+    """Child side of :func:`solve_isolated`: solve, then collect what the parent needs to hold
+    the same solution (changed plain attributes, variable values, dual values)."""
+    import pickle
+
+    from .memory import _SKIP_CHECK
+
+    _SKIP_CHECK.set(True)  # the parent has checked the prediction already
+    before = {key: id(value) for key, value in program.__dict__.items()}
+    result = program.solve(backend=backend, isolate=False, **kwargs)
+    transient = set(getattr(program, "_transient", ()))
+    state = {
+        key: value for key, value in program.__dict__.items()
+        if before.get(key) != id(value) and key not in transient
+        and not _is_cvxpy_object(value)
+    }
+    values: dict[int, Any] = {}
+    duals: dict[int, Any] = {}
+    problem_state = None
+    problem = program.__dict__.get("_problem")
+    if problem is not None:
+        values = {var.id: var.value for var in problem.variables()}
+        duals = {con.id: con.dual_value for con in problem.constraints}
+        problem_state = (problem.status, problem.value)
+    payload = (result, state, values, duals, problem_state)
+    try:
+        pickle.dumps(payload)
+    except Exception:  # noqa: BLE001 - e.g. a solver's native statistics object in raw
+        from dataclasses import replace
+
+        result = replace(result, raw=None)
+        state.pop("_result", None)
+        payload = (result, state, values, duals, problem_state)
+    return payload
+
+
+def solve_isolated(program, backend: str, *, memory_limit: Any = None, **kwargs: Any):
+    """Solve ``program`` on ``backend`` in a child process (``solve(isolate=True)``).
+
+    The cvxpy problem is built here first, so that the child's variables are this
+    process's; on success their values, the constraints' dual values and the attributes
+    the solve changed are copied back, and the program is as after an ordinary solve. A
+    crash, a kill on ``memory_limit`` or a hang past the hard time limit comes back as a
+    :class:`~sdpnets.results.SolveResult` with status ``"error"`` (``"time_limit"`` for the
+    hang), its message naming what ended the child.
+    """
+    from .backends import FIRST_ORDER
+    from .memory import parse_memory
+    from .results import SolveResult
+
+    if backend != FIRST_ORDER:
+        problem = program.problem  # built here, so the variables are shared with the child
+    else:
+        problem = None
+    limit = None if memory_limit is None else parse_memory(memory_limit)
+    time_limit = kwargs.get("time_limit")
+    hard = None if time_limit is None else ISOLATED_TIME_FACTOR * time_limit + ISOLATED_TIME_GRACE
+    outcome = run_isolated(_solve_in_child, program, backend, kwargs, time_limit=hard,
+                           memory_limit=limit)
+    if outcome.status == "ok":
+        result, state, values, duals, problem_state = outcome.value
+        program.__dict__.update(state)
+        if problem is not None:
+            for var in problem.variables():
+                if var.id in values:
+                    var.save_value(values[var.id])
+            for con in problem.constraints:
+                if con.id in duals:
+                    con.save_dual_value(duals[con.id])
+            if problem_state is not None:
+                problem._status, problem._value = problem_state
+        program._result = result
+        return result
+    status = "time_limit" if outcome.status == "time_limit" else "error"
+    what = {"crashed": "crashed", "time_limit": "was stopped", "memory_limit":
+            "ran out of memory"}[outcome.status]
+    message = (f"isolated solve on {backend} {what}: {outcome.message} "
+               f"(peak {outcome.peak_mib:.0f} MiB, {outcome.wall_time:.1f} s).")
+    program._result = SolveResult(
+        status=status, objective=float("nan"), backend=backend,
+        solve_time=outcome.wall_time, compile_time=float("nan"), exact=program.exact,
+        message=message,
+    )
+    return program._result
