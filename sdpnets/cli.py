@@ -441,7 +441,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backends.set_defaults(handler=lambda args: run_backends())
     _add_fit_parser(sub)
-    # `sdpnets bench` registers itself on `sub` here (sdpnets/bench/cli.py).
+    from .bench.cli import add_bench_parser  # the harness, not imported by the core
+
+    add_bench_parser(sub)  # `sdpnets bench` and `sdpnets bench report`
     return parser
 
 

@@ -1,0 +1,155 @@
+"""``sdpnets bench``: run a resumable benchmark sweep, or report on its results.
+
+::
+
+    sdpnets bench --preset small --out results.jsonl [--families ...] [--backends ...]
+                  [--time-limit S] [--memory-limit GB] [--tol T ...] [--jobs N]
+    sdpnets bench report results.jsonl [--plot DIR] [--shift S]
+
+Rerunning a sweep with the same file skips the runs already stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ..errors import SdpnetsError
+from .instances import DATA_KINDS, FAMILIES, PRESETS
+from .report import ACCURACY_FACTOR, DEFAULT_SHIFT
+
+__all__ = ["add_bench_parser", "run_bench"]
+
+
+def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``bench`` subcommand (and its ``report`` subcommand) to ``sub``."""
+    bench = sub.add_parser(
+        "bench",
+        help="benchmark solvers on instance families (resumable sweep; 'bench report FILE')",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bench.add_argument("--preset", choices=PRESETS, default="small",
+                       help="instance sizes (default: small)")
+    bench.add_argument("--out", metavar="FILE",
+                       help="JSON-lines results file (appended to; a rerun resumes)")
+    bench.add_argument("--families", nargs="+", metavar="NAME",
+                       help=f"instance families (default: all of {', '.join(FAMILIES)})")
+    bench.add_argument("--backends", nargs="+", metavar="NAME",
+                       help="backends (default: every available conic backend, firstorder, "
+                            "and ridge_path for its family)")
+    bench.add_argument("--seeds", nargs="+", type=int, metavar="N",
+                       help="data seeds (default: the preset's)")
+    bench.add_argument("--data", nargs="+", choices=DATA_KINDS, metavar="KIND",
+                       help=f"data kinds among {', '.join(DATA_KINDS)} (default: the preset's)")
+    bench.add_argument("--conditioning", nargs="+", type=float, default=[1e4], metavar="K",
+                       help="cond(X) of the illcond data (default: 1e4)")
+    bench.add_argument("--time-limit", nargs="+", type=float, metavar="S",
+                       help="seconds per run given to the solver; the harness kills a run "
+                            "at max(S + 2, 1.25 S) (default: the preset's)")
+    bench.add_argument("--memory-limit", nargs="+", type=float, metavar="GB",
+                       help="GiB of memory a run may add; killed past it (default: none)")
+    bench.add_argument("--tol", nargs="+", type=float, metavar="T",
+                       help="solver tolerance(s) (default: 1e-6)")
+    bench.add_argument("--warm-start", choices=("no", "yes", "both"), default="no",
+                       help="'yes': solve at 2 beta first, then at beta warm-started")
+    bench.add_argument("--threads", nargs="+", type=int, metavar="N",
+                       help="BLAS/solver threads per run (default: unlimited)")
+    bench.add_argument("--jobs", type=int, default=1,
+                       help="runs at a time (timings compare only with 1; default 1)")
+    bench.add_argument("--quiet", action="store_true", help="no progress bar, no report")
+    bench.add_argument("--dry-run", action="store_true",
+                       help="print how many runs are planned and pending, run nothing")
+    bench_sub = bench.add_subparsers(dest="bench_command", metavar="report")
+    report = bench_sub.add_parser(
+        "report", help="summarize a results file",
+        description="Solved counts, failures by kind, shifted geometric means of time and "
+                    "the accuracy of every backend; --plot writes performance profiles.",
+    )
+    report.add_argument("results", metavar="FILE", help="JSON-lines results file")
+    report.add_argument("--plot", metavar="DIR",
+                        help="write profiles.png/.svg (and convergence.png/.svg) here")
+    report.add_argument("--shift", type=float, default=DEFAULT_SHIFT,
+                        help=f"shift of the geometric mean in seconds (default {DEFAULT_SHIFT:g})")
+    report.add_argument("--factor", type=float, default=ACCURACY_FACTOR,
+                        help="an optimal run whose certified relative gap exceeds factor x "
+                             f"tol is inaccurate (default {ACCURACY_FACTOR:g})")
+    report.add_argument("--backends", nargs="+", metavar="NAME", dest="report_backends",
+                        help="compare only these backends")
+    bench.set_defaults(handler=lambda args: run_bench(args, bench))
+    return bench
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    st: dict[str, Any] = {}
+    if args.tol:
+        st["tol"] = args.tol
+    if args.time_limit:
+        st["time_limit"] = args.time_limit
+    if args.memory_limit:
+        st["memory_limit_gb"] = args.memory_limit
+    if args.threads:
+        st["threads"] = args.threads
+    st["warm_start"] = {"no": False, "yes": True, "both": [False, True]}[args.warm_start]
+    return st
+
+
+def _report(args: argparse.Namespace, out) -> int:
+    from .report import format_summary, plot_convergence, plot_profiles, summarize
+    from .store import read_rows
+
+    rows = read_rows(args.results)
+    summary = summarize(rows, shift=args.shift, factor=args.factor,
+                        backends=args.report_backends)
+    print(format_summary(summary), file=out)
+    if args.plot:
+        paths = plot_profiles(summary, args.plot) + plot_convergence(rows, args.plot)
+        print("\nwrote " + ", ".join(str(p) for p in paths), file=out)
+    return 0
+
+
+def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser, out) -> int:
+    from .report import format_summary, summarize
+    from .runner import plan, run_key, sweep
+    from .store import ResultsStore
+
+    if not args.out:
+        parser.error("--out FILE is required for a sweep (or use 'bench report FILE').")
+    data = None
+    if args.data:
+        data = [(k, c) for k in args.data for c in (args.conditioning if k == "illcond" else [None])]
+    tasks = plan(args.preset, args.families, args.backends, args.seeds, data, _settings(args))
+    with ResultsStore(args.out) as store:
+        pending = sum(run_key(t) not in store for t in tasks)
+        if args.dry_run:
+            print(f"{len(tasks)} runs planned, {pending} not yet in {args.out}.", file=out)
+            return 0
+        try:
+            stats = sweep(tasks, store, jobs=args.jobs, progress=False if args.quiet else None)
+        except KeyboardInterrupt:
+            print(f"\ninterrupted; the rows so far are in {args.out}: rerun the same command "
+                  "to resume.", file=sys.stderr)
+            return 130
+        rows = store.rows()
+    print(f"{stats['ran']} runs done, {stats['skipped']} already in {args.out} "
+          f"({stats['planned']} planned).", file=out)
+    if not args.quiet:
+        keys = {run_key(t) for t in tasks}
+        print("", file=out)
+        print(format_summary(summarize([r for r in rows if r.get("key") in keys])), file=out)
+    return 0
+
+
+def run_bench(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None,
+              out=None) -> int:
+    """Run ``sdpnets bench`` (or ``sdpnets bench report``) from parsed arguments."""
+    out = sys.stdout if out is None else out
+    parser = parser or argparse.ArgumentParser(prog="sdpnets bench")
+    try:
+        if getattr(args, "bench_command", None) == "report":
+            return _report(args, out)
+        return _sweep(args, parser, out)
+    except SdpnetsError as exc:
+        print(f"sdpnets bench: error: {exc}", file=sys.stderr)
+        return 2

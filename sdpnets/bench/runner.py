@@ -1,0 +1,475 @@
+"""Run a sweep: every (instance, backend, settings) in its own child process.
+
+A *task* is a plain dictionary of JSON values (the instance, the backend, the settings).
+:func:`run_task` turns one task into one result row: it builds the program and solves it
+inside :func:`sdpnets.isolation.run_isolated` under the task's time and memory limits,
+so a solver that hangs, crashes or exhausts memory becomes a row (``time_limit``,
+``crashed``, ``memory_limit``) and the sweep goes on. :func:`run_task` is a pure
+module-level function of its task (no shared state, no files), so it can be shipped as is
+to another process or a cluster worker; :func:`sweep` is the local driver that appends
+each row to a :class:`~sdpnets.bench.store.ResultsStore` as it finishes.
+
+Row statuses are the solver's (``optimal``, ``optimal_inaccurate``, ``infeasible``,
+``unbounded``, ``time_limit``, ``iteration_limit``, ``error``), the harness's
+(``time_limit`` and ``memory_limit`` when it killed the run, ``crashed`` when the process
+died or the solve raised), and ``unsupported`` when the family refused the backend with an
+:class:`~sdpnets.InvalidInputError` before solving (not a failure; excluded from
+comparisons).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+import logging
+import os
+import platform
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidInputError
+from .instances import FAMILIES, PRESETS, Instance, build_program, real_data_available
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "FIRST_ORDER",
+    "DEFAULT_SETTINGS",
+    "PRESET_TIME_LIMITS",
+    "default_backends",
+    "plan",
+    "run_key",
+    "solve_task",
+    "run_task",
+    "sweep",
+    "hard_time_limit",
+]
+
+FIRST_ORDER = "firstorder"
+
+#: Settings of a run; a sweep may list several values of each (a grid).
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "tol": 1e-6,
+    "time_limit": 60.0,
+    "memory_limit_gb": None,
+    "warm_start": False,
+    "threads": None,
+}
+
+#: Default time limit (seconds per run) of each preset.
+PRESET_TIME_LIMITS = {"tiny": 30.0, "small": 120.0, "medium": 600.0, "large": 3600.0}
+
+#: Data kinds and condition numbers each preset sweeps (real data only with scikit-learn).
+PRESET_DATA: dict[str, tuple[tuple[str, float | None], ...]] = {
+    "tiny": (("gaussian", None),),
+    "small": (("gaussian", None), ("illcond", 1e4), ("digits", None), ("diabetes", None)),
+    "medium": (("gaussian", None), ("illcond", 1e4), ("digits", None), ("diabetes", None)),
+    "large": (("gaussian", None), ("illcond", 1e4)),
+}
+PRESET_SEEDS = {"tiny": (0,), "small": (0, 1), "medium": (0, 1, 2), "large": (0,)}
+
+#: Package versions recorded in every row.
+_VERSIONED = ("sdpnets", "numpy", "scipy", "cvxpy", "clarabel", "scs", "mosek")
+
+
+def default_backends() -> list[str]:
+    """The conic backends that can solve here plus sdpnets' own ``"firstorder"``."""
+    from ..backends import available_backends
+
+    return [*available_backends(), FIRST_ORDER]
+
+
+def hard_time_limit(time_limit: float) -> float:
+    """Wall seconds after which the harness kills a run whose solver was asked to stop at
+    ``time_limit``: the solver's limit does not count building, compiling or certifying,
+    so the harness leaves ``max(2 s, 25%)`` on top."""
+    return float(time_limit) + max(2.0, 0.25 * float(time_limit))
+
+
+def run_key(task: Mapping[str, Any]) -> str:
+    """The identity of a run: the same key is never run twice into one results file."""
+    inst = task["instance"]
+    parts = [inst["family"], inst["size"], str(inst["seed"]), inst["data"],
+             "-" if inst.get("conditioning") is None else f"{inst['conditioning']:g}",
+             task["backend"], json.dumps(task["settings"], sort_keys=True)]
+    return "|".join(parts)
+
+
+def _settings_grid(settings: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Expand lists of values into every combination (``{"tol": [1e-4, 1e-8]}``: two)."""
+    merged = {**DEFAULT_SETTINGS, **settings}
+    unknown = set(merged) - set(DEFAULT_SETTINGS)
+    if unknown:
+        raise InvalidInputError(
+            f"settings must be among {', '.join(DEFAULT_SETTINGS)}; got {sorted(unknown)}."
+        )
+    axes = {k: (list(v) if isinstance(v, (list, tuple)) else [v]) for k, v in merged.items()}
+    return [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
+
+
+def plan(
+    preset: str = "tiny",
+    families: Sequence[str] | None = None,
+    backends: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
+    data: Sequence[tuple[str, float | None]] | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Every task of a sweep, in a deterministic order.
+
+    Parameters
+    ----------
+    preset : {"tiny", "small", "medium", "large"}
+    families : list of str, optional
+        Default: every family in :data:`~sdpnets.bench.instances.FAMILIES`.
+    backends : list of str, optional
+        Default: :func:`default_backends`. A family with an exact non-conic method (the
+        ridge path) also runs it, as the backend of that name.
+    seeds : list of int, optional
+    data : list of (kind, conditioning), optional
+        Default: the preset's; real data sets are skipped when scikit-learn is missing.
+        Combinations a family does not take (e.g. images of the diabetes data) are left
+        out of the plan.
+    settings : mapping, optional
+        Values (or lists of values: a grid) for ``tol``, ``time_limit``,
+        ``memory_limit_gb``, ``warm_start``, ``threads``.
+    """
+    if preset not in PRESETS:
+        raise InvalidInputError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}.")
+    families = list(FAMILIES) if families is None else list(families)
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown:
+        raise InvalidInputError(
+            f"families must be among {', '.join(FAMILIES)}; unknown: {', '.join(unknown)}."
+        )
+    requested = None if backends is None else list(backends)
+    backends = default_backends() if backends is None else list(backends)
+    natives = {FAMILIES[f].native for f in FAMILIES if FAMILIES[f].native}
+    seeds = PRESET_SEEDS[preset] if seeds is None else seeds
+    if data is None:
+        data = [d for d in PRESET_DATA[preset]
+                if d[0] not in ("digits", "diabetes") or real_data_available()]
+    settings = {"time_limit": PRESET_TIME_LIMITS[preset], **(settings or {})}
+    grid = _settings_grid(settings)
+    tasks = []
+    for fam_name in families:
+        fam = FAMILIES[fam_name]
+        fam_backends = [b for b in backends if b not in natives]
+        if fam.native and (requested is None or fam.native in requested):
+            fam_backends.append(fam.native)
+        for (kind, cond), seed in itertools.product(data, seeds):
+            if kind not in fam.data:
+                continue
+            inst = Instance(fam_name, preset, int(seed), kind, cond if kind == "illcond" else None)
+            for backend, st in itertools.product(fam_backends, grid):
+                tasks.append({"instance": inst.as_dict(), "backend": backend, "settings": st})
+    return tasks
+
+
+# -- one run -----------------------------------------------------------------------------------
+def _max_violation(prog) -> float | None:
+    """Largest constraint violation of the solved cvxpy problem (``None``: no cvxpy point)."""
+    problem = getattr(prog, "_problem", None)
+    if problem is None:
+        return None
+    try:
+        values = [float(np.max(c.violation())) for c in problem.constraints]
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return max(values, default=0.0)
+
+
+#: Most points of a run's convergence trace kept in its row.
+TRACE_POINTS = 200
+
+
+def _trace(raw: Any) -> dict[str, list[float]] | None:
+    """Intermediate iterates ``{"time": [...], "gap": [...]}`` (seconds, relative gap) when
+    the backend kept a history (``raw["history"]`` or ``raw.history``: records
+    ``(iteration, seconds, relative gap)`` or mappings with ``time`` and ``gap``)."""
+    hist = raw.get("history") if isinstance(raw, Mapping) else getattr(raw, "history", None)
+    if hist is None:
+        return None
+    try:
+        if isinstance(hist, Mapping):
+            t, g = hist["time"], hist["gap"]
+        elif hist and isinstance(hist[0], Mapping):
+            t, g = [h["time"] for h in hist], [h["gap"] for h in hist]
+        else:
+            t, g = [h[1] for h in hist], [h[2] for h in hist]
+        t = np.asarray(t, dtype=float).ravel()
+        g = np.asarray(g, dtype=float).ravel()
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    if t.size == 0 or t.size != g.size:
+        return None
+    keep = np.unique(np.linspace(0, t.size - 1, min(t.size, TRACE_POINTS)).astype(int))
+    return {"time": t[keep].tolist(), "gap": g[keep].tolist()}
+
+
+def _finite(x: Any) -> float | None:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
+    return x if np.isfinite(x) else None
+
+
+def solve_task(task: Mapping[str, Any]) -> dict[str, Any]:
+    """Build and solve one task's program; return the measured fields of its row.
+
+    Runs in the child process. Raises nothing for a solver failure (it is a status);
+    an :class:`~sdpnets.InvalidInputError` from ``solve`` (the family refuses the backend)
+    gives status ``"unsupported"``.
+    """
+    st = task["settings"]
+    backend = task["backend"]
+    family = FAMILIES[task["instance"]["family"]]
+    limits = None
+    if st.get("threads"):
+        try:
+            from threadpoolctl import threadpool_limits
+
+            limits = threadpool_limits(int(st["threads"]))
+        except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+            logger.warning("threadpoolctl is not installed; threads=%s not applied", st["threads"])
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = _solve(task, family)
+    finally:
+        if limits is not None:
+            limits.unregister()
+    out["warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in caught})[:5]
+    return out
+
+
+def _solve(task: Mapping[str, Any], family) -> dict[str, Any]:
+    st, backend = task["settings"], task["backend"]
+    out: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    prog = build_program(task["instance"])
+    out["build_s"] = time.perf_counter() - t0
+    out["beta"] = prog.beta
+    options: dict[str, Any] = {}
+    if backend == "mosek" and st.get("threads"):
+        options["MSK_IPAR_NUM_THREADS"] = int(st["threads"])
+    name = "auto" if backend == family.native else backend
+    kwargs = dict(backend=name, tol=st["tol"], time_limit=st.get("time_limit"), **options)
+    try:
+        if st.get("warm_start"):
+            # A path step: solve at 2 beta (not timed), then at beta from that point.
+            beta = prog.beta
+            prog.beta = 2.0 * beta
+            prog.solve(**kwargs)
+            prog.beta = beta
+            res = prog.solve(warm_start=True, **kwargs)
+        else:
+            res = prog.solve(**kwargs)
+    except InvalidInputError as exc:
+        out.update(status="unsupported", message=str(exc))
+        return out
+    out.update(
+        status=res.status, message=res.message, objective=_finite(res.objective),
+        iterations=res.iterations, compile_s=_finite(res.compile_time),
+        solve_s=_finite(res.solve_time), exact=bool(res.exact),
+        solver=res.backend, violation=_max_violation(prog), trace=_trace(res.raw),
+    )
+    lower, gap, upper = (getattr(res, "lower_bound", None), getattr(res, "gap", None),
+                         getattr(res, "upper_bound", None))
+    if res.solved and _finite(lower) is None:
+        t1 = time.perf_counter()
+        try:
+            cert = prog.certificate()
+        except Exception as exc:  # noqa: BLE001 - a missing bound is recorded, not fatal
+            out["certificate_message"] = f"{type(exc).__name__}: {exc}"
+        else:
+            lower, gap, upper = cert.lower_bound, cert.gap, cert.upper_bound
+        out["certify_s"] = time.perf_counter() - t1
+    out.update(lower_bound=_finite(lower), gap=_finite(gap), upper_bound=_finite(upper))
+    if out["upper_bound"] is None and out["gap"] is not None and out["lower_bound"] is not None:
+        out["upper_bound"] = out["lower_bound"] + out["gap"]
+    return out
+
+
+def _child(task: Mapping[str, Any], parent: int) -> dict[str, Any]:
+    """:func:`solve_task` in the child, which dies with the sweep: a sweep killed with
+    ``SIGKILL`` leaves no orphan solver running (Linux: ``PR_SET_PDEATHSIG``)."""
+    _die_with_parent(parent)
+    return solve_task(task)
+
+
+def _die_with_parent(parent: int) -> None:
+    if not platform.system() == "Linux":  # pragma: no cover
+        return
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> dict[str, Any]:
+    """Package versions and the machine of this process (recorded in every row)."""
+    versions = {}
+    for pkg in _VERSIONED:
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    try:
+        mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        mem_gb = None
+    machine = {
+        "host": platform.node(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "memory_gb": None if mem_gb is None else round(mem_gb, 1),
+        "python": platform.python_version(),
+    }
+    return {"versions": versions, "machine": machine}
+
+
+def run_task(task: Mapping[str, Any]) -> dict[str, Any]:
+    """One task -> one result row, the run isolated in a child process under its limits.
+
+    A pure function of ``task`` (it may be shipped to another process or a cluster
+    worker); it writes nothing.
+    """
+    from ..isolation import run_isolated
+
+    st = task["settings"]
+    tl = st.get("time_limit")
+    mem = st.get("memory_limit_gb")
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    outcome = run_isolated(
+        _child, dict(task), os.getpid(),
+        time_limit=None if tl is None else hard_time_limit(tl),
+        memory_limit=None if mem is None else float(mem) * 2**30,
+    )
+    row: dict[str, Any] = {"key": run_key(task), **task["instance"], "backend": task["backend"],
+                           "settings": dict(st)}
+    if outcome.ok:
+        row.update(outcome.value)
+    else:
+        row.update(status=outcome.status, message=outcome.message)
+    row.update(
+        peak_mib=round(outcome.peak_mib, 1),
+        added_mib=None if np.isnan(outcome.base_mib) else round(outcome.added_mib, 1),
+        wall_s=outcome.wall_time, started=started, **environment(),
+    )
+    return row
+
+
+# -- a sweep ----------------------------------------------------------------------------------
+def _prewarm(tasks: Iterable[Mapping[str, Any]]) -> None:
+    """Import the solvers and load the real data sets once in the parent, so every forked
+    child starts with them (and their import time is not charged to a run)."""
+    import cvxpy  # noqa: F401
+
+    import sdpnets  # noqa: F401
+
+    from . import instances
+
+    kinds = {t["instance"]["data"] for t in tasks}
+    for kind in kinds & {"digits", "diabetes"}:
+        if real_data_available():
+            instances._load_real(kind)
+    for backend in {t["backend"] for t in tasks}:
+        try:
+            __import__(backend)
+        except ImportError:
+            pass
+
+
+def sweep(
+    tasks: Sequence[Mapping[str, Any]],
+    store,
+    *,
+    jobs: int = 1,
+    progress: bool | None = None,
+    runner: Callable[[Mapping[str, Any]], dict[str, Any]] = run_task,
+) -> dict[str, int]:
+    """Run the tasks whose key is not in ``store`` yet, appending each row as it finishes.
+
+    Parameters
+    ----------
+    tasks : list of dict
+        From :func:`plan`.
+    store : ResultsStore
+    jobs : int
+        Runs at a time (each in its own child process). Timings are only comparable
+        with ``jobs=1`` on an otherwise idle machine.
+    progress : bool or None
+        Show a progress bar (tqdm) with the current run and the time left; ``None``: only
+        when standard error is a terminal.
+    runner : callable
+        ``task -> row`` (default :func:`run_task`).
+
+    Returns
+    -------
+    dict
+        ``{"planned": ..., "skipped": ..., "ran": ...}``.
+    """
+    done = store.keys()
+    pending = [t for t in tasks if run_key(t) not in done]
+    _prewarm(pending)
+    bar = _progress_bar(len(pending), progress)
+    try:
+        if jobs <= 1:
+            for task in pending:
+                bar.set_description(_describe(task), refresh=False)
+                store.append(runner(task))
+                bar.update(1)
+        else:
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                futures = {pool.submit(runner, t): t for t in pending}
+                for fut in as_completed(futures):
+                    store.append(fut.result())
+                    bar.set_description(_describe(futures[fut]), refresh=False)
+                    bar.update(1)
+    finally:
+        bar.close()
+    return {"planned": len(tasks), "skipped": len(tasks) - len(pending), "ran": len(pending)}
+
+
+def _describe(task: Mapping[str, Any]) -> str:
+    return f"{Instance(**task['instance']).label} {task['backend']}"
+
+
+class _NoBar:
+    def set_description(self, *args, **kwargs) -> None:
+        pass
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total: int, progress: bool | None):
+    if progress is False:
+        return _NoBar()
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return _NoBar()
+    # disable=None: tqdm hides the bar when its stream (stderr) is not a terminal.
+    return tqdm(total=total, unit="run", disable=None if progress is None else not progress,
+                dynamic_ncols=True)
