@@ -26,5 +26,19 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(PY) -m pytest -q
 
+$(VENV)/.installed-bench: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -e '.[bench]'
+	touch $(VENV)/.installed $@
+
+# make bench: a `small` sweep of every instance family on every available backend (rerun:
+# it resumes), then its report and performance profiles, all under benchmarks/results/.
+BENCH_DIR := benchmarks/results
+bench: $(VENV)/.installed-bench
+	mkdir -p $(BENCH_DIR)
+	$(VENV)/bin/sdpnets bench --preset small --out $(BENCH_DIR)/small.jsonl
+	$(VENV)/bin/sdpnets bench report $(BENCH_DIR)/small.jsonl --plot $(BENCH_DIR) \
+		> $(BENCH_DIR)/small-report.txt
+	cat $(BENCH_DIR)/small-report.txt
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis
