@@ -46,6 +46,9 @@ class _StubProgram:
     def solve(self, backend="auto", tol=1e-8, time_limit=None, **kwargs) -> SolveResult:
         if self.action == "hang":
             time.sleep(600)
+        if self.action == "hog":
+            hog = [bytearray(2**20) for _ in range(2000)]  # 2 GiB, a MiB at a time
+            return len(hog)
         if self.action == "raise":
             raise RuntimeError("boom inside the solver")
         if self.action == "abort":
@@ -63,7 +66,7 @@ class _StubProgram:
 @pytest.fixture
 def stubs(monkeypatch):
     """Register the stub families for one test (forked run processes inherit them)."""
-    for action in ("hang", "raise", "abort", "refuse", "loose"):
+    for action in ("hang", "hog", "raise", "abort", "refuse", "loose"):
         fam = Family(f"stub_{action}", lambda dims, X, y, a=action: _StubProgram(a),
                      {"tiny": {"n": 4, "d": 2}}, targets="scalar")
         monkeypatch.setitem(FAMILIES, fam.name, fam)
@@ -152,6 +155,18 @@ def test_hanging_solver_becomes_a_time_limit_row_and_the_sweep_goes_on(tmp_path,
     assert "killed" in rows["stub_hang"]["message"]
     assert rows["stub_hang"]["wall_s"] < 30
     assert rows["circular_cnn2_1d"]["status"] == "optimal"
+
+
+def test_memory_hog_becomes_a_memory_limit_row(tmp_path, stubs):
+    tasks = plan("tiny", ["stub_hog", "circular_cnn2_1d"], ["clarabel"],
+                 settings={"memory_limit_gb": 0.2})
+    with ResultsStore(tmp_path / "r.jsonl") as store:
+        sweep(tasks, store, progress=False)
+    rows = {r["family"]: r for r in read_rows(tmp_path / "r.jsonl")}
+    assert rows["stub_hog"]["status"] == "memory_limit", rows["stub_hog"]["message"]
+    assert rows["stub_hog"]["added_mib"] < 2000
+    assert rows["circular_cnn2_1d"]["status"] == "optimal"
+    assert classify(rows["stub_hog"]) == "memory_limit"
 
 
 def test_failures_are_counted_as_failures(tmp_path, stubs, capsys):
@@ -292,6 +307,8 @@ def test_cli_plans_and_checks_its_arguments(tmp_path, capsys):
     assert main(["bench", "--preset", "tiny", "--families", "linear_fc", "--backends",
                  "scs", "--tol", "1e-4", "1e-6", "--dry-run", "--out", str(out)]) == 0
     assert "2 runs planned, 2 not yet in" in capsys.readouterr().out
+    assert main(["bench", "--preset", "tiny", "--backends", "cplex", "--out", str(out)]) == 2
+    assert "cplex" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["bench", "--preset", "tiny"])  # no --out
     assert "--out" in capsys.readouterr().err

@@ -1,12 +1,14 @@
 """``sdpnets bench``: run a resumable benchmark sweep, or report on its results.
 
-::
+Every run (instance, backend, settings) goes in its own process under a time and a memory
+limit and appends one JSON line to the results file as it finishes; rerunning the same
+command skips the runs already stored, so a killed sweep resumes where it stopped.
 
-    sdpnets bench --preset small --out results.jsonl [--families ...] [--backends ...]
-                  [--time-limit S] [--memory-limit GB] [--tol T ...] [--jobs N]
-    sdpnets bench report results.jsonl [--plot DIR] [--shift S]
-
-Rerunning a sweep with the same file skips the runs already stored.
+examples:
+  sdpnets bench --preset small --out results.jsonl
+  sdpnets bench --preset tiny --out r.jsonl --families linear_fc relu_sampled \\
+                --backends clarabel scs --tol 1e-4 1e-8 --time-limit 60 --memory-limit 4
+  sdpnets bench report results.jsonl --plot plots/
 """
 
 from __future__ import annotations

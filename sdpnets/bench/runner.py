@@ -28,7 +28,7 @@ import platform
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
 from importlib import metadata
 from typing import Any
 
@@ -152,6 +152,7 @@ def plan(
     requested = None if backends is None else list(backends)
     backends = default_backends() if backends is None else list(backends)
     natives = {FAMILIES[f].native for f in FAMILIES if FAMILIES[f].native}
+    _check_backends(backends, natives)
     seeds = PRESET_SEEDS[preset] if seeds is None else seeds
     if data is None:
         data = [d for d in PRESET_DATA[preset]
@@ -171,6 +172,22 @@ def plan(
             for backend, st in itertools.product(fam_backends, grid):
                 tasks.append({"instance": inst.as_dict(), "backend": backend, "settings": st})
     return tasks
+
+
+def _check_backends(backends: Sequence[str], natives: set[str]) -> None:
+    """Refuse unknown backends, and known ones that cannot run here, before any run."""
+    from ..backends import BACKENDS
+
+    known = [*BACKENDS, FIRST_ORDER, *sorted(natives)]
+    for name in backends:
+        if name not in known:
+            raise InvalidInputError(
+                f"backends must be among {', '.join(known)}; got {name!r}."
+            )
+        if name in BACKENDS:
+            ok, reason = BACKENDS[name]().availability()
+            if not ok:
+                raise InvalidInputError(f"backend {name!r} cannot run here: {reason}")
 
 
 # -- one run -----------------------------------------------------------------------------------
@@ -367,7 +384,10 @@ def run_task(task: Mapping[str, Any]) -> dict[str, Any]:
     if outcome.ok:
         row.update(outcome.value)
     else:
-        row.update(status=outcome.status, message=outcome.message)
+        message = outcome.message
+        if outcome.status == "time_limit" and tl is not None:
+            message += f" (the solver's time limit was {tl:g} s)"
+        row.update(status=outcome.status, message=message)
     row.update(
         peak_mib=round(outcome.peak_mib, 1),
         added_mib=None if np.isnan(outcome.base_mib) else round(outcome.added_mib, 1),
@@ -404,6 +424,7 @@ def sweep(
     jobs: int = 1,
     progress: bool | None = None,
     runner: Callable[[Mapping[str, Any]], dict[str, Any]] = run_task,
+    executor: Executor | None = None,
 ) -> dict[str, int]:
     """Run the tasks whose key is not in ``store`` yet, appending each row as it finishes.
 
@@ -420,6 +441,9 @@ def sweep(
         when standard error is a terminal.
     runner : callable
         ``task -> row`` (default :func:`run_task`).
+    executor : concurrent.futures.Executor, optional
+        Where to run ``runner`` (e.g. a cluster's executor); rows are still appended
+        here, in the order they finish. Default: this process, ``jobs`` threads.
 
     Returns
     -------
@@ -431,18 +455,24 @@ def sweep(
     _prewarm(pending)
     bar = _progress_bar(len(pending), progress)
     try:
-        if jobs <= 1:
+        if executor is None and jobs <= 1:
             for task in pending:
                 bar.set_description(_describe(task), refresh=False)
                 store.append(runner(task))
                 bar.update(1)
         else:
-            with ThreadPoolExecutor(max_workers=jobs) as pool:
-                futures = {pool.submit(runner, t): t for t in pending}
+            pool = executor or ThreadPoolExecutor(max_workers=jobs)
+            futures = {pool.submit(runner, t): t for t in pending}
+            try:
                 for fut in as_completed(futures):
                     store.append(fut.result())
                     bar.set_description(_describe(futures[fut]), refresh=False)
                     bar.update(1)
+            finally:
+                for fut in futures:
+                    fut.cancel()
+                if executor is None:
+                    pool.shutdown(wait=True)
     finally:
         bar.close()
     return {"planned": len(tasks), "skipped": len(tasks) - len(pending), "ran": len(pending)}
