@@ -28,6 +28,7 @@ from .networks import CircularReLUNet, ReLUCNN, ReLUMLP
 from .patterns import PatternSet, enumerate_patterns, sample_patterns
 from . import fourier, patches
 from .results import Certificate, SolveResult
+from .torch_io import from_torch
 
 __version__ = "0.1.0"
 
@@ -44,6 +45,7 @@ __all__ = [
     "available_backends",
     "beta_max",
     "certify",
+    "from_torch",
     "ConvexProgram",
     "ConvexLinearFC",
     "ConvexLinearCNN",

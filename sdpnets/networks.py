@@ -17,7 +17,7 @@ import numpy as np
 
 from ._validate import check_array, check_beta, check_data, check_targets
 from .errors import InvalidInputError
-from .losses import Loss, get_loss
+from .losses import Loss, SquaredLoss, get_loss
 from .patches import extract_patches, spatial_tuple
 
 __all__ = ["Network", "LinearFC", "ReLUMLP", "ReLUCNN", "CircularReLUNet", "LinearCNN", "CircularCNN"]
@@ -31,6 +31,10 @@ class Network(ABC):
 
     weights: list[np.ndarray]
 
+    #: The loss the network is trained with, the default of :meth:`objective` (a recovered
+    #: network carries its program's loss).
+    loss: Loss = SquaredLoss()
+
     @abstractmethod
     def predict(self, X) -> np.ndarray:
         """Network output for inputs ``X``."""
@@ -40,11 +44,16 @@ class Network(ABC):
         """Sum of the squared Frobenius norms of the penalized layers (``inf`` when a
         norm constraint is violated)."""
 
-    def objective(self, X, y, beta: float, loss: str | Loss = "squared") -> float:
+    def objective(self, X, y, beta: float, loss: str | Loss | None = None) -> float:
         r"""Training objective :math:`L(f(X), y) + \tfrac{\beta}{2}\sum_l \|W_l\|_F^2`
-        over the penalized layers (``inf`` if a norm constraint is violated)."""
+        over the penalized layers (``inf`` if a norm constraint is violated).
+
+        ``loss=None`` uses the network's own :attr:`loss` (the loss of the program it was
+        recovered from), so ``prog.network().objective(X, y, beta)`` equals the program's
+        optimum for every loss.
+        """
         beta = check_beta(beta)
-        loss = get_loss(loss)
+        loss = self.loss if loss is None else get_loss(loss)
         yhat = self.predict(X)
         y = check_targets(y, yhat.shape[0])
         loss.check_targets(y)
@@ -132,18 +141,11 @@ class LinearFC(Network):
         return float(sum(np.sum(w * w) for w in penalized))
 
     def to_torch(self):
-        """A ``torch.nn.Sequential`` of bias-free ``Linear`` layers with these weights."""
-        try:
-            import torch
-        except ImportError as exc:  # pragma: no cover - depends on the extra
-            raise ImportError("to_torch needs PyTorch: pip install 'sdpnets[torch]'") from exc
-        layers = []
-        for w in self.weights:
-            layer = torch.nn.Linear(w.shape[0], w.shape[1], bias=False, dtype=torch.float64)
-            with torch.no_grad():
-                layer.weight.copy_(torch.as_tensor(w.T))
-            layers.append(layer)
-        return torch.nn.Sequential(*layers)
+        """A float64 ``torch.nn.Sequential`` of bias-free ``Linear`` layers with these
+        weights (input ``(n, d)``, output ``(n, K)``); see :mod:`sdpnets.torch_io`."""
+        from .torch_io import linear_fc_to_torch
+
+        return linear_fc_to_torch(self)
 
 
 # --- convolutional networks (linear CNN, circular CNN) ------------------------------------
@@ -273,6 +275,13 @@ class LinearCNN(Network):
     def penalty(self) -> float:
         return float(sum(np.sum(w * w) for w in self.weights))
 
+    def to_torch(self):
+        """``Sequential(Conv(C, m, bias=False), pooling or Flatten, Linear(.., O))`` in
+        float64, input ``(n, C, *spatial)`` (see :mod:`sdpnets.torch_io`)."""
+        from .torch_io import linear_cnn_to_torch
+
+        return linear_cnn_to_torch(self)
+
 
 class CircularCNN(Network):
     r"""Linear CNN with full-size circular filters (MATH.md 3).
@@ -354,6 +363,14 @@ class CircularCNN(Network):
         layers = self.weights[-2:] if self.hidden == "unit_norm" else self.weights
         return float(sum(np.sum(w * w) for w in layers))
 
+    def to_torch(self):
+        """Float64 ``Sequential`` of circular convolutions (a left ``CircularPad`` of
+        ``d - 1`` and a full-size ``Conv``, depthwise after the first), ``Flatten`` and
+        ``Linear(m d, 1)``; input ``(n, 1, *signal_shape)``."""
+        from .torch_io import circular_cnn_to_torch
+
+        return circular_cnn_to_torch(self)
+
 
 # --- ReLU networks --------------------------------------------------------------------------
 
@@ -391,9 +408,14 @@ class ReLUMLP(Network):
     bias : array_like, shape (m,), optional
         First-layer biases (penalized like ``U``).
     output_penalty : {"frobenius", "l1_squared"}
+    loss : {"squared", "logistic", "hinge"} or Loss
+        The training loss, the default of :meth:`objective` and :func:`sdpnets.certify`.
     """
 
-    def __init__(self, U, alpha, bias=None, output_penalty: str = "frobenius") -> None:
+    def __init__(
+        self, U, alpha, bias=None, output_penalty: str = "frobenius",
+        loss: str | Loss = "squared",
+    ) -> None:
         U = check_array(U, "U", (2,))
         alpha = check_array(alpha, "alpha", (1, 2))
         if alpha.shape[0] != U.shape[1]:
@@ -413,6 +435,7 @@ class ReLUMLP(Network):
             )
         self.U, self.alpha, self.bias = U, alpha, bias
         self.output_penalty = output_penalty
+        self.loss = get_loss(loss)
 
     @property
     def weights(self) -> list[np.ndarray]:  # type: ignore[override]
@@ -441,21 +464,11 @@ class ReLUMLP(Network):
         return first + float(np.sum(_output_norms(self.alpha, self.output_penalty) ** 2))
 
     def to_torch(self):
-        """``torch.nn.Sequential(Linear(d, m), ReLU(), Linear(m, K, bias=False))``."""
-        try:
-            import torch
-        except ImportError as exc:  # pragma: no cover - depends on the extra
-            raise ImportError("to_torch needs PyTorch: pip install 'sdpnets[torch]'") from exc
-        d, m = self.U.shape
-        a = self.alpha.reshape(m, -1)
-        first = torch.nn.Linear(d, m, bias=self.bias is not None, dtype=torch.float64)
-        second = torch.nn.Linear(m, a.shape[1], bias=False, dtype=torch.float64)
-        with torch.no_grad():
-            first.weight.copy_(torch.as_tensor(self.U.T))
-            if self.bias is not None:
-                first.bias.copy_(torch.as_tensor(self.bias))
-            second.weight.copy_(torch.as_tensor(a.T))
-        return torch.nn.Sequential(first, torch.nn.ReLU(), second)
+        """``torch.nn.Sequential(Linear(d, m), ReLU(), Linear(m, K, bias=False))`` in
+        float64 (output ``(n, K)``, ``(n, 1)`` for scalar output)."""
+        from .torch_io import relu_mlp_to_torch
+
+        return relu_mlp_to_torch(self)
 
 
 class ReLUCNN(Network):
@@ -472,9 +485,14 @@ class ReLUCNN(Network):
     kernel_size, stride, padding
         As for :func:`sdpnets.patches.extract_patches`.
     pooling : {"sum", "mean"}
+    loss : {"squared", "logistic", "hinge"} or Loss
+        The training loss, the default of :meth:`objective` and :func:`sdpnets.certify`.
     """
 
-    def __init__(self, U, alpha, kernel_size, stride=1, padding=0, pooling: str = "sum") -> None:
+    def __init__(
+        self, U, alpha, kernel_size, stride=1, padding=0, pooling: str = "sum",
+        loss: str | Loss = "squared",
+    ) -> None:
         self.U = check_array(U, "U", (2,))
         self.alpha = check_array(alpha, "alpha", (0, 1, 2)).reshape(-1)
         if self.alpha.shape[0] != self.U.shape[1]:
@@ -484,6 +502,7 @@ class ReLUCNN(Network):
         if pooling not in ("sum", "mean"):
             raise InvalidInputError(f"pooling must be 'sum' or 'mean', got {pooling!r}.")
         self.kernel_size, self.stride, self.padding, self.pooling = kernel_size, stride, padding, pooling
+        self.loss = get_loss(loss)
 
     @property
     def weights(self) -> list[np.ndarray]:  # type: ignore[override]
@@ -503,6 +522,14 @@ class ReLUCNN(Network):
     def penalty(self) -> float:
         return float(np.sum(self.U**2) + np.sum(self.alpha**2))
 
+    def to_torch(self, spatial_dims: int | None = None):
+        """``Sequential(Conv(C, m), ReLU(), SumPool() or AdaptiveAvgPool(1) + Flatten,
+        Linear(m, 1))`` in float64, input ``(n, C, *spatial)``. ``spatial_dims``: 1 or 2,
+        read from a tuple ``kernel_size`` (an integer one means 1-D unless given)."""
+        from .torch_io import relu_cnn_to_torch
+
+        return relu_cnn_to_torch(self, spatial_dims)
+
 
 class CircularReLUNet(Network):
     r"""A circular filter before a ReLU (MATH.md 4f):
@@ -517,9 +544,11 @@ class CircularReLUNet(Network):
         Unit-norm circular filters ``u_j``.
     W1 : array_like, shape (d, m)
     w2 : array_like, shape (m,)
+    loss : {"squared", "logistic", "hinge"} or Loss
+        The training loss, the default of :meth:`objective` and :func:`sdpnets.certify`.
     """
 
-    def __init__(self, filters, W1, w2) -> None:
+    def __init__(self, filters, W1, w2, loss: str | Loss = "squared") -> None:
         self.filters = check_array(filters, "filters", (2,))
         self.W1 = check_array(W1, "W1", (2,))
         self.w2 = check_array(w2, "w2", (0, 1, 2)).reshape(-1)
@@ -528,6 +557,7 @@ class CircularReLUNet(Network):
                 f"filters {self.filters.shape} and W1 {self.W1.shape} must both be (d, m) and "
                 f"w2 {self.w2.shape} must be (m,)."
             )
+        self.loss = get_loss(loss)
 
     @property
     def weights(self) -> list[np.ndarray]:  # type: ignore[override]
@@ -552,3 +582,11 @@ class CircularReLUNet(Network):
         if np.any(np.linalg.norm(self.filters, axis=0) > 1 + CONSTRAINT_TOL):
             return float("inf")
         return float(np.sum(self.W1**2) + np.sum(self.w2**2))
+
+    def to_torch(self):
+        """Float64 ``Sequential``: ``Unflatten`` to ``(n, 1, d)``, the circular
+        convolutions, the inner products with ``W1`` (a depthwise ``Conv1d``), ``Flatten``,
+        ``ReLU``, ``Linear(m, 1)``; input ``(n, d)`` as for :meth:`predict`."""
+        from .torch_io import circular_relu_to_torch
+
+        return circular_relu_to_torch(self)

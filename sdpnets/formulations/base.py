@@ -60,6 +60,20 @@ class ConvexProgram(ABC):
                 state[name] = None
         return state
 
+    #: Attributes dropped on pickling: the compiled cvxpy problem (it holds the solver's
+    #: native state, which cannot be pickled), its ``beta`` parameter and the first-order
+    #: solvers' cached data operators. All are rebuilt on demand; the solution stays in the
+    #: variables recovery reads, so an unpickled program still gives its :meth:`network`
+    #: and :meth:`certificate`, and can :meth:`solve` again.
+    _transient: ClassVar[tuple[str, ...]] = ("_problem", "_beta_param", "_fo_parts")
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for name in self._transient:
+            if name in state:
+                state[name] = None
+        return state
+
     def __init__(self, beta: float) -> None:
         self._beta = check_beta(beta)
         self._beta_param: cp.Parameter | None = None

@@ -156,7 +156,8 @@ class ConvexCircularReLU(_GroupLassoReLU):
         vec, sgn, _ = self._neurons()
         d = self.X.shape[1]
         if vec.shape[1] == 0:
-            return CircularReLUNet(np.zeros((d, 1)), np.zeros((d, 1)), np.zeros(1))
+            return CircularReLUNet(np.zeros((d, 1)), np.zeros((d, 1)), np.zeros(1),
+                                   loss=self._loss)
         B = np.fft.fft(vec, axis=0)  # (d, m)
         mod = np.abs(B)
         l1 = mod.sum(axis=0)
@@ -165,7 +166,7 @@ class ConvexCircularReLU(_GroupLassoReLU):
         filters = np.fft.ifft(Uf, axis=0).real
         W1f = np.divide(B, Uf, out=np.zeros_like(B), where=Uf > 0)
         W1 = np.fft.ifft(W1f, axis=0).real / np.sqrt(g)
-        return CircularReLUNet(filters, W1, sgn * np.sqrt(g))
+        return CircularReLUNet(filters, W1, sgn * np.sqrt(g), loss=self._loss)
 
     def _dual_norm(self, v: np.ndarray, masks: np.ndarray) -> float:
         return circular_relu_dual_norm(self.X, v, masks)
@@ -173,16 +174,16 @@ class ConvexCircularReLU(_GroupLassoReLU):
 
 @certify.register
 def _certify_circular_relu(
-    network: CircularReLUNet, X, y, beta: float, loss: str | Loss = "squared",
+    network: CircularReLUNet, X, y, beta: float, loss: str | Loss | None = None,
     max_patterns: int = DEFAULT_MAX_PATTERNS,
 ) -> Certificate:
     """Certify any network with a circular filter before a ReLU (MATH.md 4f): its
     objective, a lower bound on the global optimum from its scaled dual point
     ``-grad L(f(X))`` (dual norm by :func:`circular_relu_dual_norm` over every pattern), and
-    the gap."""
+    the gap. ``loss=None``: the network's own loss."""
     X = check_data(X)
     beta = check_beta(beta)
-    loss = get_loss(loss)
+    loss = network.loss if loss is None else get_loss(loss)
     y = check_targets(y, X.shape[0])
     loss.check_targets(y)
     if y.ndim != 1:

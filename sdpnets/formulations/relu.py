@@ -98,7 +98,7 @@ def prune_network(net: ReLUMLP, X) -> ReLUMLP:
     alpha = alpha.reshape(-1) if net.alpha.ndim == 1 else alpha
     U = first if net.bias is None else first[:-1]
     bias = None if net.bias is None else first[-1]
-    return ReLUMLP(U, alpha, bias=bias, output_penalty=net.output_penalty)
+    return ReLUMLP(U, alpha, bias=bias, output_penalty=net.output_penalty, loss=net.loss)
 
 # --- ConvexReLU ---------------------------------------------------------------------------------
 
@@ -186,6 +186,7 @@ class ConvexReLU(_GroupLassoReLU):
             alpha,
             bias=first[d] if self.bias else None,
             output_penalty="frobenius" if self._scalar else "l1_squared",
+            loss=self._loss,
         )
         return prune_network(net, self.X) if prune else net
 
@@ -229,15 +230,15 @@ BETA_MAX_FAMILIES["relu"] = relu_beta_max
 
 @certify.register
 def _certify_relu_mlp(
-    network: ReLUMLP, X, y, beta: float, loss: str | Loss = "squared",
+    network: ReLUMLP, X, y, beta: float, loss: str | Loss | None = None,
     max_patterns: int = DEFAULT_MAX_PATTERNS,
 ) -> Certificate:
     """Certify any two-layer ReLU network: its objective, a lower bound on the global optimum
     from its scaled dual point ``-grad L(f(X))`` (exact dual feasibility by NNLS over every
-    pattern, MATH.md 4c), and the gap."""
+    pattern, MATH.md 4c), and the gap. ``loss=None``: the network's own loss."""
     X = check_data(X)
     beta = check_beta(beta)
-    loss = get_loss(loss)
+    loss = network.loss if loss is None else get_loss(loss)
     y = check_targets(y, X.shape[0])
     loss.check_targets(y)
     if X.shape[1] != network.U.shape[0]:

@@ -102,7 +102,8 @@ class ConvexReLUCNN(_GroupLassoReLU):
         alpha = sgn * root
         if vec.shape[1] == 0:
             U, alpha = np.zeros((self._A.shape[1], 1)), np.zeros(1)
-        return ReLUCNN(U, alpha, self.kernel_size, self.stride, self.padding, self.pooling)
+        return ReLUCNN(U, alpha, self.kernel_size, self.stride, self.padding, self.pooling,
+                       loss=self._loss)
 
     def network(self, prune: bool = False) -> ReLUCNN:  # type: ignore[override]
         """The recovered CNN, one filter per non-zero block (``prune=True``: at most
@@ -121,19 +122,19 @@ class ConvexReLUCNN(_GroupLassoReLU):
         keep = np.flatnonzero(c > 0) if np.any(c > 0) else np.array([0])
         root = np.sqrt(c[keep])
         return ReLUCNN(dirs[:, keep] * root, sgn[keep] * root, self.kernel_size, self.stride,
-                       self.padding, self.pooling)
+                       self.padding, self.pooling, loss=net.loss)
 
 
 @certify.register
 def _certify_relu_cnn(
-    network: ReLUCNN, X, y, beta: float, loss: str | Loss = "squared",
+    network: ReLUCNN, X, y, beta: float, loss: str | Loss | None = None,
     max_patterns: int = DEFAULT_MAX_PATTERNS,
 ) -> Certificate:
     r"""Certify any ReLU CNN with sum/mean pooling (MATH.md 4e): the dual norm
     :math:`\max_{\|u\| \le 1}|v^T \sum_k (X_k u)_+|` is computed exactly over the joint
-    patterns of the stacked patches."""
+    patterns of the stacked patches. ``loss=None``: the network's own loss."""
     beta = check_beta(beta)
-    loss = get_loss(loss)
+    loss = network.loss if loss is None else get_loss(loss)
     Pt = extract_patches(X, network.kernel_size, network.stride, network.padding)
     n, K, _ = Pt.shape
     y = check_targets(y, n)
