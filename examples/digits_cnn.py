@@ -4,11 +4,11 @@ Run it with ``python examples/digits_cnn.py`` (about ten seconds). It shows thre
 
 1. **A linear CNN is a nuclear-norm problem.** A linear CNN with 3x3 filters and one output
    weight per position, trained with weight decay, has the same optimum as
-   ``min_Z 1/2||sum_k X_k Z[:, k] - y||^2 + beta ||Z||_*`` (MATH.md 2a). The SVD of the
+   ``min_Z 1/2||sum_k X_k Z[:, k] - y||^2 + beta ||Z||_*`` (docs/linear_cnn.md section 2a). The SVD of the
    optimal ``Z`` *is* the set of learned filters: weight decay chose how many (a width that
    attains the optimum; ``Z*`` need not be unique, so not always the least such width).
 2. **A circular CNN is an l1 model in DFT feature space.** With full-size circular filters
-   the optimum is ``min_b 1/2||X b - y||^2 + (beta/64) ||F2 b||_1`` (MATH.md 3a, 2-D DFT):
+   the optimum is ``min_b 1/2||X b - y||^2 + (beta/64) ||F2 b||_1`` (docs/circular_cnn.md section 3a, 2-D DFT):
    as ``beta`` grows, the optimal filter's Fourier spectrum gets sparser.
 3. **No SGD run beats the convex optimum.** Mini-batch SGD on the (non-convex) circular
    CNN from several random initialisations ends at or above the certified optimum.

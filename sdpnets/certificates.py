@@ -59,9 +59,9 @@ def beta_max(X: ArrayLike, y: ArrayLike, family: str = "relu", **options) -> flo
     family : str
         ``"relu"`` (two-layer ReLU network, :math:`\max_{\|u\|\le1}|g^T(Xu)_+|` with
         :math:`g = -\nabla L(0)`: ``y`` for squared and hinge loss, ``y/2`` for logistic;
-        options ``loss=`` and ``bias=``; MATH.md 4c), ``"linear_fc"`` (:math:`\|X^T Y\|_2`, MATH.md 1a), ``"linear_cnn"``
-        (needs ``kernel_size``; optional ``stride``, ``padding``, ``pooling``; MATH.md 2)
-        or ``"circular_cnn"`` (MATH.md 3a).
+        options ``loss=`` and ``bias=``; docs/relu.md section 4c), ``"linear_fc"`` (:math:`\|X^T Y\|_2`, docs/linear_fc.md section 1a), ``"linear_cnn"``
+        (needs ``kernel_size``; optional ``stride``, ``padding``, ``pooling``; docs/linear_cnn.md)
+        or ``"circular_cnn"`` (docs/circular_cnn.md section 3a).
     **options
         Passed to the family's own function (e.g. ``kernel_size=3``).
     """

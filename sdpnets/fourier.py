@@ -1,4 +1,4 @@
-r"""A circular CNN is an l1-regularized linear model in DFT feature space (MATH.md 3).
+r"""A circular CNN is an l1-regularized linear model in DFT feature space (docs/circular_cnn.md).
 
 :func:`dft_features` returns the feature matrix :math:`\hat X = X\Phi` (``Phi`` the
 orthonormal real Fourier basis) and the penalty weight of each frequency group, so that

@@ -1,6 +1,6 @@
 r"""Convex losses, summed over samples: cvxpy expression, NumPy value, Fenchel conjugate.
 
-Conventions (MATH.md section 0):
+Conventions (docs/conventions.md):
 
 * squared: :math:`L(\hat y) = \tfrac12 \|\hat y - y\|^2`
 * logistic: :math:`L(\hat y) = \sum_i \log(1 + e^{-y_i \hat y_i})`, :math:`y_i \in \{-1, 1\}`

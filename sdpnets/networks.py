@@ -3,7 +3,7 @@ r"""The non-convex networks sdpnets trains: prediction and weight-decay objectiv
 Every network holds its weights as NumPy arrays in :attr:`Network.weights`, predicts with
 :meth:`Network.predict`, and evaluates its own *non-convex* training objective with
 :meth:`Network.objective` (loss summed over samples plus ``beta/2`` times the squared
-Frobenius norms of the penalized layers, MATH.md section 0). These classes never use the
+Frobenius norms of the penalized layers, docs/conventions.md). These classes never use the
 convex programs' matrices: they are the independent side of the package's central check
 ``convex optimum == network objective``.
 """
@@ -80,7 +80,7 @@ class LinearFC(Network):
     hidden : {"weight_decay", "spectral"}
         ``"weight_decay"``: every layer is penalized. ``"spectral"``: layers
         ``1..L-2`` satisfy :math:`\|W_l\|_2 \le 1` and only the last two are penalized
-        (MATH.md 1c).
+        (docs/linear_fc.md section 1c).
     scalar_output : bool
         Return predictions of shape ``(n,)`` instead of ``(n, 1)``.
     """
@@ -168,7 +168,7 @@ def _as_batch(X, nd: int, channels: int, name: str = "X") -> np.ndarray:
 
 
 class LinearCNN(Network):
-    r"""Linear convolutional network with ``m`` filters (MATH.md 2a, 2b).
+    r"""Linear convolutional network with ``m`` filters (docs/linear_cnn.md sections 2a, 2b).
 
     Without pooling each filter's output at each position has its own output weight,
 
@@ -284,7 +284,7 @@ class LinearCNN(Network):
 
 
 class CircularCNN(Network):
-    r"""Linear CNN with full-size circular filters (MATH.md 3).
+    r"""Linear CNN with full-size circular filters (docs/circular_cnn.md).
 
     .. math::
 
@@ -294,7 +294,7 @@ class CircularCNN(Network):
     the FFT. ``hidden="weight_decay"``: every layer penalized,
     :math:`\tfrac{\beta}{2}\sum_l\|u_l\|^2 + \tfrac{\beta}{2}\|w\|^2`. ``hidden="unit_norm"``:
     the first ``L-2`` filters satisfy :math:`\|u_{l,j}\|_2 \le 1` and only the last filter
-    and ``w`` are penalized (MATH.md 3b).
+    and ``w`` are penalized (docs/circular_cnn.md section 3b).
 
     Parameters
     ----------
@@ -388,7 +388,7 @@ def _output_norms(alpha: np.ndarray, output_penalty: str) -> np.ndarray:
 class ReLUMLP(Network):
     r"""Two-layer ReLU network :math:`f(X) = (XU + 1 b^T)_+\,\alpha`.
 
-    The training objective (MATH.md 0, 4a) is
+    The training objective (docs/conventions.md, docs/relu.md section 4a) is
 
     .. math::
 
@@ -396,7 +396,7 @@ class ReLUMLP(Network):
 
     where :math:`\|\alpha_j\|` is the Euclidean norm of neuron ``j``'s output weights
     (``output_penalty="frobenius"``, standard weight decay) or their l1 norm
-    (``"l1_squared"``, the separable vector-output penalty of MATH.md 4d). Both agree for
+    (``"l1_squared"``, the separable vector-output penalty of docs/relu.md section 4d). Both agree for
     scalar output and for neurons with a single non-zero output.
 
     Parameters
@@ -475,7 +475,7 @@ class ReLUCNN(Network):
     r"""Two-layer ReLU CNN with sum (or mean) pooling:
     :math:`f(x) = \sum_j \alpha_j\, c \sum_k (x_k^T u_j)_+` over the patches :math:`x_k` of
     ``x`` (``c = 1`` for ``pooling="sum"``, ``1/K`` for ``"mean"``), objective
-    :math:`L + \tfrac{\beta}{2}(\|U\|_F^2 + \|\alpha\|^2)` (MATH.md 4e).
+    :math:`L + \tfrac{\beta}{2}(\|U\|_F^2 + \|\alpha\|^2)` (docs/relu.md section 4e).
 
     Parameters
     ----------
@@ -532,7 +532,7 @@ class ReLUCNN(Network):
 
 
 class CircularReLUNet(Network):
-    r"""A circular filter before a ReLU (MATH.md 4f):
+    r"""A circular filter before a ReLU (docs/relu.md section 4f):
     :math:`f(x) = \sum_j \big(x^T C(u_j)^T w_{1j}\big)_+ w_{2j}`, :math:`\|u_j\| \le 1`,
     objective :math:`L + \tfrac{\beta}{2}(\|W_1\|_F^2 + \|w_2\|^2)` (``inf`` when a filter
     has norm above 1). ``C(u)`` is the circulant matrix with first column ``u``

@@ -1,4 +1,4 @@
-r"""Patch extraction for convolutional networks (MATH.md 2).
+r"""Patch extraction for convolutional networks (docs/linear_cnn.md).
 
 Patches
 -------

@@ -3,7 +3,7 @@ r"""Activation patterns of a two-layer ReLU network: the cells of a hyperplane a
 For data :math:`X \in \mathbb{R}^{n \times d}` and a gate :math:`g \in \mathbb{R}^d` the
 activation pattern is the boolean vector :math:`1[Xg \ge 0]`. The patterns of gates in the
 open cells of the arrangement :math:`\{g : x_i^T g = 0\}` are the ``D_i`` of the convex
-program (MATH.md 4a-4b). With ``r = rank X`` and ``m`` distinct hyperplanes (rows up to a
+program (docs/relu.md sections 4a-4b). With ``r = rank X`` and ``m`` distinct hyperplanes (rows up to a
 non-zero scale) there are at most
 
 .. math::
@@ -327,7 +327,7 @@ def _around_degenerate_ray(
 def enumerate_patterns(
     X, max_patterns: int = DEFAULT_MAX_PATTERNS, tol: float = 1e-10
 ) -> PatternSet:
-    """Every activation pattern of ``X``: one per full-dimensional cell (MATH.md 4b).
+    """Every activation pattern of ``X``: one per full-dimensional cell (docs/relu.md section 4b).
 
     Parameters
     ----------

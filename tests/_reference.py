@@ -3,7 +3,7 @@
 * nuclear-norm regularized least squares by proximal gradient with singular value
   thresholding, with its own duality-gap certificate;
 * closed forms for orthonormal ``X``;
-* the scalar group-lasso (MATH.md 1b) through its secular equation;
+* the scalar group-lasso (docs/linear_fc.md section 1b) through its secular equation;
 * the depth-``L`` weight-decay scalar problem (1d) by a dense search over ``t = ||z||`` with
   the trust-region value ``phi(t)`` computed from the SVD of ``X``;
 * the non-convex deep linear objective, its gradient and L-BFGS training on the weights.

@@ -1,4 +1,4 @@
-"""Circular CNNs (MATH.md 3a, 3b, 2-D 3a): l1 in DFT feature space.
+"""Circular CNNs (docs/circular_cnn.md sections 3a, 3b; images in 3a): l1 in DFT feature space.
 
 Reference computations here are independent of sdpnets: circulant matrices built by index
 arithmetic, spectra by numpy.fft, the non-convex objectives and their gradients written out,
@@ -200,7 +200,7 @@ def test_two_layer_nonconvex_training_never_below_optimum(shape, m):
 
 
 def test_unit_norm_nonconvex_training_never_below_weighted_optimum():
-    """MATH.md 3b: the weighted l1 is the true optimum; the *unweighted* l1 is strictly
+    """docs/circular_cnn.md section 3b: the weighted l1 is the true optimum; the *unweighted* l1 is strictly
     lower (a mere lower bound) and no network attains it."""
     X, y = data((10, 8), 4)
     beta = 0.5
@@ -276,7 +276,7 @@ def test_planted_sparse_spectrum_is_recovered(shape):
 
 @pytest.mark.parametrize("shape", [(16,), (6, 6)])
 def test_planted_sparse_spectrum_unit_norm_one_channel_per_class(shape):
-    """MATH.md 3b: a planted filter with two active frequency classes is recovered by the
+    """docs/circular_cnn.md section 3b: a planted filter with two active frequency classes is recovered by the
     three-layer network with exactly two channels, each first filter a unit sinusoid of
     one planted class."""
     Xin, y, b_true, B, classes = planted_sparse_spectrum(shape)
@@ -369,7 +369,7 @@ def test_network_really_convolves():
     "X, y, kwargs, err, match",
     [
         (np.ones((4, 6)), np.ones(4), dict(depth=3), sn.NonConvexFormulationError, "not convex.*depth=2.*unit_norm"),
-        (np.ones((4, 6)), np.ones(4), dict(depth=4), sn.NonConvexFormulationError, "MATH.md 3c"),
+        (np.ones((4, 6)), np.ones(4), dict(depth=4), sn.NonConvexFormulationError, "docs/circular_cnn.md section 3c"),
         (np.ones((4, 6)), np.ones(4), dict(depth=2, hidden="unit_norm"), sn.InvalidInputError, "depth=2 has none"),
         (np.ones((4, 6)), np.ones(4), dict(depth=4, hidden="unit_norm"), sn.InvalidInputError, "depth=4"),
         (np.ones((4, 6)), np.ones(4), dict(depth=1), sn.InvalidInputError, "depth must be >= 2"),

@@ -1,4 +1,4 @@
-"""Linear CNNs (MATH.md 2a, 2b): convex optimum = recovered network objective on two
+"""Linear CNNs (docs/linear_cnn.md sections 2a, 2b): convex optimum = recovered network objective on two
 backends, never undercut by L-BFGS on the network weights, planted filters recovered,
 vector targets checked against non-convex training, every bad input a clear error.
 
@@ -238,7 +238,7 @@ def test_planted_filter_is_recovered():
 
 @pytest.mark.parametrize("pooling", ["sum", "mean"])
 def test_planted_pooled_filter_is_recovered(pooling):
-    """MATH.md 2b: a planted pooled network (one filter u, output weight a) is recovered
+    """docs/linear_cnn.md section 2b: a planted pooled network (one filter u, output weight a) is recovered
     for small beta: one filter, u a equal to the planted product."""
     rng = np.random.default_rng(12)
     u, a = np.array([1.0, -2.0, 0.5]), 1.5

@@ -1,4 +1,4 @@
-"""Deep linear fully connected networks (MATH.md section 1), checked against independent
+"""Deep linear fully connected networks (docs/linear_fc.md), checked against independent
 computations: closed forms, proximal gradient with singular value thresholding, a dense
 1-D search for the ridge-path variant, and L-BFGS on the network weights."""
 
@@ -109,7 +109,7 @@ def test_1a_general_X_matches_prox_grad(backend, vector_data):
     assert_rel(deep_linear_objective(X, Y, net.weights, beta), opt, 1e-6, "own objective")
     assert_rel(cert.lower_bound, opt, 1e-6, "certificate lower bound")
     assert np.allclose(net.product, Zref, atol=1e-5)
-    # Recovery is balanced: W1^T W1 = W2 W2^T (MATH.md 1a).
+    # Recovery is balanced: W1^T W1 = W2 W2^T (docs/linear_fc.md section 1a).
     W1, W2 = net.weights
     assert np.allclose(W1.T @ W1, W2 @ W2.T, atol=1e-8)
     assert net.predict(X).shape == Y.shape
@@ -554,7 +554,7 @@ def test_path_reuses_cvxpys_compiled_program(vector_data, name, scalar):
 
 @pytest.mark.parametrize("scalar", [False, True])
 def test_program_size_does_not_grow_with_n(scalar):
-    """MATH.md section 0: the data are reduced before cvxpy sees them."""
+    """docs/conventions.md: the data are reduced before cvxpy sees them."""
     rng = np.random.default_rng(4)
     metrics = []
     for n in (12, 600):

@@ -1,4 +1,4 @@
-"""Activation patterns (MATH.md 4b): exact enumeration against an independent brute force,
+"""Activation patterns (docs/relu.md section 4b): exact enumeration against an independent brute force,
 the cell-count formula, sampling, the ``patterns=`` argument and its errors."""
 
 from __future__ import annotations

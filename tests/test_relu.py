@@ -1,4 +1,4 @@
-"""Two-layer ReLU networks (MATH.md 4a-4d): convex optimum = recovered network, weak duality
+"""Two-layer ReLU networks (docs/relu.md sections 4a-4d): convex optimum = recovered network, weak duality
 against an independent L-BFGS on the weights, exact dual norms, beta_max, pruning,
 classification, sampled patterns, errors.
 

@@ -1,4 +1,4 @@
-"""ReLU CNN with sum/mean pooling (MATH.md 4e) and a circular filter before a ReLU (4f):
+"""ReLU CNN with sum/mean pooling (docs/relu.md section 4e) and a circular filter before a ReLU (4f):
 optimum = recovered network, weak duality against L-BFGS on the weights, pruning,
 certificates, patches, errors. References are computed here, independently."""
 
@@ -220,7 +220,7 @@ def test_circular_relu_never_above_plain_relu_and_never_below_local_search():
 
 def test_circular_relu_dual_norm_between_the_euclidean_bounds_and_above_samples():
     """(1/d)||Fq||_1 lies between ||q||/sqrt(d) and ||q||, so the Fourier dual norm lies
-    between the exact Euclidean ReLU dual norm (NNLS, MATH.md 4c) and sqrt(d) times it; no
+    between the exact Euclidean ReLU dual norm (NNLS, docs/relu.md section 4c) and sqrt(d) times it; no
     sampled direction q exceeds it."""
     from sdpnets.formulations.relu import circular_relu_dual_norm, relu_dual_norm
 

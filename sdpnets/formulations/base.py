@@ -326,7 +326,7 @@ def reduce_least_squares(A: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.n
     r"""Shrink :math:`\|A Z - Y\|^2` to a size independent of the number of rows.
 
     With the thin QR :math:`A = QR`,
-    :math:`\|AZ - Y\|^2 = \|RZ - Q^T Y\|^2 + \|Y\|^2 - \|Q^T Y\|^2` (MATH.md section 0).
+    :math:`\|AZ - Y\|^2 = \|RZ - Q^T Y\|^2 + \|Y\|^2 - \|Q^T Y\|^2` (docs/conventions.md).
 
     Returns
     -------

@@ -1,5 +1,5 @@
 r"""A unit-norm circular filter before a ReLU: the ReLU group lasso with Fourier l1
-group norms (MATH.md 4f)."""
+group norms (docs/relu.md section 4f)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def circular_relu_dual_norm(
     X: np.ndarray, v: np.ndarray, masks: np.ndarray | None = None
 ) -> float:
     r""":math:`\max\{|v^T (Xq)_+| : \|Fq\|_1 / d \le 1\}`, the dual norm of the
-    circular-filter ReLU program (MATH.md 4f), as an upper bound that is tight to solver
+    circular-filter ReLU program (docs/relu.md section 4f), as an upper bound that is tight to solver
     accuracy.
 
     The dual of the Fourier l1 norm :math:`\tfrac1d\|Fq\|_1` (complex moduli) is
@@ -88,13 +88,13 @@ def circular_relu_dual_norm(
             best = max(best, value)
     return best
 
-# --- circular filter before the ReLU (MATH.md 4f) --------------------------------------------
+# --- circular filter before the ReLU (docs/relu.md section 4f) -------------------------------
 
 
 class ConvexCircularReLU(_GroupLassoReLU):
     r"""Globally optimal network with a unit-norm circular filter before a ReLU,
     :math:`f(x) = \sum_j (x^T C(u_j)^T w_{1j})_+ w_{2j}`, :math:`\|u_j\|_2 \le 1`, weight
-    decay on :math:`w_1, w_2` (MATH.md 4f).
+    decay on :math:`w_1, w_2` (docs/relu.md section 4f).
 
     Solves program 4a with the group norms replaced by Fourier l1 norms,
 
@@ -177,7 +177,7 @@ def _certify_circular_relu(
     network: CircularReLUNet, X, y, beta: float, loss: str | Loss | None = None,
     max_patterns: int = DEFAULT_MAX_PATTERNS,
 ) -> Certificate:
-    """Certify any network with a circular filter before a ReLU (MATH.md 4f): its
+    """Certify any network with a circular filter before a ReLU (docs/relu.md section 4f): its
     objective, a lower bound on the global optimum from its scaled dual point
     ``-grad L(f(X))`` (dual norm by :func:`circular_relu_dual_norm` over every pattern), and
     the gap. ``loss=None``: the network's own loss."""

@@ -1,4 +1,4 @@
-r"""Circular CNNs as an l1-regularized linear model in DFT feature space (MATH.md section 3).
+r"""Circular CNNs as an l1-regularized linear model in DFT feature space (docs/circular_cnn.md).
 
 A linear CNN with full-size circular filters computes :math:`f(x) = \langle b, x\rangle`
 with :math:`Fb = \sum_j \overline{F u_j}\circ F w_j`; weight decay on ``u`` and ``w`` is, by
@@ -20,7 +20,7 @@ Fourier basis (:func:`sdpnets.dft.real_dft`) this is a group lasso on the DFT fe
     \min_z \tfrac12\|\hat X z - y\|^2 + \beta\sum_g c_g\|z_g\|_2,\qquad
     c_g = \sqrt{|g|/D}\ \text{(depth 2)},\qquad c_g = |g|/D\ \text{(depth 3, unit-norm first filter)}.
 
-The second weight is MATH.md 3b's :math:`(\beta/D^{3/2})\sum_k\omega_k|(Fb)_k|`,
+The second weight is docs/circular_cnn.md section 3b's :math:`(\beta/D^{3/2})\sum_k\omega_k|(Fb)_k|`,
 :math:`\omega_k\in\{1,\sqrt2\}`, in real coordinates.
 """
 
@@ -48,9 +48,9 @@ __all__ = ["ConvexCircularCNN", "DFTFeatures", "dft_features", "circular_cnn_bet
 NEGLIGIBLE = 1e-11
 
 CONVEX_VARIANTS = (
-    "Convex variants: depth=2 with weight decay (l1 in DFT feature space, MATH.md 3a); "
+    "Convex variants: depth=2 with weight decay (l1 in DFT feature space, docs/circular_cnn.md section 3a); "
     "depth=3 with hidden='unit_norm' (||u_1|| <= 1, weight decay on the other layers: "
-    "weighted l1, MATH.md 3b)."
+    "weighted l1, docs/circular_cnn.md section 3b)."
 )
 
 
@@ -114,7 +114,7 @@ class DFTFeatures:
 
 
 def dft_features(X: np.ndarray, depth: int = 2, hidden: str = "weight_decay") -> DFTFeatures:
-    r"""The DFT feature matrix and penalty weights of a circular CNN (MATH.md 3a, 3b).
+    r"""The DFT feature matrix and penalty weights of a circular CNN (docs/circular_cnn.md sections 3a, 3b).
 
     Parameters
     ----------
@@ -152,7 +152,7 @@ def _check_variant(depth, hidden) -> tuple[int, str]:
     if depth >= 3 and hidden == "weight_decay":
         raise NonConvexFormulationError(
             f"depth={depth} with weight decay on every layer is not convex: its value is "
-            f"(beta L/(2D)) sum_k |(Fb)_k|^(2/L) (MATH.md 3c). " + CONVEX_VARIANTS
+            f"(beta L/(2D)) sum_k |(Fb)_k|^(2/L) (docs/circular_cnn.md section 3c). " + CONVEX_VARIANTS
         )
     if depth == 2 and hidden != "weight_decay":
         raise InvalidInputError(
@@ -161,14 +161,14 @@ def _check_variant(depth, hidden) -> tuple[int, str]:
         )
     if depth >= 4:
         raise InvalidInputError(
-            f"depth={depth} with hidden='unit_norm' is not implemented (MATH.md 3b covers "
+            f"depth={depth} with hidden='unit_norm' is not implemented (docs/circular_cnn.md section 3b covers "
             "depth=3). " + CONVEX_VARIANTS
         )
     return depth, hidden
 
 
 class ConvexCircularCNN(CompositeLeastSquares, ConvexProgram):
-    r"""Globally optimal training of a circular linear CNN (MATH.md 3a, 3b).
+    r"""Globally optimal training of a circular linear CNN (docs/circular_cnn.md sections 3a, 3b).
 
     ``depth=2``: :math:`f(x) = \sum_j w_j^T C(u_j)x` with weight decay on ``u`` and ``w``;
     ``depth=3, hidden="unit_norm"``: :math:`f(x) = \sum_j w_j^T C(u_{2j})C(u_{1j})x`,
@@ -200,7 +200,7 @@ class ConvexCircularCNN(CompositeLeastSquares, ConvexProgram):
     Raises
     ------
     NonConvexFormulationError
-        ``depth >= 3`` with weight decay on every layer (MATH.md 3c).
+        ``depth >= 3`` with weight decay on every layer (docs/circular_cnn.md section 3c).
     """
 
     cones = frozenset({"zero", "nonneg", "soc"})
@@ -347,7 +347,7 @@ def _dual_norm(feats: DFTFeatures, v: np.ndarray) -> float:
 
 def circular_cnn_beta_max(X: np.ndarray, y: np.ndarray) -> float:
     r"""The zero two-layer circular CNN is optimal iff
-    :math:`\beta \ge \|F X^T y\|_\infty` (MATH.md 3a; ``F`` the 2-D DFT for images).
+    :math:`\beta \ge \|F X^T y\|_\infty` (docs/circular_cnn.md section 3a; ``F`` the 2-D DFT for images).
 
     The dual norm of :math:`b \mapsto \tfrac1D\|Fb\|_1` is
     :math:`g \mapsto \|Fg\|_\infty`, since :math:`\langle g, b\rangle =
@@ -364,7 +364,7 @@ BETA_MAX_FAMILIES["circular_cnn"] = circular_cnn_beta_max
 
 @certify.register
 def _certify_circular_cnn(network: CircularCNN, X, y, beta: float) -> Certificate:
-    r"""Certify a circular CNN (MATH.md 3a, 3b): the residual ``v``, scaled into
+    r"""Certify a circular CNN (docs/circular_cnn.md sections 3a, 3b): the residual ``v``, scaled into
     :math:`\max_g\|(\hat X^T v)_g\|/c_g \le \beta`, gives the lower bound
     :math:`-\tfrac12\|v - y\|^2 + \tfrac12\|y\|^2`."""
     beta = check_beta(beta)
@@ -372,7 +372,7 @@ def _certify_circular_cnn(network: CircularCNN, X, y, beta: float) -> Certificat
     if depth >= 3 and hidden == "weight_decay":
         raise NonConvexFormulationError(
             "No certified lower bound for a circular CNN with weight decay on every one of "
-            f"its {depth} layers (not convex, MATH.md 3c). " + CONVEX_VARIANTS
+            f"its {depth} layers (not convex, docs/circular_cnn.md section 3c). " + CONVEX_VARIANTS
         )
     feats = dft_features(X, depth, hidden)
     y1 = check_targets(y, feats.features.shape[0]).reshape(-1)

@@ -1,4 +1,4 @@
-r"""Linear convolutional networks over patches (MATH.md section 2).
+r"""Linear convolutional networks over patches (docs/linear_cnn.md).
 
 With patch matrices :math:`X_k` (row ``i`` the ``k``-th patch of sample ``i``, ``k = 1..K``)
 a linear CNN with per-position output weights is a two-layer linear network applied to the
@@ -17,15 +17,15 @@ group lasso :math:`\min_z \tfrac12\|\bar X z - y\|^2 + \beta\|z\|_2`,
 
 Vector targets ``Y`` (``n x O``) are the same identities with one more index: without
 pooling :math:`Z\in\mathbb R^{h\times KO}` (column ``(k, o)`` holds :math:`\sum_j u_j
-a_{jko}`), with pooling :math:`\min_Z \tfrac12\|\bar X Z - Y\|^2 + \beta\|Z\|_*` (MATH.md 1a
+a_{jko}`), with pooling :math:`\min_Z \tfrac12\|\bar X Z - Y\|^2 + \beta\|Z\|_*` (docs/linear_fc.md section 1a
 on :math:`\bar X`). Both are exact because the penalty is the variational form of the nuclear
 norm of the factorization :math:`Z = UA^T`, whatever linear map ``Z`` passes through
-(derived, not listed in MATH.md; ``tests/test_linear_cnn.py`` checks it against L-BFGS on
+(derived, not stated in the papers; ``tests/test_linear_cnn.py`` checks it against L-BFGS on
 the network weights from random starts).
 
 The map :math:`\mathcal A` has a null space, so :math:`Z^*` need not be unique: the number of
 recovered filters (the rank of the solver's ``Z``) is a width that attains the optimum, not
-always the least one (MATH.md 2a).
+always the least one (docs/linear_cnn.md section 2a).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def patch_selection(spec: PatchSpec, pooling: str | None = None) -> sp.csr_matri
     input entry that is entry ``t`` of patch ``k``; none for zero padding). With pooling its
     ``K`` column blocks are summed (``D x h``), divided by ``K`` for ``"mean"``. Every patch
     matrix is a linear map of ``X``, :math:`X_k = X_{\mathrm{flat}} S_k`, so the least-squares
-    term can be reduced through the QR of ``X`` itself (MATH.md 0).
+    term can be reduced through the QR of ``X`` itself (docs/conventions.md).
     """
     D = spec.channels * int(np.prod(spec.spatial))
     # patches of the input holding its own (1-based) flat index: 0 marks padding
@@ -95,7 +95,7 @@ def patch_selection(spec: PatchSpec, pooling: str | None = None) -> sp.csr_matri
 
 
 class ConvexLinearCNN(CompositeLeastSquares, ConvexProgram):
-    r"""Globally optimal training of a linear CNN (MATH.md 2a, 2b).
+    r"""Globally optimal training of a linear CNN (docs/linear_cnn.md sections 2a, 2b).
 
     ``pooling=None`` solves the nuclear-norm SDP
 
@@ -306,7 +306,7 @@ def linear_cnn_beta_max(
     pooling: str | None = None,
 ) -> float:
     r""":math:`\|\mathcal A^*(y)\|_2`: the zero network is the optimum iff ``beta`` is at
-    least this (MATH.md 2; the spectral norm of the ``h x K`` matrix of patch
+    least this (docs/linear_cnn.md; the spectral norm of the ``h x K`` matrix of patch
     correlations :math:`X_k^T y`, or :math:`\|\bar X^T y\|` with pooling)."""
     X = as_image_batch(X)
     Y2 = check_targets(y, X.shape[0]).reshape(X.shape[0], -1)
@@ -322,7 +322,7 @@ BETA_MAX_FAMILIES["linear_cnn"] = linear_cnn_beta_max
 
 @certify.register
 def _certify_linear_cnn(network: LinearCNN, X, y, beta: float) -> Certificate:
-    r"""Certify a linear CNN (MATH.md 2): the residual :math:`V = Y - f(X)`, scaled so that
+    r"""Certify a linear CNN (docs/linear_cnn.md): the residual :math:`V = Y - f(X)`, scaled so that
     :math:`\|\mathcal A^*(V)\|_2 \le \beta`, gives the lower bound
     :math:`-\tfrac12\|V - Y\|^2 + \tfrac12\|Y\|^2`."""
     beta = check_beta(beta)

@@ -1,4 +1,4 @@
-r"""Deep linear fully connected networks (MATH.md section 1).
+r"""Deep linear fully connected networks (docs/linear_fc.md).
 
 Two layers with weight decay, or ``L`` layers whose hidden layers are spectral-norm
 constrained, have the same global optimum as a nuclear-norm regularized least squares:
@@ -51,7 +51,7 @@ MAX_GRID_ENTRIES = 2_000_000
 HIDDEN_CHOICES = ("weight_decay", "spectral", "frobenius")
 
 CONVEX_VARIANTS = (
-    "Convex variants: depth=2 with weight decay (nuclear-norm SDP, MATH.md 1a/1b); "
+    "Convex variants: depth=2 with weight decay (nuclear-norm SDP, docs/linear_fc.md sections 1a/1b); "
     "hidden='spectral' for depth >= 3 (||W_l||_2 <= 1 on hidden layers, the same SDP, 1c); "
     "scalar output with weight decay on every layer (exact ridge-path search, 1d)."
 )
@@ -67,7 +67,7 @@ class ConvexLinearFC(CompositeLeastSquares, ConvexProgram):
         \min_Z \tfrac12\|XZ - Y\|_F^2 + \beta\|Z\|_*
 
     (the nuclear norm is :math:`\|z\|_2` for scalar output), whose optimum equals the
-    network's for ``depth=2`` with weight decay on both layers (MATH.md 1a, 1b) and for
+    network's for ``depth=2`` with weight decay on both layers (docs/linear_fc.md sections 1a, 1b) and for
     ``hidden="spectral"`` (:math:`\|W_l\|_2 \le 1` for :math:`l \le L-2`, weight decay on
     the last two layers, 1c). For ``depth >= 3`` with weight decay on every layer and
     scalar output it solves
@@ -130,7 +130,7 @@ class ConvexLinearFC(CompositeLeastSquares, ConvexProgram):
             raise NonConvexFormulationError(
                 f"depth={self.depth} with weight decay on every layer and vector output "
                 f"({self._Y2.shape[1]} outputs) is not convex: its value is a Schatten-2/"
-                f"{self.depth} quasi-norm program with distinct local optima (MATH.md 1e). "
+                f"{self.depth} quasi-norm program with distinct local optima (docs/linear_fc.md section 1e). "
                 + CONVEX_VARIANTS
             )
         self._Z: np.ndarray | None = None  # the ridge-path solution (variant 1d)
@@ -151,7 +151,7 @@ class ConvexLinearFC(CompositeLeastSquares, ConvexProgram):
         if self.variant == "ridge_path":
             raise NonConvexFormulationError(
                 "depth >= 3 with weight decay on every layer has no convex program; "
-                "solve() runs an exact ridge-path search instead (MATH.md 1d)."
+                "solve() runs an exact ridge-path search instead (docs/linear_fc.md section 1d)."
             )
         d, K = self.X.shape[1], self._Y2.shape[1]
         R, QtY, offset = reduce_least_squares(self.X, self._Y2)
@@ -271,7 +271,7 @@ class ConvexLinearFC(CompositeLeastSquares, ConvexProgram):
 
 def factor_nuclear(U, s, Vt, depth: int, hidden: str, scalar_output: bool = False) -> LinearFC:
     r"""Weights of a ``depth``-layer network whose product is :math:`U\,\mathrm{diag}(s)\,V^T`
-    and whose penalty is :math:`\beta\sum_i s_i` (MATH.md 1a, 1c).
+    and whose penalty is :math:`\beta\sum_i s_i` (docs/linear_fc.md sections 1a, 1c).
 
     Two layers: :math:`W_1 = US^{1/2}`, :math:`W_2 = S^{1/2}V^T` (balanced). More layers
     (spectral variant): :math:`W_1 = U`, identities in between,
@@ -292,7 +292,7 @@ def factor_nuclear(U, s, Vt, depth: int, hidden: str, scalar_output: bool = Fals
 
 
 def _balanced_rank_one(z: np.ndarray, depth: int, scalar_output: bool) -> LinearFC:
-    """``depth`` balanced width-1 layers whose product is ``z`` (MATH.md 1d)."""
+    """``depth`` balanced width-1 layers whose product is ``z`` (docs/linear_fc.md section 1d)."""
     t = float(np.linalg.norm(z))
     direction = z / t if t > 0 else np.zeros_like(z)
     scale = t ** (1.0 / depth)
@@ -301,7 +301,7 @@ def _balanced_rank_one(z: np.ndarray, depth: int, scalar_output: bool) -> Linear
 
 
 def nuclear_certificate(net: LinearFC, X: np.ndarray, Y2: np.ndarray, beta: float) -> Certificate:
-    r"""Certificate for the nuclear-norm program from a network's residual (MATH.md 1a).
+    r"""Certificate for the nuclear-norm program from a network's residual (docs/linear_fc.md section 1a).
 
     The dual point is :math:`V = s(Y - XZ)` with ``s`` the best scale subject to
     :math:`\|X^T V\|_2 \le \beta`; its value
@@ -318,7 +318,7 @@ def nuclear_certificate(net: LinearFC, X: np.ndarray, Y2: np.ndarray, beta: floa
 
 @certify.register
 def _certify_linear_fc(network: LinearFC, X, y, beta: float) -> Certificate:
-    """Certify a deep linear network (MATH.md 1a-1d)."""
+    """Certify a deep linear network (docs/linear_fc.md sections 1a-1d)."""
     X = check_data(X)
     Y2 = check_targets(y, X.shape[0]).reshape(X.shape[0], -1)
     beta = check_beta(beta)
@@ -332,7 +332,7 @@ def _certify_linear_fc(network: LinearFC, X, y, beta: float) -> Certificate:
     if Y2.shape[1] != 1:
         raise NonConvexFormulationError(
             "No certified lower bound for depth >= 3 with weight decay on every layer and "
-            "vector output (not convex, MATH.md 1e). " + CONVEX_VARIANTS
+            "vector output (not convex, docs/linear_fc.md section 1e). " + CONVEX_VARIANTS
         )
     _, _, lower = ridge_path_search(X, Y2[:, 0], beta, network.depth)
     upper = network.objective(X, Y2, beta)
@@ -341,7 +341,7 @@ def _certify_linear_fc(network: LinearFC, X, y, beta: float) -> Certificate:
 
 def linear_fc_beta_max(X: ArrayLike, Y: ArrayLike) -> float:
     r""":math:`\|X^T Y\|_2`: the zero network is optimal iff ``beta`` is at least this
-    (two layers, or spectral hidden layers; MATH.md 1a)."""
+    (two layers, or spectral hidden layers; docs/linear_fc.md section 1a)."""
     X = check_data(X)
     Y2 = check_targets(Y, X.shape[0]).reshape(X.shape[0], -1)
     return float(np.linalg.norm(X.T @ Y2, 2))
@@ -350,7 +350,7 @@ def linear_fc_beta_max(X: ArrayLike, Y: ArrayLike) -> float:
 BETA_MAX_FAMILIES["linear_fc"] = linear_fc_beta_max
 
 
-# --- MATH.md 1d: exact search along the ridge path ---------------------------------------------
+# --- docs/linear_fc.md section 1d: exact search along the ridge path ---------------------------
 
 
 def ridge_path_search(
@@ -464,7 +464,7 @@ def ridge_path_search(
 
 def ridge_path_beta_max(X: np.ndarray, y: np.ndarray, depth: int, rtol: float = 1e-12) -> float:
     r"""Smallest ``beta`` at which :math:`z = 0` minimizes
-    :math:`\tfrac12\|Xz-y\|^2 + \tfrac{\beta L}{2}\|z\|^{2/L}` (MATH.md 1d).
+    :math:`\tfrac12\|Xz-y\|^2 + \tfrac{\beta L}{2}\|z\|^{2/L}` (docs/linear_fc.md section 1d).
 
     Zero is optimal at ``beta`` iff it is at every larger ``beta`` (the objective grows with
     ``beta`` while the zero network's value does not), so the threshold is found by

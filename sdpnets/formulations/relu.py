@@ -1,4 +1,4 @@
-r"""Two-layer ReLU networks as cone-constrained group lassos (MATH.md section 4).
+r"""Two-layer ReLU networks as cone-constrained group lassos (docs/relu.md).
 
 For a two-layer ReLU network :math:`f(X) = \sum_j (Xu_j)_+ \alpha_j` with weight decay,
 
@@ -76,7 +76,7 @@ def _balanced_parts(net: ReLUMLP) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def prune_network(net: ReLUMLP, X) -> ReLUMLP:
-    r"""Caratheodory pruning of a two-layer ReLU network (MATH.md 4a).
+    r"""Caratheodory pruning of a two-layer ReLU network (docs/relu.md section 4a).
 
     Every neuron is rebalanced (:math:`\|u_j\| = \|\alpha_j\|`, which never raises the
     objective) and written :math:`c_j\, \bar u_j, \bar\alpha_j` with unit parts; the
@@ -106,7 +106,7 @@ def prune_network(net: ReLUMLP, X) -> ReLUMLP:
 class ConvexReLU(_GroupLassoReLU):
     r"""Globally optimal two-layer ReLU network :math:`f(X) = (XU + 1b^T)_+\alpha`.
 
-    Solves (MATH.md 4a)
+    Solves (docs/relu.md section 4a)
 
     .. math::
 
@@ -210,7 +210,7 @@ def relu_beta_max(
 ) -> float:
     r""":math:`\beta_{\max} = \max_{\|u\| \le 1} |g^T (Xu)_+|` with :math:`g = -\nabla L(0)`
     (max over outputs): the zero network is the global optimum of the two-layer ReLU problem
-    iff :math:`\beta \ge \beta_{\max}` (MATH.md 4c). ``g = y`` for squared and hinge loss,
+    iff :math:`\beta \ge \beta_{\max}` (docs/relu.md section 4c). ``g = y`` for squared and hinge loss,
     ``y / 2`` for logistic loss. ``bias=True`` appends the ones column of a first-layer
     bias."""
     X = check_data(X)
@@ -235,7 +235,7 @@ def _certify_relu_mlp(
 ) -> Certificate:
     """Certify any two-layer ReLU network: its objective, a lower bound on the global optimum
     from its scaled dual point ``-grad L(f(X))`` (exact dual feasibility by NNLS over every
-    pattern, MATH.md 4c), and the gap. ``loss=None``: the network's own loss."""
+    pattern, docs/relu.md section 4c), and the gap. ``loss=None``: the network's own loss."""
     X = check_data(X)
     beta = check_beta(beta)
     loss = network.loss if loss is None else get_loss(loss)
@@ -252,7 +252,7 @@ def _certify_relu_mlp(
     if y2.shape[1] > 1 and network.output_penalty != "l1_squared":
         raise NonConvexFormulationError(
             "no certified lower bound for vector-output ReLU networks with standard weight "
-            "decay (a copositive program, MATH.md 4d); the exact convex variant uses the "
+            "decay (a copositive program, docs/relu.md section 4d); the exact convex variant uses the "
             "separable output penalty: ReLUMLP(..., output_penalty='l1_squared')."
         )
     A = X if network.bias is None else np.hstack([X, np.ones((X.shape[0], 1))])

@@ -1,5 +1,5 @@
 r"""Two-layer ReLU CNNs with sum or mean pooling as a group lasso over the joint
-activation patterns of the stacked patches (MATH.md 4e)."""
+activation patterns of the stacked patches (docs/relu.md section 4e)."""
 
 from __future__ import annotations
 
@@ -27,14 +27,14 @@ from .relu_common import (
 __all__ = ["ConvexReLUCNN"]
 
 
-# --- ReLU CNN with sum / mean pooling (MATH.md 4e) ------------------------------------------------
+# --- ReLU CNN with sum / mean pooling (docs/relu.md section 4e) -----------------------------------
 
 
 class ConvexReLUCNN(_GroupLassoReLU):
     r"""Globally optimal two-layer ReLU CNN with sum (or mean) pooling,
     :math:`f(x) = \sum_j \alpha_j\, c\sum_k (x_k^T u_j)_+` over the patches :math:`x_k`.
 
-    Solves (MATH.md 4e), with the patch matrices :math:`X_k` (``n x h``) stacked into
+    Solves (docs/relu.md section 4e), with the patch matrices :math:`X_k` (``n x h``) stacked into
     :math:`[X_1; \dots; X_K]` and the *joint* patterns :math:`D_i = (D_i^1, \dots, D_i^K)` of
     its ``nK`` rows,
 
@@ -130,7 +130,7 @@ def _certify_relu_cnn(
     network: ReLUCNN, X, y, beta: float, loss: str | Loss | None = None,
     max_patterns: int = DEFAULT_MAX_PATTERNS,
 ) -> Certificate:
-    r"""Certify any ReLU CNN with sum/mean pooling (MATH.md 4e): the dual norm
+    r"""Certify any ReLU CNN with sum/mean pooling (docs/relu.md section 4e): the dual norm
     :math:`\max_{\|u\| \le 1}|v^T \sum_k (X_k u)_+|` is computed exactly over the joint
     patterns of the stacked patches. ``loss=None``: the network's own loss."""
     beta = check_beta(beta)

@@ -1,4 +1,4 @@
-r"""Machinery shared by the two-layer ReLU formulations (MATH.md section 4): the
+r"""Machinery shared by the two-layer ReLU formulations (docs/relu.md): the
 group-lasso program over activation patterns, its exact dual norm, Caratheodory pruning and
 the dual points that certificates are built from.
 
@@ -48,7 +48,7 @@ BLOCK_TOL = 1e-9
 
 
 def _every_cell(A: np.ndarray, max_patterns: int = DEFAULT_MAX_PATTERNS) -> np.ndarray:
-    """The masks of every cell of ``A``'s rows, for an exact dual norm (MATH.md 4c); refused
+    """The masks of every cell of ``A``'s rows, for an exact dual norm (docs/relu.md section 4c); refused
     up front when the bound on their number exceeds ``max_patterns``."""
     bound = arrangement_info(A).max_cells
     if bound > max_patterns:
@@ -65,7 +65,7 @@ def _every_cell(A: np.ndarray, max_patterns: int = DEFAULT_MAX_PATTERNS) -> np.n
 def relu_dual_norm(
     A: np.ndarray, v: np.ndarray, masks: np.ndarray | None = None, *, return_direction: bool = False
 ):
-    r""":math:`\max_{\|u\|_2 \le 1} |v^T (Au)_+|`, exactly (MATH.md 4c).
+    r""":math:`\max_{\|u\|_2 \le 1} |v^T (Au)_+|`, exactly (docs/relu.md section 4c).
 
     Per pattern ``D`` and sign ``s``,
     :math:`\max\{s\,v^T D A u : \|u\| \le 1,\ (2D - I)Au \ge 0\}
@@ -302,7 +302,7 @@ class _GroupLassoReLU(ConvexProgram):
         r"""Smallest ``beta`` at which the zero network is the global optimum for these data
         and this loss: :math:`\max_k \max_{\|u\| \le 1} |g_k^T (Au)_+|` with
         :math:`g = -\nabla L(0)` (``y`` for squared and hinge loss, ``y/2`` for logistic),
-        pooled for CNNs (MATH.md 4c)."""
+        pooled for CNNs (docs/relu.md section 4c)."""
         g = _dual_point(self._loss, np.zeros_like(self._y2), self._y2)
         rows = g if self._S is None else np.asarray(self._S.T @ g)
         masks = self._all_masks()
