@@ -433,7 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0,
                       help="seed of the random data and of the gradient-descent starts "
                            "(default: 0)")
-    demo.set_defaults(handler=lambda args: run_demo(seed=args.seed))
+    demo.set_defaults(handler=lambda args: run_demo(seed=args.seed) and 0)
     backends = sub.add_parser(
         "backends", help="list solver backends and whether they can run here",
         description="List the solver backends and, for each one that cannot run here, why.",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import re
 import subprocess
 import sys
 
@@ -15,48 +14,61 @@ from sdpnets.cli import demo_data, main, run_demo
 
 
 @pytest.fixture(scope="module")
-def demo_output() -> str:
+def demo_run() -> tuple[str, dict]:
     out = io.StringIO()
-    run_demo(seed=0, out=out)
-    return out.getvalue()
+    report = run_demo(seed=0, out=out)
+    return out.getvalue(), report
 
 
-def _rows(text: str, first: str) -> list[list[str]]:
-    return [re.split(r"\s{2,}", line.strip()) for line in text.splitlines() if line.startswith(first)]
+def test_demo_solves_the_real_size_problem_on_the_first_order_backend(demo_run):
+    text, report = demo_run
+    (large,) = report["large"]
+    assert large["backend"] == "firstorder" and large["status"] == "optimal"
+    # certified to the requested relative gap, and the bracket is printed
+    assert large["lower"] <= large["upper"]
+    assert (large["upper"] - large["lower"]) <= 1e-8 * large["upper"]
+    assert f"{large['lower']:.10g}" in text and "relative gap" in text
+    assert large["rank"] == 5  # the planted rank
 
 
-def test_demo_solves_on_every_available_backend(demo_output):
-    rows = _rows(demo_output, "2-layer") + _rows(demo_output, "3-layer")
-    solved = [r for r in rows if r[2] == "optimal" and len(r) == 8]
-    assert {r[1] for r in solved} == set(sn.available_backends())
-    # every backend and both depths reach the same optimum (MATH.md 1a = 1c)
-    objectives = np.array([float(r[3]) for r in solved])
+def test_demo_solves_on_every_available_backend(demo_run):
+    _, report = demo_run
+    solved = [r for r in report["small"] if r["status"] == "optimal"]
+    assert {r["backend"] for r in solved} == set(sn.available_backends()) | {"firstorder"}
+    # every backend and both depths reach the same optimum (the same nuclear-norm program);
+    # every certified lower bound is below every recovered network's objective (a solver's
+    # own objective may sit slightly below the optimum at a slightly infeasible point)
+    objectives = np.array([r["objective"] for r in solved])
     assert np.ptp(objectives) <= 1e-6 * objectives.max()
-    assert all(float(r[4]) >= 0 for r in solved)  # certified gaps
+    uppers = np.array([r["upper"] for r in solved])
+    assert max(r["lower"] for r in solved) <= uppers.min()
 
 
-def test_demo_reports_unlicensed_mosek_honestly(demo_output):
+def test_demo_reports_unlicensed_mosek_honestly(demo_run):
+    text, report = demo_run
     if "mosek" in sn.available_backends():
         pytest.skip("a MOSEK licence is present")
-    mosek_rows = [r for r in _rows(demo_output, "2-layer") if r[1] == "mosek"]
-    assert mosek_rows and mosek_rows[0][2].startswith("unavailable")
+    mosek_rows = [r for r in report["small"] if r["backend"] == "mosek"]
+    assert mosek_rows and all(r["status"] == "unavailable" for r in mosek_rows)
+    assert "unavailable (no licence)" in text
 
 
-def test_demo_rank_is_the_planted_rank_of_the_optimum(demo_output):
+def test_demo_rank_is_the_rank_of_the_optimum(demo_run):
+    _, report = demo_run
     X, Y = demo_data(0)
     beta = 0.15 * sn.beta_max(X, Y, family="linear_fc")
-    Z = sn.ConvexLinearFC(X, Y, beta)
-    Z.solve()
-    expected = Z.network().weights[0].shape[1]
-    ranks = {int(r[7]) for r in _rows(demo_output, "2-layer") if len(r) == 8 and r[2] == "optimal"}
+    prog = sn.ConvexLinearFC(X, Y, beta)
+    prog.solve(backend="clarabel")
+    expected = prog.network().weights[0].shape[1]
+    ranks = {r["rank"] for r in report["small"] if r["status"] == "optimal"}
     assert ranks == {expected}
 
 
-def test_gradient_descent_never_beats_the_certificate(demo_output):
-    section = demo_output.split("Gradient descent")[1]
-    rows = _rows(section, "2-layer") + _rows(section, "3-layer")
-    assert len(rows) == 10
-    assert all(float(r[3]) >= 0 for r in rows)
+def test_gradient_descent_never_beats_the_certificate(demo_run):
+    _, report = demo_run
+    runs = report["descent"]
+    assert len(runs) == 10
+    assert all(r["objective"] >= r["lower"] for r in runs)
 
 
 def test_backends_command_lists_every_backend(capsys):
