@@ -16,6 +16,7 @@ from ..losses import Loss, get_loss
 from ..networks import CircularReLUNet
 from ..patterns import DEFAULT_MAX_PATTERNS
 from ..results import Certificate
+from .base import ConvexProgram
 from .relu_common import _certify_scalar, _every_cell, _GroupLassoReLU
 
 __all__ = ["ConvexCircularReLU", "circular_relu_dual_norm"]
@@ -170,6 +171,9 @@ class ConvexCircularReLU(_GroupLassoReLU):
 
     def _dual_norm(self, v: np.ndarray, masks: np.ndarray) -> float:
         return circular_relu_dual_norm(self.X, v, masks)
+
+    def _solve_firstorder(self, **kwargs):  # the Fourier l1 group norms have no solver yet
+        return ConvexProgram._solve_firstorder(self, **kwargs)
 
 
 @certify.register

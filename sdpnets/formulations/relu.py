@@ -20,6 +20,7 @@ re-exported here).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -132,7 +133,13 @@ class ConvexReLU(_GroupLassoReLU):
         ``"exhaustive"``: every cell (refused with :class:`ProblemTooLargeError` when the
         bound exceeds ``max_patterns``); an int: that many sampled Gaussian gates; a boolean
         ``(n, P)`` array of patterns or a float ``(d, P)`` array of gates (``d + 1`` rows
-        with ``bias=True``).
+        with ``bias=True``). A trained :class:`~sdpnets.ReLUMLP` ``net``: its neurons'
+        own activation patterns, and ``(net, k)``: those merged with ``k`` sampled gates.
+        The program then starts from the network's point (each neuron
+        :math:`(u_j, \alpha_j)` put into the block of its pattern as
+        :math:`u_j|\alpha_{jk}|`, feasible, at an objective no higher than the network's);
+        ``backend="firstorder"`` starts there and never returns a worse network. For vector
+        outputs "worse" is measured with the program's l1-squared output penalty.
     loss : {"squared", "logistic", "hinge"} or Loss
         Summed over samples.
     bias : bool
@@ -163,7 +170,40 @@ class ConvexReLU(_GroupLassoReLU):
         n = self.X.shape[0]
         self._A = np.hstack([self.X, np.ones((n, 1))]) if self.bias else self.X
         self._S = None
+        net, patterns = _network_gates(patterns, self._A, self.bias, seed)
         self._check_common(y, loss, patterns, seed, max_patterns)
+        if net is not None:
+            self._start_from(net)
+
+    def _start_from(self, net: ReLUMLP) -> None:
+        """The network's neurons as blocks: neuron ``j`` with pattern ``i`` adds
+        :math:`g_j \max(\pm\alpha_{jk}, 0)` to ``V[:, i, k]`` / ``W[:, i, k]``."""
+        G = net.U if net.bias is None else np.vstack([net.U, net.bias[None, :]])
+        if self.bias and net.bias is None:
+            G = np.vstack([G, np.zeros((1, G.shape[1]))])
+        alpha = net.alpha.reshape(net.width, -1)
+        K = self._y2.shape[1]
+        if alpha.shape[1] != K:
+            raise InvalidInputError(f"patterns: the network has {alpha.shape[1]} outputs, y has {K}.")
+        masks = self._patterns.masks
+        index = {m.tobytes(): i for i, m in enumerate(np.ascontiguousarray(masks.T))}
+        own = np.ascontiguousarray((self._A @ G >= 0).T)
+        pat = np.array([index.get(m.tobytes(), -1) for m in own])
+        h, P = G.shape[0], masks.shape[1]
+        V, W = np.zeros((h, P, K)), np.zeros((h, P, K))
+        live = pat >= 0  # dead neurons (all-zero pattern) contribute nothing
+        for out, part in ((V, np.maximum(alpha, 0.0)), (W, np.maximum(-alpha, 0.0))):
+            contrib = G[:, live, None] * part[None, live, :]  # (h, m_live, K)
+            np.add.at(out.transpose(1, 0, 2), pat[live], contrib.transpose(1, 0, 2))
+        self._start_blocks = (V, W)
+        #: The trained network the program starts from (``patterns=net``).
+        self.start_network = net
+        self._patterns = replace(
+            self._patterns, method="network",
+            message=f"the activation patterns of a trained network's {net.width} neurons"
+            ": "
+            + self._patterns.message,
+        )
 
     def _data_for_network(self) -> np.ndarray:
         return self.X
@@ -226,6 +266,33 @@ def relu_beta_max(
 
 
 BETA_MAX_FAMILIES["relu"] = relu_beta_max
+
+
+def _network_gates(patterns, A: np.ndarray, bias: bool, seed):
+    """``(net, gates)`` for ``patterns=net`` or ``(net, k)``; ``(None, patterns)`` otherwise."""
+    extra = 0
+    if isinstance(patterns, tuple) and len(patterns) == 2 and isinstance(patterns[0], ReLUMLP):
+        patterns, extra = patterns[0], check_int(patterns[1], "patterns[1]", minimum=0)
+    if not isinstance(patterns, ReLUMLP):
+        return None, patterns
+    net = patterns
+    if net.bias is not None and not bias:
+        raise InvalidInputError(
+            "patterns: the network has first-layer biases; build the program with bias=True."
+        )
+    if net.U.shape[0] != A.shape[1] - int(bias):
+        raise InvalidInputError(
+            f"patterns: the network has {net.U.shape[0]} inputs, X has {A.shape[1] - int(bias)} "
+            "columns."
+        )
+    G = net.U if net.bias is None else np.vstack([net.U, net.bias[None, :]])
+    if bias and net.bias is None:
+        G = np.vstack([G, np.zeros((1, G.shape[1]))])
+    if extra:
+        G = np.hstack([G, np.random.default_rng(seed).standard_normal((A.shape[1], extra))])
+    if not np.any(A @ G >= 0):
+        raise InvalidInputError("patterns: every neuron of the network is dead on X.")
+    return net, G
 
 
 @certify.register

@@ -18,6 +18,8 @@ inequality.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 
 import cvxpy as cp
@@ -35,10 +37,12 @@ from ..patterns import (
     enumerate_patterns,
     resolve_patterns,
 )
-from ..results import Certificate
+from ..results import Certificate, SolveResult
 from .base import ConvexProgram, best_dual_scaling
 
 __all__ = ["relu_dual_norm", "caratheodory_prune", "BLOCK_TOL"]
+
+logger = logging.getLogger(__name__)
 
 #: Blocks whose norm is at most this fraction of the largest block are dropped on recovery.
 BLOCK_TOL = 1e-9
@@ -186,6 +190,13 @@ class _GroupLassoReLU(ConvexProgram):
     _loss: Loss
     _patterns: PatternSet
 
+    #: Cone-constrained blocks ``V, W`` (``False``: the gated program's free blocks).
+    _cone: bool = True
+    _fo_blocks: tuple[np.ndarray, np.ndarray] | None = None
+    _fo_dual: np.ndarray | None = None
+    #: Starting blocks ``(V, W)`` of a trained network (``patterns=net``), ``(h, P, K)``.
+    _start_blocks: tuple[np.ndarray, np.ndarray] | None = None
+
     @property
     def patterns(self) -> PatternSet:
         """The activation patterns the program uses and how they were obtained."""
@@ -213,13 +224,15 @@ class _GroupLassoReLU(ConvexProgram):
         return cp.sum(cp.norm(V, 2, axis=0))
 
     def _build(self) -> cp.Problem:
-        A, M = self._A, self._patterns.masks
+        M = self._patterns.masks
+        # equilibrated data (only the squared loss scales with the targets)
+        A, y2 = self._equilibrate(self._A, self._y2, scale_targets=self._loss.name == "squared")
         P, K = M.shape[1], self._y2.shape[1]
         h = A.shape[1]
         Mt = np.tile(M, (1, K)).astype(float)  # column k * P + i: pattern i, output k
         V = cp.Variable((h, P * K), name="V")
         W = cp.Variable((h, P * K), name="W")
-        self._V, self._W = V, W
+        self._V, self._W = self.solution_scale * V, self.solution_scale * W
         Z = cp.multiply(Mt, A @ (V - W))
         if self._scalar:
             rows = cp.sum(Z, axis=1)
@@ -227,7 +240,7 @@ class _GroupLassoReLU(ConvexProgram):
             E = sp.kron(sp.eye(K), np.ones((P, 1)), format="csr")  # (P K, K) block sums
             rows = Z @ E
         yhat = rows if self._S is None else self._S @ rows
-        target = self._y2[:, 0] if self._scalar else self._y2
+        target = y2[:, 0] if self._scalar else y2
         pred = cp.Variable(target.shape, name="prediction")
         self._pred = pred
         self._pred_constraint = pred == yhat
@@ -251,6 +264,8 @@ class _GroupLassoReLU(ConvexProgram):
         return self._block_values()
 
     def _block_values(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._from_firstorder():
+            return self._fo_blocks
         h, P, K = self._A.shape[1], self._patterns.count, self._y2.shape[1]
         Vv = np.asarray(self._V.value, dtype=float).reshape(h, K, P).transpose(0, 2, 1)
         Wv = np.asarray(self._W.value, dtype=float).reshape(h, K, P).transpose(0, 2, 1)
@@ -315,13 +330,16 @@ class _GroupLassoReLU(ConvexProgram):
     def dual_point(self) -> np.ndarray:
         """The solver's dual point for the prediction (``y - yhat`` for squared loss)."""
         self._require_solution()
-        return np.asarray(self._pred_constraint.dual_value, dtype=float).reshape(self._y2.shape)
+        v = np.asarray(self._pred_constraint.dual_value, dtype=float).reshape(self._y2.shape)
+        return self._scales[1] * v  # the problem's targets are y / y_scale
 
     def _certify_rows(
-        self, yhat: np.ndarray, upper: float, v: np.ndarray | None = None
+        self, yhat: np.ndarray, upper: float, v: np.ndarray | None = None,
+        masks: np.ndarray | None = None,
     ) -> Certificate:
-        """Certificate from predictions ``yhat`` (n, K) (or a given dual point ``v``)."""
-        masks = self._all_masks()
+        """Certificate from predictions ``yhat`` (n, K) (or a given dual point ``v``), over
+        ``masks`` (default: every cell)."""
+        masks = self._all_masks() if masks is None else masks
         if v is None:
             v = _dual_point(self._loss, yhat, self._y2)
         v = _into_domain(self._loss, v, self._y2)
@@ -336,13 +354,85 @@ class _GroupLassoReLU(ConvexProgram):
         lower = min(lower, upper)
         return Certificate(lower, upper, upper - lower, dual_point=np.stack(points, axis=1))
 
-    def _certificate(self) -> Certificate:
+    def _program_certificate(self) -> Certificate:
+        """The certificate of the program that was solved: over its own patterns (for
+        sampled patterns a bound on the program, not on the network's optimum)."""
+        return self._certificate(masks=self._patterns.masks)
+
+    def _certificate(self, masks: np.ndarray | None = None) -> Certificate:
         net = self.network()
         yhat = np.asarray(net.predict(self._data_for_network())).reshape(self._y2.shape)
         upper = net.objective(self._data_for_network(), self.y, self.beta, self._loss)
         # Two candidate dual points, each made exactly feasible by scaling: -grad L at the
         # network's predictions, and the solver's multiplier of the prediction (usually
         # feasible to a much smaller relative error; for hinge the only tight choice).
-        best = self._certify_rows(yhat, upper)
-        other = self._certify_rows(yhat, upper, v=self.dual_point())
+        best = self._certify_rows(yhat, upper, masks=masks)
+        other = self._certify_rows(yhat, upper, v=self.dual_point(), masks=masks)
         return other if other.lower_bound > best.lower_bound else best
+
+    # -- sdpnets' own solver (backend="firstorder") --------------------------------------
+    def _from_firstorder(self) -> bool:
+        return (self._result is not None and self._result.backend == "firstorder"
+                and self._fo_blocks is not None)
+
+    def _solve_firstorder(self, *, tol, max_iters, time_limit, verbose, warm_start,
+                          **options) -> SolveResult:
+        """ADMM on the blocks (:func:`sdpnets.backends.firstorder.relu_admm.solve_relu_admm`),
+        one output at a time; starts from the trained network's blocks (``patterns=net``)
+        or, with ``warm_start``, from the last first-order solution. Options:
+        ``rho``, ``check_every``, ``linear_solver`` ("auto", "direct", "cg")."""
+        from ..backends.firstorder.relu_admm import solve_relu_admm
+
+        A, M = self._A, self._patterns.masks
+        n, K = self._y2.shape
+        P, h = M.shape[1], A.shape[1]
+        start = self._start_blocks
+        if warm_start and self._fo_blocks is not None:
+            start = self._fo_blocks
+        known = {"rho", "check_every", "linear_solver", "cone_weight"}
+        unknown = set(options) - known
+        if unknown:
+            raise InvalidInputError(
+                f"unknown option(s) {sorted(unknown)} for backend='firstorder'; known: "
+                f"{sorted(known)}."
+            )
+        t0 = time.perf_counter()
+        outs = []
+        for k in range(K):
+            z0 = None
+            if start is not None:
+                z0 = np.hstack([start[0][:, :, k], start[1][:, :, k]]) if self._cone \
+                    else start[0][:, :, k]
+            left = None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 0.0)
+            outs.append(solve_relu_admm(
+                A, M, self._y2[:, k], self._loss, self.beta, pool=A.shape[0] // n,
+                cone=self._cone, start=z0, tol=tol, max_iters=max_iters, time_limit=left,
+                log=logger if verbose else None, **options,
+            ))
+        Z = np.stack([o.blocks for o in outs], axis=2)  # (h, nb, K)
+        self._fo_blocks = (Z[:, :P], Z[:, P:]) if self._cone else (Z, np.zeros_like(Z))
+        self._fo_dual = np.stack([o.dual_point for o in outs], axis=1)
+        statuses = [o.status for o in outs]
+        status = next((s for s in ("time_limit", "iteration_limit") if s in statuses), "optimal")
+        objective = float(sum(o.objective for o in outs))
+        lower = float(sum(o.lower_bound for o in outs))
+        violation = max(o.cone_violation for o in outs)
+        raw = {
+            "lower_bound": lower,
+            "gap": max(objective, sum(o.program_objective for o in outs)) - lower,
+            "program_objective": float(sum(o.program_objective for o in outs)),
+            "cone_violation": violation,
+            "rho": [o.rho for o in outs],
+            "linear_solver": outs[0].linear_solver,
+            "cg_iterations": sum(o.cg_iterations for o in outs),
+            "history": [o.history for o in outs],
+        }
+        message = (f"ADMM ({outs[0].linear_solver} linear solves): certified lower bound "
+                   f"{lower:.10g}, network objective {objective:.10g}")
+        if self._cone:
+            message += f", cone violation {violation:.1e}"
+        return SolveResult(
+            status=status, objective=objective, backend="firstorder",
+            solve_time=time.perf_counter() - t0, compile_time=0.0,
+            iterations=max(o.iterations for o in outs), message=message + ".", raw=raw,
+        )

@@ -151,6 +151,7 @@ class _ReLUADMM:
         P, nb = ops.P, ops.nb
         self.sign = np.concatenate([np.ones(P), -np.ones(P)]) if ops.cone else np.ones(P)
         self.pat = np.tile(np.arange(P), 2) if ops.cone else np.arange(P)
+        self.root = math.sqrt(ops.gamma)  # the cone rows enter as sqrt(gamma) G z = s
 
     # products over every block ----------------------------------------------------------
     def forward(self, Z: np.ndarray) -> np.ndarray:
@@ -169,8 +170,8 @@ class _ReLUADMM:
             if ops.cone:
                 E = 2.0 * M - 1.0
                 cw = slice(c.start + P, c.stop + P)
-                out[:, c] = ops.A.T @ (Mr + E * W[:, c])
-                out[:, cw] = ops.A.T @ (E * W[:, cw] - Mr)
+                out[:, c] = ops.A.T @ (Mr + self.root * E * W[:, c])
+                out[:, cw] = ops.A.T @ (self.root * E * W[:, cw] - Mr)
             else:
                 out[:, c] = ops.A.T @ Mr
         return out
@@ -187,7 +188,7 @@ class _ReLUADMM:
             for cols in (c, slice(c.start + P, c.stop + P)):
                 w = Wst[:, cols]
                 lam_old = np.minimum(w, 0.0)
-                Gz = E * (ops.A @ Z[:, cols])
+                Gz = self.root * E * (ops.A @ Z[:, cols])
                 w_new = RELAXATION * Gz + (1.0 - RELAXATION) * np.maximum(w, 0.0) + lam_old
                 change += float(np.sum((np.minimum(w_new, 0.0) - lam_old) ** 2))
                 Wst[:, cols] = w_new
@@ -223,9 +224,35 @@ class _ReLUADMM:
         if self.loss.classification:
             v = self.y * np.clip(v * self.y, 0.0, 1.0)
         C = self.adjoint(v, mu)
-        norm = float(np.linalg.norm(C, axis=0).max(initial=0.0))
+        norms = np.linalg.norm(C, axis=0)
+        if mu is not None:
+            norms = self._refine(v, mu, C, norms)
+        norm = float(norms.max(initial=0.0))
         value, s = best_scaled_value(self.loss, v, self.y, norm, self.beta)
         return value, s * v
+
+    def _refine(self, v, mu, C, norms, steps: int = 30):
+        r"""Improve the multipliers of the blocks above ``beta``: accelerated projected
+        gradient on :math:`\min_{\mu_j \ge 0} \|c_j + \sqrt\gamma A^T E_j\mu_j\|^2`
+        (``A`` has unit norm, so the step is :math:`1/\gamma`)."""
+        ops = self.ops
+        J = np.flatnonzero(norms > self.beta)
+        if J.size == 0 or self.root == 0.0:
+            return norms
+        E = 2.0 * ops.M[:, self.pat[J]] - 1.0
+        base = C[:, J] - self.root * ops.A.T @ (E * mu[:, J])  # sigma_j F_j^T v
+        m = mu[:, J].copy()
+        yk, t = m.copy(), 1.0
+        for _ in range(steps):
+            R = base + self.root * ops.A.T @ (E * yk)
+            m_new = np.maximum(yk - (E * (ops.A @ R)) / self.root, 0.0)
+            t_new = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
+            yk = m_new + ((t - 1.0) / t_new) * (m_new - m)
+            m, t = m_new, t_new
+        refined = np.linalg.norm(base + self.root * ops.A.T @ (E * m), axis=0)
+        out = norms.copy()
+        out[J] = np.minimum(norms[J], refined)
+        return out
 
 
 def solve_relu_admm(
@@ -244,6 +271,8 @@ def solve_relu_admm(
     rho: float | None = None,
     check_every: int = 10,
     linear_solver: str = "auto",
+    cone_weight: float = 1.0,
+    adapt: bool = True,
     log: Any = None,
 ) -> ReLUADMMResult:
     r"""Solve the cone-constrained (``cone=True``) or gated group lasso over patterns.
@@ -282,7 +311,8 @@ def solve_relu_admm(
     A = np.asarray(A, dtype=float)
     y = np.asarray(y, dtype=float)
     scale = max(float(np.linalg.norm(A, 2)), 1e-300) if A.size else 1.0
-    ops = PatternOperators(A / scale, masks, pool=pool, cone=cone, linear_solver=linear_solver)
+    ops = PatternOperators(A / scale, masks, pool=pool, cone=cone, linear_solver=linear_solver,
+                           cone_weight=cone_weight)
     bs = beta / scale
     alg = _ReLUADMM(ops, y, loss, bs, scale)
     h, nb, N = ops.h, ops.nb, ops.N
@@ -299,11 +329,13 @@ def solve_relu_admm(
     if cone:  # s = G z (feasible start: lambda_s = 0)
         for c in ops.chunks():
             E = 2.0 * ops.M[:, c] - 1.0
-            Wst[:, c] = np.maximum(E * (ops.A @ Z[:, c]), 0.0)
+            Wst[:, c] = np.maximum(alg.root * E * (ops.A @ Z[:, c]), 0.0)
             cw = slice(c.start + ops.P, c.stop + ops.P)
-            Wst[:, cw] = np.maximum(E * (ops.A @ Z[:, cw]), 0.0)
+            Wst[:, cw] = np.maximum(alg.root * E * (ops.A @ Z[:, cw]), 0.0)
 
-    best = {"upper": math.inf, "Q": Q.copy(), "vals": None}
+    # the latest iterate is returned, or the (feasible) start point if it was better
+    latest: dict[str, Any] = {}
+    first: dict[str, Any] = {}
     lower, dual_point = -math.inf, np.zeros_like(y)
     history: list[tuple[int, float, float]] = []
 
@@ -311,19 +343,23 @@ def solve_relu_admm(
         nonlocal lower, dual_point
         prog, net, viol, pred = alg.values(Q)
         upper = max(prog, net)
-        if upper <= best["upper"]:
-            best.update(upper=upper, Q=Q.copy(), vals=(prog, net, viol))
-        mu = None if not cone else rho * np.maximum(-Wst, 0.0)
+        latest.update(upper=upper, Q=Q, vals=(prog, net, viol))
+        if k == 0 and start is not None:
+            first.update(latest, Q=Q.copy())
+        mu = None if not cone else (rho * alg.root) * np.maximum(-Wst, 0.0)
         for v in (-rho * lam_p, loss_gradient_point(loss, pred, y)):
             value, point = alg.lower_bound(v, mu)
             if value > lower:
                 lower, dual_point = value, point
-        rel = (best["upper"] - lower) / max(1.0, abs(best["upper"]))
+        rel = (upper - lower) / max(1.0, abs(upper))
+        # a point off its cones by more than tol (relative to its rows) is not yet feasible
+        size = float(np.abs(pred).max(initial=0.0))
+        feasible = viol <= tol * max(size, 1e-300)
         history.append((k, time.perf_counter() - t0, rel))
         if log is not None:
             log.debug("relu admm it %d: upper %.10g lower %.10g rel gap %.2e cone viol %.1e "
-                      "rho %.3g", k, best["upper"], lower, rel, viol, rho)
-        return rel
+                      "rho %.3g", k, upper, lower, rel, viol, rho)
+        return rel if feasible else math.inf
 
     status, k = None, 0
     rel = certify(0)
@@ -350,7 +386,7 @@ def solve_relu_admm(
         Q = G * np.maximum(1.0 - (bs / rho) / np.maximum(gn, 1e-300), 0.0)
         lam_p = lam_p + Fz - p
         lam_q = lam_q + Zr - Q
-        if k % 5 == 0:
+        if adapt and k % 5 == 0:
             r = math.sqrt(float(np.sum((Fz - p) ** 2) + np.sum((Zr - Q) ** 2)) + s_change)
             d = rho * math.sqrt(float(np.sum((p - p_old) ** 2) + np.sum((Q - Q_old) ** 2)))
             factor = 2.0 if r > 10.0 * d else (0.5 if d > 10.0 * r else 1.0)
@@ -367,6 +403,7 @@ def solve_relu_admm(
                 status = "optimal"
     if history[-1][0] != k:
         certify(k)
+    best = first if first and first["upper"] < latest["upper"] else latest
     prog, net, viol = best["vals"]
     return ReLUADMMResult(
         blocks=best["Q"] / scale,
@@ -374,7 +411,7 @@ def solve_relu_admm(
         iterations=k,
         objective=net,
         program_objective=prog,
-        lower_bound=min(lower, max(prog, net)),
+        lower_bound=lower,
         cone_violation=viol,
         dual_point=dual_point,
         solve_time=time.perf_counter() - t0,

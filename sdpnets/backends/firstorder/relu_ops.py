@@ -57,7 +57,7 @@ class PatternOperators:
     """
 
     def __init__(self, A: np.ndarray, masks: np.ndarray, pool: int = 1, cone: bool = True,
-                 linear_solver: str = "auto") -> None:
+                 linear_solver: str = "auto", cone_weight: float = 1.0) -> None:
         self.A = np.ascontiguousarray(A, dtype=float)
         self.M = np.asarray(masks, dtype=bool)
         self.N, self.h = self.A.shape
@@ -70,11 +70,12 @@ class PatternOperators:
         gram = self.A.T @ self.A
         self.lam, self.Q = np.linalg.eigh(gram)
         self.lam = np.maximum(self.lam, 0.0)
-        self.H = np.eye(self.h) + gram if cone else np.eye(self.h)
+        self.gamma = float(cone_weight) if cone else 0.0
+        self.H = np.eye(self.h) + self.gamma * gram
         self.kappa = 2.0 if cone else 1.0
         self.H_chol = sla.cho_factor(self.H)
         density = self.M.mean(axis=0) * self.pool
-        self.pre = 1.0 + np.outer(self.lam, (1.0 if cone else 0.0) + self.kappa * density)
+        self.pre = 1.0 + np.outer(self.lam, self.gamma + self.kappa * density)
         if linear_solver == "auto":
             linear_solver = "direct" if self.h * self.P <= DIRECT_MAX_SIZE else "cg"
         self.linear_solver = linear_solver
