@@ -1,4 +1,4 @@
-"""``sdpnets bench``: run a resumable benchmark sweep, or report on its results.
+"""sdpnets bench: run a resumable benchmark sweep, or report on its results.
 
 Every run (instance, backend, settings) goes in its own process under a time and a memory
 limit and appends one JSON line to the results file as it finishes; rerunning the same
