@@ -48,6 +48,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, Callable
 
+import numpy as np
+
 __all__ = ["ChildOutcome", "run_isolated", "OUTCOME_STATUSES"]
 
 #: The statuses a :class:`ChildOutcome` can have.
@@ -486,29 +488,32 @@ def _is_cvxpy_object(value: Any) -> bool:
 
 def _solve_in_child(program, backend: str, kwargs: dict) -> tuple:
     """Child side of :func:`solve_isolated`: solve, then collect what the parent needs to hold
-    the same solution (changed plain attributes, variable values, dual values)."""
+    the same solution: the plain attributes the solve replaced, and the variables' values and
+    constraints' dual values in the problem's own order (the solve may rebuild the problem,
+    e.g. to re-scale it, so cvxpy's ids are not shared with the parent)."""
     import pickle
 
     from .memory import _SKIP_CHECK
 
     _SKIP_CHECK.set(True)  # the parent has checked the prediction already
-    before = {key: id(value) for key, value in program.__dict__.items()}
+    before = dict(program.__dict__)  # holds the old values, so no id is reused
     result = program.solve(backend=backend, isolate=False, **kwargs)
     transient = set(getattr(program, "_transient", ()))
     state = {
         key: value for key, value in program.__dict__.items()
-        if before.get(key) != id(value) and key not in transient
+        if (key not in before or before[key] is not value) and key not in transient
         and not _is_cvxpy_object(value)
     }
-    values: dict[int, Any] = {}
-    duals: dict[int, Any] = {}
-    problem_state = None
     problem = program.__dict__.get("_problem")
+    solution = None
     if problem is not None:
-        values = {var.id: var.value for var in problem.variables()}
-        duals = {con.id: con.dual_value for con in problem.constraints}
-        problem_state = (problem.status, problem.value)
-    payload = (result, state, values, duals, problem_state)
+        solution = (
+            problem is not before.get("_problem"),
+            [var.value for var in problem.variables()],
+            [con.dual_value for con in problem.constraints],
+            (problem.status, problem.value),
+        )
+    payload = (result, state, solution)
     try:
         pickle.dumps(payload)
     except Exception:  # noqa: BLE001 - e.g. a solver's native statistics object in raw
@@ -516,8 +521,29 @@ def _solve_in_child(program, backend: str, kwargs: dict) -> tuple:
 
         result = replace(result, raw=None)
         state.pop("_result", None)
-        payload = (result, state, values, duals, problem_state)
+        payload = (result, state, solution)
     return payload
+
+
+def _copy_solution(program, solution) -> bool:
+    """Put the child's solution into this process's problem (rebuilt like the child's when
+    the child rebuilt it); ``False`` if the two problems do not match."""
+    rebuilt, values, duals, (status, value) = solution
+    if rebuilt or program.__dict__.get("_problem") is None:
+        program._problem = None
+    problem = program.problem
+    variables, constraints = problem.variables(), problem.constraints
+    if len(variables) != len(values) or len(constraints) != len(duals):
+        return False
+    for var, val in zip(variables, values):
+        if val is not None and np.shape(val) != var.shape:
+            return False
+    for var, val in zip(variables, values):
+        var.save_value(val)
+    for con, dual in zip(constraints, duals):
+        con.save_dual_value(dual)
+    problem._status, problem._value = status, value
+    return True
 
 
 def solve_isolated(program, backend: str, *, memory_limit: Any = None, **kwargs: Any):
@@ -535,33 +561,27 @@ def solve_isolated(program, backend: str, *, memory_limit: Any = None, **kwargs:
     from .results import SolveResult
 
     if backend != FIRST_ORDER:
-        problem = program.problem  # built here, so the variables are shared with the child
-    else:
-        problem = None
+        program.problem  # noqa: B018 - built here, so the child's variables are ours
     limit = None if memory_limit is None else parse_memory(memory_limit)
     time_limit = kwargs.get("time_limit")
     hard = None if time_limit is None else ISOLATED_TIME_FACTOR * time_limit + ISOLATED_TIME_GRACE
     outcome = run_isolated(_solve_in_child, program, backend, kwargs, time_limit=hard,
                            memory_limit=limit)
     if outcome.status == "ok":
-        result, state, values, duals, problem_state = outcome.value
+        result, state, solution = outcome.value
         program.__dict__.update(state)
-        if problem is not None:
-            for var in problem.variables():
-                if var.id in values:
-                    var.save_value(values[var.id])
-            for con in problem.constraints:
-                if con.id in duals:
-                    con.save_dual_value(duals[con.id])
-            if problem_state is not None:
-                problem._status, problem._value = problem_state
-        program._result = result
-        return result
-    status = "time_limit" if outcome.status == "time_limit" else "error"
-    what = {"crashed": "crashed", "time_limit": "was stopped", "memory_limit":
-            "ran out of memory"}[outcome.status]
-    message = (f"isolated solve on {backend} {what}: {outcome.message} "
-               f"(peak {outcome.peak_mib:.0f} MiB, {outcome.wall_time:.1f} s).")
+        if solution is None or _copy_solution(program, solution):
+            program._result = result
+            return result
+        status, message = "error", (
+            f"isolated solve on {backend}: the solution could not be copied back (the "
+            "rebuilt problem does not match the child's).")
+    else:
+        status = "time_limit" if outcome.status == "time_limit" else "error"
+        what = {"crashed": "crashed", "time_limit": "was stopped", "memory_limit":
+                "ran out of memory"}[outcome.status]
+        message = (f"isolated solve on {backend} {what}: {outcome.message} "
+                   f"(peak {outcome.peak_mib:.0f} MiB, {outcome.wall_time:.1f} s).")
     program._result = SolveResult(
         status=status, objective=float("nan"), backend=backend,
         solve_time=outcome.wall_time, compile_time=float("nan"), exact=program.exact,

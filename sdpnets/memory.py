@@ -286,17 +286,19 @@ class _Walk:
             if left.is_constant() and not right.is_constant():
                 value = left.value
                 nnzc = _nnz(value) if value is not None else left.size
-                inner = self.expr(right) / max(right.size, 1)
+                inner = self.expr(right)
+                if left.ndim < 2:  # a scalar or a vector times the expression
+                    return int(inner * max(1, e.size))
                 cols = right.shape[1] if len(right.shape) == 2 else 1
-                return int(nnzc * cols * inner) if left.ndim == 2 else int(
-                    self.expr(right) * max(1, e.size))
+                return int(nnzc * cols * inner / max(right.size, 1))
             if right.is_constant() and not left.is_constant():
                 value = right.value
                 nnzc = _nnz(value) if value is not None else right.size
-                inner = self.expr(left) / max(left.size, 1)
+                inner = self.expr(left)
+                if right.ndim < 2:
+                    return int(inner * max(1, e.size))
                 rows = left.shape[0] if len(left.shape) == 2 else 1
-                return int(nnzc * rows * inner) if right.ndim == 2 else int(
-                    self.expr(left) * max(1, e.size))
+                return int(nnzc * rows * inner / max(left.size, 1))
             return self._generic(e)
         if e.is_affine():
             total = 0
@@ -538,51 +540,43 @@ def choose_backend(program, engine, auto: bool, memory_limit: Any = None):
     Raises
     ------
     ProblemTooLargeError
-        When nothing allowed is predicted to fit: says what the solve would need, what
-        is available, and which backend would fit (if any).
+        When the backend asked for (or, for ``"auto"``, every backend) is predicted not to
+        fit: says what the solve would need, what is available, and which backends would
+        fit.
     """
     from .backends import AUTO_ORDER, BACKENDS, FIRST_ORDER, FirstOrderBackend
     from .errors import ProblemTooLargeError
 
     budget, source = memory_budget(memory_limit)
-    if _SKIP_CHECK.get(False):
+    if _SKIP_CHECK.get():
         return engine
     first = estimate(program, engine)
     if first.total <= budget:
         return engine
-    tried = [first]
-    candidates = []
-    if auto:
-        candidates = [BACKENDS[n]() for n in AUTO_ORDER if n != engine.name]
-        candidates = [c for c in candidates if c.is_available()]
+    others = [BACKENDS[n]() for n in AUTO_ORDER if n != engine.name]
+    others = [b for b in others if b.supports(program.cones) and b.is_available()]
     if has_firstorder(program) and engine.name != FIRST_ORDER:
-        candidates.append(FirstOrderBackend())
-    fitting = None
-    for candidate in candidates:
-        est = estimate(program, candidate)
-        tried.append(est)
-        if est.total <= budget:
-            fitting = candidate
-            break
-    if auto and fitting is not None:
+        others.append(FirstOrderBackend())
+    estimates = [(b, estimate(program, b)) for b in others]
+    fitting = [(b, e) for b, e in estimates if e.total <= budget]
+    if auto and fitting:
+        chosen = fitting[0][0]
         logger.info("backend='auto': %s is predicted to need %s, more than %s (%s); using %s",
                     engine.name, format_bytes(first.total), source, format_bytes(budget),
-                    fitting.name)
-        return fitting
-    name = type(program).__name__
+                    chosen.name)
+        return chosen
     message = (
-        f"{name}.solve(backend={engine.name!r}) would need about {first.describe()}"
-        f"{_dominant(first)}, but {source} is {format_bytes(budget)}."
+        f"{type(program).__name__}.solve(backend={engine.name!r}) would need about "
+        f"{first.describe()}{_dominant(first)}, but {source} is {format_bytes(budget)}."
     )
-    if fitting is not None:
-        message += (f" backend={fitting.name!r} would fit (about "
-                    f"{format_bytes(tried[-1].total)}).")
+    if fitting:
+        message += " " + " or ".join(
+            f"backend={b.name!r} (about {format_bytes(e.total)})" for b, e in fitting
+        ) + " would fit."
     else:
-        others = [f"{e.backend} {format_bytes(e.total)}" for e in tried[1:]]
-        message += " No backend is predicted to fit"
-        message += f" ({', '.join(others)})." if others else "."
-        if not has_firstorder(program):
-            message += " Reduce the problem (fewer samples, patterns, outputs or features)."
+        tried = ", ".join(f"{e.backend} {format_bytes(e.total)}" for _, e in estimates)
+        message += " No backend is predicted to fit" + (f" ({tried})." if tried else ".")
+        message += " Reduce the problem (fewer samples, patterns, outputs or features)."
     message += (f" Predictions over-estimate by up to {MARGIN:g}x; pass a larger "
                 "memory_limit to try anyway.")
     raise ProblemTooLargeError(message)

@@ -22,6 +22,8 @@ import numpy as np
 from .._validate import check_beta, check_solve_options
 from ..backends import FIRST_ORDER, resolve_backend
 from ..errors import InvalidInputError, NotSolvedError, SdpnetsWarning, SolveFailedError
+from ..isolation import solve_isolated
+from ..memory import choose_backend
 from ..results import Certificate, SolveResult
 
 __all__ = ["ConvexProgram", "reduce_least_squares", "best_dual_scaling", "PATH_POINTS"]
@@ -134,6 +136,8 @@ class ConvexProgram(ABC):
         verbose: bool = False,
         *,
         warm_start: bool = False,
+        memory_limit: int | float | str | None = None,
+        isolate: bool = False,
         **solver_options: Any,
     ) -> SolveResult:
         """Solve the convex program.
@@ -155,6 +159,19 @@ class ConvexProgram(ABC):
             Let the solver print its log.
         warm_start : bool
             Start from the previous solution where the solver supports it.
+        memory_limit : int, float or str, optional
+            Bytes the solve may use (or a string such as ``"2GB"``, ``"512MiB"``); default:
+            the memory available now (``MemAvailable``). The solve's peak memory is predicted
+            from the program's sizes first (:mod:`sdpnets.memory`); a backend predicted not
+            to fit is refused with :class:`ProblemTooLargeError` (saying what it would need
+            and which backend would fit), and ``"auto"`` never picks one. With ``isolate``
+            the limit is also enforced on the child process.
+        isolate : bool
+            Run the solve in a child process (:func:`sdpnets.isolation.run_isolated`), so that
+            even a crash of the solver's native code (an abort on a failed allocation, a
+            segfault) comes back as status ``"error"`` with the child's exit signal in the
+            message, and this process survives. On success the program holds the solution
+            exactly as after an ordinary solve (:meth:`network`, :meth:`certificate`).
         **solver_options
             Passed to the solver untouched (override the translated options).
 
@@ -163,11 +180,34 @@ class ConvexProgram(ABC):
         SolveResult
             Also kept in :attr:`result`. A failed solve is reported in ``status``, never
             raised; :meth:`network` then raises :class:`SolveFailedError`.
+
+        Raises
+        ------
+        ProblemTooLargeError
+            Before any solver runs, when no allowed backend is predicted to fit in memory.
         """
         check_solve_options(tol, max_iters, time_limit)
+        if not isinstance(isolate, (bool, np.bool_)):
+            raise InvalidInputError(f"isolate must be True or False, got {isolate!r}.")
+        auto = backend == "auto"
         if backend == "auto" and self._auto_firstorder():
             backend = FIRST_ORDER
         engine = resolve_backend(backend)
+        if engine.name != FIRST_ORDER and not engine.supports(self.cones):
+            raise InvalidInputError(
+                f"backend {engine.name!r} does not support the cones this program needs "
+                f"({', '.join(sorted(self.cones - engine.cones))})."
+            )
+        start = time.perf_counter()
+        built = self._problem is not None
+        engine = choose_backend(self, engine, auto, memory_limit)  # may build the problem
+        prebuild_time = 0.0 if built else time.perf_counter() - start
+        if isolate:
+            return solve_isolated(
+                self, engine.name, tol=tol, max_iters=max_iters, time_limit=time_limit,
+                verbose=verbose, warm_start=warm_start, memory_limit=memory_limit,
+                **solver_options,
+            )
         if engine.name == FIRST_ORDER:
             start = time.perf_counter()
             result = self._solve_firstorder(
@@ -187,7 +227,7 @@ class ConvexProgram(ABC):
             )
         start = time.perf_counter()
         problem = self.problem
-        build_time = time.perf_counter() - start
+        build_time = prebuild_time + time.perf_counter() - start
         result = engine.solve(
             problem,
             tol=tol,
