@@ -110,8 +110,28 @@ def _settings_grid(settings: Mapping[str, Any]) -> list[dict[str, Any]]:
         raise InvalidInputError(
             f"settings must be among {', '.join(DEFAULT_SETTINGS)}; got {sorted(unknown)}."
         )
-    axes = {k: (list(v) if isinstance(v, (list, tuple)) else [v]) for k, v in merged.items()}
+    axes = {k: [_setting(k, x) for x in (v if isinstance(v, (list, tuple)) else [v])]
+            for k, v in merged.items()}
     return [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
+
+
+def _setting(name: str, value: Any) -> Any:
+    """One setting value, checked and in one canonical type (so run keys are stable:
+    ``time_limit=60`` and ``60.0`` are the same run)."""
+    if name == "warm_start":
+        if not isinstance(value, (bool, np.bool_)):
+            raise InvalidInputError(f"warm_start must be True or False, got {value!r}.")
+        return bool(value)
+    if value is None and name != "tol":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(value) or value <= 0:
+        raise InvalidInputError(f"{name} must be a positive number, got {value!r}.")
+    if name == "threads":
+        if int(value) != value:
+            raise InvalidInputError(f"threads must be a whole number, got {value!r}.")
+        return int(value)
+    return float(value)
 
 
 def plan(
