@@ -13,7 +13,7 @@ skglm keeps datafits, penalties and solvers apart):
   duality gap (:func:`solve_composite`).
 """
 
-from .datafits import Quadratic, gram_statistics
+from .datafits import FactoredQuadratic, Quadratic, gram_statistics
 from .penalties import GroupL2, NuclearNorm
 from .solvers import (
     Composite,
@@ -25,6 +25,7 @@ from .solvers import (
 
 __all__ = [
     "Quadratic",
+    "FactoredQuadratic",
     "gram_statistics",
     "NuclearNorm",
     "GroupL2",

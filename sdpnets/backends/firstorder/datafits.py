@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 
-__all__ = ["Quadratic", "gram_statistics"]
+__all__ = ["Quadratic", "FactoredQuadratic", "gram_statistics"]
 
 
 def gram_statistics(A, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -114,3 +114,41 @@ class Quadratic:
             return self, None
         lam, V = sla.eigh(self.gram, check_finite=False, driver="evd")
         return Quadratic(np.maximum(lam, 0.0), V.T @ self.corr, self.yy), V
+
+
+class FactoredQuadratic(Quadratic):
+    r""":class:`Quadratic` with a low-rank Gram :math:`G = B^TB`, ``B`` of shape ``(r, p)``,
+    ``r < p``.
+
+    The patch CNN's Gram :math:`S^T(X^TX)S` has rank at most the input size ``D`` while its
+    side is the number of patch entries ``Kh``; with :math:`X^TX = Q\Lambda Q^T`,
+    :math:`B = \Lambda^{1/2}Q^TS`. Products with ``G`` cost :math:`O(rpK)`, the Lipschitz
+    constant is :math:`\lambda_{\max}(BB^T)` and shifted solves use the Woodbury identity
+
+    .. math::
+
+        (B^TB + \rho I)^{-1} = \tfrac1\rho\big(I - B^TU\operatorname{diag}
+        (1/(\mu + \rho))U^TB\big),\qquad BB^T = U\operatorname{diag}(\mu)U^T,
+
+    so a new ``rho`` costs nothing.
+    """
+
+    def __init__(self, factor: np.ndarray, corr: np.ndarray, yy: float) -> None:
+        B = np.asarray(factor, dtype=float)
+        super().__init__(np.zeros(0), corr, yy)
+        self.diagonal = False
+        self.factor = B
+        mu, U = sla.eigh(B @ B.T, check_finite=False)
+        self._mu = np.maximum(mu, 0.0)
+        self._UtB = U.T @ B
+        self._lipschitz = float(self._mu.max(initial=0.0))
+
+    def gram_apply(self, W: np.ndarray) -> np.ndarray:
+        return self.factor.T @ (self.factor @ W)
+
+    def shifted_solve(self, B: np.ndarray, rho: float) -> np.ndarray:
+        inner = (self._UtB @ B) / (self._mu + rho)[:, None]
+        return (B - self._UtB.T @ inner) / rho
+
+    def diagonalized(self) -> tuple["Quadratic", np.ndarray | None]:
+        raise NotImplementedError("a factored Gram is kept factored")
