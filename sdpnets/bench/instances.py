@@ -362,7 +362,7 @@ register_family(Family(
     {"tiny": {"n": 10, "d": 2, "features": (2, 3)},
      "small": {"n": 30, "d": 3, "features": (2, 3, 8)},
      "medium": {"n": 60, "d": 3, "features": (2, 3, 8)},
-     "large": {"n": 200, "d": 3, "features": (2, 3, 8)}},
+     "large": {"n": 140, "d": 3, "features": (2, 3, 8)}},  # 19,462 patterns
     targets="scalar", planted="relu", data=("gaussian", "illcond", "diabetes"),
     beta_scale=_relu_scale,
 ))

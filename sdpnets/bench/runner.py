@@ -12,9 +12,10 @@ each row to a :class:`~sdpnets.bench.store.ResultsStore` as it finishes.
 Row statuses are the solver's (``optimal``, ``optimal_inaccurate``, ``infeasible``,
 ``unbounded``, ``time_limit``, ``iteration_limit``, ``error``), the harness's
 (``time_limit`` and ``memory_limit`` when it killed the run, ``crashed`` when the process
-died or the solve raised), and ``unsupported`` when the family refused the backend with an
-:class:`~sdpnets.InvalidInputError` before solving (not a failure; excluded from
-comparisons).
+died or the solve raised), ``error`` also when the instance itself could not be built
+(e.g. more activation patterns than fit), and ``unsupported`` when the family refused the
+backend with an :class:`~sdpnets.InvalidInputError` before solving (not a failure;
+excluded from comparisons).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, SdpnetsError
 from .instances import FAMILIES, PRESETS, Instance, build_program, real_data_available
 
 logger = logging.getLogger(__name__)
@@ -292,7 +293,11 @@ def _solve(task: Mapping[str, Any], family) -> dict[str, Any]:
     st, backend = task["settings"], task["backend"]
     out: dict[str, Any] = {}
     t0 = time.perf_counter()
-    prog = build_program(task["instance"])
+    try:
+        prog = build_program(task["instance"])
+    except SdpnetsError as exc:  # e.g. more activation patterns than fit: not the solver's
+        out.update(status="error", message=f"the instance could not be built: {exc}")
+        return out
     out["build_s"] = time.perf_counter() - t0
     out["beta"] = prog.beta
     options: dict[str, Any] = {}
