@@ -31,6 +31,9 @@ def certify(network, X: ArrayLike, y: ArrayLike, beta: float, **kwargs) -> Certi
         The training data.
     beta : float
         Weight-decay strength.
+    **kwargs
+        Options of the family's certifier (e.g. ``loss=`` for ReLU networks, whose
+        default is the network's own loss).
 
     Returns
     -------
@@ -64,6 +67,12 @@ def beta_max(X: ArrayLike, y: ArrayLike, family: str = "relu", **options) -> flo
         or ``"circular_cnn"`` (docs/circular_cnn.md section 3a).
     **options
         Passed to the family's own function (e.g. ``kernel_size=3``).
+
+    Returns
+    -------
+    float
+        :math:`\beta_{\max} \ge 0`; the zero network is optimal for every
+        ``beta >= beta_max`` and not below it (unless ``beta_max = 0``).
     """
     try:
         fn = BETA_MAX_FAMILIES[family]

@@ -190,6 +190,7 @@ class LinearCNN(Network):
         ``(m, *out_shape, O)`` without pooling (``out_shape`` the output positions),
         ``(m, O)`` with pooling.
     stride, padding : int or tuple of int
+        Stride and zero padding of the convolution, per spatial axis or one for all.
     pooling : {None, "sum", "mean"}
     scalar_output : bool
         Predict shape ``(n,)`` (requires ``O == 1``) instead of ``(n, O)``.
@@ -472,7 +473,8 @@ class ReLUMLP(Network):
 
 
 class ReLUCNN(Network):
-    r"""Two-layer ReLU CNN with sum (or mean) pooling:
+    r"""Two-layer ReLU CNN with sum (or mean) pooling.
+
     :math:`f(x) = \sum_j \alpha_j\, c \sum_k (x_k^T u_j)_+` over the patches :math:`x_k` of
     ``x`` (``c = 1`` for ``pooling="sum"``, ``1/K`` for ``"mean"``), objective
     :math:`L + \tfrac{\beta}{2}(\|U\|_F^2 + \|\alpha\|^2)` (docs/relu.md section 4e).
@@ -482,7 +484,8 @@ class ReLUCNN(Network):
     U : array_like, shape (h, m)
         Filters (``h = channels * prod(kernel_size)``), one per column.
     alpha : array_like, shape (m,)
-    kernel_size, stride, padding
+        Output weights, one per filter.
+    kernel_size, stride, padding : int or tuple of int
         As for :func:`sdpnets.patches.extract_patches`.
     pooling : {"sum", "mean"}
     loss : {"squared", "logistic", "hinge"} or Loss
@@ -532,7 +535,8 @@ class ReLUCNN(Network):
 
 
 class CircularReLUNet(Network):
-    r"""A circular filter before a ReLU (docs/relu.md section 4f):
+    r"""Two-layer ReLU network with a circular filter before the ReLU.
+
     :math:`f(x) = \sum_j \big(x^T C(u_j)^T w_{1j}\big)_+ w_{2j}`, :math:`\|u_j\| \le 1`,
     objective :math:`L + \tfrac{\beta}{2}(\|W_1\|_F^2 + \|w_2\|^2)` (``inf`` when a filter
     has norm above 1). ``C(u)`` is the circulant matrix with first column ``u``
@@ -543,7 +547,9 @@ class CircularReLUNet(Network):
     filters : array_like, shape (d, m)
         Unit-norm circular filters ``u_j``.
     W1 : array_like, shape (d, m)
+        First-layer weights ``w_{1j}``, one column per neuron.
     w2 : array_like, shape (m,)
+        Output weights ``w_{2j}``.
     loss : {"squared", "logistic", "hinge"} or Loss
         The training loss, the default of :meth:`objective` and :func:`sdpnets.certify`.
     """

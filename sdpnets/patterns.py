@@ -332,6 +332,7 @@ def enumerate_patterns(
     Parameters
     ----------
     X : array_like, shape (n, d)
+        The data whose hyperplane arrangement is enumerated.
     max_patterns : int
         Refuse when the bound :math:`P_{\\max}` on the number of cells exceeds this.
     tol : float
@@ -421,11 +422,28 @@ def enumerate_patterns(
 
 
 def sample_patterns(X, num_gates: int, seed: int | None = 0, tol: float = 1e-10) -> PatternSet:
-    """Patterns of ``num_gates`` standard Gaussian gates, de-duplicated.
+    """Sample activation patterns with ``num_gates`` standard Gaussian gates.
 
     ``complete`` is ``True`` only when the number of distinct cells found reaches the bound
     :math:`P_{\\max}` (then every cell was found); otherwise a program on these patterns is
     an upper bound on the network optimum.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+        The data whose hyperplane arrangement is sampled.
+    num_gates : int
+        Number of Gaussian gates :math:`g \\sim N(0, I_d)` drawn.
+    seed : int or None
+        Seed of the gates.
+    tol : float
+        Relative tolerance for rows that count as the same hyperplane.
+
+    Returns
+    -------
+    PatternSet
+        The distinct non-zero patterns, the gates that produced them and how many cells
+        were found.
     """
     X = check_data(X)
     num_gates = check_int(num_gates, "patterns", minimum=1)

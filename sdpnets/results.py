@@ -120,6 +120,7 @@ class Certificate:
     Attributes
     ----------
     lower_bound, upper_bound, gap : float
+        The bracket ``lower_bound <= optimum <= upper_bound`` and its width.
     dual_point : numpy.ndarray or None
         The dual-feasible point that gives the lower bound (``None`` for methods whose
         lower bound does not come from a dual point).

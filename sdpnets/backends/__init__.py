@@ -60,11 +60,16 @@ class FirstOrderBackend:
 
 
 def available_backends() -> list[str]:
-    """Names of the backends that can actually solve on this machine.
+    """List the conic backends that can actually solve on this machine.
 
     MOSEK appears only when a licence is found (checked with a real one-variable solve).
     ``"firstorder"`` (sdpnets' own solvers, pure NumPy) is always available for the
     families that have a composite form and is not listed here.
+
+    Returns
+    -------
+    list of str
+        Backend names usable as ``solve(backend=...)``, in order of preference.
     """
     return [name for name, cls in BACKENDS.items() if cls().is_available()]
 

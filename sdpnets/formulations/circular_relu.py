@@ -93,7 +93,8 @@ def circular_relu_dual_norm(
 
 
 class ConvexCircularReLU(_GroupLassoReLU):
-    r"""Globally optimal network with a unit-norm circular filter before a ReLU,
+    r"""Globally optimal network with a unit-norm circular filter before a ReLU.
+
     :math:`f(x) = \sum_j (x^T C(u_j)^T w_{1j})_+ w_{2j}`, :math:`\|u_j\|_2 \le 1`, weight
     decay on :math:`w_1, w_2` (docs/relu.md section 4f).
 
@@ -120,8 +121,16 @@ class ConvexCircularReLU(_GroupLassoReLU):
     X : array_like, shape (n, d)
         Full-length signals (the filters have length ``d``).
     y : array_like, shape (n,)
+        Targets; labels in {-1, +1} for ``loss="logistic"`` and ``"hinge"``.
     beta : float
-    patterns, loss, seed, max_patterns
+        Weight decay, ``> 0``.
+    patterns : "exhaustive", int or array
+        As for :class:`ConvexReLU`.
+    loss : {"squared", "logistic", "hinge"} or Loss
+        As for :class:`ConvexReLU`.
+    seed : int or None
+        As for :class:`ConvexReLU`.
+    max_patterns : int
         As for :class:`ConvexReLU`.
     """
 

@@ -189,10 +189,15 @@ class ConvexCircularCNN(CompositeLeastSquares, ConvexProgram):
     Parameters
     ----------
     X : array_like, shape (n, d), (n, 1, d) or (n, 1, H, W)
+        Single-channel signals or images; the filters have the same length (or size).
     y : array_like, shape (n,)
+        Targets (one output).
     beta : float
+        Weight decay, ``> 0``.
     depth : {2, 3}
+        Number of layers (filters plus the output layer).
     hidden : {"weight_decay", "unit_norm"}
+        Depth 3: ``"unit_norm"`` bounds the first filter, :math:`\|u_{1j}\| \le 1`.
     support_tol : float
         Depth 3: frequency groups with :math:`\|z_g\|` below ``support_tol`` times the
         largest get no channel.

@@ -121,12 +121,15 @@ class ConvexLinearCNN(CompositeLeastSquares, ConvexProgram):
     Parameters
     ----------
     X : array_like, shape (n, L), (n, C, L) or (n, C, H, W)
+        Signals (one or ``C`` channels) or images.
     y : array_like, shape (n,) or (n, O)
+        Targets.
     beta : float
         Weight decay, ``> 0``.
     kernel_size : int or tuple of int
         Filter size per spatial axis (filters span all channels).
     stride : int or tuple of int
+        Step between patches per spatial axis.
     padding : int or tuple of int
         Zeros on both sides of each spatial axis.
     pooling : {None, "sum", "mean"}

@@ -78,7 +78,9 @@ class ConvexLinearFC(CompositeLeastSquares, ConvexProgram):
     Parameters
     ----------
     X : array_like, shape (n, d)
+        Inputs, one sample per row.
     Y : array_like, shape (n,) or (n, K)
+        Targets.
     beta : float
         Weight decay, ``> 0``.
     depth : int

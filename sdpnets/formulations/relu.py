@@ -125,6 +125,7 @@ class ConvexReLU(_GroupLassoReLU):
     Parameters
     ----------
     X : array_like, shape (n, d)
+        Inputs, one sample per row.
     y : array_like, shape (n,) or (n, K)
         Targets; labels in {-1, +1} for ``loss="logistic"`` and ``"hinge"``.
     beta : float

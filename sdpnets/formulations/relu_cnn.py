@@ -31,7 +31,8 @@ __all__ = ["ConvexReLUCNN"]
 
 
 class ConvexReLUCNN(_GroupLassoReLU):
-    r"""Globally optimal two-layer ReLU CNN with sum (or mean) pooling,
+    r"""Globally optimal two-layer ReLU CNN with sum (or mean) pooling.
+
     :math:`f(x) = \sum_j \alpha_j\, c\sum_k (x_k^T u_j)_+` over the patches :math:`x_k`.
 
     Solves (docs/relu.md section 4e), with the patch matrices :math:`X_k` (``n x h``) stacked into
@@ -53,15 +54,20 @@ class ConvexReLUCNN(_GroupLassoReLU):
     X : array_like
         ``(n, length)``, ``(n, channels, length)`` or ``(n, channels, height, width)``.
     y : array_like, shape (n,)
+        Targets; labels in {-1, +1} for ``loss="logistic"`` and ``"hinge"``.
     beta : float
+        Weight decay, ``> 0``.
     kernel_size, stride, padding : int or tuple
+        Filter size, stride and zero padding per spatial axis (filters span all channels).
     patterns : "exhaustive", int or array
         As for :class:`ConvexReLU`, over the ``nK`` stacked patch rows (boolean arrays are
         ``(nK, P)`` with row ``k * n + i`` for patch ``k`` of sample ``i``; gates ``(h, P)``).
     loss : {"squared", "logistic", "hinge"}
     pooling : {"sum", "mean"}
     seed : int or None
+        Seed of the sampled gates.
     max_patterns : int
+        Limit for exhaustive enumeration.
     """
 
     def __init__(
