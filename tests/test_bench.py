@@ -257,6 +257,11 @@ def test_report_numbers_match_a_hand_computation(tmp_path, shift, capsys):
     rows = {line.split()[0]: line.split() for line in lines[start + 3:start + 5]}
     assert rows["A"][:3] == ["A", "2/3", format(sgm_a, ".4g")]
     assert rows["B"][:3] == ["B", "2/3", format(sgm_b, ".4g")]
+    assert rows["A"][3] == format(sgm_a / min(sgm_a, sgm_b), ".2f")  # relative to the fastest
+    by_family = format_summary(summary, by_family=True).splitlines()
+    header = next(i for i, line in enumerate(by_family) if line.split()[:3] == ["family", "A", "B"])
+    assert by_family[header + 2].split() == [
+        "fam", "2/3", format(sgm_a, ".3g"), "2/3", format(sgm_b, ".3g")]
 
 
 def test_performance_profile_by_hand():

@@ -79,6 +79,8 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
                              f"tol is inaccurate (default {ACCURACY_FACTOR:g})")
     report.add_argument("--backends", nargs="+", metavar="NAME", dest="report_backends",
                         help="compare only these backends")
+    report.add_argument("--by-family", action="store_true",
+                        help="also a table of solved counts and times per family")
     bench.set_defaults(handler=lambda args: run_bench(args, bench))
     return bench
 
@@ -104,7 +106,7 @@ def _report(args: argparse.Namespace, out) -> int:
     rows = read_rows(args.results)
     summary = summarize(rows, shift=args.shift, factor=args.factor,
                         backends=args.report_backends)
-    print(format_summary(summary), file=out)
+    print(format_summary(summary, by_family=args.by_family), file=out)
     if args.plot:
         paths = plot_profiles(summary, args.plot) + plot_convergence(rows, args.plot)
         print("\nwrote " + ", ".join(str(p) for p in paths), file=out)

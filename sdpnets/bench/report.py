@@ -223,7 +223,7 @@ def summarize(
             "total": _time_of(r, outcome, "total"),
             "accuracy": acc,
             "tol": float(r.get("settings", {}).get("tol") or 0.0),
-            "peak_mib": r.get("peak_mib"),
+            "added_mib": r.get("added_mib", r.get("peak_mib")),
         }
     table = []
     for label in sorted(counts):
@@ -250,9 +250,12 @@ def summarize(
                 "sgm_total_s": shifted_geometric_mean([x["total"] for x in m], shift),
                 "gap_median": float(np.median(accs)) if accs else None,
                 "gap_max": max(accs) if accs else None,
-                "peak_mib_max": max((x["peak_mib"] for x in m if x["peak_mib"] is not None),
-                                    default=None),
+                "added_mib_max": max((x["added_mib"] for x in m if x["added_mib"] is not None),
+                                     default=None),
             })
+        fastest = min((r["sgm_solve_s"] for r in g.table), default=float("nan"))
+        for r in g.table:
+            r["relative"] = r["sgm_solve_s"] / fastest if fastest > 0 else float("nan")
         groups.append(g)
     return Summary(shift, factor, table, groups, dict(runs), len(rows))
 
@@ -272,28 +275,46 @@ def _num(x: Any, spec: str = ".3g") -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
 
-def format_summary(summary: Summary) -> str:
+def format_summary(summary: Summary, by_family: bool = False) -> str:
     """The report as text: outcome counts per configuration, then one comparison table per
-    group of instances run on the same configurations."""
+    group of instances run on the same configurations (and, with ``by_family``, one row
+    per family)."""
     out = [f"{summary.n_rows} runs. Solved = status optimal with a certified relative gap "
            f"<= {summary.factor:g} x tol (exact programs); 'inaccurate' is never solved.", ""]
     kinds = [k for k in FAILURE_KINDS if any(r[k] for r in summary.counts)]
     header = ["backend", "runs", "solved", *kinds, "uncertified", "unsupported"]
     out.append(_table(header, [[r["config"], r["runs"], r["solved"], *(r[k] for k in kinds),
                                 r["uncertified"], r["unsupported"]] for r in summary.counts]))
-    out += ["", f"Time: shifted geometric mean, shift {summary.shift:g} s, over the instances "
+    out += ["", f"Time: shifted geometric mean (shift {summary.shift:g} s) over the instances "
             f"every backend in the table was run on; an unsolved run counts at its time "
-            f"limit. Gap: (network objective - best certified lower bound) / |bound|."]
+            f"limit; 'rel' is relative to the fastest; total = compile + solve. Gap: "
+            f"(network objective - best certified lower bound of the instance) / |bound|, "
+            f"over solved runs. Added MiB: memory a run added at its peak (largest)."]
     for g in summary.groups:
         fams = ", ".join(g.families)
         out += ["", f"{len(g.instances)} instances ({fams}):"]
         out.append(_table(
-            ["backend", "solved", "sgm solve s", "sgm total s", "gap median", "gap max",
-             "peak MiB"],
+            ["backend", "solved", "sgm solve s", "rel", "sgm total s", "gap median",
+             "gap max", "added MiB"],
             [[r["config"], f"{r['solved']}/{r['instances']}", _num(r["sgm_solve_s"], ".4g"),
-              _num(r["sgm_total_s"], ".4g"), _num(r["gap_median"], ".1e"),
-              _num(r["gap_max"], ".1e"), _num(r["peak_mib_max"], ".0f")] for r in g.table],
+              _num(r["relative"], ".2f"), _num(r["sgm_total_s"], ".4g"),
+              _num(r["gap_median"], ".1e"), _num(r["gap_max"], ".1e"),
+              _num(r["added_mib_max"], ".0f")] for r in g.table],
         ))
+    if by_family:
+        out += ["", "Per family: solved/instances and sgm solve s."]
+        for g in summary.groups:
+            rows = []
+            for fam in g.families:
+                keys = [k for k in g.instances if k[0] == fam]
+                cells = []
+                for c in g.configs:
+                    m = [summary.runs[k][c] for k in keys]
+                    solved = sum(x["outcome"] == "solved" for x in m)
+                    sgm = shifted_geometric_mean([x["time"] for x in m], summary.shift)
+                    cells.append(f"{solved}/{len(m)} {_num(sgm, '.3g')}")
+                rows.append([fam, *cells])
+            out += ["", _table(["family", *g.configs], rows)]
     return "\n".join(out)
 
 
