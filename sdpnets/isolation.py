@@ -267,7 +267,7 @@ class _Watcher:
         self.stderr = b""
         self.killed_for: str | None = None
         self.peak_sampled = 0
-        self.reaped: tuple[int, Any] | None = None  # (wait status, rusage)
+        self.reaped: tuple[int | None, Any] | None = None  # (wait status, rusage)
         self.end: float | None = None
         self.selector = selectors.DefaultSelector()
         self.selector.register(conn.fileno(), selectors.EVENT_READ, "conn")

@@ -95,7 +95,7 @@ def train_linear_fc(
 
     weights = project(weights)
     value, grads = value_and_grads(weights)
-    step = 1.0 / max(np.linalg.norm(X, 2) ** 2, 1.0)
+    step = 1.0 / max(float(np.linalg.norm(X, 2)) ** 2, 1.0)
     for _ in range(max_iters):
         while True:
             trial = project([w - step * g for w, g in zip(weights, grads)])

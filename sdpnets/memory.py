@@ -544,7 +544,7 @@ def choose_backend(program, engine, auto: bool, memory_limit: Any = None):
         fit: says what the solve would need, what is available, and which backends would
         fit.
     """
-    from .backends import AUTO_ORDER, BACKENDS, FIRST_ORDER, FirstOrderBackend
+    from .backends import AUTO_ORDER, BACKENDS, FIRST_ORDER, Backend, FirstOrderBackend
     from .errors import ProblemTooLargeError
 
     budget, source = memory_budget(memory_limit)
@@ -553,7 +553,8 @@ def choose_backend(program, engine, auto: bool, memory_limit: Any = None):
     first = estimate(program, engine)
     if first.total <= budget:
         return engine
-    others = [BACKENDS[n]() for n in AUTO_ORDER if n != engine.name]
+    others: list[Backend | FirstOrderBackend] = [BACKENDS[n]() for n in AUTO_ORDER
+                                                 if n != engine.name]
     others = [b for b in others if b.supports(program.cones) and b.is_available()]
     if has_firstorder(program) and engine.name != FIRST_ORDER:
         others.append(FirstOrderBackend())

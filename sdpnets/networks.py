@@ -349,8 +349,8 @@ class CircularCNN(Network):
         H = np.fft.fftn(X, axes=axes)[:, None]  # (n, 1, *shape)
         for u in self.weights[:-1]:
             H = H * np.fft.fftn(u, axes=axes)[None]
-        H = np.fft.ifftn(H, axes=axes).real  # (n, m, *shape): circular convolutions
-        return np.sum(H * self.weights[-1][None], axis=tuple(range(1, 2 + nd)))
+        maps = np.fft.ifftn(H, axes=axes).real  # (n, m, *shape): circular convolutions
+        return np.sum(maps * self.weights[-1][None], axis=tuple(range(1, 2 + nd)))
 
     def constrained_layers(self) -> list[int]:
         """Layers with :math:`\\|u_{l,j}\\| \\le 1` (the first ``L-2`` for unit_norm)."""

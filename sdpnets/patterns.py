@@ -245,7 +245,7 @@ def _general_rays(Bc: np.ndarray, r: int, tol: float) -> np.ndarray:
     m = Bc.shape[0]
     signs = np.array(list(itertools.product((1.0, -1.0), repeat=r - 1)))  # (2^(r-1), r-1)
     found = np.zeros((r, 0))
-    degenerate_rays: list[np.ndarray] = []
+    degenerate_rays: list[tuple[np.ndarray, float]] = []
     subsets = itertools.combinations(range(m), r - 1)
     batch_size = max(1, _BATCH_FLOATS // (2 * m * signs.shape[0]))
     while True:

@@ -124,12 +124,25 @@ class Certificate:
     dual_point : numpy.ndarray or None
         The dual-feasible point that gives the lower bound (``None`` for methods whose
         lower bound does not come from a dual point).
+    kind : str
+        ``"exact"``: the dual point's feasibility was measured exactly (for ReLU networks,
+        the dual norm over every activation pattern), so the bound is tight at an optimal
+        network. ``"relaxation"``: the dual norm was only bounded above (a convex
+        relaxation, when the patterns are too many to enumerate); the lower bound is still
+        valid but may be loose.
+    dual_norm_bounds : tuple of float or None
+        For ``"relaxation"`` (and exact ReLU) certificates, ``(lower, upper)`` on the dual
+        norm at the (unscaled) dual point, for the output where they are furthest apart:
+        ``upper / lower`` says how loose the relaxation may be (``lower == upper`` when
+        exact).
     """
 
     lower_bound: float
     upper_bound: float
     gap: float
     dual_point: Any = field(default=None, repr=False, compare=False)
+    kind: str = "exact"
+    dual_norm_bounds: tuple[float, float] | None = None
 
     @property
     def relative_gap(self) -> float:

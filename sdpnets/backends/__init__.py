@@ -55,6 +55,10 @@ class FirstOrderBackend:
     def is_available(self) -> bool:
         return True
 
+    def supports(self, cones: frozenset[str] | set[str]) -> bool:
+        """Whether a program needing ``cones`` is a cone-free composite problem."""
+        return set(cones) <= self.cones
+
     def __repr__(self) -> str:
         return "FirstOrderBackend()"
 
@@ -99,9 +103,9 @@ def resolve_backend(name: str = "auto") -> Backend | FirstOrderBackend:
     """
     if name == "auto":
         for candidate in AUTO_ORDER:
-            backend = BACKENDS[candidate]()
-            if backend.is_available():
-                return backend
+            conic = BACKENDS[candidate]()
+            if conic.is_available():
+                return conic
         raise BackendNotAvailableError("No conic solver is available; install clarabel or scs.")
     backend = get_backend(name)
     ok, reason = backend.availability()

@@ -265,7 +265,7 @@ class Backend:
         wall = time.perf_counter() - start
         solver_error = isinstance(exc, cp.error.SolverError)
         raw = self.solver_status(problem) if solver_error else None
-        status = self.SOLVER_STATUS_MAP.get(raw, "error")
+        status = "error" if raw is None else self.SOLVER_STATUS_MAP.get(raw, "error")
         if status in SOLVED_STATUSES:  # a stale word from an earlier solve: ignore it
             raw, status = None, "error"
         what = str(exc).strip() or type(exc).__name__
@@ -308,7 +308,7 @@ class Backend:
 def check_int_option(backend: str, key: str, value: Any, minimum: int, maximum: int) -> None:
     """A solver option that must be an integer in ``[minimum, maximum]``."""
     if isinstance(value, bool) or not isinstance(value, Integral) or not (
-        minimum <= value <= maximum
+        minimum <= int(value) <= maximum
     ):
         raise InvalidInputError(
             f"{backend} option {key} must be an integer in [{minimum}, {maximum}], got {value!r}."

@@ -172,7 +172,7 @@ def plan(
         )
     requested = None if backends is None else list(backends)
     backends = default_backends() if backends is None else list(backends)
-    natives = {FAMILIES[f].native for f in FAMILIES if FAMILIES[f].native}
+    natives = {spec.native for spec in FAMILIES.values() if spec.native}
     _check_backends(backends, natives)
     seeds = PRESET_SEEDS[preset] if seeds is None else seeds
     if data is None:
@@ -366,7 +366,7 @@ def _die_with_parent(parent: int) -> None:
 @functools.lru_cache(maxsize=1)
 def environment() -> dict[str, Any]:
     """Package versions and the machine of this process (recorded in every row)."""
-    versions = {}
+    versions: dict[str, str | None] = {}
     for pkg in _VERSIONED:
         try:
             versions[pkg] = metadata.version(pkg)

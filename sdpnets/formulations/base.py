@@ -24,6 +24,7 @@ from ..backends import FIRST_ORDER, resolve_backend
 from ..errors import InvalidInputError, NotSolvedError, SdpnetsWarning, SolveFailedError
 from ..isolation import solve_isolated
 from ..memory import choose_backend
+from ..networks import Network
 from ..results import Certificate, SolveResult
 
 __all__ = ["ConvexProgram", "reduce_least_squares", "best_dual_scaling", "PATH_POINTS"]
@@ -331,7 +332,7 @@ class ConvexProgram(ABC):
             )
         return self._result
 
-    def network(self, **kwargs: Any):
+    def network(self) -> Network:
         """The non-convex network recovered from the last solution.
 
         Raises
@@ -342,10 +343,10 @@ class ConvexProgram(ABC):
             When the last solve did not reach an optimal point.
         """
         self._require_solution()
-        return self._recover(**kwargs)
+        return self._recover()
 
     @abstractmethod
-    def _recover(self, **kwargs: Any):
+    def _recover(self) -> Network:
         """Build the network from the solved variables."""
 
     def certificate(self) -> Certificate:

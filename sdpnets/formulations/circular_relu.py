@@ -178,6 +178,8 @@ class ConvexCircularReLU(_GroupLassoReLU):
         W1 = np.fft.ifft(W1f, axis=0).real / np.sqrt(g)
         return CircularReLUNet(filters, W1, sgn * np.sqrt(g), loss=self._loss)
 
+    _euclidean = False  # Fourier l1 groups: exact dual norms over every pattern only
+
     def _dual_norm(self, v: np.ndarray, masks: np.ndarray) -> float:
         return circular_relu_dual_norm(self.X, v, masks)
 

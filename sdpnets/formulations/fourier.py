@@ -209,6 +209,9 @@ class ConvexCircularCNN(CompositeLeastSquares, ConvexProgram):
     """
 
     cones = frozenset({"zero", "nonneg", "soc"})
+    features: DFTFeatures
+    support_tol: float
+    _y1: np.ndarray
 
     def __init__(
         self,
@@ -321,7 +324,7 @@ class ConvexCircularCNN(CompositeLeastSquares, ConvexProgram):
         active = np.flatnonzero((norms > self.support_tol * norms.max()) & (share > floor))
         s = g.single.size
         Bf = B.reshape(-1)
-        layers = ([], [], [])
+        layers: tuple[list[np.ndarray], ...] = ([], [], [])
         for a in active:
             idx = [g.single[a]] if a < s else [g.pair[a - s], g.pair_partner[a - s]]
             U1 = np.zeros(D, complex)

@@ -137,6 +137,9 @@ class ConvexLinearCNN(CompositeLeastSquares, ConvexProgram):
         Singular values below ``rank_tol * sigma_max`` are dropped in recovery.
     """
 
+    rank_tol: float
+    _Y2: np.ndarray
+
     def __init__(
         self,
         X: np.ndarray,
@@ -171,7 +174,7 @@ class ConvexLinearCNN(CompositeLeastSquares, ConvexProgram):
         return "l2" if self.pooling and self.n_outputs == 1 else "nuclear"
 
     @property
-    def cones(self):  # type: ignore[override]
+    def cones(self):
         return frozenset({"zero", "soc", "psd"} if self.variant == "nuclear" else {"zero", "soc"})
 
     @property

@@ -146,7 +146,7 @@ class ConvexLinearFC(CompositeLeastSquares, ConvexProgram):
         return "l2" if self.scalar_output else "nuclear"
 
     @property
-    def cones(self):  # type: ignore[override]
+    def cones(self):
         return frozenset({"zero", "soc", "psd"} if self.variant == "nuclear" else {"zero", "soc"})
 
     def _build(self) -> cp.Problem:
@@ -234,6 +234,7 @@ class ConvexLinearFC(CompositeLeastSquares, ConvexProgram):
         """The solved end-to-end map ``Z`` (``d x K``)."""
         result = self._require_solution()
         if self.variant == "ridge_path":
+            assert self._Z is not None  # set by the ridge-path solve
             return self._Z
         if result.backend == "firstorder":
             return np.asarray(self._fo_W).reshape(self.X.shape[1], -1)
@@ -255,7 +256,7 @@ class ConvexLinearFC(CompositeLeastSquares, ConvexProgram):
         return linear_fc_beta_max(self.X, self.Y) / float(np.linalg.norm(self.X, 2)) ** 2
 
     def _certificate(self) -> Certificate:
-        net = self.network()
+        net = self._recover()  # certificate() has checked that a solution exists
         if self.variant == "ridge_path":
             return certify(net, self.X, self.Y, self.beta)
         return nuclear_certificate(net, self.X, self._Y2, self.beta)

@@ -231,14 +231,15 @@ class ConvexReLU(_GroupLassoReLU):
         )
         return prune_network(net, self.X) if prune else net
 
-    def network(self, prune: bool = False) -> ReLUMLP:  # type: ignore[override]
+    def network(self, prune: bool = False) -> ReLUMLP:
         """The recovered network: one neuron per non-zero block,
         :math:`u = v_i/\\sqrt{\\|v_i\\|}`, :math:`\\alpha = \\pm\\sqrt{\\|v_i\\|}`.
 
         With ``prune=True`` Caratheodory pruning leaves at most ``n + 1`` neurons
         (``nK + 1`` for ``K`` outputs) at the same objective.
         """
-        return super().network(prune=prune)
+        self._require_solution()
+        return self._recover(prune=prune)
 
 
 def relu_beta_max(

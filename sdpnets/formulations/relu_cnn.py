@@ -111,10 +111,11 @@ class ConvexReLUCNN(_GroupLassoReLU):
         return ReLUCNN(U, alpha, self.kernel_size, self.stride, self.padding, self.pooling,
                        loss=self._loss)
 
-    def network(self, prune: bool = False) -> ReLUCNN:  # type: ignore[override]
+    def network(self, prune: bool = False) -> ReLUCNN:
         """The recovered CNN, one filter per non-zero block (``prune=True``: at most
         ``n + 1`` filters by Caratheodory pruning, same objective)."""
-        net = super().network()
+        self._require_solution()
+        net = self._recover()
         if not prune:
             return net
         a = np.linalg.norm(net.U, axis=0)

@@ -207,14 +207,14 @@ class _GroupLassoReLU(ConvexProgram):
         return self._loss
 
     @property
-    def exact(self) -> bool:  # type: ignore[override]
+    def exact(self) -> bool:
         return self._patterns.complete
 
     def _message(self) -> str:
         return self._patterns.message
 
     @property
-    def cones(self):  # type: ignore[override]
+    def cones(self):
         base = {"nonneg", "soc"}
         if self._loss.name == "logistic":
             base.add("exp")
@@ -265,6 +265,7 @@ class _GroupLassoReLU(ConvexProgram):
 
     def _block_values(self) -> tuple[np.ndarray, np.ndarray]:
         if self._from_firstorder():
+            assert self._fo_blocks is not None  # _from_firstorder() checks it
             return self._fo_blocks
         h, P, K = self._A.shape[1], self._patterns.count, self._y2.shape[1]
         Vv = np.asarray(self._V.value, dtype=float).reshape(h, K, P).transpose(0, 2, 1)
@@ -326,6 +327,10 @@ class _GroupLassoReLU(ConvexProgram):
     def _dual_norm(self, v: np.ndarray, masks: np.ndarray) -> float:
         """The dual norm of the program's regularizer at ``v`` over every pattern."""
         return relu_dual_norm(self._A, v, masks)
+
+    def _data_for_network(self) -> np.ndarray:
+        """The inputs the recovered network takes (``X`` in the network's own shape)."""
+        raise NotImplementedError
 
     def dual_point(self) -> np.ndarray:
         """The solver's dual point for the prediction (``y - yhat`` for squared loss)."""

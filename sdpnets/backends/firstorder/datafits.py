@@ -64,7 +64,8 @@ class Quadratic:
     @property
     def shape(self) -> tuple[int, int]:
         """Shape ``(p, K)`` of the variable."""
-        return self.corr.shape  # type: ignore[return-value]
+        p, K = self.corr.shape
+        return p, K
 
     def gram_apply(self, W: np.ndarray) -> np.ndarray:
         """:math:`GW`."""

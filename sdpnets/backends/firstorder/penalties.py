@@ -19,12 +19,30 @@ point is feasible (:math:`\Omega^*(A^TV) \le \beta`) and so gives the certificat
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
-__all__ = ["NuclearNorm", "GroupL2"]
+__all__ = ["Penalty", "NuclearNorm", "GroupL2"]
 
 Rearrange = Callable[[np.ndarray], np.ndarray]
+
+
+class Penalty(Protocol):
+    """What a solver needs of a penalty :math:`\\Omega`: value, prox and dual norm."""
+
+    @property
+    def left_invariant(self) -> bool:
+        """Whether :math:`\\Omega(QW) = \\Omega(W)` for orthogonal ``Q``."""
+
+    def value(self, W: np.ndarray) -> float:
+        """:math:`\\Omega(W)`."""
+
+    def prox(self, V: np.ndarray, t: float) -> np.ndarray:
+        """:math:`\\operatorname{prox}_{t\\Omega}(V)`."""
+
+    def dual_norm(self, H: np.ndarray) -> float:
+        """:math:`\\Omega^*(H)`."""
 
 
 def _svd(M: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -168,6 +168,7 @@ class _ReLUADMM:
             M = ops.M[:, c]
             Mr = M * r[:, None]
             if ops.cone:
+                assert W is not None  # the cone slack, given whenever there are cones
                 E = 2.0 * M - 1.0
                 cw = slice(c.start + P, c.stop + P)
                 out[:, c] = ops.A.T @ (Mr + self.root * E * W[:, c])
@@ -325,7 +326,7 @@ def solve_relu_admm(
     p = alg.forward(Z)
     lam_p = np.zeros_like(p)
     lam_q = np.zeros_like(Z)
-    Wst = np.zeros((N, nb)) if cone else None
+    Wst = np.zeros((N, nb if cone else 0))  # slack of the cone constraints (none without)
     if cone:  # s = G z (feasible start: lambda_s = 0)
         for c in ops.chunks():
             E = 2.0 * ops.M[:, c] - 1.0

@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .datafits import Quadratic
+from .penalties import Penalty
 
 __all__ = [
     "Composite",
@@ -83,7 +84,7 @@ class Composite:
     r""":math:`\min_W f(W) + \beta\,\Omega(W)` with a least-squares ``datafit`` ``f``."""
 
     datafit: Quadratic
-    penalty: object  # NuclearNorm | GroupL2: value, prox, dual_norm, left_invariant
+    penalty: Penalty  # NuclearNorm | GroupL2: value, prox, dual_norm, left_invariant
     beta: float
 
 
