@@ -34,12 +34,15 @@ from ..patterns import DEFAULT_MAX_PATTERNS
 from ..results import Certificate
 from .circular_relu import ConvexCircularReLU, circular_relu_dual_norm
 from .relu_cnn import ConvexReLUCNN
+from .relu_bounds import relu_dual_norm_bracket
 from .relu_common import (
     BLOCK_TOL,
+    _beta_max_value,
+    _cells_if_they_fit,
     _dual_point,
-    _every_cell,
     _GroupLassoReLU,
-    _scaled_dual_value,
+    _kind,
+    _output_bound,
     caratheodory_prune,
     relu_dual_norm,
 )
@@ -177,7 +180,7 @@ class ConvexReLU(_GroupLassoReLU):
             self._start_from(net)
 
     def _start_from(self, net: ReLUMLP) -> None:
-        """The network's neurons as blocks: neuron ``j`` with pattern ``i`` adds
+        r"""The network's neurons as blocks: neuron ``j`` with pattern ``i`` adds
         :math:`g_j \max(\pm\alpha_{jk}, 0)` to ``V[:, i, k]`` / ``W[:, i, k]``."""
         G = net.U if net.bias is None else np.vstack([net.U, net.bias[None, :]])
         if self.bias and net.bias is None:
@@ -249,12 +252,19 @@ def relu_beta_max(
     *,
     bias: bool = False,
     loss: str | Loss = "squared",
+    interval: bool = False,
 ) -> float:
     r""":math:`\beta_{\max} = \max_{\|u\| \le 1} |g^T (Xu)_+|` with :math:`g = -\nabla L(0)`
     (max over outputs): the zero network is the global optimum of the two-layer ReLU problem
     iff :math:`\beta \ge \beta_{\max}` (docs/relu.md section 4c). ``g = y`` for squared and hinge loss,
     ``y / 2`` for logistic loss. ``bias=True`` appends the ones column of a first-layer
-    bias."""
+    bias.
+
+    Exact, a plain float, when every activation pattern fits ``max_patterns``. Otherwise a
+    :class:`~sdpnets.formulations.relu_bounds.BetaMaxInterval`: a float equal to the
+    certified *upper* end (the zero network is optimal for every ``beta`` at or above it),
+    with ``.lower`` (a direction attaining it was found) and ``.upper``.
+    ``interval=True`` always returns a ``BetaMaxInterval`` (``.exact`` says which)."""
     X = check_data(X)
     if not isinstance(bias, (bool, np.bool_)):
         raise InvalidInputError(f"bias must be True or False, got {bias!r}.")
@@ -263,8 +273,11 @@ def relu_beta_max(
     loss.check_targets(y2)
     A = np.hstack([X, np.ones((X.shape[0], 1))]) if bias else X
     g = _dual_point(loss, np.zeros_like(y2), y2)
-    masks = _every_cell(A, check_int(max_patterns, "max_patterns", minimum=1))
-    return max(relu_dual_norm(A, g[:, k], masks) for k in range(y2.shape[1]))
+    max_patterns = check_int(max_patterns, "max_patterns", minimum=1)
+    masks = _cells_if_they_fit(A, max_patterns)
+    brackets = [relu_dual_norm_bracket(A, g[:, k], masks=masks, max_patterns=max_patterns)
+                for k in range(y2.shape[1])]
+    return _beta_max_value(brackets, interval)
 
 
 BETA_MAX_FAMILIES["relu"] = relu_beta_max
@@ -303,8 +316,13 @@ def _certify_relu_mlp(
     max_patterns: int = DEFAULT_MAX_PATTERNS,
 ) -> Certificate:
     """Certify any two-layer ReLU network: its objective, a lower bound on the global optimum
-    from its scaled dual point ``-grad L(f(X))`` (exact dual feasibility by NNLS over every
-    pattern, docs/relu.md section 4c), and the gap. ``loss=None``: the network's own loss."""
+    from its scaled dual point ``-grad L(f(X))`` (for the hinge loss the best choice in the
+    subdifferential), and the gap. ``loss=None``: the network's own loss.
+
+    Dual feasibility is measured exactly by NNLS over every pattern (docs/relu.md section
+    4c) when their number fits ``max_patterns`` (``Certificate.kind == "exact"``); otherwise
+    by a certified upper bound on the dual norm (:mod:`.relu_bounds`, ``kind ==
+    "relaxation"``, with ``dual_norm_bounds`` saying how loose it may be)."""
     X = check_data(X)
     beta = check_beta(beta)
     loss = network.loss if loss is None else get_loss(loss)
@@ -325,15 +343,21 @@ def _certify_relu_mlp(
             "separable output penalty: ReLUMLP(..., output_penalty='l1_squared')."
         )
     A = X if network.bias is None else np.hstack([X, np.ones((X.shape[0], 1))])
-    masks = _every_cell(A, max_patterns)
+    max_patterns = check_int(max_patterns, "max_patterns", minimum=1)
+    masks = _cells_if_they_fit(A, max_patterns)
     yhat = np.asarray(network.predict(X)).reshape(y2.shape)
-    v = _dual_point(loss, yhat, y2)
     upper = network.objective(X, y, beta, loss)
-    lower, points = 0.0, []
+    dirs, outs, c = _balanced_parts(network)
+    lower, points, brackets = 0.0, [], []
     for k in range(y2.shape[1]):
-        dn = relu_dual_norm(A, v[:, k], masks)
-        value, point = _scaled_dual_value(loss, v[:, k], y2[:, k], dn, beta)
+        value, point, br = _output_bound(
+            loss, A, y2[:, k], yhat[:, k], beta, masks=masks, max_patterns=max_patterns,
+            directions=dirs[:, (c > 0) & (outs[:, k] != 0)],
+        )
         lower += value
         points.append(point)
+        brackets.append(br)
     lower = min(lower, upper)
-    return Certificate(lower, upper, upper - lower, dual_point=np.stack(points, axis=1))
+    kind, bounds = _kind(brackets)
+    return Certificate(lower, upper, upper - lower, dual_point=np.stack(points, axis=1),
+                       kind=kind, dual_norm_bounds=bounds)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .._validate import check_beta, check_choice, check_data, check_targets
+from .._validate import check_beta, check_choice, check_data, check_int, check_targets
 from ..certificates import certify
 from ..errors import InvalidInputError
 from ..losses import Loss, get_loss
@@ -17,11 +17,11 @@ from ..patches import extract_patches
 from ..patterns import DEFAULT_MAX_PATTERNS
 from ..results import Certificate
 from .relu_common import (
-    _certify_scalar,
-    _every_cell,
+    _cells_if_they_fit,
     _GroupLassoReLU,
+    _kind,
+    _output_bound,
     caratheodory_prune,
-    relu_dual_norm,
 )
 
 __all__ = ["ConvexReLUCNN"]
@@ -139,7 +139,9 @@ def _certify_relu_cnn(
 ) -> Certificate:
     r"""Certify any ReLU CNN with sum/mean pooling (docs/relu.md section 4e): the dual norm
     :math:`\max_{\|u\| \le 1}|v^T \sum_k (X_k u)_+|` is computed exactly over the joint
-    patterns of the stacked patches. ``loss=None``: the network's own loss."""
+    patterns of the stacked patches when they fit ``max_patterns`` (``kind="exact"``),
+    else bounded above by a certified relaxation (``kind="relaxation"``). ``loss=None``:
+    the network's own loss."""
     beta = check_beta(beta)
     loss = network.loss if loss is None else get_loss(loss)
     Pt = extract_patches(X, network.kernel_size, network.stride, network.padding)
@@ -151,6 +153,14 @@ def _certify_relu_cnn(
     if network.pooling == "mean":
         Pt = Pt / K
     A = Pt.transpose(1, 0, 2).reshape(n * K, -1)
-    masks = _every_cell(A, max_patterns)
-    return _certify_scalar(network, X, y, beta, loss,
-                           lambda v: relu_dual_norm(A, np.tile(v, K), masks))
+    max_patterns = check_int(max_patterns, "max_patterns", minimum=1)
+    masks = _cells_if_they_fit(A, max_patterns)
+    yhat = np.asarray(network.predict(X), dtype=float).reshape(n)
+    upper = network.objective(X, y, beta, loss)
+    S = sp.kron(np.ones((1, K)), sp.eye(n), format="csr")  # (n, nK): sum over patches
+    value, point, br = _output_bound(loss, A, y, yhat, beta, masks=masks,
+                                     max_patterns=max_patterns, directions=network.U, S=S)
+    lower = min(value, upper)
+    kind, bounds = _kind([br])
+    return Certificate(lower, upper, upper - lower, dual_point=point, kind=kind,
+                       dual_norm_bounds=bounds)

@@ -39,6 +39,7 @@ from ..patterns import (
 )
 from ..results import Certificate, SolveResult
 from .base import ConvexProgram, best_dual_scaling
+from .relu_bounds import BetaMaxInterval, DualNormBracket, hinge_dual_point, relu_dual_norm_bracket
 
 __all__ = ["relu_dual_norm", "caratheodory_prune", "BLOCK_TOL"]
 
@@ -164,6 +165,78 @@ def _scaled_dual_value(loss: Loss, v: np.ndarray, y: np.ndarray, dual_norm: floa
     s = float(res.x)
     best = max((s, top, 0.0), key=lambda t: loss.dual_value(t * v, y))
     return loss.dual_value(best * v, y), best * v
+
+
+def _cells_if_they_fit(A: np.ndarray, max_patterns: int) -> np.ndarray | None:
+    """Every cell's pattern when their number fits ``max_patterns``, else ``None`` (then
+    dual norms are bracketed by :func:`~.relu_bounds.relu_dual_norm_bracket`)."""
+    if arrangement_info(A).max_cells > max_patterns:
+        return None
+    return enumerate_patterns(A, max_patterns=max_patterns).masks
+
+
+def _output_bound(loss: Loss, A: np.ndarray, y: np.ndarray, yhat: np.ndarray, beta: float, *,
+                  masks: np.ndarray | None, max_patterns: int = DEFAULT_MAX_PATTERNS,
+                  directions: np.ndarray | None = None, S=None, v: np.ndarray | None = None,
+                  bracket: Callable | None = None, choose_hinge: bool = True):
+    r"""Lower bound on one output's share of the global optimum, from a dual point scaled
+    into feasibility: ``(value, point, DualNormBracket)``.
+
+    The dual point is ``v`` if given, else :math:`-\nabla L(\hat y)`; for the hinge loss the
+    best choice in the subdifferential (:func:`~.relu_bounds.hinge_dual_point`, with the
+    neurons ``directions`` (rows of ``A``'s space) and, when the exact dual norm still
+    exceeds ``beta``, its maximizing directions as cuts, up to three rounds; off with
+    ``choose_hinge=False``). The dual norm is exact over ``masks`` when given, else
+    bracketed (``bracket(rows)`` overrides both).
+    """
+    def rows(x):
+        return x if S is None else np.asarray(S.T @ x)
+
+    def measure(x):
+        if bracket is not None:
+            return bracket(rows(x))
+        return relu_dual_norm_bracket(A, rows(x), masks=masks, max_patterns=max_patterns,
+                                      directions=directions)
+
+    choose = v is None and loss.name == "hinge" and choose_hinge
+    if v is None:
+        v = _dual_point(loss, yhat, y)
+        if choose:
+            v = hinge_dual_point(A, yhat, y, beta, neurons=directions, S=S)
+    v = _into_domain(loss, v, y)
+    br = measure(v)
+    best = (*_scaled_dual_value(loss, v, y, br.upper, beta), br)
+    cuts: list[np.ndarray] = []
+    for _ in range(3 if choose else 0):
+        if br.upper <= beta * (1.0 + 1e-10) or not np.any(br.direction):
+            break
+        cuts.append(br.direction)
+        v = _into_domain(loss, hinge_dual_point(A, yhat, y, beta, neurons=directions,
+                                                 cuts=np.stack(cuts, axis=1), S=S), y)
+        br = measure(v)
+        value, point = _scaled_dual_value(loss, v, y, br.upper, beta)
+        if value > best[0]:
+            best = (value, point, br)
+    return best
+
+
+def _kind(brackets: list[DualNormBracket]) -> tuple[str, tuple[float, float]]:
+    """``Certificate.kind`` and ``dual_norm_bounds`` (the loosest output's bracket)."""
+    exact = all(b.exact for b in brackets)
+    worst = max(brackets, key=lambda b: b.upper / b.lower if b.lower > 0 else (
+        1.0 if b.upper == 0 else np.inf))
+    return ("exact" if exact else "relaxation"), (float(worst.lower), float(worst.upper))
+
+
+def _beta_max_value(brackets: list[DualNormBracket], interval: bool) -> float:
+    """``max_k`` of the outputs' dual norms: a float when exact, else (or with ``interval``)
+    a :class:`BetaMaxInterval`."""
+    lower = max(b.lower for b in brackets)
+    upper = max(b.upper for b in brackets)
+    exact = all(b.exact for b in brackets)
+    if exact and not interval:
+        return float(upper)
+    return BetaMaxInterval(upper if exact else lower, upper, exact)
 
 
 def _certify_scalar(network, X, y: np.ndarray, beta: float, loss: Loss,
@@ -308,21 +381,45 @@ class _GroupLassoReLU(ConvexProgram):
             self._A, patterns, seed=seed, max_patterns=self.max_patterns
         )
 
-    def _all_masks(self) -> np.ndarray:
-        """Every cell's pattern (the program's own when they are complete)."""
+    #: Euclidean group norms: dual norms can be bracketed without every pattern
+    #: (:mod:`.relu_bounds`); ``False`` (circular filter): every pattern is required.
+    _euclidean: bool = True
+
+    def _all_masks(self) -> np.ndarray | None:
+        """Every cell's pattern (the program's own when they are complete); ``None`` when
+        they do not fit ``max_patterns`` and dual norms are bracketed instead."""
         if self._patterns.complete:
             return self._patterns.masks
-        return _every_cell(self._A, self.max_patterns)
+        if not self._euclidean:
+            return _every_cell(self._A, self.max_patterns)
+        return _cells_if_they_fit(self._A, self.max_patterns)
 
-    def beta_max(self) -> float:
+    def _bracket(self, v: np.ndarray, masks: np.ndarray | None,
+                 directions: np.ndarray | None = None) -> DualNormBracket:
+        """The dual norm at ``v`` (rows of ``A``): exact over ``masks``, else bracketed."""
+        if not self._euclidean:
+            if masks is None:  # the exact dual norm is a maximum over every cell
+                masks = _every_cell(self._A, self.max_patterns)
+            value = self._dual_norm(v, masks)
+            return DualNormBracket(value, value, True, np.zeros(self._A.shape[1]))
+        return relu_dual_norm_bracket(self._A, v, masks=masks, max_patterns=self.max_patterns,
+                                      directions=directions)
+
+    def beta_max(self, *, interval: bool = False) -> float:
         r"""Smallest ``beta`` at which the zero network is the global optimum for these data
         and this loss: :math:`\max_k \max_{\|u\| \le 1} |g_k^T (Au)_+|` with
         :math:`g = -\nabla L(0)` (``y`` for squared and hinge loss, ``y/2`` for logistic),
-        pooled for CNNs (docs/relu.md section 4c)."""
+        pooled for CNNs (docs/relu.md section 4c).
+
+        Exact (a float) when every pattern fits ``max_patterns``; otherwise a
+        :class:`~sdpnets.formulations.relu_bounds.BetaMaxInterval`, a float equal to the
+        certified upper end (the zero network is optimal at and above it) with ``.lower``
+        and ``.upper``. ``interval=True`` always returns the interval type."""
         g = _dual_point(self._loss, np.zeros_like(self._y2), self._y2)
         rows = g if self._S is None else np.asarray(self._S.T @ g)
         masks = self._all_masks()
-        return max(self._dual_norm(rows[:, k], masks) for k in range(rows.shape[1]))
+        brackets = [self._bracket(rows[:, k], masks) for k in range(rows.shape[1])]
+        return _beta_max_value(brackets, interval)
 
     def _dual_norm(self, v: np.ndarray, masks: np.ndarray) -> float:
         """The dual norm of the program's regularizer at ``v`` over every pattern."""
@@ -345,19 +442,24 @@ class _GroupLassoReLU(ConvexProgram):
         """Certificate from predictions ``yhat`` (n, K) (or a given dual point ``v``), over
         ``masks`` (default: every cell)."""
         masks = self._all_masks() if masks is None else masks
-        if v is None:
-            v = _dual_point(self._loss, yhat, self._y2)
-        v = _into_domain(self._loss, v, self._y2)
-        rows = v if self._S is None else np.asarray(self._S.T @ v)
-        lower = 0.0
-        points = []
+        lower, points, brackets = 0.0, [], []
+        dirs, _, out = self._neurons() if self._euclidean else (None, None, None)
         for k in range(self._y2.shape[1]):
-            dn = self._dual_norm(rows[:, k], masks)
-            value, point = _scaled_dual_value(self._loss, v[:, k], self._y2[:, k], dn, self.beta)
+            value, point, br = _output_bound(
+                self._loss, self._A, self._y2[:, k], yhat[:, k], self.beta, masks=masks,
+                directions=None if dirs is None else dirs[:, out == k], S=self._S,
+                v=None if v is None else v[:, k],
+                bracket=lambda x: self._bracket(x, masks, None if dirs is None
+                                                else dirs[:, out == k]),
+                choose_hinge=self._euclidean,
+            )
             lower += value
             points.append(point)
+            brackets.append(br)
         lower = min(lower, upper)
-        return Certificate(lower, upper, upper - lower, dual_point=np.stack(points, axis=1))
+        kind, bounds = _kind(brackets)
+        return Certificate(lower, upper, upper - lower, dual_point=np.stack(points, axis=1),
+                           kind=kind, dual_norm_bounds=bounds)
 
     def _program_certificate(self) -> Certificate:
         """The certificate of the program that was solved: over its own patterns (for
