@@ -312,6 +312,10 @@ def test_cli_plans_and_checks_its_arguments(tmp_path, capsys):
     assert main(["bench", "--preset", "tiny", "--families", "linear_fc", "--backends",
                  "scs", "--tol", "1e-4", "1e-6", "--dry-run", "--out", str(out)]) == 0
     assert "2 runs planned, 2 not yet in" in capsys.readouterr().out
+    assert main(["bench", "--list"]) == 0
+    listed = {line.split()[0] for line in capsys.readouterr().out.splitlines()[2:]
+              if not line.startswith(" ")}
+    assert listed == set(FAMILIES)
     assert main(["bench", "--preset", "tiny", "--tol", "-1", "--out", str(out)]) == 2
     assert "tol must be a positive number" in capsys.readouterr().err
     assert main(["bench", "--preset", "tiny", "--backends", "cplex", "--out", str(out)]) == 2

@@ -60,9 +60,16 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
                        help="BLAS/solver threads per run (default: unlimited)")
     bench.add_argument("--jobs", type=int, default=1,
                        help="runs at a time (timings compare only with 1; default 1)")
+    bench.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run the sweep's runs as Dask tasks on this scheduler "
+                       "('tcp://host:8786', or 'local' for a 2-worker LocalCluster); each run "
+                       "keeps its own limits and rows are appended here as they arrive "
+                       "(needs the dask extra)")
     bench.add_argument("--quiet", action="store_true", help="no progress bar, no report")
     bench.add_argument("--dry-run", action="store_true",
                        help="print how many runs are planned and pending, run nothing")
+    bench.add_argument("--list", action="store_true",
+                       help="list the instance families, their data and sizes, and exit")
     bench_sub = bench.add_subparsers(dest="bench_command", metavar="report")
     report = bench_sub.add_parser(
         "report", help="summarize a results file",
@@ -113,11 +120,29 @@ def _report(args: argparse.Namespace, out) -> int:
     return 0
 
 
+def _list_families(out) -> int:
+    from .report import _table
+
+    def show(v: Any) -> str:
+        return "x".join(map(str, v)) if isinstance(v, tuple) else str(v)
+
+    rows = []
+    for fam in FAMILIES.values():
+        for i, (name, dims) in enumerate(fam.sizes.items()):
+            size = " ".join(f"{k}={show(v)}" for k, v in dims.items() if k != "features")
+            rows.append([fam.name if i == 0 else "", " ".join(fam.data) if i == 0 else "",
+                         name, size])
+    print(_table(["family", "data", "preset", "dimensions"], rows), file=out)
+    return 0
+
+
 def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser, out) -> int:
     from .report import format_summary, summarize
     from .runner import plan, run_key, sweep
     from .store import ResultsStore
 
+    if args.list:
+        return _list_families(out)
     if not args.out:
         parser.error("--out FILE is required for a sweep (or use 'bench report FILE').")
     data = None
@@ -130,7 +155,15 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser, out) -> in
             print(f"{len(tasks)} runs planned, {pending} not yet in {args.out}.", file=out)
             return 0
         try:
-            stats = sweep(tasks, store, jobs=args.jobs, progress=False if args.quiet else None)
+            if args.scheduler:
+                from .cluster import dask_executor
+
+                with dask_executor(args.scheduler) as executor:
+                    stats = sweep(tasks, store, progress=False if args.quiet else None,
+                                  executor=executor)
+            else:
+                stats = sweep(tasks, store, jobs=args.jobs,
+                              progress=False if args.quiet else None)
         except KeyboardInterrupt:
             print(f"\ninterrupted; the rows so far are in {args.out}: rerun the same command "
                   "to resume.", file=sys.stderr)
