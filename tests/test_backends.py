@@ -189,7 +189,8 @@ def test_raw_solver_options_pass_through_and_override(data):
     X, Y = data
     tight = sn.ConvexLinearFC(X, Y, 1.0).solve(backend="scs", tol=1e-9)
     loose = sn.ConvexLinearFC(X, Y, 1.0).solve(backend="scs", tol=1e-9, eps_abs=1e-2, eps_rel=1e-2)
-    assert tight.status == "optimal" and loose.status == "optimal"
+    # the loose solve's point is not verified at tol=1e-9: honest, but still a solution
+    assert tight.status == "optimal" and loose.solved
     assert loose.iterations < tight.iterations
 
 

@@ -160,3 +160,109 @@ def test_programs_do_not_see_later_changes_to_the_callers_arrays(small, make):
     res, expected = prog.solve(tol=1e-9), ref.solve(tol=1e-9)
     assert res.status == "optimal"
     assert res.objective == pytest.approx(expected.objective, rel=1e-9)
+
+
+# --- verified statuses ------------------------------------------------------------------------------
+
+
+def test_every_solved_result_carries_its_verified_bracket(small):
+    X, y = small
+    ref, _ = group_lasso_optimum(X, y, 1.0)
+    for name in BACKENDS:
+        res = sn.ConvexLinearFC(X, y, 1.0).solve(backend=name, tol=1e-9, max_iters=100_000)
+        assert res.status == "optimal"
+        assert res.lower_bound <= ref * (1 + 1e-9) and res.upper_bound >= ref * (1 - 1e-9)
+        assert res.gap == pytest.approx(res.upper_bound - res.lower_bound)
+        assert res.relative_gap == relative_gap(res.lower_bound, res.upper_bound) <= 1e-6
+
+
+@pytest.mark.parametrize("word", ["infeasible", "unbounded"])
+def test_infeasible_or_unbounded_from_an_always_feasible_program_is_an_error(small, word,
+                                                                             monkeypatch):
+    prog = sn.ConvexLinearFC(*small, 1.0)
+    fake = sn.SolveResult(word, float("inf"), "clarabel", message="solver said so")
+    monkeypatch.setattr(ClarabelBackend, "solve", lambda self, problem, **kw: fake)
+    res = prog.solve(backend="clarabel")
+    assert res.status == "error"
+    assert "numerical failure" in res.message and repr(word) in res.message
+    assert "solver said so" in res.message
+    assert res.lower_bound == -np.inf and res.upper_bound == np.inf  # never NaN
+
+
+def test_an_optimal_claim_far_from_the_optimum_is_downgraded(small, monkeypatch):
+    X, y = small
+    prog = sn.ConvexLinearFC(X, y, 1.0)
+    real = ClarabelBackend.solve
+
+    def stops_early(self, problem, **kw):
+        res = real(self, problem, **{**kw, "max_iter": 1})
+        return sn.SolveResult("optimal", res.objective, "clarabel", iterations=res.iterations)
+
+    monkeypatch.setattr(ClarabelBackend, "solve", stops_early)
+    res = prog.solve(backend="clarabel", tol=1e-8)
+    ref, _ = group_lasso_optimum(X, y, 1.0)
+    assert res.upper_bound > ref * (1 + 1e-6)  # one iteration is not the optimum
+    assert res.status == "optimal_inaccurate"
+    assert "certified relative gap" in res.message
+    assert f"{res.lower_bound:.12g}" in res.message and f"{res.upper_bound:.12g}" in res.message
+    with pytest.warns(sn.SdpnetsWarning):
+        prog.network()
+
+
+def test_a_recovered_network_that_disagrees_with_the_solver_is_not_optimal(small, monkeypatch):
+    X, y = small
+    prog = sn.ConvexLinearFC(X, y, 1.0)
+    real = ClarabelBackend.solve
+
+    def off_by_a_percent(self, problem, **kw):
+        res = real(self, problem, **kw)
+        return sn.SolveResult("optimal", 0.99 * res.objective, "clarabel")
+
+    monkeypatch.setattr(ClarabelBackend, "solve", off_by_a_percent)
+    res = prog.solve(backend="clarabel")
+    assert res.status == "optimal_inaccurate"
+    assert "differs from the solver's" in res.message
+
+
+def test_scs_at_a_loose_tolerance_is_not_called_optimal_far_from_the_optimum():
+    X, y = item13_data()
+    ref, _ = group_lasso_optimum(X, y, 1.0)
+    res = sn.ConvexLinearFC(X, y, 1.0).solve(backend="scs", tol=1e-3)
+    assert res.status != "optimal" or res.objective <= ref * (1 + 1e-2)
+    assert not np.isnan(res.lower_bound) and not np.isnan(res.upper_bound)
+
+
+# --- item 13: equilibration ---------------------------------------------------------------------------
+
+
+def item13_data():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((30, 6)) * np.logspace(-6, 6, 6)
+    y = 1e6 * (X @ rng.standard_normal(6))
+    return X, y
+
+
+@pytest.mark.parametrize("backend", [b for b in ("clarabel", "scs") if b in BACKENDS])
+def test_badly_scaled_data_are_solved_and_verified(backend):
+    X, y = item13_data()
+    ref, z = group_lasso_optimum(X, y, 1.0)
+    prog = sn.ConvexLinearFC(X, y, 1.0)
+    res = prog.solve(backend=backend)
+    assert res.status == "optimal", res.message  # was "infeasible" / "iteration_limit"
+    assert res.lower_bound <= ref * (1 + 1e-9) <= res.upper_bound * (1 + 2e-9)
+    assert abs(res.objective - ref) <= 1e-6 * ref
+    assert abs(prog.network().objective(X, y, 1.0) - ref) <= 1e-6 * ref
+
+
+@pytest.mark.parametrize("x_scale, y_scale", [(1e5, 1.0), (1e-5, 1e6), (1.0, 1e-6), (1e4, 1e4)])
+def test_equilibration_is_exact_in_the_callers_units(small, x_scale, y_scale):
+    X, y = small
+    X, y = X * x_scale, y * y_scale
+    beta = 0.3 * np.linalg.norm(X.T @ y)
+    ref, z = group_lasso_optimum(X, y, beta)
+    prog = sn.ConvexLinearFC(X, y, beta)
+    res = prog.solve(backend="clarabel", tol=1e-9)
+    assert res.status == "optimal", res.message
+    assert res.objective == pytest.approx(ref, rel=1e-7)
+    assert np.allclose(prog.solution[:, 0], z, rtol=0, atol=1e-4 * np.abs(z).max())
+    assert prog.network().objective(X, y, beta) == pytest.approx(ref, rel=1e-7)

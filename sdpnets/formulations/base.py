@@ -25,12 +25,40 @@ from ..errors import InvalidInputError, NotSolvedError, SdpnetsWarning, SolveFai
 from ..isolation import solve_isolated
 from ..memory import choose_backend
 from ..networks import Network
-from ..results import Certificate, SolveResult
+from ..results import Certificate, SolveResult, relative_gap
 
 __all__ = ["ConvexProgram", "reduce_least_squares", "best_dual_scaling", "PATH_POINTS"]
 
 #: Number of ``beta`` values of the default grid of :meth:`ConvexProgram.path`.
 PATH_POINTS = 20
+
+#: A solver's "optimal" is kept only when the certified relative gap of the program that
+#: was solved (and the disagreement between the solver's objective and the recovered
+#: network's) is at most :func:`verify_limit` of ``tol``; otherwise it is
+#: "optimal_inaccurate".
+VERIFY_FACTOR = 10.0
+
+
+def verify_limit(tol: float) -> float:
+    r"""The certified relative gap an "optimal" solve at ``tol`` may show:
+    :math:`\max(10\,\mathrm{tol}, \sqrt{\mathrm{tol}}/10)`.
+
+    The dual point is built from the primal solution (its residual, or the solver's
+    multiplier), which is first-order accurate: a point whose objective is within ``tol``
+    of the optimum is within about :math:`\sqrt{\mathrm{tol}}` of the optimal point, and so
+    is the dual point built from it. A solver that stopped far from its tolerance (SCS at
+    ``tol=1e-3`` 15x above the optimum, a stall) is caught by either term.
+    """
+    return max(VERIFY_FACTOR * tol, np.sqrt(tol) / VERIFY_FACTOR)
+
+#: Data scales (column norms, ``||y||``, column-norm ratios) within this factor of 1 are
+#: left alone by the equilibration.
+ORDINARY_RANGE = 1e3
+
+#: The equilibrated problem is re-scaled and solved once more when an unverified solve saw
+#: an objective below this (in its own units, where the zero network costs 1/2): the
+#: solver's absolute tolerances were then too coarse for the objective.
+RESCALE_BELOW = 1e-3
 
 
 class ConvexProgram(ABC):
@@ -77,11 +105,20 @@ class ConvexProgram(ABC):
                 state[name] = None
         return state
 
+    #: Every program here is feasible and bounded below (losses and penalties are
+    #: non-negative, the zero network is feasible): a solver's "infeasible"/"unbounded" is
+    #: a numerical failure, reported as "error" with the solver's word kept.
+    always_feasible: ClassVar[bool] = True
+
     def __init__(self, beta: float) -> None:
         self._beta = check_beta(beta)
         self._beta_param: cp.Parameter | None = None
         self._problem: cp.Problem | None = None
         self._result: SolveResult | None = None
+        self._scales = (1.0, 1.0)  # (x, y): the conic solver sees X / x and y / y
+        self._targets_scaled = False
+        self._y_scale_hint: float | None = None
+
 
     # -- beta -------------------------------------------------------------------------
     @property
@@ -93,15 +130,79 @@ class ConvexProgram(ABC):
     def beta(self, value: float) -> None:
         self._beta = check_beta(value)
         if self._beta_param is not None:
-            self._beta_param.value = self._beta
+            self._beta_param.value = self._scaled_beta()
         self._result = None
 
     @property
     def beta_parameter(self) -> cp.Parameter:
-        """The cvxpy parameter holding ``beta`` (for use in :meth:`_build`)."""
+        """The cvxpy parameter holding ``beta`` in the equilibrated units of the problem
+        (``beta / (x_scale * y_scale)``, see :meth:`_equilibrate`; for use in :meth:`_build`)."""
         if self._beta_param is None:
-            self._beta_param = cp.Parameter(nonneg=True, name="beta", value=self._beta)
+            self._beta_param = cp.Parameter(nonneg=True, name="beta", value=self._scaled_beta())
         return self._beta_param
+
+    def _scaled_beta(self) -> float:
+        sx, sy = self._scales
+        return self._beta / (sx * sy)
+
+    # -- equilibration ------------------------------------------------------------------
+    def _equilibrate(
+        self, A: np.ndarray, Y: np.ndarray, scale_targets: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        r"""The data as the conic solver sees them: ``A / x`` and ``Y / y`` (for :meth:`_build`).
+
+        Every program here is :math:`\min_Z L(\mathcal A(Z), Y) + \beta\,\Omega(Z)` with
+        :math:`\mathcal A` linear in the data and :math:`\Omega` positively homogeneous, so
+        with :math:`A = xA'`, :math:`Y = yY'` and :math:`Z = (y/x)Z'` the squared-loss
+        objective is :math:`y^2` times that of :math:`(A', Y', \beta/(xy))`. ``x`` is the
+        largest column norm of ``A``; ``y`` is :math:`\|Y\|_F` (so the zero network costs
+        1/2), or the square root of twice the objective when a first solve showed the
+        optimum far below that; a scale within a factor :data:`ORDINARY_RANGE` of 1 is left
+        at 1, so ordinary data reach the solver untouched. Only the squared loss scales
+        with ``y`` (``scale_targets``).
+        The solution and objective are returned in the caller's units
+        (:attr:`solution_scale`, the objective times ``y**2``).
+        """
+        sx = _ordinary_or(_column_scale(A))
+        sy = 1.0
+        if scale_targets:
+            sy = self._y_scale_hint if self._y_scale_hint else _ordinary_or(_norm(Y))
+        self._scales = (sx, sy)
+        self._targets_scaled = scale_targets
+        self.beta_parameter.value = self._scaled_beta()
+        return A / sx, Y / sy
+
+    def _equilibrate_columns(
+        self, A: np.ndarray, Y: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        r""":meth:`_equilibrate` and, in addition, each column of ``A`` to the same norm.
+
+        Returns ``(A', Y', c)`` with :math:`A' = A\,\mathrm{diag}(c)^{-1}/x`, ``c`` in
+        ``(0, 1]`` (column norms over the largest). With the variable's rows
+        :math:`Z' = \mathrm{diag}(c)\,Z\,x/y`, the program must put :math:`\mathrm{diag}
+        (c)^{-1}` inside the penalty (:math:`\Omega(\mathrm{diag}(c)^{-1}Z')`) and read the
+        solution as ``solution_scale * Z' / c[:, None]``: the same optimum, but data whose
+        columns differ by many orders of magnitude no longer reach the solver as a
+        near-singular matrix.
+        """
+        A2, Y2 = self._equilibrate(A, Y)
+        norms = np.sqrt(np.einsum("ij,ij->j", A2, A2))
+        c = np.where(norms > 0, norms, 1.0)
+        if c.max() <= ORDINARY_RANGE * c.min():
+            c = np.ones_like(c)  # columns of comparable size are left alone
+        # the penalty's weights 1/c carry the scale: x = 1 keeps the penalty's cone variable
+        # the size of the weighted variable (a tiny beta times a huge norm is ill-posed)
+        sx, sy = self._scales
+        self._scales = (1.0, sy)
+        self.beta_parameter.value = self._scaled_beta()
+        return A2 / c, Y2, c * sx
+
+    @property
+    def solution_scale(self) -> float:
+        """The factor ``y_scale / x_scale`` from the problem's variables (equilibrated units)
+        to the caller's (see :meth:`_equilibrate`)."""
+        sx, sy = self._scales
+        return sy / sx
 
     # -- the program --------------------------------------------------------------------
     @property
@@ -220,32 +321,124 @@ class ConvexProgram(ABC):
                 exact=self.exact,
                 message=" ".join(m for m in (result.message, self._message()) if m),
             )
+            self._result = self._verify(self._result, tol)
             return self._result
         if not engine.supports(self.cones):
             raise InvalidInputError(
                 f"backend {engine.name!r} does not support the cones this program needs "
                 f"({', '.join(sorted(self.cones - engine.cones))})."
             )
+        options = dict(tol=tol, max_iters=max_iters, time_limit=time_limit, verbose=verbose,
+                       **solver_options)
+        self._result = self._solve_conic(engine, prebuild_time, warm_start, options)
+        if self._should_rescale(self._result, tol):
+            # the solver judged its gap against the equilibrated objective, which was far
+            # below 1: solve once more on the objective's own scale
+            first, state = self._result, dict(self.__dict__)
+            self._y_scale_hint = float(np.sqrt(2.0 * first.upper_bound))
+            self._problem = None
+            second = self._solve_conic(engine, 0.0, False, options)
+            if second.solved and second.relative_gap <= first.relative_gap:
+                self._result = replace(
+                    second,
+                    solve_time=first.solve_time + second.solve_time,
+                    compile_time=first.compile_time + second.compile_time,
+                    message=f"{second.message} (solved twice: the first solve, on the data's "
+                    f"scale, had relative gap {first.relative_gap:.2g})".strip(),
+                )
+            else:  # keep the first solve: its problem and variables hold its solution
+                self.__dict__.update(state)
+                self.beta_parameter.value = self._scaled_beta()
+        return self._result
+
+    def _solve_conic(self, engine, prebuild_time: float, warm_start: bool,
+                     options: dict[str, Any]) -> SolveResult:
+        """One solve of the (equilibrated) cvxpy problem, in the caller's units, verified."""
         start = time.perf_counter()
         problem = self.problem
         build_time = prebuild_time + time.perf_counter() - start
-        result = engine.solve(
-            problem,
-            tol=tol,
-            max_iters=max_iters,
-            time_limit=time_limit,
-            verbose=verbose,
-            warm_start=warm_start,
-            **solver_options,
-        )
+        result = engine.solve(problem, warm_start=warm_start, **options)
         compile_time = build_time + (0.0 if np.isnan(result.compile_time) else result.compile_time)
-        self._result = replace(
+        result = replace(
             result,
+            objective=result.objective * self._scales[1] ** 2,
             compile_time=compile_time,
             exact=self.exact,
             message=" ".join(m for m in (result.message, self._message()) if m),
         )
-        return self._result
+        return self._verify(result, options["tol"])
+
+    def _should_rescale(self, result: SolveResult, tol: float) -> bool:
+        """Whether a solve failed verification because the objective the solver saw (in
+        equilibrated units, where the zero network costs 1/2) was tiny: the solver's
+        absolute tolerances were then too coarse for it."""
+        if not result.solved or self._y_scale_hint is not None or not self._targets_scaled:
+            return False
+        if result.relative_gap <= verify_limit(tol):
+            return False
+        seen = result.upper_bound / self._scales[1] ** 2
+        return bool(np.isfinite(seen) and 0.0 < seen < RESCALE_BELOW)
+
+    # -- verification -------------------------------------------------------------------
+    def _verify(self, result: SolveResult, tol: float) -> SolveResult:
+        """Check a solver's claim with the certificate of the program that was solved.
+
+        A solved result gets ``lower_bound``, ``upper_bound`` (the recovered network's
+        objective) and ``gap``; an "optimal" whose certified relative gap, or whose
+        disagreement with the recovered network's objective, exceeds
+        :func:`verify_limit` of ``tol`` becomes "optimal_inaccurate" with the numbers in its
+        message. "infeasible"/"unbounded" from a program that is always feasible and
+        bounded is a numerical failure: "error", the solver's word kept.
+        """
+        if result.status in ("infeasible", "unbounded") and self.always_feasible:
+            return replace(result, status="error", message=(
+                f"numerical failure: {result.backend} reported {result.status!r}, but this "
+                f"program is always feasible and bounded below. {result.message}").strip())
+        if not result.solved:
+            return result
+        self._result = result  # recovery and certificate read the solution of this result
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SdpnetsWarning)
+                cert = self._program_certificate()
+            lower, upper = float(cert.lower_bound), float(cert.upper_bound)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - an unverifiable point is not optimal
+            return replace(
+                result,
+                status="optimal_inaccurate",
+                message=f"{result.message} The solution could not be verified "
+                f"({type(exc).__name__}: {exc}).".strip(),
+            )
+        limit = verify_limit(tol)
+        rel = relative_gap(lower, upper)
+        issues = []
+        if not (np.isfinite(lower) and np.isfinite(upper)):
+            issues.append(f"its certificate is not finite (lower {lower!r}, upper {upper!r})")
+            lower, upper = -np.inf, np.inf
+        elif rel > limit:
+            issues.append(
+                f"certified relative gap {rel:.3g} > {limit:.3g} (lower bound {lower:.12g}, "
+                f"upper bound {upper:.12g})"
+            )
+        if np.isfinite(upper) and abs(result.objective - upper) > limit * abs(upper):
+            issues.append(
+                f"the recovered network's objective {upper:.12g} differs from the solver's "
+                f"{result.objective:.12g}"
+            )
+        status, message = result.status, result.message
+        if issues:
+            status = "optimal_inaccurate"
+            message = (f"{message} {result.backend} reported {result.status!r} but "
+                       + "; ".join(issues) + ".").strip()
+        return replace(result, status=status, message=message, lower_bound=lower,
+                       upper_bound=upper, gap=upper - lower)
+
+    def _program_certificate(self) -> Certificate:
+        """The certificate of the program that was solved (for :meth:`_verify`); for a
+        program on a subset of the network's activation patterns, over those patterns."""
+        return self._certificate()
 
     def _auto_firstorder(self) -> bool:
         """Whether ``backend="auto"`` means sdpnets' own first-order solver for this program
@@ -363,6 +556,29 @@ class ConvexProgram(ABC):
         """Compute the certificate from the solved program."""
 
 
+def _ordinary_or(scale: float) -> float:
+    """``scale`` when it is far from 1 (outside ``[1/ORDINARY_RANGE, ORDINARY_RANGE]``), else
+    ``1`` (and ``1`` for a zero scale)."""
+    if not scale > 0 or 1.0 / ORDINARY_RANGE <= scale <= ORDINARY_RANGE:
+        return 1.0
+    return scale
+
+
+def _norm(A: np.ndarray) -> float:
+    """Frobenius norm without overflow for huge finite entries."""
+    m = float(np.max(np.abs(A), initial=0.0))
+    return m * float(np.linalg.norm(A / m)) if m > 0 else 0.0
+
+
+def _column_scale(A: np.ndarray) -> float:
+    """The largest column norm of ``A`` (``1`` for a zero matrix), overflow-safe."""
+    m = float(np.max(np.abs(A), initial=0.0))
+    if not m > 0:
+        return 1.0
+    A = A.reshape(A.shape[0], -1) / m
+    return m * float(np.sqrt(np.max(np.einsum("ij,ij->j", A, A))))
+
+
 def reduce_least_squares(A: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     r"""Shrink :math:`\|A Z - Y\|^2` to a size independent of the number of rows.
 
@@ -378,7 +594,8 @@ def reduce_least_squares(A: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.n
     """
     Q, R = np.linalg.qr(A, mode="reduced")
     QtY = Q.T @ Y
-    offset = max(float(np.sum(Y * Y) - np.sum(QtY * QtY)), 0.0)
+    resid = Y - Q @ QtY  # ||Y||^2 - ||Q^T Y||^2 without cancellation when Y is nearly fit
+    offset = float(np.sum(resid * resid))
     return R, QtY, offset
 
 

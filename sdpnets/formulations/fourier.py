@@ -246,7 +246,7 @@ class ConvexCircularCNN(CompositeLeastSquares, ConvexProgram):
     def _build(self) -> cp.Problem:
         feats = self.features
         g = feats.groups
-        R, Qty, offset = reduce_least_squares(feats.features, self._y1)
+        R, Qty, offset = reduce_least_squares(*self._equilibrate(feats.features, self._y1))
         s, p = g.single.size, g.pair.size
         c = feats.penalty_weights
         beta = self.beta_parameter
@@ -263,7 +263,7 @@ class ConvexCircularCNN(CompositeLeastSquares, ConvexProgram):
             pred = pred + R[:, s::2][:, :p] @ zp[:, 0] + R[:, s + 1 :: 2] @ zp[:, 1]
             terms.append(c[s:] @ cp.norm(zp, 2, axis=1))
             parts.append(zp)
-        self._parts = parts
+        self._parts = [self.solution_scale * part for part in parts]
         fit = 0.5 * cp.sum_squares(pred - Qty)
         return cp.Problem(cp.Minimize(fit + 0.5 * offset + beta * sum(terms)))
 

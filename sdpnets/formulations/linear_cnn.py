@@ -202,25 +202,25 @@ class ConvexLinearCNN(CompositeLeastSquares, ConvexProgram):
         O = self.n_outputs
         if not self.pooling:
             # A(Z) = X_flat S vec(Z): reduce through the QR of X itself (D columns, not K h)
-            R, QtY, offset = reduce_least_squares(self._flat, self._Y2)
+            R, QtY, offset = reduce_least_squares(*self._equilibrate(self._flat, self._Y2))
             block = cp.Variable((h + cols, h + cols), PSD=True, name="block")
             Z = block[:h, h:]
-            self._Zvar = Z
+            self._Zvar = self.solution_scale * Z
             # column (k, o) of Z is k * O + o; output o reads the columns o, O + o, ...
             W = cp.Variable((S.shape[0], O), name="W")  # W[:, o] = S vec(Z[:, o::O])
             tie = [W[:, o] == S @ cp.vec(Z[:, o::O], order="F") for o in range(O)]
             fit = 0.5 * cp.sum_squares(R @ W - QtY)
             objective = fit + 0.5 * offset + 0.5 * beta * cp.trace(block)
             return cp.Problem(cp.Minimize(objective), tie)
-        R, QtY, offset = reduce_least_squares(self._flat @ S, self._Y2)
+        R, QtY, offset = reduce_least_squares(*self._equilibrate(self._flat @ S, self._Y2))
         if self.variant == "l2":
             z = cp.Variable(h, name="Z")
-            self._Zvar = z
+            self._Zvar = self.solution_scale * z
             fit = 0.5 * cp.sum_squares(R @ z - QtY[:, 0])
             return cp.Problem(cp.Minimize(fit + 0.5 * offset + beta * cp.norm(z, 2)))
         block = cp.Variable((h + cols, h + cols), PSD=True, name="block")
         Z = block[:h, h:]
-        self._Zvar = Z
+        self._Zvar = self.solution_scale * Z
         fit = 0.5 * cp.sum_squares(R @ Z - QtY)
         return cp.Problem(cp.Minimize(fit + 0.5 * offset + 0.5 * beta * cp.trace(block)))
 

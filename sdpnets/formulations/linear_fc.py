@@ -156,18 +156,24 @@ class ConvexLinearFC(CompositeLeastSquares, ConvexProgram):
                 "solve() runs an exact ridge-path search instead (docs/linear_fc.md section 1d)."
             )
         d, K = self.X.shape[1], self._Y2.shape[1]
-        R, QtY, offset = reduce_least_squares(self.X, self._Y2)
+        # columns equilibrated: Z = solution_scale * Z' / c (rows), penalty of Z' / c
+        Xs, Ys, c = self._equilibrate_columns(self.X, self._Y2)
+        R, QtY, offset = reduce_least_squares(Xs, Ys)
         beta = self.beta_parameter
         if self.variant == "l2":
             z = cp.Variable(d, name="Z")
-            self._Zvar = z
+            self._Zvar = self.solution_scale * cp.multiply(1.0 / c, z)
             fit = 0.5 * cp.sum_squares(R @ z - QtY[:, 0])
-            return cp.Problem(cp.Minimize(fit + 0.5 * offset + beta * cp.norm(z, 2)))
+            return cp.Problem(cp.Minimize(
+                fit + 0.5 * offset + beta * cp.norm(cp.multiply(1.0 / c, z), 2)))
+        # [[A, Z], [Z^T, B]] >= 0 iff [[C A C, C Z], [Z^T C, B]] >= 0 (C = diag(c) > 0), and
+        # tr A = sum_i (C A C)_ii / c_i^2: the block holds C Z, the trace is weighted
         block = cp.Variable((d + K, d + K), PSD=True, name="block")
         Z = block[:d, d:]
-        self._Zvar = Z
+        self._Zvar = self.solution_scale * cp.multiply((1.0 / c)[:, None], Z)
         fit = 0.5 * cp.sum_squares(R @ Z - QtY)
-        return cp.Problem(cp.Minimize(fit + 0.5 * offset + 0.5 * beta * cp.trace(block)))
+        weights = np.concatenate([1.0 / c**2, np.ones(K)])
+        return cp.Problem(cp.Minimize(fit + 0.5 * offset + 0.5 * beta * (weights @ cp.diag(block))))
 
     def solve(
         self,
@@ -310,13 +316,41 @@ def nuclear_certificate(net: LinearFC, X: np.ndarray, Y2: np.ndarray, beta: floa
     :math:`\|X^T V\|_2 \le \beta`; its value
     :math:`-\tfrac12\|V - Y\|^2 + \tfrac12\|Y\|^2` is a lower bound on the optimum.
     """
-    residual = Y2 - X @ net.product
-    dual_norm = float(np.linalg.norm(X.T @ residual, 2))
-    s = best_dual_scaling(residual, Y2, dual_norm, beta)
-    V = s * residual
-    lower = -0.5 * float(np.sum((V - Y2) ** 2)) + 0.5 * float(np.sum(Y2 * Y2))
     upper = net.objective(X, Y2, beta)
+    best = (-np.inf, None)
+    for V in (Y2 - X @ net.product, _subgradient_dual(X, Y2, net.product, beta)):
+        if V is None:
+            continue
+        dual_norm = float(np.linalg.norm(X.T @ V, 2))
+        V = best_dual_scaling(V, Y2, dual_norm, beta) * V
+        # <V, Y> - ||V||^2 / 2, the dual value, without the cancellation of ||Y||^2 / 2
+        lower = float(np.sum(V * Y2)) - 0.5 * float(np.sum(V * V))
+        if lower > best[0]:
+            best = (lower, V)
+    lower, V = best
     return Certificate(lower, upper, upper - lower, dual_point=V)
+
+
+def _subgradient_dual(X: np.ndarray, Y2: np.ndarray, Z: np.ndarray, beta: float):
+    r"""The dual point the optimality condition of ``Z`` gives, built without the residual.
+
+    At the optimum :math:`X^T V = \beta G` with :math:`G = U_rV_r^T \in \partial\|Z\|_*`
+    and :math:`V = Y - XZ`; with :math:`X = QR`,
+    :math:`V = (I - QQ^T)Y + Q R^{-T}\beta G`. Unlike the residual, this point has a dual
+    norm accurate to round-off even when ``X`` is badly conditioned and ``Y`` is nearly
+    fit (the residual of any floating-point ``Z`` is then off by far more than ``beta``).
+    ``None`` for a zero ``Z``.
+    """
+    U, s, Vt = np.linalg.svd(Z, full_matrices=False)
+    keep = s > 1e-9 * s.max(initial=0.0)
+    if not np.any(keep):
+        return None
+    G = U[:, keep] @ Vt[keep]
+    Q, R = np.linalg.qr(X, mode="reduced")
+    perp = Y2 - Q @ (Q.T @ Y2)
+    perp = perp - Q @ (Q.T @ perp)  # twice: the first pass leaves round-off of ||Y|| in range(Q)
+    t = np.linalg.lstsq(R.T, beta * G, rcond=None)[0]
+    return perp + Q @ t
 
 
 @certify.register
