@@ -5,9 +5,11 @@ program is constructed first, then the child predicts (:func:`sdpnets.memory.est
 which builds the cvxpy problem), and solves. The measured number is the growth of the
 child's resident memory at its peak over what it inherited (``ru_maxrss`` from ``wait4``
 minus the resident size at the fork), so it covers the build, cvxpy's compilation and the
-solver, as the prediction does. Interior-point and ADMM solvers allocate their
-factorizations before the first iteration, so conic runs stop after ``--iters`` iterations
-(default 3) unless ``--full``.
+solver and the verification of the solution (the recovered network's certificate), as the
+prediction does. Solves run to completion (``--iters N`` stops conic solvers after ``N``
+iterations: interior-point and ADMM solvers allocate their factorizations before the
+first iteration, but an unsolved run skips the verification) under the solver's own
+``--solver-time-limit``.
 
 Run::
 
@@ -48,9 +50,9 @@ PRESETS: dict[str, dict[str, list[tuple]]] = {
                       (20000, 200, 100)],
         "linear_cnn_1d": [(500, 24, 4), (1000, 48, 6), (1000, 64, 8)],
         "linear_cnn_2d": [(500, 6, 3), (500, 8, 3), (1000, 9, 3)],
-        "linear_cnn_2d_mean": [(1000, 16, 3), (5000, 16, 5)],
-        "circular_cnn": [(1000, 64), (2000, 256), (2000, 1024)],
-        "relu": [(200, 10, 20), (400, 10, 50), (800, 20, 50), (1000, 20, 100)],
+        "linear_cnn_2d_mean": [(1000, 16, 3), (5000, 16, 5), (20000, 16, 5)],
+        "circular_cnn": [(1000, 64), (2000, 256), (4000, 1024)],
+        "relu": [(200, 10, 20), (400, 10, 50), (800, 20, 50)],
     },
 }
 
@@ -90,16 +92,19 @@ def make(family: str, size: tuple, seed: int = 0):
     raise ValueError(f"unknown family {family!r}")
 
 
-def _predict_and_solve(prog, backend: str, max_iters: int | None):
+def _predict_and_solve(prog, backend: str, max_iters: int | None, solver_time: float):
     est = estimate(prog, get_backend(backend))
-    res = prog.solve(backend=backend, max_iters=max_iters, memory_limit=2**62)
+    res = prog.solve(backend=backend, tol=1e-7, max_iters=max_iters, time_limit=solver_time,
+                     memory_limit=2**62)
     return est, res.status
 
 
-def run(family: str, size: tuple, backend: str, iters: int | None, time_limit: float) -> dict:
+def run(family: str, size: tuple, backend: str, iters: int | None, time_limit: float,
+        solver_time: float) -> dict:
     prog = make(family, size)
     max_iters = None if backend == "firstorder" else iters
-    out = run_isolated(_predict_and_solve, prog, backend, max_iters, time_limit=time_limit)
+    out = run_isolated(_predict_and_solve, prog, backend, max_iters, solver_time,
+                       time_limit=time_limit)
     row = {"family": family, "size": list(size), "backend": backend, "outcome": out.status,
            "measured_mib": round(out.added_mib, 1), "wall_s": round(out.wall_time, 2)}
     if out.status == "ok":
@@ -120,9 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="calibration", choices=sorted(PRESETS))
     parser.add_argument("--families", nargs="*", help="subset of the preset's families")
     parser.add_argument("--backends", nargs="*", default=["clarabel", "scs", "firstorder"])
-    parser.add_argument("--iters", type=int, default=3, help="conic solver iterations")
-    parser.add_argument("--full", action="store_true", help="solve to completion")
-    parser.add_argument("--time-limit", type=float, default=600.0, help="seconds per run")
+    parser.add_argument("--iters", type=int, default=None,
+                        help="stop conic solvers after this many iterations")
+    parser.add_argument("--solver-time-limit", type=float, default=120.0,
+                        help="the solver's own time limit (seconds)")
+    parser.add_argument("--time-limit", type=float, default=600.0,
+                        help="seconds before a run is killed")
     parser.add_argument("--max-predicted-gb", type=float, default=8.0,
                         help="skip runs predicted above this (they are the refusals)")
     parser.add_argument("--out", help="append one JSON line per run to this file")
@@ -152,14 +160,14 @@ def main(argv: list[str] | None = None) -> int:
                           f"{predicted / MiB:>9.0f} {'':>6}  refused (over "
                           f"--max-predicted-gb {args.max_predicted_gb:g})", flush=True)
                     continue
-                row = run(family, size, backend, None if args.full else args.iters,
-                          args.time_limit)
+                row = run(family, size, backend, args.iters, args.time_limit,
+                          args.solver_time_limit)
                 rows.append(row)
                 if row["outcome"] == "ok":
                     print(f"{family:<20} {str(size):<18} {backend:<10} "
                           f"{row['measured_mib']:>9.1f} {row['predicted_mib']:>9.1f} "
                           f"{row['ratio']:>6.2f}  {row['build_mib']}/{row['compile_mib']}/"
-                          f"{row['solver_mib']}", flush=True)
+                          f"{row['solver_mib']}  {row['status']}", flush=True)
                 else:
                     print(f"{family:<20} {str(size):<18} {backend:<10} {row['outcome']}: "
                           f"{row.get('message', '')}", flush=True)

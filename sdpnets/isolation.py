@@ -234,8 +234,11 @@ def run_isolated(
 
     recv_conn, send_conn = Pipe(duplex=False)
     err_r, err_w = os.pipe()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):  # nothing buffered is written twice
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):
+            pass
     start = time.perf_counter()
     with warnings.catch_warnings():
         # Python warns that fork() in a threaded process may deadlock; the child only runs

@@ -428,11 +428,13 @@ def _arrays_bytes(obj, names) -> int:
 
 
 def build_memory(program) -> int:
-    r"""Bytes the formulation allocates in ``_build`` (before cvxpy compiles).
+    r"""Bytes the formulation allocates around the solver: in ``_build`` (before cvxpy
+    compiles) and when the recovered network is evaluated for the certificate.
 
-    Every least-squares family takes a thin QR of its data (``Q`` as large as the data);
-    the ReLU families expand their ``n x P`` patterns into float masks and signs for each
-    output. Families without a rule here are charged three copies of their data arrays.
+    The least-squares families take a thin QR of their data (``Q`` as large as the data);
+    a linear CNN's network is evaluated on its ``n x K x h`` patches; the ReLU families
+    expand their ``n x P`` patterns into float masks and signs for each output. Families
+    without a rule here are charged three copies of their data arrays.
     """
     name = type(program).__name__
     X = getattr(program, "X", None)
@@ -441,10 +443,15 @@ def build_memory(program) -> int:
         flat = getattr(program, "_flat", None)
         if isinstance(flat, np.ndarray):
             data = max(data, flat.nbytes)
-        feats = getattr(program, "_features", None)
-        width = getattr(getattr(feats, "features", None), "nbytes", 0)
-        data = max(data, width)
-        return int(3 * data)
+        total = 3 * data
+        spec = getattr(program, "spec", None)
+        if spec is not None and isinstance(X, np.ndarray):
+            n = X.shape[0]
+            total += 8 * n * int(getattr(spec, "n_patches", 1)) * int(
+                getattr(spec, "patch_size", 1))
+        if name == "ConvexCircularCNN":
+            total += 2 * data  # the complex spectrum of the data
+        return int(total)
     patterns = getattr(program, "_patterns", None)
     masks = getattr(patterns, "masks", None)
     if isinstance(masks, np.ndarray):
@@ -452,7 +459,7 @@ def build_memory(program) -> int:
         K = y2.shape[1] if isinstance(y2, np.ndarray) and y2.ndim == 2 else 1
         A = getattr(program, "_A", None)
         a = A.nbytes if isinstance(A, np.ndarray) else data
-        return int(4 * 8 * masks.size * K + 2 * a)
+        return int(6 * 8 * masks.size * K + 3 * a)
     return int(3 * data)
 
 
@@ -495,8 +502,7 @@ def estimate(program, backend) -> MemoryEstimate:
     from .backends import FIRST_ORDER
 
     if backend.name == FIRST_ORDER:
-        data = getattr(getattr(program, "X", None), "nbytes", 0)
-        return MemoryEstimate(FIRST_ORDER, int(data), 0, firstorder_memory(program))
+        return MemoryEstimate(FIRST_ORDER, build_memory(program), 0, firstorder_memory(program))
     build = build_memory(program) if program._problem is None else 0
     sizes = program_sizes(program.problem, backend.quadratic_objective)
     return MemoryEstimate(backend.name, build, compile_memory(sizes),
