@@ -190,7 +190,10 @@ def test_failures_are_counted_as_failures(tmp_path, stubs, capsys):
     assert main(["bench", "report", str(tmp_path / "r.jsonl")]) == 0
     text = capsys.readouterr().out
     assert text == format_summary(summary) + "\n"
-    header, _, line = text.splitlines()[2:5]
+    lines = text.splitlines()
+    assert lines[1].startswith("Measured on: ") and sn.__version__ in lines[1]
+    start = next(i for i, line in enumerate(lines) if line.startswith("backend"))
+    header, line = lines[start], lines[start + 2]
     assert dict(zip(header.split(), line.split())) == {
         "backend": "clarabel", "runs": "4", "solved": "1", "inaccurate": "1", "crashed": "2",
         "uncertified": "0", "unsupported": "1"}

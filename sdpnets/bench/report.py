@@ -154,6 +154,19 @@ class Summary:
     groups: list[Group]
     runs: dict[tuple, dict[str, dict[str, Any]]]  # instance -> config -> measures
     n_rows: int
+    environments: list[str] = field(default_factory=list)
+
+
+def _environment(row: Mapping[str, Any]) -> str:
+    """One line naming the machine and the package versions a row was measured with."""
+    m = row.get("machine") or {}
+    v = row.get("versions") or {}
+    machine = ", ".join(str(x) for x in (
+        m.get("processor"), m.get("cpus") and f"{m['cpus']} CPUs",
+        m.get("memory_gb") and f"{m['memory_gb']} GB", m.get("platform"),
+        m.get("python") and f"Python {m['python']}") if x)
+    versions = ", ".join(f"{k} {val}" for k, val in v.items() if val)
+    return "; ".join(x for x in (machine, versions) if x)
 
 
 def _time_of(row: Mapping[str, Any], outcome: str, kind: str = "solve") -> float:
@@ -257,7 +270,8 @@ def summarize(
         for r in g.table:
             r["relative"] = r["sgm_solve_s"] / fastest if fastest > 0 else float("nan")
         groups.append(g)
-    return Summary(shift, factor, table, groups, dict(runs), len(rows))
+    environments = sorted({_environment(r) for r in rows} - {""})
+    return Summary(shift, factor, table, groups, dict(runs), len(rows), environments)
 
 
 # -- text ----------------------------------------------------------------------------------
@@ -280,7 +294,8 @@ def format_summary(summary: Summary, by_family: bool = False) -> str:
     group of instances run on the same configurations (and, with ``by_family``, one row
     per family)."""
     out = [f"{summary.n_rows} runs. Solved = status optimal with a certified relative gap "
-           f"<= {summary.factor:g} x tol (exact programs); 'inaccurate' is never solved.", ""]
+           f"<= {summary.factor:g} x tol (exact programs); 'inaccurate' is never solved."]
+    out += [f"Measured on: {env}" for env in summary.environments] + [""]
     kinds = [k for k in FAILURE_KINDS if any(r[k] for r in summary.counts)]
     header = ["backend", "runs", "solved", *kinds, "uncertified", "unsupported"]
     out.append(_table(header, [[r["config"], r["runs"], r["solved"], *(r[k] for k in kinds),

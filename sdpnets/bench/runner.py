@@ -363,6 +363,18 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def _cpu_model() -> str | None:
+    """The CPU's model name (Linux: ``/proc/cpuinfo``)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
 @functools.lru_cache(maxsize=1)
 def environment() -> dict[str, Any]:
     """Package versions and the machine of this process (recorded in every row)."""
@@ -379,7 +391,7 @@ def environment() -> dict[str, Any]:
     machine = {
         "host": platform.node(),
         "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
+        "processor": _cpu_model() or platform.processor() or platform.machine(),
         "cpus": os.cpu_count(),
         "memory_gb": None if mem_gb is None else round(mem_gb, 1),
         "python": platform.python_version(),
