@@ -83,6 +83,10 @@ class SolveResult:
         ``-inf``/``inf`` when the solve produced no point.
     gap : float
         ``upper_bound - lower_bound`` (``inf`` without a point).
+    data_pass_time : float
+        Seconds of the one pass over a Dask array that computed the data's sufficient
+        statistics when the program was built (0 for in-memory data); not part of
+        ``solve_time`` or ``compile_time``.
     """
 
     status: str
@@ -97,6 +101,7 @@ class SolveResult:
     lower_bound: float = -math.inf
     upper_bound: float = math.inf
     gap: float = math.inf
+    data_pass_time: float = 0.0
 
     @property
     def solved(self) -> bool:

@@ -7,6 +7,7 @@ from .fourier import ConvexCircularCNN
 from .relu import ConvexReLU
 from .relu_cnn import ConvexReLUCNN
 from .circular_relu import ConvexCircularReLU
+from .gated_relu import ConvexGatedReLU
 
 __all__ = ["ConvexProgram", "ConvexLinearFC", "ConvexLinearCNN", "ConvexCircularCNN",
-           "ConvexReLU", "ConvexReLUCNN", "ConvexCircularReLU"]
+           "ConvexReLU", "ConvexReLUCNN", "ConvexCircularReLU", "ConvexGatedReLU"]

@@ -21,7 +21,7 @@ import numpy as np
 
 from .._validate import check_beta, check_solve_options
 from ..backends import FIRST_ORDER, resolve_backend
-from ..errors import InvalidInputError, NotSolvedError, SdpnetsWarning, SolveFailedError
+from ..errors import InvalidInputError, ProblemTooLargeError, NotSolvedError, SdpnetsWarning, SolveFailedError
 from ..isolation import solve_isolated
 from ..memory import choose_backend
 from ..networks import Network
@@ -91,20 +91,6 @@ class ConvexProgram(ABC):
                 state[name] = None
         return state
 
-    #: Attributes dropped on pickling: the compiled cvxpy problem (it holds the solver's
-    #: native state, which cannot be pickled), its ``beta`` parameter and the first-order
-    #: solvers' cached data operators. All are rebuilt on demand; the solution stays in the
-    #: variables recovery reads, so an unpickled program still gives its :meth:`network`
-    #: and :meth:`certificate`, and can :meth:`solve` again.
-    _transient: ClassVar[tuple[str, ...]] = ("_problem", "_beta_param", "_fo_parts")
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        for name in self._transient:
-            if name in state:
-                state[name] = None
-        return state
-
     #: Every program here is feasible and bounded below (losses and penalties are
     #: non-negative, the zero network is feasible): a solver's "infeasible"/"unbounded" is
     #: a numerical failure, reported as "error" with the solver's word kept.
@@ -118,7 +104,6 @@ class ConvexProgram(ABC):
         self._scales = (1.0, 1.0)  # (x, y): the conic solver sees X / x and y / y
         self._targets_scaled = False
         self._y_scale_hint: float | None = None
-
 
     # -- beta -------------------------------------------------------------------------
     @property
@@ -322,6 +307,9 @@ class ConvexProgram(ABC):
                 message=" ".join(m for m in (result.message, self._message()) if m),
             )
             self._result = self._verify(self._result, tol)
+            if auto and not self._result.solved and self._result.status != "time_limit":
+                return self._auto_fallback(tol, max_iters, time_limit, verbose, memory_limit,
+                                           solver_options)
             return self._result
         if not engine.supports(self.cones):
             raise InvalidInputError(
@@ -349,6 +337,25 @@ class ConvexProgram(ABC):
             else:  # keep the first solve: its problem and variables hold its solution
                 self.__dict__.update(state)
                 self.beta_parameter.value = self._scaled_beta()
+        return self._result
+
+    def _auto_fallback(self, tol, max_iters, time_limit, verbose, memory_limit,
+                       solver_options) -> SolveResult:
+        """``backend="auto"`` after sdpnets' first-order solver could not certify ``tol``
+        (it stalled or hit its cap): solve on the conic solver ``"auto"`` would pick among
+        them, when one is predicted to fit; otherwise keep the first-order result."""
+        first = self._result
+        assert first is not None
+        try:
+            engine = choose_backend(self, resolve_backend("auto"), True, memory_limit)
+        except ProblemTooLargeError:
+            return first
+        options = dict(tol=tol, max_iters=max_iters, time_limit=time_limit, verbose=verbose,
+                       **solver_options)
+        second = self._solve_conic(engine, 0.0, False, options)
+        self._result = replace(second, message=(
+            f"{second.message} (backend 'auto': the first-order solver did not certify the "
+            f"gap: {first.message})").strip())
         return self._result
 
     def _solve_conic(self, engine, prebuild_time: float, warm_start: bool,

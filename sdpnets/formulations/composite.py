@@ -18,15 +18,18 @@ path reads the data once).
 
 from __future__ import annotations
 
+import functools
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from ..backends.firstorder import Composite, Quadratic, solve_composite
+from ..backends.firstorder import Composite, Quadratic, certify_point, solve_composite
 from ..backends.firstorder.solvers import METHODS
 from ..errors import InvalidInputError
-from ..results import SolveResult
+from ..results import Certificate, SolveResult
+from .base import ConvexProgram
 
 __all__ = ["CompositeLeastSquares"]
 
@@ -42,6 +45,16 @@ class CompositeLeastSquares:
     _fo_parts: tuple[Quadratic, Any] | None = None
     _fo_W: np.ndarray | None = None
     _fo_rho: float | None = None
+
+    data_pass_time: float = 0.0
+
+    @functools.wraps(ConvexProgram.solve)
+    def solve(self, *args: Any, **kwargs: Any) -> SolveResult:
+        result = super().solve(*args, **kwargs)  # type: ignore[misc]
+        if self.data_pass_time:
+            result = replace(result, data_pass_time=self.data_pass_time)
+            self._result = result
+        return result
 
     def _auto_firstorder(self) -> bool:
         return True
@@ -107,7 +120,10 @@ class CompositeLeastSquares:
             f"firstorder ({out.method}) after {out.iterations} iterations: certified bracket "
             f"[{cert.lower:.12g}, {cert.upper:.12g}], relative gap {cert.relative_gap:.2e}"
         )
-        if out.status != "optimal":
+        if out.stalled:
+            message = ("stopped: its certified gap stopped shrinking (halved less than once "
+                       "over the last half of its iterations); " + message)
+        elif out.status != "optimal":
             message = f"stopped on its {out.status.replace('_', ' ')}; " + message
         return SolveResult(
             status=out.status,
@@ -125,5 +141,22 @@ class CompositeLeastSquares:
                 "rho": out.rho,
                 "history": out.history,
                 "data_pass_time": pass_time,
+                "stalled": out.stalled,
             },
         )
+
+    def _network_point(self, network) -> np.ndarray:
+        """The program's variable ``W`` whose objective is ``network``'s (its end-to-end
+        map in the program's coordinates)."""
+        raise NotImplementedError
+
+    def _program_certificate(self) -> Certificate:
+        """After a first-order solve, verify from the statistics already computed: the
+        certificate of the recovered network's own point ``W`` (its end-to-end map), at
+        :math:`O(p^2K)` cost and with no pass over the data; otherwise the full-data
+        certificate."""
+        if self._fo_parts is None:
+            return self._certificate()  # type: ignore[attr-defined]
+        W = self._network_point(self.network())  # type: ignore[attr-defined]
+        cert = certify_point(self.composite(), W)
+        return Certificate(cert.lower, cert.upper, cert.gap, dual_point=None)

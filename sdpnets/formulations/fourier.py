@@ -26,7 +26,8 @@ The second weight is docs/circular_cnn.md section 3b's :math:`(\beta/D^{3/2})\su
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
 from numbers import Real
 
 import cvxpy as cp
@@ -40,6 +41,7 @@ from ..dft import DFTGroups, dft_groups, real_dft, real_from_spectrum, spectrum_
 from ..results import Certificate
 from ..backends.firstorder import GroupL2, Quadratic, gram_statistics
 from .base import ConvexProgram, best_dual_scaling, reduce_least_squares
+from ..statistics import materialize
 from .composite import CompositeLeastSquares
 
 __all__ = ["ConvexCircularCNN", "DFTFeatures", "dft_features", "circular_cnn_beta_max"]
@@ -83,7 +85,10 @@ class DFTFeatures:
     Attributes
     ----------
     features : ndarray, shape (n, D)
-        :math:`\hat X = X\Phi`, columns ordered as :func:`sdpnets.dft.real_dft`.
+        :math:`\hat X = X\Phi`, columns ordered as :func:`sdpnets.dft.real_dft`; computed
+        on first access (the solvers and certificates only need :meth:`correlate`).
+    signals : ndarray, shape (n, d) or (n, H, W)
+        The single-channel signals ``X``.
     penalty_weights : ndarray, shape (n_groups,)
         :math:`c_g` per frequency group (multiply by ``beta``).
     column_groups : ndarray of int, shape (D,)
@@ -93,11 +98,20 @@ class DFTFeatures:
     groups : DFTGroups
     """
 
-    features: np.ndarray
+    signals: np.ndarray = field(repr=False)
     penalty_weights: np.ndarray
     column_groups: np.ndarray
     frequencies: np.ndarray
     groups: DFTGroups
+
+    @functools.cached_property
+    def features(self) -> np.ndarray:
+        """:math:`\\hat X = X\\Phi` (``n x D``)."""
+        return real_dft(self.signals, self.groups)
+
+    def correlate(self, v: np.ndarray) -> np.ndarray:
+        """:math:`\\hat X^T v = \\Phi^T X^T v` without forming :math:`\\hat X`."""
+        return real_dft(np.tensordot(v, self.signals, axes=(0, 0)), self.groups)
 
     def group_norms(self, z: np.ndarray) -> np.ndarray:
         """:math:`\\|z_g\\|_2` for each group."""
@@ -138,7 +152,7 @@ def _features(S: np.ndarray, depth: int) -> DFTFeatures:
     """:func:`dft_features` of validated single-channel signals ``(n, d)`` / ``(n, H, W)``."""
     groups = dft_groups(S.shape[1:])
     return DFTFeatures(
-        features=real_dft(S, groups),
+        signals=S,
         penalty_weights=_group_weights(groups, depth),
         column_groups=groups.column_groups,
         frequencies=groups.frequencies,
@@ -189,6 +203,10 @@ class ConvexCircularCNN(CompositeLeastSquares, ConvexProgram):
     Parameters
     ----------
     X : array_like, shape (n, d), (n, 1, d) or (n, 1, H, W)
+        A ``dask.array`` chunked by rows (with a Dask ``y``) is read once: its sufficient
+        statistics are computed on the active Dask scheduler and the program is built on
+        small surrogate data with the same statistics (:mod:`sdpnets.statistics`), so
+        ``X`` then holds that surrogate and ``data_pass_time`` the pass's seconds.
         Single-channel signals or images; the filters have the same length (or size).
     y : array_like, shape (n,)
         Targets (one output).
@@ -224,6 +242,7 @@ class ConvexCircularCNN(CompositeLeastSquares, ConvexProgram):
         support_tol: float = 1e-9,
     ) -> None:
         super().__init__(beta)
+        X, y, self.data_pass_time = materialize(X, y, (2, 3, 4))
         self.signals = _signals(X)
         self._X_input = check_array(X, "X", (2, 3, 4))
         self.X = self.signals.reshape(self.signals.shape[0], -1)
@@ -281,6 +300,10 @@ class ConvexCircularCNN(CompositeLeastSquares, ConvexProgram):
         datafit = Quadratic(0.5 * (G + G.T), C, yy)
         return datafit, GroupL2(g.column_groups, self.features.penalty_weights)
 
+    def _network_point(self, network: CircularCNN) -> np.ndarray:
+        """The real DFT coordinates of the network's end-to-end filter."""
+        return real_dft(network.effective_filter(), self.features.groups)[:, None]
+
     @property
     def solution(self) -> np.ndarray:
         """The solved coordinates ``z`` (length ``D``) in the real Fourier basis."""
@@ -318,9 +341,12 @@ class ConvexCircularCNN(CompositeLeastSquares, ConvexProgram):
         D, shape, nd = g.size, g.shape, B.ndim
         norms = self.features.group_norms(self.solution)
         # a group is inactive below support_tol relative to the largest, or when its share
-        # of the objective is negligible (a numerically zero solution)
-        share = self.beta * self.features.penalty_weights * norms
-        floor = NEGLIGIBLE * max(1.0, 0.5 * float(self._y1 @ self._y1))
+        # of the objective, at most ||z_g|| (beta c_g + ||X||_F ||y||), is negligible next
+        # to the objective itself (a numerically zero solution)
+        share = norms * (self.beta * self.features.penalty_weights
+                         + float(np.linalg.norm(self.X)) * float(np.linalg.norm(self._y1)))
+        value = self.result.objective if self.result is not None else float("nan")
+        floor = NEGLIGIBLE * (value if np.isfinite(value) and value > 0 else 0.0)
         active = np.flatnonzero((norms > self.support_tol * norms.max()) & (share > floor))
         s = g.single.size
         Bf = B.reshape(-1)
@@ -350,7 +376,7 @@ class ConvexCircularCNN(CompositeLeastSquares, ConvexProgram):
 
 def _dual_norm(feats: DFTFeatures, v: np.ndarray) -> float:
     r""":math:`\max_g \|(\hat X^T v)_g\|_2 / c_g`."""
-    return float(np.max(feats.group_norms(feats.features.T @ v) / feats.penalty_weights))
+    return float(np.max(feats.group_norms(feats.correlate(v)) / feats.penalty_weights))
 
 
 def circular_cnn_beta_max(X: np.ndarray, y: np.ndarray) -> float:
@@ -361,8 +387,8 @@ def circular_cnn_beta_max(X: np.ndarray, y: np.ndarray) -> float:
     :math:`g \mapsto \|Fg\|_\infty`, since :math:`\langle g, b\rangle =
     \tfrac1D\operatorname{Re}\langle Fg, Fb\rangle` (Parseval)."""
     feats = dft_features(X)
-    y = check_targets(y, feats.features.shape[0]).reshape(-1)
-    if y.size != feats.features.shape[0]:
+    y = check_targets(y, feats.signals.shape[0]).reshape(-1)
+    if y.size != feats.signals.shape[0]:
         raise InvalidInputError("y must be (n,) for a circular CNN.")
     return _dual_norm(feats, y)
 
@@ -383,7 +409,7 @@ def _certify_circular_cnn(network: CircularCNN, X, y, beta: float) -> Certificat
             f"its {depth} layers (not convex, docs/circular_cnn.md section 3c). " + CONVEX_VARIANTS
         )
     feats = dft_features(X, depth, hidden)
-    y1 = check_targets(y, feats.features.shape[0]).reshape(-1)
+    y1 = check_targets(y, feats.signals.shape[0]).reshape(-1)
     upper = network.objective(X, y1, beta)
     v = y1 - network.predict(X)
     s = best_dual_scaling(v, y1, _dual_norm(feats, v), beta)

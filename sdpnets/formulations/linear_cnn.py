@@ -42,8 +42,9 @@ from ..errors import InvalidInputError
 from ..networks import LinearCNN
 from ..patches import PatchSpec, Size, as_image_batch, patch_spec, patches_from_spec
 from ..results import Certificate
-from ..backends.firstorder import NuclearNorm, Quadratic, gram_statistics
+from ..backends.firstorder import FactoredQuadratic, NuclearNorm, Quadratic, gram_statistics
 from .base import ConvexProgram, best_dual_scaling, reduce_least_squares
+from ..statistics import materialize
 from .composite import CompositeLeastSquares
 
 __all__ = ["ConvexLinearCNN", "linear_cnn_operator", "patch_selection", "linear_cnn_beta_max"]
@@ -122,6 +123,10 @@ class ConvexLinearCNN(CompositeLeastSquares, ConvexProgram):
     ----------
     X : array_like, shape (n, L), (n, C, L) or (n, C, H, W)
         Signals (one or ``C`` channels) or images.
+        A ``dask.array`` chunked by rows (with a Dask ``y``) is read once: its sufficient
+        statistics are computed on the active Dask scheduler and the program is built on
+        small surrogate data with the same statistics (:mod:`sdpnets.statistics`), so
+        ``X`` then holds that surrogate and ``data_pass_time`` the pass's seconds.
     y : array_like, shape (n,) or (n, O)
         Targets.
     beta : float
@@ -153,6 +158,7 @@ class ConvexLinearCNN(CompositeLeastSquares, ConvexProgram):
         rank_tol: float = 1e-7,
     ) -> None:
         super().__init__(beta)
+        X, y, self.data_pass_time = materialize(X, y, (2, 3, 4))
         self.X = as_image_batch(X)
         self.y = check_targets(y, self.X.shape[0])
         if pooling not in POOLINGS:
@@ -232,9 +238,16 @@ class ConvexLinearCNN(CompositeLeastSquares, ConvexProgram):
         norm of its rearrangement into ``Z`` (``h x KO``)."""
         S = self.selection()
         Gx, Cx, yy = gram_statistics(self._flat, self._Y2)
-        StG = np.asarray(S.T @ Gx)
-        G = np.asarray(S.T @ StG.T)
-        datafit = Quadratic(0.5 * (G + G.T), np.asarray(S.T @ Cx), yy)
+        C = np.asarray(S.T @ Cx)
+        if S.shape[1] > S.shape[0]:
+            # more patch entries than inputs: G = S^T Gx S has rank <= D, keep it factored
+            lam, Q = np.linalg.eigh(Gx)
+            B = np.asarray(S.T @ (Q * np.sqrt(np.maximum(lam, 0.0)))).T
+            datafit: Quadratic = FactoredQuadratic(B, C, yy)
+        else:
+            StG = np.asarray(S.T @ Gx)
+            G = np.asarray(S.T @ StG.T)
+            datafit = Quadratic(0.5 * (G + G.T), C, yy)
         if self.pooling:
             return datafit, NuclearNorm()
         K, h, O = self.spec.n_patches, self.spec.patch_size, self.n_outputs
@@ -246,6 +259,16 @@ class ConvexLinearCNN(CompositeLeastSquares, ConvexProgram):
             return Z.reshape(h, K, O).transpose(1, 0, 2).reshape(K * h, O)
 
         return datafit, NuclearNorm(view, unview)
+
+    def _network_point(self, network: LinearCNN) -> np.ndarray:
+        r""":math:`Z = \sum_j u_j a_j^T` of the network, in the first-order variable's layout."""
+        r = network.filters.shape[0]
+        U = network.filters.reshape(r, -1).T  # h x r
+        Z = U @ network.output_weights.reshape(r, -1)  # h x O (pooling) or h x K O
+        if self.pooling:
+            return Z
+        K, h, O = self.spec.n_patches, self.spec.patch_size, self.n_outputs
+        return Z.reshape(h, K, O).transpose(1, 0, 2).reshape(K * h, O)
 
     @property
     def solution(self) -> np.ndarray:
@@ -263,9 +286,13 @@ class ConvexLinearCNN(CompositeLeastSquares, ConvexProgram):
         Z = self.solution
         U, s, Vt = np.linalg.svd(Z, full_matrices=False)
         # drop directions below rank_tol relative to the largest, and those whose share of
-        # the objective (about 2 beta s_j) is negligible (a numerically zero solution)
-        floor = NEGLIGIBLE * max(1.0, 0.5 * float(np.sum(self._Y2**2))) / self.beta
-        r = int(np.sum((s > self.rank_tol * s[0]) & (s > floor))) if s.size and s[0] > 0 else 0
+        # the objective is negligible next to the objective itself (a numerically zero
+        # solution): dropping s_j changes the objective by at most about
+        # s_j (beta + ||A||_2 ||Y||), and ||A||_2 <= ||X||_F sqrt(prod(kernel_size))
+        sensitivity = self.beta + float(np.linalg.norm(self._flat)) * float(
+            np.sqrt(np.prod(self.spec.kernel_size))) * float(np.linalg.norm(self._Y2))
+        share = s * sensitivity > NEGLIGIBLE * _objective(self.result)
+        r = int(np.sum((s > self.rank_tol * s[0]) & share)) if s.size and s[0] > 0 else 0
         if r == 0:
             U, s, Vt, r = np.zeros((Z.shape[0], 1)), np.zeros(1), np.zeros((1, Z.shape[1])), 1
         root = np.sqrt(s[:r])
@@ -287,6 +314,12 @@ class ConvexLinearCNN(CompositeLeastSquares, ConvexProgram):
     def beta_max(self) -> float:
         """Smallest ``beta`` whose optimum is the zero network."""
         return _dual_norm(self._flat, self.selection(), self._Y2, self.spec, self.pooling)
+
+
+def _objective(result) -> float:
+    """The solved objective (the scale a component's share is judged against)."""
+    value = float("nan") if result is None else result.objective
+    return value if np.isfinite(value) and value > 0 else 0.0
 
 
 def _adjoint(Xflat: np.ndarray, S, V: np.ndarray, spec: PatchSpec, pooling) -> np.ndarray:

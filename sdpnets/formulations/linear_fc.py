@@ -39,6 +39,7 @@ from ..networks import LinearFC
 from ..results import Certificate, SolveResult
 from ..backends.firstorder import NuclearNorm, Quadratic, gram_statistics
 from .base import ConvexProgram, best_dual_scaling, reduce_least_squares
+from ..statistics import materialize
 from .composite import CompositeLeastSquares
 
 __all__ = ["ConvexLinearFC", "linear_fc_beta_max", "ridge_path_search", "ridge_path_beta_max"]
@@ -79,6 +80,10 @@ class ConvexLinearFC(CompositeLeastSquares, ConvexProgram):
     ----------
     X : array_like, shape (n, d)
         Inputs, one sample per row.
+        A ``dask.array`` chunked by rows (with a Dask ``y``) is read once: its sufficient
+        statistics are computed on the active Dask scheduler and the program is built on
+        small surrogate data with the same statistics (:mod:`sdpnets.statistics`), so
+        ``X`` then holds that surrogate and ``data_pass_time`` the pass's seconds.
     Y : array_like, shape (n,) or (n, K)
         Targets.
     beta : float
@@ -111,6 +116,7 @@ class ConvexLinearFC(CompositeLeastSquares, ConvexProgram):
         rank_tol: float = 1e-6,
     ) -> None:
         super().__init__(beta)
+        X, Y, self.data_pass_time = materialize(X, Y, (2,))
         self.X = check_data(X)
         self.Y = check_targets(Y, self.X.shape[0], name="Y")
         self.depth = check_int(depth, "depth", minimum=2)
@@ -195,8 +201,11 @@ class ConvexLinearFC(CompositeLeastSquares, ConvexProgram):
         not apply to it.
         """
         if self.variant != "ridge_path":
-            return super().solve(backend, tol, max_iters, time_limit, verbose,
-                                 warm_start=warm_start, **solver_options)
+            result = super().solve(backend, tol, max_iters, time_limit, verbose,
+                                   warm_start=warm_start, **solver_options)
+            if result.status == "error" and self.beta >= linear_fc_beta_max(self.X, self.Y):
+                result = self._zero_optimum(result)
+            return result
         check_solve_options(tol, max_iters, time_limit)
         if backend != "auto":
             raise InvalidInputError(
@@ -223,6 +232,7 @@ class ConvexLinearFC(CompositeLeastSquares, ConvexProgram):
             compile_time=0.0,
             message=f"exact ridge-path search; certified lower bound {lower:.12g}.",
             raw={"lower_bound": lower},
+            data_pass_time=self.data_pass_time,
         )
         return self._result
 
@@ -235,6 +245,9 @@ class ConvexLinearFC(CompositeLeastSquares, ConvexProgram):
         G, C, yy = gram_statistics(self.X, self._Y2)
         return Quadratic(G, C, yy), NuclearNorm()
 
+    def _network_point(self, network: LinearFC) -> np.ndarray:
+        return network.product.reshape(self.X.shape[1], -1)
+
     @property
     def solution(self) -> np.ndarray:
         """The solved end-to-end map ``Z`` (``d x K``)."""
@@ -244,6 +257,8 @@ class ConvexLinearFC(CompositeLeastSquares, ConvexProgram):
             return self._Z
         if result.backend == "firstorder":
             return np.asarray(self._fo_W).reshape(self.X.shape[1], -1)
+        if result.backend == "closed_form":
+            return np.zeros((self.X.shape[1], self._Y2.shape[1]))
         return np.asarray(self._Zvar.value, dtype=float).reshape(self.X.shape[1], -1)
 
     # -- recovery ---------------------------------------------------------------------------
@@ -256,10 +271,26 @@ class ConvexLinearFC(CompositeLeastSquares, ConvexProgram):
         return factor_nuclear(U[:, :r], s[:r], Vt[:r], self.depth, self.hidden,
                               scalar_output=self.Y.ndim == 1)
 
+    def _zero_optimum(self, failed: SolveResult) -> SolveResult:
+        r"""The zero network, optimal for :math:`\beta \ge \|X^TY\|_2`, when the solver failed
+        there (data so small that the program reaching the solver is degenerate)."""
+        value = 0.5 * float(np.sum(self._Y2 * self._Y2))
+        self._result = SolveResult(
+            status="optimal", objective=value, backend="closed_form",
+            solve_time=failed.solve_time, compile_time=failed.compile_time, exact=True,
+            message=f"beta >= beta_max = ||X^T Y||_2, so the zero network is the optimum "
+            f"(closed form; {failed.backend} failed: {failed.message})",
+        )
+        self._result = self._verify(self._result, 1e-12)
+        return self._result
+
     def _solution_scale(self) -> float:
         r"""Natural size of ``Z``, :math:`\|X^TY\|_2 / \|X\|_2^2`: singular values far below it
         are solver noise (e.g. at ``beta >= beta_max``, where the optimum is zero)."""
-        return linear_fc_beta_max(self.X, self.Y) / float(np.linalg.norm(self.X, 2)) ** 2
+        norm = float(np.linalg.norm(self.X, 2))
+        if not norm > 0:
+            return 0.0  # X = 0: the zero network is the only solution
+        return linear_fc_beta_max(self.X, self.Y) / norm / norm  # no underflow of norm**2
 
     def _certificate(self) -> Certificate:
         net = self._recover()  # certificate() has checked that a solution exists

@@ -50,6 +50,7 @@ pattern of ``u``, maximize over its cone by one non-negative least-squares probl
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 
 import cvxpy as cp
@@ -192,7 +193,7 @@ def _bound_and_gradient(x, A, w, c, r, pos, neg):
     return value, np.concatenate([gz, gpi, graw])
 
 
-def _descent_multipliers(A: np.ndarray, w: np.ndarray, init, maxiter: int = 300):
+def _descent_multipliers(A: np.ndarray, w: np.ndarray, init, maxiter: int = 100):
     """Improve multipliers by L-BFGS-B on the bound (any point it returns is valid)."""
     from scipy.optimize import minimize
 
@@ -205,7 +206,8 @@ def _descent_multipliers(A: np.ndarray, w: np.ndarray, init, maxiter: int = 300)
     bounds = [(None, None)] * pos.size + [(0.0, 1.0)] * neg.size + [(-1.0, 1.0)] * neg.size
     try:
         res = minimize(_bound_and_gradient, x0, args=(A, w, c, r, pos, neg), jac=True,
-                       method="L-BFGS-B", bounds=bounds, options={"maxiter": maxiter})
+                       method="L-BFGS-B", bounds=bounds,
+                       options={"maxiter": maxiter, "ftol": 1e-9})
         x = res.x
     except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
         logger.info("multiplier descent failed (%s)", exc)
@@ -252,7 +254,10 @@ def _relaxation_multipliers(A: np.ndarray, w: np.ndarray):
         constraints += [pi <= 1, cp.abs(e) <= 1 - pi]
     problem = cp.Problem(cp.Minimize(const + rho + S), constraints)
     try:
-        problem.solve(solver=cp.CLARABEL)
+        with warnings.catch_warnings():
+            # an inaccurate solution only gives looser multipliers: the bound is re-evaluated
+            warnings.simplefilter("ignore", UserWarning)
+            problem.solve(solver=cp.CLARABEL)
     except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
         logger.info("dual-norm relaxation failed (%s); using closed-form multipliers", exc)
         return None
@@ -327,8 +332,8 @@ def _cone_max(A: np.ndarray, w: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return res / nrm if nrm > 0 else res
 
 
-def relu_dual_norm_lower(A, v, directions=None, *, samples: int = 256, seed: int | None = 0,
-                         ascent: int = 4, steps: int = 10) -> tuple[float, np.ndarray]:
+def relu_dual_norm_lower(A, v, directions=None, *, samples: int = 1024, seed: int | None = 0,
+                         ascent: int = 8, steps: int = 10) -> tuple[float, np.ndarray]:
     r"""A lower bound :math:`\max_k |v^T (Au_k)_+|` on the dual norm over unit directions
     ``u_k``: the given ``directions`` (e.g. a network's neurons or the gates of sampled
     patterns), ``samples`` Gaussian directions and the rows of ``A``; from the ``ascent``

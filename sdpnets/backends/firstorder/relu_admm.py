@@ -318,7 +318,7 @@ def solve_relu_admm(
     alg = _ReLUADMM(ops, y, loss, bs, scale)
     h, nb, N = ops.h, ops.nb, ops.N
     max_iters = DEFAULT_MAX_ITERS if max_iters is None else int(max_iters)
-    rho = 1.0 if rho is None else float(rho)
+    rho = 1.0 / math.sqrt(ops.P) if rho is None else float(rho)
 
     Z = np.zeros((h, nb)) if start is None else np.asarray(start, dtype=float) * scale
     ops.set_guess(Z)
@@ -390,7 +390,9 @@ def solve_relu_admm(
         if adapt and k % 5 == 0:
             r = math.sqrt(float(np.sum((Fz - p) ** 2) + np.sum((Zr - Q) ** 2)) + s_change)
             d = rho * math.sqrt(float(np.sum((p - p_old) ** 2) + np.sum((Q - Q_old) ** 2)))
-            factor = 2.0 if r > 10.0 * d else (0.5 if d > 10.0 * r else 1.0)
+            factor = 1.0
+            if r > 5.0 * d or d > 5.0 * r:  # balance the residuals (OSQP-like step)
+                factor = min(max(math.sqrt(r / max(d, 1e-300)), 0.1), 10.0)
             if factor != 1.0:
                 rho *= factor
                 lam_p /= factor

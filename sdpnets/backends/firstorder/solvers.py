@@ -75,6 +75,10 @@ RELAXATION = 1.6
 #: ``method="auto"``: APG iterations before handing over to ADMM.
 AUTO_SWITCH = 150
 
+#: With no iteration cap given, a solve whose certified gap has not halved between
+#: iteration k/2 and k (k >= STALL_AFTER) stops as stalled (status "iteration_limit").
+STALL_AFTER = 2000
+
 #: Iteration cap when the caller gives none (the solver stops on its certified gap first).
 DEFAULT_MAX_ITERS = 50_000
 
@@ -143,6 +147,7 @@ class FirstOrderResult:
     method: str
     rho: float | None = None
     history: list[tuple[int, float, float]] = field(default_factory=list)
+    stalled: bool = False
 
 
 class _Stopper:
@@ -152,12 +157,22 @@ class _Stopper:
     def __init__(self, problem, tol, max_iters, time_limit, check_every):
         self.problem, self.tol = problem, tol
         self.max_iters = DEFAULT_MAX_ITERS if max_iters is None else int(max_iters)
+        self.detect_stall = max_iters is None
+        self.stall = False
         self.time_limit = time_limit
         self.check_every = check_every
         self.start = time.perf_counter()
         self.history: list[tuple[int, float, float]] = []
         self.best: tuple[GapCertificate, np.ndarray] | None = None
         self.lower = -math.inf  # the best lower bound seen: every one is valid
+
+    def stalled(self, k: int) -> bool:
+        """No cap given, and the certified gap has not halved over the last half of the
+        iterations (at least :data:`STALL_AFTER`): more iterations will not certify it."""
+        if not self.detect_stall or k < STALL_AFTER:
+            return False
+        half = [g for (i, _, g) in self.history if i <= k // 2]
+        return bool(half) and self.history[-1][2] > 0.5 * min(half)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
@@ -182,6 +197,9 @@ class _Stopper:
         if cert.relative_gap <= self.tol:
             self.best = (cert, W.copy())
             return "optimal"
+        if limit is None and self.stalled(k):
+            limit = "iteration_limit"
+            self.stall = True
         if limit is not None and self.best[0] is not cert:  # refresh its gap with the best bound
             up = self.best[0].upper
             gap = max(up - self.lower, 0.0)
@@ -326,6 +344,6 @@ def solve_composite(
     return FirstOrderResult(
         W=W, status=status, iterations=k, certificate=cert,
         solve_time=time.perf_counter() - start, method=name, rho=rho_out,
-        history=stop.history,
+        history=stop.history, stalled=stop.stall,
     )
 
