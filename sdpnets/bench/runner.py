@@ -263,12 +263,12 @@ def _finite(x: Any) -> float | None:
 def solve_task(task: Mapping[str, Any]) -> dict[str, Any]:
     """Build and solve one task's program; return the measured fields of its row.
 
-    Runs in the child process. Raises nothing for a solver failure (it is a status);
+    Runs in the child process. ``threads`` limits the BLAS/OpenMP thread pools
+    (threadpoolctl) and MOSEK's own threads. Raises nothing for a solver failure (it is a status);
     an :class:`~sdpnets.InvalidInputError` from ``solve`` (the family refuses the backend)
     gives status ``"unsupported"``.
     """
     st = task["settings"]
-    backend = task["backend"]
     family = FAMILIES[task["instance"]["family"]]
     limits = None
     if st.get("threads"):
@@ -302,7 +302,12 @@ def _solve(task: Mapping[str, Any], family) -> dict[str, Any]:
     out["beta"] = prog.beta
     options: dict[str, Any] = {}
     if backend == "mosek" and st.get("threads"):
-        options["MSK_IPAR_NUM_THREADS"] = int(st["threads"])
+        # Raw options replace the translated ones: keep the tolerance and limit MOSEK gets.
+        from ..backends import BACKENDS
+
+        translated = BACKENDS["mosek"]().solver_options(st["tol"], None, st.get("time_limit"))
+        options["mosek_params"] = {**translated.get("mosek_params", {}),
+                                   "MSK_IPAR_NUM_THREADS": int(st["threads"])}
     name = "auto" if backend == family.native else backend
     kwargs = dict(backend=name, tol=st["tol"], time_limit=st.get("time_limit"), **options)
     try:
