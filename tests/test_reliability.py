@@ -266,3 +266,49 @@ def test_equilibration_is_exact_in_the_callers_units(small, x_scale, y_scale):
     assert res.objective == pytest.approx(ref, rel=1e-7)
     assert np.allclose(prog.solution[:, 0], z, rtol=0, atol=1e-4 * np.abs(z).max())
     assert prog.network().objective(X, y, beta) == pytest.approx(ref, rel=1e-7)
+
+
+# --- items 2 and 5: recovery on the solution's own scale -------------------------------------------
+
+
+@pytest.mark.parametrize("X", [np.zeros((5, 3)), 1e-300 * np.random.default_rng(0).standard_normal((5, 3))])
+def test_zero_or_tiny_data_recover_the_zero_network(X):
+    y = np.ones(5)
+    prog = sn.ConvexLinearFC(X, y, 1.0)
+    res = prog.solve(backend="clarabel")
+    assert res.status == "optimal"
+    net = prog.network()
+    assert all(np.all(W == 0) for W in net.weights)  # ||X^T y|| < beta: zero is the optimum
+    assert net.objective(X, y, 1.0) == pytest.approx(0.5 * y @ y)
+
+
+@pytest.mark.parametrize("beta", [1e-12, 1e-10])
+def test_small_beta_recovers_the_network_the_solver_found(beta):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((10, 8)), rng.standard_normal(10)
+    for prog in (sn.ConvexLinearCNN(X, y, beta, kernel_size=3),
+                 sn.ConvexCircularCNN(X, y, beta, depth=3, hidden="unit_norm")):
+        res = prog.solve(backend="clarabel")
+        assert res.solved
+        net = prog.network() if res.status == "optimal" else _quiet(prog.network)
+        # was the zero network (objective 1/2 ||y||^2, 10x the solver's)
+        assert net.objective(X, y, beta) == pytest.approx(res.objective, rel=1e-6)
+        assert net.objective(X, y, beta) < 0.5 * (y @ y) * 0.5
+
+
+def _quiet(fn):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sn.SdpnetsWarning)
+        return fn()
+
+
+def test_rank_tol_zero_keeps_every_nonzero_direction():
+    rng = np.random.default_rng(3)
+    X, Y = rng.standard_normal((12, 4)), rng.standard_normal((12, 3))
+    beta = 0.2 * np.linalg.norm(X.T @ Y, 2)
+    prog = sn.ConvexLinearFC(X, Y, beta, rank_tol=0)
+    res = prog.solve(backend="clarabel", tol=1e-9)
+    s = np.linalg.svd(prog.solution, compute_uv=False)
+    net = prog.network()
+    assert net.weights[0].shape[1] == int(np.sum(s > 0))  # no direction dropped
+    assert net.objective(X, Y, beta) == pytest.approx(res.objective, rel=1e-7)
