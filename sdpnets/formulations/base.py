@@ -231,10 +231,16 @@ class ConvexProgram(ABC):
 
         Parameters
         ----------
-        backend : {"auto", "clarabel", "scs", "mosek"}
-            ``"auto"`` is MOSEK when licensed, else Clarabel: both are interior-point
-            solvers, which reach the tight tolerances a certificate needs in a few dozen
-            iterations (SCS is first order and slow to reach 1e-8). See
+        backend : {"auto", "firstorder", "clarabel", "scs", "mosek"}
+            ``"firstorder"`` is sdpnets' own structured solver (:mod:`sdpnets.backends.
+            firstorder`), stopping on a certified gap. ``"auto"`` picks, by the measured
+            benchmark (``benchmarks/firstorder_least_squares.py``): ``"firstorder"`` for the
+            least-squares families (deep linear FC, linear CNN, circular CNN), where it
+            certifies ``1e-8`` orders of magnitude faster than any conic solver at every
+            measured size, falling back to the conic choice below if it stalls; for the
+            other families MOSEK when licensed, else Clarabel (interior point: tight
+            tolerances in a few dozen iterations; SCS is first order and slow to reach
+            1e-8). A backend predicted not to fit in memory is never picked. See
             :func:`sdpnets.available_backends`.
         tol : float
             Solver tolerance (gap and feasibility), ``> 0``.
