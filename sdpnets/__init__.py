@@ -28,6 +28,7 @@ from .networks import CircularReLUNet, ReLUCNN, ReLUMLP
 from .patterns import PatternSet, enumerate_patterns, sample_patterns
 from . import fourier, patches
 from .results import Certificate, SolveResult
+from .formulations.relu_bounds import BetaMaxInterval
 from .torch_io import from_torch
 
 __version__ = "0.1.0"
@@ -56,6 +57,7 @@ __all__ = [
     "CircularCNN",
     "SolveResult",
     "Certificate",
+    "BetaMaxInterval",
     "SdpnetsError",
     "InvalidInputError",
     "UnknownBackendError",

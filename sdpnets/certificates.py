@@ -62,7 +62,8 @@ def beta_max(X: ArrayLike, y: ArrayLike, family: str = "relu", **options) -> flo
     family : str
         ``"relu"`` (two-layer ReLU network, :math:`\max_{\|u\|\le1}|g^T(Xu)_+|` with
         :math:`g = -\nabla L(0)`: ``y`` for squared and hinge loss, ``y/2`` for logistic;
-        options ``loss=`` and ``bias=``; docs/relu.md section 4c), ``"linear_fc"`` (:math:`\|X^T Y\|_2`, docs/linear_fc.md section 1a), ``"linear_cnn"``
+        options ``loss=``, ``bias=``, ``max_patterns=`` and ``interval=``; docs/relu.md
+        section 4c), ``"linear_fc"`` (:math:`\|X^T Y\|_2`, docs/linear_fc.md section 1a), ``"linear_cnn"``
         (needs ``kernel_size``; optional ``stride``, ``padding``, ``pooling``; docs/linear_cnn.md)
         or ``"circular_cnn"`` (docs/circular_cnn.md section 3a).
     **options
@@ -72,7 +73,12 @@ def beta_max(X: ArrayLike, y: ArrayLike, family: str = "relu", **options) -> flo
     -------
     float
         :math:`\beta_{\max} \ge 0`; the zero network is optimal for every
-        ``beta >= beta_max`` and not below it (unless ``beta_max = 0``).
+        ``beta >= beta_max`` and not below it (unless ``beta_max = 0``). For the
+        ``"relu"`` family with more activation patterns than ``max_patterns``, a
+        :class:`~sdpnets.BetaMaxInterval` instead: a float equal to a certified upper
+        bound on :math:`\beta_{\max}` (the zero network is optimal at and above it), with
+        ``.lower`` and ``.upper`` (``interval=True`` always returns one, ``.exact``
+        saying which).
     """
     try:
         fn = BETA_MAX_FAMILIES[family]

@@ -75,6 +75,9 @@ logger = logging.getLogger(__name__)
 #: "triangle" multipliers are used (valid, looser).
 MAX_RELAXATION_SIZE = 50_000
 
+#: Local ascent polishes over a pattern's cone by NNLS only up to this many rows.
+MAX_NNLS_ROWS = 2000
+
 #: Relative safety margin added to every upper bound for floating-point round-off.
 _ROUNDOFF = 1e-12
 
@@ -337,8 +340,10 @@ def relu_dual_norm_lower(A, v, directions=None, *, samples: int = 1024, seed: in
     r"""A lower bound :math:`\max_k |v^T (Au_k)_+|` on the dual norm over unit directions
     ``u_k``: the given ``directions`` (e.g. a network's neurons or the gates of sampled
     patterns), ``samples`` Gaussian directions and the rows of ``A``; from the ``ascent``
-    best of each sign, local ascent (pattern of ``u`` fixed, maximize over its cone by NNLS,
-    repeat up to ``steps`` times).
+    best of each sign, local ascent: ``steps`` moves to the maximizer of the linearization
+    :math:`u \leftarrow A^T D_u w / \|A^T D_u w\|`, then (up to :data:`MAX_NNLS_ROWS` rows)
+    up to ``steps`` exact maximizations over the current pattern's cone by NNLS; a move is
+    kept only if it raises the value.
 
     Returns the bound and a unit direction attaining it.
     """
@@ -360,12 +365,19 @@ def relu_dual_norm_lower(A, v, directions=None, *, samples: int = 1024, seed: in
         vals = w @ np.maximum(A @ U, 0.0)
         for k in np.argsort(-vals)[:ascent]:
             u, val = U[:, k], float(vals[k])
-            for _ in range(steps):
-                cand = _cone_max(A, w, A @ u >= 0)
-                cval = float(w @ np.maximum(A @ cand, 0.0))
-                if cval <= val * (1.0 + 1e-12):
+            for step in range(2 * steps):
+                if step < steps:  # cheap: maximize the linearization A^T D w over the ball
+                    cand = A.T @ ((A @ u >= 0) * w)
+                    cand = cand / max(float(np.linalg.norm(cand)), 1e-300)
+                elif N <= MAX_NNLS_ROWS:  # exact over the current pattern's cone
+                    cand = _cone_max(A, w, A @ u >= 0)
+                else:
                     break
-                u, val = cand, cval
+                cval = float(w @ np.maximum(A @ cand, 0.0))
+                if cval > val * (1.0 + 1e-12):
+                    u, val = cand, cval
+                elif step >= steps:
+                    break
             if val > best:
                 best, best_u = val, u
     return best, best_u

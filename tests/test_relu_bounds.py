@@ -1,0 +1,206 @@
+"""Certificates of two-layer ReLU networks without enumerating every activation pattern, and
+the hinge loss's dual point.
+
+References are computed independently: the exact dual norm by NNLS over every enumerated
+pattern (``relu_dual_norm``), sampled directions by NumPy, the subgradient of the hinge
+loss from the margins, the optimum by Clarabel on the exhaustive program.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import sdpnets as sn
+from sdpnets.formulations.relu_bounds import (
+    BetaMaxInterval,
+    hinge_dual_point,
+    relu_dual_norm_lower,
+    relu_dual_norm_upper,
+)
+from sdpnets.formulations.relu_common import relu_dual_norm
+
+
+def sampled_max(A, v, k=4000, seed=1):
+    """max over random unit directions of |v^T (Au)_+| (a lower bound on the dual norm)."""
+    U = np.random.default_rng(seed).standard_normal((A.shape[1], k))
+    U /= np.linalg.norm(U, axis=0)
+    return float(np.abs(v @ np.maximum(A @ U, 0.0)).max())
+
+
+def labels(n, seed):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, 3)), np.where(rng.standard_normal(n) >= 0, 1.0, -1.0)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_dual_norm_bracket_contains_exact_value(bias):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((12, 3)), rng.standard_normal(12)
+    A = np.hstack([X, np.ones((12, 1))]) if bias else X
+    prog = sn.ConvexReLU(X, y, 0.3, bias=bias)
+    prog.solve(backend="clarabel", tol=1e-10)
+    resid = y - prog.network().predict(X)
+    for v in (resid, rng.standard_normal(12), -np.abs(y)):
+        exact = relu_dual_norm(A, v)
+        lower, u = relu_dual_norm_lower(A, v)
+        assert lower <= exact * (1 + 1e-9)
+        assert lower == pytest.approx(abs(v @ np.maximum(A @ u, 0.0)), rel=1e-12)
+        for method in ("relaxation", "triangle") + (("descent",) if bias else ()):
+            upper = relu_dual_norm_upper(A, v, method=method)
+            assert upper >= exact * (1 - 1e-12), method
+        assert relu_dual_norm_upper(A, v) <= relu_dual_norm_upper(A, v, method="triangle")
+
+
+def test_upper_bound_above_every_sampled_direction_at_size():
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((200, 10))
+    for v in (rng.standard_normal(200), np.abs(rng.standard_normal(200))):
+        upper = relu_dual_norm_upper(A, v)
+        lower, _ = relu_dual_norm_lower(A, v)
+        assert sampled_max(A, v) <= lower * (1 + 1e-12) <= upper
+        assert upper <= relu_dual_norm_upper(A, v, method="triangle")
+
+
+def test_nonpositive_weights_have_zero_one_sided_bound():
+    rng = np.random.default_rng(4)
+    A = rng.standard_normal((30, 4))
+    v = -np.abs(rng.standard_normal(30))
+    # max_u |v^T(Au)_+| = max_u |v|^T (Au)_+ : the bound must see the other sign
+    assert relu_dual_norm_upper(A, v) >= relu_dual_norm(A, v) > 0
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_relaxation_certificate_never_above_the_exact_one(loss):
+    X, y = labels(12, seed=5)
+    if loss == "squared":
+        y = y + 0.3 * np.random.default_rng(5).standard_normal(12)
+    beta = 0.4
+    prog = sn.ConvexReLU(X, y, beta, loss=loss)
+    assert prog.solve(backend="clarabel", tol=1e-9).status in ("optimal", "optimal_inaccurate")
+    worse = sn.ReLUMLP(prog.network().U * 0.7, prog.network().alpha, loss=loss)
+    for net in (prog.network(), worse):
+        exact = sn.certify(net, X, y, beta, loss=loss)
+        relaxed = sn.certify(net, X, y, beta, loss=loss, max_patterns=1)
+        assert exact.kind == "exact" and relaxed.kind == "relaxation"
+        assert relaxed.lower_bound <= exact.lower_bound + 1e-12
+        assert relaxed.lower_bound <= prog.result.objective + 1e-9
+        lo, hi = relaxed.dual_norm_bounds
+        elo, ehi = exact.dual_norm_bounds
+        assert elo == ehi and lo <= elo * (1 + 1e-9) and hi >= ehi * (1 - 1e-12)
+        assert relaxed.upper_bound == exact.upper_bound == net.objective(X, y, beta, loss)
+
+
+def test_certificate_at_n200_d10_returns_a_valid_bracket():
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((200, 10))
+    y = np.maximum(X @ rng.standard_normal(10), 0) + 0.1 * rng.standard_normal(200)
+    beta = 1.0
+    prog = sn.ConvexReLU(X, y, beta, patterns=30, seed=0)
+    res = prog.solve(backend="clarabel", tol=1e-8)
+    assert res.status == "optimal" and not res.exact
+    cert = prog.certificate()
+    assert cert.kind == "relaxation"
+    # the sampled program's optimum is an upper bound on the global optimum
+    assert 0 < cert.lower_bound <= res.objective <= cert.upper_bound + 1e-6 * res.objective
+    lo, hi = cert.dual_norm_bounds
+    assert 0 < lo <= hi
+    net = prog.network()
+    c2 = sn.certify(net, X, y, beta)
+    assert c2.kind == "relaxation" and c2.lower_bound <= res.objective
+    # any other network is bracketed by the same global lower bound
+    half = sn.ReLUMLP(net.U * 0.5, net.alpha * 0.5)
+    c3 = sn.certify(half, X, y, beta)
+    assert c3.lower_bound <= res.objective and c3.upper_bound == half.objective(X, y, beta)
+    bm = sn.beta_max(X, y)
+    assert isinstance(bm, BetaMaxInterval) and not bm.exact
+    sampled = sampled_max(X, y)
+    assert sampled <= bm.upper == float(bm) and 0.95 * sampled <= bm.lower <= bm.upper
+
+
+def test_beta_max_interval_contains_exact_value_and_zero_network_above():
+    rng = np.random.default_rng(7)
+    X, y = rng.standard_normal((12, 3)), rng.standard_normal(12)
+    exact = sn.beta_max(X, y)
+    assert type(exact) is float
+    full = sn.beta_max(X, y, interval=True)
+    assert full.exact and full.lower == full.upper == pytest.approx(exact, rel=1e-12)
+    bm = sn.beta_max(X, y, max_patterns=1)
+    assert isinstance(bm, BetaMaxInterval) and not bm.exact
+    assert bm.lower <= exact * (1 + 1e-9) and bm.upper >= exact * (1 - 1e-12)
+    assert "lower" in repr(bm)
+    zero = 0.5 * float(y @ y)
+    above = sn.ConvexReLU(X, y, bm.upper * 1.01)
+    assert above.solve(backend="clarabel", tol=1e-10).objective == pytest.approx(zero, rel=1e-7)
+    below = sn.ConvexReLU(X, y, bm.lower * 0.9)
+    assert below.solve(backend="clarabel", tol=1e-10).objective < zero * (1 - 1e-4)
+
+
+@pytest.mark.parametrize("loss,bias,seed", [("hinge", False, 0), ("hinge", True, 1),
+                                            ("logistic", False, 2), ("logistic", True, 3)])
+def test_certify_of_optimal_classifier_is_tight(loss, bias, seed):
+    X, y = labels(12, seed)
+    beta = 0.3 * float(sn.beta_max(X, y, loss=loss, bias=bias))
+    prog = sn.ConvexReLU(X, y, beta, loss=loss, bias=bias)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sn.SdpnetsWarning)
+        res = prog.solve(backend="clarabel", tol=1e-10)
+        net = prog.network()
+    assert res.solved
+    cert = sn.certify(net, X, y, beta, loss=loss)
+    assert cert.kind == "exact"
+    assert cert.upper_bound == pytest.approx(res.objective, rel=1e-7)
+    assert cert.gap <= 1e-6 * cert.upper_bound
+
+
+def test_hinge_dual_point_is_the_margin_subgradient_without_ties():
+    rng = np.random.default_rng(8)
+    A = rng.standard_normal((10, 3))
+    y = np.where(rng.standard_normal(10) >= 0, 1.0, -1.0)
+    yhat = y * np.linspace(-1.45, 3.05, 10)  # margins away from 1
+    margin = y * yhat
+    assert np.all(np.abs(margin - 1) > 1e-2)
+    v = hinge_dual_point(A, yhat, y, 1.0, neurons=rng.standard_normal((3, 2)))
+    np.testing.assert_array_equal(v, y * (margin < 1))
+
+
+def test_hinge_dual_point_matches_the_solver_subgradient_at_the_optimum():
+    X, y = labels(12, seed=9)
+    beta = 0.3 * float(sn.beta_max(X, y, loss="hinge"))
+    prog = sn.ConvexReLU(X, y, beta, loss="hinge")
+    assert prog.solve(backend="clarabel", tol=1e-10).status == "optimal"
+    net = prog.network()
+    margin = y * net.predict(X)
+    cert = sn.certify(net, X, y, beta, loss="hinge")
+    theta = y * cert.dual_point[:, 0]
+    # an element of the subdifferential at the network's predictions
+    assert np.all(theta[margin < 1 - 1e-6] == pytest.approx(1.0, abs=1e-9))
+    assert np.all(theta[margin > 1 + 1e-6] == pytest.approx(0.0, abs=1e-9))
+    assert np.all((theta >= 0) & (theta <= 1))
+    ties = np.abs(margin - 1) <= 1e-6
+    assert ties.any()  # the choice matters on this instance
+    # dual feasible (exact dual norm over every pattern) ...
+    assert relu_dual_norm(X, cert.dual_point[:, 0]) <= beta * (1 + 1e-7)
+    # ... and as good as the solver's own multiplier, an independent subgradient choice
+    solver = np.clip(y * prog.dual_point()[:, 0], 0, 1)
+    assert theta.sum() == pytest.approx(solver.sum(), rel=1e-6)
+    # the naive choice (1/2 on the margin points) leaves a gap on this instance
+    naive = y * np.where(margin < 1 - 1e-6, 1.0, np.where(margin > 1 + 1e-6, 0.0, 0.5))
+    scale = min(1.0, beta / relu_dual_norm(X, naive))
+    assert scale * naive.dot(y) < cert.lower_bound - 1e-6
+
+
+def test_relu_cnn_certificate_without_enumeration():
+    rng = np.random.default_rng(10)
+    X = rng.standard_normal((10, 6))
+    y = rng.standard_normal(10)
+    prog = sn.ConvexReLUCNN(X, y, 0.5, kernel_size=3, patterns=20, seed=0)
+    res = prog.solve(backend="clarabel", tol=1e-9)
+    assert res.solved
+    exact = sn.certify(prog.network(), X, y, 0.5, max_patterns=10**6)
+    relaxed = sn.certify(prog.network(), X, y, 0.5, max_patterns=1)
+    assert exact.kind == "exact" and relaxed.kind == "relaxation"
+    assert relaxed.lower_bound <= exact.lower_bound + 1e-12
+    assert exact.lower_bound <= res.objective + 1e-8
