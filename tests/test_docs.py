@@ -85,6 +85,18 @@ def test_every_page_is_in_the_table_of_contents():
             assert re.search(rf"^{page.stem}$", index, flags=re.MULTILINE), page.name
 
 
+def test_getting_started_examples_run():
+    """The Python blocks of the getting-started page run as written (they assert the
+    objective equality themselves)."""
+    text = (DOCS / "getting_started.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    assert len(blocks) >= 3
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, "docs/getting_started.md", "exec"), namespace)
+    assert namespace["cert"].gap >= 0
+
+
 def _import_path(name: str) -> str:
     obj = getattr(sdpnets, name)
     if inspect.ismodule(obj):
