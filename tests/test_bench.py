@@ -345,3 +345,15 @@ def test_instances_are_seeded_and_conditioned():
     with pytest.raises(sn.InvalidInputError, match="diabetes"):
         bench_instances.make_data(FAMILIES["patch_cnn_2d"], {"n": 5, "shape": (3, 3)}, 0,
                                   "diabetes", None)
+
+
+def test_convergence_traces_from_every_history_layout():
+    from sdpnets.bench.runner import _trace
+
+    want = {"time": [0.1, 0.2, 0.3], "gap": [0.8, 0.1, 0.01]}
+    records = [(0, 0.1, 0.8), (10, 0.2, 0.1), (20, 0.3, 0.01)]  # (iteration, s, gap)
+    assert _trace({"history": records}) == want
+    assert _trace({"history": [records[:2], records[2:]]}) == want  # one list per phase
+    assert _trace({"history": [{"time": t, "gap": g} for _, t, g in records]}) == want
+    assert _trace({"history": want}) == want
+    assert _trace({"history": []}) is None and _trace(None) is None

@@ -235,6 +235,9 @@ def _trace(raw: Any) -> dict[str, list[float]] | None:
     hist = raw.get("history") if isinstance(raw, Mapping) else getattr(raw, "history", None)
     if hist is None:
         return None
+    while (isinstance(hist, (list, tuple)) and hist and isinstance(hist[0], (list, tuple))
+           and hist[0] and isinstance(hist[0][0], (list, tuple, Mapping))):
+        hist = [record for part in hist for record in part]  # one history per phase
     try:
         if isinstance(hist, Mapping):
             t, g = hist["time"], hist["gap"]
