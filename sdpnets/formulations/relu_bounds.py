@@ -425,13 +425,15 @@ def relu_dual_norm_bracket(A, v, *, max_patterns: int, masks=None, directions=No
 
 
 class BetaMaxInterval(float):
-    r"""``beta_max`` when it could not be computed exactly: a float equal to the *upper*
-    end (the zero network is certainly the global optimum for every ``beta`` at or above
-    it), carrying the interval ``lower <= beta_max <= upper``.
+    r"""A certified interval on ``beta_max``, usable as the float of its upper end.
 
-    Attributes
+    Returned when ``beta_max`` could not be computed exactly: the zero network is certainly
+    the global optimum for every ``beta`` at or above the upper end.
+
+    Parameters
     ----------
     lower, upper : float
+        The interval ``lower <= beta_max <= upper``; the float's value is ``upper``.
     exact : bool
         ``True`` when ``lower == upper`` is the exact value.
     """
