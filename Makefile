@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test install bench clean docs
+.PHONY: demo test install bench clean docs notebooks
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,5 +49,16 @@ bench: $(VENV)/.installed-bench
 		> $(BENCH_DIR)/small-report.txt
 	cat $(BENCH_DIR)/small-report.txt
 
+$(VENV)/.installed-notebooks: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -e '.[notebooks]'
+	touch $(VENV)/.installed $@
+
+# make notebooks: execute the teaching notebooks into HTML pages (with their figures) under
+# notebooks/_build/ for a teacher to open; the stored notebooks stay without outputs.
+notebooks: $(VENV)/.installed-notebooks
+	$(VENV)/bin/jupyter nbconvert --to html --execute --ExecutePreprocessor.kernel_name=python3 \
+		--ExecutePreprocessor.timeout=600 --output-dir notebooks/_build notebooks/*.ipynb
+	@echo "open notebooks/_build/*.html"
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis docs/_build docs/generated
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis docs/_build docs/generated notebooks/_build
