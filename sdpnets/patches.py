@@ -24,6 +24,7 @@ The real DFT helpers live in :mod:`sdpnets.dft` (re-exported here).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from numbers import Integral
 
@@ -38,7 +39,11 @@ from .dft import (  # noqa: F401  (re-exported: sdpnets.patches.real_dft, ...)
     real_from_spectrum,
     spectrum_from_real,
 )
-from .errors import InvalidInputError
+from .errors import InvalidInputError, ProblemTooLargeError
+
+#: Largest number of floats a patch geometry may ask for (per sample in :func:`patch_spec`,
+#: for the whole batch in :func:`extract_patches`): 2**28 floats are 2 GiB.
+MAX_PATCH_FLOATS = 2**28
 
 #: A size per spatial axis: one int for every axis, or a tuple with one int per axis.
 Size = int | tuple[int, ...]
@@ -165,6 +170,16 @@ def patch_spec(
         out = tuple(-(-s // st) for s, st in zip(spatial, stride))
     else:
         out = tuple((s - k) // st + 1 for s, k, st in zip(padded, kernel, stride))
+    padded_floats = channels * math.prod(padded)
+    patch_floats = math.prod(out) * channels * math.prod(kernel)
+    if max(padded_floats, patch_floats) > MAX_PATCH_FLOATS:
+        raise ProblemTooLargeError(
+            f"this convolution geometry (padding {padding if nd > 1 else padding[0]}, kernel "
+            f"{kernel if nd > 1 else kernel[0]}, stride {stride if nd > 1 else stride[0]}) needs "
+            f"{patch_floats:,} patch entries and a padded input of {padded_floats:,} floats per "
+            f"sample ({8 * max(padded_floats, patch_floats) / 2**30:,.3g} GiB), more than the "
+            f"{MAX_PATCH_FLOATS:,} allowed: reduce padding or kernel_size, or raise stride."
+        )
     return PatchSpec(channels, spatial, kernel, stride, padding, mode, out)
 
 
@@ -194,6 +209,13 @@ def extract_patches(
     """
     Xc = as_image_batch(X)
     spec = patch_spec(Xc.shape[1:], kernel_size, stride, padding, mode)
+    total = Xc.shape[0] * spec.n_patches * spec.patch_size
+    if total > MAX_PATCH_FLOATS:
+        raise ProblemTooLargeError(
+            f"the patches of {Xc.shape[0]} samples would be an array of {total:,} floats "
+            f"({8 * total / 2**30:,.3g} GiB), more than the {MAX_PATCH_FLOATS:,} allowed; "
+            "the convex programs never build it (they reduce through X itself)."
+        )
     return patches_from_spec(Xc, spec)
 
 

@@ -28,13 +28,18 @@ sampled patterns is only an upper bound on the network optimum unless every cell
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 from dataclasses import dataclass, field, replace
+from numbers import Real
 
 import numpy as np
 
+from ._planar import planar_gate_angles, planar_masks
 from ._validate import check_data, check_int
 from .errors import InvalidInputError, ProblemTooLargeError
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "PatternSet",
@@ -50,6 +55,13 @@ __all__ = [
 
 #: Exhaustive enumeration is refused when the bound :math:`P_{\max}` exceeds this.
 DEFAULT_MAX_PATTERNS = 20_000
+
+#: Enumeration examines ``C(m, r-1) 2^(r-1)`` candidate gates (``m`` hyperplanes of rank
+#: ``r``); more than this is refused up front (about a minute of work).
+MAX_CANDIDATE_GATES = 20_000_000
+
+#: Largest ``d * P`` (gate floats) and ``n * P`` (mask entries) sampling may allocate.
+MAX_SAMPLED_ENTRIES = 2**28
 
 #: Floats per vectorized batch of subsets during enumeration (bounds memory: each batch's
 #: gates are reduced to one per cell before the next batch).
@@ -154,6 +166,30 @@ class ArrangementInfo:
     max_cells: int
 
 
+def _check_tol(tol) -> float:
+    """The pattern helpers' relative tolerance: a real number in ``(0, 1e-2]``."""
+    if isinstance(tol, bool) or not isinstance(tol, Real) or not 0 < tol <= 1e-2:
+        raise InvalidInputError(
+            f"tol must be a number with 0 < tol <= 1e-2 (a relative tolerance for rank, "
+            f"parallel rows and concurrent hyperplanes), got {tol!r}."
+        )
+    return float(tol)
+
+
+def _check_seed(seed) -> int | None:
+    """``None`` or an integer ``>= 0`` (numpy's seeds)."""
+    return None if seed is None else check_int(seed, "seed", minimum=0)
+
+
+def _masks(X: np.ndarray, G: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """``X G >= 0`` computed ``chunk`` gates at a time (no ``n x P`` float temporary);
+    returned as the transpose of a C-ordered ``(P, n)`` array (each pattern contiguous)."""
+    out = np.empty((G.shape[1], X.shape[0]), dtype=bool)
+    for start in range(0, G.shape[1], chunk):
+        out[start:start + chunk] = G[:, start:start + chunk].T @ X.T >= 0
+    return out.T
+
+
 def arrangement_info(X, tol: float = 1e-10) -> ArrangementInfo:
     """Rank, number of distinct hyperplanes and the cell bound :math:`P_{\\max}` of ``X``.
 
@@ -161,6 +197,7 @@ def arrangement_info(X, tol: float = 1e-10) -> ArrangementInfo:
     parallel rows); ``zero_rows`` rows that are zero (always active, ``0 >= 0``).
     """
     X = check_data(X)
+    tol = _check_tol(tol)
     H, index, _ = _canonical_rows(X, tol)
     r = _rank(H, tol)
     zero = int(np.sum(index < 0))
@@ -200,7 +237,8 @@ def unique_patterns(masks: np.ndarray, drop_zero: bool = True) -> tuple[np.ndarr
     masks = np.asarray(masks, dtype=bool)
     if masks.shape[1] == 0:
         return masks, np.zeros(0, dtype=int)
-    packed = np.packbits(masks, axis=0).T  # (P, ceil(n/8)) bytes, one row per pattern
+    # (P, ceil(n/8)) bytes, one row per pattern, packed along contiguous memory
+    packed = np.packbits(np.ascontiguousarray(masks.T), axis=1)
     _, first = np.unique(packed, axis=0, return_index=True)
     first = np.sort(first)
     if drop_zero:
@@ -248,10 +286,16 @@ def _general_rays(Bc: np.ndarray, r: int, tol: float) -> np.ndarray:
     degenerate_rays: list[tuple[np.ndarray, float]] = []
     subsets = itertools.combinations(range(m), r - 1)
     batch_size = max(1, _BATCH_FLOATS // (2 * m * signs.shape[0]))
+    total, done, reported = math.comb(m, r - 1), 0, 0
     while True:
         batch = np.array(list(itertools.islice(subsets, batch_size)), dtype=int)
         if batch.size == 0:
             break
+        done += batch.shape[0]
+        if total > 3 * batch_size and 10 * done >= (reported + 1) * total:
+            reported = 10 * done // total  # progress of long enumerations, every 10%
+            logger.info("enumerating activation patterns: %d of %d row subsets (%d%%), "
+                        "%d cells so far", done, total, 100 * done // total, found.shape[1])
         BS = Bc[batch]  # (C, r-1, r)
         _, sv, vt = np.linalg.svd(BS, full_matrices=True)
         independent = sv[:, -1] > tol * max(r, 1) * 10
@@ -359,6 +403,7 @@ def enumerate_patterns(
     """
     X = check_data(X)
     max_patterns = check_int(max_patterns, "max_patterns", minimum=1)
+    tol = _check_tol(tol)
     n, d = X.shape
     H, index, sign = _canonical_rows(X, tol)
     r = _rank(H, tol)
@@ -371,24 +416,43 @@ def enumerate_patterns(
             f"max_patterns={max_patterns:,}. Sample gates instead (patterns=1000, seed=0): "
             f"the result is then an upper bound on the optimum; or raise max_patterns."
         )
+    candidates = math.comb(m, r - 1) * 2 ** (r - 1) if r > 2 else 2 * m
+    if candidates > MAX_CANDIDATE_GATES:
+        raise ProblemTooLargeError(
+            f"exhaustive enumeration would examine {candidates:,} candidate gates "
+            f"(C({m}, {r - 1}) subsets of rows times 2^{r - 1} sign patterns), more than "
+            f"{MAX_CANDIDATE_GATES:,} (about a minute); sample gates instead "
+            "(patterns=1000, seed=0)."
+        )
     if m == 0:
         G = np.zeros((d, 1))
+    elif r == 2:  # a line arrangement: sort by angle, one gate per cell by construction
+        plane = np.linalg.svd(H, full_matrices=False)[2][:2].T  # (d, 2) basis of the rows
+        psi = planar_gate_angles(H @ plane)
+        G = plane @ np.stack([np.cos(psi), np.sin(psi)])
     else:
         G = _cell_gates(H, tol)
-    # one gate per distinct pattern of the distinct hyperplanes, strictly inside its cell
-    HG = H @ G
-    full = np.all(np.abs(HG) > 0, axis=0)
-    G = G[:, full]
-    cell_masks = H @ G >= 0 if m else np.ones((0, G.shape[1]), dtype=bool)
-    _, keep = unique_patterns(cell_masks, drop_zero=False) if m else (None, np.array([0]))
-    G = G[:, keep]
+    if r != 2:
+        # one gate per distinct pattern of the distinct hyperplanes, strictly inside its cell
+        HG = H @ G
+        full = np.all(np.abs(HG) > 0, axis=0)
+        G = G[:, full]
+        cell_masks = H @ G >= 0 if m else np.ones((0, G.shape[1]), dtype=bool)
+        _, keep = unique_patterns(cell_masks, drop_zero=False) if m else (None, np.array([0]))
+        G = G[:, keep]
     cells = G.shape[1]
     # the n rows are in general position iff none is zero or parallel to another and the
     # distinct hyperplanes reach the bound
     bound_rows = max_pattern_count(n, r)
     general = m == n and cells == bound_rows
     G = G / np.maximum(np.linalg.norm(G, axis=0, keepdims=True), 1e-300)
-    masks, kept = unique_patterns(patterns_from_gates(X, G))
+    if r == 2:  # distinct cells of distinct hyperplanes: distinct masks; drop the zero one
+        masks = planar_masks(X @ plane, psi)
+        kept = np.flatnonzero(masks.any(axis=0))
+        if kept.size < masks.shape[1]:
+            masks = masks[:, kept]
+    else:
+        masks, kept = unique_patterns(_masks(X, G))
     zero, repeated = int(np.sum(index < 0)), n - int(np.sum(index < 0)) - m
     formula = f"2 sum_(k<{r}) C({n - 1}, k)"
     if general:
@@ -447,6 +511,14 @@ def sample_patterns(X, num_gates: int, seed: int | None = 0, tol: float = 1e-10)
     """
     X = check_data(X)
     num_gates = check_int(num_gates, "patterns", minimum=1)
+    seed, tol = _check_seed(seed), _check_tol(tol)
+    if max(X.shape) * num_gates > MAX_SAMPLED_ENTRIES:
+        raise ProblemTooLargeError(
+            f"patterns={num_gates:,} sampled gates need a {X.shape[1]} x {num_gates:,} gate "
+            f"matrix and {X.shape[0]} x {num_gates:,} patterns "
+            f"({max(X.shape) * num_gates * 9 / 2**30:,.3g} GiB), more than the "
+            f"{MAX_SAMPLED_ENTRIES:,} entries allowed: sample fewer gates."
+        )
     rng = np.random.default_rng(seed)
     G = rng.standard_normal((X.shape[1], num_gates))
     masks_all = patterns_from_gates(X, G)

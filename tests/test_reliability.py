@@ -18,6 +18,8 @@ from scipy.optimize import brentq
 
 import sdpnets as sn
 from sdpnets.backends import ClarabelBackend, MosekBackend, SCSBackend
+from sdpnets.patches import extract_patches
+from sdpnets.patterns import arrangement_info, patterns_from_gates, unique_patterns
 from sdpnets.results import relative_gap
 from conftest import BACKENDS
 
@@ -312,3 +314,78 @@ def test_rank_tol_zero_keeps_every_nonzero_direction():
     net = prog.network()
     assert net.weights[0].shape[1] == int(np.sum(s > 0))  # no direction dropped
     assert net.objective(X, Y, beta) == pytest.approx(res.objective, rel=1e-7)
+
+
+# --- items 7, 8, 9: size guards, planar enumeration, pattern-helper arguments ---------------------
+
+
+@pytest.mark.parametrize("call", [
+    lambda X, y: sn.ConvexLinearCNN(X, y, 1.0, kernel_size=3, padding=10**9),
+    lambda X, y: sn.ConvexReLUCNN(X, y, 1.0, kernel_size=3, padding=10**9, patterns=10),
+    lambda X, y: sn.beta_max(X, y, family="linear_cnn", kernel_size=3, padding=10**9),
+    lambda X, y: extract_patches(X, 3, padding=10**9),
+    lambda X, y: extract_patches(np.ones((3000, 4)), 3, padding=50_000),
+    lambda X, y: sn.ConvexReLU(X, y, 1.0, patterns=10**9),
+    lambda X, y: sn.sample_patterns(X, 10**9),
+])
+def test_sizes_that_would_not_fit_are_refused_up_front_with_the_size(call):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((10, 8)), rng.standard_normal(10)
+    start = time.perf_counter()
+    with pytest.raises(sn.ProblemTooLargeError, match=r"GiB"):
+        call(X, y)
+    assert time.perf_counter() - start < 30  # refused, not attempted (a generous bound)
+
+
+def test_planar_enumeration_finds_every_cell_by_angle():
+    rng = np.random.default_rng(5)
+    X = np.vstack([rng.standard_normal((60, 2)), np.zeros((1, 2)), [[1.0, 2.0], [-2.0, -4.0]]])
+    ps = sn.enumerate_patterns(X)
+    # independent: the general enumeration (perturbed rays of every row subset)
+    H = X[np.abs(X).sum(axis=1) > 0]
+    H = H / np.linalg.norm(H, axis=1, keepdims=True)
+    H = H[:-1]  # drop one of the parallel pair
+    G = sn.patterns._general_rays(H, 2, 1e-10)
+    grid = {m.tobytes() for m in patterns_from_gates(X, G).T if m.any()}
+    assert {m.tobytes() for m in ps.masks.T} == grid
+    assert ps.cells_found == 2 * 61  # 61 distinct lines (the parallel pair is one)
+    assert np.array_equal(ps.masks, patterns_from_gates(X, ps.gates))
+
+
+def test_large_planar_enumeration_is_exact():
+    X = np.random.default_rng(0).standard_normal((5000, 2))
+    ps = sn.enumerate_patterns(X)  # was 130 s in the ReLU constructor
+    assert ps.complete and ps.cells_found == 10_000 and ps.count == 10_000
+    cols = np.random.default_rng(1).choice(ps.count, 50, replace=False)
+    assert np.array_equal(ps.masks[:, cols], X @ ps.gates[:, cols] >= 0)
+    assert unique_patterns(ps.masks[:400])[0].shape[1] > 700  # distinct on 400 rows already
+
+
+def test_enumeration_refuses_too_many_candidate_gates_with_an_estimate():
+    X = np.random.default_rng(0).standard_normal((60, 6))
+    with pytest.raises(sn.ProblemTooLargeError, match=r"candidate gates"):
+        sn.enumerate_patterns(X, max_patterns=10**9)
+
+
+def test_long_enumerations_log_their_progress(caplog, monkeypatch):
+    monkeypatch.setattr(sn.patterns, "_BATCH_FLOATS", 2**12)  # many small batches
+    X = np.random.default_rng(0).standard_normal((16, 4))
+    with caplog.at_level(logging.INFO, logger="sdpnets.patterns"):
+        ps = sn.enumerate_patterns(X, max_patterns=10**6)
+    assert ps.cells_found == sn.patterns.max_pattern_count(16, 4)  # the batches still agree
+    assert any("enumerating activation patterns" in r.message for r in caplog.records)
+
+
+@pytest.mark.parametrize("fn", [sn.enumerate_patterns, arrangement_info,
+                                lambda X, tol: sn.sample_patterns(X, 10, tol=tol)])
+@pytest.mark.parametrize("tol", [np.nan, 0.5, 0.0, -1e-10, "1e-10", True, np.inf])
+def test_pattern_helpers_check_tol(fn, tol):
+    X = np.random.default_rng(0).standard_normal((8, 2))
+    with pytest.raises(sn.InvalidInputError, match=r"tol must be"):
+        fn(X, tol=tol)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "0", True])
+def test_sample_patterns_checks_seed(seed):
+    with pytest.raises(sn.InvalidInputError, match=r"seed must be"):
+        sn.sample_patterns(np.eye(3), 5, seed=seed)
