@@ -38,7 +38,8 @@ class Loss(ABC):
             bad = np.unique(y[~np.isin(y, (-1.0, 1.0))])[:5]
             raise InvalidInputError(
                 f"y must hold labels in {{-1, +1}} for the {self.name} loss; "
-                f"found values such as {bad.tolist()}."
+                f"found values such as {bad.tolist()}. Map 0/1 labels with 2 * y - 1, or use "
+                "a classifier of sdpnets.sklearn, which takes any two labels."
             )
         return y
 
