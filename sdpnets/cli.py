@@ -24,7 +24,7 @@ import numpy as np
 from . import __version__
 from .backends import BACKENDS
 from .demo import _table, demo_data, run_demo  # noqa: F401  (demo_data: public helper)
-from .errors import InvalidInputError, SdpnetsError
+from .errors import InvalidInputError, ProblemTooLargeError, SdpnetsError
 
 #: Network families ``sdpnets fit`` trains, and the options each one takes.
 FAMILY_OPTIONS: dict[str, tuple[str, ...]] = {
@@ -322,8 +322,12 @@ def run_fit(args: argparse.Namespace, out: IO[str] | None = None) -> int:
             ["network", f"{type(net).__name__}, weights "
                         + ", ".join("x".join(map(str, np.shape(w))) for w in net.weights)],
         ]
+        if getattr(cert, "kind", "exact") != "exact":
+            rows.append(["certificate", f"{cert.kind}: the dual norm was bounded, not computed "
+                                        "exactly; the lower bound holds but may be loose"])
         if not res.exact:
-            rows.append(["note", "sampled patterns: the optimum bounds the network's from above"])
+            rows.append(["note", "sampled patterns: the convex optimum is an upper bound on "
+                                 "the global optimum, which the bracket encloses"])
     rows += [["solve time", f"{res.solve_time:.3f} s (compile {res.compile_time:.3f} s)"]]
     if res.message:
         rows.append(["message", textwrap.shorten(res.message, 200)])
@@ -458,7 +462,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except SdpnetsError as exc:
-        print(f"sdpnets {args.command}: error: {exc}", file=sys.stderr)
+        hint = ""
+        if isinstance(exc, ProblemTooLargeError) and getattr(args, "family", None) == "relu":
+            hint = " From the command line: --patterns 1000 (sampled gates)."
+        print(f"sdpnets {args.command}: error: {exc}{hint}", file=sys.stderr)
         return 2
     return int(status or 0)
 
