@@ -166,3 +166,12 @@ def test_progress_line_only_on_a_terminal():
         pass
     assert re.search(r"solving\s+\d+\.\d s", tty.getvalue())
     assert tty.getvalue().endswith("\r") and pipe.getvalue() == ""
+
+
+def test_fit_too_many_patterns_suggests_sampling(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "wide.npz"
+    np.savez(path, X=rng.standard_normal((200, 12)), y=rng.standard_normal(200))
+    assert main(["fit", str(path), "--family", "relu", "--beta", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "max_patterns" in err and "--patterns 1000" in err
