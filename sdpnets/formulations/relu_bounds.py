@@ -55,6 +55,7 @@ from dataclasses import dataclass
 
 import cvxpy as cp
 import numpy as np
+import scipy.sparse as sp
 from scipy.optimize import brentq, lsq_linear, nnls
 
 from ..patterns import arrangement_info, enumerate_patterns
@@ -77,6 +78,10 @@ MAX_RELAXATION_SIZE = 50_000
 
 #: Local ascent polishes over a pattern's cone by NNLS only up to this many rows.
 MAX_NNLS_ROWS = 2000
+
+#: The hinge dual-point program constrains at most this many cells (cuts first, then the
+#: largest neurons).
+HINGE_MAX_CELLS = 32
 
 #: Relative safety margin added to every upper bound for floating-point round-off.
 _ROUNDOFF = 1e-12
@@ -489,11 +494,19 @@ def hinge_dual_point(A: np.ndarray, yhat: np.ndarray, y: np.ndarray, beta: float
     if cuts is not None:
         dirs.append(np.asarray(cuts, dtype=float).reshape(A.shape[1], -1))
     U = np.hstack(dirs) if dirs else np.zeros((A.shape[1], 0))
-    U = U[:, np.linalg.norm(U, axis=0) > 0]
-    if free.size == 0 or U.shape[1] == 0:
+    nrm = np.linalg.norm(U, axis=0)
+    order = np.argsort(-nrm[: U.shape[1] - (0 if cuts is None else dirs[-1].shape[1])])
+    if cuts is not None:  # every cut, then the largest neurons
+        order = np.concatenate([np.arange(U.shape[1] - dirs[-1].shape[1], U.shape[1]), order])
+    order = order[nrm[order] > 0][:HINGE_MAX_CELLS]
+    if free.size == 0 or order.size == 0:
         return y * theta
-    masks = np.unique(A @ U >= 0, axis=1)
-    masks = masks[:, masks.any(axis=0)]
+    U = U[:, order] / nrm[order]
+    r = np.maximum(np.linalg.norm(A, axis=1), 1e-300)
+    masks = A @ U >= 0
+    # lambda is kept on the rows nearest each cell's direction (all rows for small N): the
+    # multipliers of an active constraint live on hyperplanes through the direction
+    near = np.argsort(np.abs(A @ U) / r[:, None], axis=0)[: min(A.shape[0], 4 * A.shape[1] + 8)]
     t = cp.Variable(free.size)
     E = np.zeros((y.size, free.size))
     E[free, np.arange(free.size)] = y[free]
@@ -501,15 +514,22 @@ def hinge_dual_point(A: np.ndarray, yhat: np.ndarray, y: np.ndarray, beta: float
     base[free] = 0.0
     if S is not None:
         E, base = np.asarray(S.T @ E), np.asarray(S.T @ base)
-    rows = E @ t + base  # S^T v, affine in t
+    # every cell at once: column j of  A^T D_j S^T v  is  G t + c0  (C order, (h, m))
+    h, m, k = A.shape[1], masks.shape[1], near.shape[0]
+    Mf = masks.astype(float)
+    G = np.einsum("nh,nm,nf->hmf", A, Mf, E).reshape(h * m, free.size)
+    c0 = (A.T @ (Mf * base[:, None])).reshape(-1)
+    # and A^T (2 D_j - I) lambda_j over the kept rows, as one block-diagonal matrix
+    sgn = 2.0 * np.take_along_axis(Mf, near, axis=0) - 1.0  # (k, m)
+    vals = A[near] * sgn[:, :, None]  # (k, m, h)
+    li, ji, hi = np.meshgrid(np.arange(k), np.arange(m), np.arange(h), indexing="ij")
+    B = sp.csr_matrix((vals.ravel(), ((hi * m + ji).ravel(), (ji * k + li).ravel())),
+                      shape=(h * m, m * k))
     constraints = [t >= 0, t <= 1]
-    for j in range(masks.shape[1]):
-        D = masks[:, j]
-        At = (A * (2.0 * D[:, None] - 1.0)).T
-        core = A[D].T @ rows[D]
-        for s in (1.0, -1.0):
-            lam = cp.Variable(A.shape[0], nonneg=True)
-            constraints.append(cp.norm(s * core + At @ lam) <= beta)
+    for s in (1.0, -1.0):
+        lam = cp.Variable(m * k, nonneg=True)
+        cols = cp.reshape(s * (G @ t + c0) + B @ lam, (h, m), order="C")
+        constraints.append(cp.norm(cols, 2, axis=0) <= beta)
     problem = cp.Problem(cp.Maximize(cp.sum(t)), constraints)
     try:
         problem.solve(solver=cp.CLARABEL)

@@ -208,7 +208,9 @@ def _output_bound(loss: Loss, A: np.ndarray, y: np.ndarray, yhat: np.ndarray, be
     best = (*_scaled_dual_value(loss, v, y, br.upper, beta), br)
     cuts: list[np.ndarray] = []
     for _ in range(3 if choose else 0):
-        if br.upper <= beta * (1.0 + 1e-10) or not np.any(br.direction):
+        # a cut where the dual norm is known to exceed beta (exactly, or at a found direction)
+        if (br.upper if br.exact else br.lower) <= beta * (1.0 + 1e-10) \
+                or not np.any(br.direction):
             break
         cuts.append(br.direction)
         v = _into_domain(loss, hinge_dual_point(A, yhat, y, beta, neurons=directions,
