@@ -95,7 +95,11 @@ def hard_time_limit(time_limit: float) -> float:
 
 
 def run_key(task: Mapping[str, Any]) -> str:
-    """The identity of a run: the same key is never run twice into one results file."""
+    """The identity of a run: the same key is never run twice into one results file.
+
+    The size enters by its preset name; each row also records the family's dimensions
+    (``dims``) and the data's shape (``X_shape``).
+    """
     inst = task["instance"]
     parts = [inst["family"], inst["size"], str(inst["seed"]), inst["data"],
              "-" if inst.get("conditioning") is None else f"{inst['conditioning']:g}",
@@ -303,6 +307,8 @@ def _solve(task: Mapping[str, Any], family) -> dict[str, Any]:
         return out
     out["build_s"] = time.perf_counter() - t0
     out["beta"] = prog.beta
+    X = getattr(prog, "X", None)
+    out["X_shape"] = None if X is None else [int(v) for v in np.shape(X)]
     options: dict[str, Any] = {}
     if backend == "mosek" and st.get("threads"):
         # Raw options replace the translated ones: keep the tolerance and limit MOSEK gets.
@@ -424,8 +430,11 @@ def run_task(task: Mapping[str, Any]) -> dict[str, Any]:
         time_limit=None if tl is None else hard_time_limit(tl),
         memory_limit=None if mem is None else float(mem) * 2**30,
     )
-    row: dict[str, Any] = {"key": run_key(task), **task["instance"], "backend": task["backend"],
-                           "settings": dict(st)}
+    inst = task["instance"]
+    dims = FAMILIES[inst["family"]].sizes.get(inst["size"], {}) if inst["family"] in FAMILIES \
+        else {}
+    row: dict[str, Any] = {"key": run_key(task), **inst, "backend": task["backend"],
+                           "settings": dict(st), "dims": dict(dims)}
     if outcome.ok:
         row.update(outcome.value)
     else:
