@@ -24,7 +24,9 @@ from .formulations import ConvexCircularCNN, ConvexLinearCNN
 from .networks import LinearFC, Network
 from .networks import CircularCNN, LinearCNN
 from .formulations import ConvexCircularReLU, ConvexReLU, ConvexReLUCNN
+from .formulations import ConvexGatedReLU
 from .networks import CircularReLUNet, ReLUCNN, ReLUMLP
+from .networks import GatedReLUMLP
 from .patterns import PatternSet, enumerate_patterns, sample_patterns
 from . import fourier, patches
 from .results import Certificate, SolveResult
@@ -37,6 +39,8 @@ __all__ = [
     "ConvexReLU",
     "ConvexReLUCNN",
     "ConvexCircularReLU",
+    "ConvexGatedReLU",
+    "GatedReLUMLP",
     "ReLUMLP",
     "ReLUCNN",
     "CircularReLUNet",

@@ -20,7 +20,8 @@ from .errors import InvalidInputError
 from .losses import Loss, SquaredLoss, get_loss
 from .patches import extract_patches, spatial_tuple
 
-__all__ = ["Network", "LinearFC", "ReLUMLP", "ReLUCNN", "CircularReLUNet", "LinearCNN", "CircularCNN"]
+__all__ = ["Network", "LinearFC", "ReLUMLP", "GatedReLUMLP", "ReLUCNN", "CircularReLUNet",
+           "LinearCNN", "CircularCNN"]
 
 #: Relative slack allowed on norm constraints before a network counts as infeasible.
 CONSTRAINT_TOL = 1e-7
@@ -70,6 +71,14 @@ class Network(ABC):
         return f"{type(self).__name__}(weights=[{shapes}])"
 
 
+def _check_layers(weights) -> None:
+    """``weights`` must be a list or tuple of arrays, one per layer."""
+    if not isinstance(weights, (list, tuple)):
+        raise InvalidInputError(
+            f"weights must be a list of arrays, one per layer, got {type(weights).__name__}."
+        )
+
+
 class LinearFC(Network):
     r"""Deep linear fully connected network :math:`f(X) = X W_1 W_2 \cdots W_L`.
 
@@ -91,6 +100,7 @@ class LinearFC(Network):
         hidden: str = "weight_decay",
         scalar_output: bool = False,
     ) -> None:
+        _check_layers(weights)
         self.weights = [check_array(w, f"weights[{i}]", (2,)) for i, w in enumerate(weights)]
         if len(self.weights) < 1:
             raise InvalidInputError("weights must hold at least one layer.")
@@ -205,13 +215,13 @@ class LinearCNN(Network):
         pooling: str | None = None,
         scalar_output: bool = True,
     ) -> None:
-        filters = np.asarray(filters, dtype=float)
-        output_weights = np.asarray(output_weights, dtype=float)
+        filters = check_array(filters, "filters", (1, 2, 3, 4, 5))
+        output_weights = check_array(output_weights, "output_weights", (1, 2, 3, 4, 5))
         if filters.ndim not in (3, 4):
             raise InvalidInputError(
                 f"filters must be (m, C, q) or (m, C, q1, q2), got shape {filters.shape}."
             )
-        if pooling not in (None, "sum", "mean"):
+        if not (pooling is None or isinstance(pooling, str) and pooling in ("sum", "mean")):
             raise InvalidInputError(f"pooling must be None, 'sum' or 'mean', got {pooling!r}.")
         nd = filters.ndim - 2
         want = 2 if pooling else 2 + nd
@@ -305,7 +315,9 @@ class CircularCNN(Network):
     """
 
     def __init__(self, weights: Sequence[np.ndarray], hidden: str = "weight_decay") -> None:
-        self.weights = [np.asarray(w, dtype=float) for w in weights]
+        _check_layers(weights)
+        self.weights = [check_array(w, f"weights[{i}]", (1, 2, 3, 4))
+                        for i, w in enumerate(weights)]
         if len(self.weights) < 2:
             raise InvalidInputError("weights must hold at least a filter and w.")
         shape = self.weights[0].shape
@@ -470,6 +482,69 @@ class ReLUMLP(Network):
         from .torch_io import relu_mlp_to_torch
 
         return relu_mlp_to_torch(self)
+
+
+class GatedReLUMLP(Network):
+    r"""Two-layer gated ReLU network with fixed gates,
+    :math:`f(X) = \sum_j 1[Xg_j + c_j \ge 0] \odot (Xu_j + b_j)\,\alpha_j`.
+
+    The gates :math:`(g_j, c_j)` are fixed (not trained, not penalized); the objective is
+    :math:`L(f(X), y) + \tfrac{\beta}{2}(\|U\|_F^2 + \|b\|^2 + \sum_j\|\alpha_j\|^2)`
+    with :math:`\|\alpha_j\|` the l2 (``"frobenius"``) or l1 (``"l1_squared"``) norm of
+    neuron ``j``'s output weights, as for :class:`ReLUMLP`.
+
+    Parameters
+    ----------
+    gates : array_like, shape (d, m)
+    U : array_like, shape (d, m)
+    alpha : array_like, shape (m,) or (m, K)
+    gate_bias, bias : array_like, shape (m,), optional
+    output_penalty : {"frobenius", "l1_squared"}
+    loss : {"squared", "logistic", "hinge"} or Loss
+    """
+
+    def __init__(self, gates, U, alpha, gate_bias=None, bias=None,
+                 output_penalty: str = "frobenius", loss: str | Loss = "squared") -> None:
+        self.gates = check_array(gates, "gates", (2,))
+        self.U = check_array(U, "U", (2,))
+        self.alpha = check_array(alpha, "alpha", (1, 2))
+        m = self.U.shape[1]
+        if self.gates.shape != self.U.shape or self.alpha.shape[0] != m:
+            raise InvalidInputError(
+                f"gates and U must have the same shape (d, m) and alpha m = {m} rows; got "
+                f"{self.gates.shape}, {self.U.shape}, {self.alpha.shape}."
+            )
+        self.gate_bias = None if gate_bias is None else check_array(gate_bias, "gate_bias", (1,))
+        self.bias = None if bias is None else check_array(bias, "bias", (1,))
+        for name, b in (("gate_bias", self.gate_bias), ("bias", self.bias)):
+            if b is not None and b.shape != (m,):
+                raise InvalidInputError(f"{name} must have shape ({m},), got {b.shape}.")
+        if output_penalty not in ("frobenius", "l1_squared"):
+            raise InvalidInputError(
+                f"output_penalty must be 'frobenius' or 'l1_squared', got {output_penalty!r}."
+            )
+        self.output_penalty = output_penalty
+        self.loss = get_loss(loss)
+
+    @property
+    def weights(self) -> list[np.ndarray]:  # type: ignore[override]
+        return [self.U, self.alpha] if self.bias is None else [self.U, self.bias, self.alpha]
+
+    @property
+    def width(self) -> int:
+        return int(self.U.shape[1])
+
+    def predict(self, X) -> np.ndarray:
+        X = check_data(X)
+        if X.shape[1] != self.U.shape[0]:
+            raise InvalidInputError(f"X must have {self.U.shape[0]} columns, got shape {X.shape}.")
+        G = X @ self.gates + (0.0 if self.gate_bias is None else self.gate_bias)
+        Z = X @ self.U + (0.0 if self.bias is None else self.bias)
+        return ((G >= 0) * Z) @ self.alpha
+
+    def penalty(self) -> float:
+        first = float(np.sum(self.U**2)) + (0.0 if self.bias is None else float(np.sum(self.bias**2)))
+        return first + float(np.sum(_output_norms(self.alpha, self.output_penalty) ** 2))
 
 
 class ReLUCNN(Network):

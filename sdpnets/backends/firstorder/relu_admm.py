@@ -44,6 +44,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from ...losses import Loss
+from ...results import relative_gap
 from .relu_ops import PatternOperators
 
 __all__ = ["ReLUADMMResult", "solve_relu_admm", "DEFAULT_MAX_ITERS"]
@@ -52,6 +53,9 @@ __all__ = ["ReLUADMMResult", "solve_relu_admm", "DEFAULT_MAX_ITERS"]
 DEFAULT_MAX_ITERS = 20_000
 
 RELAXATION = 1.6
+
+#: Iterations between updates of the penalty parameter (each one perturbs the iterates).
+ADAPT_EVERY = 5
 
 
 @dataclass
@@ -85,7 +89,7 @@ class ReLUADMMResult:
 
     @property
     def relative_gap(self) -> float:
-        return self.gap / max(1.0, abs(max(self.objective, self.program_objective)))
+        return relative_gap(self.lower_bound, max(self.objective, self.program_objective))
 
 
 # --- the loss's prox and dual ---------------------------------------------------------------
@@ -99,13 +103,20 @@ def loss_prox(loss: Loss, c: np.ndarray, y: np.ndarray, rho: float) -> np.ndarra
         m = y * c
         return np.where(m >= 1.0, c, np.where(m <= 1.0 - 1.0 / rho, c + y / rho, y))
     if loss.name == "logistic":
-        # the root of rho (p - c) = y sigmoid(-y p) lies between c and c + y / rho
-        t = np.zeros_like(c)  # t = y (p - c) in [0, 1/rho]
-        for _ in range(50):
-            e = 1.0 / (1.0 + np.exp(np.clip(y * c + t, -700, 700)))  # sigmoid(-y p)
+        # p = c + y t, t the root of g(t) = rho t - sigmoid(-(y c + t)), increasing, in
+        # [0, 1/rho]: Newton steps kept inside a shrinking bracket (bisection otherwise)
+        lo, hi = np.zeros_like(c), np.full_like(c, 1.0 / rho)
+        t = np.zeros_like(c)
+        m = y * c
+        for _ in range(100):
+            e = 1.0 / (1.0 + np.exp(np.clip(m + t, -700, 700)))
             g = rho * t - e
-            t_new = np.clip(t - g / (rho + e * (1.0 - e)), 0.0, 1.0 / rho)
-            if np.max(np.abs(t_new - t)) <= 1e-15 * (1.0 + 1.0 / rho):
+            lo = np.where(g < 0, t, lo)
+            hi = np.where(g > 0, t, hi)
+            t_new = t - g / (rho + e * (1.0 - e))
+            bad = (t_new <= lo) | (t_new >= hi)
+            t_new = np.where(bad, 0.5 * (lo + hi), t_new)
+            if np.max(np.abs(t_new - t)) <= 1e-14 * (1.0 + 1.0 / rho):
                 t = t_new
                 break
             t = t_new
@@ -352,7 +363,7 @@ def solve_relu_admm(
             value, point = alg.lower_bound(v, mu)
             if value > lower:
                 lower, dual_point = value, point
-        rel = (upper - lower) / max(1.0, abs(upper))
+        rel = relative_gap(lower, upper)
         # a point off its cones by more than tol (relative to its rows) is not yet feasible
         size = float(np.abs(pred).max(initial=0.0))
         feasible = viol <= tol * max(size, 1e-300)
@@ -387,12 +398,12 @@ def solve_relu_admm(
         Q = G * np.maximum(1.0 - (bs / rho) / np.maximum(gn, 1e-300), 0.0)
         lam_p = lam_p + Fz - p
         lam_q = lam_q + Zr - Q
-        if adapt and k % 5 == 0:
+        if adapt and k % ADAPT_EVERY == 0:
             r = math.sqrt(float(np.sum((Fz - p) ** 2) + np.sum((Zr - Q) ** 2)) + s_change)
             d = rho * math.sqrt(float(np.sum((p - p_old) ** 2) + np.sum((Q - Q_old) ** 2)))
             factor = 1.0
-            if r > 5.0 * d or d > 5.0 * r:  # balance the residuals (OSQP-like step)
-                factor = min(max(math.sqrt(r / max(d, 1e-300)), 0.1), 10.0)
+            if r > 10.0 * d or d > 10.0 * r:  # balance the residuals, gently
+                factor = 2.0 if r > d else 0.5
             if factor != 1.0:
                 rho *= factor
                 lam_p /= factor
