@@ -466,6 +466,8 @@ class _GroupLassoReLU(ConvexProgram):
     def _program_certificate(self) -> Certificate:
         """The certificate of the program that was solved: over its own patterns (for
         sampled patterns a bound on the program, not on the network's optimum)."""
+        if self._from_firstorder():
+            return self._firstorder_certificate()
         return self._certificate(masks=self._patterns.masks)
 
     def _certificate(self, masks: np.ndarray | None = None) -> Certificate:
@@ -545,3 +547,12 @@ class _GroupLassoReLU(ConvexProgram):
             solve_time=time.perf_counter() - t0, compile_time=0.0,
             iterations=max(o.iterations for o in outs), message=message + ".", raw=raw,
         )
+
+    def _firstorder_certificate(self) -> Certificate:
+        """The first-order solver's own certificate of the program: its lower bound (a dual
+        point made feasible with the cone multipliers, over the program's patterns) and
+        the recovered network's objective."""
+        net = self.network()
+        upper = net.objective(self._data_for_network(), self.y, self.beta, self._loss)
+        lower = min(float(self._result.raw["lower_bound"]), upper)
+        return Certificate(lower, upper, upper - lower, dual_point=self._fo_dual)
