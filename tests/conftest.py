@@ -20,7 +20,22 @@ _MOSEK_OK, _MOSEK_REASON = MosekBackend().availability()
 #: MOSEK's own availability message, used as the skip reason.
 MOSEK_REASON = _MOSEK_REASON or "MOSEK is available"
 
-requires_mosek = pytest.mark.skipif(not _MOSEK_OK, reason=f"MOSEK unavailable: {_MOSEK_REASON}")
+#: The skip reason of every MOSEK test: the first sentence of MOSEK's message (e.g. that it
+#: has no licence); the whole message is MOSEK_REASON and ``sn.available_backends()``.
+MOSEK_SKIP = "MOSEK unavailable: " + (_MOSEK_REASON or "").split(". ")[0].rstrip(".") + "."
+
+requires_mosek = pytest.mark.skipif(not _MOSEK_OK, reason=MOSEK_SKIP)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Report every MOSEK skip at this file, so ``-ra`` folds them into one summary line."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+        reason = str(report.longrepr[2])
+        if MOSEK_SKIP in reason:
+            report.longrepr = (__file__, None, reason)
 
 #: Parameters for "every backend": the available ones, plus MOSEK skipped with its own
 #: reason when it cannot run here (so a missing licence shows up in the test report).
