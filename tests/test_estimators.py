@@ -159,3 +159,38 @@ def test_importing_sdpnets_imports_no_extra():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _readme_blocks() -> list[str]:
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+    return re.findall(r"```python\n(.*?)```", text, re.S)
+
+
+def test_readme_examples_run_and_beta_max_matches_its_model():
+    """The README's scikit-learn/PyTorch example runs, and its beta_max is computed for its
+    bias=True ReLU model: just above it that model's optimum is the zero network, just
+    below it is not."""
+    pytest.importorskip("torch")
+    blocks = _readme_blocks()
+    block = next(b for b in blocks if "sdpnets.sklearn" in b)
+    assert 'sn.ConvexReLU(Xr, yr, beta=0.1, patterns="exhaustive", bias=True)' in blocks[0]
+    assert "sn.beta_max(Xr, yr, bias=True)" in blocks[0]
+    # the data lines of the first example (test_package runs all of it)
+    data = [line for line in blocks[0].splitlines()
+            if line.startswith(("import", "rng =", "X =", "Y =", "Xr =", "yr ="))]
+    namespace: dict = {}
+    exec(compile("\n".join(data), "README.md", "exec"), namespace)
+    exec(compile(block, "README.md", "exec"), namespace)
+    clf, net, Xr, yr = (namespace[k] for k in ("clf", "net", "Xr", "yr"))
+    np.testing.assert_allclose(net.predict(Xr), clf.network_.predict(Xr), rtol=0, atol=0)
+    top = sn.beta_max(Xr, yr, bias=True)
+    scale = float(np.abs(yr).max())
+    above = sn.ConvexReLU(Xr, yr, 1.01 * top, bias=True)
+    above.solve(tol=1e-9)
+    assert np.abs(above.network().predict(Xr)).max() <= 1e-6 * scale
+    below = sn.ConvexReLU(Xr, yr, 0.95 * top, bias=True)
+    below.solve(tol=1e-9)
+    assert np.abs(below.network().predict(Xr)).max() > 1e-3 * scale
