@@ -377,6 +377,15 @@ register_family(Family(
     beta_scale=_relu_scale,
 ))
 register_family(Family(
+    "gated_relu",
+    lambda dims, X, y: _sn().ConvexGatedReLU(X, y, 1.0, patterns=dims["patterns"], seed=0),
+    {"tiny": {"n": 20, "d": 3, "patterns": 20},
+     "small": {"n": 200, "d": 20, "patterns": 100},
+     "medium": {"n": 2000, "d": 50, "patterns": 500},
+     "large": {"n": 50000, "d": 500, "patterns": 1000}},
+    targets="scalar", planted="relu", data=("gaussian", "illcond", *_REAL),
+))
+register_family(Family(
     "relu_cnn",
     lambda dims, X, y: _sn().ConvexReLUCNN(X, y, 1.0, kernel_size=dims["kernel"],
                                            patterns=dims["patterns"], seed=0),
