@@ -50,6 +50,7 @@ pattern of ``u``, maximize over its cone by one non-negative least-squares probl
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -323,7 +324,23 @@ def relu_dual_norm_upper(A, v, *, method: str = "relaxation") -> float:
         raise ValueError(
             f"method must be 'relaxation', 'descent' or 'triangle', got {method!r}."
         )
-    return max(_one_sided_upper(A, v, method), _one_sided_upper(A, -v, method))
+    # positively homogeneous in A and v: bound the unit-scaled problem, then scale back
+    a, c = _scales(A, v)
+    if a == 0.0 or c == 0.0:
+        return 0.0
+    A, v = A / a, v / c
+    value = max(_one_sided_upper(A, v, method), _one_sided_upper(A, -v, method))
+    return float(value) * a * c if np.isfinite(value) else math.inf
+
+
+def _scales(A: np.ndarray, v: np.ndarray) -> tuple[float, float]:
+    """Largest row norm of ``A`` and largest ``|v_i|`` (the dual norm is homogeneous in both)."""
+    m = float(np.max(np.abs(A), initial=0.0))
+    c = float(np.max(np.abs(v), initial=0.0))
+    if m == 0.0 or not np.isfinite(m):
+        return m, c
+    # by the largest entry first, so that squaring neither overflows nor underflows
+    return m * float(np.max(np.linalg.norm(A / m, axis=1))), c
 
 
 # --- lower bound by directions ----------------------------------------------------------------
@@ -355,6 +372,10 @@ def relu_dual_norm_lower(A, v, directions=None, *, samples: int = 1024, seed: in
     A = np.asarray(A, dtype=float)
     v = np.asarray(v, dtype=float).reshape(-1)
     N, h = A.shape
+    a, c = _scales(A, v)
+    if a == 0.0 or c == 0.0:
+        return 0.0, np.zeros(h)
+    A, v = A / a, v / c  # homogeneous: search at unit scale
     rng = np.random.default_rng(seed)
     cands = [rng.standard_normal((h, samples)), A[: min(N, 512)].T]
     if directions is not None:
@@ -385,7 +406,7 @@ def relu_dual_norm_lower(A, v, directions=None, *, samples: int = 1024, seed: in
                     break
             if val > best:
                 best, best_u = val, u
-    return best, best_u
+    return best * a * c, best_u
 
 
 # --- the bracket used by certificates ---------------------------------------------------------
