@@ -72,3 +72,18 @@ __all__ = [
     "SolveFailedError",
     "SdpnetsWarning",
 ]
+
+#: scikit-learn estimators, importable from here on first use (scikit-learn stays optional;
+#: their home is :mod:`sdpnets.sklearn`).
+_ESTIMATORS = frozenset({
+    "ConvexReLURegressor", "ConvexReLUClassifier", "ConvexLinearRegressor",
+    "ConvexLinearClassifier", "ConvexCircularCNNRegressor", "ConvexCircularCNNClassifier",
+})
+
+
+def __getattr__(name: str):
+    if name in _ESTIMATORS:
+        from . import estimators
+
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'sdpnets' has no attribute {name!r}")

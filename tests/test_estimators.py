@@ -194,3 +194,10 @@ def test_readme_examples_run_and_beta_max_matches_its_model():
     below = sn.ConvexReLU(Xr, yr, 0.95 * top, bias=True)
     below.solve(tol=1e-9)
     assert np.abs(below.network().predict(Xr)).max() > 1e-3 * scale
+
+
+def test_estimators_are_reachable_from_the_top_level_lazily():
+    assert sn.ConvexReLUClassifier is ConvexReLUClassifier
+    assert sn.ConvexCircularCNNRegressor is ConvexCircularCNNRegressor
+    with pytest.raises(AttributeError, match="no attribute 'ConvexMagic'"):
+        sn.ConvexMagic  # noqa: B018
