@@ -37,7 +37,7 @@ myst_heading_anchors = 3
 # API reference generated from the numpydoc docstrings.
 autosummary_generate = ["api.rst", "_api_others.rst"]  # the second lists names api.rst lacks
 autosummary_imported_members = True
-autodoc_default_options = {"members": True, "inherited-members": False}
+autodoc_default_options = {"members": True, "inherited-members": True}
 autodoc_typehints = "none"  # the numpydoc Parameters sections say the types
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
@@ -69,3 +69,23 @@ def _write_other_api_names() -> None:
 
 _write_other_api_names()
 exclude_patterns.append("_api_others.rst")
+
+
+def _foreign(obj: object) -> bool:
+    """Whether a callable member comes from outside sdpnets (scikit-learn's estimator API,
+    ``float``'s or ``Exception``'s methods): those are documented where they live."""
+    target = obj.fget if isinstance(obj, property) else obj
+    module = getattr(target, "__module__", None)
+    if module is None:
+        module = getattr(getattr(target, "__objclass__", None), "__module__", "builtins")
+    return not str(module).startswith("sdpnets")
+
+
+def _skip_foreign_members(app, what, name, obj, skip, options):
+    if what == "class" and (callable(obj) or isinstance(obj, property)) and _foreign(obj):
+        return True
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_foreign_members)

@@ -43,7 +43,7 @@ def test_docs_build_without_warnings(tmp_path):
     src = tmp_path / "docs"
     shutil.copytree(DOCS, src, ignore=shutil.ignore_patterns("_build", "generated"))
     out = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "dummy",
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-j", "auto", "-b", "dummy",
          str(src), str(tmp_path / "out")],
         capture_output=True, text=True, cwd=ROOT,
     )
