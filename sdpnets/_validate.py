@@ -13,7 +13,13 @@ import numpy as np
 
 from .errors import InvalidInputError
 
+#: Largest magnitude an input entry may have: squares and products of the data (losses,
+#: Gram matrices, certificates, norms of X^T y) must stay finite in float64: fourth powers
+#: of 1e50 are 1e200.
+MAX_MAGNITUDE = 1e50
+
 __all__ = [
+    "MAX_MAGNITUDE",
     "check_array",
     "check_data",
     "check_targets",
@@ -51,6 +57,13 @@ def check_array(a, name: str, ndims: Collection[int] = (2,)) -> np.ndarray:
     arr = np.array(arr, dtype=np.float64, copy=True)
     if not np.all(np.isfinite(arr)):
         raise InvalidInputError(f"{name} contains NaN or infinite values.")
+    largest = float(np.max(np.abs(arr)))
+    if largest > MAX_MAGNITUDE:
+        raise InvalidInputError(
+            f"{name} has entries as large as {largest:.3g}; sdpnets accepts magnitudes up to "
+            f"{MAX_MAGNITUDE:.0e} (losses and certificates square the data, which must stay "
+            f"finite in float64): rescale {name}."
+        )
     return arr
 
 
@@ -91,7 +104,7 @@ def check_int(value, name: str, minimum: int | None = None) -> int:
 
 def check_choice(value, name: str, choices: Collection[str]) -> str:
     """One of a fixed set of strings."""
-    if not isinstance(value, str) or value not in choices:
+    if not isinstance(value, str) or value not in list(choices):
         options = ", ".join(repr(c) for c in choices)
         raise InvalidInputError(f"{name} must be one of {options}, got {value!r}.")
     return value

@@ -81,7 +81,9 @@ def beta_max(X: ArrayLike, y: ArrayLike, family: str = "relu", **options) -> flo
         saying which).
     """
     try:
-        fn = BETA_MAX_FAMILIES[family]
+        fn = BETA_MAX_FAMILIES[family] if isinstance(family, str) else None
+        if fn is None:
+            raise KeyError(family)
     except KeyError:
         raise InvalidInputError(
             f"family must be one of {', '.join(map(repr, sorted(BETA_MAX_FAMILIES)))}, "

@@ -410,13 +410,24 @@ def _add_fit_parser(sub: Any) -> None:
                           "labels -1/+1)")
     fam.add_argument("--bias", action="store_const", const=True,
                      help="relu: a (penalized) first-layer bias")
-    fam.add_argument("--seed", type=int, help="relu: seed of the sampled gates (default: 0)")
+    fam.add_argument("--seed", type=_seed, help="relu: seed of the sampled gates (default: 0)")
     fam.add_argument("--prune", action="store_const", const=True,
                      help="relu: Caratheodory-prune the network to at most n + 1 neurons "
                           "(same objective)")
     fit.add_argument("--out", metavar="WEIGHTS.npz",
                      help="write the network's weights and certificate here (.npz)")
     fit.set_defaults(handler=run_fit)
+
+
+def _seed(text: str) -> int:
+    """A ``--seed`` value: an integer >= 0 (numpy's seeds), refused by argparse otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -434,7 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "and print how far each is from the certified optimum.",
         epilog="example:\n  sdpnets demo --seed 3", formatter_class=_HelpFormatter,
     )
-    demo.add_argument("--seed", type=int, default=0,
+    demo.add_argument("--seed", type=_seed, default=0,
                       help="seed of the random data and of the gradient-descent starts "
                            "(default: 0)")
     demo.set_defaults(handler=lambda args: run_demo(seed=args.seed) and 0)

@@ -389,3 +389,94 @@ def test_pattern_helpers_check_tol(fn, tol):
 def test_sample_patterns_checks_seed(seed):
     with pytest.raises(sn.InvalidInputError, match=r"seed must be"):
         sn.sample_patterns(np.eye(3), 5, seed=seed)
+
+
+# --- items 7 (depth), 10, 11, 12: weights, magnitudes, raw messages ---------------------------------
+
+
+@pytest.mark.parametrize("depth", [10**20, 10**9, 10**6])
+def test_absurd_depth_is_refused_with_the_size(depth):
+    with pytest.raises(sn.ProblemTooLargeError, match=r"depth=.*layers sdpnets builds.*GiB"):
+        sn.ConvexLinearFC(np.eye(3), np.ones(3), 1.0, depth=depth, hidden="spectral")
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: sn.LinearCNN(np.full((1, 1, 3), np.nan), np.ones((1, 6, 1))), "filters contains NaN"),
+    (lambda: sn.LinearCNN(np.ones((1, 1, 3)) * 1j, np.ones((1, 6, 1))), "filters must hold real"),
+    (lambda: sn.LinearCNN(np.ones((1, 1, 3)), np.full((1, 6, 1), np.inf)), "output_weights contains"),
+    (lambda: sn.LinearCNN(np.ones((1, 1, 3)), np.ones((1, 6, 1)), pooling=np.array(["sum"])),
+     "pooling must be"),
+    (lambda: sn.CircularCNN([np.full((1, 4), np.nan), np.ones((1, 4))]), r"weights\[0\] contains NaN"),
+    (lambda: sn.CircularCNN([np.ones((1, 4)), np.ones((1, 4)) + 1j]), r"weights\[1\] must hold real"),
+    (lambda: sn.CircularCNN(None), "weights must be a list"),
+    (lambda: sn.LinearFC(None), "weights must be a list"),
+    (lambda: sn.LinearFC(np.ones((2, 2))), "weights must be a list"),
+])
+def test_network_weights_are_validated(make, match):
+    with pytest.raises(sn.InvalidInputError, match=match):
+        make()
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: sn.ConvexLinearFC(np.full((3, 2), np.finfo(float).max), np.ones(3), 1.0), "X has entries"),
+    (lambda: sn.beta_max(np.full((3, 2), np.finfo(float).max), np.ones(3), family="linear_fc"),
+     "X has entries"),
+    (lambda: sn.certify(sn.LinearFC([np.ones((2, 1)), np.ones((1, 1))]), np.ones((3, 2)),
+                        1e300 * np.ones(3), 1.0), "y has entries"),
+    (lambda: sn.ConvexReLU(np.ones((4, 2)), 1e200 * np.ones(4), 1.0), "y has entries"),
+])
+def test_huge_finite_values_are_refused_clearly(call, match):
+    with pytest.raises(sn.InvalidInputError, match=match + r".*up to 1e\+50"):
+        call()
+
+
+def test_large_but_allowed_magnitudes_give_finite_bounds():
+    rng = np.random.default_rng(2)
+    X, y = 1e45 * rng.standard_normal((8, 3)), 1e45 * rng.standard_normal(8)
+    beta = 0.5 * np.linalg.norm(X.T @ y)
+    ref, _ = group_lasso_optimum(X, y, beta)
+    res = sn.ConvexLinearFC(X, y, beta).solve(backend="clarabel")
+    assert res.status == "optimal" and np.isfinite(res.lower_bound) and np.isfinite(res.upper_bound)
+    assert res.objective == pytest.approx(ref, rel=1e-6)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda X, y: sn.beta_max(X, y, family=["relu"]), "family must be one of"),
+    (lambda X, y: sn.beta_max(X, y, family=None), "family must be one of"),
+    (lambda X, y: sn.ConvexLinearCNN(X, y, 1.0, kernel_size=3, pooling=np.array(["sum"])),
+     "pooling must be"),
+    (lambda X, y: sn.beta_max(X, y, family="linear_cnn", kernel_size=3, pooling=["sum"]),
+     "pooling must be"),
+    (lambda X, y: sn.ConvexLinearFC(X, y, 1.0).solve(backend="clarabel", canon_backend="bogus"),
+     "canon_backend must be one of"),
+    (lambda X, y: sn.ConvexLinearFC(X, y, 1.0, hidden=["spectral"]), "hidden must be one of"),
+])
+def test_unhelpful_raw_messages_are_now_typed_and_named(small, call, match):
+    X = np.random.default_rng(0).standard_normal((10, 8))
+    with pytest.raises(sn.InvalidInputError, match=match):
+        call(X, np.ones(10))
+
+
+def test_demo_refuses_a_negative_seed(capsys):
+    from sdpnets.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--seed", "-1"])
+    assert exc.value.code == 2
+    assert "--seed: must be an integer >= 0, got -1" in capsys.readouterr().err
+
+
+def test_an_inaccurate_claim_proven_by_the_certificate_is_optimal(small, monkeypatch):
+    X, y = small
+    real = ClarabelBackend.solve
+
+    def doubtful(self, problem, **kw):
+        res = real(self, problem, **kw)
+        return sn.SolveResult("optimal_inaccurate", res.objective, "clarabel", message="doubt")
+
+    monkeypatch.setattr(ClarabelBackend, "solve", doubtful)
+    res = sn.ConvexLinearFC(X, y, 1.0).solve(backend="clarabel", tol=1e-8)
+    assert res.status == "optimal" and res.relative_gap <= 1e-8
+    assert "doubt" in res.message and "proves relative gap" in res.message
+    loose = sn.ConvexLinearFC(X, y, 1.0).solve(backend="clarabel", tol=1e-15)
+    assert loose.status == "optimal_inaccurate" or loose.relative_gap <= 1e-15

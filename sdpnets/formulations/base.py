@@ -160,23 +160,26 @@ class ConvexProgram(ABC):
     def _equilibrate_columns(
         self, A: np.ndarray, Y: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        r""":meth:`_equilibrate` and, in addition, each column of ``A`` to the same norm.
+        r""":meth:`_equilibrate`, and each column of ``A`` to unit norm when the column norms
+        differ by more than :data:`ORDINARY_RANGE`.
 
-        Returns ``(A', Y', c)`` with :math:`A' = A\,\mathrm{diag}(c)^{-1}/x`, ``c`` in
-        ``(0, 1]`` (column norms over the largest). With the variable's rows
-        :math:`Z' = \mathrm{diag}(c)\,Z\,x/y`, the program must put :math:`\mathrm{diag}
-        (c)^{-1}` inside the penalty (:math:`\Omega(\mathrm{diag}(c)^{-1}Z')`) and read the
-        solution as ``solution_scale * Z' / c[:, None]``: the same optimum, but data whose
-        columns differ by many orders of magnitude no longer reach the solver as a
-        near-singular matrix.
+        Returns ``(A', Y', c)`` with :math:`A' = A\,\mathrm{diag}(c)^{-1}/x`. With the
+        variable's rows :math:`Z' = \mathrm{diag}(c)\,Z\,x/y`, the program must put
+        :math:`\mathrm{diag}(c)^{-1}` inside the penalty
+        (:math:`\Omega(\mathrm{diag}(c)^{-1}Z')`) and read the solution as
+        ``solution_scale * Z' / c[:, None]``: the same optimum, but data whose columns
+        differ by many orders of magnitude no longer reach the solver as a near-singular
+        matrix. Equilibrated columns have ``x = 1`` and ``c`` the column norms themselves:
+        the weights ``1/c`` then carry the data's scale (measured on badly scaled data, this
+        keeps the penalty's cone variable the size of the weighted variable, where a tiny
+        ``beta`` times a huge norm stalls the solvers).
         """
         A2, Y2 = self._equilibrate(A, Y)
         norms = np.sqrt(np.einsum("ij,ij->j", A2, A2))
+        positive = norms[norms > 0]
+        if positive.size == 0 or positive.max() <= ORDINARY_RANGE * positive.min():
+            return A2, Y2, np.ones(A.shape[1])  # columns of comparable size are left alone
         c = np.where(norms > 0, norms, 1.0)
-        if c.max() <= ORDINARY_RANGE * c.min():
-            c = np.ones_like(c)  # columns of comparable size are left alone
-        # the penalty's weights 1/c carry the scale: x = 1 keeps the penalty's cone variable
-        # the size of the weighted variable (a tiny beta times a huge norm is ill-posed)
         sx, sy = self._scales
         self._scales = (1.0, sy)
         self.beta_parameter.value = self._scaled_beta()
@@ -400,8 +403,10 @@ class ConvexProgram(ABC):
         objective) and ``gap``; an "optimal" whose certified relative gap, or whose
         disagreement with the recovered network's objective, exceeds
         :func:`verify_limit` of ``tol`` becomes "optimal_inaccurate" with the numbers in its
-        message. "infeasible"/"unbounded" from a program that is always feasible and
-        bounded is a numerical failure: "error", the solver's word kept.
+        message. An "optimal_inaccurate" whose certificate proves relative gap <= ``tol``
+        (and agreement to ``tol``) is "optimal": the certificate is the proof, the solver's
+        doubt is kept in the message. "infeasible"/"unbounded" from a program that is
+        always feasible and bounded is a numerical failure: "error", the solver's word kept.
         """
         if result.status in ("infeasible", "unbounded") and self.always_feasible:
             return replace(result, status="error", message=(
@@ -410,6 +415,7 @@ class ConvexProgram(ABC):
         if not result.solved:
             return result
         self._result = result  # recovery and certificate read the solution of this result
+        self._solve_tol = tol  # recovery drops components below the solve's resolution
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", SdpnetsWarning)
@@ -445,6 +451,13 @@ class ConvexProgram(ABC):
             status = "optimal_inaccurate"
             message = (f"{message} {result.backend} reported {result.status!r} but "
                        + "; ".join(issues) + ".").strip()
+        elif status == "optimal_inaccurate" and rel <= tol and \
+                abs(result.objective - upper) <= tol * abs(upper):
+            # the solver doubted its point, but the certificate proves it within tol of the
+            # optimum: the recovered network is optimal to the requested tolerance
+            status = "optimal"
+            message = (f"{message} Its certificate proves relative gap {rel:.3g} <= tol "
+                       f"(lower bound {lower:.12g}, upper bound {upper:.12g}).").strip()
         return replace(result, status=status, message=message, lower_bound=lower,
                        upper_bound=upper, gap=upper - lower)
 

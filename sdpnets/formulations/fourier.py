@@ -341,12 +341,13 @@ class ConvexCircularCNN(CompositeLeastSquares, ConvexProgram):
         D, shape, nd = g.size, g.shape, B.ndim
         norms = self.features.group_norms(self.solution)
         # a group is inactive below support_tol relative to the largest, or when its share
-        # of the objective, at most ||z_g|| (beta c_g + ||X||_F ||y||), is negligible next
-        # to the objective itself (a numerically zero solution)
+        # of the objective, at most ||z_g|| (beta c_g + ||X||_F ||y||), is below the solve's
+        # resolution, tol times the objective (solver noise, e.g. at beta >= beta_max)
         share = norms * (self.beta * self.features.penalty_weights
                          + float(np.linalg.norm(self.X)) * float(np.linalg.norm(self._y1)))
         value = self.result.objective if self.result is not None else float("nan")
-        floor = NEGLIGIBLE * (value if np.isfinite(value) and value > 0 else 0.0)
+        resolution = max(NEGLIGIBLE, getattr(self, "_solve_tol", 0.0))
+        floor = resolution * (value if np.isfinite(value) and value > 0 else 0.0)
         active = np.flatnonzero((norms > self.support_tol * norms.max()) & (share > floor))
         s = g.single.size
         Bf = B.reshape(-1)

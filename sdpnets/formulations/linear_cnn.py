@@ -161,9 +161,7 @@ class ConvexLinearCNN(CompositeLeastSquares, ConvexProgram):
         X, y, self.data_pass_time = materialize(X, y, (2, 3, 4))
         self.X = as_image_batch(X)
         self.y = check_targets(y, self.X.shape[0])
-        if pooling not in POOLINGS:
-            raise InvalidInputError(f"pooling must be None, 'sum' or 'mean', got {pooling!r}.")
-        self.pooling = pooling
+        self.pooling = _check_pooling(pooling)
         self.spec: PatchSpec = patch_spec(self.X.shape[1:], kernel_size, stride, padding)
         if isinstance(rank_tol, bool) or not (isinstance(rank_tol, Real) and 0 <= rank_tol < 1):
             raise InvalidInputError(f"rank_tol must be a number in [0, 1), got {rank_tol!r}.")
@@ -286,12 +284,13 @@ class ConvexLinearCNN(CompositeLeastSquares, ConvexProgram):
         Z = self.solution
         U, s, Vt = np.linalg.svd(Z, full_matrices=False)
         # drop directions below rank_tol relative to the largest, and those whose share of
-        # the objective is negligible next to the objective itself (a numerically zero
-        # solution): dropping s_j changes the objective by at most about
+        # the objective is below the solve's resolution, tol times the objective (solver
+        # noise, e.g. at beta >= beta_max): dropping s_j changes the objective by at most about
         # s_j (beta + ||A||_2 ||Y||), and ||A||_2 <= ||X||_F sqrt(prod(kernel_size))
         sensitivity = self.beta + float(np.linalg.norm(self._flat)) * float(
             np.sqrt(np.prod(self.spec.kernel_size))) * float(np.linalg.norm(self._Y2))
-        share = s * sensitivity > NEGLIGIBLE * _objective(self.result)
+        resolution = max(NEGLIGIBLE, getattr(self, "_solve_tol", 0.0))
+        share = s * sensitivity > resolution * _objective(self.result)
         r = int(np.sum((s > self.rank_tol * s[0]) & share)) if s.size and s[0] > 0 else 0
         if r == 0:
             U, s, Vt, r = np.zeros((Z.shape[0], 1)), np.zeros(1), np.zeros((1, Z.shape[1])), 1
@@ -314,6 +313,13 @@ class ConvexLinearCNN(CompositeLeastSquares, ConvexProgram):
     def beta_max(self) -> float:
         """Smallest ``beta`` whose optimum is the zero network."""
         return _dual_norm(self._flat, self.selection(), self._Y2, self.spec, self.pooling)
+
+
+def _check_pooling(pooling) -> str | None:
+    """``None``, ``"sum"`` or ``"mean"`` (any other object, arrays included, is refused)."""
+    if not (pooling is None or isinstance(pooling, str) and pooling in POOLINGS):
+        raise InvalidInputError(f"pooling must be None, 'sum' or 'mean', got {pooling!r}.")
+    return pooling
 
 
 def _objective(result) -> float:
@@ -349,8 +355,7 @@ def linear_cnn_beta_max(
     correlations :math:`X_k^T y`, or :math:`\|\bar X^T y\|` with pooling)."""
     X = as_image_batch(X)
     Y2 = check_targets(y, X.shape[0]).reshape(X.shape[0], -1)
-    if pooling not in POOLINGS:
-        raise InvalidInputError(f"pooling must be None, 'sum' or 'mean', got {pooling!r}.")
+    pooling = _check_pooling(pooling)
     spec = patch_spec(X.shape[1:], kernel_size, stride, padding)
     Xflat = X.reshape(X.shape[0], -1)
     return _dual_norm(Xflat, patch_selection(spec, pooling), Y2, spec, pooling)

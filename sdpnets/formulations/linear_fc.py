@@ -34,7 +34,7 @@ from .._validate import (
     check_targets,
 )
 from ..certificates import BETA_MAX_FAMILIES, certify
-from ..errors import InvalidInputError, NonConvexFormulationError
+from ..errors import InvalidInputError, NonConvexFormulationError, ProblemTooLargeError
 from ..networks import LinearFC
 from ..results import Certificate, SolveResult
 from ..backends.firstorder import NuclearNorm, Quadratic, gram_statistics
@@ -50,6 +50,9 @@ MAX_SPLITS_PER_ROUND = 20_000
 MAX_GRID_ENTRIES = 2_000_000
 
 HIDDEN_CHOICES = ("weight_decay", "spectral", "frobenius")
+
+#: The deepest network the deep-linear formulation builds (its recovery stores every layer).
+MAX_DEPTH = 10_000
 
 CONVEX_VARIANTS = (
     "Convex variants: depth=2 with weight decay (nuclear-norm SDP, docs/linear_fc.md sections 1a/1b); "
@@ -120,6 +123,12 @@ class ConvexLinearFC(CompositeLeastSquares, ConvexProgram):
         self.X = check_data(X)
         self.Y = check_targets(Y, self.X.shape[0], name="Y")
         self.depth = check_int(depth, "depth", minimum=2)
+        if self.depth > MAX_DEPTH:
+            raise ProblemTooLargeError(
+                f"depth={self.depth:,} is more than the {MAX_DEPTH:,} layers sdpnets builds: "
+                f"the recovered network holds one weight matrix per layer (at least "
+                f"{8 * self.depth / 2**30:,.3g} GiB) and its objective sums over all of them."
+            )
         self.hidden = check_choice(hidden, "hidden", HIDDEN_CHOICES)
         if isinstance(rank_tol, bool) or not (
             isinstance(rank_tol, (int, float, np.integer, np.floating)) and 0 <= rank_tol < 1
