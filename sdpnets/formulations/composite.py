@@ -48,13 +48,16 @@ class CompositeLeastSquares:
 
     data_pass_time: float = 0.0
 
-    @functools.wraps(ConvexProgram.solve)
     def solve(self, *args: Any, **kwargs: Any) -> SolveResult:
         result = super().solve(*args, **kwargs)  # type: ignore[misc]
         if self.data_pass_time:
             result = replace(result, data_pass_time=self.data_pass_time)
             self._result = result
         return result
+
+    # ConvexProgram.solve's signature and docstring (a statement, not a decorator, so that
+    # type checkers keep the plain signature above, compatible with every override)
+    functools.update_wrapper(solve, ConvexProgram.solve)
 
     def _auto_firstorder(self) -> bool:
         return True
