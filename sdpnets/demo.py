@@ -70,7 +70,8 @@ def run_demo(seed: int = 0, out=None) -> dict[str, list[dict[str, Any]]]:
     total = res.compile_time + res.solve_time
     row: dict[str, Any] = {"backend": FIRST_ORDER, "status": res.status,
                            "objective": res.objective, "seconds": total, "floor": floor}
-    line = [FIRST_ORDER, res.status, "-", "-", f"{total:.2f}", f"{total / floor:.1f}x", "-"]
+    line: list[Any] = [FIRST_ORDER, res.status, "-", "-", f"{total:.2f}",
+                       f"{total / floor:.1f}x", "-"]
     if res.solved:
         cert = prog.certificate()
         bracket, rel = _bracket(cert)
@@ -93,12 +94,12 @@ def run_demo(seed: int = 0, out=None) -> dict[str, list[dict[str, Any]]]:
     beta = 0.15 * beta_max(X, Y, family="linear_fc")
     print(f"2. Small size on every backend: n={n}, d={d}, K={Y.shape[1]}, beta={beta:.4g} "
           "(0.15 beta_max).", file=out)
-    configs = [
+    configs: list[tuple[str, dict[str, Any]]] = [
         ("2-layer, weight decay", dict(depth=2)),
         ("3-layer, ||W1||_2<=1", dict(depth=3, hidden="spectral")),
     ]
     usable = available_backends()
-    rows = []
+    rows: list[list[Any]] = []
     best_lower: dict[str, float] = {}
     for label, kw in configs:
         for name in (FIRST_ORDER, *BACKENDS):
