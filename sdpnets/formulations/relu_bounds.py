@@ -57,7 +57,7 @@ from dataclasses import dataclass
 import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import brentq, lsq_linear, nnls
+from scipy.optimize import lsq_linear, nnls
 
 from ..patterns import arrangement_info, enumerate_patterns
 
@@ -91,30 +91,41 @@ _ROUNDOFF = 1e-12
 # --- the certified upper bound --------------------------------------------------------------
 
 
+def _best_rho(h: np.ndarray, gam2: np.ndarray, spread: float) -> float:
+    r"""The minimizer over :math:`\rho \ge \max(h_{\max}, 0)` of
+    :math:`\rho + \tfrac14\sum_k \gamma_k^2/(\rho - h_k)`, from the eigenvalues ``h`` of
+    ``H`` and the squared coordinates ``gam2`` of ``g``: the root of the secular equation
+    :math:`\sum_k \gamma_k^2/(\rho - h_k)^2 = 4`, by Newton's method on
+    :math:`q(\rho) = (\sum_k \gamma_k^2/(\rho - h_k)^2)^{-1/2} - \tfrac12` (increasing and
+    concave, so the iterates increase to the root from the left)."""
+    top = max(float(h[-1]), 0.0)
+    if h[-1] < 0.0 and float(np.sum(gam2 / h**2)) <= 4.0:
+        return 0.0  # rho = 0 is allowed (H negative definite) and optimal
+    rho = top + 1e-12 * spread
+    for _ in range(100):
+        s2 = float(np.sum(gam2 / (rho - h) ** 2))
+        if s2 <= 4.0:
+            return rho
+        s3 = float(np.sum(gam2 / (rho - h) ** 3))
+        step = (s2 ** -0.5 - 0.5) * s2**1.5 / s3
+        rho_next = rho - step
+        if not rho_next > rho or rho_next - rho <= 1e-15 * max(rho, spread):
+            return max(rho_next, rho)
+        rho = rho_next
+    return rho
+
+
 def _trust_region_bound(H: np.ndarray, g: np.ndarray) -> float:
     r""":math:`\min_{\rho \ge 0,\ \rho I \succ H} \rho + \tfrac14 g^T(\rho I - H)^{-1}g`,
     an upper bound on :math:`\max_{\|u\| \le 1} u^T H u + g^T u` (exact for the minimizing
-    :math:`\rho`)."""
+    :math:`\rho`; any :math:`\rho` in the domain gives a valid bound)."""
     h, Q = np.linalg.eigh(0.5 * (H + H.T))
     gam2 = (Q.T @ g) ** 2
-    top = max(float(h[-1]), 0.0)
     spread = max(abs(float(h[-1])), abs(float(h[0])), float(np.linalg.norm(g)), 1e-300)
-
-    def phi(rho: float) -> float:
-        return rho + 0.25 * float(np.sum(gam2 / (rho - h)))
-
-    def dphi(rho: float) -> float:
-        return 1.0 - 0.25 * float(np.sum(gam2 / (rho - h) ** 2))
-
-    lo = top + 1e-14 * spread
-    if h[-1] < 0.0 and dphi(0.0) >= 0.0:
-        return phi(0.0)  # rho = 0 allowed (H negative definite) and optimal
-    hi = top + spread + 1.0
-    while dphi(hi) < 0.0:
-        hi = top + 2.0 * (hi - top)
-    if dphi(lo) >= 0.0:
-        return phi(lo)
-    return phi(brentq(dphi, lo, hi, xtol=1e-14 * spread, maxiter=200))
+    rho = _best_rho(h, gam2, spread)
+    if rho <= h[-1] or (rho == 0.0 and h[-1] >= 0.0):  # not in the open domain: step inside
+        rho = max(float(h[-1]), 0.0) + 1e-12 * spread
+    return rho + 0.25 * float(np.sum(gam2 / (rho - h)))
 
 
 def _multiplier_bound(A: np.ndarray, w: np.ndarray, zeta: np.ndarray, pi: np.ndarray,
@@ -174,20 +185,8 @@ def _bound_and_gradient(x, A, w, c, r, pos, neg):
     H = A.T @ (coef[:, None] * A)
     h, Q = np.linalg.eigh(0.5 * (H + H.T))
     gam = Q.T @ g
-    top = max(float(h[-1]), 0.0)
     spread = max(abs(float(h[-1])), abs(float(h[0])), float(np.linalg.norm(g)), 1e-300)
-
-    def dphi(rho):
-        return 1.0 - 0.25 * float(np.sum(gam**2 / (rho - h) ** 2))
-
-    lo = top + 1e-10 * spread
-    if dphi(lo) >= 0.0 or (h[-1] < 0.0 and dphi(0.0) >= 0.0):
-        rho = 0.0 if h[-1] < 0.0 and dphi(0.0) >= 0.0 else lo
-    else:
-        hi = top + spread + 1.0
-        while dphi(hi) < 0.0:
-            hi = top + 2.0 * (hi - top)
-        rho = brentq(dphi, lo, hi, xtol=1e-12 * spread)
+    rho = max(_best_rho(h, gam**2, spread), float(h[-1]) + 1e-10 * spread)
     z = Q @ (gam / (rho - h))  # (rho I - H)^{-1} g
     const = float(np.sum(c[pos] ** 2 / (16.0 * zeta)))
     value = const + rho + 0.25 * float(g @ z)
