@@ -34,7 +34,7 @@ import numpy as np
 import sdpnets as sn
 from sdpnets.backends import get_backend
 from sdpnets.isolation import run_isolated
-from sdpnets.memory import MARGIN, estimate
+from sdpnets.memory import MARGIN, estimate, has_firstorder
 
 MiB = 2**20
 
@@ -55,10 +55,6 @@ PRESETS: dict[str, dict[str, list[tuple]]] = {
         "relu": [(200, 10, 20), (400, 10, 50), (800, 20, 50)],
     },
 }
-
-LEAST_SQUARES = ("linear_fc", "linear_cnn_1d", "linear_cnn_2d", "linear_cnn_2d_mean",
-                 "circular_cnn")
-
 
 def make(family: str, size: tuple, seed: int = 0):
     """The program of ``family`` at ``size`` on Gaussian data (beta a fifth of beta_max)."""
@@ -147,9 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     for family, sizes in families.items():
         for size in sizes:
             for backend in args.backends:
-                if backend == "firstorder" and family not in LEAST_SQUARES:
-                    continue
                 prog = make(family, size)
+                if backend == "firstorder" and not has_firstorder(prog):
+                    continue
                 engine = get_backend(backend)
                 if engine.name != "firstorder" and not engine.is_available():
                     continue

@@ -25,7 +25,8 @@ How the limits work
 
 Peak memory is the child's own high-water mark of resident memory (``ru_maxrss`` from
 ``wait4``), which starts at what it inherited; ``peak_mib - base_mib`` is what the function
-added. Results cross a pipe pickled by :mod:`multiprocessing.connection`; nothing is
+added (the child first returns the free heap pages it inherited to the system, so that
+the growth is not hidden by reusing them). Results cross a pipe pickled by :mod:`multiprocessing.connection`; nothing is
 written to disk. The child's ``stderr`` is relayed to the parent's (and its tail kept in
 :attr:`ChildOutcome.stderr`); its ``stdout`` is the parent's.
 
@@ -142,6 +143,23 @@ def _signal_name(signum: int) -> str:
         return f"signal {signum}"
 
 
+def _trim_heap() -> None:
+    """Give the free heap pages inherited from the parent back to the system (glibc's
+    ``malloc_trim``), so that the child's growth counts every page it touches instead of
+    reusing pages the parent had freed."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+    try:  # start the high-water mark of resident memory here (Linux >= 4.0)
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
 def _child_main(conn: Connection, err_w: int, fn: Callable, args, kwargs, memory_limit) -> None:
     """Body of the forked child; never returns (``os._exit`` on every path)."""
     code = 0
@@ -155,6 +173,7 @@ def _child_main(conn: Connection, err_w: int, fn: Callable, args, kwargs, memory
             os.setpgid(0, 0)  # own process group: a kill reaches the child's children too
         except OSError:
             pass
+        _trim_heap()
         base = _resident_bytes() or 0
         if memory_limit is not None:
             data = _data_bytes()

@@ -450,7 +450,7 @@ def build_memory(program) -> int:
             total += 8 * n * int(getattr(spec, "n_patches", 1)) * int(
                 getattr(spec, "patch_size", 1))
         if name == "ConvexCircularCNN":
-            total += 2 * data  # the complex spectrum of the data
+            total += 4 * data  # the real DFT features and the complex spectrum of the data
         return int(total)
     patterns = getattr(program, "_patterns", None)
     masks = getattr(patterns, "masks", None)
@@ -463,6 +463,13 @@ def build_memory(program) -> int:
     return int(3 * data)
 
 
+def _evaluation_memory(program) -> int:
+    """Bytes of the first-order path outside the solver: one copy of the data (its
+    solution is verified with the solver's own certificate, no network evaluation)."""
+    X = getattr(program, "X", None)
+    return int(X.nbytes) if isinstance(X, np.ndarray) else 0
+
+
 def firstorder_memory(program) -> int:
     r"""Bytes sdpnets' own first-order solver needs for ``program`` (``backend="firstorder"``).
 
@@ -472,6 +479,10 @@ def firstorder_memory(program) -> int:
     :math:`X^TX` (``D x D``) it is computed from, and a few ``p x K`` iterates:
     :math:`8\,(4p^2 + 2D^2 + 24pK)` bytes.
     """
+    masks = getattr(getattr(program, "_patterns", None), "masks", None)
+    A = getattr(program, "_A", None)
+    if isinstance(masks, np.ndarray) and isinstance(A, np.ndarray):
+        return _relu_firstorder_memory(A.shape[0], A.shape[1], masks.shape[1])
     X = getattr(program, "X", None)
     D = int(np.prod(X.shape[1:])) if isinstance(X, np.ndarray) and X.ndim >= 2 else 1
     y2 = getattr(program, "_y2", getattr(program, "_Y2", None))
@@ -483,6 +494,14 @@ def firstorder_memory(program) -> int:
         p = h if getattr(program, "pooling", None) else h * int(getattr(spec, "n_patches", 1))
         K = int(getattr(program, "n_outputs", K))
     return int(8 * (4 * p * p + 2 * D * D + 24 * p * K))
+
+
+def _relu_firstorder_memory(N: int, h: int, P: int) -> int:
+    r"""The ReLU ADMM: a dense Cholesky factor of the ``hP x hP`` coupled system when
+    ``hP <= 3000`` (else conjugate gradients), the cone slacks and multipliers (``N x 2P``,
+    a few copies) and chunked products of at most :math:`2^{22}` floats each."""
+    dense = 2 * 8 * (h * P) ** 2 if h * P <= 3000 else 0
+    return int(dense + 6 * 8 * N * 2 * P + 4 * 8 * min(2**22, N * 2 * P) + 16 * 8 * h * 2 * P)
 
 
 def has_firstorder(program) -> bool:
@@ -502,7 +521,8 @@ def estimate(program, backend) -> MemoryEstimate:
     from .backends import FIRST_ORDER
 
     if backend.name == FIRST_ORDER:
-        return MemoryEstimate(FIRST_ORDER, build_memory(program), 0, firstorder_memory(program))
+        return MemoryEstimate(FIRST_ORDER, _evaluation_memory(program), 0,
+                              firstorder_memory(program))
     build = build_memory(program) if program._problem is None else 0
     sizes = program_sizes(program.problem, backend.quadratic_objective)
     return MemoryEstimate(backend.name, build, compile_memory(sizes),

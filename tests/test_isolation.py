@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import os
 import threading
 import time
@@ -111,9 +112,14 @@ def test_time_limit_kills_the_child():
 
 
 def _grow(total, step=8 * MiB):
+    """Touch ``total`` bytes of fresh anonymous memory, ``step`` at a time (mmap, so no
+    free heap pages inherited from the parent are reused)."""
     chunks = []
+    page = b"\1" * step
     for _ in range(total // step):
-        chunks.append(np.ones(step // 8))
+        m = mmap.mmap(-1, step)
+        m.write(page)
+        chunks.append(m)
         time.sleep(0.002)
     return len(chunks)
 
