@@ -53,12 +53,14 @@ $(VENV)/.installed-notebooks: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install -e '.[notebooks]'
 	touch $(VENV)/.installed $@
 
-# make notebooks: execute the teaching notebooks into HTML pages (with their figures) under
-# notebooks/_build/ for a teacher to open; the stored notebooks stay without outputs.
+# make notebooks: execute the teaching notebooks once into notebooks/_build/ (executed .ipynb,
+# with their figures, for Jupyter) and render those as HTML pages; the stored notebooks stay
+# without outputs.
 notebooks: $(VENV)/.installed-notebooks
-	$(VENV)/bin/jupyter nbconvert --to html --execute --ExecutePreprocessor.kernel_name=python3 \
+	$(VENV)/bin/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.kernel_name=python3 \
 		--ExecutePreprocessor.timeout=600 --output-dir notebooks/_build notebooks/*.ipynb
-	@echo "open notebooks/_build/*.html"
+	$(VENV)/bin/jupyter nbconvert --to html notebooks/_build/*.ipynb
+	@echo "open notebooks/_build/*.html (or the executed notebooks/_build/*.ipynb in Jupyter)"
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis docs/_build docs/generated notebooks/_build
