@@ -150,7 +150,7 @@ def patch_spec(
     """
     channels, spatial = int(input_shape[0]), tuple(int(s) for s in input_shape[1:])
     nd = len(spatial)
-    if mode not in ("zeros", "circular"):
+    if not isinstance(mode, str) or mode not in ("zeros", "circular"):
         raise InvalidInputError(f"mode must be 'zeros' or 'circular', got {mode!r}.")
     kernel = spatial_tuple(kernel_size, "kernel_size", nd, 1)
     stride = spatial_tuple(stride, "stride", nd, 1)
@@ -164,7 +164,8 @@ def patch_spec(
         what = "signal length" if nd == 1 else "image size"
         raise InvalidInputError(
             f"kernel_size {kernel if nd > 1 else kernel[0]} is larger than the {what} "
-            f"{padded if nd > 1 else padded[0]} (including padding {padding if nd > 1 else padding[0]})."
+            f"{padded if nd > 1 else padded[0]} of X (including padding "
+            f"{padding if nd > 1 else padding[0]})."
         )
     if mode == "circular":
         out = tuple(-(-s // st) for s, st in zip(spatial, stride))
