@@ -123,11 +123,14 @@ class _Regressor(RegressorMixin, _ConvexEstimator):
         Parameters
         ----------
         X : array_like, shape (n_samples, n_features)
-        y : array_like, shape (n_samples,) (or ``(n_samples, n_outputs)`` where supported)
+            Training inputs (rows are flattened images with ``input_shape``).
+        y : array_like, shape (n_samples,) or (n_samples, n_outputs)
+            Targets (several outputs for the ReLU and deep linear families).
 
         Returns
         -------
         self
+            The fitted estimator.
         """
         X, y = validate_data(
             self, X, y, dtype=np.float64, y_numeric=True, multi_output=self._multi_output
@@ -136,7 +139,18 @@ class _Regressor(RegressorMixin, _ConvexEstimator):
         return self
 
     def predict(self, X) -> np.ndarray:
-        """The network's output :math:`f(X)`."""
+        """The network's output :math:`f(X)`.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+            Inputs, as in :meth:`fit`.
+
+        Returns
+        -------
+        ndarray, shape (n_samples,) or (n_samples, n_outputs)
+            The predictions.
+        """
         out = self._output(X)
         return out.reshape(out.shape[0], -1)[:, 0] if out.ndim > 1 and out.shape[1] == 1 else out
 
@@ -148,12 +162,14 @@ class _Classifier(ClassifierMixin, _ConvexEstimator):
         Parameters
         ----------
         X : array_like, shape (n_samples, n_features)
+            Training inputs (rows are flattened images with ``input_shape``).
         y : array_like, shape (n_samples,)
             Any two labels.
 
         Returns
         -------
         self
+            The fitted estimator.
         """
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
@@ -172,11 +188,33 @@ class _Classifier(ClassifierMixin, _ConvexEstimator):
         return self
 
     def decision_function(self, X) -> np.ndarray:
-        """The network's output :math:`f(x)`: positive for ``classes_[1]``."""
+        """The network's output :math:`f(x)`: positive for ``classes_[1]``.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+            Inputs, as in :meth:`fit`.
+
+        Returns
+        -------
+        ndarray, shape (n_samples,)
+            The scores.
+        """
         return self._output(X).reshape(-1)
 
     def predict(self, X) -> np.ndarray:
-        """``classes_[1]`` where :math:`f(x) > 0`, else ``classes_[0]``."""
+        """``classes_[1]`` where :math:`f(x) > 0`, else ``classes_[0]``.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+            Inputs, as in :meth:`fit`.
+
+        Returns
+        -------
+        ndarray, shape (n_samples,)
+            Predicted labels.
+        """
         check_is_fitted(self)
         return self.classes_[(self.decision_function(X) > 0).astype(int)]
 
@@ -205,8 +243,10 @@ class _ReLUParams:
 
 
 class ConvexReLURegressor(_ReLUParams, _Regressor):
-    r"""Two-layer ReLU network :math:`f(x) = \sum_j (x^T u_j + b_j)_+\alpha_j` trained to the
-    optimum of its group-lasso program (:class:`~sdpnets.ConvexReLU`) with the squared loss.
+    r"""Two-layer ReLU network regressor trained to the optimum of its convex program.
+
+    The network :math:`f(x) = \sum_j (x^T u_j + b_j)_+\alpha_j` is trained to the optimum of
+    its group-lasso program (:class:`~sdpnets.ConvexReLU`) with the squared loss.
 
     Parameters
     ----------
@@ -257,8 +297,9 @@ class ConvexReLURegressor(_ReLUParams, _Regressor):
 
 
 class ConvexReLUClassifier(_ReLUParams, _Classifier):
-    r"""Binary classifier: a two-layer ReLU network trained to the optimum of its
-    group-lasso program (:class:`~sdpnets.ConvexReLU`) with a classification loss on the
+    r"""Binary two-layer ReLU network classifier trained to the optimum of its convex program.
+
+    A two-layer ReLU network is trained to the optimum of its group-lasso program (:class:`~sdpnets.ConvexReLU`) with a classification loss on the
     labels coded :math:`\pm 1`.
 
     Parameters
@@ -268,8 +309,20 @@ class ConvexReLUClassifier(_ReLUParams, _Classifier):
     loss : {"logistic", "hinge", "squared"}
         ``predict_proba`` exists for ``"logistic"``: :math:`P(\text{classes\_}[1] \mid x)
         = \sigma(f(x))`.
-    patterns, bias, backend, tol, seed, max_patterns, prune
+    patterns : "exhaustive" or int
         As for :class:`ConvexReLURegressor`.
+    bias : bool
+        A first-layer bias.
+    backend : str
+        ``"auto"``, ``"clarabel"``, ``"scs"``, ``"mosek"`` or ``"firstorder"``.
+    tol : float
+        Solver tolerance.
+    seed : int or None
+        Seed of the sampled gates.
+    max_patterns : int
+        Largest exhaustive enumeration.
+    prune : bool
+        Caratheodory-prune the network (same objective).
 
     Attributes
     ----------
@@ -299,13 +352,35 @@ class ConvexReLUClassifier(_ReLUParams, _Classifier):
 
     @available_if(_logistic)
     def predict_proba(self, X) -> np.ndarray:
-        r"""Class probabilities :math:`[1 - \sigma(f(x)), \sigma(f(x))]` (logistic loss)."""
+        r"""Class probabilities :math:`[1 - \sigma(f(x)), \sigma(f(x))]` (logistic loss).
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+            Inputs, as in :meth:`fit`.
+
+        Returns
+        -------
+        ndarray, shape (n_samples, 2)
+            Probabilities of ``classes_[0]`` and ``classes_[1]``.
+        """
         p = expit(self.decision_function(X))
         return np.column_stack([1.0 - p, p])
 
     @available_if(_logistic)
     def predict_log_proba(self, X) -> np.ndarray:
-        """Logarithm of :meth:`predict_proba`, computed stably."""
+        """Logarithm of :meth:`predict_proba`, computed stably.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+            Inputs, as in :meth:`fit`.
+
+        Returns
+        -------
+        ndarray, shape (n_samples, 2)
+            Log-probabilities of ``classes_[0]`` and ``classes_[1]``.
+        """
         f = self.decision_function(X)
         return np.column_stack([-np.logaddexp(0.0, f), -np.logaddexp(0.0, -f)])
 
@@ -343,8 +418,9 @@ _LINEAR_DOC = r"""
 
 class ConvexLinearRegressor(_LinearParams, _Regressor):
     __doc__ = (
-        r"""Deep linear network :math:`f(x) = x^T W_1 \cdots W_L` trained to the global
-    optimum of its nuclear-norm program (:class:`~sdpnets.ConvexLinearFC`), squared loss.
+        r"""Deep linear network regressor trained to the global optimum of its convex program.
+
+    The network :math:`f(x) = x^T W_1 \cdots W_L` is trained to the global optimum of its nuclear-norm program (:class:`~sdpnets.ConvexLinearFC`), squared loss.
     No intercept: centre the data (e.g. ``StandardScaler`` in a ``Pipeline``).
 """
         + _LINEAR_DOC
@@ -363,7 +439,9 @@ class ConvexLinearRegressor(_LinearParams, _Regressor):
 
 class ConvexLinearClassifier(_LinearParams, _Classifier):
     __doc__ = (
-        r"""Binary classifier: a deep linear network fitted to the labels coded
+        r"""Binary deep linear network classifier fitted at the global optimum.
+
+    A deep linear network is fitted to the labels coded
     :math:`\pm 1` by least squares with weight decay, at the global optimum
     (:class:`~sdpnets.ConvexLinearFC`). No intercept: centre the data.
 """
@@ -420,7 +498,9 @@ _CIRCULAR_DOC = r"""
 
 class ConvexCircularCNNRegressor(_CircularParams, _Regressor):
     __doc__ = (
-        r"""Linear CNN with full-size circular filters,
+        r"""Circular linear CNN regressor trained to the global optimum of its convex program.
+
+    The CNN with full-size circular filters
     :math:`f(x) = \sum_j w_j^T C(u_{L-1,j})\cdots C(u_{1,j})x`, trained to the global optimum
     of its Fourier-domain group lasso (:class:`~sdpnets.ConvexCircularCNN`), squared loss.
 """
@@ -440,7 +520,9 @@ class ConvexCircularCNNRegressor(_CircularParams, _Regressor):
 
 class ConvexCircularCNNClassifier(_CircularParams, _Classifier):
     __doc__ = (
-        r"""Binary classifier: a circular linear CNN fitted to the labels coded
+        r"""Binary circular linear CNN classifier fitted at the global optimum.
+
+    A circular linear CNN is fitted to the labels coded
     :math:`\pm 1` by least squares with weight decay, at the global optimum
     (:class:`~sdpnets.ConvexCircularCNN`).
 """

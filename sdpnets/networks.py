@@ -151,8 +151,15 @@ class LinearFC(Network):
         return float(sum(np.sum(w * w) for w in penalized))
 
     def to_torch(self):
-        """A float64 ``torch.nn.Sequential`` of bias-free ``Linear`` layers with these
-        weights (input ``(n, d)``, output ``(n, K)``); see :mod:`sdpnets.torch_io`."""
+        """The network as bias-free ``Linear`` layers.
+
+        Input ``(n, d)``, output ``(n, K)``.
+
+        Returns
+        -------
+        torch.nn.Sequential
+            Float64; its forward pass equals :meth:`predict` (:mod:`sdpnets.torch_io`).
+        """
         from .torch_io import linear_fc_to_torch
 
         return linear_fc_to_torch(self)
@@ -287,8 +294,16 @@ class LinearCNN(Network):
         return float(sum(np.sum(w * w) for w in self.weights))
 
     def to_torch(self):
-        """``Sequential(Conv(C, m, bias=False), pooling or Flatten, Linear(.., O))`` in
-        float64, input ``(n, C, *spatial)`` (see :mod:`sdpnets.torch_io`)."""
+        """The network as ``Sequential(Conv(C, m), pooling or Flatten, Linear(.., O))``.
+
+        Input ``(n, C, *spatial)``; sum pooling is ``SumPool``, mean pooling
+        ``AdaptiveAvgPool(1)`` and ``Flatten``.
+
+        Returns
+        -------
+        torch.nn.Sequential
+            Float64; its forward pass equals :meth:`predict` (:mod:`sdpnets.torch_io`).
+        """
         from .torch_io import linear_cnn_to_torch
 
         return linear_cnn_to_torch(self)
@@ -377,9 +392,16 @@ class CircularCNN(Network):
         return float(sum(np.sum(w * w) for w in layers))
 
     def to_torch(self):
-        """Float64 ``Sequential`` of circular convolutions (a left ``CircularPad`` of
-        ``d - 1`` and a full-size ``Conv``, depthwise after the first), ``Flatten`` and
-        ``Linear(m d, 1)``; input ``(n, 1, *signal_shape)``."""
+        """The network as circular convolutions, ``Flatten`` and ``Linear(m d, 1)``.
+
+        Each circular convolution is a left ``CircularPad`` of ``d - 1`` and a full-size
+        ``Conv`` (depthwise after the first); input ``(n, 1, *signal_shape)``.
+
+        Returns
+        -------
+        torch.nn.Sequential
+            Float64; its forward pass equals :meth:`predict` (:mod:`sdpnets.torch_io`).
+        """
         from .torch_io import circular_cnn_to_torch
 
         return circular_cnn_to_torch(self)
@@ -477,8 +499,15 @@ class ReLUMLP(Network):
         return first + float(np.sum(_output_norms(self.alpha, self.output_penalty) ** 2))
 
     def to_torch(self):
-        """``torch.nn.Sequential(Linear(d, m), ReLU(), Linear(m, K, bias=False))`` in
-        float64 (output ``(n, K)``, ``(n, 1)`` for scalar output)."""
+        """The network as ``Sequential(Linear(d, m), ReLU(), Linear(m, K, bias=False))``.
+
+        Output ``(n, K)`` (``(n, 1)`` for scalar output).
+
+        Returns
+        -------
+        torch.nn.Sequential
+            Float64; its forward pass equals :meth:`predict` (:mod:`sdpnets.torch_io`).
+        """
         from .torch_io import relu_mlp_to_torch
 
         return relu_mlp_to_torch(self)
@@ -601,9 +630,21 @@ class ReLUCNN(Network):
         return float(np.sum(self.U**2) + np.sum(self.alpha**2))
 
     def to_torch(self, spatial_dims: int | None = None):
-        """``Sequential(Conv(C, m), ReLU(), SumPool() or AdaptiveAvgPool(1) + Flatten,
-        Linear(m, 1))`` in float64, input ``(n, C, *spatial)``. ``spatial_dims``: 1 or 2,
-        read from a tuple ``kernel_size`` (an integer one means 1-D unless given)."""
+        """The network as ``Sequential(Conv(C, m), ReLU(), pooling, Linear(m, 1))``.
+
+        Input ``(n, C, *spatial)``; sum pooling is ``SumPool``, mean pooling
+        ``AdaptiveAvgPool(1)`` and ``Flatten``.
+
+        Parameters
+        ----------
+        spatial_dims : {1, 2}, optional
+            Read from a tuple ``kernel_size``; an integer one means 1-D unless given.
+
+        Returns
+        -------
+        torch.nn.Sequential
+            Float64; its forward pass equals :meth:`predict` (:mod:`sdpnets.torch_io`).
+        """
         from .torch_io import relu_cnn_to_torch
 
         return relu_cnn_to_torch(self, spatial_dims)
@@ -665,9 +706,17 @@ class CircularReLUNet(Network):
         return float(np.sum(self.W1**2) + np.sum(self.w2**2))
 
     def to_torch(self):
-        """Float64 ``Sequential``: ``Unflatten`` to ``(n, 1, d)``, the circular
-        convolutions, the inner products with ``W1`` (a depthwise ``Conv1d``), ``Flatten``,
-        ``ReLU``, ``Linear(m, 1)``; input ``(n, d)`` as for :meth:`predict`."""
+        """The network as circular convolutions, a depthwise ``Conv1d``, ReLU and ``Linear``.
+
+        ``Unflatten`` to ``(n, 1, d)``, the circular convolutions, the inner products with
+        ``W1`` (a depthwise ``Conv1d``), ``Flatten``, ``ReLU``, ``Linear(m, 1)``; input
+        ``(n, d)`` as for :meth:`predict`.
+
+        Returns
+        -------
+        torch.nn.Sequential
+            Float64; its forward pass equals :meth:`predict` (:mod:`sdpnets.torch_io`).
+        """
         from .torch_io import circular_relu_to_torch
 
         return circular_relu_to_torch(self)
