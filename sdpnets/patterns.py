@@ -168,7 +168,7 @@ class ArrangementInfo:
 
 def _check_tol(tol) -> float:
     """The pattern helpers' relative tolerance: a real number in ``(0, 1e-2]``."""
-    if isinstance(tol, bool) or not isinstance(tol, Real) or not 0 < tol <= 1e-2:
+    if isinstance(tol, bool) or not isinstance(tol, Real) or not 0 < float(tol) <= 1e-2:
         raise InvalidInputError(
             f"tol must be a number with 0 < tol <= 1e-2 (a relative tolerance for rank, "
             f"parallel rows and concurrent hyperplanes), got {tol!r}."

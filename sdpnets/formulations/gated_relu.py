@@ -30,6 +30,7 @@ from ..losses import Loss
 from ..networks import GatedReLUMLP
 from ..patterns import DEFAULT_MAX_PATTERNS
 from ..results import Certificate
+from .relu_bounds import BetaMaxInterval
 from .relu_common import BLOCK_TOL, _GroupLassoReLU
 
 __all__ = ["ConvexGatedReLU"]
@@ -91,11 +92,11 @@ class ConvexGatedReLU(_GroupLassoReLU):
         self._check_common(y, loss, patterns, seed, max_patterns)
 
     @property
-    def exact(self) -> bool:  # type: ignore[override]
+    def exact(self) -> bool:
         return True
 
     @property
-    def cones(self):  # type: ignore[override]
+    def cones(self):
         return frozenset({"soc", "exp"} if self._loss.name == "logistic" else {"soc"})
 
     def _data_for_network(self) -> np.ndarray:
@@ -108,7 +109,9 @@ class ConvexGatedReLU(_GroupLassoReLU):
     @property
     def gates(self) -> np.ndarray:
         """The fixed gates ``(h, P)`` (a bias row last with ``bias=True``)."""
-        return self._patterns.gates
+        gates = self._patterns.gates
+        assert gates is not None  # the constructor refuses patterns given without gates
+        return gates
 
     def _build(self) -> cp.Problem:
         A, M = self._A, self._patterns.masks
@@ -130,6 +133,7 @@ class ConvexGatedReLU(_GroupLassoReLU):
 
     def _block_values(self) -> tuple[np.ndarray, np.ndarray]:
         if self._from_firstorder():
+            assert self._fo_blocks is not None  # _from_firstorder() checks it
             return self._fo_blocks
         h, P, K = self._A.shape[1], self._patterns.count, self._y2.shape[1]
         Z = np.asarray(self._V.value, dtype=float).reshape(h, K, P).transpose(0, 2, 1)
@@ -161,9 +165,10 @@ class ConvexGatedReLU(_GroupLassoReLU):
             output_penalty="frobenius" if self._scalar else "l1_squared", loss=self._loss,
         )
 
-    def network(self) -> GatedReLUMLP:  # type: ignore[override]
+    def network(self) -> GatedReLUMLP:
         """The recovered gated network: one neuron per non-zero block, on its gate."""
-        return super().network()
+        self._require_solution()
+        return self._recover()
 
     def _dual_norms(self, V: np.ndarray) -> np.ndarray:
         """:math:`\\max_i \\|A^T D_i v_k\\|` per output (exact: the gates are fixed)."""
@@ -171,18 +176,21 @@ class ConvexGatedReLU(_GroupLassoReLU):
         return np.array([np.linalg.norm(self._A.T @ (M * V[:, k, None]), axis=0).max()
                          for k in range(V.shape[1])])
 
-    def beta_max(self) -> float:
+    def beta_max(self, *, interval: bool = False) -> float:
         r""":math:`\max_k\max_i \|A^T D_i g_k\|_2`, :math:`g = -\nabla L(0)`: the zero network
-        is optimal exactly when ``beta`` is at least this."""
+        is optimal exactly when ``beta`` is at least this. The value is always exact;
+        ``interval=True`` returns it as an exact
+        :class:`~sdpnets.formulations.relu_bounds.BetaMaxInterval`."""
         g = loss_gradient_point(self._loss, np.zeros_like(self._y2), self._y2)
-        return float(self._dual_norms(g).max())
+        value = float(self._dual_norms(g).max())
+        return BetaMaxInterval(value, value, exact=True) if interval else value
 
     def _certificate(self, masks: np.ndarray | None = None) -> Certificate:
         # the gates are the program's and the network's: its dual norm is exact (masks unused)
         net = self.network()
         yhat = np.asarray(net.predict(self.X)).reshape(self._y2.shape)
         upper = net.objective(self.X, self.y, self.beta, self._loss)
-        best = None
+        best: tuple[float, np.ndarray] | None = None
         for V in (loss_gradient_point(self._loss, yhat, self._y2), self.dual_point()):
             if self._loss.classification:
                 V = self._y2 * np.clip(V * self._y2, 0.0, 1.0)
@@ -192,5 +200,6 @@ class ConvexGatedReLU(_GroupLassoReLU):
             lower = sum(p[0] for p in parts)
             if best is None or lower > best[0]:
                 best = (lower, np.stack([s * V[:, k] for k, (_, s) in enumerate(parts)], axis=1))
+        assert best is not None  # two candidates were scored
         lower = min(best[0], upper)
         return Certificate(lower, upper, upper - lower, dual_point=best[1])

@@ -554,5 +554,6 @@ class _GroupLassoReLU(ConvexProgram):
         the recovered network's objective."""
         net = self.network()
         upper = net.objective(self._data_for_network(), self.y, self.beta, self._loss)
+        assert self._result is not None  # network() has checked the solve
         lower = min(float(self._result.raw["lower_bound"]), upper)
         return Certificate(lower, upper, upper - lower, dual_point=self._fo_dual)

@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .datafits import Quadratic
+from .datafits import FactoredQuadratic, Quadratic
 from .penalties import Penalty
 
 __all__ = [
@@ -232,6 +232,7 @@ def _initial_rho(f: Quadratic) -> float:
     elif f.gram.ndim == 2:
         lam = np.diag(f.gram)  # a cheap proxy for the spectrum's scale
     else:  # factored
+        assert isinstance(f, FactoredQuadratic)
         lam = np.sum(f.factor**2, axis=0)
     top = float(lam.max(initial=0.0))
     if top <= 0:
