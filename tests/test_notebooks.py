@@ -46,11 +46,17 @@ def test_notebook_runs(path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", os.environ.get("OPENBLAS_NUM_THREADS", "1"))
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
     nb = nbformat.read(path, as_version=4)
+    # ipykernel's own "python3" kernel, run by this interpreter (sys.executable): no kernel
+    # directory is searched, so a user's or the system's python3 kernelspec cannot replace it
+    specs = KernelSpecManager(kernel_dirs=[])
     client = nbclient.NotebookClient(
         nb,
+        km=KernelManager(kernel_name="python3", kernel_spec_manager=specs),
         timeout=CELL_TIMEOUT,
-        kernel_name="python3",  # ipykernel's kernel, run by this interpreter (sys.executable)
         resources={"metadata": {"path": str(NOTEBOOKS)}},
     )
     try:
