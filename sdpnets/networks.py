@@ -514,7 +514,8 @@ class ReLUMLP(Network):
 
 
 class GatedReLUMLP(Network):
-    r"""Two-layer gated ReLU network with fixed gates,
+    r"""Two-layer gated ReLU network with fixed gates.
+
     :math:`f(X) = \sum_j 1[Xg_j + c_j \ge 0] \odot (Xu_j + b_j)\,\alpha_j`.
 
     The gates :math:`(g_j, c_j)` are fixed (not trained, not penalized); the objective is
@@ -525,11 +526,18 @@ class GatedReLUMLP(Network):
     Parameters
     ----------
     gates : array_like, shape (d, m)
+        The fixed gates :math:`g_j`, one per column.
     U : array_like, shape (d, m)
+        First-layer weights :math:`u_j`, one neuron per column.
     alpha : array_like, shape (m,) or (m, K)
+        Output weights; ``(m,)`` gives predictions of shape ``(n,)``.
     gate_bias, bias : array_like, shape (m,), optional
+        The gates' offsets :math:`c_j` (fixed) and the first-layer biases :math:`b_j`
+        (penalized like ``U``).
     output_penalty : {"frobenius", "l1_squared"}
+        Norm of each neuron's output weights in the penalty, as for :class:`ReLUMLP`.
     loss : {"squared", "logistic", "hinge"} or Loss
+        The training loss, the default of :meth:`objective` and :func:`sdpnets.certify`.
     """
 
     def __init__(self, gates, U, alpha, gate_bias=None, bias=None,

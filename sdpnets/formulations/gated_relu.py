@@ -48,17 +48,23 @@ class ConvexGatedReLU(_GroupLassoReLU):
     Parameters
     ----------
     X : array_like, shape (n, d)
+        Inputs, one sample per row.
     y : array_like, shape (n,) or (n, K)
+        Targets; labels in {-1, +1} for ``loss="logistic"`` and ``"hinge"``.
     beta : float
+        Weight decay, ``> 0``.
     patterns : int, "exhaustive" or float array
         Number of sampled Gaussian gates, every cell, or the gates themselves ``(d, P)``
         (``d + 1`` rows with ``bias=True``). Boolean masks are refused: the network needs
         its gates.
     loss : {"squared", "logistic", "hinge"} or Loss
+        Summed over samples.
     bias : bool
         Biases in the gates and in the first layer (penalized).
     seed : int or None
+        Seed of the sampled gates.
     max_patterns : int
+        Limit for ``patterns="exhaustive"``.
     """
 
     _cone = False
