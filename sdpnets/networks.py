@@ -338,7 +338,7 @@ class CircularCNN(Network):
         shape = self.weights[0].shape
         if len(shape) not in (2, 3) or any(w.shape != shape for w in self.weights):
             raise InvalidInputError(
-                "every layer must have the same shape (m, d) or (m, H, W), got "
+                "weights: every layer must have the same shape (m, d) or (m, H, W), got "
                 f"{[w.shape for w in self.weights]}."
             )
         if hidden not in ("weight_decay", "unit_norm"):

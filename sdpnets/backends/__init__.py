@@ -80,7 +80,7 @@ def available_backends() -> list[str]:
 
 def get_backend(name: str) -> Backend | FirstOrderBackend:
     """The backend called ``name`` (not checked for availability)."""
-    if name == FIRST_ORDER:
+    if isinstance(name, str) and name == FIRST_ORDER:
         return FirstOrderBackend()
     if not isinstance(name, str) or name not in BACKENDS:
         known = ", ".join(repr(n) for n in ("auto", *BACKENDS, FIRST_ORDER))

@@ -20,7 +20,7 @@ import cvxpy as cp
 import numpy as np
 
 from .._validate import check_beta, check_solve_options
-from ..backends import FIRST_ORDER, resolve_backend
+from ..backends import FIRST_ORDER, get_backend, resolve_backend
 from ..errors import InvalidInputError, ProblemTooLargeError, NotSolvedError, SdpnetsWarning, SolveFailedError
 from ..isolation import solve_isolated
 from ..memory import choose_backend
@@ -283,6 +283,8 @@ class ConvexProgram(ABC):
             Before any solver runs, when no allowed backend is predicted to fit in memory.
         """
         check_solve_options(tol, max_iters, time_limit)
+        if not isinstance(backend, str):
+            get_backend(backend)  # raises UnknownBackendError naming backend
         if not isinstance(isolate, (bool, np.bool_)):
             raise InvalidInputError(f"isolate must be True or False, got {isolate!r}.")
         auto = backend == "auto"

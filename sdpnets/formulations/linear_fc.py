@@ -33,6 +33,7 @@ from .._validate import (
     check_solve_options,
     check_targets,
 )
+from ..backends import get_backend
 from ..certificates import BETA_MAX_FAMILIES, certify
 from ..errors import InvalidInputError, NonConvexFormulationError, ProblemTooLargeError
 from ..networks import LinearFC
@@ -216,6 +217,8 @@ class ConvexLinearFC(CompositeLeastSquares, ConvexProgram):
                 result = self._zero_optimum(result)
             return result
         check_solve_options(tol, max_iters, time_limit)
+        if not isinstance(backend, str):
+            get_backend(backend)  # raises UnknownBackendError naming backend
         if backend != "auto":
             raise InvalidInputError(
                 f"backend={backend!r}: depth >= 3 with weight decay on every layer is solved "
