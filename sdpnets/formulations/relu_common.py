@@ -434,6 +434,8 @@ class _GroupLassoReLU(ConvexProgram):
     def dual_point(self) -> np.ndarray:
         """The solver's dual point for the prediction (``y - yhat`` for squared loss)."""
         self._require_solution()
+        if self._from_firstorder():  # the first-order solver's own dual point
+            return np.asarray(self._fo_dual, dtype=float).reshape(self._y2.shape)
         v = np.asarray(self._pred_constraint.dual_value, dtype=float).reshape(self._y2.shape)
         return self._scales[1] * v  # the problem's targets are y / y_scale
 
