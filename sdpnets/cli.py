@@ -339,8 +339,9 @@ def run_fit(args: argparse.Namespace, out: IO[str] | None = None) -> int:
             lower_bound=np.array(cert.lower_bound), upper_bound=np.array(cert.upper_bound),
             relative_gap=np.array(cert.relative_gap), sdpnets_version=np.array(__version__),
         )
-        np.savez(args.out, **arrays)  # type: ignore[arg-type]
-        rows.append(["weights", f"written to {args.out}"])
+        path = str(args.out) if str(args.out).endswith(".npz") else f"{args.out}.npz"
+        np.savez(path, **arrays)  # type: ignore[arg-type]
+        rows.append(["weights", f"written to {path}"])
     width = max(len(key) for key, _ in rows)
     print("\n".join(f"{key:<{width}}  {value}" for key, value in rows), file=out)
     if net is None:
