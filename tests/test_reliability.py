@@ -480,3 +480,139 @@ def test_an_inaccurate_claim_proven_by_the_certificate_is_optimal(small, monkeyp
     assert "doubt" in res.message and "proves relative gap" in res.message
     loose = sn.ConvexLinearFC(X, y, 1.0).solve(backend="clarabel", tol=1e-15)
     assert loose.status == "optimal_inaccurate" or loose.relative_gap <= 1e-15
+
+
+# --- status fallbacks on constructed solver states (test gaps named in issue 12) ---------------------
+
+
+class _Stats:
+    def __init__(self, iters, solve_time=0.1):
+        self.num_iters, self.solve_time, self.extra_stats = iters, solve_time, None
+
+
+class _Problem:
+    """The parts of a solved cvxpy problem the status mapping reads."""
+
+    def __init__(self, status, iters, solve_time=0.1, cache=None):
+        self.status, self.solver_stats = status, _Stats(iters, solve_time)
+        self._solver_cache = cache if cache is not None else {}
+
+
+@pytest.mark.parametrize("cls", [ClarabelBackend, SCSBackend, MosekBackend])
+@pytest.mark.parametrize("iters, max_iters, time_limit, expected", [
+    (50, 50, 10.0, "iteration_limit"),   # both limits set, the cap hit exactly
+    (49, 50, 10.0, "time_limit"),        # both set, the cap not reached: the clock stopped it
+    (50, 50, None, "iteration_limit"),
+    (7, None, 3.0, "time_limit"),
+])
+def test_user_limit_resolution_when_the_solver_word_is_unknown(cls, iters, max_iters, time_limit,
+                                                                expected):
+    problem = _Problem(cp.USER_LIMIT, iters)
+    assert cls().map_status(problem, max_iters, time_limit) == expected
+
+
+def test_clarabel_fallback_without_its_own_word_uses_its_default_cap():
+    # Clarabel's status unreadable (no cached solver): 200 iterations is its own default cap
+    assert ClarabelBackend().map_status(_Problem(cp.USER_LIMIT, 200), None, 5.0) == "iteration_limit"
+    assert ClarabelBackend().map_status(_Problem(cp.USER_LIMIT, 120), None, 5.0) == "time_limit"
+    assert ClarabelBackend().solver_status(_Problem(cp.USER_LIMIT, 3)) is None
+
+
+@pytest.mark.parametrize("word, expected", [
+    ("Solved", "optimal"), ("AlmostSolved", "optimal_inaccurate"), ("MaxIterations",
+    "iteration_limit"), ("MaxTime", "time_limit"), ("NumericalError", "error"),
+    ("PrimalInfeasible", "infeasible"), ("AlmostDualInfeasible", "error"),
+])
+def test_clarabel_own_word_wins_and_is_in_the_message(word, expected):
+    class Solution:
+        status = word
+
+    class Solver:
+        def get_solution(self):
+            return Solution()
+
+    problem = _Problem(cp.OPTIMAL, 4, cache={"CLARABEL": Solver()})
+    backend = ClarabelBackend()
+    assert backend.map_status(problem, None, None) == expected
+    assert backend.raw_status(problem) == word
+
+
+def test_a_solver_error_after_the_time_limit_is_a_time_limit_with_its_wall_time(small, monkeypatch):
+    prog = sn.ConvexLinearFC(*small, 1.0)
+    problem = prog.problem
+
+    def slow_failure(*args, **kwargs):
+        time.sleep(0.05)
+        raise cp.error.SolverError("Solver 'CLARABEL' failed.")
+
+    monkeypatch.setattr(problem, "solve", slow_failure)
+    res = prog.solve(backend="clarabel", time_limit=0.01)
+    assert res.status == "time_limit"
+    assert 0.05 <= res.solve_time < 5.0  # the wall time of this solve, not a stale huge one
+    res = prog.solve(backend="clarabel", time_limit=60.0)
+    assert res.status == "error" and "Solver 'CLARABEL' failed." in res.message
+
+
+def test_option_translation_in_full():
+    assert ClarabelBackend().solver_options(1e-7, 50, 2.5) == {
+        "tol_gap_abs": 1e-7, "tol_gap_rel": 1e-7, "tol_feas": 1e-7, "tol_ktratio": 1e-7,
+        "max_iter": 50, "time_limit": 2.5}
+    assert ClarabelBackend().solver_options(1e-12, None, None) == {
+        "tol_gap_abs": 1e-12, "tol_gap_rel": 1e-12, "tol_feas": 1e-12, "tol_ktratio": 1e-10}
+    assert MosekBackend().solver_options(1e-7, 50, 2.5) == {"accept_unknown": True, "mosek_params": {
+        "MSK_DPAR_INTPNT_CO_TOL_REL_GAP": 1e-7, "MSK_DPAR_INTPNT_CO_TOL_PFEAS": 1e-7,
+        "MSK_DPAR_INTPNT_CO_TOL_DFEAS": 1e-7, "MSK_IPAR_INTPNT_MAX_ITERATIONS": 50,
+        "MSK_DPAR_OPTIMIZER_MAX_TIME": 2.5}}
+
+
+def test_limit_messages_carry_the_solvers_own_word(small):
+    res = sn.ConvexLinearFC(*small, 1.0).solve(backend="clarabel", max_iters=1)
+    assert res.status == "iteration_limit" and "'MaxIterations'" in res.message
+    res = sn.ConvexLinearFC(*small, 1.0).solve(backend="scs", max_iters=2)
+    assert res.status == "iteration_limit" and "reached max_iters" in res.message
+
+
+# --- zero solutions, prog.loss, pattern messages on degenerate data ---------------------------------
+
+
+def test_zero_targets_give_exactly_zero_circular_weights():
+    X = np.random.default_rng(0).standard_normal((8, 6))
+    for depth, hidden in ((2, "weight_decay"), (3, "unit_norm")):
+        prog = sn.ConvexCircularCNN(X, np.zeros(8), 0.5, depth=depth, hidden=hidden)
+        res = prog.solve(backend="clarabel")
+        assert res.status == "optimal" and res.objective == pytest.approx(0.0, abs=1e-12)
+        net = prog.network()
+        for W in net.weights:
+            assert np.all(np.isfinite(W)) and np.all(W == 0)
+        assert net.objective(X, np.zeros(8), 0.5) == 0.0
+
+
+def test_pruning_a_relu_cnn_whose_optimum_is_zero():
+    X = np.random.default_rng(1).standard_normal((6, 5))
+    prog = sn.ConvexReLUCNN(X, np.zeros(6), 0.5, kernel_size=3, patterns=20, seed=0)
+    res = prog.solve(backend="clarabel")
+    # the solver's objective is zero to its (absolute) tolerance; the network's is exactly 0
+    assert res.status == "optimal" and res.objective == pytest.approx(0.0, abs=1e-8)
+    net = prog.network(prune=True)
+    assert np.all(np.asarray(net.predict(X)) == 0)
+    assert net.objective(X, np.zeros(6), 0.5) == 0.0
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic", "hinge"])
+def test_prog_loss_is_the_loss_that_was_asked_for(loss):
+    X = np.random.default_rng(2).standard_normal((6, 2))
+    y = np.sign(X[:, 0]) + (loss == "squared") * 0.5
+    prog = sn.ConvexReLU(X, y, 0.5, patterns=10, loss=loss)
+    assert prog.loss.name == loss
+    assert prog.loss.value(np.zeros(6), y) == pytest.approx(
+        {"squared": 0.5 * y @ y, "logistic": 6 * np.log(2.0), "hinge": 6.0}[loss])
+
+
+def test_pattern_messages_on_degenerate_data():
+    X = np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 0.0], [0.0, 1.0]])  # parallel pair, zero row
+    ps = sn.enumerate_patterns(X)
+    assert ps.cells_found == 4 and not ps.general_position
+    assert "rows not in general position: 4 cells < 2 sum_(k<2) C(3, k) = 8" in ps.message
+    assert "1 repeated/parallel and 1 zero rows merged, leaving 2 distinct hyperplanes" in ps.message
+    zero = sn.enumerate_patterns(np.zeros((3, 2)))
+    assert zero.count == 1 and zero.masks.all()  # 0 >= 0: the only pattern is all-active
