@@ -450,7 +450,9 @@ def build_memory(program) -> int:
             total += 8 * n * int(getattr(spec, "n_patches", 1)) * int(
                 getattr(spec, "patch_size", 1))
         if name == "ConvexCircularCNN":
-            total += 4 * data  # the real DFT features and the complex spectrum of the data
+            # the real DFT features and their QR (measured ~5 copies of the data), and the
+            # complex spectra of the data when the network is verified (~4.5 copies)
+            total += 8 * data
         return int(total)
     patterns = getattr(program, "_patterns", None)
     masks = getattr(patterns, "masks", None)
