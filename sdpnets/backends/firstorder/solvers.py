@@ -159,6 +159,7 @@ class _Stopper:
         self.max_iters = DEFAULT_MAX_ITERS if max_iters is None else int(max_iters)
         self.detect_stall = max_iters is None
         self.stall = False
+        self.phase_start = 0
         self.time_limit = time_limit
         self.check_every = check_every
         self.start = time.perf_counter()
@@ -167,12 +168,18 @@ class _Stopper:
         self.lower = -math.inf  # the best lower bound seen: every one is valid
 
     def stalled(self, k: int) -> bool:
-        """No cap given, and the certified gap has not halved over the last half of the
-        iterations (at least :data:`STALL_AFTER`): more iterations will not certify it."""
-        if not self.detect_stall or k < STALL_AFTER:
+        """Stall detection is on (no cap given, or an algorithm to hand over to), and the
+        certified gap has not halved over the last half of the current phase's iterations
+        (at least :data:`STALL_AFTER`): more of the same will not certify it."""
+        if not self.detect_stall or k - self.phase_start < STALL_AFTER:
             return False
-        half = [g for (i, _, g) in self.history if i <= k // 2]
+        middle = (self.phase_start + k) // 2
+        half = [g for (i, _, g) in self.history if self.phase_start <= i <= middle]
         return bool(half) and self.history[-1][2] > 0.5 * min(half)
+
+    def new_phase(self, k: int) -> None:
+        """Another algorithm takes over at iteration ``k``."""
+        self.phase_start, self.stall = k, False
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
@@ -319,19 +326,21 @@ def solve_composite(
             W = V.T @ W
     stop = _Stopper(work, tol, max_iters, time_limit, max(int(check_every), 1))
     name = method
-    if method == "auto" and not work.datafit.diagonal:
-        name = "apg"  # a shifted solve costs a factorization or a Woodbury product here
-        status, k, rho_out = _apg(work, W, stop)
-    elif method == "auto":
-        # accelerated gradient first (fastest on well-conditioned data); if it has not
-        # certified the gap after AUTO_SWITCH iterations the data are ill-conditioned for it:
-        # go on with ADMM from its best point (shifted solves are free in the eigenbasis)
-        stop.max_iters, cap = min(stop.max_iters, AUTO_SWITCH), stop.max_iters
+    if method == "auto":
+        # accelerated gradient first (fastest on well-conditioned data). Where the program is
+        # diagonal in G's eigenbasis, ADMM's shifted solves are free: hand over to it when
+        # APG has not certified the gap after AUTO_SWITCH iterations (ill-conditioned data).
+        # Elsewhere hand over only when APG stalls. ADMM starts from APG's best point.
+        cap, stall_on = stop.max_iters, stop.detect_stall
+        if work.datafit.diagonal:
+            stop.max_iters = min(cap, AUTO_SWITCH)
+        stop.detect_stall = True
         status, k, rho_out = _apg(work, W, stop)
         name = "apg"
-        if status == "iteration_limit" and cap > AUTO_SWITCH:
+        if status == "iteration_limit" and k < cap:
             assert stop.best is not None
-            stop.max_iters = cap
+            stop.max_iters, stop.detect_stall = cap, stall_on
+            stop.new_phase(k)
             status, k, rho_out = _admm(work, stop.best[1], stop, rho, first=k)
             name = "apg+admm"
     elif method == "apg":
