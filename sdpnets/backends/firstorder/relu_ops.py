@@ -139,7 +139,7 @@ class PatternOperators:
     def solve_coupled(self, R: np.ndarray, rtol: float) -> np.ndarray:
         """Solve :math:`(I \\otimes H + \\kappa F_0^TF_0) U = R` (``(h, P)`` blocks)."""
         if self._K is not None:
-            x = sla.cho_solve(self._K, R.T.reshape(-1))
+            x = sla.cho_solve(self._K, R.T.reshape(-1), check_finite=False)
             self._u = x.reshape(self.P, self.h).T
             return self._u
         U = self._u
@@ -169,7 +169,7 @@ class PatternOperators:
             return self.solve_coupled(R, rtol)
         P = self.P
         Rv, Rw = R[:, :P], R[:, P:]
-        t = sla.cho_solve(self.H_chol, (Rv + Rw) / np.sqrt(2.0))
+        t = sla.cho_solve(self.H_chol, (Rv + Rw) / np.sqrt(2.0), check_finite=False)
         u = self.solve_coupled((Rv - Rw) / np.sqrt(2.0), rtol)
         return np.hstack([(t + u) / np.sqrt(2.0), (t - u) / np.sqrt(2.0)])
 

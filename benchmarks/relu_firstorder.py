@@ -1,0 +1,144 @@
+"""backend="firstorder" on two-layer ReLU programs (sampled patterns) beside Clarabel.
+
+Every row runs in its own child process (sdpnets.isolation) under a time and a memory limit,
+with single-threaded BLAS. Rows that compare with Clarabel solve the *same* program object
+with both backends inside that one process. Accuracy stands next to time: the first-order
+result's certified lower bound and relative gap, its cone violation, the recovered network's
+objective, and its relative distance to Clarabel's optimum.
+
+    python benchmarks/relu_firstorder.py                       # every row but relu-20000
+    python benchmarks/relu_firstorder.py --rows relu-1000 gated-1000
+    python benchmarks/relu_firstorder.py --rows relu-20000 --time-limit 300 --memory-limit 2
+
+Rows (``--rows``): relu-1000 (n, d, P) = (1000, 20, 100) with Clarabel; gated-1000 the
+gated model on the same data, with Clarabel; relu-4000 (4000, 50, 200); relu-20000
+(20000, 100, 2000, squared loss, tol 1e-4); net-1000: ``patterns=net`` from a 150-neuron
+network trained by L-BFGS on the (1000, 20) data.
+
+Data: Gaussian ``X``, targets of a planted 10-neuron ReLU network (unit variance) plus noise
+0.5; ``beta`` is ``--beta-fraction`` (0.1) of :math:`\\max_i\\|X^TD_iy\\|` over the sampled
+patterns.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+from scipy.optimize import minimize  # noqa: E402
+
+import sdpnets as sn  # noqa: E402
+from sdpnets.isolation import run_isolated  # noqa: E402
+
+ROWS = {
+    "relu-1000": dict(n=1000, d=20, P=100, clarabel=True, tol=1e-6),
+    "gated-1000": dict(n=1000, d=20, P=100, clarabel=True, tol=1e-6, gated=True),
+    "relu-4000": dict(n=4000, d=50, P=200, clarabel=False, tol=1e-6),
+    "relu-20000": dict(n=20000, d=100, P=2000, clarabel=False, tol=1e-4),
+    "net-1000": dict(n=1000, d=20, P=0, clarabel=False, tol=1e-6, width=150),
+}
+DEFAULT_ROWS = ["relu-1000", "gated-1000", "relu-4000", "net-1000"]
+
+
+def make_data(n: int, d: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = np.maximum(X @ rng.standard_normal((d, 10)), 0) @ rng.standard_normal(10)
+    y = y / np.std(y) + 0.5 * rng.standard_normal(n)
+    return X, y
+
+
+def beta_for(X, y, masks, fraction):
+    return fraction * float(np.linalg.norm(X.T @ (masks * y[:, None]), axis=0).max())
+
+
+def lbfgs_network(X, y, beta, width, seed=0, maxiter=2000):
+    """A ReLUMLP trained by L-BFGS on the non-convex objective (squared loss)."""
+    rng = np.random.default_rng(seed)
+    d = X.shape[1]
+
+    def f(theta):
+        U, a = theta[: d * width].reshape(d, width), theta[d * width:]
+        Z = X @ U
+        H = np.maximum(Z, 0)
+        r = H @ a - y
+        gU = X.T @ ((Z > 0) * np.outer(r, a)) + beta * U
+        return (0.5 * r @ r + 0.5 * beta * (theta @ theta),
+                np.concatenate([gU.ravel(), H.T @ r + beta * a]))
+
+    theta0 = rng.standard_normal(d * width + width) / np.sqrt(d)
+    res = minimize(f, theta0, jac=True, method="L-BFGS-B", options={"maxiter": maxiter})
+    return sn.ReLUMLP(res.x[: d * width].reshape(d, width), res.x[d * width:])
+
+
+def solve_record(prog, backend, tol, time_limit):
+    start = time.perf_counter()
+    res = prog.solve(backend=backend, tol=tol, time_limit=time_limit)
+    out = {"status": res.status, "objective": res.objective, "total_s": time.perf_counter() - start,
+           "iterations": res.iterations}
+    if backend == "firstorder":
+        raw = res.raw
+        out.update(lower=raw["lower_bound"], cone_violation=raw.get("cone_violation"),
+                   rel_gap=(max(res.objective, raw["program_objective"]) - raw["lower_bound"])
+                   / abs(res.objective))
+    return out
+
+
+def one_run(row: str, time_limit: float, beta_fraction: float) -> dict:
+    size = ROWS[row]
+    X, y = make_data(size["n"], size["d"])
+    out: dict = {}
+    if row == "net-1000":
+        probe = sn.ConvexReLU(X, y, 1.0, patterns=100, seed=0)
+        beta = beta_for(X, y, probe.patterns.masks, beta_fraction)
+        start = time.perf_counter()
+        net = lbfgs_network(X, y, beta, size["width"])
+        out.update(train_s=time.perf_counter() - start, net_objective=net.objective(X, y, beta))
+        prog = sn.ConvexReLU(X, y, beta, patterns=net)
+        out.update(patterns=prog.patterns.count,
+                   firstorder=solve_record(prog, "firstorder", size["tol"], time_limit))
+        return out
+    cls = sn.ConvexGatedReLU if size.get("gated") else sn.ConvexReLU
+    prog = cls(X, y, 1.0, patterns=size["P"], seed=0)
+    prog.beta = beta_for(X, y, prog.patterns.masks, beta_fraction)
+    out["patterns"] = prog.patterns.count
+    out["firstorder"] = solve_record(prog, "firstorder", size["tol"], time_limit)
+    if size["clarabel"]:
+        out["clarabel"] = solve_record(prog, "clarabel", 1e-8, time_limit)
+        ref = out["clarabel"]["objective"]
+        out["rel_diff"] = abs(out["firstorder"]["objective"] - ref) / abs(ref)
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", nargs="+", default=DEFAULT_ROWS, choices=list(ROWS))
+    parser.add_argument("--time-limit", type=float, default=300.0)
+    parser.add_argument("--memory-limit", type=float, default=12.0, help="GiB")
+    parser.add_argument("--beta-fraction", type=float, default=0.1)
+    args = parser.parse_args(argv)
+    for row in args.rows:
+        limit = args.time_limit * (2 if ROWS[row]["clarabel"] else 1) + 120
+        outcome = run_isolated(one_run, row, args.time_limit, args.beta_fraction,
+                               time_limit=limit, memory_limit=args.memory_limit * 2**30)
+        rec = {"row": row, "size": {k: ROWS[row][k] for k in ("n", "d", "P")},
+               "peak_mib": outcome.peak_mib, "wall_s": outcome.wall_time,
+               "outcome": outcome.status}
+        if outcome.status == "ok":
+            rec.update(outcome.value)
+        else:
+            rec["message"] = outcome.message[:300]
+        print(json.dumps(rec), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
