@@ -200,6 +200,8 @@ class ConvexLinearFC(CompositeLeastSquares, ConvexProgram):
         verbose: bool = False,
         *,
         warm_start: bool = False,
+        memory_limit: int | float | str | None = None,
+        isolate: bool = False,
         **solver_options,
     ) -> SolveResult:
         """Solve the program (see :meth:`ConvexProgram.solve`).
@@ -208,11 +210,13 @@ class ConvexLinearFC(CompositeLeastSquares, ConvexProgram):
         solver: ``backend`` must be ``"auto"``, the result's backend is ``"ridge_path"``,
         ``tol`` is the relative gap the search certifies and ``max_iters`` caps its
         refinement rounds (default 60); ``time_limit``, ``verbose`` and solver options do
-        not apply to it.
+        not apply to it, and it runs in this process (its memory is that of one SVD of
+        ``X``, so ``memory_limit`` and ``isolate`` are accepted and have nothing to guard).
         """
         if self.variant != "ridge_path":
             result = super().solve(backend, tol, max_iters, time_limit, verbose,
-                                   warm_start=warm_start, **solver_options)
+                                   warm_start=warm_start, memory_limit=memory_limit,
+                                   isolate=isolate, **solver_options)
             if result.status == "error" and self.beta >= linear_fc_beta_max(self.X, self.Y):
                 result = self._zero_optimum(result)
             return result
