@@ -45,32 +45,32 @@ def agree(prog, loss="squared", tol=FO_TOL):
 @pytest.mark.parametrize("loss", ["squared", "logistic", "hinge"])
 @pytest.mark.parametrize("bias", [False, True])
 def test_relu_firstorder_agrees_with_clarabel(loss, bias):
-    X, y = data(labels=loss != "squared", seed=1 + bias)
-    prog = sn.ConvexReLU(X, y, 0.3, patterns=12, loss=loss, bias=bias, seed=2)
+    X, y = data(n=16, labels=loss != "squared", seed=1 + bias)
+    prog = sn.ConvexReLU(X, y, 0.3, patterns=8, loss=loss, bias=bias, seed=2)
     tol = FO_TOL if loss == "squared" else CLS_TOL
     res = agree(prog, loss, tol)
     assert res.raw["cone_violation"] <= tol * np.abs(prog.network().predict(X)).max()
 
 
 def test_vector_outputs_firstorder():
-    X, Y = data(K=2, seed=3)
-    prog = sn.ConvexReLU(X, Y, 0.4, patterns=10)
+    X, Y = data(n=16, K=2, seed=3)
+    prog = sn.ConvexReLU(X, Y, 0.4, patterns=6)
     agree(prog)
     assert prog.network().alpha.shape[1] == 2
 
 
 def test_relu_cnn_firstorder():
     rng = np.random.default_rng(4)
-    X = rng.standard_normal((14, 6))
-    y = np.maximum(X[:, :3] @ rng.standard_normal(3), 0) + 0.1 * rng.standard_normal(14)
-    prog = sn.ConvexReLUCNN(X, y, 0.5, kernel_size=3, patterns=10)
+    X = rng.standard_normal((10, 5))
+    y = np.maximum(X[:, :3] @ rng.standard_normal(3), 0) + 0.1 * rng.standard_normal(10)
+    prog = sn.ConvexReLUCNN(X, y, 0.5, kernel_size=3, patterns=6)
     agree(prog)
 
 
 @pytest.mark.parametrize("loss", ["squared", "logistic", "hinge"])
 def test_gated_relu_firstorder_and_certificate(loss):
-    X, y = data(labels=loss != "squared", seed=5)
-    prog = sn.ConvexGatedReLU(X, y, 1.0, patterns=15, loss=loss, bias=True)
+    X, y = data(n=16, labels=loss != "squared", seed=5)
+    prog = sn.ConvexGatedReLU(X, y, 1.0, patterns=10, loss=loss, bias=True)
     ref = prog.solve(backend="clarabel", tol=1e-10)
     cert = prog.certificate()  # exact dual norm over the fixed gates
     assert cert.lower_bound <= ref.objective * (1 + 1e-9) <= cert.upper_bound * (1 + 1e-8)

@@ -29,8 +29,16 @@ blocks plus the linear solve.
 and :math:`\mu = -\rho\lambda_s`; ``v = -\nabla L(Fq)`` is tried too, and the best scale
 ``s`` is taken. The upper value of an iterate ``q`` is the larger of the program objective
 and the objective of the network read off ``q`` (neuron :math:`(A q_j)_+` per block), so
-the network returned is never above it; the gap is the best upper value minus the best
-lower bound seen, and the solver stops when it is at most ``tol`` relative.
+the network returned is never above it. The solver stops when the upper value minus the
+best lower bound seen is at most ``tol`` relative *and* the cone violation of ``q`` is at
+most ``tol`` relative to its predictions (an infeasible ``q`` can sit below the program's
+optimum). The last iterate is returned, or the start point when it was better (a trained
+network's blocks are feasible, so the result is never worse than the network).
+
+**Measured** (``benchmarks/relu_firstorder.py``, 2 shared cores): the gated program
+converges in about a hundred iterations; the cone-constrained one needs thousands (the
+slack ``s`` of the ``N x 2P`` cone rows converges slowly), so at (1000, 20, 100) it does
+not reach ``1e-6`` within minutes.
 """
 
 from __future__ import annotations
@@ -54,9 +62,10 @@ DEFAULT_MAX_ITERS = 20_000
 
 RELAXATION = 1.6
 
-#: Initial penalty parameter (A is scaled to unit norm). Measured on small instances of
-#: every loss: 0.03-0.1 converge in 1000-2000 iterations where 1 or frequent adaptation
-#: needs over 10,000.
+#: Initial penalty parameter (A is scaled to unit norm). Measured: on small instances of
+#: every loss 0.03-0.1 converge in 1000-2000 iterations where 1 or frequent adaptation
+#: needs over 10,000; the cone-constrained program with N rows does best near
+#: 0.1 N / 30 (N = 300: about 1; N = 1000: 3-30), which is the default there.
 DEFAULT_RHO = 0.1
 
 #: Iterations between updates of the penalty parameter (each one perturbs the iterates).
@@ -67,7 +76,7 @@ ADAPT_EVERY = 200
 class ReLUADMMResult:
     r"""Outcome of :func:`solve_relu_admm`.
 
-    ``blocks`` ``(h, nb)`` are the best iterate (lowest upper value); ``objective`` is the
+    ``blocks`` ``(h, nb)`` are the last iterate (or the start, when better); ``objective`` is the
     objective of the network read off them, ``program_objective`` the program's own value
     there, ``lower_bound`` the best certified lower bound on the program's optimum,
     ``cone_violation`` :math:`\max_j \max((-(2D_j - I)Az_j)_+)` of ``blocks``,
@@ -339,7 +348,9 @@ def solve_relu_admm(
     alg = _ReLUADMM(ops, y, loss, bs, scale)
     h, nb, N = ops.h, ops.nb, ops.N
     max_iters = DEFAULT_MAX_ITERS if max_iters is None else int(max_iters)
-    rho = DEFAULT_RHO if rho is None else float(rho)
+    if rho is None:  # the cone rows want a larger rho as their number grows (measured)
+        rho = DEFAULT_RHO * max(1.0, N / 30.0) if cone else DEFAULT_RHO
+    rho = float(rho)
 
     Z = np.zeros((h, nb)) if start is None else np.asarray(start, dtype=float) * scale
     ops.set_guess(Z)
