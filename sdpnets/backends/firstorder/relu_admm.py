@@ -189,8 +189,17 @@ class _ReLUADMM:
         ops, P = self.ops, self.ops.P
         return ops.F0(Z[:, :P] - Z[:, P:]) if ops.cone else ops.F0(Z)
 
-    def adjoint(self, v: np.ndarray, W: np.ndarray | None) -> np.ndarray:
-        r""":math:`F^Tv + G^T W` (``W`` ``(N, nb)`` or ``None``) as ``(h, nb)`` blocks."""
+    @staticmethod
+    def slack_view(Wc: np.ndarray, mode: str, scale: float) -> np.ndarray:
+        """A chunk of the stored ``Wst`` as it enters a product (never the whole array, which
+        is the largest one): ``|Wst|`` = ``s - lambda_s``, or the multipliers
+        ``scale * (-Wst)_+`` = :math:`\mu`."""
+        return np.abs(Wc) if mode == "abs" else scale * np.maximum(-Wc, 0.0)
+
+    def adjoint(self, v: np.ndarray, W: np.ndarray | None, mode: str = "abs",
+                scale: float = 1.0) -> np.ndarray:
+        r""":math:`F^Tv + G^T w` as ``(h, nb)`` blocks, ``w`` the :meth:`slack_view` of
+        ``W`` ``(N, nb)`` (``None`` for the gated program)."""
         ops, P = self.ops, self.ops.P
         r = ops.pool_adj(v)
         out = np.empty((ops.h, ops.nb))
@@ -201,8 +210,10 @@ class _ReLUADMM:
                 assert W is not None  # the cone slack, given whenever there are cones
                 E = 2.0 * M - 1.0
                 cw = slice(c.start + P, c.stop + P)
-                out[:, c] = ops.A.T @ (Mr + self.root * E * W[:, c])
-                out[:, cw] = ops.A.T @ (self.root * E * W[:, cw] - Mr)
+                Wv = self.slack_view(W[:, c], mode, scale)
+                out[:, c] = ops.A.T @ (Mr + self.root * E * Wv)
+                Wv = self.slack_view(W[:, cw], mode, scale)
+                out[:, cw] = ops.A.T @ (self.root * E * Wv - Mr)
             else:
                 out[:, c] = ops.A.T @ Mr
         return out
@@ -250,37 +261,43 @@ class _ReLUADMM:
         net = self.loss.value(ops.pool_sum(rows_net), self.y) + pen
         return prog, net, viol, pred
 
-    def lower_bound(self, v: np.ndarray, mu: np.ndarray | None) -> tuple[float, np.ndarray]:
-        """Certified lower bound from ``v`` and cone multipliers ``mu`` (scaled jointly)."""
+    def lower_bound(self, v: np.ndarray, Wst: np.ndarray | None, mu_scale: float
+                    ) -> tuple[float, np.ndarray]:
+        """Certified lower bound from ``v`` and the cone multipliers
+        ``mu = mu_scale * (-Wst)_+`` (scaled jointly with ``v``)."""
         if self.loss.classification:
             v = self.y * np.clip(v * self.y, 0.0, 1.0)
-        C = self.adjoint(v, mu)
+        C = self.adjoint(v, Wst, "mu", mu_scale)
         norms = np.linalg.norm(C, axis=0)
-        if mu is not None:
-            norms = self._refine(v, mu, C, norms)
+        if Wst is not None:
+            norms = self._refine(v, Wst, mu_scale, C, norms)
         norm = float(norms.max(initial=0.0))
         value, s = best_scaled_value(self.loss, v, self.y, norm, self.beta)
         return value, s * v
 
-    def _refine(self, v, mu, C, norms, steps: int = 30):
+    def _refine(self, v, Wst, mu_scale, C, norms, steps: int = 30):
         r"""Improve the multipliers of the blocks above ``beta``: accelerated projected
         gradient on :math:`\min_{\mu_j \ge 0} \|c_j + \sqrt\gamma A^T E_j\mu_j\|^2`
         (``A`` has unit norm, so the step is :math:`1/\gamma`)."""
         ops = self.ops
-        J = np.flatnonzero(norms > self.beta)
-        if J.size == 0 or self.root == 0.0:
+        J_all = np.flatnonzero(norms > self.beta)
+        if J_all.size == 0 or self.root == 0.0:
             return norms
-        E = 2.0 * ops.M[:, self.pat[J]] - 1.0
-        base = C[:, J] - self.root * ops.A.T @ (E * mu[:, J])  # sigma_j F_j^T v
-        m = mu[:, J].copy()
-        yk, t = m.copy(), 1.0
-        for _ in range(steps):
-            R = base + self.root * ops.A.T @ (E * yk)
-            m_new = np.maximum(yk - (E * (ops.A @ R)) / self.root, 0.0)
-            t_new = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
-            yk = m_new + ((t - 1.0) / t_new) * (m_new - m)
-            m, t = m_new, t_new
-        refined = np.linalg.norm(base + self.root * ops.A.T @ (E * m), axis=0)
+        refined = np.empty(J_all.size)
+        for a in range(0, J_all.size, ops.step):  # chunks of blocks: bounded temporaries
+            J = J_all[a:a + ops.step]
+            E = 2.0 * ops.M[:, self.pat[J]] - 1.0
+            m = mu_scale * np.maximum(-Wst[:, J], 0.0)
+            base = C[:, J] - self.root * ops.A.T @ (E * m)  # sigma_j F_j^T v
+            yk, t = m.copy(), 1.0
+            for _ in range(steps):
+                R = base + self.root * ops.A.T @ (E * yk)
+                m_new = np.maximum(yk - (E * (ops.A @ R)) / self.root, 0.0)
+                t_new = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
+                yk = m_new + ((t - 1.0) / t_new) * (m_new - m)
+                m, t = m_new, t_new
+            refined[a:a + J.size] = np.linalg.norm(base + self.root * ops.A.T @ (E * m), axis=0)
+        J = J_all
         out = norms.copy()
         out[J] = np.minimum(norms[J], refined)
         return out
@@ -379,9 +396,8 @@ def solve_relu_admm(
         latest.update(upper=upper, Q=Q, vals=(prog, net, viol))
         if k == 0 and start is not None:
             first.update(latest, Q=Q.copy())
-        mu = None if not cone else (rho * alg.root) * np.maximum(-Wst, 0.0)
         for v in (-rho * lam_p, loss_gradient_point(loss, pred, y)):
-            value, point = alg.lower_bound(v, mu)
+            value, point = alg.lower_bound(v, Wst, rho * alg.root)
             if value > lower:
                 lower, dual_point = value, point
         rel = relative_gap(lower, upper)
@@ -406,7 +422,7 @@ def solve_relu_admm(
             status = "time_limit"
             break
         k += 1
-        rhs = alg.adjoint(p - lam_p, np.abs(Wst) if cone else None) + (Q - lam_q)
+        rhs = alg.adjoint(p - lam_p, Wst) + (Q - lam_q)
         Z = ops.solve(rhs, rtol=1e-10 if ops.linear_solver == "direct" else
                       max(1e-12, min(1e-3, 0.1 * rel)))
         Fz = RELAXATION * alg.forward(Z) + (1.0 - RELAXATION) * p
@@ -430,8 +446,7 @@ def solve_relu_admm(
                 lam_p /= factor
                 lam_q /= factor
                 if cone:
-                    neg = Wst < 0
-                    Wst[neg] /= factor  # lambda_s is the negative part
+                    np.divide(Wst, factor, out=Wst, where=Wst < 0)  # lambda_s: negative part
         if k >= next_check or k >= max_iters:
             rel = certify(k)
             next_check = k + max(check_every, k // 20)  # certificates cost ~5% at most
