@@ -191,7 +191,7 @@ class _ReLUADMM:
 
     @staticmethod
     def slack_view(Wc: np.ndarray, mode: str, scale: float) -> np.ndarray:
-        """A chunk of the stored ``Wst`` as it enters a product (never the whole array, which
+        r"""A chunk of the stored ``Wst`` as it enters a product (never the whole array, which
         is the largest one): ``|Wst|`` = ``s - lambda_s``, or the multipliers
         ``scale * (-Wst)_+`` = :math:`\mu`."""
         return np.abs(Wc) if mode == "abs" else scale * np.maximum(-Wc, 0.0)
