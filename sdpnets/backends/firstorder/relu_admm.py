@@ -361,6 +361,8 @@ def solve_relu_admm(
     scale = max(float(np.linalg.norm(A, 2)), 1e-300) if A.size else 1.0
     ops = PatternOperators(A / scale, masks, pool=pool, cone=cone, linear_solver=linear_solver,
                            cone_weight=cone_weight)
+    if time_limit is not None:
+        ops.deadline = t0 + time_limit
     bs = beta / scale
     alg = _ReLUADMM(ops, y, loss, bs, scale)
     h, nb, N = ops.h, ops.nb, ops.N

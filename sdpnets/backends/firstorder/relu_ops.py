@@ -30,6 +30,8 @@ density of pattern ``i``), warm-started from the previous solution.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import scipy.linalg as sla
 
@@ -82,6 +84,8 @@ class PatternOperators:
         self._K = self._factor() if linear_solver == "direct" else None
         self._u = np.zeros((self.h, self.P))
         self.cg_iterations = 0
+        #: ``time.perf_counter()`` value past which conjugate gradients stop early.
+        self.deadline: float | None = None
 
     # -- pooling ---------------------------------------------------------------------------
     def pool_sum(self, r: np.ndarray) -> np.ndarray:
@@ -151,6 +155,8 @@ class PatternOperators:
         for _ in range(100):
             if float(np.linalg.norm(res)) <= rtol * bnorm:
                 break
+            if self.deadline is not None and time.perf_counter() > self.deadline:
+                break  # the solver's time limit: its caller reports "time_limit"
             Ap = self._apply(Pd)
             a = rz / float(np.sum(Pd * Ap))
             U = U + a * Pd
