@@ -281,8 +281,8 @@ class _ReLUADMM:
         (``A`` has unit norm, so the step is :math:`1/\gamma`)."""
         ops = self.ops
         J_all = np.flatnonzero(norms > self.beta)
-        if J_all.size == 0 or self.root == 0.0:
-            return norms
+        if J_all.size == 0 or self.root == 0.0 or J_all.size > max(10, norms.size // 10):
+            return norms  # far from converged (most blocks above beta): not worth 2*steps products
         refined = np.empty(J_all.size)
         for a in range(0, J_all.size, ops.step):  # chunks of blocks: bounded temporaries
             J = J_all[a:a + ops.step]
