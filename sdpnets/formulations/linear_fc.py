@@ -303,10 +303,16 @@ class ConvexLinearFC(CompositeLeastSquares, ConvexProgram):
     def _solution_scale(self) -> float:
         r"""Natural size of ``Z``, :math:`\|X^TY\|_2 / \|X\|_2^2`: singular values far below it
         are solver noise (e.g. at ``beta >= beta_max``, where the optimum is zero)."""
-        norm = float(np.linalg.norm(self.X, 2))
+        if self._fo_parts is not None:  # the first-order solve's statistics: no data pass
+            datafit = self._fo_parts[0]
+            norm = float(np.sqrt(datafit.lipschitz))
+            top = float(np.linalg.norm(datafit.corr, 2))
+        else:
+            norm = float(np.linalg.norm(self.X, 2))
+            top = linear_fc_beta_max(self.X, self.Y)
         if not norm > 0:
             return 0.0  # X = 0: the zero network is the only solution
-        return linear_fc_beta_max(self.X, self.Y) / norm / norm  # no underflow of norm**2
+        return top / norm / norm  # no underflow of norm**2
 
     def _certificate(self) -> Certificate:
         net = self._recover()  # certificate() has checked that a solution exists
