@@ -23,7 +23,14 @@ import numpy as np
 
 from . import __version__
 from .backends import BACKENDS
-from .demo import _table, demo_data, run_demo  # noqa: F401  (demo_data: public helper)
+from .demo import _table, demo_data, demo_report  # noqa: F401  (demo_data: public helper)
+
+
+def run_demo(seed: int = 0, out=None) -> dict:
+    """Print the demo's tables on ``out`` (standard output) as they are ready; return their
+    rows."""
+    out = sys.stdout if out is None else out
+    return demo_report(seed, emit=lambda text: print(text, file=out, flush=True))
 from .errors import InvalidInputError, ProblemTooLargeError, SdpnetsError
 
 #: Network families ``sdpnets fit`` trains, and the options each one takes.

@@ -1,5 +1,6 @@
 """The main job, ``sdpnets demo``: train networks to their certified global optimum and
-print result tables. Only the command line calls it (it prints).
+build result tables. The command line prints them (:func:`sdpnets.cli.run_demo`); this
+module never prints.
 
 1. A real-size two-layer linear network, ``(n, d, K) = (20000, 200, 100)``, on sdpnets' own
    first-order solver: one pass over the data, then a certified optimum.
@@ -9,9 +10,8 @@ print result tables. Only the command line calls it (it prints).
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -50,13 +50,15 @@ def _bracket(cert) -> tuple[str, str]:
     return f"[{cert.lower_bound:.10g}, {cert.upper_bound:.10g}]", f"{rel:.1e}"
 
 
-def run_demo(seed: int = 0, out=None) -> dict[str, list[dict[str, Any]]]:
-    """Print the demo's tables; return their rows (for tests and scripts)."""
-    out = sys.stdout if out is None else out
+def demo_report(seed: int = 0, emit: Callable[[str], None] | None = None
+                ) -> dict[str, list[dict[str, Any]]]:
+    """Run the demo: hand each block of its text to ``emit`` as it is ready (the command
+line prints it) and return the tables' rows (for tests and scripts)."""
+    emit = (lambda text: None) if emit is None else emit
     report: dict[str, list[dict[str, Any]]] = {"large": [], "small": [], "descent": []}
-    print(f"sdpnets {__version__} demo: two-layer linear networks with weight decay, trained "
+    emit(f"sdpnets {__version__} demo: two-layer linear networks with weight decay, trained "
           "to their global optimum\n(the nuclear-norm program min_Z 1/2||XZ - Y||^2 + "
-          "beta ||Z||_*). Relative gap = (upper - lower) / upper.\n", file=out)
+          "beta ||Z||_*). Relative gap = (upper - lower) / upper.\n")
 
     # 1. real size, first-order backend ------------------------------------------------------
     n, d, K = LARGE
@@ -80,20 +82,20 @@ def run_demo(seed: int = 0, out=None) -> dict[str, list[dict[str, Any]]]:
         line = [FIRST_ORDER, res.status, bracket, rel, f"{total:.2f}", f"{total / floor:.1f}x",
                 rank]
     report["large"].append(row)
-    print(f"1. Real size: n={n}, d={d}, K={K}, beta={beta:.4g} (0.15 beta_max). One pass over "
-          f"the data (X^T X, X^T Y) takes {floor:.2f} s.", file=out)
-    print(_table(["backend", "status", "certified bracket [lower, upper]", "relative gap",
-                  "seconds", "x data pass", "rank"], [line]), file=out)
-    print("The interior-point and splitting solvers are not run at this size: on it Clarabel "
+    emit(f"1. Real size: n={n}, d={d}, K={K}, beta={beta:.4g} (0.15 beta_max). One pass over "
+          f"the data (X^T X, X^T Y) takes {floor:.2f} s.")
+    emit(_table(["backend", "status", "certified bracket [lower, upper]", "relative gap",
+                  "seconds", "x data pass", "rank"], [line]))
+    emit("The interior-point and splitting solvers are not run at this size: on it Clarabel "
           "needs a 16 GB dense\nKKT block for the 300 x 300 PSD cone and SCS stops on its "
-          "time limit (benchmarks/firstorder_least_squares.py).\n", file=out)
+          "time limit (benchmarks/firstorder_least_squares.py).\n")
 
     # 2. small size, every backend ---------------------------------------------------------
     X, Y = demo_data(seed)
     n, d = X.shape
     beta = 0.15 * beta_max(X, Y, family="linear_fc")
-    print(f"2. Small size on every backend: n={n}, d={d}, K={Y.shape[1]}, beta={beta:.4g} "
-          "(0.15 beta_max).", file=out)
+    emit(f"2. Small size on every backend: n={n}, d={d}, K={Y.shape[1]}, beta={beta:.4g} "
+          "(0.15 beta_max).")
     configs: list[tuple[str, dict[str, Any]]] = [
         ("2-layer, weight decay", dict(depth=2)),
         ("3-layer, ||W1||_2<=1", dict(depth=3, hidden="spectral")),
@@ -126,15 +128,14 @@ def run_demo(seed: int = 0, out=None) -> dict[str, list[dict[str, Any]]]:
                 rows.append([label, name, r.status, "-", "-",
                              f"{r.solve_time + r.compile_time:.3f}", "-"])
             report["small"].append(entry)
-    print(_table(["network", "backend", "status", "certified bracket [lower, upper]",
-                  "relative gap", "seconds", "rank"], rows), file=out)
-    print("The 3-layer network with a spectral-norm-bounded hidden layer has the same convex "
+    emit(_table(["network", "backend", "status", "certified bracket [lower, upper]",
+                  "relative gap", "seconds", "rank"], rows))
+    emit("The 3-layer network with a spectral-norm-bounded hidden layer has the same convex "
           "program as the\n2-layer one (its hidden layer can only rotate and shrink), so "
-          "the same optimum.\n", file=out)
+          "the same optimum.\n")
 
     # 3. gradient descent on the weights ------------------------------------------------------
-    print("3. Gradient descent on the weights (width 8 per hidden layer), 5 random starts:",
-          file=out)
+    emit("3. Gradient descent on the weights (width 8 per hidden layer), 5 random starts:")
     rows = []
     for label, kw in configs:
         if label not in best_lower:
@@ -151,8 +152,8 @@ def run_demo(seed: int = 0, out=None) -> dict[str, list[dict[str, Any]]]:
             rows.append([label, s, f"{value:.10g}", f"{above:.2e}",
                          f"{above / abs(best_lower[label]):.1e}",
                          f"{time.perf_counter() - start:.2f}"])
-    print(_table(["network", "start", "objective", "above the certified lower bound",
-                  "relative", "seconds"], rows), file=out)
-    print("Every run ends at or above the certified lower bound (weak duality); the convex "
-          "program reaches it.", file=out)
+    emit(_table(["network", "start", "objective", "above the certified lower bound",
+                  "relative", "seconds"], rows))
+    emit("Every run ends at or above the certified lower bound (weak duality); the convex "
+          "program reaches it.")
     return report
