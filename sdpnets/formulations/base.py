@@ -27,6 +27,15 @@ from ..memory import choose_backend
 from ..networks import Network
 from ..results import Certificate, SolveResult, relative_gap
 
+from .least_squares import (  # noqa: F401  (re-exported: formulations import them from here)
+    ORDINARY_RANGE,
+    column_scale,
+    safe_norm,
+    ordinary_or,
+    best_dual_scaling,
+    reduce_least_squares,
+)
+
 __all__ = ["ConvexProgram", "reduce_least_squares", "best_dual_scaling", "PATH_POINTS"]
 
 #: Number of ``beta`` values of the default grid of :meth:`ConvexProgram.path`.
@@ -51,9 +60,6 @@ def verify_limit(tol: float) -> float:
     """
     return max(VERIFY_FACTOR * tol, np.sqrt(tol) / VERIFY_FACTOR)
 
-#: Data scales (column norms, ``||y||``, column-norm ratios) within this factor of 1 are
-#: left alone by the equilibration.
-ORDINARY_RANGE = 1e3
 
 #: The equilibrated problem is re-scaled and solved once more when an unverified solve saw
 #: an objective below this (in its own units, where the zero network costs 1/2): the
@@ -148,10 +154,10 @@ class ConvexProgram(ABC):
         The solution and objective are returned in the caller's units
         (:attr:`solution_scale`, the objective times ``y**2``).
         """
-        sx = _ordinary_or(_column_scale(A))
+        sx = ordinary_or(column_scale(A))
         sy = 1.0
         if scale_targets:
-            sy = self._y_scale_hint if self._y_scale_hint else _ordinary_or(_norm(Y))
+            sy = self._y_scale_hint if self._y_scale_hint else ordinary_or(safe_norm(Y))
         self._scales = (sx, sy)
         self._targets_scaled = scale_targets
         self.beta_parameter.value = self._scaled_beta()
@@ -591,62 +597,3 @@ class ConvexProgram(ABC):
     @abstractmethod
     def _certificate(self) -> Certificate:
         """Compute the certificate from the solved program."""
-
-
-def _ordinary_or(scale: float) -> float:
-    """``scale`` when it is far from 1 (outside ``[1/ORDINARY_RANGE, ORDINARY_RANGE]``), else
-    ``1`` (and ``1`` for a zero scale)."""
-    if not scale > 0 or 1.0 / ORDINARY_RANGE <= scale <= ORDINARY_RANGE:
-        return 1.0
-    return scale
-
-
-def _norm(A: np.ndarray) -> float:
-    """Frobenius norm without overflow for huge finite entries."""
-    m = float(np.max(np.abs(A), initial=0.0))
-    return m * float(np.linalg.norm(A / m)) if m > 0 else 0.0
-
-
-def _column_scale(A: np.ndarray) -> float:
-    """The largest column norm of ``A`` (``1`` for a zero matrix), overflow-safe."""
-    m = float(np.max(np.abs(A), initial=0.0))
-    if not m > 0:
-        return 1.0
-    A = A.reshape(A.shape[0], -1) / m
-    return m * float(np.sqrt(np.max(np.einsum("ij,ij->j", A, A))))
-
-
-def reduce_least_squares(A: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    r"""Shrink :math:`\|A Z - Y\|^2` to a size independent of the number of rows.
-
-    With the thin QR :math:`A = QR`,
-    :math:`\|AZ - Y\|^2 = \|RZ - Q^T Y\|^2 + \|Y\|^2 - \|Q^T Y\|^2` (docs/conventions.md).
-
-    Returns
-    -------
-    R : ndarray, shape (min(n, d), d)
-    QtY : ndarray, shape (min(n, d),) or (min(n, d), K)
-    offset : float
-        :math:`\|Y\|^2 - \|Q^T Y\|^2 \ge 0`.
-    """
-    Q, R = np.linalg.qr(A, mode="reduced")
-    QtY = Q.T @ Y
-    resid = Y - Q @ QtY  # ||Y||^2 - ||Q^T Y||^2 without cancellation when Y is nearly fit
-    offset = float(np.sum(resid * resid))
-    return R, QtY, offset
-
-
-def best_dual_scaling(v: np.ndarray, y: np.ndarray, dual_norm: float, beta: float) -> float:
-    r"""The scale :math:`s \ge 0` maximizing the squared-loss dual value of :math:`s v`.
-
-    The dual value :math:`-\tfrac12\|s v - y\|^2 + \tfrac12\|y\|^2` is concave in ``s``; the
-    point is feasible for :math:`s\,\text{dual\_norm} \le \beta`. Returns the maximizer on
-    that interval.
-    """
-    vv = float(np.sum(v * v))
-    if vv == 0.0:
-        return 0.0
-    s = max(float(np.sum(v * y)) / vv, 0.0)
-    if dual_norm > 0:
-        s = min(s, beta / dual_norm)
-    return s
