@@ -368,7 +368,7 @@ def test_enumeration_refuses_too_many_candidate_gates_with_an_estimate():
 
 
 def test_long_enumerations_log_their_progress(caplog, monkeypatch):
-    monkeypatch.setattr(sn.patterns, "_BATCH_FLOATS", 2**12)  # many small batches
+    monkeypatch.setattr(sn._arrangement, "_BATCH_FLOATS", 2**12)  # many small batches
     X = np.random.default_rng(0).standard_normal((16, 4))
     with caplog.at_level(logging.INFO, logger="sdpnets.patterns"):
         ps = sn.enumerate_patterns(X, max_patterns=10**6)
