@@ -20,6 +20,7 @@ import sdpnets as sn
 from sdpnets.backends import ClarabelBackend, MosekBackend, SCSBackend
 from sdpnets.patches import extract_patches
 from sdpnets.patterns import arrangement_info, patterns_from_gates, unique_patterns
+from sdpnets.formulations.refine import verify_limit
 from sdpnets.results import relative_gap
 from conftest import BACKENDS
 
@@ -232,6 +233,45 @@ def test_scs_at_a_loose_tolerance_is_not_called_optimal_far_from_the_optimum():
     res = sn.ConvexLinearFC(X, y, 1.0).solve(backend="scs", tol=1e-3)
     assert res.status != "optimal" or res.objective <= ref * (1 + 1e-2)
     assert not np.isnan(res.lower_bound) and not np.isnan(res.upper_bound)
+
+
+@pytest.mark.skipif("scs" not in BACKENDS, reason="needs SCS")
+def test_an_unverified_optimal_is_solved_again_tighter_until_certified():
+    # SCS at tol=1e-3 on item 13's data stops "optimal" thousands of times above the
+    # optimum; a tighter solver tolerance reaches the requested one, certified
+    X, y = item13_data()
+    ref, _ = group_lasso_optimum(X, y, 1.0)
+    res = sn.ConvexLinearFC(X, y, 1.0).solve(backend="scs", tol=1e-3)
+    assert res.status == "optimal", res.message
+    assert "solved again at solver tolerance" in res.message
+    assert res.lower_bound <= ref * (1 + 1e-9) <= res.upper_bound * (1 + 1e-9)
+    assert res.relative_gap <= verify_limit(1e-3)
+    assert abs(res.objective - ref) <= verify_limit(1e-3) * ref
+
+
+@pytest.mark.skipif("scs" not in BACKENDS, reason="needs SCS")
+def test_raw_solver_tolerances_are_not_tightened_behind_the_users_back():
+    X, y = item13_data()
+    res = sn.ConvexLinearFC(X, y, 1.0).solve(backend="scs", tol=1e-3, eps_abs=1e-3, eps_rel=1e-3)
+    assert "solved again at solver tolerance" not in res.message
+    assert res.status != "optimal" or res.relative_gap <= verify_limit(1e-3)
+
+
+def test_tightening_stops_at_the_time_limit(small, monkeypatch):
+    X, y = small
+    prog = sn.ConvexLinearFC(X, y, 1.0)
+    real, tols = ClarabelBackend.solve, []
+
+    def never_verified(self, problem, **kw):
+        tols.append(kw["tol"])
+        res = real(self, problem, **{**kw, "max_iter": 1})
+        time.sleep(0.3)
+        return sn.SolveResult("optimal", res.objective, "clarabel", iterations=res.iterations)
+
+    monkeypatch.setattr(ClarabelBackend, "solve", never_verified)
+    res = prog.solve(backend="clarabel", tol=1e-6, time_limit=0.5)
+    assert res.status == "optimal_inaccurate", (tols, res.message)
+    assert tols == [1e-6, 1e-8]  # the third would start past 0.5 s
 
 
 # --- item 13: equilibration ---------------------------------------------------------------------------

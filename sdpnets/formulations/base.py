@@ -27,6 +27,7 @@ from ..memory import choose_backend
 from ..networks import Network
 from ..results import Certificate, SolveResult, relative_gap
 
+from .refine import RESCALE_BELOW, VERIFY_FACTOR, solve_verified, verify_limit  # noqa: F401
 from .least_squares import (  # noqa: F401  (re-exported: formulations import them from here)
     ORDINARY_RANGE,
     column_scale,
@@ -41,30 +42,6 @@ __all__ = ["ConvexProgram", "reduce_least_squares", "best_dual_scaling", "PATH_P
 #: Number of ``beta`` values of the default grid of :meth:`ConvexProgram.path`.
 PATH_POINTS = 20
 
-#: A solver's "optimal" is kept only when the certified relative gap of the program that
-#: was solved (and the disagreement between the solver's objective and the recovered
-#: network's) is at most :func:`verify_limit` of ``tol``; otherwise it is
-#: "optimal_inaccurate".
-VERIFY_FACTOR = 10.0
-
-
-def verify_limit(tol: float) -> float:
-    r"""The certified relative gap an "optimal" solve at ``tol`` may show:
-    :math:`\max(10\,\mathrm{tol}, \sqrt{\mathrm{tol}}/10)`.
-
-    The dual point is built from the primal solution (its residual, or the solver's
-    multiplier), which is first-order accurate: a point whose objective is within ``tol``
-    of the optimum is within about :math:`\sqrt{\mathrm{tol}}` of the optimal point, and so
-    is the dual point built from it. A solver that stopped far from its tolerance (SCS at
-    ``tol=1e-3`` 15x above the optimum, a stall) is caught by either term.
-    """
-    return max(VERIFY_FACTOR * tol, np.sqrt(tol) / VERIFY_FACTOR)
-
-
-#: The equilibrated problem is re-scaled and solved once more when an unverified solve saw
-#: an objective below this (in its own units, where the zero network costs 1/2): the
-#: solver's absolute tolerances were then too coarse for the objective.
-RESCALE_BELOW = 1e-3
 
 
 class ConvexProgram(ABC):
@@ -341,26 +318,8 @@ class ConvexProgram(ABC):
             )
         options = dict(tol=tol, max_iters=max_iters, time_limit=time_limit, verbose=verbose,
                        **solver_options)
-        self._result = self._solve_conic(engine, prebuild_time, warm_start, options)
-        if self._should_rescale(self._result, tol):
-            # the solver judged its gap against the equilibrated objective, which was far
-            # below 1: solve once more on the objective's own scale
-            first, state = self._result, dict(self.__dict__)
-            self._y_scale_hint = float(np.sqrt(2.0 * first.upper_bound))
-            self._problem = None
-            second = self._solve_conic(engine, 0.0, False, options)
-            if second.solved and second.relative_gap <= first.relative_gap:
-                self._result = replace(
-                    second,
-                    solve_time=first.solve_time + second.solve_time,
-                    compile_time=first.compile_time + second.compile_time,
-                    message=f"{second.message} (solved twice: the first solve, on the data's "
-                    f"scale, had relative gap {first.relative_gap:.2g})".strip(),
-                )
-            else:  # keep the first solve: its problem and variables hold its solution
-                self.__dict__.update(state)
-                self.beta_parameter.value = self._scaled_beta()
-        return self._result
+        return solve_verified(self, engine, prebuild_time, warm_start, options,
+                              tighten=not solver_options)
 
     def _auto_fallback(self, tol, max_iters, time_limit, verbose, memory_limit,
                        solver_options) -> SolveResult:
@@ -382,8 +341,9 @@ class ConvexProgram(ABC):
         return self._result
 
     def _solve_conic(self, engine, prebuild_time: float, warm_start: bool,
-                     options: dict[str, Any]) -> SolveResult:
-        """One solve of the (equilibrated) cvxpy problem, in the caller's units, verified."""
+                     options: dict[str, Any], verify_tol: float | None = None) -> SolveResult:
+        """One solve of the (equilibrated) cvxpy problem, in the caller's units, verified
+        against ``verify_tol`` (default: the solver's ``options["tol"]``)."""
         start = time.perf_counter()
         problem = self.problem
         build_time = prebuild_time + time.perf_counter() - start
@@ -396,18 +356,7 @@ class ConvexProgram(ABC):
             exact=self.exact,
             message=" ".join(m for m in (result.message, self._message()) if m),
         )
-        return self._verify(result, options["tol"])
-
-    def _should_rescale(self, result: SolveResult, tol: float) -> bool:
-        """Whether a solve failed verification because the objective the solver saw (in
-        equilibrated units, where the zero network costs 1/2) was tiny: the solver's
-        absolute tolerances were then too coarse for it."""
-        if not result.solved or self._y_scale_hint is not None or not self._targets_scaled:
-            return False
-        if result.relative_gap <= verify_limit(tol):
-            return False
-        seen = result.upper_bound / self._scales[1] ** 2
-        return bool(np.isfinite(seen) and 0.0 < seen < RESCALE_BELOW)
+        return self._verify(result, options["tol"] if verify_tol is None else verify_tol)
 
     # -- verification -------------------------------------------------------------------
     def _verify(self, result: SolveResult, tol: float) -> SolveResult:
