@@ -83,6 +83,11 @@ STALL_AFTER = 2000
 DEFAULT_MAX_ITERS = 50_000
 
 
+#: After ``k`` iterations the certificate is evaluated again after ``k // CHECK_SPACING``
+#: more (or ``check_every``, whichever is larger). Measured on the patch CNN at n = 5000
+#: (445 iterations): a fixed interval of 5 spent about 40% of the time certifying.
+CHECK_SPACING = 10
+
 @dataclass
 class Composite:
     r""":math:`\min_W f(W) + \beta\,\Omega(W)` with a least-squares ``datafit`` ``f``."""
@@ -162,6 +167,7 @@ class _Stopper:
         self.phase_start = 0
         self.time_limit = time_limit
         self.check_every = check_every
+        self.next_check = check_every
         self.start = time.perf_counter()
         self.history: list[tuple[int, float, float]] = []
         self.best: tuple[GapCertificate, np.ndarray] | None = None
@@ -191,8 +197,11 @@ class _Stopper:
             limit = "iteration_limit"
         elif self.time_limit is not None and self.elapsed() >= self.time_limit:
             limit = "time_limit"
-        if not (force or limit or k % self.check_every == 0):
+        if not (force or limit or k >= self.next_check):
             return None
+        # a certificate costs a few iterations' work: every check_every iterations at
+        # first, then every tenth of the iterations so far (at most 10% overshoot)
+        self.next_check = k + max(self.check_every, k // CHECK_SPACING)
         cert = certify_point(self.problem, W)
         self.lower = max(self.lower, cert.lower)
         if self.lower > cert.lower:  # an earlier dual point was better: keep its bound
@@ -306,7 +315,8 @@ def solve_composite(
     rho : float, optional
         ADMM's initial penalty parameter (e.g. the last one of a previous solve).
     check_every : int
-        Iterations between certificate evaluations.
+        Iterations between certificate evaluations at first; after
+        ``CHECK_SPACING * check_every`` iterations, a tenth of the iterations so far.
     rotate : bool, optional
         Work in the eigenbasis of ``G`` (default: when the penalty allows it).
     """
