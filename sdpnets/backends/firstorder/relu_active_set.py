@@ -1,0 +1,472 @@
+r"""Active-set (cutting-plane) solver for the cone-constrained two-layer ReLU program,
+squared loss: an interior-point method on a reduced program, certified on the full one.
+
+The program, one output at a time (``F``, ``G`` as in :mod:`.relu_ops`):
+
+.. math::
+
+    \min_z\; \tfrac12\|Fz - y\|^2 + \beta\sum_j \|z_j\|_2
+    \quad\text{s.t.}\quad G_j z_j = (2D_j - I)Az_j \ge 0 .
+
+**Relaxation.** Keeping only the blocks ``j`` of a working set :math:`\mathcal B` (the
+others fixed at zero) and, per kept block, only the cone rows of a working set
+:math:`\mathcal R_j` gives a reduced program (few blocks, few rows) that Clarabel solves
+to high accuracy. Its prediction residual :math:`v = y - Fz` and the multipliers
+:math:`\mu_j \ge 0` of its kept rows (zero on every other row) are a dual point of the
+*full* program, so weak duality gives the certified lower bound
+
+.. math::
+
+    \text{optimum} \ge -L^*(-sv) \quad\text{whenever}\quad
+    s\,\big\|\sigma_j F_j^T v + G_j^T\mu_j\big\|_2 \le \beta\ \ \forall j \in \{1..2P\}
+
+(the best ``s`` is taken). Blocks above ``beta`` get their multipliers improved over
+*every* row by accelerated projected gradient on
+:math:`\min_{\mu_j \ge 0}\|\sigma_jF_j^Tv + G_j^T\mu_j\|`; a block still above ``beta``
+enters the working set with the rows its multipliers use. The reduced solution ``z`` is
+feasible for the full program once it satisfies every cone row (checked over all rows,
+a chunk of blocks at a time); the most violated rows of each block are added otherwise.
+The loop stops when the full program's objective at ``z`` (and the objective of the
+network read off ``z``) is within ``tol`` of the lower bound and no cone row is violated
+by more than ``cone_tol`` relative to the predictions.
+
+**Start.** The gated program with gates equal to the patterns is a relaxation that the
+ADMM of :mod:`.relu_admm` solves in about a hundred iterations; its nonzero blocks give
+the first working set (both signs), with the rows each block violates most, and its
+residual is dual feasible for the cone program (its dual constraint is stronger), so it
+gives a first lower bound. A given start (a trained network's blocks) is used instead.
+
+**Measured** (``benchmarks/relu_firstorder.py``, see the README): the reduced programs
+keep a few hundred to a few thousand of the ``2NP`` cone rows; time goes to the reduced
+interior-point solves, whose size grows with the number of nonzero blocks times ``h``
+(their KKT system holds the reduced ``F``).
+"""
+
+from __future__ import annotations
+
+import math
+import os as _os
+import time
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ...losses import Loss
+from ...results import relative_gap
+from .relu_admm import ReLUADMMResult, _ReLUADMM, best_scaled_value, solve_relu_admm
+from .relu_ops import PatternOperators
+
+__all__ = ["solve_relu_active_set", "DEFAULT_MAX_ROUNDS"]
+
+#: Round cap when the caller gives none (the certified gap stops the loop first).
+DEFAULT_MAX_ROUNDS = 100
+
+#: Cone rows added per block and round (the most violated ones).
+DEFAULT_ROWS_PER_ROUND = 10
+
+#: Blocks added per round (those furthest above ``beta`` after refinement).
+DEFAULT_BLOCKS_PER_ROUND = 20
+
+#: The reduced loss is written with the Gram matrix of ``F_B`` up to ``m h`` this times ``n``
+#: (measured at (1000, 20, 100): with ``m h`` near ``n`` the residual layout's KKT system
+#: factors about ten times slower).
+GRAM_RATIO = 3.0
+
+#: Projected-gradient steps that improve the multipliers of blocks above ``beta``.
+REFINE_STEPS = 50
+
+
+class _Working:
+    """Working set: ``keep`` (``N x nb`` bool) marks kept cone rows, ``active`` (``nb``
+    bool) the blocks of the reduced program."""
+
+    def __init__(self, N: int, nb: int):
+        self.keep = np.zeros((N, nb), dtype=bool)
+        self.active = np.zeros(nb, dtype=bool)
+        #: blocks that came back after leaving (never leave again: no cycling)
+        self.sticky = np.zeros(nb, dtype=bool)
+        self.left = np.zeros(nb, dtype=bool)
+
+    def add(self, blocks: np.ndarray, rows: np.ndarray | None = None) -> int:
+        """Add blocks and (row, block) pairs; returns how many were new."""
+        blocks = np.asarray(blocks, dtype=int)
+        new = int(np.count_nonzero(~self.active[blocks]))
+        self.sticky[blocks[self.left[blocks]]] = True
+        self.active[blocks] = True
+        if rows is not None and rows.size:
+            r, b = rows
+            new += int(np.count_nonzero(~self.keep[r, b]))
+            self.keep[r, b] = True
+            self.active[b] = True
+        return new
+
+
+def _merge(old, new, blocks):
+    """Multiplier pairs ``(rows, blocks, mu)``: ``new`` for ``blocks``, ``old`` elsewhere."""
+    stay = ~np.isin(old[1], blocks)
+    return tuple(np.concatenate([o[stay], x]) for o, x in zip(old, new))
+
+
+def _top_rows(score: np.ndarray, blocks: np.ndarray, k: int, keep: np.ndarray) -> np.ndarray:
+    """``(rows, blocks)`` of the ``k`` largest positive ``score`` entries per column
+    (``score`` is ``N x len(blocks)``), skipping rows already kept."""
+    score = np.where(keep[:, blocks], 0.0, score)
+    k = min(k, score.shape[0])
+    idx = np.argpartition(-score, k - 1, axis=0)[:k] if k < score.shape[0] else \
+        np.broadcast_to(np.arange(score.shape[0])[:, None], score.shape)
+    vals = np.take_along_axis(score, idx, axis=0)
+    ok = vals > 0
+    cols = np.broadcast_to(np.arange(score.shape[1]), idx.shape)
+    return np.stack([idx[ok], blocks[cols[ok]]])
+
+
+class _ActiveSet:
+    """The reduced programs and the checks against the full one (``A`` at unit norm,
+    ``y`` and ``beta`` in the same units)."""
+
+    def __init__(self, ops: PatternOperators, y: np.ndarray, beta: float, loss: Loss):
+        self.ops, self.y, self.beta, self.loss = ops, y, beta, loss
+        P = ops.P
+        self.sign = np.concatenate([np.ones(P), -np.ones(P)])
+        self.pat = np.tile(np.arange(P), 2)
+        self.alg = _ReLUADMM(ops, y, loss, beta, 1.0)
+        self.clarabel_iterations = 0
+        #: per reduced solve: layout, blocks, rows, Clarabel iterations, seconds
+        self.solve_log: list[tuple[str, int, int, int, float]] = []
+
+    # -- reduced program ---------------------------------------------------------------
+    def reduced_matrices(self, ws: _Working):
+        r"""Blocks ``B``, kept pairs, the layout (``"gram"`` or ``"residual"``) and Clarabel's
+        ``P, q, A, b, cones`` for the reduced program. With ``m h <= n`` (``m`` blocks) the
+        variables are ``[z_B, t]`` and the loss is :math:`\tfrac12 z^TF_B^TF_Bz - y^TF_Bz`;
+        otherwise ``[z_B, t, e]`` with :math:`e = F_Bz - y` and the loss
+        :math:`\tfrac12\|e\|^2` (the smaller dense block either way)."""
+        import clarabel
+
+        ops, h, n = self.ops, self.ops.h, self.ops.n
+        B = np.flatnonzero(ws.active)
+        m = B.size
+        nz = m * h
+        gram = nz <= GRAM_RATIO * n
+        # F_B: one column group per block, rows where its pattern is on
+        ri, lb = np.nonzero(ops.M[:, self.pat[B]])
+        data = (self.sign[B[lb]][:, None] * ops.A[ri]).ravel()
+        cols = (lb[:, None] * h + np.arange(h)).ravel()
+        rows = np.repeat(ri % n, h)
+        F = sp.csc_matrix((data, (rows, cols)), shape=(n, nz))
+        del ri, lb, data, cols, rows
+        # kept cone rows: (2D - I) A z_b >= 0
+        kr, kb = np.nonzero(ws.keep[:, B])
+        E = 2.0 * ops.M[kr, self.pat[B[kb]]] - 1.0
+        K = kr.size
+        G = sp.csc_matrix(((E[:, None] * ops.A[kr]).ravel(),
+                           (np.repeat(np.arange(K), h), (kb[:, None] * h + np.arange(h)).ravel())),
+                          shape=(K, nz))
+        # second-order cones (t_b, z_b): rows ordered block by block
+        soc_rows = np.arange(m * (h + 1)).reshape(m, h + 1)
+        t_col = nz + np.arange(m)
+        z_col = np.arange(nz).reshape(m, h)
+        S = sp.csc_matrix((-np.ones(m * (h + 1)),
+                           (soc_rows.ravel(), np.hstack([t_col[:, None], z_col]).ravel())),
+                          shape=(m * (h + 1), nz + m))
+        cones = [clarabel.NonnegativeConeT(K)] + [clarabel.SecondOrderConeT(h + 1)] * m
+        if gram:
+            Fd = F.toarray()
+            H = Fd.T @ Fd
+            del Fd
+            Pm = sp.block_diag([sp.csc_matrix(np.triu(H)), sp.csc_matrix((m, m))], format="csc")
+            q = np.concatenate([-(F.T @ self.y), np.full(m, self.beta)])
+            Acl = sp.vstack([sp.hstack([-G, sp.csc_matrix((K, m))]), S], format="csc")
+            b = np.zeros(K + m * (h + 1))
+        else:
+            Acl = sp.vstack([
+                sp.hstack([-F, sp.csc_matrix((n, m)), sp.identity(n)]),
+                sp.hstack([-G, sp.csc_matrix((K, m + n))]),
+                sp.hstack([S, sp.csc_matrix((m * (h + 1), n))]),
+            ], format="csc")
+            b = np.concatenate([-self.y, np.zeros(K + m * (h + 1))])
+            Pm = sp.block_diag([sp.csc_matrix((nz + m, nz + m)), sp.identity(n)], format="csc")
+            q = np.concatenate([np.zeros(nz), np.full(m, self.beta), np.zeros(n)])
+            cones = [clarabel.ZeroConeT(n)] + cones
+        return B, (kr, kb), ("gram" if gram else "residual"), (Pm, q, Acl, b, cones)
+
+    def solve_reduced(self, ws: _Working, time_limit: float | None, accuracy: float):
+        """Solve the reduced program; returns ``(Z (h, nb), mu pairs, clarabel status)``."""
+        import clarabel
+
+        ops, h, n = self.ops, self.ops.h, self.ops.n
+        B, (kr, kb), layout, (Pm, q, Acl, b, cones) = self.reduced_matrices(ws)
+        t0 = time.perf_counter()
+        settings = clarabel.DefaultSettings()
+        settings.verbose = False
+        settings.direct_solve_method = _os.environ.get("AS_METHOD", "faer")
+        settings.tol_gap_abs = settings.tol_gap_rel = accuracy
+        settings.tol_feas = settings.tol_ktratio = accuracy
+        settings.max_iter = 200
+        if time_limit is not None:
+            settings.time_limit = max(time_limit, 1e-3)
+        sol = clarabel.DefaultSolver(Pm, q, Acl, b, cones, settings).solve()
+        self.clarabel_iterations += int(sol.iterations)
+        x, dual = np.asarray(sol.x), np.asarray(sol.z)
+        Z = np.zeros((h, ops.nb))
+        Z[:, B] = x[: B.size * h].reshape(B.size, h).T
+        off = 0 if layout == "gram" else n
+        mu = np.maximum(dual[off: off + kr.size], 0.0)
+        self.solve_log.append((layout, B.size, kr.size, int(sol.iterations),
+                               time.perf_counter() - t0))
+        return Z, (kr, B[kb], mu), str(sol.status)
+
+    # -- checks against the full program ---------------------------------------------------
+    def violations(self, Z: np.ndarray, blocks: np.ndarray, ws: _Working, k: int, thr: float):
+        """Largest cone violation of ``Z``'s ``blocks`` over every row and the ``k`` most
+        violated unkept rows per block (violation above ``thr``)."""
+        ops = self.ops
+        worst, found = 0.0, []
+        for a in range(0, blocks.size, ops.step):
+            J = blocks[a:a + ops.step]
+            slack = (2.0 * ops.M[:, self.pat[J]] - 1.0) * (ops.A @ Z[:, J])
+            worst = max(worst, float(np.max(-slack, initial=0.0)))
+            found.append(_top_rows(np.where(-slack > thr, -slack, 0.0), J, k, ws.keep))
+        rows = np.hstack(found) if found else np.zeros((2, 0), dtype=int)
+        return worst, rows
+
+    def dual_norms(self, v: np.ndarray, mu_pairs) -> np.ndarray:
+        r""":math:`\|\sigma_jF_j^Tv + G_j^T\mu_j\|` for every block."""
+        ops = self.ops
+        C0 = ops.F0T(v)
+        C = np.hstack([C0, -C0])
+        r, b, mu = mu_pairs
+        if r.size:
+            E = 2.0 * ops.M[r, self.pat[b]] - 1.0
+            Mu = sp.csc_matrix((E * mu, (r, b)), shape=(ops.N, ops.nb))
+            C += np.asarray((Mu.T @ ops.A).T)
+        return C
+
+    def refine(self, mu_pairs, C: np.ndarray, J_all: np.ndarray, ws: _Working, k: int,
+               steps: int = REFINE_STEPS):
+        r"""Accelerated projected gradient on :math:`\min_{\mu_j \ge 0}\|c_j + A^TE_j\mu_j\|^2`
+        over every row for blocks ``J_all`` (from the current multipliers); returns their
+        norms and the ``k`` rows with the largest new multipliers per block."""
+        ops = self.ops
+        r, b, mu = mu_pairs
+        norms = np.empty(J_all.size)
+        found, kept = [], []
+        for a in range(0, J_all.size, ops.step):
+            J = J_all[a:a + ops.step]
+            E = 2.0 * ops.M[:, self.pat[J]] - 1.0
+            pos = np.full(ops.nb, -1)
+            pos[J] = np.arange(J.size)
+            sel = pos[b] >= 0
+            m = np.zeros((ops.N, J.size))
+            m[r[sel], pos[b[sel]]] = mu[sel]
+            base = C[:, J] - ops.A.T @ (E * m)  # sigma_j F_j^T v
+            yk, t = m.copy(), 1.0
+            for _ in range(steps):  # A has unit norm: step 1
+                R = base + ops.A.T @ (E * yk)
+                m_new = np.maximum(yk - E * (ops.A @ R), 0.0)
+                t_new = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
+                yk = m_new + ((t - 1.0) / t_new) * (m_new - m)
+                m, t = m_new, t_new
+            norms[a:a + J.size] = np.linalg.norm(base + ops.A.T @ (E * m), axis=0)
+            found.append(_top_rows(m, J, k, ws.keep))
+            rr, cc = np.nonzero(m)
+            kept.append((rr, J[cc], m[rr, cc]))
+        rows = np.hstack(found) if found else np.zeros((2, 0), dtype=int)
+        pairs = tuple(np.concatenate([x[i] for x in kept]) for i in range(3))
+        return norms, rows, pairs
+
+
+def solve_relu_active_set(
+    A: np.ndarray,
+    masks: np.ndarray,
+    y: np.ndarray,
+    loss: Loss,
+    beta: float,
+    *,
+    pool: int = 1,
+    start: np.ndarray | None = None,
+    tol: float = 1e-8,
+    cone_tol: float = 1e-9,
+    max_iters: int | None = None,
+    time_limit: float | None = None,
+    rows_per_round: int = DEFAULT_ROWS_PER_ROUND,
+    blocks_per_round: int = DEFAULT_BLOCKS_PER_ROUND,
+    log: Any = None,
+) -> ReLUADMMResult:
+    r"""Solve the cone-constrained group lasso over patterns (squared loss) by cutting planes.
+
+    Parameters
+    ----------
+    A : ndarray, shape (N, h)
+    masks : ndarray of bool, shape (N, P)
+    y : ndarray, shape (n,)
+    loss : Loss
+        The squared loss.
+    beta : float
+    pool : int
+        Row groups summed per sample (``N = pool * n``).
+    start : ndarray, shape (h, 2P), optional
+        Starting blocks ``[V, W]`` (a trained network's); otherwise the gated program's
+        solution guesses the working set. The result is never worse than ``start``.
+    tol : float
+        Relative certified gap at which to stop.
+    cone_tol : float
+        Largest cone violation accepted, relative to the largest prediction.
+    max_iters : int, optional
+        Rounds (reduced solves) before ``"iteration_limit"``.
+    time_limit : float, optional
+        Seconds before ``"time_limit"``.
+    rows_per_round : int
+        Cone rows added per block and round.
+
+    Returns
+    -------
+    ReLUADMMResult
+        ``iterations`` counts rounds; ``linear_solver`` is ``"clarabel"``.
+    """
+    t0 = time.perf_counter()
+    if loss.name != "squared":
+        raise ValueError("the active-set solver handles the squared loss only")
+    A = np.asarray(A, dtype=float)
+    y = np.asarray(y, dtype=float)
+    scale = max(float(np.linalg.norm(A, 2)), 1e-300) if A.size else 1.0
+    ys = max(float(np.abs(y).max(initial=0.0)), 1e-300)
+    ops = PatternOperators(A / scale, masks, pool=pool, cone=True, linear_solver="cg")
+    bs = beta / (scale * ys)
+    yy = y / ys
+    act = _ActiveSet(ops, yy, bs, loss)
+    h, P, nb, N = ops.h, ops.P, ops.nb, ops.N
+    max_rounds = DEFAULT_MAX_ROUNDS if max_iters is None else int(max_iters)
+    ws = _Working(N, nb)
+    k_rows = int(rows_per_round)
+    max_blocks = int(blocks_per_round)
+    history: list[tuple[int, float, float]] = []
+
+    def left() -> float | None:
+        return None if time_limit is None else time_limit - (time.perf_counter() - t0)
+
+    # -- first working set ------------------------------------------------------------------
+    lower, dual_point = -math.inf, np.zeros_like(y)
+    best_start = None
+    if start is not None:
+        Z0 = np.asarray(start, dtype=float) * (scale / ys)
+        live = np.flatnonzero(np.linalg.norm(Z0, axis=0) > 0)
+        ws.add(live)
+        prog, net, viol, pred = act.alg.values(Z0)
+        best_start = (max(prog, net), Z0, (prog, net, viol))
+        v = yy - pred
+    else:
+        budget = left()
+        gated = solve_relu_admm(A / scale, masks, yy, loss, bs, pool=pool, cone=False, tol=1e-4,
+                                max_iters=500, time_limit=None if budget is None
+                                else 0.3 * budget)
+        U = gated.blocks
+        live = np.flatnonzero(np.linalg.norm(U, axis=0) > 1e-9 * max(
+            float(np.linalg.norm(U, axis=0).max(initial=0.0)), 1e-300))
+        # one sign per live pattern: the block that violates its cone rows less
+        slack = np.zeros(P)
+        for c in ops.chunks():
+            E = 2.0 * ops.M[:, c] - 1.0
+            AU = E * (ops.A @ U[:, c])
+            slack[c] = np.sum(np.maximum(AU, 0.0), axis=0) - np.sum(np.maximum(-AU, 0.0), axis=0)
+        Z0 = np.hstack([U * (slack >= 0), -U * (slack < 0)])
+        first_blocks = np.where(slack[live] >= 0, live, live + P)
+        ws.add(first_blocks)
+        _, rows = act.violations(Z0, first_blocks, ws, k_rows, 0.0)
+        ws.add(np.zeros(0, dtype=int), rows)
+        v = yy - ops.F0(U)
+    # the start's residual: its multipliers are zero; refined below like every round's
+    mu_pairs = (np.zeros(0, dtype=int), np.zeros(0, dtype=int), np.zeros(0))
+    status, rounds = None, 0
+    Z = np.zeros((h, nb))
+    vals = act.alg.values(Z)
+    accuracy = 1e-10
+    while True:
+        # certificate of the current dual point (v, mu) on the full program
+        C = act.dual_norms(v, mu_pairs)
+        norms = np.linalg.norm(C, axis=0)
+        over = np.flatnonzero(norms > bs * (1.0 + 0.1 * tol))
+        new = 0
+        if over.size:
+            refined, rows, pairs = act.refine(mu_pairs, C, over, ws, k_rows)
+            mu_pairs = _merge(mu_pairs, pairs, over)
+            norms[over] = np.minimum(norms[over], refined)
+            above = refined > bs * (1.0 + 0.1 * tol)
+            grow = over[above][np.argsort(-refined[above])][:max_blocks]
+            new += ws.add(grow, rows[:, np.isin(rows[1], grow)])
+        value, s = best_scaled_value(loss, v, yy, float(norms.max(initial=0.0)), bs)
+        if value > lower:
+            lower, dual_point = value, s * v
+        prog, net, viol, pred = vals
+        upper = max(prog, net)
+        size = max(float(np.abs(pred).max(initial=0.0)), 1e-300)
+        # cone rows the current blocks violate (every row of every live block)
+        live = np.flatnonzero(np.linalg.norm(Z, axis=0) > 0)
+        viol, rows = act.violations(Z, live, ws, k_rows, cone_tol * size)
+        new += ws.add(np.zeros(0, dtype=int), rows)
+        rel = relative_gap(lower, upper) if rounds else math.inf
+        history.append((rounds, time.perf_counter() - t0, rel))
+        if log is not None:
+            log.debug("relu active set round %d: upper %.10g lower %.10g rel gap %.2e cone viol "
+                      "%.1e blocks %d rows %d", rounds, upper * ys * ys, lower * ys * ys, rel,
+                      viol, int(ws.active.sum()), int(ws.keep.sum()))
+            if act.solve_log:
+                log.debug("  last reduced solve: %s", act.solve_log[-1])
+        if rounds and rel <= tol and viol <= cone_tol * size:
+            status = "optimal"
+            break
+        if rounds and new == 0:
+            if accuracy <= 1e-12:  # nothing left to add and the solves are at their limit
+                status = "optimal_inaccurate" if rel <= 10 * tol else "error"
+                break
+            accuracy = max(accuracy * 1e-2, 1e-12)
+        if rounds >= max_rounds:
+            status = "iteration_limit"
+            break
+        budget = left()
+        if budget is not None and budget <= 0:
+            status = "time_limit"
+            break
+        Z, reduced_pairs, cl_status = act.solve_reduced(ws, budget, accuracy)
+        # the reduced program's multipliers, and the last ones of the blocks outside it
+        mu_pairs = _merge(mu_pairs, reduced_pairs, np.flatnonzero(ws.active))
+        rounds += 1
+        if cl_status in ("MaxTime",):
+            status = "time_limit"
+        vals = act.alg.values(Z)
+        v = yy - vals[3]
+        # zero blocks leave the reduced program (its optimum stays optimal without them);
+        # their rows stay recorded, should they come back
+        # unless they need multipliers to stay below beta
+        zn = np.linalg.norm(Z, axis=0)
+        zero = ws.active & (zn <= 1e-9 * max(float(zn.max(initial=0.0)), 1e-300))
+        if zero.any():
+            J = np.flatnonzero(zero)
+            C0 = ops.F0T(v)[:, J % P] * act.sign[J]
+            out = J[(np.linalg.norm(C0, axis=0) <= bs) | ~ws.sticky[J]]
+            ws.active[out] = False
+            ws.left[out] = True
+        if status is not None:
+            break
+    prog, net, viol, pred = vals
+    upper = max(prog, net)
+    blocks, out_vals = Z, (prog, net, viol)
+    if best_start is not None and best_start[0] < upper:
+        blocks, out_vals = best_start[1], best_start[2]
+    f = ys * ys
+    return ReLUADMMResult(
+        blocks=blocks * (ys / scale),
+        status=status,
+        iterations=rounds,
+        objective=out_vals[1] * f,
+        program_objective=out_vals[0] * f,
+        lower_bound=lower * f,
+        cone_violation=out_vals[2] * ys,
+        dual_point=dual_point * ys,
+        solve_time=time.perf_counter() - t0,
+        rho=0.0,
+        linear_solver="clarabel",
+        cg_iterations=act.clarabel_iterations,
+        history=history,
+    )
