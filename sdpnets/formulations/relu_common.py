@@ -490,11 +490,16 @@ class _GroupLassoReLU(ConvexProgram):
 
     def _solve_firstorder(self, *, tol, max_iters, time_limit, verbose, warm_start,
                           **options) -> SolveResult:
-        """ADMM on the blocks (:func:`sdpnets.backends.firstorder.relu_admm.solve_relu_admm`),
-        one output at a time; starts from the trained network's blocks (``patterns=net``)
-        or, with ``warm_start``, from the last first-order solution. Options:
-        ``rho``, ``check_every``, ``linear_solver`` ("auto", "direct", "cg")."""
-        from ..backends.firstorder.relu_admm import solve_relu_admm
+        """One output at a time by
+        :func:`sdpnets.backends.firstorder.relu_active_set.solve_relu_firstorder`: ``method``
+        "active_set" (cutting planes, reduced programs by Clarabel; cone-constrained program,
+        squared loss), "admm", or "auto" (default: the active set where it applies and its
+        working set is small, else the ADMM). Starts from the trained network's blocks
+        (``patterns=net``) or, with ``warm_start``, from the last first-order solution.
+        Options: ``rows_per_round``, ``blocks_per_round`` (active set); ``rho``,
+        ``check_every``, ``linear_solver`` ("auto", "direct", "cg") (ADMM)."""
+        from ..backends.firstorder.relu_active_set import (
+            ACTIVE_SET_OPTIONS, ADMM_OPTIONS, solve_relu_firstorder)
 
         A, M = self._A, self._patterns.masks
         n, K = self._y2.shape
@@ -502,7 +507,7 @@ class _GroupLassoReLU(ConvexProgram):
         start = self._start_blocks
         if warm_start and self._fo_blocks is not None:
             start = self._fo_blocks
-        known = {"rho", "check_every", "linear_solver", "cone_weight"}
+        known = ADMM_OPTIONS | ACTIVE_SET_OPTIONS | {"method"}
         unknown = set(options) - known
         if unknown:
             raise InvalidInputError(
@@ -517,7 +522,7 @@ class _GroupLassoReLU(ConvexProgram):
                 z0 = np.hstack([start[0][:, :, k], start[1][:, :, k]]) if self._cone \
                     else start[0][:, :, k]
             left = None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 0.0)
-            outs.append(solve_relu_admm(
+            outs.append(solve_relu_firstorder(
                 A, M, self._y2[:, k], self._loss, self.beta, pool=A.shape[0] // n,
                 cone=self._cone, start=z0, tol=tol, max_iters=max_iters, time_limit=left,
                 log=logger if verbose else None, **options,
@@ -526,7 +531,8 @@ class _GroupLassoReLU(ConvexProgram):
         self._fo_blocks = (Z[:, :P], Z[:, P:]) if self._cone else (Z, np.zeros_like(Z))
         self._fo_dual = np.stack([o.dual_point for o in outs], axis=1)
         statuses = [o.status for o in outs]
-        status = next((s for s in ("time_limit", "iteration_limit") if s in statuses), "optimal")
+        status = next((s for s in ("error", "time_limit", "iteration_limit", "optimal_inaccurate")
+                       if s in statuses), "optimal")
         objective = float(sum(o.objective for o in outs))
         lower = float(sum(o.lower_bound for o in outs))
         violation = max(o.cone_violation for o in outs)
@@ -535,12 +541,17 @@ class _GroupLassoReLU(ConvexProgram):
             "gap": max(objective, sum(o.program_objective for o in outs)) - lower,
             "program_objective": float(sum(o.program_objective for o in outs)),
             "cone_violation": violation,
+            "method": "active_set" if outs[0].linear_solver == "clarabel" else "admm",
             "rho": [o.rho for o in outs],
             "linear_solver": outs[0].linear_solver,
             "cg_iterations": sum(o.cg_iterations for o in outs),
             "history": [o.history for o in outs],
         }
-        message = (f"ADMM ({outs[0].linear_solver} linear solves): certified lower bound "
+        method = ("active set (reduced programs by Clarabel, "
+                  f"{max(o.iterations for o in outs)} rounds)"
+                  if outs[0].linear_solver == "clarabel" else
+                  f"ADMM ({outs[0].linear_solver} linear solves)")
+        message = (f"{method}: certified lower bound "
                    f"{lower:.10g}, network objective {objective:.10g}")
         if self._cone:
             message += f", cone violation {violation:.1e}"
