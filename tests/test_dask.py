@@ -75,7 +75,10 @@ def test_dask_input_matches_the_in_memory_solve(client, name):
     assert abs(res.objective - rref.objective) <= 1e-9 * rref.objective
     assert res.data_pass_time == prog.data_pass_time and rref.data_pass_time == 0.0
     c_ref, c = ref.certificate(), prog.certificate()
-    assert abs(c.lower_bound - c_ref.lower_bound) <= 1e-9 * c_ref.upper_bound
+    # both certificates prove the optimum to the in-memory solve's accuracy (the dual
+    # points come from the recovered networks, which for the patch CNN are not unique)
+    for cert in (c, c_ref):
+        assert rref.objective * (1 - 1e-8) <= cert.lower_bound
     assert c.lower_bound <= rref.objective * (1 + 1e-10)
     # predictions A W* are unique; the solution W* of a patch CNN is not (the patch map has
     # a null space), so two solves agree on the predictions only to the solver's accuracy,

@@ -13,6 +13,7 @@ import pytest
 import sdpnets as sn
 from sdpnets.backends.firstorder import (
     Composite,
+    FactoredQuadratic,
     GroupL2,
     NuclearNorm,
     Quadratic,
@@ -281,3 +282,25 @@ def test_solver_zero_data_gives_zero_solution():
     problem = Composite(Quadratic(np.zeros((3, 3)), np.zeros((3, 2)), 0.0), NuclearNorm(), 1.0)
     out = solve_composite(problem, tol=1e-8)
     assert out.status == "optimal" and np.all(out.W == 0) and out.certificate.upper == 0.0
+
+
+@pytest.mark.parametrize("image, kernel", [((8, 8), 3), ((7, 9), (3, 2))])
+def test_patch_cnn_factored_gram_matches_the_dense_one(rng, image, kernel):
+    # the patch CNN's Gram S^T (X^T X) S is kept factored; its products go through the
+    # sparse selection, its Lipschitz constant through S S^T = diag: all must be the dense G's
+    X = rng.standard_normal((40, 1) + image)
+    y = rng.standard_normal(40)
+    prog = sn.ConvexLinearCNN(X, y, 1.0, kernel_size=kernel)
+    f, _ = prog._composite_parts()
+    assert isinstance(f, FactoredQuadratic)
+    S = prog.selection().toarray()
+    flat = X.reshape(40, -1)
+    G = S.T @ (flat.T @ flat) @ S
+    W = rng.standard_normal(f.shape)
+    np.testing.assert_allclose(f.gram_apply(W), G @ W, rtol=1e-10, atol=1e-10 * np.abs(G @ W).max())
+    assert f.lipschitz == pytest.approx(np.linalg.eigvalsh(G)[-1], rel=1e-10)
+    B = f.factor  # built on demand: G = B^T B
+    np.testing.assert_allclose(B.T @ B, G, atol=1e-9 * np.abs(G).max())
+    rho = 0.7
+    np.testing.assert_allclose(f.shifted_solve(W, rho), np.linalg.solve(G + rho * np.eye(len(G)), W),
+                               rtol=1e-8, atol=1e-10)

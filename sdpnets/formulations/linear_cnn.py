@@ -34,6 +34,7 @@ from numbers import Real
 
 import cvxpy as cp
 import numpy as np
+import scipy.linalg as sla
 import scipy.sparse as sp
 
 from .._validate import check_beta, check_targets
@@ -239,9 +240,23 @@ class ConvexLinearCNN(CompositeLeastSquares, ConvexProgram):
         C = np.asarray(S.T @ Cx)
         if S.shape[1] > S.shape[0]:
             # more patch entries than inputs: G = S^T Gx S has rank <= D, keep it factored
-            lam, Q = np.linalg.eigh(Gx)
-            B = np.asarray(S.T @ (Q * np.sqrt(np.maximum(lam, 0.0)))).T
-            datafit: Quadratic = FactoredQuadratic(B, C, yy)
+            # (B = Lambda^1/2 Q^T S from Gx = Q Lambda Q^T, built only for ADMM's solves);
+            # products go through S, and since S S^T = diag(c) (c: how many patch entries
+            # read each input), lambda_max(G) = lambda_max(diag(c)^1/2 Gx diag(c)^1/2)
+            def factor() -> np.ndarray:
+                lam, Q = np.linalg.eigh(Gx)
+                return np.asarray(S.T @ (Q * np.sqrt(np.maximum(lam, 0.0)))).T
+
+            SSt = sp.csr_matrix(S @ S.T)
+            top = None
+            if (SSt - sp.diags(SSt.diagonal())).count_nonzero() == 0:
+                root, D = np.sqrt(SSt.diagonal()), Gx.shape[0]
+                top = float(sla.eigh(root[:, None] * Gx * root[None, :], eigvals_only=True,
+                                     subset_by_index=[D - 1, D - 1], check_finite=False)[0])
+            St = S.T.tocsr()  # kept: a transpose per product would cost more than it
+            datafit: Quadratic = FactoredQuadratic(
+                factor, C, yy, product=lambda W: np.asarray(St @ (Gx @ (S @ W))),
+                lipschitz=top)
         else:
             StG = np.asarray(S.T @ Gx)
             G = np.asarray(S.T @ StG.T)
