@@ -304,3 +304,18 @@ def test_patch_cnn_factored_gram_matches_the_dense_one(rng, image, kernel):
     rho = 0.7
     np.testing.assert_allclose(f.shifted_solve(W, rho), np.linalg.solve(G + rho * np.eye(len(G)), W),
                                rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("shape", [(30, 7), (7, 30), (12, 12)])
+def test_nuclear_value_and_dual_norm_match_the_svd(rng, shape):
+    pen = NuclearNorm()
+    M = rng.standard_normal(shape) * np.logspace(0, -6, shape[1])
+    assert pen.dual_norm(M) == pytest.approx(np.linalg.svd(M, compute_uv=False)[0], rel=1e-13)
+    out = pen.prox(M, 0.3)
+    # the value of a prox output is read from its thresholded singular values
+    assert pen.value(out) == pytest.approx(np.linalg.svd(out, compute_uv=False).sum(), rel=1e-12)
+    with pytest.raises(ValueError):
+        out += 1.0  # read-only: the cached value cannot go stale
+    other = out.copy()
+    other[0, 0] += 1.0
+    assert pen.value(other) == pytest.approx(np.linalg.svd(other, compute_uv=False).sum(), rel=1e-12)
