@@ -145,6 +145,26 @@ def fmt(rec: dict) -> list[str]:
     ]
 
 
+def speedups(records: list[dict], tol: float) -> list[list[str]]:
+    """Per row: the fastest conic backend that finished "optimal" with a certified gap of
+    at most ``10 tol`` (equal accuracy), and the first-order backend's speedup over it."""
+    out = []
+    for row in dict.fromkeys(r["row"] for r in records):
+        runs = [r for r in records if r["row"] == row]
+        fo = [r for r in runs if r["backend"] == "firstorder" and r.get("status") == "optimal"]
+        conic = [r for r in runs if r["backend"] != "firstorder" and r.get("status") == "optimal"
+                 and r.get("rel_gap", np.inf) <= 10 * tol]
+        if not fo:
+            continue
+        if not conic:
+            out.append([row, "none finished at equal accuracy", "-", f"{fo[0]['total_s']:.3f}", "-"])
+            continue
+        best = min(conic, key=lambda r: r["total_s"])
+        out.append([row, f"{best['backend']} ({best['rel_gap']:.1e})", f"{best['total_s']:.3f}",
+                    f"{fo[0]['total_s']:.3f}", f"{best['total_s'] / fo[0]['total_s']:.0f}x"])
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
@@ -170,6 +190,15 @@ def main(argv=None) -> int:
     print("|" + "---|" * len(header))
     for r in rows:
         print("| " + " | ".join(r) + " |")
+    ratios = speedups(records, args.tol)
+    if ratios:
+        print()
+        header = ["row", "fastest conic at equal accuracy (gap)", "its time s",
+                  "firstorder time s", "speedup"]
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
+        for r in ratios:
+            print("| " + " | ".join(r) + " |")
     return 0
 
 
