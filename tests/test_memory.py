@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import sdpnets as sn
-from sdpnets import isolation, memory
+from sdpnets import isolated_solve, memory
 from sdpnets.backends import ClarabelBackend, SCSBackend
 from sdpnets.backends.base import Backend
 from sdpnets.isolation import run_isolated
@@ -260,7 +260,7 @@ def _hang(self, problem, **kwargs):
 
 def test_hung_isolated_solve_is_a_time_limit(monkeypatch):
     monkeypatch.setattr(ClarabelBackend, "solve", _hang)
-    monkeypatch.setattr(isolation, "ISOLATED_TIME_GRACE", 0.2)
+    monkeypatch.setattr(isolated_solve, "ISOLATED_TIME_GRACE", 0.2)
     res = _fc(60, 5, 3).solve(backend="clarabel", isolate=True, time_limit=0.2)
     assert res.status == "time_limit" and "time limit" in res.message
 

@@ -22,7 +22,7 @@ import numpy as np
 from .._validate import check_beta, check_solve_options
 from ..backends import FIRST_ORDER, get_backend, resolve_backend
 from ..errors import InvalidInputError, ProblemTooLargeError, NotSolvedError, SdpnetsWarning, SolveFailedError
-from ..isolation import solve_isolated
+from ..isolated_solve import solve_isolated
 from ..memory import choose_backend
 from ..networks import Network
 from ..results import Certificate, SolveResult, relative_gap

@@ -1,0 +1,70 @@
+"""Memory sizes as users write them, and the memory this machine can give now.
+
+Used by the memory guards (:mod:`sdpnets.memory`) and by :mod:`sdpnets.isolation`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from typing import Any
+
+import numpy as np
+
+__all__ = ["parse_memory", "available_memory", "format_bytes"]
+
+_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9,
+          "gb": 10**9, "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30,
+          "tib": 2**40}
+
+
+def parse_memory(value: Any, name: str = "memory_limit") -> int:
+    """Bytes from a number of bytes or a string such as ``"2GB"``, ``"1.5 GiB"``,
+    ``"512MiB"`` (decimal ``kB/MB/GB/TB``, binary ``KiB/MiB/GiB/TiB``).
+
+    Raises
+    ------
+    InvalidInputError
+        For anything else, or a value that is not positive.
+    """
+    from .errors import InvalidInputError
+
+    number: float | None = None
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([a-zA-Z]*)\s*", value)
+        if match and match.group(2).lower() in _UNITS:
+            number = float(match.group(1)) * _UNITS[match.group(2).lower()]
+    if number is None or not math.isfinite(number) or number <= 0:
+        raise InvalidInputError(
+            f"{name} must be a positive number of bytes or a string such as '2GB' or "
+            f"'512MiB', got {value!r}."
+        )
+    return int(number)
+
+
+def available_memory() -> int:
+    """Memory the system can give this process now: ``MemAvailable`` from
+    ``/proc/meminfo`` (Linux), else the physical memory."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        return 2**63
+
+
+def format_bytes(n: float) -> str:
+    """``1234567890`` -> ``"1.23 GB"`` (decimal units, as the limits are written)."""
+    n = float(n)
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n:.0f} B"
