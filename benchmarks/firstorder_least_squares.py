@@ -154,7 +154,7 @@ def speedups(records: list[dict], tol: float) -> list[list[str]]:
         fo = [r for r in runs if r["backend"] == "firstorder" and r.get("status") == "optimal"]
         conic = [r for r in runs if r["backend"] != "firstorder" and r.get("status") == "optimal"
                  and r.get("rel_gap", np.inf) <= 10 * tol]
-        if not fo:
+        if not fo or all(r["backend"] == "firstorder" for r in runs):
             continue
         if not conic:
             out.append([row, "none finished at equal accuracy", "-", f"{fo[0]['total_s']:.3f}", "-"])
