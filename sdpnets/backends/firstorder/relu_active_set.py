@@ -245,7 +245,7 @@ class _ActiveSet:
             J = blocks[a:a + ops.step]
             slack = (2.0 * ops.M[:, self.pat[J]] - 1.0) * (ops.A @ Z[:, J])
             worst = max(worst, float(np.max(-slack, initial=0.0)))
-            found.append(_top_rows(np.where(-slack > thr, thr + 1e-300 - slack, 0.0), J, k,
+            found.append(_top_rows(np.where(-slack > thr, 1e-300 - slack - thr, 0.0), J, k,
                                    ws.keep))
         rows = np.hstack(found) if found else np.zeros((2, 0), dtype=int)
         return worst, rows
@@ -384,8 +384,8 @@ def solve_relu_active_set(
         v = yy - pred
     else:
         budget = left()
-        gated = solve_relu_admm(A / scale, masks, yy, loss, bs, pool=pool, cone=False, tol=1e-4,
-                                max_iters=500, time_limit=None if budget is None
+        gated = solve_relu_admm(A / scale, masks, yy, loss, bs, pool=pool, cone=False, tol=1e-3,
+                                max_iters=100, time_limit=None if budget is None
                                 else 0.3 * budget)
         U = gated.blocks
         live = np.flatnonzero(np.linalg.norm(U, axis=0) > 1e-9 * max(
