@@ -161,7 +161,7 @@ class FactoredQuadratic(Quadratic):
         return self._factor_array
 
     def _eigen(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(mu, U^T B)`` with :math:`BB^T = U\operatorname{diag}(\mu)U^T`."""
+        r"""``(mu, U^T B)`` with :math:`BB^T = U\operatorname{diag}(\mu)U^T`."""
         if self._woodbury is None:
             B = self.factor
             mu, U = sla.eigh(B @ B.T, check_finite=False)
