@@ -402,6 +402,9 @@ def solve_relu_active_set(
         Z0 = np.asarray(start, dtype=float) * (scale / ys)
         live = np.flatnonzero(np.linalg.norm(Z0, axis=0) > 0)
         ws.add(live)
+        # the rows each block of the (feasible) start nearly touches
+        _, rows = act.violations(Z0, live, ws, h, 0.0, margin=1e-2)
+        ws.add(np.zeros(0, dtype=int), rows)
         prog, net, viol, pred = act.alg.values(Z0)
         best_start = (max(prog, net), Z0, (prog, net, viol))
         v = yy - pred
