@@ -499,6 +499,9 @@ def solve_relu_active_set(
         rounds += 1
         if cl_status in ("MaxTime",):
             status = "time_limit"
+        if not np.all(np.isfinite(Z)):  # a failed reduced solve: keep the last blocks
+            Z, status = np.zeros((h, nb)) if rounds == 1 else Z_last, "error"
+        Z_last = Z
         vals = act.alg.values(Z)
         v = yy - vals[3]
         # zero blocks leave the reduced program (its optimum stays optimal without them);
