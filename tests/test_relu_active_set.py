@@ -131,3 +131,12 @@ def test_active_set_refuses_what_it_does_not_solve():
         gated.solve(backend="firstorder", method="active_set")
     with pytest.raises(sn.InvalidInputError, match="method must be one of"):
         sn.ConvexReLU(X, y, 0.3, patterns=6).solve(backend="firstorder", method="newton")
+
+
+def test_active_set_residual_layout(monkeypatch):
+    """The reduced loss written with the residual e = F z - y (used when the kept blocks
+    have more unknowns than three times the samples) gives the same optimum."""
+    monkeypatch.setattr(ras, "GRAM_RATIO", 0.0)
+    X, y = data(seed=9)
+    prog = sn.ConvexReLU(X, y, 0.3, patterns=10, seed=6)
+    check_against_clarabel(prog)

@@ -163,20 +163,34 @@ class _ActiveSet:
         self.solve_log: list[tuple[str, int, int, int, float]] = []
 
     # -- reduced program ---------------------------------------------------------------
-    def pieces(self, ws: _Working):
-        """Blocks ``B``, kept pairs ``(rows, local block)``, the reduced ``F_B`` (``n x m h``)
-        and the kept cone rows ``G`` (``K x m h``), sparse."""
+    def pieces(self, ws: _Working, gram: bool):
+        """Blocks ``B``, kept pairs ``(rows, local block)``, the loss part (``gram``: the
+        Gram matrix :math:`F_B^TF_B` and :math:`F_B^Ty`, accumulated over chunks of samples;
+        else the reduced ``F_B``, ``n x m h``, sparse) and the kept cone rows ``G``
+        (``K x m h``, sparse)."""
         ops, h, n = self.ops, self.ops.h, self.ops.n
         B = np.flatnonzero(ws.active)
         m = B.size
         nz = m * h
-        # F_B: one column group per block, rows where its pattern is on
-        ri, lb = np.nonzero(ops.M[:, self.pat[B]])
-        data = (self.sign[B[lb]][:, None] * ops.A[ri]).ravel()
-        cols = (lb[:, None] * h + np.arange(h)).ravel()
-        rows = np.repeat(ri % n, h)
-        F = sp.csc_matrix((data, (rows, cols)), shape=(n, nz))
-        del ri, lb, data, cols, rows
+        Mb = ops.M[:, self.pat[B]]
+        if gram:  # dense chunks of F_B's rows: memory bounded by the chunk, not by n m h
+            H, c = np.zeros((nz, nz)), np.zeros(nz)
+            step = max(1, (1 << 22) // max(nz, 1))
+            for a in range(0, n, step):
+                idx = np.arange(a, min(a + step, n))
+                Fc = np.zeros((idx.size, m, h))
+                for g in range(ops.pool):  # the pool's row groups of each sample
+                    r = g * n + idx
+                    Fc += (Mb[r] * self.sign[B])[:, :, None] * ops.A[r, None, :]
+                Fc = Fc.reshape(idx.size, nz)
+                H += Fc.T @ Fc
+                c += Fc.T @ self.y[idx]
+            loss = (H, c)
+        else:  # F_B: one column group per block, rows where its pattern is on
+            ri, lb = np.nonzero(Mb)
+            data = (self.sign[B[lb]][:, None] * ops.A[ri]).ravel()
+            cols = (lb[:, None] * h + np.arange(h)).ravel()
+            loss = sp.csc_matrix((data, (np.repeat(ri % n, h), cols)), shape=(n, nz))
         # kept cone rows: (2D - I) A z_b >= 0
         kr, kb = np.nonzero(ws.keep[:, B])
         E = 2.0 * ops.M[kr, self.pat[B[kb]]] - 1.0
@@ -184,7 +198,7 @@ class _ActiveSet:
         G = sp.csc_matrix(((E[:, None] * ops.A[kr]).ravel(),
                            (np.repeat(np.arange(K), h), (kb[:, None] * h + np.arange(h)).ravel())),
                           shape=(K, nz))
-        return B, (kr, kb), F, G
+        return B, (kr, kb), loss, G
 
     def reduced_matrices(self, ws: _Working):
         r"""Blocks ``B``, kept pairs, the layout (``"gram"`` or ``"residual"``) and Clarabel's
@@ -195,9 +209,9 @@ class _ActiveSet:
         import clarabel
 
         ops, h, n = self.ops, self.ops.h, self.ops.n
-        B, (kr, kb), F, G = self.pieces(ws)
+        gram = int(ws.active.sum()) * h <= GRAM_RATIO * n
+        B, (kr, kb), loss, G = self.pieces(ws, gram)
         m, nz, K = B.size, B.size * h, kr.size
-        gram = nz <= GRAM_RATIO * n
         # second-order cones (t_b, z_b): rows ordered block by block
         soc_rows = np.arange(m * (h + 1)).reshape(m, h + 1)
         t_col = nz + np.arange(m)
@@ -207,16 +221,15 @@ class _ActiveSet:
                           shape=(m * (h + 1), nz + m))
         cones = [clarabel.NonnegativeConeT(K)] + [clarabel.SecondOrderConeT(h + 1)] * m
         if gram:
-            Fd = F.toarray()
-            H = Fd.T @ Fd
-            del Fd
+            H, c = loss
             Pm = sp.block_diag([sp.csc_matrix(np.triu(H)), sp.csc_matrix((m, m))], format="csc")
-            q = np.concatenate([-(F.T @ self.y), np.full(m, self.beta)])
+            del H
+            q = np.concatenate([-c, np.full(m, self.beta)])
             Acl = sp.vstack([sp.hstack([-G, sp.csc_matrix((K, m))]), S], format="csc")
             b = np.zeros(K + m * (h + 1))
         else:
             Acl = sp.vstack([
-                sp.hstack([-F, sp.csc_matrix((n, m)), sp.identity(n)]),
+                sp.hstack([-loss, sp.csc_matrix((n, m)), sp.identity(n)]),
                 sp.hstack([-G, sp.csc_matrix((K, m + n))]),
                 sp.hstack([S, sp.csc_matrix((m * (h + 1), n))]),
             ], format="csc")
@@ -547,10 +560,12 @@ ADMM_OPTIONS = frozenset({"rho", "check_every", "linear_solver", "cone_weight"})
 ACTIVE_SET_OPTIONS = frozenset({"rows_per_round", "blocks_per_round"})
 METHODS = ("auto", "active_set", "admm")
 
-#: ``method="auto"`` hands over to the ADMM when the first working set has more reduced
-#: variables (blocks times ``h``) than this: each interior-point iteration factors a dense
-#: matrix of that order (measured: 4000 variables take 2.3 s per iteration on one core).
-MAX_REDUCED_VARIABLES = 4000
+#: ``method="auto"`` hands over to the ADMM when a working set has more reduced variables
+#: (blocks times ``h``) than this (the first one at most ``2 blocks_per_round`` blocks):
+#: each interior-point iteration factors a dense matrix of that order (measured: 4000
+#: variables take 2.3 s per iteration on one core, 2000 about 0.5 s) and forming its Gram
+#: matrix costs ``2 n (m h)^2`` flops (at (20000, 100, 2000) minutes per round).
+MAX_REDUCED_VARIABLES = 3000
 
 
 class _TooLarge(Exception):
