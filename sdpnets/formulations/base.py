@@ -43,7 +43,6 @@ __all__ = ["ConvexProgram", "reduce_least_squares", "best_dual_scaling", "PATH_P
 PATH_POINTS = 20
 
 
-
 class ConvexProgram(ABC):
     """Base class: a network training problem posed as a convex program.
 
