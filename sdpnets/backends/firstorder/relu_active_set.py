@@ -91,8 +91,8 @@ DEFAULT_BLOCKS_PER_ROUND = 20
 GRAM_RATIO = 3.0
 
 #: Once no row is violated by more than ``END_VIOLATION`` (relative to the predictions),
-#: every row with slack below ``END_MARGIN`` (relative to its block's rows) is added (the solution sits on many rows at
-#: once; adding them one round at a time took three more rounds at (4000, 50, 200)).
+#: every row with slack below ``END_MARGIN`` (relative to its block's rows) is added: the
+#: solution sits on many rows at once, and a few rows per round took more rounds.
 END_VIOLATION = 1e-3
 END_MARGIN = 1e-6
 
