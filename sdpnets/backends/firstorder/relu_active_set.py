@@ -41,23 +41,24 @@ and no cone row is violated by more than ``cone_tol`` relative to the prediction
 :math:`e = F_Bz - y`, once ``m h > 3n``); its cost per iteration is that of factoring a
 dense matrix of order ``m h`` (``m`` blocks kept).
 
-**Start.** The gated program with gates equal to the patterns is a relaxation that the
-ADMM of :mod:`.relu_admm` solves roughly in a hundred iterations; its 40 largest blocks,
-each with the sign whose cone it violates less, are the first working set, with the rows
-each violates most. Its residual is dual feasible for the cone program (the gated dual
-constraint is stronger), so it gives a first lower bound. A given start (a trained
-network's blocks) is used instead, and the result is never worse than it.
+**Start.** The gated program (gates = the patterns, a relaxation) by 100 ADMM iterations
+of :mod:`.relu_admm`: its 40 largest blocks, each with the sign whose cone it violates
+less and the rows it violates most, and a first lower bound (its residual is dual
+feasible here). A given start (a trained network's blocks, with the rows they nearly
+touch) is used instead, and the result is never worse than it.
 
-**Measured** (one core, shared machine under load 2-5; ``benchmarks/relu_firstorder.py``
-and the README): (1000, 20, 100) certified to ~1e-11 with cone violation ~1e-11 in 6-14 s,
-6 rounds, about 2,200 of the 200,000 cone rows kept (Clarabel on the full program 115-172
-s); (4000, 50, 200) certified to 2e-12 in 8 rounds, 125-170 s, each reduced solve
-(~40 blocks, 2,000 variables) 10-20 s. Tried and dropped, by measurement: both signs of
-every gated block at the start (90 blocks of which 21 are nonzero at the optimum: 5x
-slower solves); the residual layout :math:`e = F_Bz - y` near ``m h = n`` (10x slower
-per iteration); QDLDL instead of faer (5x slower); coarse Clarabel tolerances in early
-rounds (fewer iterations, not faster); an ADMM with one cached Cholesky factor for the
-reduced program (2000 iterations did not reach 1e-5 at (1000, 20, 100)).
+**Measured** (one core, 2 shared cores under load 1-5; ``benchmarks/relu_firstorder.py``
+and the README, ``tol=1e-6``): (1000, 20, 100) certified to 1.8e-11 with cone violation
+2.7e-13 in 5.6 s, 6 rounds, about 2,200 of the 200,000 cone rows kept (Clarabel on the
+full program 89 s in the same process, objectives equal to 2.7e-10); (2000, 20, 100)
+8.1 s; (1000, 20, 200) 12.6 s; (4000, 50, 200) certified to 1.8e-10 in 107 s, 8 rounds,
+484 MiB, each reduced solve (~40 blocks, 2,000 variables, ~20 interior-point iterations)
+10-15 s and the gated start 13 s. At (20000, 100, 2000) the first reduced program (40
+blocks of 100 unknowns) takes minutes to form and factor and the solve went past 2 GiB,
+so ``method="auto"`` keeps the ADMM there. Tried and dropped, by measurement: both signs
+of every gated block at the start (5x slower solves), the residual layout near
+``m h = n`` (10x slower), QDLDL (5x slower), coarse early tolerances (not faster), an
+ADMM with a cached factor for the reduced program (no 1e-5 in 2000 iterations).
 """
 
 from __future__ import annotations
