@@ -8,6 +8,7 @@ import pytest
 
 import sdpnets as sn
 from sdpnets.backends.firstorder import relu_active_set as ras
+from sdpnets.backends.firstorder import relu_methods
 from sdpnets.losses import get_loss
 
 TOL = 1e-8
@@ -99,10 +100,23 @@ def test_auto_hands_over_to_admm_when_the_working_set_is_large(monkeypatch):
     ref = prog.solve(backend="clarabel", tol=1e-10).objective
     res = prog.solve(backend="firstorder", tol=1e-7)
     assert res.raw["method"] == "active_set"
-    monkeypatch.setattr(ras, "MAX_REDUCED_VARIABLES", 0)
+    monkeypatch.setattr(relu_methods, "MAX_REDUCED_VARIABLES", 0)
     res = prog.solve(backend="firstorder", tol=1e-7)
     assert res.raw["method"] == "admm"
     assert res.status == "optimal"
+    assert abs(res.objective - ref) <= 1e-6 * ref
+
+
+def test_a_working_set_that_would_not_fit_is_refused_or_handed_over(monkeypatch):
+    X, y = data(seed=6)
+    prog = sn.ConvexReLU(X, y, 0.3, patterns=10, seed=4)
+    ref = prog.solve(backend="clarabel", tol=1e-10).objective
+    # pretend that only 100 kB are free: the first working set (2 x 20 blocks of h) does not fit
+    monkeypatch.setattr(relu_methods, "available_memory", lambda: 100_000)
+    with pytest.raises(sn.ProblemTooLargeError, match="method='active_set'.*would need about"):
+        prog.solve(backend="firstorder", method="active_set", tol=1e-7)
+    res = prog.solve(backend="firstorder", tol=1e-7)  # auto: the ADMM, never an abort
+    assert res.raw["method"] == "admm" and res.status == "optimal"
     assert abs(res.objective - ref) <= 1e-6 * ref
 
 

@@ -491,14 +491,14 @@ class _GroupLassoReLU(ConvexProgram):
     def _solve_firstorder(self, *, tol, max_iters, time_limit, verbose, warm_start,
                           **options) -> SolveResult:
         """One output at a time by
-        :func:`sdpnets.backends.firstorder.relu_active_set.solve_relu_firstorder`: ``method``
+        :func:`sdpnets.backends.firstorder.relu_methods.solve_relu_firstorder`: ``method``
         "active_set" (cutting planes, reduced programs by Clarabel; cone-constrained program,
         squared loss), "admm", or "auto" (default: the active set where it applies and its
         working set is small, else the ADMM). Starts from the trained network's blocks
         (``patterns=net``) or, with ``warm_start``, from the last first-order solution.
         Options: ``rows_per_round``, ``blocks_per_round`` (active set); ``rho``,
         ``check_every``, ``linear_solver`` ("auto", "direct", "cg") (ADMM)."""
-        from ..backends.firstorder.relu_active_set import (
+        from ..backends.firstorder.relu_methods import (
             ACTIVE_SET_OPTIONS, ADMM_OPTIONS, solve_relu_firstorder)
 
         A, M = self._A, self._patterns.masks

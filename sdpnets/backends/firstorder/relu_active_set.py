@@ -75,7 +75,7 @@ from ...results import relative_gap
 from .relu_admm import ReLUADMMResult, _ReLUADMM, best_scaled_value, solve_relu_admm
 from .relu_ops import PatternOperators
 
-__all__ = ["solve_relu_active_set", "solve_relu_firstorder", "DEFAULT_MAX_ROUNDS", "METHODS"]
+__all__ = ["solve_relu_active_set", "DEFAULT_MAX_ROUNDS"]
 
 #: Round cap when the caller gives none (the certified gap stops the loop first).
 DEFAULT_MAX_ROUNDS = 100
@@ -183,9 +183,9 @@ class _ActiveSet:
                 for g in range(ops.pool):  # the pool's row groups of each sample
                     r = g * n + idx
                     Fc += (Mb[r] * self.sign[B])[:, :, None] * ops.A[r, None, :]
-                Fc = Fc.reshape(idx.size, nz)
-                H += Fc.T @ Fc
-                c += Fc.T @ self.y[idx]
+                Fm = Fc.reshape(idx.size, nz)
+                H += Fm.T @ Fm
+                c += Fm.T @ self.y[idx]
             loss = (H, c)
         else:  # F_B: one column group per block, rows where its pattern is on
             ri, lb = np.nonzero(Mb)
@@ -448,6 +448,7 @@ def solve_relu_active_set(
     mu_pairs = (np.zeros(0, dtype=int), np.zeros(0, dtype=int), np.zeros(0))
     status, rounds = None, 0
     Z = np.zeros((h, nb))
+    Z_last = Z  # the last finite blocks of a reduced solve
     vals = act.alg.values(Z)
     accuracy = 1e-10
     while True:
@@ -514,7 +515,7 @@ def solve_relu_active_set(
         if cl_status in ("MaxTime",):
             status = "time_limit"
         if not np.all(np.isfinite(Z)):  # a failed reduced solve: keep the last blocks
-            Z, status = np.zeros((h, nb)) if rounds == 1 else Z_last, "error"
+            Z, status = Z_last, "error"
         Z_last = Z
         vals = act.alg.values(Z)
         v = yy - vals[3]
@@ -557,61 +558,7 @@ def solve_relu_active_set(
 # --- choosing the solver ------------------------------------------------------------------------
 
 #: Options of each method of :func:`solve_relu_firstorder`.
-ADMM_OPTIONS = frozenset({"rho", "check_every", "linear_solver", "cone_weight"})
-ACTIVE_SET_OPTIONS = frozenset({"rows_per_round", "blocks_per_round"})
-METHODS = ("auto", "active_set", "admm")
-
-#: ``method="auto"`` hands over to the ADMM when a working set has more reduced variables
-#: (blocks times ``h``) than this (the first one at most ``2 blocks_per_round`` blocks):
-#: each interior-point iteration factors a dense matrix of that order (measured: 4000
-#: variables take 2.3 s per iteration on one core, 2000 about 0.5 s) and forming its Gram
-#: matrix costs ``2 n (m h)^2`` flops (at (20000, 100, 2000) minutes per round).
-MAX_REDUCED_VARIABLES = 3000
 
 
 class _TooLarge(Exception):
     """The reduced program would exceed ``max_variables`` (``args[0]``: the blocks so far)."""
-
-
-def solve_relu_firstorder(A, masks, y, loss: Loss, beta: float, *, method: str = "auto",
-                          cone: bool = True, pool: int = 1, start=None, tol: float = 1e-8,
-                          max_iters: int | None = None, time_limit: float | None = None,
-                          log: Any = None, **options) -> ReLUADMMResult:
-    """One output's solve by ``method``: ``"active_set"`` (:func:`solve_relu_active_set`,
-    cone-constrained program, squared loss), ``"admm"``
-    (:func:`~.relu_admm.solve_relu_admm`) or ``"auto"``: the active set where it applies
-    and its first working set has at most :data:`MAX_REDUCED_VARIABLES` reduced variables,
-    else the ADMM (with the time left)."""
-    from ...errors import InvalidInputError
-
-    if method not in METHODS:
-        raise InvalidInputError(f"method must be one of {list(METHODS)}, got {method!r}.")
-    applies = cone and loss.name == "squared"
-    if method == "active_set" and not applies:
-        raise InvalidInputError(
-            "method='active_set' solves the cone-constrained program with the squared loss; "
-            f"this one is {'gated' if not cone else 'not squared'} (use method='admm')."
-        )
-    t0 = time.perf_counter()
-    first = 2 * options.get("blocks_per_round", DEFAULT_BLOCKS_PER_ROUND) * A.shape[1]
-    if method == "auto" and first > MAX_REDUCED_VARIABLES:
-        applies = False  # even the first working set would be too large
-    if method != "admm" and applies:
-        unknown = set(options) - ACTIVE_SET_OPTIONS - ADMM_OPTIONS
-        if unknown:
-            raise InvalidInputError(f"unknown option(s) {sorted(unknown)}.")
-        kw = {k: options.pop(k) for k in ACTIVE_SET_OPTIONS & set(options)}
-        try:
-            return solve_relu_active_set(
-                A, masks, y, loss, beta, pool=pool, start=start, tol=tol, max_iters=max_iters,
-                time_limit=time_limit, log=log,
-                max_variables=MAX_REDUCED_VARIABLES if method == "auto" else None, **kw)
-        except _TooLarge as stop:
-            if log is not None:
-                log.debug("relu active set: working set too large, ADMM instead")
-            if start is None and np.any(stop.args[0]):
-                start = stop.args[0]
-    left = None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 0.0)
-    options = {k: v for k, v in options.items() if k not in ACTIVE_SET_OPTIONS}
-    return solve_relu_admm(A, masks, y, loss, beta, pool=pool, cone=cone, start=start, tol=tol,
-                           max_iters=max_iters, time_limit=left, log=log, **options)
