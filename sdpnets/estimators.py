@@ -389,6 +389,16 @@ class ConvexReLUClassifier(_ReLUParams, _Classifier):
 
 
 class _LinearParams:
+    # one constructor for the regressor and the classifier (scikit-learn reads the
+    # parameters from the signature of the inherited __init__)
+    def __init__(self, beta: float = 1.0, *, depth: int = 2, hidden: str = "weight_decay",
+                 backend: str = "auto", tol: float = 1e-8) -> None:
+        self.beta = beta
+        self.depth = depth
+        self.hidden = hidden
+        self.backend = backend
+        self.tol = tol
+
     def _program(self, X, y):
         return ConvexLinearFC(X, y, self.beta, depth=self.depth, hidden=self.hidden)
 
@@ -428,14 +438,6 @@ class ConvexLinearRegressor(_LinearParams, _Regressor):
 
     _multi_output = True
 
-    def __init__(self, beta: float = 1.0, *, depth: int = 2, hidden: str = "weight_decay",
-                 backend: str = "auto", tol: float = 1e-8) -> None:
-        self.beta = beta
-        self.depth = depth
-        self.hidden = hidden
-        self.backend = backend
-        self.tol = tol
-
 
 class ConvexLinearClassifier(_LinearParams, _Classifier):
     __doc__ = (
@@ -449,19 +451,21 @@ class ConvexLinearClassifier(_LinearParams, _Classifier):
                               "Attributes\n    ----------\n    classes_ : ndarray of shape (2,)\n")
     )
 
-    def __init__(self, beta: float = 1.0, *, depth: int = 2, hidden: str = "weight_decay",
-                 backend: str = "auto", tol: float = 1e-8) -> None:
-        self.beta = beta
-        self.depth = depth
-        self.hidden = hidden
-        self.backend = backend
-        self.tol = tol
-
 
 # --- circular CNN -----------------------------------------------------------------------------
 
 
 class _CircularParams:
+    def __init__(self, beta: float = 1.0, *, depth: int = 2, hidden: str = "weight_decay",
+                 input_shape: tuple[int, int] | None = None, backend: str = "auto",
+                 tol: float = 1e-8) -> None:
+        self.beta = beta
+        self.depth = depth
+        self.hidden = hidden
+        self.input_shape = input_shape
+        self.backend = backend
+        self.tol = tol
+
     def _as_input(self, X):
         if self.input_shape is None:
             return X
@@ -507,16 +511,6 @@ class ConvexCircularCNNRegressor(_CircularParams, _Regressor):
         + _CIRCULAR_DOC
     )
 
-    def __init__(self, beta: float = 1.0, *, depth: int = 2, hidden: str = "weight_decay",
-                 input_shape: tuple[int, int] | None = None, backend: str = "auto",
-                 tol: float = 1e-8) -> None:
-        self.beta = beta
-        self.depth = depth
-        self.hidden = hidden
-        self.input_shape = input_shape
-        self.backend = backend
-        self.tol = tol
-
 
 class ConvexCircularCNNClassifier(_CircularParams, _Classifier):
     __doc__ = (
@@ -529,13 +523,3 @@ class ConvexCircularCNNClassifier(_CircularParams, _Classifier):
         + _CIRCULAR_DOC.replace("Attributes\n    ----------\n",
                                 "Attributes\n    ----------\n    classes_ : ndarray of shape (2,)\n")
     )
-
-    def __init__(self, beta: float = 1.0, *, depth: int = 2, hidden: str = "weight_decay",
-                 input_shape: tuple[int, int] | None = None, backend: str = "auto",
-                 tol: float = 1e-8) -> None:
-        self.beta = beta
-        self.depth = depth
-        self.hidden = hidden
-        self.input_shape = input_shape
-        self.backend = backend
-        self.tol = tol
