@@ -23,7 +23,6 @@ import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
-from .._validate import check_data
 from ..backends.firstorder.relu_admm import best_scaled_value, loss_gradient_point
 from ..errors import InvalidInputError
 from ..losses import Loss
@@ -82,13 +81,7 @@ class ConvexGatedReLU(_GroupLassoReLU):
         max_patterns: int = DEFAULT_MAX_PATTERNS,
     ) -> None:
         super().__init__(beta)
-        self.X = check_data(X)
-        if not isinstance(bias, (bool, np.bool_)):
-            raise InvalidInputError(f"bias must be True or False, got {bias!r}.")
-        self.bias = bool(bias)
-        n = self.X.shape[0]
-        self._A = np.hstack([self.X, np.ones((n, 1))]) if self.bias else self.X
-        self._S = None
+        self._set_dense_data(X, bias)
         if isinstance(patterns, np.ndarray) and patterns.dtype == bool:
             raise InvalidInputError(
                 "patterns for ConvexGatedReLU must be gates (a float (d, P) array), a number "

@@ -167,13 +167,7 @@ class ConvexReLU(_GroupLassoReLU):
         max_patterns: int = DEFAULT_MAX_PATTERNS,
     ) -> None:
         super().__init__(beta)
-        self.X = check_data(X)
-        if not isinstance(bias, (bool, np.bool_)):
-            raise InvalidInputError(f"bias must be True or False, got {bias!r}.")
-        self.bias = bool(bias)
-        n = self.X.shape[0]
-        self._A = np.hstack([self.X, np.ones((n, 1))]) if self.bias else self.X
-        self._S = None
+        self._set_dense_data(X, bias)
         net, patterns = _network_gates(patterns, self._A, self.bias, seed)
         self._check_common(y, loss, patterns, seed, max_patterns)
         if net is not None:

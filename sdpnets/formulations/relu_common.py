@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import minimize_scalar, nnls
 
-from .._validate import check_int, check_targets
+from .._validate import check_data, check_int, check_targets
 from ..errors import InvalidInputError, ProblemTooLargeError
 from ..losses import Loss, SquaredLoss, get_loss
 from ..patterns import (
@@ -362,6 +362,16 @@ class _GroupLassoReLU(ConvexProgram):
         if scale == 0.0:  # zero targets: the zero network is the optimum
             keep[:] = False
         return vec[:, keep], sgn[keep], out[keep]
+
+    def _set_dense_data(self, X, bias) -> None:
+        """``X`` checked, ``bias`` and the data the patterns act on, :math:`A = [X, 1]`
+        (``X`` without bias), of the fully connected families."""
+        self.X = check_data(X)
+        if not isinstance(bias, (bool, np.bool_)):
+            raise InvalidInputError(f"bias must be True or False, got {bias!r}.")
+        self.bias = bool(bias)
+        self._A = np.hstack([self.X, np.ones((self.X.shape[0], 1))]) if self.bias else self.X
+        self._S = None
 
     def _check_common(self, y, loss, patterns, seed, max_patterns, scalar_only=False):
         n = self._A.shape[0] if self._S is None else self._S.shape[0]
