@@ -3,20 +3,12 @@
 ``from sdpnets.sklearn import ConvexReLUClassifier``; see :mod:`sdpnets.estimators`.
 """
 
-from .estimators import (
+from .estimators import (  # noqa: F401  (the names of __all__)
     ConvexCircularCNNClassifier,
     ConvexCircularCNNRegressor,
     ConvexLinearClassifier,
     ConvexLinearRegressor,
     ConvexReLUClassifier,
     ConvexReLURegressor,
+    __all__,
 )
-
-__all__ = [
-    "ConvexReLURegressor",
-    "ConvexReLUClassifier",
-    "ConvexLinearRegressor",
-    "ConvexLinearClassifier",
-    "ConvexCircularCNNRegressor",
-    "ConvexCircularCNNClassifier",
-]

@@ -328,8 +328,8 @@ def test_badly_scaled_data_never_get_a_false_status_on_any_family(name):
         assert res.relative_gap <= verify_limit(1e-8), res.message
         assert prog.network().objective(prog.X, prog.y, 1.0, prog.loss) == pytest.approx(
             res.objective, rel=verify_limit(1e-8))
-    elif res.status == "error":
-        assert "numerical failure" in res.message or "clarabel" in res.message
+    elif res.status == "error":  # Clarabel's "infeasible" on an always-feasible program
+        assert "numerical failure" in res.message
 
 
 @pytest.mark.parametrize("x_scale, y_scale", [(1e5, 1.0), (1e-5, 1e6), (1.0, 1e-6), (1e4, 1e4)])
