@@ -306,7 +306,7 @@ def test_patch_cnn_factored_gram_matches_the_dense_one(rng, image, kernel):
                                rtol=1e-8, atol=1e-10)
 
 
-@pytest.mark.parametrize("shape", [(30, 7), (7, 30), (12, 12)])
+@pytest.mark.parametrize("shape", [(30, 7), (7, 30), (12, 12), (30, 1)])
 def test_nuclear_value_and_dual_norm_match_the_svd(rng, shape):
     pen = NuclearNorm()
     M = rng.standard_normal(shape) * np.logspace(0, -6, shape[1])

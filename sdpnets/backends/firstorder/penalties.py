@@ -100,15 +100,17 @@ class NuclearNorm:
         M = self.matrix(V)
         if min(M.shape) == 1:
             norm = float(np.linalg.norm(M))
-            out = M * (max(norm - t, 0.0) / norm) if norm > 0 else np.zeros_like(M)
+            kept = max(norm - t, 0.0)  # the output's norm
+            out = M * (kept / norm) if norm > 0 else np.zeros_like(M)
         else:
             U, s, Vt = _svd(M)
             s = np.maximum(s - t, 0.0)
+            kept = float(s.sum())  # the output's nuclear norm
             r = int(np.count_nonzero(s))
             out = (U[:, :r] * s[:r]) @ Vt[:r]
         out = out if self._unview is None else self._unview(out)
         out.flags.writeable = False  # so that the cached value below cannot go stale
-        self._last = (out, float(np.linalg.norm(out)) if min(M.shape) == 1 else float(s.sum()))
+        self._last = (out, kept)
         return out
 
     def dual_norm(self, H: np.ndarray) -> float:
