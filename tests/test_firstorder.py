@@ -304,6 +304,13 @@ def test_patch_cnn_factored_gram_matches_the_dense_one(rng, image, kernel):
     rho = 0.7
     np.testing.assert_allclose(f.shifted_solve(W, rho), np.linalg.solve(G + rho * np.eye(len(G)), W),
                                rtol=1e-8, atol=1e-10)
+    # the same Gram given as a plain factor array: products, Lipschitz constant and solves
+    # through B itself
+    plain = FactoredQuadratic(np.array(B), f.corr, f.yy)
+    np.testing.assert_allclose(plain.gram_apply(W), G @ W, rtol=1e-10, atol=1e-10 * np.abs(G @ W).max())
+    assert plain.lipschitz == pytest.approx(np.linalg.eigvalsh(G)[-1], rel=1e-10)
+    np.testing.assert_allclose(plain.shifted_solve(W, rho), np.linalg.solve(G + rho * np.eye(len(G)), W),
+                               rtol=1e-8, atol=1e-10)
 
 
 @pytest.mark.parametrize("shape", [(30, 7), (7, 30), (12, 12), (30, 1)])

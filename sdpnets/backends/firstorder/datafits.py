@@ -146,8 +146,8 @@ class FactoredQuadratic(Quadratic):
                  lipschitz: float | None = None) -> None:
         super().__init__(np.zeros(0), corr, yy)
         self.diagonal = False
-        self._make_factor = factor if callable(factor) else None
-        self._factor_array = None if callable(factor) else np.asarray(factor, dtype=float)
+        self._make_factor = factor if callable(factor) else lambda: factor
+        self._factor_array: np.ndarray | None = None
         self._woodbury: tuple[np.ndarray, np.ndarray] | None = None
         self._product = product
         self._lipschitz = None if lipschitz is None else max(float(lipschitz), 0.0)
@@ -156,7 +156,6 @@ class FactoredQuadratic(Quadratic):
     def factor(self) -> np.ndarray:
         """``B`` (``r x p``, :math:`G = B^TB`), built on first use."""
         if self._factor_array is None:
-            assert self._make_factor is not None
             self._factor_array = np.asarray(self._make_factor(), dtype=float)
         return self._factor_array
 
