@@ -385,6 +385,23 @@ class ConvexReLUClassifier(_ReLUParams, _Classifier):
         return np.column_stack([-np.logaddexp(0.0, f), -np.logaddexp(0.0, -f)])
 
 
+def _solver_and_attributes_doc(network: str) -> str:
+    """The ``backend``/``tol`` parameters and the fitted attributes of a least-squares
+    family's estimators (numpydoc), for the network class ``network``."""
+    return f"""    backend : str
+        ``"auto"``, ``"clarabel"``, ``"scs"``, ``"mosek"`` or ``"firstorder"``.
+    tol : float
+        Solver tolerance.
+
+    Attributes
+    ----------
+    network_ : {network}
+    result_ : SolveResult
+    certificate_ : Certificate
+    n_features_in_ : int
+"""
+
+
 # --- deep linear network ----------------------------------------------------------------------
 
 
@@ -412,18 +429,7 @@ _LINEAR_DOC = r"""
         Number of layers ``L >= 2``.
     hidden : {"weight_decay", "spectral"}
         Regularization of layers ``1..L-2`` (see :class:`~sdpnets.ConvexLinearFC`).
-    backend : str
-        ``"auto"``, ``"clarabel"``, ``"scs"``, ``"mosek"`` or ``"firstorder"``.
-    tol : float
-        Solver tolerance.
-
-    Attributes
-    ----------
-    network_ : LinearFC
-    result_ : SolveResult
-    certificate_ : Certificate
-    n_features_in_ : int
-"""
+""" + _solver_and_attributes_doc("LinearFC")
 
 
 class ConvexLinearRegressor(_LinearParams, _Regressor):
@@ -486,18 +492,7 @@ _CIRCULAR_DOC = r"""
     input_shape : tuple of int, optional
         ``(H, W)``: each row of ``X`` is an image flattened in C order (2-D circular
         convolutions). Default: rows are 1-D signals.
-    backend : str
-        ``"auto"``, ``"clarabel"``, ``"scs"``, ``"mosek"`` or ``"firstorder"``.
-    tol : float
-        Solver tolerance.
-
-    Attributes
-    ----------
-    network_ : CircularCNN
-    result_ : SolveResult
-    certificate_ : Certificate
-    n_features_in_ : int
-"""
+""" + _solver_and_attributes_doc("CircularCNN")
 
 
 class ConvexCircularCNNRegressor(_CircularParams, _Regressor):
