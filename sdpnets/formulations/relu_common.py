@@ -502,7 +502,7 @@ class _GroupLassoReLU(ConvexProgram):
                           **options) -> SolveResult:
         """One output at a time by
         :func:`sdpnets.backends.firstorder.relu_methods.solve_relu_firstorder`: ``method``
-        "active_set" (cutting planes, reduced programs by Clarabel; cone-constrained program,
+        "active_set" (cutting planes, reduced programs by an interior-point method; cone-constrained program,
         squared loss), "admm", or "auto" (default: the active set where it applies and its
         working set is small, else the ADMM). Starts from the trained network's blocks
         (``patterns=net``) or, with ``warm_start``, from the last first-order solution.
@@ -551,15 +551,15 @@ class _GroupLassoReLU(ConvexProgram):
             "gap": max(objective, sum(o.program_objective for o in outs)) - lower,
             "program_objective": float(sum(o.program_objective for o in outs)),
             "cone_violation": violation,
-            "method": "active_set" if outs[0].linear_solver == "clarabel" else "admm",
+            "method": "active_set" if outs[0].linear_solver == "interior_point" else "admm",
             "rho": [o.rho for o in outs],
             "linear_solver": outs[0].linear_solver,
             "cg_iterations": sum(o.cg_iterations for o in outs),
             "history": [o.history for o in outs],
         }
-        method = ("active set (reduced programs by Clarabel, "
+        method = ("active set (reduced programs by interior point, "
                   f"{max(o.iterations for o in outs)} rounds)"
-                  if outs[0].linear_solver == "clarabel" else
+                  if outs[0].linear_solver == "interior_point" else
                   f"ADMM ({outs[0].linear_solver} linear solves)")
         message = (f"{method}: certified lower bound "
                    f"{lower:.10g}, network objective {objective:.10g}")

@@ -72,7 +72,9 @@ import scipy.sparse as sp
 
 from ...losses import Loss
 from ...results import relative_gap
+from .relu_faces import equality_multipliers, face_bases, polish
 from .relu_admm import ReLUADMMResult, _ReLUADMM, best_scaled_value, solve_relu_admm
+from .group_cone_ipm import solve_group_cone_qp
 from .relu_ops import PatternOperators
 
 __all__ = ["solve_relu_active_set", "DEFAULT_MAX_ROUNDS"]
@@ -86,11 +88,6 @@ DEFAULT_ROWS_PER_ROUND = 10
 #: Blocks added per round (those furthest above ``beta`` after refinement).
 DEFAULT_BLOCKS_PER_ROUND = 20
 
-#: The reduced loss is written with the Gram matrix of ``F_B`` up to ``m h`` this times ``n``
-#: (measured at (1000, 20, 100): with ``m h`` near ``n`` the residual layout's KKT system
-#: factors about ten times slower).
-GRAM_RATIO = 3.0
-
 #: Once no row is violated by more than ``END_VIOLATION`` (relative to the predictions),
 #: every row with slack below ``END_MARGIN`` (relative to its block's rows) is added: the
 #: solution sits on many rows at once, and a few rows per round took more rounds.
@@ -103,6 +100,19 @@ PROJECTION_STEPS = 100
 
 #: Projected-gradient steps that improve the multipliers of blocks above ``beta``.
 REFINE_STEPS = 50
+
+#: Accelerated proximal-gradient steps on the gated program that guess the first working
+#: set, and power iterations for their step size.
+START_STEPS = 100
+POWER_STEPS = 15
+
+#: Blocks of a reduced solution at most this times the largest one are set to zero (an
+#: interior-point solution's zero blocks are small, not zero); the full program's
+#: certificate is computed afterwards, so a block zeroed too early comes back.
+ZERO_BLOCK = 1e-6
+
+#: Working-set corrections of the face polish before it gives up.
+POLISH_TRIES = 4
 
 
 class _Working:
@@ -159,112 +169,126 @@ class _ActiveSet:
         self.sign = np.concatenate([np.ones(P), -np.ones(P)])
         self.pat = np.tile(np.arange(P), 2)
         self.alg = _ReLUADMM(ops, y, loss, beta, 1.0)
-        self.clarabel_iterations = 0
-        #: per reduced solve: layout, blocks, rows, Clarabel iterations, seconds
+        self.ipm_iterations = 0
+        #: the last reduced program's blocks, Gram matrix and F_B^T y
+        self._gram = (np.zeros(0, dtype=int), np.zeros((0, 0)), np.zeros(0))
+        #: per reduced solve: status, blocks, rows, interior-point iterations, seconds
         self.solve_log: list[tuple[str, int, int, int, float]] = []
 
     # -- reduced program ---------------------------------------------------------------
-    def pieces(self, ws: _Working, gram: bool):
-        """Blocks ``B``, kept pairs ``(rows, local block)``, the loss part (``gram``: the
-        Gram matrix :math:`F_B^TF_B` and :math:`F_B^Ty`, accumulated over chunks of samples;
-        else the reduced ``F_B``, ``n x m h``, sparse) and the kept cone rows ``G``
-        (``K x m h``, sparse)."""
+    def block_rows(self, idx: np.ndarray, B: np.ndarray) -> np.ndarray:
+        """Rows ``idx`` of :math:`F_B` (``len(idx) x |B| h``), summed over the pool."""
+        ops, n = self.ops, self.ops.n
+        Fc = np.zeros((idx.size, B.size, ops.h))
+        for g in range(ops.pool):  # the pool's row groups of each sample
+            r = g * n + idx
+            Fc += (ops.M[r][:, self.pat[B]] * self.sign[B])[:, :, None] * ops.A[r, None, :]
+        return Fc.reshape(idx.size, B.size * ops.h)
+
+    def pieces(self, ws: _Working):
+        """Blocks ``B``, kept pairs ``(rows, local block)`` and the loss part: the Gram
+        matrix :math:`F_B^TF_B` and :math:`F_B^Ty`. The last round's Gram matrix is kept:
+        only the columns of blocks new to ``B`` are computed, over chunks of samples
+        (memory bounded by the chunk, not by ``n m h``)."""
         ops, h, n = self.ops, self.ops.h, self.ops.n
         B = np.flatnonzero(ws.active)
-        m = B.size
-        nz = m * h
-        Mb = ops.M[:, self.pat[B]]
-        if gram:  # dense chunks of F_B's rows: memory bounded by the chunk, not by n m h
-            H, c = np.zeros((nz, nz)), np.zeros(nz)
+        nz = B.size * h
+        H, c = np.zeros((nz, nz)), np.zeros(nz)
+        old_B, old_H, old_c = self._gram
+        had = np.isin(B, old_B)
+        if had.any():
+            pos_new = (np.flatnonzero(had)[:, None] * h + np.arange(h)).ravel()
+            where = np.searchsorted(old_B, B[had])
+            pos_old = (where[:, None] * h + np.arange(h)).ravel()
+            H[np.ix_(pos_new, pos_new)] = old_H[np.ix_(pos_old, pos_old)]
+            c[pos_new] = old_c[pos_old]
+        fresh = np.flatnonzero(~had)
+        if fresh.size:
+            cols = (fresh[:, None] * h + np.arange(h)).ravel()
             step = max(1, (1 << 22) // max(nz, 1))
             for a in range(0, n, step):
                 idx = np.arange(a, min(a + step, n))
-                Fc = np.zeros((idx.size, m, h))
-                for g in range(ops.pool):  # the pool's row groups of each sample
-                    r = g * n + idx
-                    Fc += (Mb[r] * self.sign[B])[:, :, None] * ops.A[r, None, :]
-                Fm = Fc.reshape(idx.size, nz)
-                H += Fm.T @ Fm
-                c += Fm.T @ self.y[idx]
-            loss = (H, c)
-        else:  # F_B: one column group per block, rows where its pattern is on
-            ri, lb = np.nonzero(Mb)
-            data = (self.sign[B[lb]][:, None] * ops.A[ri]).ravel()
-            cols = (lb[:, None] * h + np.arange(h)).ravel()
-            loss = sp.csc_matrix((data, (np.repeat(ri % n, h), cols)), shape=(n, nz))
-        # kept cone rows: (2D - I) A z_b >= 0
+                Fm = self.block_rows(idx, B)
+                Fnew = Fm[:, cols]
+                H[:, cols] += Fm.T @ Fnew
+                c[cols] += Fnew.T @ self.y[idx]
+            H[np.ix_(cols, np.setdiff1d(np.arange(nz), cols))] = \
+                H[np.ix_(np.setdiff1d(np.arange(nz), cols), cols)].T
+        self._gram = (B, H, c)
         kr, kb = np.nonzero(ws.keep[:, B])
-        E = 2.0 * ops.M[kr, self.pat[B[kb]]] - 1.0
-        K = kr.size
-        G = sp.csc_matrix(((E[:, None] * ops.A[kr]).ravel(),
-                           (np.repeat(np.arange(K), h), (kb[:, None] * h + np.arange(h)).ravel())),
-                          shape=(K, nz))
-        return B, (kr, kb), loss, G
-
-    def reduced_matrices(self, ws: _Working):
-        r"""Blocks ``B``, kept pairs, the layout (``"gram"`` or ``"residual"``) and Clarabel's
-        ``P, q, A, b, cones`` for the reduced program. With ``m h <= n`` (``m`` blocks) the
-        variables are ``[z_B, t]`` and the loss is :math:`\tfrac12 z^TF_B^TF_Bz - y^TF_Bz`;
-        otherwise ``[z_B, t, e]`` with :math:`e = F_Bz - y` and the loss
-        :math:`\tfrac12\|e\|^2` (the smaller dense block either way)."""
-        import clarabel
-
-        ops, h, n = self.ops, self.ops.h, self.ops.n
-        gram = int(ws.active.sum()) * h <= GRAM_RATIO * n
-        B, (kr, kb), loss, G = self.pieces(ws, gram)
-        m, nz, K = B.size, B.size * h, kr.size
-        # second-order cones (t_b, z_b): rows ordered block by block
-        soc_rows = np.arange(m * (h + 1)).reshape(m, h + 1)
-        t_col = nz + np.arange(m)
-        z_col = np.arange(nz).reshape(m, h)
-        S = sp.csc_matrix((-np.ones(m * (h + 1)),
-                           (soc_rows.ravel(), np.hstack([t_col[:, None], z_col]).ravel())),
-                          shape=(m * (h + 1), nz + m))
-        cones = [clarabel.NonnegativeConeT(K)] + [clarabel.SecondOrderConeT(h + 1)] * m
-        if gram:
-            H, c = loss
-            Pm = sp.block_diag([sp.csc_matrix(np.triu(H)), sp.csc_matrix((m, m))], format="csc")
-            del H
-            q = np.concatenate([-c, np.full(m, self.beta)])
-            Acl = sp.vstack([sp.hstack([-G, sp.csc_matrix((K, m))]), S], format="csc")
-            b = np.zeros(K + m * (h + 1))
-        else:
-            Acl = sp.vstack([
-                sp.hstack([-loss, sp.csc_matrix((n, m)), sp.identity(n)]),
-                sp.hstack([-G, sp.csc_matrix((K, m + n))]),
-                sp.hstack([S, sp.csc_matrix((m * (h + 1), n))]),
-            ], format="csc")
-            b = np.concatenate([-self.y, np.zeros(K + m * (h + 1))])
-            Pm = sp.block_diag([sp.csc_matrix((nz + m, nz + m)), sp.identity(n)], format="csc")
-            q = np.concatenate([np.zeros(nz), np.full(m, self.beta), np.zeros(n)])
-            cones = [clarabel.ZeroConeT(n)] + cones
-        return B, (kr, kb), ("gram" if gram else "residual"), (Pm, q, Acl, b, cones)
+        return B, (kr, kb), H, c
 
     def solve_reduced(self, ws: _Working, time_limit: float | None, accuracy: float):
-        """Solve the reduced program; returns ``(Z (h, nb), mu pairs, clarabel status)``."""
-        import clarabel
-
-        ops, h, n = self.ops, self.ops.h, self.ops.n
-        B, (kr, kb), layout, (Pm, q, Acl, b, cones) = self.reduced_matrices(ws)
+        """Solve the reduced program by :func:`.group_cone_ipm.solve_group_cone_qp`; returns
+        ``(Z (h, nb), mu pairs, status)``."""
+        ops, h = self.ops, self.ops.h
+        B, (kr, kb), H, c = self.pieces(ws)
+        E = 2.0 * ops.M[kr, self.pat[B[kb]]] - 1.0
         t0 = time.perf_counter()
-        settings = clarabel.DefaultSettings()
-        settings.verbose = False
-        settings.direct_solve_method = "faer"  # measured: qdldl is 5x slower here
-        settings.tol_gap_abs = settings.tol_gap_rel = accuracy
-        settings.tol_feas = settings.tol_ktratio = accuracy
-        settings.max_iter = 200
-        if time_limit is not None:
-            settings.time_limit = max(time_limit, 1e-3)
-        sol = clarabel.DefaultSolver(Pm, q, Acl, b, cones, settings).solve()
-        self.clarabel_iterations += int(sol.iterations)
-        x, dual = np.asarray(sol.x), np.asarray(sol.z)
+        rows = E[:, None] * ops.A[kr]
+        sol = solve_group_cone_qp(H, c, self.beta, rows, kb, B.size, h,
+                                  tol=accuracy, time_limit=time_limit)
+        self.ipm_iterations += sol.iterations
+        z, mu, status = sol.z, sol.mu, sol.status
+        if status in ("solved", "inaccurate"):
+            polished = self.polish(H, c, rows, kb, z, mu)
+            if polished is not None:
+                z, mu = polished
+                status = "solved"
         Z = np.zeros((h, ops.nb))
-        Z[:, B] = x[: B.size * h].reshape(B.size, h).T
-        off = 0 if layout == "gram" else n
-        mu = np.maximum(dual[off: off + kr.size], 0.0)
-        self.solve_log.append((layout, B.size, kr.size, int(sol.iterations),
+        Z[:, B] = z.T
+        self.solve_log.append((status, B.size, kr.size, sol.iterations,
                                time.perf_counter() - t0))
-        return Z, (kr, B[kb], mu), str(sol.status)
+        return Z, (kr, B[kb], mu), status
+
+    def polish(self, H, c, rows, kb, z, mu):
+        """Newton on the faces the interior-point solution ``z`` ``(m, h)`` touches
+        (:mod:`.relu_faces`): its nonzero blocks, with the rows whose slack is below
+        ``1e-7`` of the block's largest row product or whose multiplier outweighs their
+        slack held as equalities. Rows the result violates become equalities, equalities
+        with negative multipliers are released (:data:`POLISH_TRIES` tries). Returns
+        ``(z, mu)`` when the result is feasible, its multipliers are nonnegative and its
+        objective is not above ``z``'s, else ``None``."""
+        m, h = z.shape
+        zn = np.linalg.norm(z, axis=1)
+        live = zn > ZERO_BLOCK * max(float(zn.max(initial=0.0)), 1e-300)
+        slack = np.einsum("kh,kh->k", rows, z[kb])
+        size = np.zeros(m)
+        np.maximum.at(size, kb, np.abs(slack))
+        tight = live[kb] & ((slack <= 1e-7 * size[kb]) | (
+            mu / max(float(mu.max(initial=0.0)), 1e-300)
+            > slack / max(float(np.abs(slack).max(initial=0.0)), 1e-300)))
+
+        def value(v, nrm):
+            return 0.5 * float(v @ (H @ v)) - float(c @ v) + self.beta * float(nrm.sum())
+        for _ in range(POLISH_TRIES):
+            N, col_block = face_bases(rows[tight], kb[tight], m, h, live)
+            zp = polish(H, c, self.beta, N, col_block, z.ravel())
+            if zp is None:
+                return None
+            Zp = zp.reshape(m, h)
+            s_new = np.einsum("kh,kh->k", rows, Zp[kb])
+            bad = s_new < -1e-12 * max(float(np.abs(s_new).max(initial=0.0)), 1e-300)
+            if bad.any():
+                tight |= bad
+                continue
+            norms = np.linalg.norm(Zp, axis=1)
+            grad = (H @ zp - c).reshape(m, h) + self.beta * Zp / np.maximum(norms, 1e-300)[:, None]
+            grad[~live] = 0.0
+            mu_e, resid = equality_multipliers(grad, rows[tight], kb[tight], m)
+            scale = max(float(np.abs(grad).max(initial=0.0)), self.beta)
+            if float(resid.max(initial=0.0)) > 1e-8 * scale:
+                return None
+            neg = mu_e < -1e-9 * max(float(mu.max(initial=0.0)), 1e-300)
+            if neg.any():
+                tight[np.flatnonzero(tight)[neg]] = False
+                continue
+            if value(zp, norms) > value(z.ravel(), zn) + 1e-14 * abs(value(z.ravel(), zn)):
+                return None
+            mu_new = np.where(live[kb], 0.0, mu)
+            mu_new[tight] = np.maximum(mu_e, 0.0)
+            return Zp, mu_new
+        return None
 
     # -- checks against the full program ---------------------------------------------------
     def violations(self, Z: np.ndarray, blocks: np.ndarray, ws: _Working, k: int, thr: float,
@@ -333,6 +357,32 @@ class _ActiveSet:
         return norms, rows, pairs
 
 
+def gated_start(ops: PatternOperators, y: np.ndarray, beta: float,
+                 steps: int = START_STEPS) -> np.ndarray:
+    r"""Blocks ``U`` ``(h, P)`` of the gated program :math:`\min_U \tfrac12\|F_0U - y\|^2 +
+    \beta\sum_i\|u_i\|` after ``steps`` accelerated proximal-gradient steps from zero
+    (step ``1/L``, ``L`` from power iterations on :math:`F_0^TF_0`): a guess of the
+    support, two products per step."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((ops.h, ops.P))
+    lip = 1.0
+    for _ in range(POWER_STEPS):
+        X = ops.F0T(ops.F0(X))
+        lip = float(np.linalg.norm(X))
+        X /= max(lip, 1e-300)
+    step = 1.0 / (1.01 * max(lip, 1e-300))
+    U = np.zeros((ops.h, ops.P))
+    Yk, t = U, 1.0
+    for _ in range(steps):
+        G = Yk + step * ops.F0T(y - ops.F0(Yk))
+        norms = np.linalg.norm(G, axis=0)
+        U_new = G * np.maximum(1.0 - step * beta / np.maximum(norms, 1e-300), 0.0)
+        t_new = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
+        Yk = U_new + ((t - 1.0) / t_new) * (U_new - U)
+        U, t = U_new, t_new
+    return U
+
+
 def solve_relu_active_set(
     A: np.ndarray,
     masks: np.ndarray,
@@ -385,7 +435,8 @@ def solve_relu_active_set(
     Returns
     -------
     ReLUADMMResult
-        ``iterations`` counts rounds; ``linear_solver`` is ``"clarabel"``.
+        ``iterations`` counts rounds; ``linear_solver`` is ``"interior_point"``;
+        ``cg_iterations`` counts interior-point iterations.
     """
     t0 = time.perf_counter()
     if loss.name != "squared":
@@ -423,11 +474,7 @@ def solve_relu_active_set(
         best_start = (max(prog, net), Z0, (prog, net, viol))
         v = yy - pred
     else:
-        budget = left()
-        gated = solve_relu_admm(A / scale, masks, yy, loss, bs, pool=pool, cone=False, tol=1e-3,
-                                max_iters=100, time_limit=None if budget is None
-                                else 0.3 * budget)
-        U = gated.blocks
+        U = gated_start(ops, yy, bs)
         live = np.flatnonzero(np.linalg.norm(U, axis=0) > 1e-9 * max(
             float(np.linalg.norm(U, axis=0).max(initial=0.0)), 1e-300))
         # one sign per live pattern: the block that violates its cone rows less
@@ -512,10 +559,12 @@ def solve_relu_active_set(
         # the reduced program's multipliers, and the last ones of the blocks outside it
         mu_pairs = _merge(mu_pairs, reduced_pairs, np.flatnonzero(ws.active))
         rounds += 1
-        if cl_status in ("MaxTime",):
+        if cl_status == "time_limit":
             status = "time_limit"
         if not np.all(np.isfinite(Z)):  # a failed reduced solve: keep the last blocks
             Z, status = Z_last, "error"
+        zn = np.linalg.norm(Z, axis=0)
+        Z[:, zn <= ZERO_BLOCK * max(float(zn.max(initial=0.0)), 1e-300)] = 0.0
         Z_last = Z
         vals = act.alg.values(Z)
         v = yy - vals[3]
@@ -523,7 +572,7 @@ def solve_relu_active_set(
         # their rows stay recorded, should they come back
         # unless they need multipliers to stay below beta
         zn = np.linalg.norm(Z, axis=0)
-        zero = ws.active & (zn <= 1e-9 * max(float(zn.max(initial=0.0)), 1e-300))
+        zero = ws.active & (zn <= ZERO_BLOCK * max(float(zn.max(initial=0.0)), 1e-300))
         if zero.any():
             J = np.flatnonzero(zero)
             C0 = ops.F0T(v)[:, J % P] * act.sign[J]
@@ -549,8 +598,8 @@ def solve_relu_active_set(
         dual_point=dual_point * ys,
         solve_time=time.perf_counter() - t0,
         rho=0.0,
-        linear_solver="clarabel",
-        cg_iterations=act.clarabel_iterations,
+        linear_solver="interior_point",
+        cg_iterations=act.ipm_iterations,
         history=history,
     )
 

@@ -1,0 +1,121 @@
+"""The interior-point method for the dense group lasso with homogeneous inequality rows
+(the active set's reduced programs) and the Newton polish on faces, against Clarabel on
+the same conic program."""
+
+import clarabel
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from sdpnets.backends.firstorder.group_cone_ipm import (
+    _soc_step, _SOCScaling, solve_group_cone_qp)
+from sdpnets.backends.firstorder.relu_faces import (
+    equality_multipliers, face_bases, polish)
+
+
+def instance(seed, n=60, m=5, h=5, K=45):
+    rng = np.random.default_rng(seed)
+    F = rng.standard_normal((n, m * h))
+    y = rng.standard_normal(n)
+    rows = rng.standard_normal((K, h))
+    blocks = rng.integers(0, m, K)
+    c = F.T @ y
+    beta = 0.3 * float(np.linalg.norm(c.reshape(m, h), axis=1).max())
+    return F.T @ F, c, beta, rows, blocks, m, h
+
+
+def objective(H, c, beta, z):
+    v = z.ravel()
+    return 0.5 * v @ H @ v - c @ v + beta * np.linalg.norm(z, axis=1).sum()
+
+
+def clarabel_optimum(H, c, beta, rows, blocks, m, h):
+    """The same program written for Clarabel: variables (z, t), rows -a_k^T z + s = 0 in the
+    nonnegative cone and -(t_j, z_j) + s = 0 in second-order cones."""
+    nz, K = m * h, rows.shape[0]
+    cols = (blocks[:, None] * h + np.arange(h)).ravel()
+    Gc = sp.csc_matrix((rows.ravel(), (np.repeat(np.arange(K), h), cols)), shape=(K, nz))
+    soc_rows = np.arange(m * (h + 1)).reshape(m, h + 1)
+    var = np.hstack([nz + np.arange(m)[:, None], np.arange(nz).reshape(m, h)])
+    S = sp.csc_matrix((-np.ones(m * (h + 1)), (soc_rows.ravel(), var.ravel())),
+                      shape=(m * (h + 1), nz + m))
+    A = sp.vstack([sp.hstack([-Gc, sp.csc_matrix((K, m))]), S], format="csc")
+    P = sp.block_diag([sp.csc_matrix(np.triu(H)), sp.csc_matrix((m, m))], format="csc")
+    q = np.concatenate([-c, np.full(m, beta)])
+    settings = clarabel.DefaultSettings()
+    settings.verbose = False
+    settings.tol_gap_abs = settings.tol_gap_rel = settings.tol_feas = 1e-8
+    cones = [clarabel.NonnegativeConeT(K)] + [clarabel.SecondOrderConeT(h + 1)] * m
+    sol = clarabel.DefaultSolver(P, q, A, np.zeros(A.shape[0]), cones, settings).solve()
+    assert str(sol.status) == "Solved"
+    return float(sol.obj_val)
+
+
+def test_nesterov_todd_scaling_identity():
+    """W y = W^-1 s = lambda, and W^-1 inverts W."""
+    rng = np.random.default_rng(0)
+    s, y = rng.standard_normal((2, 7, 4))
+    s[:, 0] = np.linalg.norm(s[:, 1:], axis=1) + rng.random(7)
+    y[:, 0] = np.linalg.norm(y[:, 1:], axis=1) + rng.random(7)
+    sc = _SOCScaling(s, y)
+    assert np.allclose(sc.apply(y), sc.apply(s, inverse=True), atol=1e-12)
+    assert np.allclose(sc.apply(sc.apply(s), inverse=True), s, atol=1e-12)
+    W2inv = sc.inverse_square()
+    assert np.allclose(np.einsum("jab,jb->ja", W2inv, sc.apply(sc.apply(s))), s, atol=1e-10)
+
+
+def test_second_order_cone_step_through_the_apex():
+    """The step to the boundary is exact on a path straight to the apex (a double root the
+    quadratic alone can miss) and infinite along a ray inside the cone."""
+    x = np.array([[2.0, 1.0, 0.5]])
+    assert _soc_step(x, -x) == pytest.approx(1.0)
+    assert _soc_step(x, np.array([[1.0, 0.0, 0.0]])) == np.inf
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_ipm_matches_clarabel(seed):
+    H, c, beta, rows, blocks, m, h = instance(seed)
+    ref = clarabel_optimum(H, c, beta, rows, blocks, m, h)
+    res = solve_group_cone_qp(H, c, beta, rows, blocks, m, h, tol=1e-10)
+    assert res.status in ("solved", "inaccurate")
+    assert np.all(res.mu >= 0)
+    slack = np.einsum("kh,kh->k", rows, res.z[blocks])
+    assert slack.min() >= -1e-9
+    assert objective(H, c, beta, res.z) == pytest.approx(ref, rel=1e-6, abs=1e-8)
+
+
+def test_ipm_time_limit_status():
+    H, c, beta, rows, blocks, m, h = instance(0)
+    res = solve_group_cone_qp(H, c, beta, rows, blocks, m, h, time_limit=0.0)
+    assert res.status == "time_limit"
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_face_polish_reaches_the_optimum(seed):
+    """Newton on the faces the interior-point solution touches gives a feasible point whose
+    objective is Clarabel's optimum to rounding, with nonnegative multipliers that satisfy
+    stationarity."""
+    H, c, beta, rows, blocks, m, h = instance(seed)
+    ref = clarabel_optimum(H, c, beta, rows, blocks, m, h)
+    res = solve_group_cone_qp(H, c, beta, rows, blocks, m, h, tol=1e-10)
+    zn = np.linalg.norm(res.z, axis=1)
+    live = zn > 1e-6 * zn.max()
+    slack = np.einsum("kh,kh->k", rows, res.z[blocks])
+    tight = live[blocks] & (slack <= 1e-6 * np.abs(slack).max())
+    N, col_block = face_bases(rows[tight], blocks[tight], m, h, live)
+    assert np.allclose(N.T @ N, np.eye(N.shape[1]), atol=1e-10)  # orthonormal columns
+    # any point of the faces keeps the tight rows at zero
+    Zf = (N @ np.random.default_rng(seed).standard_normal(N.shape[1])).reshape(m, h)
+    assert np.abs(np.einsum("kh,kh->k", rows[tight], Zf[blocks[tight]])).max() <= 1e-10
+    z = polish(H, c, beta, N, col_block, res.z.ravel())
+    assert z is not None
+    Z = z.reshape(m, h)
+    assert np.einsum("kh,kh->k", rows, Z[blocks]).min() >= -1e-10
+    assert objective(H, c, beta, Z) <= objective(H, c, beta, res.z) + 1e-12
+    assert objective(H, c, beta, Z) == pytest.approx(ref, rel=1e-7, abs=1e-9)
+    grad = (H @ z - c).reshape(m, h) + beta * Z / np.maximum(
+        np.linalg.norm(Z, axis=1), 1e-300)[:, None]
+    grad[~live] = 0.0
+    mu, resid = equality_multipliers(grad, rows[tight], blocks[tight], m)
+    assert resid.max() <= 1e-8 * np.abs(grad).max()
+    assert mu.min() >= -1e-8
