@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from sdpnets.backends.firstorder.group_cone_ipm import (
-    _soc_step, _SOCScaling, solve_group_cone_qp)
+from sdpnets.backends.firstorder.group_cone_ipm import _Cones, _SOCScaling, solve_group_cone_qp
 from sdpnets.backends.firstorder.relu_faces import (
-    equality_multipliers, face_bases, polish)
+    equality_multipliers, face_bases, newton_on_faces, solve_on_faces)
 
 
 def instance(seed, n=60, m=5, h=5, K=45):
@@ -54,39 +53,44 @@ def clarabel_optimum(H, c, beta, rows, blocks, m, h):
 def test_nesterov_todd_scaling_identity():
     """W y = W^-1 s = lambda, and W^-1 inverts W."""
     rng = np.random.default_rng(0)
-    s, y = rng.standard_normal((2, 7, 4))
-    s[:, 0] = np.linalg.norm(s[:, 1:], axis=1) + rng.random(7)
-    y[:, 0] = np.linalg.norm(y[:, 1:], axis=1) + rng.random(7)
-    sc = _SOCScaling(s, y)
+    sizes = np.array([3, 1, 5, 2])  # cones of sizes d + 1, stored end to end
+    cones = _Cones(sizes)
+    s, y = rng.standard_normal((2, int(sizes.sum()) + sizes.size))
+    for v in (s, y):
+        v[cones.heads] = np.sqrt(np.bincount(cones.of, weights=v * v * cones.tail)) + 0.5
+    sc = _SOCScaling(cones, s, y)
     assert np.allclose(sc.apply(y), sc.apply(s, inverse=True), atol=1e-12)
     assert np.allclose(sc.apply(sc.apply(s), inverse=True), s, atol=1e-12)
-    W2inv = sc.inverse_square()
-    assert np.allclose(np.einsum("jab,jb->ja", W2inv, sc.apply(sc.apply(s))), s, atol=1e-10)
+    W2inv = np.zeros((s.size, s.size))
+    W2inv[cones.pair_p, cones.pair_q] = sc.inverse_square_pairs()
+    assert np.allclose(W2inv @ sc.apply(sc.apply(s)), s, atol=1e-10)
 
 
 def test_second_order_cone_step_through_the_apex():
     """The step to the boundary is exact on a path straight to the apex (a double root the
     quadratic alone can miss) and infinite along a ray inside the cone."""
-    x = np.array([[2.0, 1.0, 0.5]])
-    assert _soc_step(x, -x) == pytest.approx(1.0)
-    assert _soc_step(x, np.array([[1.0, 0.0, 0.0]])) == np.inf
+    cones = _Cones(np.array([2]))
+    x = np.array([2.0, 1.0, 0.5])
+    assert cones.step(x, -x) == pytest.approx(1.0)
+    assert cones.step(x, np.array([1.0, 0.0, 0.0])) == np.inf
 
 
 @pytest.mark.parametrize("seed", range(5))
 def test_ipm_matches_clarabel(seed):
     H, c, beta, rows, blocks, m, h = instance(seed)
     ref = clarabel_optimum(H, c, beta, rows, blocks, m, h)
-    res = solve_group_cone_qp(H, c, beta, rows, blocks, m, h, tol=1e-10)
+    res = solve_group_cone_qp(H, c, beta, rows, blocks, np.full(m, h), tol=1e-10)
     assert res.status in ("solved", "inaccurate")
     assert np.all(res.mu >= 0)
-    slack = np.einsum("kh,kh->k", rows, res.z[blocks])
+    z = res.z.reshape(m, h)
+    slack = np.einsum("kh,kh->k", rows, z[blocks])
     assert slack.min() >= -1e-9
-    assert objective(H, c, beta, res.z) == pytest.approx(ref, rel=1e-6, abs=1e-8)
+    assert objective(H, c, beta, z) == pytest.approx(ref, rel=1e-6, abs=1e-8)
 
 
 def test_ipm_time_limit_status():
     H, c, beta, rows, blocks, m, h = instance(0)
-    res = solve_group_cone_qp(H, c, beta, rows, blocks, m, h, time_limit=0.0)
+    res = solve_group_cone_qp(H, c, beta, rows, blocks, np.full(m, h), time_limit=0.0)
     assert res.status == "time_limit"
 
 
@@ -97,7 +101,8 @@ def test_face_polish_reaches_the_optimum(seed):
     stationarity."""
     H, c, beta, rows, blocks, m, h = instance(seed)
     ref = clarabel_optimum(H, c, beta, rows, blocks, m, h)
-    res = solve_group_cone_qp(H, c, beta, rows, blocks, m, h, tol=1e-10)
+    res = solve_group_cone_qp(H, c, beta, rows, blocks, np.full(m, h), tol=1e-10)
+    res.z = res.z.reshape(m, h)
     zn = np.linalg.norm(res.z, axis=1)
     live = zn > 1e-6 * zn.max()
     slack = np.einsum("kh,kh->k", rows, res.z[blocks])
@@ -107,7 +112,7 @@ def test_face_polish_reaches_the_optimum(seed):
     # any point of the faces keeps the tight rows at zero
     Zf = (N @ np.random.default_rng(seed).standard_normal(N.shape[1])).reshape(m, h)
     assert np.abs(np.einsum("kh,kh->k", rows[tight], Zf[blocks[tight]])).max() <= 1e-10
-    z = polish(H, c, beta, N, col_block, res.z.ravel())
+    z = newton_on_faces(H, c, beta, N, col_block, res.z.ravel())
     assert z is not None
     Z = z.reshape(m, h)
     assert np.einsum("kh,kh->k", rows, Z[blocks]).min() >= -1e-10
@@ -119,3 +124,51 @@ def test_face_polish_reaches_the_optimum(seed):
     mu, resid = equality_multipliers(grad, rows[tight], blocks[tight], m)
     assert resid.max() <= 1e-8 * np.abs(grad).max()
     assert mu.min() >= -1e-8
+
+
+def optimum_and_tight_rows(seed):
+    H, c, beta, rows, blocks, m, h = instance(seed)
+    res = solve_group_cone_qp(H, c, beta, rows, blocks, np.full(m, h), tol=1e-10)
+    z = res.z.reshape(m, h)
+    zn = np.linalg.norm(z, axis=1)
+    slack = np.einsum("kh,kh->k", rows, z[blocks])
+    tight = (zn[blocks] > 1e-6 * zn.max()) & (slack <= 1e-6 * np.abs(slack).max())
+    return (H, c, beta, rows, blocks, m, h), z, slack, tight
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_solve_on_faces_with_the_tight_rows_held(seed):
+    """Holding the rows an optimum leaves tight as equalities gives the same optimum on
+    fewer coordinates, and keeps them held."""
+    prob, z, _, tight = optimum_and_tight_rows(seed)
+    H, c, beta, rows, blocks, m, h = prob
+    ref = clarabel_optimum(*prob)
+    assert tight.any()
+    res = solve_on_faces(H, c, beta, rows, blocks, tight, m, h, tol=1e-10, time_limit=None)
+    assert res.status in ("solved", "inaccurate")
+    assert objective(H, c, beta, res.z) == pytest.approx(ref, rel=1e-6, abs=1e-8)
+    assert np.einsum("kh,kh->k", rows, res.z[blocks]).min() >= -1e-9
+    assert np.all(res.equal[tight])
+    assert np.all(res.mu >= 0)
+
+
+def test_solve_on_faces_releases_wrong_equalities():
+    """A row with positive slack at the optimum held as an equality gives a worse point,
+    and it is released: its multiplier comes out negative, or its block vanishes."""
+    stayed_live = 0
+    for seed in range(3):
+        prob, z, slack, tight = optimum_and_tight_rows(seed)
+        H, c, beta, rows, blocks, m, h = prob
+        ref = clarabel_optimum(*prob)
+        zn = np.linalg.norm(z, axis=1)
+        for wrong in np.flatnonzero((zn[blocks] > 1e-6 * zn.max()) & ~tight)[:3]:
+            equal = np.zeros(rows.shape[0], dtype=bool)
+            equal[wrong] = True
+            res = solve_on_faces(H, c, beta, rows, blocks, equal, m, h, tol=1e-10,
+                                 time_limit=None)
+            assert objective(H, c, beta, res.z) > ref + 1e-9
+            assert abs(rows[wrong] @ res.z[blocks[wrong]]) <= 1e-9
+            assert not res.equal[wrong]
+            norms = np.linalg.norm(res.z, axis=1)
+            stayed_live += norms[blocks[wrong]] > 1e-6 * norms.max()
+    assert stayed_live >= 3  # the negative-multiplier path is exercised

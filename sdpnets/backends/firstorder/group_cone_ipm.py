@@ -1,7 +1,8 @@
 r"""A primal-dual interior-point method for the dense group lasso with homogeneous linear
 inequalities: the reduced programs of :mod:`.relu_active_set`.
 
-The program, over ``m`` blocks :math:`z_j \in \mathbb{R}^h` (``z`` of length ``m h``):
+The program, over ``m`` blocks :math:`z_j \in \mathbb{R}^{d_j}` (``z`` of length
+:math:`D = \sum_j d_j`, block ``j`` at offset :math:`\sum_{i<j} d_i`):
 
 .. math::
 
@@ -14,18 +15,22 @@ each inequality row ``a_k`` acting on one block ``b(k)``. With epigraph variable
 with Nesterov-Todd scaling, the textbook method of CVXOPT's ``coneqp`` (Vandenberghe, "The
 CVXOPT linear and quadratic cone program solvers", 2010) written for this structure: the
 Newton system reduces to one dense symmetric positive-definite matrix of order
-``m h + m``,
+``D + m``,
 
 .. math::
 
     H \oplus 0 \;+\; \sum_k \tfrac{\mu_k}{s_k}\, a_ka_k^T \;+\; \bigoplus_j W_j^{-2},
 
 whose inequality part is block diagonal (each row touches one block) and whose cone part
-adds one ``(h+1)``-square block per ``j`` (:math:`W_j` the scaling of cone ``j``). One
-LAPACK Cholesky factor per iteration serves the predictor and the corrector, so an
-iteration costs about :math:`(mh)^3/3` flops and memory is two matrices of order ``m h``;
+adds one :math:`(d_j+1)`-square block per ``j`` (:math:`W_j` the scaling of cone ``j``,
+identity plus rank two). One LAPACK Cholesky factor per iteration serves the predictor and
+the corrector, so an iteration costs about :math:`D^3/3` flops and memory is two matrices
+of order ``D``;
 Clarabel on the same program spends about five times longer per iteration in its sparse
-factorization of the (dense) KKT system.
+factorization of the (dense) KKT system. Blocks may differ in size: the active set
+solves its programs on the faces of the pattern cones (:mod:`.relu_faces`), a few
+coordinates for most blocks. Second-order-cone vectors of all blocks are stored end to end,
+head :math:`t_j` first.
 """
 
 from __future__ import annotations
@@ -38,11 +43,12 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
+from .relu_faces import padded_rows
+
 __all__ = ["GroupConeResult", "solve_group_cone_qp"]
 
 #: Fraction of the step to the cone boundary that is taken.
 STEP_FRACTION = 0.99
-_DEBUG = False
 
 #: Iterative-refinement steps per Newton solve.
 REFINEMENT_STEPS = 1
@@ -58,7 +64,7 @@ STALL_MERIT = 1e-5
 
 @dataclass
 class GroupConeResult:
-    """The best iterate: ``z`` ``(m, h)`` blocks, ``mu`` ``(K,)`` multipliers of the
+    """The best iterate: ``z`` ``(D,)`` (the blocks end to end), ``mu`` ``(K,)`` multipliers of the
     inequality rows (``>= 0``), ``status`` (``"solved"``: merit at most ``tol``;
     ``"inaccurate"``: progress stalled with the merit at most ``sqrt(tol)``;
     ``"max_iterations"``, ``"time_limit"``, ``"numerical_error"``), ``iterations``, its
@@ -73,88 +79,110 @@ class GroupConeResult:
     merit: float
 
 
-# --- the cones' algebra (nonnegative: elementwise; second-order: rows (x0, x1)) ---------------
+# --- second-order cones stored end to end: cone j at [head_j, head_j + d_j + 1) -------------
 
 
-def _soc_product(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    r"""Jordan product :math:`x \circ y = (x^Ty,\; x_0y_1 + y_0x_1)` per row."""
-    out = x[:, :1] * y + y[:, :1] * x
-    out[:, 0] = np.einsum("ij,ij->i", x, y)
-    return out
+class _Cones:
+    """Index maps of the second-order cones :math:`(t_j, z_j)` of blocks of sizes ``d``."""
 
+    def __init__(self, sizes: np.ndarray):
+        m = sizes.size
+        lengths = sizes + 1
+        self.m = m
+        self.heads = np.cumsum(lengths) - lengths
+        self.of = np.repeat(np.arange(m), lengths)  # cone of each entry
+        self.tail = np.ones(self.of.size, dtype=bool)
+        self.tail[self.heads] = False
+        # all (p, q) entry pairs inside each cone, for the W^-2 blocks
+        sq = lengths**2
+        cone = np.repeat(np.arange(m), sq)
+        local = np.arange(int(sq.sum())) - np.repeat(np.cumsum(sq) - sq, sq)
+        self.pair_cone = cone
+        self.pair_p = self.heads[cone] + local // lengths[cone]
+        self.pair_q = self.heads[cone] + local % lengths[cone]
 
-def _soc_divide(lam: np.ndarray, u: np.ndarray) -> np.ndarray:
-    r"""``v`` with :math:`\lambda \circ v = u` per row (``lam`` interior)."""
-    l0, l1 = lam[:, 0], lam[:, 1:]
-    det = l0 * l0 - np.einsum("ij,ij->i", l1, l1)
-    v0 = (l0 * u[:, 0] - np.einsum("ij,ij->i", l1, u[:, 1:])) / det
-    return np.column_stack([v0, (u[:, 1:] - v0[:, None] * l1) / l0[:, None]])
+    def dot(self, x, y):
+        return np.bincount(self.of, weights=x * y, minlength=self.m)
 
+    def J(self, x):
+        return np.where(self.tail, -x, x)
 
-def _soc_min_eig(x: np.ndarray) -> np.ndarray:
-    return x[:, 0] - np.linalg.norm(x[:, 1:], axis=1)
+    def product(self, x, y):
+        r"""Jordan product :math:`x \circ y = (x^Ty,\; x_0y_1 + y_0x_1)` per cone."""
+        out = x[self.heads][self.of] * y + y[self.heads][self.of] * x
+        out[self.heads] = self.dot(x, y)
+        return out
 
+    def divide(self, lam, u):
+        r"""``v`` with :math:`\lambda \circ v = u` per cone (``lam`` interior)."""
+        l0, u0 = lam[self.heads], u[self.heads]
+        det = 2.0 * l0 * l0 - self.dot(lam, lam)
+        v0 = (l0 * u0 - (self.dot(lam, u) - l0 * u0)) / det
+        v = (u - v0[self.of] * lam) / l0[self.of]
+        v[self.heads] = v0
+        return v
 
-def _soc_step(x: np.ndarray, d: np.ndarray) -> float:
-    r"""Largest :math:`\alpha` with :math:`x + \alpha d` in every cone (``x`` interior)."""
-    a = d[:, 0] ** 2 - np.einsum("ij,ij->i", d[:, 1:], d[:, 1:])
-    b = 2.0 * (x[:, 0] * d[:, 0] - np.einsum("ij,ij->i", x[:, 1:], d[:, 1:]))
-    nx = np.linalg.norm(x[:, 1:], axis=1)
-    c = (x[:, 0] - nx) * (x[:, 0] + nx)
-    disc = b * b - 4.0 * a * c
-    root = -b + np.sqrt(np.maximum(disc, 0.0))
-    hit = ((a < 0) | (b < 0)) & (disc >= 0) & (root > 0)
-    alpha = float(np.min(2.0 * c[hit] / root[hit])) if hit.any() else math.inf
-    # x0 + alpha d0 >= 0 too: a path through the apex touches the boundary only there,
-    # where rounding can hide the (double) root
-    down = d[:, 0] < 0
-    if down.any():
-        alpha = min(alpha, float(np.min(-x[down, 0] / d[down, 0])))
-    return alpha
+    def min_eig(self, x):
+        x0 = x[self.heads]
+        return x0 - np.sqrt(np.maximum(self.dot(x, x) - x0 * x0, 0.0))
+
+    def jnorm(self, x):
+        r""":math:`\sqrt{x^TJx}` computed as :math:`\sqrt{(x_0 - \|x_1\|)(x_0 + \|x_1\|)}`."""
+        x0 = x[self.heads]
+        n1 = np.sqrt(np.maximum(self.dot(x, x) - x0 * x0, 0.0))
+        return np.sqrt(np.maximum((x0 - n1) * (x0 + n1), 1e-300))
+
+    def step(self, x, d) -> float:
+        r"""Largest :math:`\alpha` with :math:`x + \alpha d` in every cone (``x`` interior)."""
+        x0, d0 = x[self.heads], d[self.heads]
+        a = 2.0 * d0 * d0 - self.dot(d, d)
+        b = 2.0 * (2.0 * x0 * d0 - self.dot(x, d))
+        n1 = np.sqrt(np.maximum(self.dot(x, x) - x0 * x0, 0.0))
+        c = (x0 - n1) * (x0 + n1)
+        disc = b * b - 4.0 * a * c
+        root = -b + np.sqrt(np.maximum(disc, 0.0))
+        hit = ((a < 0) | (b < 0)) & (disc >= 0) & (root > 0)
+        alpha = float(np.min(2.0 * c[hit] / root[hit])) if hit.any() else math.inf
+        # x0 + alpha d0 >= 0 too: a path through the apex touches the boundary only there,
+        # where rounding can hide the (double) root
+        down = d0 < 0
+        if down.any():
+            alpha = min(alpha, float(np.min(-x0[down] / d0[down])))
+        return alpha
 
 
 class _SOCScaling:
     r"""Nesterov-Todd scaling :math:`W = b(2ww^T - J)` of each second-order cone, with
     :math:`W y = W^{-1}s = \lambda`."""
 
-    def __init__(self, s: np.ndarray, y: np.ndarray):
-        ns = np.sqrt(np.maximum(_soc_min_eig(s) * (s[:, 0] + np.linalg.norm(s[:, 1:], axis=1)),
-                                1e-300))
-        ny = np.sqrt(np.maximum(_soc_min_eig(y) * (y[:, 0] + np.linalg.norm(y[:, 1:], axis=1)),
-                                1e-300))
-        sb, yb = s / ns[:, None], y / ny[:, None]
-        gamma = np.sqrt(np.maximum((1.0 + np.einsum("ij,ij->i", sb, yb)) / 2.0, 1e-300))
-        yJ = yb.copy()
-        yJ[:, 1:] *= -1.0
-        wbar = (sb + yJ) / (2.0 * gamma[:, None])  # 2 wbar wbar^T - J maps ybar to sbar
-        wbar[:, 0] += 1.0  # its square root: the reflection through (wbar + e)
-        self.w = wbar / np.sqrt(2.0 * wbar[:, :1])
+    def __init__(self, cones: _Cones, s: np.ndarray, y: np.ndarray):
+        self.cones = cones
+        ns, ny = cones.jnorm(s), cones.jnorm(y)
+        sb, yb = s / ns[cones.of], y / ny[cones.of]
+        gamma = np.sqrt(np.maximum((1.0 + cones.dot(sb, yb)) / 2.0, 1e-300))
+        wbar = (sb + cones.J(yb)) / (2.0 * gamma[cones.of])  # maps ybar to sbar
+        wbar[cones.heads] += 1.0  # its square root: the reflection through (wbar + e)
+        self.w = wbar / np.sqrt(2.0 * wbar[cones.heads])[cones.of]
         self.b = np.sqrt(ns / ny)
 
     def apply(self, v: np.ndarray, inverse: bool = False) -> np.ndarray:
         r""":math:`Wv` or :math:`W^{-1}v = b^{-1}(2Jww^TJ - J)v`."""
-        w = self.w
+        cones, w = self.cones, self.w
+        Jv = cones.J(v)
         if inverse:
-            Jv = v.copy()
-            Jv[:, 1:] *= -1.0
-            Jw = w.copy()
-            Jw[:, 1:] *= -1.0
-            out = 2.0 * np.einsum("ij,ij->i", w, Jv)[:, None] * Jw - Jv
-            return out / self.b[:, None]
-        Jv = v.copy()
-        Jv[:, 1:] *= -1.0
-        return self.b[:, None] * (2.0 * np.einsum("ij,ij->i", w, v)[:, None] * w - Jv)
+            return (2.0 * cones.dot(w, Jv)[cones.of] * cones.J(w) - Jv) / self.b[cones.of]
+        return self.b[cones.of] * (2.0 * cones.dot(w, v)[cones.of] * w - Jv)
 
-    def inverse_square(self) -> np.ndarray:
-        r""":math:`W^{-2}` per cone, ``(m, h+1, h+1)``."""
-        k = self.w.shape[1]
-        Jw = self.w.copy()
-        Jw[:, 1:] *= -1.0
-        Winv = 2.0 * Jw[:, :, None] * Jw[:, None, :]
-        idx = np.arange(k)
-        Winv[:, idx, idx] -= np.where(idx == 0, 1.0, -1.0)
-        Winv /= self.b[:, None, None]
-        return Winv @ Winv
+    def inverse_square_pairs(self) -> np.ndarray:
+        r"""Entries of :math:`W^{-2} = b^{-2}(I + 4(w^Tw)\,Jw(Jw)^T - 2Jw\,w^T - 2w(Jw)^T)`
+        at the cones' entry pairs (``cones.pair_p``, ``cones.pair_q``)."""
+        cones, w = self.cones, self.w
+        Jw = cones.J(w)
+        p, q, j = cones.pair_p, cones.pair_q, cones.pair_cone
+        ww = cones.dot(w, w)
+        vals = 4.0 * ww[j] * Jw[p] * Jw[q] - 2.0 * Jw[p] * w[q] - 2.0 * w[p] * Jw[q]
+        vals += p == q
+        return vals / self.b[j] ** 2
 
 
 # --- the solver --------------------------------------------------------------------------------
@@ -162,60 +190,61 @@ class _SOCScaling:
 
 class _Problem:
     """The data and the products with the constraint map ``G``: ``G x = (-a_k^T z_{b(k)},
-    -(t_j, z_j))``, ``x = (z, t)``."""
+    -(t_j, z_j))``, ``x = (z, t)``; the cone part is a signed permutation of ``x``."""
 
-    def __init__(self, H, c, beta, rows, blocks, m, h):
-        self.H, self.c, self.beta, self.m, self.h = H, c, float(beta), m, h
-        self.nz = m * h
-        K = rows.shape[0]
-        self.K = K
-        cols = (blocks[:, None] * h + np.arange(h)).ravel()
-        self.Gc = sp.csr_matrix((rows.ravel(), (np.repeat(np.arange(K), h), cols)),
-                                shape=(K, self.nz))
-        # rows grouped by block, padded: (m, r_max, h), for the block-diagonal a_k a_k^T sums
-        order = np.argsort(blocks, kind="stable")
-        counts = np.bincount(blocks, minlength=m)
-        r_max = int(counts.max(initial=0))
-        slot = np.arange(K) - np.repeat(np.cumsum(counts) - counts, counts)
-        self.order, self.slot, self.sorted_blocks = order, slot, blocks[order]
-        self.padded = np.zeros((m, max(r_max, 1), h))
-        self.padded[self.sorted_blocks, slot] = rows[order]
-        self.diag = (np.arange(m)[:, None, None] * h + np.arange(h)[None, :, None],
-                     np.arange(m)[:, None, None] * h + np.arange(h)[None, None, :])
+    def __init__(self, H, c, beta, rows, blocks, sizes):
+        self.H, self.c, self.beta = H, c, float(beta)
+        m, D = sizes.size, int(sizes.sum())
+        self.m, self.D, self.K = m, D, rows.shape[0]
+        self.offsets = np.cumsum(sizes) - sizes
+        self.cones = _Cones(sizes)
+        # the variable of each cone entry: t_j at the head, then z_j
+        var = np.empty(D + m, dtype=int)
+        var[self.cones.heads] = D + np.arange(m)
+        var[self.cones.tail] = np.arange(D)
+        self.var = var
+        self.inv_var = np.argsort(var)
+        # inequality rows (K x D, one block each), padded by block for the a_k a_k^T sums
+        valid = np.arange(rows.shape[1])[None, :] < sizes[blocks][:, None]
+        kk, jj = np.nonzero(valid)
+        self.Gc = sp.csr_matrix((rows[kk, jj], (kk, self.offsets[blocks[kk]] + jj)),
+                                shape=(self.K, D))
+        self.padded, slot = padded_rows(rows, blocks, m)
+        self.row_at = (blocks, slot)
+        # the valid (a, b) entries of each block's d_j x d_j square
+        bj, ba, bb = np.nonzero((np.arange(rows.shape[1])[None, :, None] < sizes[:, None, None])
+                                & (np.arange(rows.shape[1])[None, None, :]
+                                   < sizes[:, None, None]))
+        self.square = (bj, ba, bb, self.offsets[bj] + ba, self.offsets[bj] + bb)
 
     def objective(self, z, t) -> float:
         return 0.5 * float(z @ (self.H @ z)) - float(self.c @ z) + self.beta * float(t.sum())
 
-    def residuals(self, z, t, s_l, s_q, y_l, y_q):
-        """Dual residual ``P x + q + G^T y`` and primal residual ``G x + s``."""
-        h = self.h
-        rz = self.H @ z - self.c - self.Gc.T @ y_l - y_q[:, 1:].ravel()
-        rt = self.beta - y_q[:, 0]
-        rs_l = s_l - self.Gc @ z
-        rs_q = s_q - np.column_stack([t, z.reshape(self.m, h)])
-        return rz, rt, rs_l, rs_q
-
     def G(self, dz, dt):
-        return -(self.Gc @ dz), -np.column_stack([dt, dz.reshape(self.m, self.h)])
+        return -(self.Gc @ dz), -np.concatenate([dz, dt])[self.var]
 
     def GT(self, v_l, v_q):
-        return -(self.Gc.T @ v_l) - v_q[:, 1:].ravel(), -v_q[:, 0]
+        back = -v_q[self.inv_var]
+        return back[: self.D] - self.Gc.T @ v_l, back[self.D:]
 
-    def normal_matrix(self, d_l: np.ndarray, soc_inv2: np.ndarray) -> np.ndarray:
+    def residuals(self, z, t, s_l, s_q, y_l, y_q):
+        """Dual residual ``P x + q + G^T y`` and primal residual ``G x + s``."""
+        gz, gt = self.GT(y_l, y_q)
+        g_l, g_q = self.G(z, t)
+        return self.H @ z - self.c + gz, self.beta + gt, s_l + g_l, s_q + g_q
+
+    def normal_matrix(self, d_l: np.ndarray, soc_pairs: np.ndarray) -> np.ndarray:
         r""":math:`P + G^TDG`: ``H`` plus the block-diagonal row and cone parts."""
-        nz, m, h = self.nz, self.m, self.h
-        N = np.zeros((nz + m, nz + m))
-        N[:nz, :nz] = self.H
+        D, m = self.D, self.m
+        N = np.zeros((D + m, D + m))
+        N[:D, :D] = self.H
         dp = np.zeros(self.padded.shape[:2])
-        dp[self.sorted_blocks, self.slot] = d_l[self.order]
+        dp[self.row_at] = d_l
         blocks = np.matmul(self.padded.transpose(0, 2, 1), self.padded * dp[:, :, None])
-        blocks += soc_inv2[:, 1:, 1:]
-        N[self.diag] += blocks
-        tcol = nz + np.arange(m)
-        zrows = (np.arange(m)[:, None] * h + np.arange(h)).ravel()
-        N[zrows, np.repeat(tcol, h)] += soc_inv2[:, 1:, 0].ravel()
-        N[np.repeat(tcol, h), zrows] += soc_inv2[:, 0, 1:].ravel()
-        N[tcol, tcol] += soc_inv2[:, 0, 0]
+        bj, ba, bb, gi, gk = self.square
+        N[gi, gk] += blocks[bj, ba, bb]
+        cones = self.cones
+        N[self.var[cones.pair_p], self.var[cones.pair_q]] += soc_pairs
         return N
 
 
@@ -236,7 +265,7 @@ def _factor(build):
 
 
 def solve_group_cone_qp(H: np.ndarray, c: np.ndarray, beta: float, rows: np.ndarray,
-                        blocks: np.ndarray, m: int, h: int, *, tol: float = 1e-9,
+                        blocks: np.ndarray, sizes: np.ndarray, *, tol: float = 1e-9,
                         max_iter: int = 100, time_limit: float | None = None
                         ) -> GroupConeResult:
     r"""Solve :math:`\min \tfrac12 z^THz - c^Tz + \beta\sum_j\|z_j\|` subject to
@@ -244,15 +273,17 @@ def solve_group_cone_qp(H: np.ndarray, c: np.ndarray, beta: float, rows: np.ndar
 
     Parameters
     ----------
-    H : ndarray, shape (m h, m h)
-        Positive semidefinite; block ``j`` occupies entries ``j h`` to ``(j + 1) h``.
-    c : ndarray, shape (m h,)
+    H : ndarray, shape (D, D)
+        Positive semidefinite; block ``j`` occupies its ``sizes[j]`` entries after the
+        blocks before it.
+    c : ndarray, shape (D,)
     beta : float
-    rows : ndarray, shape (K, h)
-        The inequality rows :math:`a_k`.
+    rows : ndarray, shape (K, max(sizes))
+        The inequality rows :math:`a_k` in their block's coordinates (zero-padded).
     blocks : ndarray of int, shape (K,)
         The block :math:`b(k)` of each row.
-    m, h : int
+    sizes : ndarray of int, shape (m,)
+        Block sizes :math:`d_j \ge 1`.
     tol : float
         Relative tolerance on the primal and dual residuals and the duality gap.
     max_iter : int
@@ -264,35 +295,52 @@ def solve_group_cone_qp(H: np.ndarray, c: np.ndarray, beta: float, rows: np.ndar
     GroupConeResult
     """
     t0 = time.perf_counter()
-    pr = _Problem(H, c, beta, np.asarray(rows, dtype=float), np.asarray(blocks, dtype=int), m, h)
-    nz, K = pr.nz, pr.K
-    deg = K + m
+    sizes = np.asarray(sizes, dtype=int)
+    pr = _Problem(H, c, beta, np.asarray(rows, dtype=float), np.asarray(blocks, dtype=int),
+                  sizes)
+    D, K, m, cones = pr.D, pr.K, pr.m, pr.cones
+    deg = K + m  # the barrier degree: one per nonnegative row and per second-order cone
     qnorm = max(float(np.linalg.norm(c)), beta * math.sqrt(m), 1.0)
 
     # start: the solution with identity scaling, shifted into the cones
-    F = _factor(lambda: pr.normal_matrix(np.ones(K),
-                                         np.broadcast_to(np.eye(h + 1), (m, h + 1, h + 1))))
+    eye_pairs = (cones.pair_p == cones.pair_q).astype(float)
+    F = _factor(lambda: pr.normal_matrix(np.ones(K), eye_pairs))
     x = sla.cho_solve(F, np.concatenate([c, -np.full(m, beta)]), check_finite=False)
-    z, t = x[:nz], x[nz:]
+    z, t = x[:D], x[D:]
     gl, gq = pr.G(z, t)
     s_l, s_q = -gl, -gq
     y_l, y_q = gl.copy(), gq.copy()
     for s_lin, s_soc in ((s_l, s_q), (y_l, y_q)):
-        low = min(float(s_lin.min(initial=math.inf)), float(_soc_min_eig(s_soc).min()))
+        low = min(float(s_lin.min(initial=math.inf)), float(cones.min_eig(s_soc).min()))
         if low <= 0:
             s_lin += 1.0 - low
-            s_soc[:, 0] += 1.0 - low
-    status, it = "max_iterations", 0
-    best, since = (math.inf, z, y_l, math.inf), 0
+            s_soc[cones.heads] += 1.0 - low
+    best = (math.inf, z, y_l, math.inf)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        # a diverging iterate turns non-finite, which the merit check maps to a status
+        status, it, best = _iterate(pr, tol, max_iter, time_limit, t0, deg, qnorm,
+                                    (z, t, s_l, s_q, y_l, y_q), best)
+    merit, z, y_l, rel_gap = best
+    if status in ("stalled", "numerical_error"):
+        status = "inaccurate" if merit <= math.sqrt(tol) else "numerical_error"
+    return GroupConeResult(z=z, mu=np.maximum(y_l, 0.0), status=status, iterations=it,
+                           gap=rel_gap, merit=merit)
+
+
+def _iterate(pr: _Problem, tol, max_iter, time_limit, t0, deg, qnorm, point, best):
+    """Mehrotra predictor-corrector iterations from ``point``; returns the status, the
+    iteration count and the best ``(merit, z, y_l, rel_gap)``."""
+    z, t, s_l, s_q, y_l, y_q = point
+    D, m, cones = pr.D, pr.m, pr.cones
+    status, it, since = "max_iterations", 0, 0
     for it in range(1, max_iter + 1):
         rz, rt, rs_l, rs_q = pr.residuals(z, t, s_l, s_q, y_l, y_q)
-        gap = float(s_l @ y_l) + float(np.sum(s_q * y_q))
+        gap = float(s_l @ y_l) + float(s_q @ y_q)
         pcost = pr.objective(z, t)
-        pres = math.sqrt(float(rs_l @ rs_l) + float(np.sum(rs_q * rs_q)))
+        pres = math.sqrt(float(rs_l @ rs_l) + float(rs_q @ rs_q))
         dres = math.sqrt(float(rz @ rz) + float(rt @ rt)) / qnorm
         rel_gap = gap / max(abs(pcost), 1.0)
         merit = max(pres, dres, rel_gap)
-        if _DEBUG: print(it, pcost, gap, pres, dres)
         if not math.isfinite(merit):
             status = "numerical_error"
             break
@@ -312,10 +360,10 @@ def solve_group_cone_qp(H: np.ndarray, c: np.ndarray, beta: float, rows: np.ndar
         # scalings: nonnegative W = diag(sqrt(s/y)); second-order cones by Nesterov-Todd
         w_l = np.sqrt(s_l / y_l)
         lam_l = np.sqrt(s_l * y_l)
-        sc = _SOCScaling(s_q, y_q)
+        sc = _SOCScaling(cones, s_q, y_q)
         lam_q = sc.apply(y_q)
         try:
-            inv2 = sc.inverse_square()
+            inv2 = sc.inverse_square_pairs()
             F = _factor(lambda: pr.normal_matrix(y_l / s_l, inv2))
         except np.linalg.LinAlgError:
             status = "numerical_error"
@@ -324,19 +372,17 @@ def solve_group_cone_qp(H: np.ndarray, c: np.ndarray, beta: float, rows: np.ndar
 
         def direction(ds_l, ds_q):
             # u = lambda \ ds; b = r_s + W u; N dx = -r_x - G^T W^-2 b
-            u_l, u_q = ds_l / lam_l, _soc_divide(lam_q, ds_q)
+            u_l, u_q = ds_l / lam_l, cones.divide(lam_q, ds_q)
             b_l = rs_l + w_l * u_l
             b_q = rs_q + sc.apply(u_q)
-            wb_l = b_l / w_l**2
-            wb_q = sc.apply(sc.apply(b_q, inverse=True), inverse=True)
-            gz, gt = pr.GT(wb_l, wb_q)
+            gz, gt = pr.GT(b_l / w_l**2, sc.apply(sc.apply(b_q, inverse=True), inverse=True))
             rhs = np.concatenate([-rz - gz, -rt - gt])
-            dx = np.zeros(nz + m)
+            dx = np.zeros(D + m)
             for _ in range(1 + REFINEMENT_STEPS):
                 # the normal equations, and refinement on the first KKT equation's residual
                 # (the factor loses digits as the scaling degenerates near the optimum)
                 dx = dx + sla.cho_solve(F, rhs, check_finite=False)
-                dz, dt = dx[:nz], dx[nz:]
+                dz, dt = dx[:D], dx[D:]
                 g_l, g_q = pr.G(dz, dt)
                 dy_l = (g_l + b_l) / w_l**2
                 dy_q = sc.apply(sc.apply(g_q + b_q, inverse=True), inverse=True)
@@ -350,27 +396,21 @@ def solve_group_cone_qp(H: np.ndarray, c: np.ndarray, beta: float, rows: np.ndar
                 neg = d_l < 0
                 if neg.any():
                     a = min(a, float(np.min(-x_l[neg] / d_l[neg])))
-            return min(a, _soc_step(s_q, ds_q), _soc_step(y_q, dy_q))
+            return min(a, cones.step(s_q, ds_q), cones.step(y_q, dy_q))
 
         # predictor (affine scaling)
-        aff = direction(-lam_l * lam_l, -_soc_product(lam_q, lam_q))
+        aff = direction(-lam_l * lam_l, -cones.product(lam_q, lam_q))
         a_aff = min(1.0, step(*aff[2:]))
         gap_aff = (float((s_l + a_aff * aff[2]) @ (y_l + a_aff * aff[4]))
-                   + float(np.sum((s_q + a_aff * aff[3]) * (y_q + a_aff * aff[5]))))
+                   + float((s_q + a_aff * aff[3]) @ (y_q + a_aff * aff[5])))
         sigma = min(1.0, max(gap_aff / gap, 0.0)) ** 3
         # corrector: -lam o lam - (W^-1 ds_a) o (W dy_a) + sigma mu e
-        ds_l = -lam_l * lam_l - (aff[2] / w_l) * (w_l * aff[4]) + sigma * mu
-        ds_q = -_soc_product(lam_q, lam_q) - _soc_product(sc.apply(aff[3], inverse=True),
+        ds_l = -lam_l * lam_l - aff[2] * aff[4] + sigma * mu
+        ds_q = -cones.product(lam_q, lam_q) - cones.product(sc.apply(aff[3], inverse=True),
                                                            sc.apply(aff[5]))
-        ds_q[:, 0] += sigma * mu
+        ds_q[cones.heads] += sigma * mu
         dz, dt, dsl, dsq, dyl, dyq = direction(ds_l, ds_q)
         a = min(1.0, STEP_FRACTION * step(dsl, dsq, dyl, dyq))
         z, t = z + a * dz, t + a * dt
         s_l, s_q, y_l, y_q = s_l + a * dsl, s_q + a * dsq, y_l + a * dyl, y_q + a * dyq
-    else:
-        it = max_iter
-    merit, z, y_l, rel_gap = best
-    if status in ("stalled", "numerical_error"):
-        status = "inaccurate" if merit <= math.sqrt(tol) else "numerical_error"
-    return GroupConeResult(z=z.reshape(m, h), mu=np.maximum(y_l, 0.0), status=status,
-                           iterations=it, gap=rel_gap, merit=merit)
+    return status, it, best

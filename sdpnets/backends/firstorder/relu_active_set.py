@@ -10,8 +10,8 @@ The program, one output at a time (``F``, ``G`` as in :mod:`.relu_ops`):
 
 **Relaxation.** Keeping only the blocks ``j`` of a working set :math:`\mathcal B` (the
 others fixed at zero) and, per kept block, only the cone rows of a working set
-:math:`\mathcal R_j` gives a reduced program (few blocks, few rows) that Clarabel solves
-to high accuracy. Its prediction residual :math:`v = y - Fz` and the multipliers
+:math:`\mathcal R_j` gives a reduced program (few blocks, few rows), solved to high
+accuracy (see *Reduced solves*). Its prediction residual :math:`v = y - Fz` and the multipliers
 :math:`\mu_j \ge 0` of its kept rows (zero on every other row) are a dual point of the
 *full* program, so weak duality gives the certified lower bound
 
@@ -36,29 +36,36 @@ comes back stays (no cycling). The loop stops when the full program's objective 
 (and the objective of the network read off ``z``) is within ``tol`` of the lower bound
 and no cone row is violated by more than ``cone_tol`` relative to the predictions.
 
-**Reduced solves.** Clarabel (faer's supernodal factorization) on the variables
-``[z_B, t]`` with the loss :math:`\tfrac12 z^TF_B^TF_Bz - y^TF_Bz` (``[z_B, t, e]``,
-:math:`e = F_Bz - y`, once ``m h > 3n``); its cost per iteration is that of factoring a
-dense matrix of order ``m h`` (``m`` blocks kept).
+**Reduced solves.** :func:`.group_cone_ipm.solve_group_cone_qp`, a primal-dual
+interior-point method on the Gram form :math:`\tfrac12 z^TF_B^TF_Bz - y^TF_Bz` (the Gram
+matrix is kept from round to round; only new blocks' columns are computed) whose Newton
+system is one dense Cholesky factor of order ``m h`` (``m`` blocks kept), then
+:func:`.relu_faces.polish`: Newton's method on the faces of the cones the solution
+touches, which takes it to rounding error when the faces are right. Once the full
+program's relative gap is below :data:`FACE_GAP`, the rows left tight are held as
+equalities (:func:`.relu_faces.solve_on_faces`): most blocks then keep a few of their
+``h`` coordinates and the factor shrinks (at (4000, 50, 200) from order 1,900 to 900).
+Equalities whose multipliers turn negative are released, and all are dropped when a
+round adds nothing.
 
-**Start.** The gated program (gates = the patterns, a relaxation) by 100 ADMM iterations
-of :mod:`.relu_admm`: its 40 largest blocks, each with the sign whose cone it violates
-less and the rows it violates most, and a first lower bound (its residual is dual
-feasible here). A given start (a trained network's blocks, with the rows they nearly
-touch) is used instead, and the result is never worse than it.
+**Start.** The gated program (gates = the patterns, a relaxation) by 100 accelerated
+proximal-gradient steps (:func:`gated_start`): its 40 largest blocks, each with the sign
+whose cone it violates less and the rows it violates most. A given start (a trained
+network's blocks, with the rows they nearly touch) is used instead, and the result is
+never worse than it.
 
-**Measured** (one core, 2 shared cores under load 1-5; ``benchmarks/relu_firstorder.py``
-and the README, ``tol=1e-6``): (1000, 20, 100) certified to 1.8e-11 with cone violation
-2.7e-13 in 5.6 s, 6 rounds, about 2,200 of the 200,000 cone rows kept (Clarabel on the
-full program 89 s in the same process, objectives equal to 2.7e-10); (2000, 20, 100)
-8.1 s; (1000, 20, 200) 12.6 s; (4000, 50, 200) certified to 1.8e-10 in 107 s, 8 rounds,
-484 MiB, each reduced solve (~40 blocks, 2,000 variables, ~20 interior-point iterations)
-10-15 s and the gated start 13 s. At (20000, 100, 2000) the first reduced program (40
-blocks of 100 unknowns) takes minutes to form and factor and the solve went past 2 GiB,
-so ``method="auto"`` keeps the ADMM there. Tried and dropped, by measurement: both signs
-of every gated block at the start (5x slower solves), the residual layout near
-``m h = n`` (10x slower), QDLDL (5x slower), coarse early tolerances (not faster), an
-ADMM with a cached factor for the reduced program (no 1e-5 in 2000 iterations).
+**Measured** (one core, ``benchmarks/relu_firstorder.py`` and the README, ``tol=1e-6``):
+(1000, 20, 100) certified in about 3 s against Clarabel's 90 s on the full program;
+(4000, 50, 200) in about 56 s, 8 rounds of 17-36 interior-point iterations at 0.2-0.3 s
+(a factor of order 2,000 each), where Clarabel on the same reduced programs took 107 s.
+At (20000, 100, 2000) one reduced program of 40 blocks (order 4,000) takes about 36 s
+and the gated start two minutes, so ``method="auto"`` keeps the ADMM there. Tried and
+dropped, by measurement: Clarabel for the reduced programs (2x slower), both signs of
+every gated block at the start (5x slower solves), coarse early tolerances (more blocks
+kept, slower), every cone row of each kept block at once (2-3x more interior-point
+iterations), holding tight rows as equalities from the first round (the faces are wrong
+early: 21 rounds instead of 8), an ADMM with a cached factor for the reduced program (no
+1e-5 in 2000 iterations).
 """
 
 from __future__ import annotations
@@ -72,9 +79,8 @@ import scipy.sparse as sp
 
 from ...losses import Loss
 from ...results import relative_gap
-from .relu_faces import equality_multipliers, face_bases, polish
-from .relu_admm import ReLUADMMResult, _ReLUADMM, best_scaled_value, solve_relu_admm
-from .group_cone_ipm import solve_group_cone_qp
+from .relu_faces import ZERO_BLOCK, polish, solve_on_faces
+from .relu_admm import ReLUADMMResult, _ReLUADMM, best_scaled_value
 from .relu_ops import PatternOperators
 
 __all__ = ["solve_relu_active_set", "DEFAULT_MAX_ROUNDS"]
@@ -106,13 +112,11 @@ REFINE_STEPS = 50
 START_STEPS = 100
 POWER_STEPS = 15
 
-#: Blocks of a reduced solution at most this times the largest one are set to zero (an
-#: interior-point solution's zero blocks are small, not zero); the full program's
-#: certificate is computed afterwards, so a block zeroed too early comes back.
-ZERO_BLOCK = 1e-6
+#: Tight rows are held as equalities (the reduced programs solved on faces) once the
+#: full program's relative gap is below this: earlier, the working set still moves
+#: (measured: holding them from the first round took 21 rounds instead of 8).
+FACE_GAP = 1e-3
 
-#: Working-set corrections of the face polish before it gives up.
-POLISH_TRIES = 4
 
 
 class _Working:
@@ -170,6 +174,8 @@ class _ActiveSet:
         self.pat = np.tile(np.arange(P), 2)
         self.alg = _ReLUADMM(ops, y, loss, beta, 1.0)
         self.ipm_iterations = 0
+        #: kept rows held as equalities (the faces of :mod:`.relu_faces`)
+        self.equal = np.zeros((ops.N, ops.nb), dtype=bool)
         #: the last reduced program's blocks, Gram matrix and F_B^T y
         self._gram = (np.zeros(0, dtype=int), np.zeros((0, 0)), np.zeros(0))
         #: per reduced solve: status, blocks, rows, interior-point iterations, seconds
@@ -218,7 +224,8 @@ class _ActiveSet:
         kr, kb = np.nonzero(ws.keep[:, B])
         return B, (kr, kb), H, c
 
-    def solve_reduced(self, ws: _Working, time_limit: float | None, accuracy: float):
+    def solve_reduced(self, ws: _Working, time_limit: float | None, accuracy: float,
+                      hold: bool = True):
         """Solve the reduced program by :func:`.group_cone_ipm.solve_group_cone_qp`; returns
         ``(Z (h, nb), mu pairs, status)``."""
         ops, h = self.ops, self.ops.h
@@ -226,12 +233,13 @@ class _ActiveSet:
         E = 2.0 * ops.M[kr, self.pat[B[kb]]] - 1.0
         t0 = time.perf_counter()
         rows = E[:, None] * ops.A[kr]
-        sol = solve_group_cone_qp(H, c, self.beta, rows, kb, B.size, h,
-                                  tol=accuracy, time_limit=time_limit)
+        sol = solve_on_faces(H, c, self.beta, rows, kb, self.equal[kr, B[kb]], B.size, h,
+                             tol=accuracy, time_limit=time_limit, hold=hold)
+        self.equal[kr, B[kb]] = sol.equal
         self.ipm_iterations += sol.iterations
         z, mu, status = sol.z, sol.mu, sol.status
         if status in ("solved", "inaccurate"):
-            polished = self.polish(H, c, rows, kb, z, mu)
+            polished = polish(H, c, self.beta, rows, kb, z, mu)
             if polished is not None:
                 z, mu = polished
                 status = "solved"
@@ -240,55 +248,6 @@ class _ActiveSet:
         self.solve_log.append((status, B.size, kr.size, sol.iterations,
                                time.perf_counter() - t0))
         return Z, (kr, B[kb], mu), status
-
-    def polish(self, H, c, rows, kb, z, mu):
-        """Newton on the faces the interior-point solution ``z`` ``(m, h)`` touches
-        (:mod:`.relu_faces`): its nonzero blocks, with the rows whose slack is below
-        ``1e-7`` of the block's largest row product or whose multiplier outweighs their
-        slack held as equalities. Rows the result violates become equalities, equalities
-        with negative multipliers are released (:data:`POLISH_TRIES` tries). Returns
-        ``(z, mu)`` when the result is feasible, its multipliers are nonnegative and its
-        objective is not above ``z``'s, else ``None``."""
-        m, h = z.shape
-        zn = np.linalg.norm(z, axis=1)
-        live = zn > ZERO_BLOCK * max(float(zn.max(initial=0.0)), 1e-300)
-        slack = np.einsum("kh,kh->k", rows, z[kb])
-        size = np.zeros(m)
-        np.maximum.at(size, kb, np.abs(slack))
-        tight = live[kb] & ((slack <= 1e-7 * size[kb]) | (
-            mu / max(float(mu.max(initial=0.0)), 1e-300)
-            > slack / max(float(np.abs(slack).max(initial=0.0)), 1e-300)))
-
-        def value(v, nrm):
-            return 0.5 * float(v @ (H @ v)) - float(c @ v) + self.beta * float(nrm.sum())
-        for _ in range(POLISH_TRIES):
-            N, col_block = face_bases(rows[tight], kb[tight], m, h, live)
-            zp = polish(H, c, self.beta, N, col_block, z.ravel())
-            if zp is None:
-                return None
-            Zp = zp.reshape(m, h)
-            s_new = np.einsum("kh,kh->k", rows, Zp[kb])
-            bad = s_new < -1e-12 * max(float(np.abs(s_new).max(initial=0.0)), 1e-300)
-            if bad.any():
-                tight |= bad
-                continue
-            norms = np.linalg.norm(Zp, axis=1)
-            grad = (H @ zp - c).reshape(m, h) + self.beta * Zp / np.maximum(norms, 1e-300)[:, None]
-            grad[~live] = 0.0
-            mu_e, resid = equality_multipliers(grad, rows[tight], kb[tight], m)
-            scale = max(float(np.abs(grad).max(initial=0.0)), self.beta)
-            if float(resid.max(initial=0.0)) > 1e-8 * scale:
-                return None
-            neg = mu_e < -1e-9 * max(float(mu.max(initial=0.0)), 1e-300)
-            if neg.any():
-                tight[np.flatnonzero(tight)[neg]] = False
-                continue
-            if value(zp, norms) > value(z.ravel(), zn) + 1e-14 * abs(value(z.ravel(), zn)):
-                return None
-            mu_new = np.where(live[kb], 0.0, mu)
-            mu_new[tight] = np.maximum(mu_e, 0.0)
-            return Zp, mu_new
-        return None
 
     # -- checks against the full program ---------------------------------------------------
     def violations(self, Z: np.ndarray, blocks: np.ndarray, ws: _Working, k: int, thr: float,
@@ -510,6 +469,7 @@ def solve_relu_active_set(
             norms[over] = np.minimum(norms[over], refined)
             above = refined > bs * (1.0 + 0.1 * tol)
             grow = over[above][np.argsort(-refined[above])][:max_blocks]
+            act.equal[:, grow[~ws.active[grow]]] = False  # faces of blocks coming back
             new += ws.add(grow, rows[:, np.isin(rows[1], grow)])
         value, s = best_scaled_value(loss, v, yy, float(norms.max(initial=0.0)), bs)
         if value > lower:
@@ -542,10 +502,13 @@ def solve_relu_active_set(
             status = "optimal"
             break
         if rounds and new == 0:
-            if accuracy <= 1e-12:  # nothing left to add and the solves are at their limit
+            if act.equal.any():  # the faces may be what stops progress: solve without them
+                act.equal[:] = False
+            elif accuracy <= 1e-12:  # nothing left to add and the solves are at their limit
                 status = "optimal_inaccurate" if rel <= 10 * tol else "error"
                 break
-            accuracy = max(accuracy * 1e-2, 1e-12)
+            else:
+                accuracy = max(accuracy * 1e-2, 1e-12)
         if rounds >= max_rounds:
             status = "iteration_limit"
             break
@@ -555,7 +518,7 @@ def solve_relu_active_set(
             break
         if max_variables is not None and int(ws.active.sum()) * h > max_variables:
             raise _TooLarge(Z * (ys / scale))
-        Z, reduced_pairs, cl_status = act.solve_reduced(ws, budget, accuracy)
+        Z, reduced_pairs, cl_status = act.solve_reduced(ws, budget, accuracy, hold=rel <= FACE_GAP)
         # the reduced program's multipliers, and the last ones of the blocks outside it
         mu_pairs = _merge(mu_pairs, reduced_pairs, np.flatnonzero(ws.active))
         rounds += 1

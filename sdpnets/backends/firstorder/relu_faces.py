@@ -21,16 +21,32 @@ on the stationarity condition :math:`(Hz - c)_j + \beta z_j/\|z_j\| = \sum_{k \i
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["face_bases", "polish", "equality_multipliers", "padded_rows"]
+__all__ = ["face_bases", "newton_on_faces", "polish", "equality_multipliers", "padded_rows", "solve_on_faces",
+           "FaceSolve"]
 
 #: Relative singular-value cut for the rank of a block's tight rows.
 RANK_TOL = 1e-10
 
-#: Newton iterations of :func:`polish`.
+#: Newton iterations of :func:`newton_on_faces`.
 NEWTON_STEPS = 30
+
+#: Blocks at most this times the largest are zero (an interior-point solution's zero
+#: blocks are small, not zero).
+ZERO_BLOCK = 1e-6
+
+#: A row of a nonzero block is held as an equality when its slack is at most this times
+#: the block's largest row product (and its multiplier outweighs its slack).
+TIGHT = 1e-7
+
+#: Working-set corrections of :func:`polish` before it gives up.
+POLISH_TRIES = 4
+
+#: An equality row is released when its multiplier is below minus this times the largest.
+RELEASE = 1e-9
 
 
 def padded_rows(rows: np.ndarray, blocks: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
@@ -75,8 +91,8 @@ def equality_multipliers(grad: np.ndarray, rows: np.ndarray, blocks: np.ndarray,
     return sol[blocks, slot, 0], resid
 
 
-def polish(H: np.ndarray, c: np.ndarray, beta: float, N: np.ndarray, col_block: np.ndarray,
-           z0: np.ndarray) -> np.ndarray | None:
+def newton_on_faces(H: np.ndarray, c: np.ndarray, beta: float, N: np.ndarray,
+                    col_block: np.ndarray, z0: np.ndarray) -> np.ndarray | None:
     r"""Newton's method with backtracking on the face program from the projection of
     ``z0`` (``m h``); returns ``z = N x`` or ``None`` when a block of ``x`` vanishes or the
     iteration does not converge."""
@@ -120,3 +136,138 @@ def polish(H: np.ndarray, c: np.ndarray, beta: float, N: np.ndarray, col_block: 
             break  # no decrease left: at rounding level
         x, f, norms = x + t * step, f_new, n_new
     return N @ x
+
+
+@dataclass
+class FaceSolve:
+    """Outcome of :func:`solve_on_faces`: blocks ``z`` ``(m, h)``, multipliers ``mu`` of
+    every row (least squares for the equality rows, clipped at zero), the interior-point
+    ``status`` and ``iterations``, and the equality rows for the next solve."""
+
+    z: np.ndarray
+    mu: np.ndarray
+    status: str
+    iterations: int
+    equal: np.ndarray
+
+
+def local_bases(N: np.ndarray, col_block: np.ndarray, m: int, h: int) -> np.ndarray:
+    """Each block's columns of the block-diagonal ``N``, ``(m, h, d_max)`` zero-padded."""
+    sizes = np.bincount(col_block, minlength=m)
+    offsets = np.cumsum(sizes) - sizes
+    local = np.arange(col_block.size) - offsets[col_block]
+    out = np.zeros((m, h, max(int(sizes.max(initial=0)), 1)))
+    out[col_block, :, local] = N.reshape(m, h, -1)[col_block, :, np.arange(col_block.size)]
+    return out
+
+
+def solve_on_faces(H: np.ndarray, c: np.ndarray, beta: float, rows: np.ndarray,
+                   blocks: np.ndarray, equal: np.ndarray, m: int, h: int, *, tol: float,
+                   time_limit: float | None, hold: bool = True) -> FaceSolve:
+    r"""The reduced program with the rows ``equal`` held as equalities: the interior-point
+    method of :mod:`.group_cone_ipm` on the faces :math:`z_j = N_jx_j` (blocks whose face
+    is ``{0}`` are left out), the other rows as inequalities. Equality rows whose
+    least-squares multipliers come out negative are released for the next solve; rows of
+    nonzero blocks that end tight (slack at most :data:`TIGHT` of the block's largest row
+    product, multiplier outweighing slack) are held when ``hold``."""
+    from .group_cone_ipm import solve_group_cone_qp
+
+    ineq = ~equal
+    if equal.any():
+        N, col_block = face_bases(rows[equal], blocks[equal], m, h, np.ones(m, dtype=bool))
+        sizes = np.bincount(col_block, minlength=m)
+        Hr, cr = N.T @ (H @ N), N.T @ c
+        Nloc = local_bases(N, col_block, m, h)
+        pad, slot = padded_rows(rows[ineq], blocks[ineq], m)
+        local_rows = np.matmul(pad, Nloc)[blocks[ineq], slot]
+    else:
+        N, sizes, Hr, cr, local_rows = None, np.full(m, h), H, c, rows
+    present = sizes > 0
+    keep = present[blocks] & ineq
+    index = np.cumsum(present) - 1
+    sub = keep[ineq]
+    sol = solve_group_cone_qp(Hr, cr, beta, local_rows[sub], index[blocks[keep]],
+                              sizes[present], tol=tol, time_limit=time_limit)
+    z = (sol.z if N is None else N @ sol.z).reshape(m, h)
+    mu = np.zeros(rows.shape[0])
+    mu[keep] = sol.mu
+    slack = np.einsum("kh,kh->k", rows, z[blocks])
+    zn = np.linalg.norm(z, axis=1)
+    live = zn > ZERO_BLOCK * max(float(zn.max(initial=0.0)), 1e-300)
+    if equal.any():
+        grad = (H @ z.ravel() - c).reshape(m, h) + beta * z / np.maximum(zn, 1e-300)[:, None]
+        grad -= _row_sums(mu[keep, None] * rows[keep], blocks[keep], m)
+        grad[~live] = 0.0
+        mu_e, _ = equality_multipliers(grad, rows[equal], blocks[equal], m)
+        mu[equal] = np.maximum(mu_e, 0.0)
+        scale = max(float(mu.max(initial=0.0)), 1e-300)
+        released = np.flatnonzero(equal)[(mu_e < -RELEASE * scale) | ~live[blocks[equal]]]
+    else:
+        released = np.zeros(0, dtype=int)
+    size = np.zeros(m)
+    np.maximum.at(size, blocks, np.abs(slack))
+    tight = (ineq & live[blocks] & (slack <= TIGHT * size[blocks])
+             & (mu / max(float(mu.max(initial=0.0)), 1e-300)
+                > slack / max(float(np.abs(slack).max(initial=0.0)), 1e-300)))
+    nxt = equal | (tight & hold)
+    nxt[released] = False
+    return FaceSolve(z=z, mu=mu, status=sol.status, iterations=sol.iterations, equal=nxt)
+
+
+def _row_sums(vals: np.ndarray, blocks: np.ndarray, m: int) -> np.ndarray:
+    """Sum of the rows of ``vals`` ``(K, h)`` per block, ``(m, h)``."""
+    out = np.zeros((m, vals.shape[1]))
+    np.add.at(out, blocks, vals)
+    return out
+
+
+def polish(H: np.ndarray, c: np.ndarray, beta: float, rows: np.ndarray, blocks: np.ndarray,
+           z: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Polish an interior-point solution ``z`` ``(m, h)`` of the reduced program (rows
+    ``rows`` of blocks ``blocks``, multipliers ``mu``) by :func:`newton_on_faces` on the
+    faces it touches: its nonzero blocks, with the rows whose slack is below
+    ``1e-7`` of the block's largest row product or whose multiplier outweighs their
+    slack held as equalities. Rows the result violates become equalities, equalities
+    with negative multipliers are released (:data:`POLISH_TRIES` tries). Returns
+    ``(z, mu)`` when the result is feasible, its multipliers are nonnegative and its
+    objective is not above ``z``'s, else ``None``."""
+    m, h = z.shape
+    zn = np.linalg.norm(z, axis=1)
+    live = zn > ZERO_BLOCK * max(float(zn.max(initial=0.0)), 1e-300)
+    slack = np.einsum("kh,kh->k", rows, z[blocks])
+    size = np.zeros(m)
+    np.maximum.at(size, blocks, np.abs(slack))
+    tight = live[blocks] & ((slack <= 1e-7 * size[blocks]) | (
+        mu / max(float(mu.max(initial=0.0)), 1e-300)
+        > slack / max(float(np.abs(slack).max(initial=0.0)), 1e-300)))
+
+    def value(v, nrm):
+        return 0.5 * float(v @ (H @ v)) - float(c @ v) + beta * float(nrm.sum())
+    for _ in range(POLISH_TRIES):
+        N, col_block = face_bases(rows[tight], blocks[tight], m, h, live)
+        zp = newton_on_faces(H, c, beta, N, col_block, z.ravel())
+        if zp is None:
+            return None
+        Zp = zp.reshape(m, h)
+        s_new = np.einsum("kh,kh->k", rows, Zp[blocks])
+        bad = s_new < -1e-12 * max(float(np.abs(s_new).max(initial=0.0)), 1e-300)
+        if bad.any():
+            tight |= bad
+            continue
+        norms = np.linalg.norm(Zp, axis=1)
+        grad = (H @ zp - c).reshape(m, h) + beta * Zp / np.maximum(norms, 1e-300)[:, None]
+        grad[~live] = 0.0
+        mu_e, resid = equality_multipliers(grad, rows[tight], blocks[tight], m)
+        scale = max(float(np.abs(grad).max(initial=0.0)), beta)
+        if float(resid.max(initial=0.0)) > 1e-8 * scale:
+            return None
+        neg = mu_e < -1e-9 * max(float(mu.max(initial=0.0)), 1e-300)
+        if neg.any():
+            tight[np.flatnonzero(tight)[neg]] = False
+            continue
+        if value(zp, norms) > value(z.ravel(), zn) + 1e-14 * abs(value(z.ravel(), zn)):
+            return None
+        mu_new = np.where(live[blocks], 0.0, mu)
+        mu_new[tight] = np.maximum(mu_e, 0.0)
+        return Zp, mu_new
+    return None
