@@ -1,12 +1,13 @@
 r"""Which solver takes a two-layer ReLU program on ``backend="firstorder"``.
 
-``method="active_set"`` (:mod:`.relu_active_set`: exact interior-point solves of reduced
-programs, certified on the full one) applies to the cone-constrained program with the
-squared loss; ``method="admm"`` (:mod:`.relu_admm`) to every program; ``"auto"`` takes the
-active set where it applies and its working sets stay small, the ADMM otherwise.
+``method="active_set"`` (:mod:`.relu_active_set`: interior-point solves of reduced
+programs, polished on the faces of the cones, certified on the full one) applies to the
+cone-constrained program with the squared loss; ``method="admm"`` (:mod:`.relu_admm`) to
+every program; ``"auto"`` takes the active set where it applies and its working sets stay
+small, the ADMM otherwise.
 
-The active set's reduced program is dense: its interior-point solves hold matrices of order
-(blocks kept) x ``h``. Before each reduced solve its memory is predicted as
+The active set's reduced program is dense: its interior-point solves factor matrices of
+order (blocks kept) x ``h``. Before each reduced solve its memory is predicted as
 :data:`REDUCED_BYTES_PER_ENTRY` bytes per entry of that order's square; a working set that
 would not fit in the memory available is handed to the ADMM under ``"auto"``, and refused
 with :class:`~sdpnets.errors.ProblemTooLargeError` under an explicit ``"active_set"`` (up
@@ -30,10 +31,12 @@ from .relu_admm import ReLUADMMResult, solve_relu_admm
 __all__ = ["solve_relu_firstorder", "METHODS", "ADMM_OPTIONS", "ACTIVE_SET_OPTIONS",
            "MAX_REDUCED_VARIABLES", "REDUCED_BYTES_PER_ENTRY"]
 
-#: Peak bytes of one reduced interior-point solve per entry of the square of its number of
-#: variables (the Gram matrix, Clarabel's KKT system and its factor). Measured: a working
-#: set of 4,000 variables at (20000, 100, 2000) went past 2 GiB (134 bytes per entry).
-REDUCED_BYTES_PER_ENTRY = 160
+#: Peak bytes of one reduced solve per entry of the square of its number of variables (the
+#: kept Gram matrix and the one being extended, the Newton matrix factored in place, the
+#: products of the face polish). Measured with tracemalloc on (4000, 50, 200) working sets:
+#: 64 bytes per entry at 2,000 variables, 88 at 1,000 (where the fixed chunk buffers of
+#: the Gram products weigh more).
+REDUCED_BYTES_PER_ENTRY = 96
 
 
 def reduced_variables_that_fit(memory: int | None = None) -> int:
@@ -49,9 +52,10 @@ METHODS = ("auto", "active_set", "admm")
 
 #: ``method="auto"`` hands over to the ADMM when a working set has more reduced variables
 #: (blocks times ``h``) than this (the first one at most ``2 blocks_per_round`` blocks):
-#: each interior-point iteration factors a dense matrix of that order (measured: 4000
-#: variables take 2.3 s per iteration on one core, 2000 about 0.5 s) and forming its Gram
-#: matrix costs ``2 n (m h)^2`` flops (at (20000, 100, 2000) minutes per round).
+#: each interior-point iteration factors a dense matrix of that order (measured on one
+#: core: 2,000 variables 0.13 s per factor, 0.2-0.3 s per iteration; 4,000 variables 36 s
+#: for a 17-iteration solve) and forming its Gram matrix costs ``2 n (m h)^2`` flops (at
+#: (20000, 100, 2000) with the gated start and the certificates, minutes per round).
 MAX_REDUCED_VARIABLES = 3000
 
 
