@@ -204,14 +204,23 @@ def solve_on_faces(H: np.ndarray, c: np.ndarray, beta: float, rows: np.ndarray,
         released = np.flatnonzero(equal)[(mu_e < -RELEASE * scale) | ~live[blocks[equal]]]
     else:
         released = np.zeros(0, dtype=int)
-    size = np.zeros(m)
-    np.maximum.at(size, blocks, np.abs(slack))
-    tight = (ineq & live[blocks] & (slack <= TIGHT * size[blocks])
-             & (mu / max(float(mu.max(initial=0.0)), 1e-300)
-                > slack / max(float(np.abs(slack).max(initial=0.0)), 1e-300)))
+    small, dominant = _tightness(slack, mu, blocks, m)
+    tight = ineq & live[blocks] & small & dominant
     nxt = equal | (tight & hold)
     nxt[released] = False
     return FaceSolve(z=z, mu=mu, status=sol.status, iterations=sol.iterations, equal=nxt)
+
+
+def _tightness(slack: np.ndarray, mu: np.ndarray, blocks: np.ndarray, m: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: slack at most :data:`TIGHT` of its block's largest row product, and
+    multiplier outweighing slack (each relative to its largest value over the rows)."""
+    size = np.zeros(m)
+    np.maximum.at(size, blocks, np.abs(slack))
+    small = slack <= TIGHT * size[blocks]
+    dominant = (mu / max(float(mu.max(initial=0.0)), 1e-300)
+                > slack / max(float(np.abs(slack).max(initial=0.0)), 1e-300))
+    return small, dominant
 
 
 def _row_sums(vals: np.ndarray, blocks: np.ndarray, m: int) -> np.ndarray:
@@ -226,7 +235,7 @@ def polish(H: np.ndarray, c: np.ndarray, beta: float, rows: np.ndarray, blocks: 
     """Polish an interior-point solution ``z`` ``(m, h)`` of the reduced program (rows
     ``rows`` of blocks ``blocks``, multipliers ``mu``) by :func:`newton_on_faces` on the
     faces it touches: its nonzero blocks, with the rows whose slack is below
-    ``1e-7`` of the block's largest row product or whose multiplier outweighs their
+    :data:`TIGHT` of the block's largest row product or whose multiplier outweighs their
     slack held as equalities. Rows the result violates become equalities, equalities
     with negative multipliers are released (:data:`POLISH_TRIES` tries). Returns
     ``(z, mu)`` when the result is feasible, its multipliers are nonnegative and its
@@ -235,11 +244,8 @@ def polish(H: np.ndarray, c: np.ndarray, beta: float, rows: np.ndarray, blocks: 
     zn = np.linalg.norm(z, axis=1)
     live = zn > ZERO_BLOCK * max(float(zn.max(initial=0.0)), 1e-300)
     slack = np.einsum("kh,kh->k", rows, z[blocks])
-    size = np.zeros(m)
-    np.maximum.at(size, blocks, np.abs(slack))
-    tight = live[blocks] & ((slack <= 1e-7 * size[blocks]) | (
-        mu / max(float(mu.max(initial=0.0)), 1e-300)
-        > slack / max(float(np.abs(slack).max(initial=0.0)), 1e-300)))
+    small, dominant = _tightness(slack, mu, blocks, m)
+    tight = live[blocks] & (small | dominant)
 
     def value(v, nrm):
         return 0.5 * float(v @ (H @ v)) - float(c @ v) + beta * float(nrm.sum())
