@@ -108,9 +108,11 @@ PROJECTION_STEPS = 100
 REFINE_STEPS = 50
 
 #: Accelerated proximal-gradient steps on the gated program that guess the first working
-#: set, and power iterations for their step size.
+#: set (at most; checked every ``START_CHECK`` steps for a settled support), and power
+#: iterations for their step size.
 START_STEPS = 100
 POWER_STEPS = 15
+START_CHECK = 10
 
 #: Tight rows are held as equalities (the reduced programs solved on faces) once the
 #: full program's relative gap is below this: earlier, the working set still moves
@@ -316,12 +318,13 @@ class _ActiveSet:
         return norms, rows, pairs
 
 
-def gated_start(ops: PatternOperators, y: np.ndarray, beta: float,
+def gated_start(ops: PatternOperators, y: np.ndarray, beta: float, keep: int,
                  steps: int = START_STEPS) -> np.ndarray:
     r"""Blocks ``U`` ``(h, P)`` of the gated program :math:`\min_U \tfrac12\|F_0U - y\|^2 +
-    \beta\sum_i\|u_i\|` after ``steps`` accelerated proximal-gradient steps from zero
-    (step ``1/L``, ``L`` from power iterations on :math:`F_0^TF_0`): a guess of the
-    support, two products per step."""
+    \beta\sum_i\|u_i\|` after at most ``steps`` accelerated proximal-gradient steps from
+    zero (step ``1/L``, ``L`` from power iterations on :math:`F_0^TF_0`): a guess of the
+    support, two products per step. It stops early once its ``keep`` largest blocks are
+    the same at two checks :data:`START_CHECK` steps apart (they are all the caller uses)."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((ops.h, ops.P))
     lip = 1.0
@@ -332,13 +335,20 @@ def gated_start(ops: PatternOperators, y: np.ndarray, beta: float,
     step = 1.0 / (1.01 * max(lip, 1e-300))
     U = np.zeros((ops.h, ops.P))
     Yk, t = U, 1.0
-    for _ in range(steps):
+    last = None
+    for k in range(1, steps + 1):
         G = Yk + step * ops.F0T(y - ops.F0(Yk))
         norms = np.linalg.norm(G, axis=0)
         U_new = G * np.maximum(1.0 - step * beta / np.maximum(norms, 1e-300), 0.0)
         t_new = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
         Yk = U_new + ((t - 1.0) / t_new) * (U_new - U)
         U, t = U_new, t_new
+        if k % START_CHECK == 0:
+            un = np.linalg.norm(U, axis=0)
+            top = frozenset(np.argsort(-un)[:keep][un[np.argsort(-un)[:keep]] > 0].tolist())
+            if top and top == last:
+                break
+            last = top
     return U
 
 
@@ -433,7 +443,7 @@ def solve_relu_active_set(
         best_start = (max(prog, net), Z0, (prog, net, viol))
         v = yy - pred
     else:
-        U = gated_start(ops, yy, bs)
+        U = gated_start(ops, yy, bs, keep=2 * max_blocks)
         live = np.flatnonzero(np.linalg.norm(U, axis=0) > 1e-9 * max(
             float(np.linalg.norm(U, axis=0).max(initial=0.0)), 1e-300))
         # one sign per live pattern: the block that violates its cone rows less
