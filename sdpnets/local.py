@@ -14,8 +14,9 @@ import numpy as np
 from ._validate import check_beta, check_choice, check_data, check_int, check_targets
 from .errors import InvalidInputError
 from .networks import LinearFC
+from .relu_networks import ReLUMLP
 
-__all__ = ["train_linear_fc", "project_spectral"]
+__all__ = ["train_linear_fc", "train_relu_mlp", "project_spectral"]
 
 
 def project_spectral(W: np.ndarray) -> np.ndarray:
@@ -110,3 +111,56 @@ def train_linear_fc(
         if improvement <= tol * max(1.0, abs(value)):
             break
     return LinearFC(weights, hidden=hidden, scalar_output=Y.ndim == 1)
+
+
+def train_relu_mlp(X, y, beta: float, width: int, *, seed: int = 0, max_iters: int = 1000,
+                   init_scale: float = 1.0) -> ReLUMLP:
+    r"""Train a two-layer ReLU network :math:`(XU)_+\alpha` by L-BFGS from a random start.
+
+    Minimizes the weight-decay objective of :class:`~sdpnets.ReLUMLP` with the squared loss,
+    :math:`\tfrac12\|(XU)_+\alpha - y\|^2 + \tfrac\beta2(\|U\|_F^2 + \|\alpha\|^2)`
+    (scalar output, no bias), with :func:`scipy.optimize.minimize` (``L-BFGS-B``; the ReLU
+    is differentiated as :math:`1[z > 0]`). A local method: it ends at or above the global
+    optimum, which ``ConvexReLU(X, y, beta, patterns=net)`` then improves on.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+    y : array_like, shape (n,)
+    beta : float
+    width : int
+        Hidden neurons ``m``.
+    seed : int
+        Seed of the Gaussian initialization (scaled by ``init_scale / sqrt(d)``).
+    max_iters : int
+        L-BFGS iterations.
+    init_scale : float
+
+    Returns
+    -------
+    ReLUMLP
+    """
+    from scipy.optimize import minimize
+
+    X = check_data(X)
+    y = check_targets(y, X.shape[0], name="y")
+    if y.ndim != 1:
+        raise InvalidInputError(f"y must be one target per sample, got shape {y.shape}.")
+    beta = check_beta(beta)
+    width = check_int(width, "width", minimum=1)
+    max_iters = check_int(max_iters, "max_iters", minimum=1)
+    d = X.shape[1]
+    rng = np.random.default_rng(seed)
+
+    def objective(theta):
+        U, a = theta[: d * width].reshape(d, width), theta[d * width:]
+        Z = X @ U
+        r = np.maximum(Z, 0.0) @ a - y
+        gU = X.T @ ((Z > 0) * np.outer(r, a)) + beta * U
+        ga = np.maximum(Z, 0.0).T @ r + beta * a
+        return 0.5 * r @ r + 0.5 * beta * (theta @ theta), np.concatenate([gU.ravel(), ga])
+
+    theta0 = init_scale * rng.standard_normal(d * width + width) / np.sqrt(d)
+    res = minimize(objective, theta0, jac=True, method="L-BFGS-B",
+                   options={"maxiter": max_iters})
+    return ReLUMLP(res.x[: d * width].reshape(d, width), res.x[d * width:])

@@ -82,3 +82,17 @@ def test_module_entry_point_reports_version():
     out = subprocess.run([sys.executable, "-m", "sdpnets", "--version"], capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == f"sdpnets {sn.__version__}"
+
+
+def test_demo_relu_section_improves_the_trained_network(demo_run):
+    """Section 4: both convex programs are certified to 1e-6 on their pattern sets, the
+    program over the L-BFGS network's patterns returns a network no worse than it, and the
+    certificate over every network lies below that network's objective."""
+    text, report = demo_run
+    sampled, trained, improved, cert = report["relu"]
+    for row in (sampled, improved):
+        assert row["status"] == "optimal"
+        assert row["lower"] <= row["objective"] <= row["lower"] + 1e-6 * row["objective"]
+    assert improved["objective"] <= trained["objective"] + 1e-9 * trained["objective"]
+    assert cert["lower"] <= cert["objective"] == pytest.approx(improved["objective"])
+    assert "4. A two-layer ReLU network" in text and f"{cert['lower']:.10g}" in text
