@@ -55,11 +55,12 @@ network's blocks, with the rows they nearly touch) is used instead, and the resu
 never worse than it.
 
 **Measured** (one core, ``benchmarks/relu_firstorder.py`` and the README, ``tol=1e-6``):
-(1000, 20, 100) certified in about 3 s against Clarabel's 90 s on the full program;
-(4000, 50, 200) in about 56 s, 8 rounds of 17-36 interior-point iterations at 0.2-0.3 s
-(a factor of order 2,000 each), where Clarabel on the same reduced programs took 107 s.
-At (20000, 100, 2000) one reduced program of 40 blocks (order 4,000) takes about 36 s
-and the gated start two minutes, so ``method="auto"`` keeps the ADMM there. Tried and
+(1000, 20, 100) certified to 5.5e-14 in 2.7 s, Clarabel on the full program 87 s in the
+same process; (4000, 50, 200) to 8.5e-9 in 51 s, 7 rounds of 17-36 interior-point
+iterations at 0.2-0.3 s (a factor of order 2,000 each), where Clarabel on the same
+reduced programs took 107 s. At (20000, 100, 2000) one reduced program of 40 blocks
+(order 4,000) takes 36-76 s and each certificate over every row a minute or more, so
+``method="auto"`` keeps the ADMM there. Tried and
 dropped, by measurement: Clarabel for the reduced programs (2x slower), both signs of
 every gated block at the start (5x slower solves), coarse early tolerances (more blocks
 kept, slower), every cone row of each kept block at once (2-3x more interior-point
