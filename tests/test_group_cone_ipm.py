@@ -172,3 +172,21 @@ def test_solve_on_faces_releases_wrong_equalities():
             norms = np.linalg.norm(res.z, axis=1)
             stayed_live += norms[blocks[wrong]] > 1e-6 * norms.max()
     assert stayed_live >= 3  # the negative-multiplier path is exercised
+
+
+def test_every_face_collapsed_to_zero():
+    """When the equality rows leave every block only the point zero, the face solve
+    returns zero blocks (the interior-point method has no variable left) and releases
+    those equalities."""
+    H, c, beta, rows, blocks, m, h = instance(0)
+    # h independent rows per block as equalities: every face is {0}
+    extra = np.tile(np.eye(h), (m, 1))
+    rows2 = np.vstack([rows, extra])
+    blocks2 = np.concatenate([blocks, np.repeat(np.arange(m), h)])
+    equal = np.concatenate([np.zeros(rows.shape[0], dtype=bool), np.ones(m * h, dtype=bool)])
+    res = solve_on_faces(H, c, beta, rows2, blocks2, equal, m, h, tol=1e-10, time_limit=None)
+    assert res.status == "solved" and np.all(res.z == 0)
+    assert not res.equal.any()
+    empty = solve_group_cone_qp(np.zeros((0, 0)), np.zeros(0), beta, np.zeros((0, 1)),
+                                np.zeros(0, dtype=int), np.zeros(0, dtype=int))
+    assert empty.status == "solved" and empty.z.size == 0

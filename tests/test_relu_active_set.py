@@ -157,3 +157,23 @@ def test_active_set_without_face_polish(monkeypatch):
     res = prog.solve(backend="firstorder", method="active_set", tol=1e-6)
     assert res.status == "optimal", res.message
     assert abs(res.objective - ref) <= 1e-6 * abs(ref)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_active_set_on_badly_scaled_random_instances(seed):
+    """Random sizes, data and targets scaled by up to 100x either way, with and without bias,
+    one or two outputs: the certified optimum is Clarabel's, and the certified lower bound
+    lies below it."""
+    rng = np.random.default_rng(1000 + seed)
+    n, d, P = int(rng.integers(15, 60)), int(rng.integers(2, 7)), int(rng.integers(4, 25))
+    X = rng.standard_normal((n, d)) * 10.0 ** rng.uniform(-2, 2)
+    y = (np.maximum(X @ rng.standard_normal(d), 0) + 0.3 * rng.standard_normal(n)) \
+        * 10.0 ** rng.uniform(-2, 2)
+    Y = y if seed % 3 else np.column_stack([y, rng.standard_normal(n) * np.std(y)])
+    prog = sn.ConvexReLU(X, Y, 1.0, patterns=P, seed=seed, bias=bool(seed % 2))
+    prog.beta = 10.0 ** rng.uniform(-2, 0) * float(np.abs(X.T @ Y.reshape(n, -1)).max())
+    ref = prog.solve(backend="clarabel", tol=1e-9).objective
+    res = prog.solve(backend="firstorder", method="active_set", tol=1e-7)
+    assert res.status == "optimal", res.message
+    assert res.objective == pytest.approx(ref, rel=1e-6)
+    assert res.raw["lower_bound"] <= ref * (1 + 1e-7)

@@ -296,6 +296,9 @@ def solve_group_cone_qp(H: np.ndarray, c: np.ndarray, beta: float, rows: np.ndar
     """
     t0 = time.perf_counter()
     sizes = np.asarray(sizes, dtype=int)
+    if sizes.size == 0:  # no blocks: z = () is the only point
+        return GroupConeResult(z=np.zeros(0), mu=np.zeros(len(rows)), status="solved",
+                               iterations=0, gap=0.0, merit=0.0)
     pr = _Problem(H, c, beta, np.asarray(rows, dtype=float), np.asarray(blocks, dtype=int),
                   sizes)
     D, K, m, cones = pr.D, pr.K, pr.m, pr.cones
