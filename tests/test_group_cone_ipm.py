@@ -190,3 +190,24 @@ def test_every_face_collapsed_to_zero():
     empty = solve_group_cone_qp(np.zeros((0, 0)), np.zeros(0), beta, np.zeros((0, 1)),
                                 np.zeros(0, dtype=int), np.zeros(0, dtype=int))
     assert empty.status == "solved" and empty.z.size == 0
+
+
+def test_equality_multipliers_are_nonnegative_when_a_nonnegative_fit_exists():
+    """With more tight rows than the face's codimension (degenerate), the minimum-norm
+    multipliers can be negative although a nonnegative exact fit exists: that one is
+    returned, and it reproduces the gradient."""
+    rng = np.random.default_rng(5)
+    m, h, per = 40, 3, 6
+    rows = rng.standard_normal((m * per, h))
+    blocks = np.repeat(np.arange(m), per)
+    true = np.where(rng.random(m * per) < 0.4, rng.random(m * per), 0.0)
+    grad = np.zeros((m, h))
+    np.add.at(grad, blocks, true[:, None] * rows)
+    pinv_mu = np.concatenate([np.linalg.pinv(rows[blocks == j].T) @ grad[j] for j in range(m)])
+    assert pinv_mu.min() < -1e-6  # the minimum-norm fit alone would not do
+    mu, resid = equality_multipliers(grad, rows, blocks, m)
+    assert mu.min() >= 0.0
+    assert resid.max() <= 1e-10
+    back = np.zeros((m, h))
+    np.add.at(back, blocks, mu[:, None] * rows)
+    assert np.allclose(back, grad, atol=1e-10)

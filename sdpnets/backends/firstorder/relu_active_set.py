@@ -80,7 +80,7 @@ import scipy.sparse as sp
 
 from ...losses import Loss
 from ...results import relative_gap
-from .relu_faces import ZERO_BLOCK, polish, solve_on_faces
+from .relu_faces import ZERO_BLOCK, nonnegative_fit, polish, solve_on_faces
 from .relu_admm import ReLUADMMResult, _ReLUADMM, best_scaled_value
 from .relu_ops import PatternOperators
 
@@ -285,6 +285,23 @@ class _ActiveSet:
             C += np.asarray((Mu.T @ ops.A).T)
         return C
 
+    def fit_kept(self, C: np.ndarray, mu_pairs, J: np.ndarray, ws: _Working):
+        """Dual norms of blocks ``J`` with their multipliers refitted exactly over their
+        kept rows (:func:`.relu_faces.nonnegative_fit`); returns the norms and the
+        multiplier pairs."""
+        ops = self.ops
+        r, b, mu = mu_pairs
+        sel = np.isin(b, J)
+        pos = np.full(ops.nb, -1)
+        pos[J] = np.arange(J.size)
+        E = 2.0 * ops.M[r[sel], self.pat[b[sel]]] - 1.0
+        Mu = sp.csc_matrix((E * mu[sel], (r[sel], pos[b[sel]])), shape=(ops.N, J.size))
+        base = C[:, J] - np.asarray((Mu.T @ ops.A).T)  # sigma_j F_j^T v
+        kr, kb = np.nonzero(ws.keep[:, J])
+        rows = (2.0 * ops.M[kr, self.pat[J[kb]]] - 1.0)[:, None] * ops.A[kr]
+        norms, mu_new = nonnegative_fit(base.T, rows, kb)
+        return norms, (kr, J[kb], mu_new)
+
     def refine(self, mu_pairs, C: np.ndarray, J_all: np.ndarray, ws: _Working, k: int,
                steps: int = REFINE_STEPS):
         r"""Accelerated projected gradient on :math:`\min_{\mu_j \ge 0}\|c_j + A^TE_j\mu_j\|^2`
@@ -468,12 +485,22 @@ def solve_relu_active_set(
     Z_last = Z  # the last finite blocks of a reduced solve
     vals = act.alg.values(Z)
     accuracy = 1e-10
+    faces = True  # tight rows may be held as equalities (until a round adds nothing)
     while True:
         # certificate of the current dual point (v, mu) on the full program
         C = act.dual_norms(v, mu_pairs)
         norms = np.linalg.norm(C, axis=0)
         over = np.flatnonzero(norms > bs * (1.0 + 0.1 * tol))
         new = 0
+        inside = over[ws.active[over]]
+        if inside.size:  # blocks of the working set: exact multipliers over their kept rows
+            fitted, pairs = act.fit_kept(C, mu_pairs, inside, ws)
+            better = fitted < norms[inside]
+            mu_pairs = _merge(mu_pairs, tuple(x[np.isin(pairs[1], inside[better])]
+                                              for x in pairs), inside[better])
+            norms[inside[better]] = fitted[better]
+            over = np.flatnonzero(norms > bs * (1.0 + 0.1 * tol))
+            C = act.dual_norms(v, mu_pairs)
         if over.size:
             refined, rows, pairs = act.refine(mu_pairs, C, over, ws, k_enter)
             mu_pairs = _merge(mu_pairs, pairs, over)
@@ -513,8 +540,9 @@ def solve_relu_active_set(
             status = "optimal"
             break
         if rounds and new == 0:
-            if act.equal.any():  # the faces may be what stops progress: solve without them
+            if faces:  # the faces may be what stops progress: solve without them from now on
                 act.equal[:] = False
+                faces = False
             elif accuracy <= 1e-12:  # nothing left to add and the solves are at their limit
                 status = "optimal_inaccurate" if rel <= 10 * tol else "error"
                 break
@@ -529,7 +557,8 @@ def solve_relu_active_set(
             break
         if max_variables is not None and int(ws.active.sum()) * h > max_variables:
             raise _TooLarge(Z * (ys / scale))
-        Z, reduced_pairs, cl_status = act.solve_reduced(ws, budget, accuracy, hold=rel <= FACE_GAP)
+        Z, reduced_pairs, cl_status = act.solve_reduced(ws, budget, accuracy,
+                                                        hold=faces and rel <= FACE_GAP)
         # the reduced program's multipliers, and the last ones of the blocks outside it
         mu_pairs = _merge(mu_pairs, reduced_pairs, np.flatnonzero(ws.active))
         rounds += 1

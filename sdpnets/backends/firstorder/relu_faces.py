@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["face_bases", "newton_on_faces", "polish", "equality_multipliers", "padded_rows", "solve_on_faces",
+__all__ = ["face_bases", "newton_on_faces", "nonnegative_fit", "polish", "equality_multipliers", "padded_rows", "solve_on_faces",
            "FaceSolve"]
 
 #: Relative singular-value cut for the rank of a block's tight rows.
@@ -43,7 +43,7 @@ ZERO_BLOCK = 1e-6
 TIGHT = 1e-7
 
 #: Working-set corrections of :func:`polish` before it gives up.
-POLISH_TRIES = 4
+POLISH_TRIES = 12
 
 #: An equality row is released when its multiplier is below minus this times the largest.
 RELEASE = 1e-9
@@ -82,20 +82,31 @@ def face_bases(rows: np.ndarray, blocks: np.ndarray, m: int, h: int,
 
 def equality_multipliers(grad: np.ndarray, rows: np.ndarray, blocks: np.ndarray, m: int
                          ) -> tuple[np.ndarray, np.ndarray]:
-    r"""Least-squares :math:`\mu` with :math:`\sum_{k \in \mathcal E_j} \mu_k a_k = g_j` per
-    block (``grad`` ``(m, h)``); returns ``mu`` (one per row) and the residual norm of
+    r"""Multipliers :math:`\mu` with :math:`\sum_{k \in \mathcal E_j} \mu_k a_k = g_j` per
+    block (``grad`` ``(m, h)``): least squares (batched pseudo-inverse), and for the blocks
+    where that solution has a negative entry, nonnegative least squares (tight rows are
+    often degenerate, more than the face's codimension, and the minimum-norm solution is
+    then not the nonnegative one). Returns ``mu`` (one per row) and the residual norm of
     each block."""
+    from scipy.optimize import nnls
+
     pad, slot = padded_rows(rows, blocks, m)
-    sol = np.linalg.pinv(pad.transpose(0, 2, 1)) @ grad[:, :, None]  # (m, r_max, 1)
-    resid = np.linalg.norm(np.einsum("jrh,jr->jh", pad, sol[:, :, 0]) - grad, axis=1)
-    return sol[blocks, slot, 0], resid
+    sol = (np.linalg.pinv(pad.transpose(0, 2, 1)) @ grad[:, :, None])[:, :, 0]  # (m, r_max)
+    resid = np.linalg.norm(np.einsum("jrh,jr->jh", pad, sol) - grad, axis=1)
+    count = np.bincount(blocks, minlength=m)
+    for j in np.flatnonzero((sol < 0).any(axis=1)):  # the few degenerate blocks
+        k = count[j]
+        x, r = nnls(pad[j, :k].T, grad[j])
+        if r <= resid[j] + 1e-12 * max(float(np.linalg.norm(grad[j])), 1e-300):
+            sol[j, :k], resid[j] = x, r
+    return sol[blocks, slot], resid
 
 
 def newton_on_faces(H: np.ndarray, c: np.ndarray, beta: float, N: np.ndarray,
                     col_block: np.ndarray, z0: np.ndarray) -> np.ndarray | None:
     r"""Newton's method with backtracking on the face program from the projection of
-    ``z0`` (``m h``); returns ``z = N x`` or ``None`` when a block of ``x`` vanishes or the
-    iteration does not converge."""
+    ``z0`` (``m h``); a block that vanishes is fixed at zero. Returns ``z = N x``, or
+    ``None`` when a Newton system is singular."""
     D = N.shape[1]
     if D == 0:
         return None
@@ -114,16 +125,21 @@ def newton_on_faces(H: np.ndarray, c: np.ndarray, beta: float, N: np.ndarray,
     f, norms = value(x)
     scale = max(float(np.abs(cr).max(initial=0.0)), beta, 1e-300)
     for _ in range(NEWTON_STEPS):
-        if norms.min(initial=math.inf) <= 1e-12 * max(float(norms.max()), 1e-300):
-            return None
-        nx = norms[grp]
+        # a block that vanishes leaves the face program (it is not smooth there)
+        dead = norms <= 1e-12 * max(float(norms.max(initial=0.0)), 1e-300)
+        alive = ~dead[grp]
+        if not alive.any():
+            return np.zeros(N.shape[0])
+        x[~alive] = 0.0
+        nx = np.maximum(norms[grp], 1e-300)
         u = x / nx
-        g = Hr @ x - cr + beta * u
+        g = np.where(alive, Hr @ x - cr + beta * u, 0.0)
         if float(np.abs(g).max()) <= 1e-15 * scale:
             break
         K = Hr + beta * same * (np.eye(D) - np.outer(u, u)) / nx[:, None]
+        step = np.zeros(D)
         try:
-            step = np.linalg.solve(K, -g)
+            step[alive] = np.linalg.solve(K[np.ix_(alive, alive)], -g[alive])
         except np.linalg.LinAlgError:
             return None
         t, slope = 1.0, float(g @ step)
@@ -211,6 +227,24 @@ def solve_on_faces(H: np.ndarray, c: np.ndarray, beta: float, rows: np.ndarray,
     return FaceSolve(z=z, mu=mu, status=sol.status, iterations=sol.iterations, equal=nxt)
 
 
+def nonnegative_fit(bases: np.ndarray, rows: np.ndarray, blocks: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    r"""For each block ``j`` (row ``j`` of ``bases``, ``(J, h)``),
+    :math:`\min_{\mu \ge 0}\|b_j + \sum_{k: b(k) = j}\mu_k a_k\|` over its ``rows`` by
+    nonnegative least squares: the exact distance to the polar of the cone those rows
+    define. Returns the norms ``(J,)`` and ``mu`` (one per row)."""
+    from scipy.optimize import nnls
+
+    J = bases.shape[0]
+    pad, slot = padded_rows(rows, blocks, J)
+    count = np.bincount(blocks, minlength=J)
+    sol = np.zeros(pad.shape[:2])
+    norms = np.linalg.norm(bases, axis=1)
+    for j in np.flatnonzero(count):  # one small problem per block of the working set
+        sol[j, :count[j]], norms[j] = nnls(pad[j, :count[j]].T, -bases[j])
+    return norms, sol[blocks, slot]
+
+
 def _tightness(slack: np.ndarray, mu: np.ndarray, blocks: np.ndarray, m: int
                ) -> tuple[np.ndarray, np.ndarray]:
     """Per row: slack at most :data:`TIGHT` of its block's largest row product, and
@@ -236,8 +270,9 @@ def polish(H: np.ndarray, c: np.ndarray, beta: float, rows: np.ndarray, blocks: 
     ``rows`` of blocks ``blocks``, multipliers ``mu``) by :func:`newton_on_faces` on the
     faces it touches: its nonzero blocks, with the rows whose slack is below
     :data:`TIGHT` of the block's largest row product or whose multiplier outweighs their
-    slack held as equalities. Rows the result violates become equalities, equalities
-    with negative multipliers are released (:data:`POLISH_TRIES` tries). Returns
+    slack held as equalities. Rows the result violates become equalities, and the
+    equality with the most negative multiplier is released, as in a primal active-set
+    method (:data:`POLISH_TRIES` tries). Returns
     ``(z, mu)`` when the result is feasible, its multipliers are nonnegative and its
     objective is not above ``z``'s, else ``None``."""
     m, h = z.shape
@@ -257,20 +292,32 @@ def polish(H: np.ndarray, c: np.ndarray, beta: float, rows: np.ndarray, blocks: 
         Zp = zp.reshape(m, h)
         s_new = np.einsum("kh,kh->k", rows, Zp[blocks])
         bad = s_new < -1e-12 * max(float(np.abs(s_new).max(initial=0.0)), 1e-300)
-        if bad.any():
+        if bad.any():  # rows the face point violates: held too
             tight |= bad
             continue
         norms = np.linalg.norm(Zp, axis=1)
+        live = live & (norms > 0)  # blocks Newton fixed at zero leave the faces
+        tight &= live[blocks]
         grad = (H @ zp - c).reshape(m, h) + beta * Zp / np.maximum(norms, 1e-300)[:, None]
         grad[~live] = 0.0
         mu_e, resid = equality_multipliers(grad, rows[tight], blocks[tight], m)
         scale = max(float(np.abs(grad).max(initial=0.0)), beta)
         if float(resid.max(initial=0.0)) > 1e-8 * scale:
             return None
-        neg = mu_e < -1e-9 * max(float(mu.max(initial=0.0)), 1e-300)
-        if neg.any():
-            tight[np.flatnonzero(tight)[neg]] = False
+        if mu_e.size and mu_e.min() < -1e-9 * max(float(mu.max(initial=0.0)), 1e-300):
+            tight[np.flatnonzero(tight)[np.argmin(mu_e)]] = False  # the most negative goes
             continue
+        # zero blocks: optimal only if min_{mu >= 0} ||grad_j - A_j^T mu|| <= beta
+        zero = np.flatnonzero(~live)
+        if zero.size:
+            on = np.isin(blocks, zero)
+            local = np.searchsorted(zero, blocks[on])
+            gz = (H @ zp - c).reshape(m, h)[zero]
+            dist, _ = nonnegative_fit(-gz, rows[on], local)
+            wrong = zero[dist > beta * (1.0 + 1e-9)]
+            if wrong.size:  # blocks that should not be zero: back on their full space
+                live[wrong] = True
+                continue
         if value(zp, norms) > value(z.ravel(), zn) + 1e-14 * abs(value(z.ravel(), zn)):
             return None
         mu_new = np.where(live[blocks], 0.0, mu)
