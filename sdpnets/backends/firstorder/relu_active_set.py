@@ -80,9 +80,10 @@ import scipy.sparse as sp
 
 from ...losses import Loss
 from ...results import relative_gap
-from .relu_faces import ZERO_BLOCK, nonnegative_fit, polish, solve_on_faces
 from .relu_admm import ReLUADMMResult, _ReLUADMM, best_scaled_value
+from .relu_faces import ZERO_BLOCK, nonnegative_fit, polish, solve_on_faces
 from .relu_ops import PatternOperators
+from .relu_working_set import Working, merge, top_rows
 
 __all__ = ["solve_relu_active_set", "DEFAULT_MAX_ROUNDS"]
 
@@ -122,50 +123,6 @@ FACE_GAP = 1e-3
 
 
 
-class _Working:
-    """Working set: ``keep`` (``N x nb`` bool) marks kept cone rows, ``active`` (``nb``
-    bool) the blocks of the reduced program."""
-
-    def __init__(self, N: int, nb: int):
-        self.keep = np.zeros((N, nb), dtype=bool)
-        self.active = np.zeros(nb, dtype=bool)
-        #: blocks that came back after leaving (never leave again: no cycling)
-        self.sticky = np.zeros(nb, dtype=bool)
-        self.left = np.zeros(nb, dtype=bool)
-
-    def add(self, blocks: np.ndarray, rows: np.ndarray | None = None) -> int:
-        """Add blocks and (row, block) pairs; returns how many were new."""
-        blocks = np.asarray(blocks, dtype=int)
-        new = int(np.count_nonzero(~self.active[blocks]))
-        self.sticky[blocks[self.left[blocks]]] = True
-        self.active[blocks] = True
-        if rows is not None and rows.size:
-            r, b = rows
-            new += int(np.count_nonzero(~self.keep[r, b]))
-            self.keep[r, b] = True
-            self.active[b] = True
-        return new
-
-
-def _merge(old, new, blocks):
-    """Multiplier pairs ``(rows, blocks, mu)``: ``new`` for ``blocks``, ``old`` elsewhere."""
-    stay = ~np.isin(old[1], blocks)
-    return tuple(np.concatenate([o[stay], x]) for o, x in zip(old, new))
-
-
-def _top_rows(score: np.ndarray, blocks: np.ndarray, k: int, keep: np.ndarray) -> np.ndarray:
-    """``(rows, blocks)`` of the ``k`` largest positive ``score`` entries per column
-    (``score`` is ``N x len(blocks)``), skipping rows already kept."""
-    score = np.where(keep[:, blocks], 0.0, score)
-    k = min(k, score.shape[0])
-    idx = np.argpartition(-score, k - 1, axis=0)[:k] if k < score.shape[0] else \
-        np.broadcast_to(np.arange(score.shape[0])[:, None], score.shape)
-    vals = np.take_along_axis(score, idx, axis=0)
-    ok = vals > 0
-    cols = np.broadcast_to(np.arange(score.shape[1]), idx.shape)
-    return np.stack([idx[ok], blocks[cols[ok]]])
-
-
 class _ActiveSet:
     """The reduced programs and the checks against the full one (``A`` at unit norm,
     ``y`` and ``beta`` in the same units)."""
@@ -194,7 +151,7 @@ class _ActiveSet:
             Fc += (ops.M[r][:, self.pat[B]] * self.sign[B])[:, :, None] * ops.A[r, None, :]
         return Fc.reshape(idx.size, B.size * ops.h)
 
-    def pieces(self, ws: _Working):
+    def pieces(self, ws: Working):
         """Blocks ``B``, kept pairs ``(rows, local block)`` and the loss part: the Gram
         matrix :math:`F_B^TF_B` and :math:`F_B^Ty`. The last round's Gram matrix is kept:
         only the columns of blocks new to ``B`` are computed, over chunks of samples
@@ -227,7 +184,7 @@ class _ActiveSet:
         kr, kb = np.nonzero(ws.keep[:, B])
         return B, (kr, kb), H, c
 
-    def solve_reduced(self, ws: _Working, time_limit: float | None, accuracy: float,
+    def solve_reduced(self, ws: Working, time_limit: float | None, accuracy: float,
                       hold: bool = True):
         """Solve the reduced program by :func:`.group_cone_ipm.solve_group_cone_qp`; returns
         ``(Z (h, nb), mu pairs, status)``."""
@@ -253,7 +210,7 @@ class _ActiveSet:
         return Z, (kr, B[kb], mu), status
 
     # -- checks against the full program ---------------------------------------------------
-    def violations(self, Z: np.ndarray, blocks: np.ndarray, ws: _Working, k: int, thr: float,
+    def violations(self, Z: np.ndarray, blocks: np.ndarray, ws: Working, k: int, thr: float,
                    margin: float = 0.0):
         """Largest cone violation of ``Z``'s ``blocks`` over every row and the ``k`` most
         violated unkept rows per block (violation above ``thr``); with ``margin``, also the
@@ -268,7 +225,7 @@ class _ActiveSet:
             cut = np.full(J.size, thr)
             if margin:
                 cut = np.minimum(cut, -margin * np.abs(AZ).max(axis=0))
-            found.append(_top_rows(np.where(-slack > cut, 1e-300 - slack - cut, 0.0), J, k,
+            found.append(top_rows(np.where(-slack > cut, 1e-300 - slack - cut, 0.0), J, k,
                                    ws.keep))
         rows = np.hstack(found) if found else np.zeros((2, 0), dtype=int)
         return worst, rows
@@ -285,7 +242,7 @@ class _ActiveSet:
             C += np.asarray((Mu.T @ ops.A).T)
         return C
 
-    def fit_kept(self, C: np.ndarray, mu_pairs, J: np.ndarray, ws: _Working):
+    def fit_kept(self, C: np.ndarray, mu_pairs, J: np.ndarray, ws: Working):
         """Dual norms of blocks ``J`` with their multipliers refitted exactly over their
         kept rows (:func:`.relu_faces.nonnegative_fit`); returns the norms and the
         multiplier pairs."""
@@ -302,7 +259,7 @@ class _ActiveSet:
         norms, mu_new = nonnegative_fit(base.T, rows, kb)
         return norms, (kr, J[kb], mu_new)
 
-    def refine(self, mu_pairs, C: np.ndarray, J_all: np.ndarray, ws: _Working, k: int,
+    def refine(self, mu_pairs, C: np.ndarray, J_all: np.ndarray, ws: Working, k: int,
                steps: int = REFINE_STEPS):
         r"""Accelerated projected gradient on :math:`\min_{\mu_j \ge 0}\|c_j + A^TE_j\mu_j\|^2`
         over every row for blocks ``J_all`` (from the current multipliers); returns their
@@ -328,7 +285,7 @@ class _ActiveSet:
                 yk = m_new + ((t - 1.0) / t_new) * (m_new - m)
                 m, t = m_new, t_new
             norms[a:a + J.size] = np.linalg.norm(base + ops.A.T @ (E * m), axis=0)
-            found.append(_top_rows(m, J, k, ws.keep))
+            found.append(top_rows(m, J, k, ws.keep))
             rr, cc = np.nonzero(m)
             kept.append((rr, J[cc], m[rr, cc]))
         rows = np.hstack(found) if found else np.zeros((2, 0), dtype=int)
@@ -438,7 +395,7 @@ def solve_relu_active_set(
     act = _ActiveSet(ops, yy, bs, loss)
     h, P, nb, N = ops.h, ops.P, ops.nb, ops.N
     max_rounds = DEFAULT_MAX_ROUNDS if max_iters is None else int(max_iters)
-    ws = _Working(N, nb)
+    ws = Working(N, nb)
     k_rows = int(rows_per_round)
     k_enter = 2 * h  # rows of a block entering the working set
     max_blocks = int(blocks_per_round)
@@ -496,14 +453,14 @@ def solve_relu_active_set(
         if inside.size:  # blocks of the working set: exact multipliers over their kept rows
             fitted, pairs = act.fit_kept(C, mu_pairs, inside, ws)
             better = fitted < norms[inside]
-            mu_pairs = _merge(mu_pairs, tuple(x[np.isin(pairs[1], inside[better])]
+            mu_pairs = merge(mu_pairs, tuple(x[np.isin(pairs[1], inside[better])]
                                               for x in pairs), inside[better])
             norms[inside[better]] = fitted[better]
             over = np.flatnonzero(norms > bs * (1.0 + 0.1 * tol))
             C = act.dual_norms(v, mu_pairs)
         if over.size:
             refined, rows, pairs = act.refine(mu_pairs, C, over, ws, k_enter)
-            mu_pairs = _merge(mu_pairs, pairs, over)
+            mu_pairs = merge(mu_pairs, pairs, over)
             norms[over] = np.minimum(norms[over], refined)
             above = refined > bs * (1.0 + 0.1 * tol)
             grow = over[above][np.argsort(-refined[above])][:max_blocks]
@@ -560,7 +517,7 @@ def solve_relu_active_set(
         Z, reduced_pairs, cl_status = act.solve_reduced(ws, budget, accuracy,
                                                         hold=faces and rel <= FACE_GAP)
         # the reduced program's multipliers, and the last ones of the blocks outside it
-        mu_pairs = _merge(mu_pairs, reduced_pairs, np.flatnonzero(ws.active))
+        mu_pairs = merge(mu_pairs, reduced_pairs, np.flatnonzero(ws.active))
         rounds += 1
         if cl_status == "time_limit":
             status = "time_limit"
