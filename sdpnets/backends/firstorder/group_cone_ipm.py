@@ -43,9 +43,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from .relu_faces import padded_rows
-
-__all__ = ["GroupConeResult", "solve_group_cone_qp"]
+__all__ = ["GroupConeResult", "solve_group_cone_qp", "padded_rows"]
 
 #: Fraction of the step to the cone boundary that is taken.
 STEP_FRACTION = 0.99
@@ -77,6 +75,20 @@ class GroupConeResult:
     iterations: int
     gap: float
     merit: float
+
+
+def padded_rows(rows: np.ndarray, blocks: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows grouped by block and padded with zeros, ``(m, r_max, h)``, and each row's
+    ``(block, slot)`` index into it."""
+    order = np.argsort(blocks, kind="stable")
+    counts = np.bincount(blocks, minlength=m)
+    start = np.cumsum(counts) - counts
+    slot = np.empty(blocks.size, dtype=int)
+    slot[order] = np.arange(blocks.size) - np.repeat(start, counts)
+    out = np.zeros((m, max(int(counts.max(initial=0)), 1), rows.shape[1]))
+    out[blocks, slot] = rows
+    return out, slot
+
 
 
 # --- second-order cones stored end to end: cone j at [head_j, head_j + d_j + 1) -------------

@@ -25,8 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["face_bases", "newton_on_faces", "nonnegative_fit", "polish", "equality_multipliers", "padded_rows", "solve_on_faces",
-           "FaceSolve"]
+from .group_cone_ipm import padded_rows, solve_group_cone_qp
+
+__all__ = ["face_bases", "newton_on_faces", "nonnegative_fit", "polish",
+           "equality_multipliers", "solve_on_faces", "FaceSolve"]
 
 #: Relative singular-value cut for the rank of a block's tight rows.
 RANK_TOL = 1e-10
@@ -47,19 +49,6 @@ POLISH_TRIES = 12
 
 #: An equality row is released when its multiplier is below minus this times the largest.
 RELEASE = 1e-9
-
-
-def padded_rows(rows: np.ndarray, blocks: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows grouped by block and padded with zeros, ``(m, r_max, h)``, and each row's
-    ``(block, slot)`` index into it."""
-    order = np.argsort(blocks, kind="stable")
-    counts = np.bincount(blocks, minlength=m)
-    start = np.cumsum(counts) - counts
-    slot = np.empty(blocks.size, dtype=int)
-    slot[order] = np.arange(blocks.size) - np.repeat(start, counts)
-    out = np.zeros((m, max(int(counts.max(initial=0)), 1), rows.shape[1]))
-    out[blocks, slot] = rows
-    return out, slot
 
 
 def face_bases(rows: np.ndarray, blocks: np.ndarray, m: int, h: int,
@@ -186,8 +175,6 @@ def solve_on_faces(H: np.ndarray, c: np.ndarray, beta: float, rows: np.ndarray,
     least-squares multipliers come out negative are released for the next solve; rows of
     nonzero blocks that end tight (slack at most :data:`TIGHT` of the block's largest row
     product, multiplier outweighing slack) are held when ``hold``."""
-    from .group_cone_ipm import solve_group_cone_qp
-
     ineq = ~equal
     if equal.any():
         N, col_block = face_bases(rows[equal], blocks[equal], m, h, np.ones(m, dtype=bool))
