@@ -31,6 +31,12 @@ factorization of the (dense) KKT system. Blocks may differ in size: the active s
 solves its programs on the faces of the pattern cones (:mod:`.relu_faces`), a few
 coordinates for most blocks. Second-order-cone vectors of all blocks are stored end to end,
 head :math:`t_j` first.
+
+Measured on a reduced program of the (4000, 50, 200) benchmark (order 2,150, 4,800 rows):
+32 iterations in 8 s, the Cholesky factor 65% of it; affine steps stay near 0.4-0.5 on
+these degenerate programs (the Newton equations hold to 1e-14). Tried without gain:
+Gondzio centrality correctors (31 iterations), Mehrotra's balanced initial point (31),
+step fractions 0.95-0.999, warm starts from the previous round's solution.
 """
 
 from __future__ import annotations
