@@ -36,9 +36,10 @@ import sys  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
-from scipy.optimize import minimize  # noqa: E402
 
 import sdpnets as sn  # noqa: E402
+from sdpnets.demo import relu_demo_data  # noqa: E402
+from sdpnets.local import train_relu_mlp  # noqa: E402
 from sdpnets.isolation import run_isolated  # noqa: E402
 
 ROWS = {
@@ -54,35 +55,8 @@ ROWS = {
 DEFAULT_ROWS = ["relu-1000", "gated-1000", "relu-4000", "net-1000"]
 
 
-def make_data(n: int, d: int, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    y = np.maximum(X @ rng.standard_normal((d, 10)), 0) @ rng.standard_normal(10)
-    y = y / np.std(y) + 0.5 * rng.standard_normal(n)
-    return X, y
-
-
 def beta_for(X, y, masks, fraction):
     return fraction * float(np.linalg.norm(X.T @ (masks * y[:, None]), axis=0).max())
-
-
-def lbfgs_network(X, y, beta, width, seed=0, maxiter=2000):
-    """A ReLUMLP trained by L-BFGS on the non-convex objective (squared loss)."""
-    rng = np.random.default_rng(seed)
-    d = X.shape[1]
-
-    def f(theta):
-        U, a = theta[: d * width].reshape(d, width), theta[d * width:]
-        Z = X @ U
-        H = np.maximum(Z, 0)
-        r = H @ a - y
-        gU = X.T @ ((Z > 0) * np.outer(r, a)) + beta * U
-        return (0.5 * r @ r + 0.5 * beta * (theta @ theta),
-                np.concatenate([gU.ravel(), H.T @ r + beta * a]))
-
-    theta0 = rng.standard_normal(d * width + width) / np.sqrt(d)
-    res = minimize(f, theta0, jac=True, method="L-BFGS-B", options={"maxiter": maxiter})
-    return sn.ReLUMLP(res.x[: d * width].reshape(d, width), res.x[d * width:])
 
 
 def solve_record(prog, backend, tol, time_limit, method=None):
@@ -102,13 +76,13 @@ def solve_record(prog, backend, tol, time_limit, method=None):
 
 def one_run(row: str, time_limit: float, beta_fraction: float, method: str = "auto") -> dict:
     size = ROWS[row]
-    X, y = make_data(size["n"], size["d"])
+    X, y = relu_demo_data(0, size["n"], size["d"])
     out: dict = {}
     if row == "net-1000":
         probe = sn.ConvexReLU(X, y, 1.0, patterns=100, seed=0)
         beta = beta_for(X, y, probe.patterns.masks, beta_fraction)
         start = time.perf_counter()
-        net = lbfgs_network(X, y, beta, size["width"])
+        net = train_relu_mlp(X, y, beta, size["width"], max_iters=2000)
         out.update(train_s=time.perf_counter() - start, net_objective=net.objective(X, y, beta))
         prog = sn.ConvexReLU(X, y, beta, patterns=net)
         out.update(patterns=prog.patterns.count,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import sdpnets as sn
-from sdpnets.local import project_spectral, train_linear_fc
+from sdpnets.local import project_spectral, train_linear_fc, train_relu_mlp
 
 
 @pytest.fixture
@@ -71,3 +71,30 @@ def test_local_training_rejects_bad_input(data):
         train_linear_fc(X, Y, 1.0, [])
     with pytest.raises(sn.InvalidInputError, match="hidden"):
         train_linear_fc(X, Y, 1.0, [2], hidden="frobenius")
+
+
+def test_relu_training_never_beats_the_global_optimum():
+    """L-BFGS on a ReLU network ends at or above the exact (exhaustive-pattern) optimum and
+    well below the zero network; the objective it reports is the network's own."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((14, 2))
+    y = np.maximum(X @ [1.0, -1.0], 0) - np.maximum(X @ [0.5, 1.0], 0)
+    beta = 0.05
+    prog = sn.ConvexReLU(X, y, beta, patterns="exhaustive")
+    optimum = prog.solve(backend="clarabel", tol=1e-9).objective
+    for seed in range(3):
+        net = train_relu_mlp(X, y, beta, width=6, seed=seed, max_iters=500)
+        assert isinstance(net, sn.ReLUMLP) and net.width == 6
+        value = net.objective(X, y, beta)
+        assert value >= optimum - 1e-7 * abs(optimum)
+        assert value < 0.5 * float(y @ y)  # it trained: the zero network's objective
+
+
+def test_relu_training_rejects_bad_input():
+    X = np.random.default_rng(0).standard_normal((10, 3))
+    with pytest.raises(sn.InvalidInputError, match="y"):
+        train_relu_mlp(X, np.ones((10, 2)), 0.1, 4)
+    with pytest.raises(sn.InvalidInputError, match="width"):
+        train_relu_mlp(X, np.ones(10), 0.1, 0)
+    with pytest.raises(sn.InvalidInputError, match="beta"):
+        train_relu_mlp(X, np.ones(10), -1.0, 4)

@@ -235,8 +235,6 @@ class _Problem:
                                    < sizes[:, None, None]))
         self.square = (bj, ba, bb, self.offsets[bj] + ba, self.offsets[bj] + bb)
 
-    def objective(self, z, t) -> float:
-        return 0.5 * float(z @ (self.H @ z)) - float(self.c @ z) + self.beta * float(t.sum())
 
     def G(self, dz, dt):
         return -(self.Gc @ dz), -np.concatenate([dz, dt])[self.var]
@@ -246,10 +244,13 @@ class _Problem:
         return back[: self.D] - self.Gc.T @ v_l, back[self.D:]
 
     def residuals(self, z, t, s_l, s_q, y_l, y_q):
-        """Dual residual ``P x + q + G^T y`` and primal residual ``G x + s``."""
+        r"""Dual residual ``P x + q + G^T y``, primal residual ``G x + s`` and the
+        objective :math:`\tfrac12 z^THz - c^Tz + \beta\sum_j t_j` (one product with ``H``)."""
         gz, gt = self.GT(y_l, y_q)
         g_l, g_q = self.G(z, t)
-        return self.H @ z - self.c + gz, self.beta + gt, s_l + g_l, s_q + g_q
+        Hz = self.H @ z
+        cost = 0.5 * float(z @ Hz) - float(self.c @ z) + self.beta * float(t.sum())
+        return Hz - self.c + gz, self.beta + gt, s_l + g_l, s_q + g_q, cost
 
     def normal_matrix(self, d_l: np.ndarray, soc_pairs: np.ndarray) -> np.ndarray:
         r""":math:`P + G^TDG`: ``H`` plus the block-diagonal row and cone parts."""
@@ -355,9 +356,8 @@ def _iterate(pr: _Problem, tol, max_iter, time_limit, t0, deg, qnorm, point, bes
     D, m, cones = pr.D, pr.m, pr.cones
     status, it, since = "max_iterations", 0, 0
     for it in range(1, max_iter + 1):
-        rz, rt, rs_l, rs_q = pr.residuals(z, t, s_l, s_q, y_l, y_q)
+        rz, rt, rs_l, rs_q, pcost = pr.residuals(z, t, s_l, s_q, y_l, y_q)
         gap = float(s_l @ y_l) + float(s_q @ y_q)
-        pcost = pr.objective(z, t)
         pres = math.sqrt(float(rs_l @ rs_l) + float(rs_q @ rs_q))
         dres = math.sqrt(float(rz @ rz) + float(rt @ rt)) / qnorm
         rel_gap = gap / max(abs(pcost), 1.0)

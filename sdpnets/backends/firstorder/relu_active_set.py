@@ -81,7 +81,7 @@ import scipy.sparse as sp
 from ...losses import Loss
 from ...results import relative_gap
 from .relu_admm import ReLUADMMResult, _ReLUADMM, best_scaled_value
-from .relu_faces import ZERO_BLOCK, nonnegative_fit, polish, solve_on_faces
+from .relu_faces import ZERO_BLOCK, nonnegative_fit, polish, row_sums, solve_on_faces
 from .relu_ops import PatternOperators
 from .relu_working_set import Working, merge, top_rows
 
@@ -243,9 +243,9 @@ class _ActiveSet:
         return C
 
     def fit_kept(self, C: np.ndarray, mu_pairs, J: np.ndarray, ws: Working):
-        """Dual norms of blocks ``J`` with their multipliers refitted exactly over their
-        kept rows (:func:`.relu_faces.nonnegative_fit`); returns the norms and the
-        multiplier pairs."""
+        r"""Dual norms of blocks ``J`` with their multipliers refitted exactly over their
+        kept rows (:func:`.relu_faces.nonnegative_fit`); returns the norms, the multiplier
+        pairs and the refitted columns :math:`\sigma_jF_j^Tv + G_j^T\mu_j` of ``C``."""
         ops = self.ops
         r, b, mu = mu_pairs
         sel = np.isin(b, J)
@@ -257,7 +257,8 @@ class _ActiveSet:
         kr, kb = np.nonzero(ws.keep[:, J])
         rows = (2.0 * ops.M[kr, self.pat[J[kb]]] - 1.0)[:, None] * ops.A[kr]
         norms, mu_new = nonnegative_fit(base.T, rows, kb)
-        return norms, (kr, J[kb], mu_new)
+        cols = base + row_sums(mu_new[:, None] * rows, kb, J.size).T
+        return norms, (kr, J[kb], mu_new), cols
 
     def refine(self, mu_pairs, C: np.ndarray, J_all: np.ndarray, ws: Working, k: int,
                steps: int = REFINE_STEPS):
@@ -320,7 +321,8 @@ def gated_start(ops: PatternOperators, y: np.ndarray, beta: float, keep: int,
         U, t = U_new, t_new
         if k % START_CHECK == 0:
             un = np.linalg.norm(U, axis=0)
-            top = frozenset(np.argsort(-un)[:keep][un[np.argsort(-un)[:keep]] > 0].tolist())
+            largest = np.argsort(-un)[:keep]
+            top = frozenset(largest[un[largest] > 0].tolist())
             if top and top == last:
                 break
             last = top
@@ -451,13 +453,13 @@ def solve_relu_active_set(
         new = 0
         inside = over[ws.active[over]]
         if inside.size:  # blocks of the working set: exact multipliers over their kept rows
-            fitted, pairs = act.fit_kept(C, mu_pairs, inside, ws)
+            fitted, pairs, cols = act.fit_kept(C, mu_pairs, inside, ws)
             better = fitted < norms[inside]
             mu_pairs = merge(mu_pairs, tuple(x[np.isin(pairs[1], inside[better])]
                                               for x in pairs), inside[better])
             norms[inside[better]] = fitted[better]
+            C[:, inside[better]] = cols[:, better]
             over = np.flatnonzero(norms > bs * (1.0 + 0.1 * tol))
-            C = act.dual_norms(v, mu_pairs)
         if over.size:
             refined, rows, pairs = act.refine(mu_pairs, C, over, ws, k_enter)
             mu_pairs = merge(mu_pairs, pairs, over)
@@ -524,18 +526,18 @@ def solve_relu_active_set(
         if not np.all(np.isfinite(Z)):  # a failed reduced solve: keep the last blocks
             Z, status = Z_last, "error"
         zn = np.linalg.norm(Z, axis=0)
-        Z[:, zn <= ZERO_BLOCK * max(float(zn.max(initial=0.0)), 1e-300)] = 0.0
+        small = zn <= ZERO_BLOCK * max(float(zn.max(initial=0.0)), 1e-300)
+        Z[:, small] = 0.0
         Z_last = Z
         vals = act.alg.values(Z)
         v = yy - vals[3]
         # zero blocks leave the reduced program (its optimum stays optimal without them);
         # their rows stay recorded, should they come back
         # unless they need multipliers to stay below beta
-        zn = np.linalg.norm(Z, axis=0)
-        zero = ws.active & (zn <= ZERO_BLOCK * max(float(zn.max(initial=0.0)), 1e-300))
+        zero = ws.active & small
         if zero.any():
             J = np.flatnonzero(zero)
-            C0 = ops.F0T(v)[:, J % P] * act.sign[J]
+            C0 = (ops.A.T @ (ops.M[:, J % P] * ops.pool_adj(v)[:, None])) * act.sign[J]
             out = J[(np.linalg.norm(C0, axis=0) <= bs) | ~ws.sticky[J]]
             ws.active[out] = False
             ws.left[out] = True

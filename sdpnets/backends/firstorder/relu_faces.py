@@ -28,7 +28,7 @@ import numpy as np
 from .group_cone_ipm import padded_rows, solve_group_cone_qp
 
 __all__ = ["face_bases", "newton_on_faces", "nonnegative_fit", "polish",
-           "equality_multipliers", "solve_on_faces", "FaceSolve"]
+           "equality_multipliers", "solve_on_faces", "FaceSolve", "row_sums"]
 
 #: Relative singular-value cut for the rank of a block's tight rows.
 RANK_TOL = 1e-10
@@ -198,8 +198,8 @@ def solve_on_faces(H: np.ndarray, c: np.ndarray, beta: float, rows: np.ndarray,
     zn = np.linalg.norm(z, axis=1)
     live = zn > ZERO_BLOCK * max(float(zn.max(initial=0.0)), 1e-300)
     if equal.any():
-        grad = (H @ z.ravel() - c).reshape(m, h) + beta * z / np.maximum(zn, 1e-300)[:, None]
-        grad -= _row_sums(mu[keep, None] * rows[keep], blocks[keep], m)
+        grad = _smooth_gradient(H, c, beta, z)
+        grad -= row_sums(mu[keep, None] * rows[keep], blocks[keep], m)
         grad[~live] = 0.0
         mu_e, _ = equality_multipliers(grad, rows[equal], blocks[equal], m)
         mu[equal] = np.maximum(mu_e, 0.0)
@@ -212,6 +212,13 @@ def solve_on_faces(H: np.ndarray, c: np.ndarray, beta: float, rows: np.ndarray,
     nxt = equal | (tight & hold)
     nxt[released] = False
     return FaceSolve(z=z, mu=mu, status=sol.status, iterations=sol.iterations, equal=nxt)
+
+
+def _smooth_gradient(H: np.ndarray, c: np.ndarray, beta: float, Z: np.ndarray) -> np.ndarray:
+    r"""Per block, :math:`(Hz - c)_j + \beta z_j/\|z_j\|` (the objective's gradient where
+    :math:`z_j \ne 0`; its caller zeroes the rows of zero blocks), ``(m, h)``."""
+    norms = np.linalg.norm(Z, axis=1)
+    return (H @ Z.ravel() - c).reshape(Z.shape) + beta * Z / np.maximum(norms, 1e-300)[:, None]
 
 
 def nonnegative_fit(bases: np.ndarray, rows: np.ndarray, blocks: np.ndarray
@@ -244,8 +251,8 @@ def _tightness(slack: np.ndarray, mu: np.ndarray, blocks: np.ndarray, m: int
     return small, dominant
 
 
-def _row_sums(vals: np.ndarray, blocks: np.ndarray, m: int) -> np.ndarray:
-    """Sum of the rows of ``vals`` ``(K, h)`` per block, ``(m, h)``."""
+def row_sums(vals: np.ndarray, blocks: np.ndarray, m: int) -> np.ndarray:
+    """Sum of the rows of ``vals`` ``(K, h)`` per block ``blocks`` (``(m, h)``)."""
     out = np.zeros((m, vals.shape[1]))
     np.add.at(out, blocks, vals)
     return out
@@ -271,6 +278,7 @@ def polish(H: np.ndarray, c: np.ndarray, beta: float, rows: np.ndarray, blocks: 
 
     def value(v, nrm):
         return 0.5 * float(v @ (H @ v)) - float(c @ v) + beta * float(nrm.sum())
+    start = value(z.ravel(), zn)
     for _ in range(POLISH_TRIES):
         N, col_block = face_bases(rows[tight], blocks[tight], m, h, live)
         zp = newton_on_faces(H, c, beta, N, col_block, z.ravel())
@@ -285,8 +293,8 @@ def polish(H: np.ndarray, c: np.ndarray, beta: float, rows: np.ndarray, blocks: 
         norms = np.linalg.norm(Zp, axis=1)
         live = live & (norms > 0)  # blocks Newton fixed at zero leave the faces
         tight &= live[blocks]
-        grad = (H @ zp - c).reshape(m, h) + beta * Zp / np.maximum(norms, 1e-300)[:, None]
-        grad[~live] = 0.0
+        full = _smooth_gradient(H, c, beta, Zp)  # (H z - c)_j on the zero blocks
+        grad = np.where(live[:, None], full, 0.0)
         mu_e, resid = equality_multipliers(grad, rows[tight], blocks[tight], m)
         scale = max(float(np.abs(grad).max(initial=0.0)), beta)
         if float(resid.max(initial=0.0)) > 1e-8 * scale:
@@ -299,13 +307,12 @@ def polish(H: np.ndarray, c: np.ndarray, beta: float, rows: np.ndarray, blocks: 
         if zero.size:
             on = np.isin(blocks, zero)
             local = np.searchsorted(zero, blocks[on])
-            gz = (H @ zp - c).reshape(m, h)[zero]
-            dist, _ = nonnegative_fit(-gz, rows[on], local)
+            dist, _ = nonnegative_fit(-full[zero], rows[on], local)
             wrong = zero[dist > beta * (1.0 + 1e-9)]
             if wrong.size:  # blocks that should not be zero: back on their full space
                 live[wrong] = True
                 continue
-        if value(zp, norms) > value(z.ravel(), zn) + 1e-14 * abs(value(z.ravel(), zn)):
+        if value(zp, norms) > start + 1e-14 * abs(start):
             return None
         mu_new = np.where(live[blocks], 0.0, mu)
         mu_new[tight] = np.maximum(mu_e, 0.0)
