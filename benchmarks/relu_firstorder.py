@@ -15,7 +15,7 @@ gated model on the same data, with Clarabel; relu-4000 (4000, 50, 200); relu-200
 (20000, 100, 2000, squared loss, tol 1e-4); net-1000: ``patterns=net`` from a 150-neuron
 network trained by L-BFGS on the (1000, 20) data; relu-2000 (2000, 20, 100) and
 relu-1000-p200 (1000, 20, 200) measure how the time grows with n and with P.
-``--method`` picks the first-order method of the cone-constrained rows (auto, active_set,
+``--method`` picks the first-order method of the cone-constrained rows (auto, atoms, active_set,
 admm; the gated row always runs the ADMM).
 
 Data: Gaussian ``X``, targets of a planted 10-neuron ReLU network (unit variance) plus noise
@@ -107,7 +107,8 @@ def main(argv=None) -> int:
     parser.add_argument("--time-limit", type=float, default=300.0)
     parser.add_argument("--memory-limit", type=float, default=12.0, help="GiB")
     parser.add_argument("--beta-fraction", type=float, default=0.1)
-    parser.add_argument("--method", default="auto", choices=["auto", "active_set", "admm"],
+    parser.add_argument("--method", default="auto",
+                        choices=["auto", "atoms", "active_set", "admm"],
                         help="first-order method of the cone-constrained program")
     args = parser.parse_args(argv)
     for row in args.rows:

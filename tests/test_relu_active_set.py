@@ -94,20 +94,23 @@ def test_active_set_keeps_few_rows_on_a_larger_instance():
     assert np.max(-E * (A @ out.blocks)) <= 1e-9 * np.abs(A @ out.blocks).max()
 
 
-def test_auto_hands_over_to_admm_when_the_working_set_is_large(monkeypatch):
+def test_auto_takes_the_atoms_for_the_squared_cone_program_and_the_admm_otherwise():
     X, y = data(seed=6)
     prog = sn.ConvexReLU(X, y, 0.3, patterns=10, seed=4)
     ref = prog.solve(backend="clarabel", tol=1e-10).objective
-    res = prog.solve(backend="firstorder", tol=1e-7)
-    assert res.raw["method"] == "active_set"
-    monkeypatch.setattr(relu_methods, "MAX_REDUCED_VARIABLES", 0)
-    res = prog.solve(backend="firstorder", tol=1e-7)
-    assert res.raw["method"] == "admm"
-    assert res.status == "optimal"
-    assert abs(res.objective - ref) <= 1e-6 * ref
+    res = prog.solve(backend="firstorder", tol=1e-5)
+    assert res.raw["method"] == "atoms" and res.status == "optimal"
+    assert abs(res.objective - ref) <= 1e-5 * ref
+    # far below what the atoms reach alone: they stall and the active set finishes
+    res = prog.solve(backend="firstorder", tol=1e-10)
+    assert res.raw["method"] == "active_set" and res.status == "optimal"
+    assert abs(res.objective - ref) <= 1e-8 * ref
+    logistic = sn.ConvexReLU(X, np.sign(y - np.median(y)), 0.3, patterns=10, seed=4,
+                             loss="logistic")
+    assert logistic.solve(backend="firstorder", tol=1e-4, max_iters=50).raw["method"] == "admm"
 
 
-def test_a_working_set_that_would_not_fit_is_refused_or_handed_over(monkeypatch):
+def test_a_working_set_that_would_not_fit_is_refused(monkeypatch):
     X, y = data(seed=6)
     prog = sn.ConvexReLU(X, y, 0.3, patterns=10, seed=4)
     ref = prog.solve(backend="clarabel", tol=1e-10).objective
@@ -115,9 +118,9 @@ def test_a_working_set_that_would_not_fit_is_refused_or_handed_over(monkeypatch)
     monkeypatch.setattr(relu_methods, "available_memory", lambda: 100_000)
     with pytest.raises(sn.ProblemTooLargeError, match="method='active_set'.*would need about"):
         prog.solve(backend="firstorder", method="active_set", tol=1e-7)
-    res = prog.solve(backend="firstorder", tol=1e-7)  # auto: the ADMM, never an abort
-    assert res.raw["method"] == "admm" and res.status == "optimal"
-    assert abs(res.objective - ref) <= 1e-6 * ref
+    res = prog.solve(backend="firstorder", tol=1e-5)  # auto: the atoms, never an abort
+    assert res.raw["method"] == "atoms" and res.status == "optimal"
+    assert abs(res.objective - ref) <= 1e-5 * ref
 
 
 def test_active_set_forced_limits():

@@ -255,6 +255,10 @@ def _certify_scalar(network, X, y: np.ndarray, beta: float, loss: Loss,
 # --- the shared program ---------------------------------------------------------------------
 
 
+#: ``raw["method"]`` of a first-order solve, from its result's ``linear_solver``.
+_METHOD_OF_SOLVER = {"interior_point": "active_set", "column_generation": "atoms"}
+
+
 class _GroupLassoReLU(ConvexProgram):
     """Machinery shared by the ReLU formulations: rows ``A`` (``N x h``), a pooling map
     ``S`` (``n x N``, ``None`` for the identity), patterns of ``A``'s rows."""
@@ -502,14 +506,16 @@ class _GroupLassoReLU(ConvexProgram):
                           **options) -> SolveResult:
         """One output at a time by
         :func:`sdpnets.backends.firstorder.relu_methods.solve_relu_firstorder`: ``method``
-        "active_set" (cutting planes, reduced programs by an interior-point method; cone-constrained program,
-        squared loss), "admm", or "auto" (default: the active set where it applies and its
-        working set is small, else the ADMM). Starts from the trained network's blocks
-        (``patterns=net``) or, with ``warm_start``, from the last first-order solution.
-        Options: ``rows_per_round``, ``blocks_per_round`` (active set); ``rho``,
-        ``check_every``, ``linear_solver`` ("auto", "direct", "cg") (ADMM)."""
+        "atoms" (column generation over cone atoms) or "active_set" (cutting planes,
+        reduced programs by an interior-point method), both for the cone-constrained
+        program with the squared loss, "admm", or "auto" (default: the atoms where they
+        apply, else the ADMM). Starts from the trained network's blocks (``patterns=net``)
+        or, with ``warm_start``, from the last first-order solution. Options:
+        ``atoms_per_round`` (atoms); ``rows_per_round``, ``blocks_per_round`` (active set);
+        ``rho``, ``check_every``, ``linear_solver`` ("auto", "direct", "cg"),
+        ``cone_weight`` (ADMM)."""
         from ..backends.firstorder.relu_methods import (
-            ACTIVE_SET_OPTIONS, ADMM_OPTIONS, solve_relu_firstorder)
+            ACTIVE_SET_OPTIONS, ADMM_OPTIONS, ATOMS_OPTIONS, solve_relu_firstorder)
 
         A, M = self._A, self._patterns.masks
         n, K = self._y2.shape
@@ -517,7 +523,7 @@ class _GroupLassoReLU(ConvexProgram):
         start = self._start_blocks
         if warm_start and self._fo_blocks is not None:
             start = self._fo_blocks
-        known = ADMM_OPTIONS | ACTIVE_SET_OPTIONS | {"method"}
+        known = ADMM_OPTIONS | ACTIVE_SET_OPTIONS | ATOMS_OPTIONS | {"method"}
         unknown = set(options) - known
         if unknown:
             raise InvalidInputError(
@@ -551,16 +557,19 @@ class _GroupLassoReLU(ConvexProgram):
             "gap": max(objective, sum(o.program_objective for o in outs)) - lower,
             "program_objective": float(sum(o.program_objective for o in outs)),
             "cone_violation": violation,
-            "method": "active_set" if outs[0].linear_solver == "interior_point" else "admm",
+            "method": _METHOD_OF_SOLVER.get(outs[0].linear_solver, "admm"),
             "rho": [o.rho for o in outs],
             "linear_solver": outs[0].linear_solver,
             "cg_iterations": sum(o.cg_iterations for o in outs),
             "history": [o.history for o in outs],
         }
-        method = ("active set (reduced programs by interior point, "
-                  f"{max(o.iterations for o in outs)} rounds)"
-                  if outs[0].linear_solver == "interior_point" else
-                  f"ADMM ({outs[0].linear_solver} linear solves)")
+        rounds = max(o.iterations for o in outs)
+        method = {"interior_point": f"active set (reduced programs by interior point, "
+                                    f"{rounds} rounds)",
+                  "column_generation": f"column generation over cone atoms ({rounds} "
+                                       "rounds)"}.get(outs[0].linear_solver,
+                                                      f"ADMM ({outs[0].linear_solver} "
+                                                      "linear solves)")
         message = (f"{method}: certified lower bound "
                    f"{lower:.10g}, network objective {objective:.10g}")
         if self._cone:

@@ -1,0 +1,155 @@
+"""Column generation over cone atoms (backend="firstorder", method="atoms"): the pricing's
+exact projections against nonnegative least squares over every row, its bounds, the master
+problem against Clarabel, the solve against Clarabel on the full program, a trained
+network as the start (never worse), and forced limits."""
+
+import cvxpy as cp
+import numpy as np
+import pytest
+from scipy.optimize import nnls
+
+import sdpnets as sn
+from sdpnets.backends.firstorder.relu_atoms import _Pricing, solve_master
+from sdpnets.backends.firstorder.relu_ops import PatternOperators
+from sdpnets.local import train_relu_mlp
+
+#: What column generation reaches alone on these small programs (below it, its last digits
+#: come one near-parallel atom per round; ``method="auto"`` then hands over to the active set).
+TOL = 1e-5
+
+
+def data(n=40, d=3, seed=0, K=None):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = (np.maximum(X @ rng.standard_normal(d), 0) - np.maximum(X @ rng.standard_normal(d), 0)
+         + 0.1 * rng.standard_normal(n))
+    if K is not None:
+        y = np.stack([y, rng.standard_normal(n)], axis=1)
+    return X, y
+
+
+def pattern_operators(n=300, h=6, P=12, seed=0):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((n, h))
+    A /= np.linalg.norm(A, 2)
+    masks = A @ rng.standard_normal((h, P)) >= 0
+    return PatternOperators(A, masks, cone=True, linear_solver="cg"), rng
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_exact_pricing_is_the_projection_onto_the_full_cone(seed):
+    ops, rng = pattern_operators(seed=seed)
+    pricing = _Pricing(ops)
+    G0 = rng.standard_normal((ops.h, ops.P))
+    blocks = np.arange(ops.nb)
+    sig, R, exact = pricing.price(G0, blocks, -1.0, ops.nb)
+    assert exact.all()
+    for j in blocks:  # independent: nonnegative least squares over every row of the block
+        g = G0[:, j % ops.P] * (1.0 if j < ops.P else -1.0)
+        rows = (2.0 * ops.M[:, j % ops.P] - 1.0)[:, None] * ops.A
+        lam, dist = nnls(rows.T, -g)
+        gn = np.linalg.norm(g)
+        assert sig[j] == pytest.approx(dist, rel=1e-8, abs=1e-12 * gn)
+        assert np.min(rows @ R[:, j]) >= -1e-12 * gn  # inside the cone
+        # sigma_j is the support function of the cone's unit ball at g
+        assert g @ R[:, j] == pytest.approx(sig[j] ** 2, rel=1e-8, abs=1e-12 * gn**2)
+
+
+def test_bounds_from_kept_rows_are_never_below_the_exact_value():
+    ops, rng = pattern_operators(seed=4)
+    pricing = _Pricing(ops)
+    G0 = rng.standard_normal((ops.h, ops.P))
+    blocks = np.arange(ops.nb)
+    exact_sig, _, _ = pricing.price(G0, blocks, -1.0, ops.nb)
+    # new gradients: the rows kept from the last pricing give bounds only
+    G1 = G0 + 0.5 * rng.standard_normal(G0.shape)
+    fresh = _Pricing(ops)
+    truth, _, _ = fresh.price(G1, blocks, -1.0, ops.nb)
+    bound, _, exact = pricing.price(G1, blocks, np.inf, 0)  # no cutting planes at all
+    assert not exact.any()
+    gn = np.linalg.norm(G1[:, blocks % ops.P], axis=0)
+    assert np.all(bound >= truth * (1 - 1e-10) - 1e-12 * gn)
+    assert np.all(bound <= np.linalg.norm(G1[:, blocks % ops.P], axis=0) * (1 + 1e-12))
+    assert exact_sig.shape == truth.shape
+
+
+def test_master_problem_against_clarabel():
+    rng = np.random.default_rng(5)
+    Phi, y = rng.standard_normal((50, 12)), rng.standard_normal(50)
+    beta = 2.0
+    c = solve_master(Phi, y, beta, np.zeros(12))
+    x = cp.Variable(12, nonneg=True)
+    prob = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(Phi @ x - y) + beta * cp.sum(x)))
+    prob.solve(solver=cp.CLARABEL)
+    value = 0.5 * np.sum((Phi @ c - y) ** 2) + beta * c.sum()
+    assert np.all(c >= 0)
+    assert value == pytest.approx(prob.value, rel=1e-9)
+    assert value <= prob.value * (1 + 1e-9)
+
+
+def check_against_clarabel(prog, tol=TOL):
+    ref = prog.solve(backend="clarabel", tol=1e-10).objective
+    res = prog.solve(backend="firstorder", method="atoms", tol=tol)
+    assert res.status == "optimal", res.message
+    assert res.raw["method"] == "atoms"
+    assert abs(res.objective - ref) <= 2 * tol * abs(ref)
+    lower = res.raw["lower_bound"]
+    assert lower <= ref * (1 + 1e-9) and ref - lower <= 2 * tol * abs(ref)
+    net = prog.network()
+    assert net.objective(prog.X, prog.y, prog.beta) == pytest.approx(res.objective, rel=1e-9)
+    # the atoms lie in their cones: the blocks satisfy every row
+    assert res.raw["cone_violation"] <= 1e-9 * np.abs(net.predict(prog.X)).max()
+    return res
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("seed", range(3))
+def test_atoms_agree_with_clarabel(seed, bias):
+    X, y = data(seed=seed)
+    check_against_clarabel(sn.ConvexReLU(X, y, 0.2, patterns=12, seed=seed, bias=bias))
+
+
+def test_atoms_vector_outputs_and_cnn():
+    X, Y = data(n=30, seed=3, K=2)
+    check_against_clarabel(sn.ConvexReLU(X, Y, 0.3, patterns=8, seed=1))
+    rng = np.random.default_rng(6)
+    Xc = rng.standard_normal((20, 8))
+    yc = np.maximum(Xc[:, :3] @ rng.standard_normal(3), 0) + 0.1 * rng.standard_normal(20)
+    check_against_clarabel(sn.ConvexReLUCNN(Xc, yc, 0.3, kernel_size=3, patterns=8, seed=2))
+
+
+def test_a_trained_network_is_never_made_worse():
+    X, y = data(n=60, seed=8)
+    beta = 0.2
+    net = train_relu_mlp(X, y, beta, 6, seed=1, max_iters=200)
+    prog = sn.ConvexReLU(X, y, beta, patterns=net)
+    res = prog.solve(backend="firstorder", method="atoms", tol=TOL)
+    assert res.status == "optimal"
+    assert res.objective <= net.objective(X, y, beta) * (1 + 1e-12)
+    ref = prog.solve(backend="clarabel", tol=1e-10).objective
+    assert abs(res.objective - ref) <= 2 * TOL * ref
+
+
+def test_atoms_forced_limits_and_a_stall_are_reported():
+    X, y = data(n=60, seed=7)
+    prog = sn.ConvexReLU(X, y, 0.2, patterns=15, seed=5)
+    ref = prog.solve(backend="clarabel", tol=1e-10).objective
+    res = prog.solve(backend="firstorder", method="atoms", max_iters=1)
+    assert res.status == "iteration_limit"
+    res = prog.solve(backend="firstorder", method="atoms", time_limit=1e-9)
+    assert res.status == "time_limit"
+    # a tolerance below what column generation reaches alone: stalled, never "optimal"
+    res = prog.solve(backend="firstorder", method="atoms", tol=1e-14)
+    assert res.status in ("optimal_inaccurate", "error")
+    assert res.raw["lower_bound"] <= ref * (1 + 1e-9) <= res.objective * (1 + 2e-9)
+
+
+def test_atoms_refuse_what_they_do_not_solve():
+    X, y = data(seed=1)
+    labels = np.sign(y - np.median(y))
+    logistic = sn.ConvexReLU(X, labels, 0.2, patterns=6, loss="logistic")
+    with pytest.raises(sn.InvalidInputError, match="method='atoms'.*squared"):
+        logistic.solve(backend="firstorder", method="atoms")
+    prog = sn.ConvexReLU(X, y, 0.2, patterns=6)
+    with pytest.raises(sn.InvalidInputError, match=r"\['rho'\].*method='atoms'"):
+        prog.solve(backend="firstorder", method="atoms", rho=1.0)
