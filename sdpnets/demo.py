@@ -221,8 +221,8 @@ def _relu_section(seed: int, emit: Callable[[str], None]) -> list[dict[str, Any]
                   "-" if r["lower"] is None else f"{r['lower']:.10g}", r["of"],
                   f"{r['seconds']:.2f}", "-" if r["neurons"] is None else r["neurons"]]
                  for r in rows]))
-    emit("Each convex program is solved exactly for its pattern set (the first-order active "
-         "set; certified gap\nbelow 1e-6). Sampled patterns are a poor guess here; the "
+    emit("Each convex program is solved for its pattern set (first-order column generation "
+         "over cone atoms;\ncertified gap below 1e-6). Sampled patterns are a poor guess here; the "
          "network's own patterns start from the\nnetwork (it is feasible) and can only "
          "improve it. The last row bounds the optimum over every\nnetwork: a semidefinite "
          "relaxation of the dual norm, valid but loose.")

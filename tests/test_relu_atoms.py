@@ -153,3 +153,6 @@ def test_atoms_refuse_what_they_do_not_solve():
     prog = sn.ConvexReLU(X, y, 0.2, patterns=6)
     with pytest.raises(sn.InvalidInputError, match=r"\['rho'\].*method='atoms'"):
         prog.solve(backend="firstorder", method="atoms", rho=1.0)
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(sn.InvalidInputError, match="atoms_per_round must be a positive"):
+            prog.solve(backend="firstorder", atoms_per_round=bad)

@@ -81,7 +81,7 @@ import scipy.sparse as sp
 
 from ...losses import Loss
 from ...results import relative_gap
-from .relu_admm import ReLUADMMResult, _ReLUADMM, best_scaled_value
+from .relu_admm import ReLUADMMResult, _ReLUADMM, best_scaled_value, unscaled_result
 from .relu_faces import ZERO_BLOCK, nonnegative_fit, polish, row_sums, solve_on_faces
 from .relu_ops import PatternOperators
 from .relu_working_set import Working, merge, top_rows
@@ -549,22 +549,10 @@ def solve_relu_active_set(
     blocks, out_vals = Z, (prog, net, viol)
     if best_start is not None and best_start[0] < upper:
         blocks, out_vals = best_start[1], best_start[2]
-    f = ys * ys
-    return ReLUADMMResult(
-        blocks=blocks * (ys / scale),
-        status=status,
-        iterations=rounds,
-        objective=out_vals[1] * f,
-        program_objective=out_vals[0] * f,
-        lower_bound=lower * f,
-        cone_violation=out_vals[2] * ys,
-        dual_point=dual_point * ys,
-        solve_time=time.perf_counter() - t0,
-        rho=0.0,
-        linear_solver="interior_point",
-        cg_iterations=act.ipm_iterations,
-        history=history,
-    )
+    return unscaled_result(blocks, out_vals, lower, dual_point, scale, ys, t0,
+                           status=status, iterations=rounds,
+                           linear_solver="interior_point", cg_iterations=act.ipm_iterations,
+                           history=history)
 
 
 # --- choosing the solver ------------------------------------------------------------------------

@@ -150,6 +150,20 @@ def loss_gradient_point(loss: Loss, yhat: np.ndarray, y: np.ndarray) -> np.ndarr
     return y * np.where(margin < 1.0, 1.0, np.where(margin > 1.0, 0.0, 0.5))
 
 
+def unscaled_result(blocks: np.ndarray, values, lower: float, dual_point: np.ndarray,
+                    scale: float, ys: float, t0: float, **fields) -> ReLUADMMResult:
+    """The result in the caller's units of a solve on ``A / scale`` and ``y / ys`` (``beta``
+    divided by ``scale ys``): ``values`` are the program objective, the network objective
+    and the cone violation at ``blocks``; ``fields`` are the solver's own
+    (``status``, ``iterations``, ``linear_solver``, ...)."""
+    f = ys * ys
+    return ReLUADMMResult(
+        blocks=blocks * (ys / scale), objective=values[1] * f,
+        program_objective=values[0] * f, lower_bound=lower * f,
+        cone_violation=values[2] * ys, dual_point=dual_point * ys,
+        solve_time=time.perf_counter() - t0, **{"rho": 0.0, **fields})
+
+
 def best_scaled_value(loss: Loss, v: np.ndarray, y: np.ndarray, norm: float, beta: float
                       ) -> tuple[float, float]:
     r"""The best :math:`-L^*(-sv)` over scales with :math:`s\cdot\text{norm} \le \beta`

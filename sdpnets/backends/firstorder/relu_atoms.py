@@ -35,9 +35,19 @@ Over a subset ``R`` of the rows the same nonnegative least squares gives an *upp
 (the cone of fewer rows contains :math:`K_j`) and a residual :math:`r = g_j +
 G_R^T\lambda`; when ``r`` satisfies every row of the block it *is* the projection, the
 bound is exact and :math:`r/\|r\|` is the block's best atom (cutting planes: otherwise the
-rows ``r`` violates most join ``R``). Each block keeps its rows from round to round, so
-the bounds of most blocks cost one small least-squares solve; only the blocks whose bound
-is largest are made exact, and the best of those above ``beta`` enter as atoms.
+rows ``r`` violates most join ``R``). Any :math:`\lambda \ge 0` bounds :math:`\sigma_j`
+by :math:`\|g_j + G_j^T\lambda\|`, so each round first bounds every block with its last
+multipliers (one sparse product for all), refits the largest bounds over their kept rows
+(one small least-squares solve each), and makes exact only the largest of those; the best
+exact ones above ``beta`` enter as atoms.
+
+**Directions of the blocks in use.** The best atom of a block already in ``z`` refines its
+direction one atom per round, as in Frank-Wolfe. Each round therefore also adds, for every
+block of ``z``, the directions of :math:`\Pi_{K_j}(z_j + 	au\|z_j\|/\|g_j\|\,g_j)` for the
+steps :data:`GRADIENT_STEPS` (projected-gradient points, projected exactly by the same
+cutting planes): the master problem then takes a projected-gradient step of its own length
+in every block. Without them a 40-sample program stalled at a 2e-7 gap, and at
+(20000, 100, 2000) the gap fell by about 1% a round (69% after 300 s).
 
 **Certificate.** Weak duality with the scaled residual: the optimum is at least
 :math:`-L^*(-sv)` whenever :math:`s\max_j\sigma_j \le \beta` (the best ``s`` is taken,
@@ -45,10 +55,14 @@ the bounds in place of the :math:`\sigma_j`). The loop stops when ``z``'s object
 within ``tol`` of the best such bound; ``z`` is feasible by construction (its cone
 violation is rounding).
 
-**Measured** (one core, ``benchmarks/relu_firstorder.py``, ``tol=1e-6``): see the README.
-Compared with :mod:`.relu_active_set` it needs no dense factor of order (blocks kept)
-``x h`` and no certificate refinement over every row: the blocks' rows are found once, by
-the pricing, and kept.
+**Measured** (one core, ``benchmarks/relu_firstorder.py``, the README's table):
+(1000, 20, 100) certified to 3.1e-8 in 0.49 s (Clarabel on the full program: 95.6 s);
+(4000, 50, 200) to 1.8e-8 in 3.5 s; (20000, 100, 2000) to 4.3e-5 (``tol=1e-4``) in 151 s at
+511 MiB peak. The active set (:mod:`.relu_active_set`) took 2.7 s and 51 s on the first two
+and could not finish the third: it factors dense matrices of order (blocks kept) ``x h``
+and refines certificates over every row, where the atoms keep ``n`` floats per atom and
+each block's rows from round to round. The loops over blocks left in Python are the
+small least-squares solves (SciPy has no batched nonnegative least squares).
 """
 
 from __future__ import annotations
@@ -63,7 +77,7 @@ from scipy.optimize import minimize, nnls
 
 from ...losses import Loss
 from ...results import relative_gap
-from .relu_admm import ReLUADMMResult, _ReLUADMM, best_scaled_value
+from .relu_admm import ReLUADMMResult, _ReLUADMM, best_scaled_value, unscaled_result
 from .relu_ops import PatternOperators
 
 __all__ = ["solve_relu_atoms", "DEFAULT_ATOMS_PER_ROUND"]
@@ -373,22 +387,10 @@ def solve_relu_atoms(
     blocks_out, out_vals = Z, vals[:3]
     if best_start is not None and max(best_start[0][:2]) < upper:
         blocks_out, out_vals = best_start[1], best_start[0][:3]
-    f = ys * ys
-    return ReLUADMMResult(
-        blocks=blocks_out * (ys / scale),
-        status=status,
-        iterations=rounds,
-        objective=out_vals[1] * f,
-        program_objective=out_vals[0] * f,
-        lower_bound=lower * f,
-        cone_violation=out_vals[2] * ys,
-        dual_point=dual_point * ys,
-        solve_time=time.perf_counter() - t0,
-        rho=0.0,
-        linear_solver="column_generation",
-        cg_iterations=int(c.size),
-        history=history,
-    )
+    return unscaled_result(blocks_out, out_vals, lower, dual_point, scale, ys, t0,
+                           status=status, iterations=rounds,
+                           linear_solver="column_generation", cg_iterations=int(c.size),
+                           history=history)
 
 
 def _gradient_atoms(pricing: _Pricing, Z: np.ndarray, G0: np.ndarray, live: np.ndarray

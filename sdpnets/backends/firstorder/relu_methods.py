@@ -96,6 +96,10 @@ def solve_relu_firstorder(A, masks, y, loss: Loss, beta: float, *, method: str =
     if unknown:
         raise InvalidInputError(f"option(s) {sorted(unknown)} do not apply to "
                                 f"method={method!r} (its options: {sorted(allowed)}).")
+    for name in ("atoms_per_round", "rows_per_round", "blocks_per_round"):
+        k = options.get(name, 1)
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise InvalidInputError(f"{name} must be a positive integer, got {k!r}.")
     common = dict(pool=pool, start=start, tol=tol, max_iters=max_iters,
                   time_limit=time_limit, log=log)
     if method == "atoms":
