@@ -46,8 +46,9 @@ direction one atom per round, as in Frank-Wolfe. Each round therefore also adds,
 block of ``z``, the directions of :math:`\Pi_{K_j}(z_j + 	au\|z_j\|/\|g_j\|\,g_j)` for the
 steps :data:`GRADIENT_STEPS` (projected-gradient points, projected exactly by the same
 cutting planes): the master problem then takes a projected-gradient step of its own length
-in every block. Without them a 40-sample program stalled at a 2e-7 gap, and at
-(20000, 100, 2000) the gap fell by about 1% a round (69% after 300 s).
+in every block. Without them (measured with a quasi-Newton master problem) the gap at
+(20000, 100, 2000) fell by about 1% a round (69% after 300 s); with them it closes in 24
+rounds.
 
 **Certificate.** Weak duality with the scaled residual: the optimum is at least
 :math:`-L^*(-sv)` whenever :math:`s\max_j\sigma_j \le \beta` (the best ``s`` is taken,
@@ -73,7 +74,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import minimize, nnls
+from scipy.optimize import nnls
 
 from ...losses import Loss
 from ...results import relative_gap
@@ -221,29 +222,43 @@ def _features(ops: PatternOperators, pat: np.ndarray, sign: np.ndarray, U: np.nd
 
 
 def solve_master(Phi: np.ndarray, y: np.ndarray, beta: float, c0: np.ndarray) -> np.ndarray:
-    r""":math:`\arg\min_{c \ge 0} \tfrac12\|\Phi c - y\|^2 + \beta\sum_a c_a` from ``c0``:
-    bounded L-BFGS, then Newton on its support (the normal equations of the support, kept
-    when they stay positive and improve the objective)."""
+    r""":math:`\arg\min_{c \ge 0} \tfrac12\|\Phi c - y\|^2 + \beta\sum_a c_a` from the
+    feasible ``c0``: the Lawson-Hanson active-set method on the Gram form
+    :math:`\tfrac12 c^TQc - q^Tc`, :math:`Q = \Phi^T\Phi`, :math:`q = \Phi^Ty - \beta`
+    (exact in finitely many steps; near-parallel atoms make ``Q`` ill-conditioned, where a
+    quasi-Newton method crawled). The support of ``c0`` is the first passive set."""
     Q, q = Phi.T @ Phi, Phi.T @ y - beta
+    K = q.size
+    c = np.maximum(np.asarray(c0, dtype=float), 0.0)
+    passive = c > 0
+    tiny = 1e-13 * max(float(np.abs(q).max(initial=0.0)), 1e-300)
 
-    def fun(c):
-        Qc = Q @ c
-        return 0.5 * float(c @ Qc) - float(q @ c), Qc - q
-
-    res = minimize(fun, c0, jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * c0.size,
-                   options={"maxiter": 20000, "ftol": 1e-16, "gtol": 1e-14})
-    c = np.maximum(res.x, 0.0)
-    on = c > 1e-12 * max(float(c.max(initial=0.0)), 1e-300)
-    if on.any():
+    def on_passive(P):
+        x = np.zeros(K)
         try:
-            cs = np.linalg.solve(Q[np.ix_(on, on)], q[on])
-        except np.linalg.LinAlgError:
-            return c
-        if np.all(cs > 0):
-            trial = np.zeros_like(c)
-            trial[on] = cs
-            if fun(trial)[0] <= fun(c)[0]:
-                return trial
+            x[P] = np.linalg.solve(Q[np.ix_(P, P)], q[P])
+        except np.linalg.LinAlgError:  # exactly parallel atoms
+            x[P] = np.linalg.lstsq(Q[np.ix_(P, P)], q[P], rcond=None)[0]
+        return x
+
+    for _ in range(3 * K + 10):
+        if passive.any():  # the passive set's optimum, backing off along the way
+            for _ in range(K + 1):
+                x = on_passive(passive)
+                if np.all(x[passive] > 0):
+                    c = x
+                    break
+                neg = passive & (x <= 0)
+                alpha = float(np.min(c[neg] / np.maximum(c[neg] - x[neg], 1e-300)))
+                c = c + alpha * (x - c)
+                passive &= c > tiny * 1e-3
+                c[~passive] = 0.0
+        w = q - Q @ c  # minus the gradient
+        w[passive] = -np.inf
+        j = int(np.argmax(w))
+        if w[j] <= tiny:
+            break
+        passive[j] = True
     return c
 
 
@@ -402,7 +417,7 @@ def _gradient_atoms(pricing: _Pricing, Z: np.ndarray, G0: np.ndarray, live: np.n
     :math:`	au 	o \infty`, which refines its direction one atom per round; these nearer
     points let the master problem take projected-gradient steps in every block at once.
     Returns their blocks and directions ``(h, k)``."""
-    if not live.size:
+    if not live.size or not GRADIENT_STEPS:
         return np.zeros(0, dtype=int), np.zeros((Z.shape[0], 0))
     g = pricing.gradients(G0, live)
     step = np.linalg.norm(Z[:, live], axis=0) / np.maximum(np.linalg.norm(g, axis=0), 1e-300)
