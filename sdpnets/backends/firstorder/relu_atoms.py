@@ -57,8 +57,8 @@ within ``tol`` of the best such bound; ``z`` is feasible by construction (its co
 violation is rounding).
 
 **Measured** (one core, ``benchmarks/relu_firstorder.py``, the README's table):
-(1000, 20, 100) certified to 3.1e-8 in 0.49 s (Clarabel on the full program: 95.6 s);
-(4000, 50, 200) to 1.8e-8 in 3.5 s; (20000, 100, 2000) to 4.3e-5 (``tol=1e-4``) in 151 s at
+(1000, 20, 100) certified to 1.7e-7 in 0.58 s (Clarabel on the full program: 99 s);
+(4000, 50, 200) to 4.6e-7 in 2.7 s; (20000, 100, 2000) to 2.9e-6 (``tol=1e-4``) in 149 s at
 511 MiB peak. The active set (:mod:`.relu_active_set`) took 2.7 s and 51 s on the first two
 and could not finish the third: it factors dense matrices of order (blocks kept) ``x h``
 and refines certificates over every row, where the atoms keep ``n`` floats per atom and
