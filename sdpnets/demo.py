@@ -222,8 +222,8 @@ def _relu_section(seed: int, emit: Callable[[str], None]) -> list[dict[str, Any]
                   f"{r['seconds']:.2f}", "-" if r["neurons"] is None else r["neurons"]]
                  for r in rows]))
     emit("Each convex program is solved for its pattern set (first-order column generation "
-         "over cone atoms;\ncertified gap below 1e-6). Sampled patterns are a poor guess here; the "
-         "network's own patterns start from the\nnetwork (it is feasible) and can only "
-         "improve it. The last row bounds the optimum over every\nnetwork: a semidefinite "
-         "relaxation of the dual norm, valid but loose.")
+         "over cone\natoms; certified gap below 1e-6). Sampled patterns are a poor guess "
+         "here; the network's own\npatterns start from the network (it is feasible) and can "
+         "only improve it. The last row bounds\nthe optimum over every network: a "
+         "semidefinite relaxation of the dual norm, valid but loose.")
     return rows
