@@ -89,3 +89,17 @@ def scalar_data():
     X = rng.standard_normal((n, d))
     y = X @ rng.standard_normal(d) + 0.5 * rng.standard_normal(n)
     return X, y
+
+
+def relu_teacher_data(n: int, d: int = 3, seed: int = 0, labels: bool = False, K=None):
+    """``X`` Gaussian ``(n, d)`` and targets of two opposite ReLU teachers plus noise 0.1
+    (``labels``: their signs about the median; ``K=2``: a second, random output column)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = (np.maximum(X @ rng.standard_normal(d), 0) - np.maximum(X @ rng.standard_normal(d), 0)
+         + 0.1 * rng.standard_normal(n))
+    if labels:
+        y = np.where(y >= np.median(y), 1.0, -1.0)
+    if K is not None:
+        y = np.stack([y, rng.standard_normal(n)], axis=1)
+    return X, y

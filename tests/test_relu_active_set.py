@@ -4,11 +4,13 @@ the recovered network's objective, certified bounds that bracket Clarabel's opti
 that satisfy every cone row, forced limits, and the choice of method."""
 
 import dataclasses
+from functools import partial
 
 import numpy as np
 import pytest
 
 import sdpnets as sn
+from conftest import relu_teacher_data
 from sdpnets.backends.firstorder import relu_active_set as ras
 from sdpnets.backends.firstorder import relu_methods
 from sdpnets.losses import get_loss
@@ -16,14 +18,7 @@ from sdpnets.losses import get_loss
 TOL = 1e-8
 
 
-def data(n=40, d=3, seed=0, K=None):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    y = (np.maximum(X @ rng.standard_normal(d), 0) - np.maximum(X @ rng.standard_normal(d), 0)
-         + 0.1 * rng.standard_normal(n))
-    if K is not None:
-        y = np.stack([y, rng.standard_normal(n)], axis=1)
-    return X, y
+data = partial(relu_teacher_data, n=40)
 
 
 def worst_cone_row(prog):

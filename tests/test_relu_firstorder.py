@@ -3,10 +3,13 @@ gated ReLU (ConvexGatedReLU): agreement with Clarabel on the same patterns, the 
 network's objective, certificates that bracket the optimum, a trained network as the start
 (never worse), forced limits."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 
 import sdpnets as sn
+from conftest import relu_teacher_data
 from sdpnets.local import train_relu_mlp
 
 FO_TOL = 1e-7
@@ -14,16 +17,7 @@ FO_TOL = 1e-7
 CLS_TOL = 1e-5
 
 
-def data(n=24, d=3, seed=0, labels=False, K=None):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    y = (np.maximum(X @ rng.standard_normal(d), 0) - np.maximum(X @ rng.standard_normal(d), 0)
-         + 0.1 * rng.standard_normal(n))
-    if labels:
-        y = np.where(y >= np.median(y), 1.0, -1.0)
-    if K is not None:
-        y = np.stack([y, rng.standard_normal(n)], axis=1)
-    return X, y
+data = partial(relu_teacher_data, n=24)
 
 
 def agree(prog, loss="squared", tol=FO_TOL):

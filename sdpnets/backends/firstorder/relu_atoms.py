@@ -43,7 +43,7 @@ exact ones above ``beta`` enter as atoms.
 
 **Directions of the blocks in use.** The best atom of a block already in ``z`` refines its
 direction one atom per round, as in Frank-Wolfe. Each round therefore also adds, for every
-block of ``z``, the directions of :math:`\Pi_{K_j}(z_j + 	au\|z_j\|/\|g_j\|\,g_j)` for the
+block of ``z``, the directions of :math:`\Pi_{K_j}(z_j + \tau\|z_j\|/\|g_j\|\,g_j)` for the
 steps :data:`GRADIENT_STEPS` (projected-gradient points, projected exactly by the same
 cutting planes): the master problem then takes a projected-gradient step of its own length
 in every block. Without them (measured with a quasi-Newton master problem) the gap at
@@ -80,6 +80,7 @@ from ...losses import Loss
 from ...results import relative_gap
 from .relu_admm import ReLUADMMResult, _ReLUADMM, best_scaled_value, unscaled_result
 from .relu_ops import PatternOperators
+from .relu_working_set import top_rows
 
 __all__ = ["solve_relu_atoms", "DEFAULT_ATOMS_PER_ROUND"]
 
@@ -118,11 +119,8 @@ class _Pricing:
     r"""The rows kept per block, their last multipliers, and the dual norms
     :math:`\sigma_j` they bound."""
 
-    def __init__(self, ops: PatternOperators):
-        self.ops = ops
-        P = ops.P
-        self.sign = np.concatenate([np.ones(P), -np.ones(P)])
-        self.pat = np.tile(np.arange(P), 2)
+    def __init__(self, ops: PatternOperators, sign: np.ndarray, pat: np.ndarray):
+        self.ops, self.sign, self.pat = ops, sign, pat  # of each block, as in _ReLUADMM
         self.rows: list[np.ndarray] = [np.zeros(0, dtype=int) for _ in range(ops.nb)]
         self.lam: list[np.ndarray] = [np.zeros(0) for _ in range(ops.nb)]
 
@@ -160,29 +158,27 @@ class _Pricing:
         return R[:, which]
 
     def violated(self, R: np.ndarray, blocks: np.ndarray, norms: np.ndarray):
-        """For directions ``R`` ``(h, C)`` of ``blocks``: which satisfy every row, and per
-        block the rows violated most (at most ``CUT_ROWS h``)."""
+        """For directions ``R`` ``(h, C)`` of ``blocks``: which satisfy every row, and the
+        ``(row, column)`` pairs of the rows violated most (at most ``CUT_ROWS h`` per
+        column, by :func:`.relu_working_set.top_rows`)."""
         ops = self.ops
         ok = np.ones(blocks.size, dtype=bool)
-        add: list[np.ndarray] = [np.zeros(0, dtype=int)] * blocks.size
-        k = CUT_ROWS * ops.h
+        found = []
         for a in range(0, blocks.size, ops.step):
-            J = slice(a, min(a + ops.step, blocks.size))
+            J = np.arange(a, min(a + ops.step, blocks.size))
             S = (2.0 * ops.M[:, self.pat[blocks[J]]] - 1.0) * (ops.A @ R[:, J])
-            bad = S < -CUT_TOL * norms[J]
+            bad = np.maximum(-S - CUT_TOL * norms[J], 0.0)  # violation beyond rounding
             ok[J] = ~bad.any(axis=0)
-            for c in np.flatnonzero(~ok[J]):
-                cand = np.flatnonzero(bad[:, c])
-                add[a + c] = cand[np.argsort(S[cand, c])][:k]
-        return ok, add
+            found.append(top_rows(bad, J, CUT_ROWS * ops.h))
+        return ok, np.hstack(found) if found else np.zeros((2, 0), dtype=int)
 
-    def price(self, G0: np.ndarray, blocks: np.ndarray, threshold: float, exact_count: int):
-        r"""Bounds on :math:`\sigma_j` for ``blocks`` (exact for those returned exact) and
-        their residual directions ``(h, C)``: every bound from the last multipliers, the
+    def price(self, g: np.ndarray, blocks: np.ndarray, threshold: float, exact_count: int):
+        r"""Bounds on :math:`\|\Pi_{K_j}(g_j)\|` for the vectors ``g`` ``(h, C)`` of
+        ``blocks`` (exact for those returned exact) and their residual directions ``(h,
+        C)`` (the projections, where exact): every bound from the last multipliers, the
         ``REFIT_FACTOR exact_count`` largest above ``threshold`` refitted over their kept
         rows (only the rows with positive multipliers stay), then cutting planes on the
         ``exact_count`` largest."""
-        g = self.gradients(G0, blocks)
         R = self.carried(g, blocks)
         sig = np.linalg.norm(R, axis=0)
         gnorm = np.linalg.norm(g, axis=0)
@@ -201,12 +197,15 @@ class _Pricing:
         for _ in range(CUT_PASSES):
             if not todo.size:
                 break
-            ok, add = self.violated(R[:, todo], blocks[todo], sig[todo])
+            ok, (rows, col) = self.violated(R[:, todo], blocks[todo], sig[todo])
             ok |= sig[todo] <= CUT_TOL * gnorm[todo]  # g in the polar cone: sigma_j = 0
             exact[todo[ok]] = True
-            todo = todo[~ok]
-            for i, new in zip(todo, [a for a, o in zip(add, ok) if not o]):
+            cut = ~ok[col]
+            order = np.argsort(col[cut], kind="stable")
+            starts = np.searchsorted(col[cut][order], np.flatnonzero(~ok))
+            for i, new in zip(todo[~ok], np.split(rows[cut][order], starts[1:])):
                 self.rows[blocks[i]] = np.union1d(self.rows[blocks[i]], new)
+            todo = todo[~ok]
             if todo.size:
                 R[:, todo] = self.fit(g, blocks, todo)
                 sig[todo] = np.linalg.norm(R[:, todo], axis=0)
@@ -251,7 +250,7 @@ def solve_master(Phi: np.ndarray, y: np.ndarray, beta: float, c0: np.ndarray) ->
                 neg = passive & (x <= 0)
                 alpha = float(np.min(c[neg] / np.maximum(c[neg] - x[neg], 1e-300)))
                 c = c + alpha * (x - c)
-                passive &= c > tiny * 1e-3
+                passive &= c > 1e-15 * float(c.max(initial=0.0))  # the blocking ones leave
                 c[~passive] = 0.0
         w = q - Q @ c  # minus the gradient
         w[passive] = -np.inf
@@ -322,7 +321,7 @@ def solve_relu_atoms(
     ops = PatternOperators(A / scale, masks, pool=pool, cone=True, linear_solver="cg")
     bs, yy = beta / (scale * ys), y / ys
     alg = _ReLUADMM(ops, yy, loss, bs, 1.0)
-    pricing = _Pricing(ops)
+    pricing = _Pricing(ops, alg.sign, alg.pat)
     h, nb = ops.h, ops.nb
     max_rounds = DEFAULT_MAX_ROUNDS if max_iters is None else int(max_iters)
     batch = max(int(atoms_per_round), 1)
@@ -337,28 +336,29 @@ def solve_relu_atoms(
         live = np.flatnonzero(np.linalg.norm(Z0, axis=0) > 0)
         best_start = (alg.values(Z0), Z0)
         if live.size:  # the start's blocks, exactly on their cones
-            sig, R = _project(pricing, Z0, live)
+            sig, R, _ = pricing.price(Z0[:, live], live, -1.0, live.size)  # projections
             keep = sig > 0
             atom_block, U, c = live[keep], R[:, keep] / sig[keep], sig[keep]
-    Phi = _features(ops, pricing.pat[atom_block], pricing.sign[atom_block], U)
     if c.size:
-        c = solve_master(Phi, yy, bs, c)
+        c = solve_master(_features(ops, alg.pat[atom_block], alg.sign[atom_block], U), yy,
+                         bs, c)
     lower, dual_point = -math.inf, np.zeros_like(y)
     history: list[tuple[int, float, float]] = []
     status, rounds = None, 0
     exact_count = EXACT_FACTOR * batch
     while True:
-        v = yy - Phi @ c
+        Z = _blocks(atom_block, U, c, nb)
+        prog, net, viol, pred = vals = alg.values(Z)  # pred = F z, the master's prediction
+        upper = max(prog, net)
+        v = yy - pred
         G0 = ops.F0T(v)
         over = np.flatnonzero(np.linalg.norm(G0, axis=0) > bs)  # sigma_j <= ||g_j||
         blocks = np.concatenate([over, over + ops.P])
-        sig, R, exact = pricing.price(G0, blocks, threshold, exact_count)
+        sig, R, exact = pricing.price(pricing.gradients(G0, blocks), blocks, threshold,
+                                      exact_count)
         value, s = best_scaled_value(loss, v, yy, float(sig.max(initial=0.0)), bs)
         if value > lower:
             lower, dual_point = value, s * v
-        Z = _blocks(atom_block, U, c, nb)
-        prog, net, viol, pred = vals = alg.values(Z)
-        upper = max(prog, net)
         rel = relative_gap(lower, upper)
         history.append((rounds, time.perf_counter() - t0, rel))
         if log is not None:
@@ -394,10 +394,10 @@ def solve_relu_atoms(
         atom_block = np.concatenate([live, blocks[enter], local_block])
         U = np.hstack([Z[:, live] / zn, R[:, enter] / sig[enter], local_U])
         c0 = np.concatenate([zn, np.zeros(enter.size + local_block.size)])
-        Phi = _features(ops, pricing.pat[atom_block], pricing.sign[atom_block], U)
+        Phi = _features(ops, alg.pat[atom_block], alg.sign[atom_block], U)
         c = solve_master(Phi, yy, bs, c0)
         on = c > 0
-        atom_block, U, c, Phi = atom_block[on], U[:, on], c[on], Phi[:, on]
+        atom_block, U, c = atom_block[on], U[:, on], c[on]
         rounds += 1
     blocks_out, out_vals = Z, vals[:3]
     if best_start is not None and max(best_start[0][:2]) < upper:
@@ -411,10 +411,10 @@ def solve_relu_atoms(
 def _gradient_atoms(pricing: _Pricing, Z: np.ndarray, G0: np.ndarray, live: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray]:
     r"""Projected-gradient atoms of the blocks ``live`` of ``Z``: the unit directions of
-    :math:`\Pi_{K_j}(z_j + 	au\,\|z_j\|/\|g_j\|\; g_j)` for each step :math:`	au` of
+    :math:`\Pi_{K_j}(z_j + \tau\,\|z_j\|/\|g_j\|\; g_j)` for each step :math:`\tau` of
     :data:`GRADIENT_STEPS` (:math:`g_j = F_j^Tv`, the negative gradient of the loss in
     block ``j``). The pricing's best atom of a block already in ``z`` is the limit
-    :math:`	au 	o \infty`, which refines its direction one atom per round; these nearer
+    :math:`\tau \to \infty`, which refines its direction one atom per round; these nearer
     points let the master problem take projected-gradient steps in every block at once.
     Returns their blocks and directions ``(h, k)``."""
     if not live.size or not GRADIENT_STEPS:
@@ -422,30 +422,12 @@ def _gradient_atoms(pricing: _Pricing, Z: np.ndarray, G0: np.ndarray, live: np.n
     g = pricing.gradients(G0, live)
     step = np.linalg.norm(Z[:, live], axis=0) / np.maximum(np.linalg.norm(g, axis=0), 1e-300)
     blocks, dirs = [], []
-    for tau in GRADIENT_STEPS:
-        X = np.zeros_like(Z)
-        X[:, live] = Z[:, live] + tau * step * g
-        sig, R = _project(pricing, X, live)
+    for tau in GRADIENT_STEPS:  # exact projections (threshold below every norm)
+        sig, R, _ = pricing.price(Z[:, live] + tau * step * g, live, -1.0, live.size)
         ok = sig > 0
         blocks.append(live[ok])
         dirs.append(R[:, ok] / sig[ok])
     return np.concatenate(blocks), np.hstack(dirs)
-
-
-def _project(pricing: _Pricing, Z0: np.ndarray, live: np.ndarray):
-    """Exact projections of blocks ``Z0[:, live]`` onto their cones (cutting planes on
-    :math:`\\min_{\\lambda \\ge 0}\\|z_j + G_j^T\\lambda\\|`)."""
-    G0 = np.zeros((Z0.shape[0], pricing.ops.P))
-    sig = np.zeros(live.size)
-    R = np.zeros((Z0.shape[0], live.size))
-    for sign in (1.0, -1.0):  # the V blocks, then the W blocks (one F0^T-shaped input each)
-        sel = np.flatnonzero(pricing.sign[live] == sign)
-        if not sel.size:
-            continue
-        G0[:] = 0.0
-        G0[:, pricing.pat[live[sel]]] = sign * Z0[:, live[sel]]
-        sig[sel], R[:, sel], _ = pricing.price(G0, live[sel], -1.0, sel.size)
-    return sig, R
 
 
 def _blocks(atom_block: np.ndarray, U: np.ndarray, c: np.ndarray, nb: int) -> np.ndarray:

@@ -123,19 +123,19 @@ def _finish_stalled(res: ReLUADMMResult, A, masks, y, loss: Loss, beta: float, c
                     t0: float) -> ReLUADMMResult:
     """Under ``"auto"``, a column generation that stalled short of ``tol`` is finished by
     the active set from its blocks when they are at most :data:`HANDOVER_VARIABLES`
-    reduced variables (its interior-point solves and face polish reach rounding error);
+    reduced variables and fit in memory, and its working sets stay so (its interior-point
+    solves and face polish reach rounding error);
     the better certified result is returned."""
     live = int(np.count_nonzero(np.linalg.norm(res.blocks, axis=0)))
-    if res.status not in ("optimal_inaccurate", "error") or \
-            live * A.shape[1] > min(HANDOVER_VARIABLES, reduced_variables_that_fit()):
+    cap = min(HANDOVER_VARIABLES, reduced_variables_that_fit())
+    if res.status not in ("optimal_inaccurate", "error") or live * A.shape[1] > cap:
         return res
     left = common["time_limit"]
     if left is not None:
         left = max(left - (time.perf_counter() - t0), 0.0)
     try:
         other = solve_relu_active_set(A, masks, y, loss, beta, **{
-            **common, "start": res.blocks, "time_limit": left,
-            "max_variables": HANDOVER_VARIABLES})
+            **common, "start": res.blocks, "time_limit": left, "max_variables": cap})
     except _TooLarge:
         return res
     if other.status == "optimal" or other.relative_gap < res.relative_gap:

@@ -39,10 +39,13 @@ def merge(old, new, blocks):
     return tuple(np.concatenate([o[stay], x]) for o, x in zip(old, new))
 
 
-def top_rows(score: np.ndarray, blocks: np.ndarray, k: int, keep: np.ndarray) -> np.ndarray:
+def top_rows(score: np.ndarray, blocks: np.ndarray, k: int,
+             keep: np.ndarray | None = None) -> np.ndarray:
     """``(rows, blocks)`` of the ``k`` largest positive ``score`` entries per column
-    (``score`` is ``N x len(blocks)``), skipping rows already kept."""
-    score = np.where(keep[:, blocks], 0.0, score)
+    (``score`` is ``N x len(blocks)``), skipping rows already kept (``keep``, ``N x nb``,
+    when given)."""
+    if keep is not None:
+        score = np.where(keep[:, blocks], 0.0, score)
     k = min(k, score.shape[0])
     idx = np.argpartition(-score, k - 1, axis=0)[:k] if k < score.shape[0] else \
         np.broadcast_to(np.arange(score.shape[0])[:, None], score.shape)
