@@ -60,7 +60,7 @@ same process; (4000, 50, 200) to 8.5e-9 in 51 s, 7 rounds of 17-36 interior-poin
 iterations at 0.2-0.3 s (a factor of order 2,000 each), where Clarabel on the same
 reduced programs took 107 s. At (20000, 100, 2000) one reduced program of 40 blocks
 (order 4,000) takes 36-76 s and each certificate over every row a minute or more.
-``method="auto"`` uses :mod:`.relu_atoms` (column generation, 2.7 s at (4000, 50, 200))
+``method="auto"`` uses :mod:`.relu_atoms` (column generation, 3.9 s at (4000, 50, 200))
 and hands it over to this solver only to finish a stalled run with few blocks. Tried and
 dropped, by measurement: Clarabel for the reduced programs (2x slower), both signs of
 every gated block at the start (5x slower solves), coarse early tolerances (more blocks

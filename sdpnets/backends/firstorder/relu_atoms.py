@@ -57,9 +57,9 @@ within ``tol`` of the best such bound; ``z`` is feasible by construction (its co
 violation is rounding).
 
 **Measured** (one core, ``benchmarks/relu_firstorder.py``, the README's table):
-(1000, 20, 100) certified to 1.7e-7 in 0.58 s (Clarabel on the full program: 99 s);
-(4000, 50, 200) to 4.6e-7 in 2.7 s; (20000, 100, 2000) to 2.9e-6 (``tol=1e-4``) in 149 s at
-511 MiB peak. The active set (:mod:`.relu_active_set`) took 2.7 s and 51 s on the first two
+(1000, 20, 100) certified to 3.0e-7 in 0.65 s (Clarabel on the full program: 89 s);
+(4000, 50, 200) to 4.8e-8 in 3.9 s; (20000, 100, 2000) to 2.9e-6 (``tol=1e-4``) in 141 s at
+511 MiB peak, 118 s of 155 s (profiled) in the least-squares solves of the pricing. The active set (:mod:`.relu_active_set`) took 2.7 s and 51 s on the first two
 and could not finish the third: it factors dense matrices of order (blocks kept) ``x h``
 and refines certificates over every row, where the atoms keep ``n`` floats per atom and
 each block's rows from round to round. The loops over blocks left in Python are the

@@ -5,7 +5,7 @@ of the pattern cones, with pricing by cutting-plane least squares) and
 ``method="active_set"`` (:mod:`.relu_active_set`: interior-point solves of reduced
 programs, polished on the faces of the cones) apply to the cone-constrained program with
 the squared loss; ``method="admm"`` (:mod:`.relu_admm`) to every program. ``"auto"`` takes
-the atoms where they apply, the ADMM otherwise (measured at (4000, 50, 200): atoms 2.7 s,
+the atoms where they apply, the ADMM otherwise (measured at (4000, 50, 200): atoms 3.9 s,
 active set 51 s, to the same certified tolerance).
 
 The active set's reduced program is dense: its interior-point solves factor matrices of
