@@ -1,6 +1,6 @@
 """backend="firstorder" beside Clarabel and SCS on the least-squares families, at real sizes.
 
-Every (instance, backend) run happens in its own child process (sdpnets.isolation) under a
+Every (instance, backend) run happens in its own child process (sdpnets.solving.isolation) under a
 time limit and a memory limit, with single-threaded BLAS. Inside that process the script
 first times the *data-pass floor* (forming X^T X and X^T Y once, the least any method that
 reads the data must spend), then builds the program and solves it, so the ratio to the floor
@@ -31,7 +31,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 import sdpnets as sn  # noqa: E402
-from sdpnets.isolation import run_isolated  # noqa: E402
+from sdpnets.solving.isolation import run_isolated  # noqa: E402
 
 ROWS = {
     "fc-small": ("fc", dict(n=2000, d=50, K=20)),

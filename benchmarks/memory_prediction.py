@@ -1,7 +1,7 @@
 """Predicted vs measured peak memory of a solve, per backend and family, over a range of sizes.
 
-Each run happens in its own child process (:func:`sdpnets.isolation.run_isolated`): the
-program is constructed first, then the child predicts (:func:`sdpnets.memory.estimate`,
+Each run happens in its own child process (:func:`sdpnets.solving.isolation.run_isolated`): the
+program is constructed first, then the child predicts (:func:`sdpnets.solving.memory.estimate`,
 which builds the cvxpy problem), and solves. The measured number is the growth of the
 child's resident memory at its peak over what it inherited (``ru_maxrss`` from ``wait4``
 minus the resident size at the fork), so it covers the build, cvxpy's compilation and the
@@ -19,7 +19,7 @@ Run::
 
 The summary states, over runs whose measured peak is at least 32 MiB, the smallest and the
 largest ratio predicted / measured (the predictor is meant never to be below 1 and at most
-``sdpnets.memory.MARGIN``).
+``sdpnets.solving.memory.MARGIN``).
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ import numpy as np
 
 import sdpnets as sn
 from sdpnets.backends import get_backend
-from sdpnets.isolation import run_isolated
-from sdpnets.memory import MARGIN, estimate, has_firstorder
+from sdpnets.solving.isolation import run_isolated
+from sdpnets.solving.memory import MARGIN, estimate
 
 MiB = 2**20
 
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         for size in sizes:
             for backend in args.backends:
                 prog = make(family, size)
-                if backend == "firstorder" and not has_firstorder(prog):
+                if backend == "firstorder" and not prog.has_firstorder:
                     continue
                 engine = get_backend(backend)
                 if engine.name != "firstorder" and not engine.is_available():

@@ -1,6 +1,6 @@
 """backend="firstorder" on two-layer ReLU programs (sampled patterns) beside Clarabel.
 
-Every row runs in its own child process (sdpnets.isolation) under a time and a memory limit,
+Every row runs in its own child process (sdpnets.solving.isolation) under a time and a memory limit,
 with single-threaded BLAS. Rows that compare with Clarabel solve the *same* program object
 with both backends inside that one process. Accuracy stands next to time: the first-order
 result's certified lower bound and relative gap, its cone violation, the recovered network's
@@ -40,7 +40,7 @@ import numpy as np  # noqa: E402
 import sdpnets as sn  # noqa: E402
 from sdpnets.demo import relu_demo_data  # noqa: E402
 from sdpnets.local import train_relu_mlp  # noqa: E402
-from sdpnets.isolation import run_isolated  # noqa: E402
+from sdpnets.solving.isolation import run_isolated  # noqa: E402
 
 ROWS = {
     "relu-1000": dict(n=1000, d=20, P=100, clarabel=True, tol=1e-6),

@@ -19,18 +19,19 @@ from .errors import (
     SolveFailedError,
     UnknownBackendError,
 )
-from .formulations import ConvexLinearFC, ConvexProgram
-from .formulations import ConvexCircularCNN, ConvexLinearCNN
-from .networks import LinearFC, Network
-from .networks import CircularCNN, LinearCNN
-from .formulations import ConvexCircularReLU, ConvexReLU, ConvexReLUCNN
-from .formulations import ConvexGatedReLU
-from .networks import CircularReLUNet, ReLUCNN, ReLUMLP
-from .networks import GatedReLUMLP
-from .patterns import PatternSet, enumerate_patterns, sample_patterns
-from . import fourier, patches
-from .results import Certificate, SolveResult
-from .formulations.relu_bounds import BetaMaxInterval
+from .features.patterns import PatternSet, enumerate_patterns, sample_patterns
+from .formulations.base import ConvexProgram
+from .formulations.circular_cnn import ConvexCircularCNN
+from .formulations.linear_cnn import ConvexLinearCNN
+from .formulations.linear_fc import ConvexLinearFC
+from .formulations.relu.circular import ConvexCircularReLU
+from .formulations.relu.cnn import ConvexReLUCNN
+from .formulations.relu.gated import ConvexGatedReLU
+from .formulations.relu.mlp import ConvexReLU
+from .networks.base import Network
+from .networks.linear import CircularCNN, LinearCNN, LinearFC
+from .networks.relu import CircularReLUNet, GatedReLUMLP, ReLUCNN, ReLUMLP
+from .results import BetaMaxInterval, Certificate, SolveResult
 from .torch_io import from_torch
 
 __version__ = "0.1.0"
@@ -83,7 +84,7 @@ _ESTIMATORS = frozenset({
 
 def __getattr__(name: str):
     if name in _ESTIMATORS:
-        from . import estimators
+        from . import sklearn
 
-        return getattr(estimators, name)
+        return getattr(sklearn, name)
     raise AttributeError(f"module 'sdpnets' has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """Memory sizes as users write them, and the memory this machine can give now.
 
-Used by the memory guards (:mod:`sdpnets.memory`) and by :mod:`sdpnets.isolation`.
+Used by the memory guard (:mod:`sdpnets.solving.memory`) and by :mod:`sdpnets.solving.isolation`.
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ import numpy as np
 from . import __version__
 from .backends import BACKENDS, FIRST_ORDER, available_backends
 from .certificates import beta_max
-from .formulations import ConvexLinearFC, ConvexReLU
+from .formulations.linear_fc import ConvexLinearFC
+from .formulations.relu.mlp import ConvexReLU
 from .local import train_linear_fc, train_relu_mlp
 
 #: Sizes of the demo's problems: linear (n, d, K), and ReLU (n, d, sampled patterns) with

@@ -13,8 +13,8 @@ import numpy as np
 
 from ._validate import check_beta, check_choice, check_data, check_int, check_targets
 from .errors import InvalidInputError
-from .networks import LinearFC
-from .relu_networks import ReLUMLP
+from .networks.linear import LinearFC
+from .networks.relu import ReLUMLP
 
 __all__ = ["train_linear_fc", "train_relu_mlp", "project_spectral"]
 

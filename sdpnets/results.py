@@ -154,3 +154,35 @@ class Certificate:
         """``gap / |upper_bound|`` (see :func:`relative_gap`): relative to the objective's
         own size, however small."""
         return relative_gap(self.lower_bound, self.upper_bound)
+
+
+class BetaMaxInterval(float):
+    r"""A certified interval on ``beta_max``, usable as the float of its upper end.
+
+    Returned when ``beta_max`` could not be computed exactly: the zero network is certainly
+    the global optimum for every ``beta`` at or above the upper end.
+
+    Parameters
+    ----------
+    lower, upper : float
+        The interval ``lower <= beta_max <= upper``; the float's value is ``upper``.
+    exact : bool
+        ``True`` when ``lower == upper`` is the exact value.
+    """
+
+    lower: float
+    upper: float
+    exact: bool
+
+    def __new__(cls, lower: float, upper: float, exact: bool = False):
+        obj = super().__new__(cls, float(upper))
+        obj.lower, obj.upper, obj.exact = float(lower), float(upper), bool(exact)
+        return obj
+
+    def __repr__(self) -> str:
+        if self.exact:
+            return f"BetaMaxInterval({self.upper!r}, exact)"
+        return f"BetaMaxInterval(lower={self.lower!r}, upper={self.upper!r})"
+
+    def __reduce__(self):
+        return (BetaMaxInterval, (self.lower, self.upper, self.exact))

@@ -1,9 +1,10 @@
-r"""PyTorch both ways: the ``torch.nn`` module of each network, and the network of a module.
+r"""The network of a PyTorch module: :func:`from_torch`, the inverse of the networks' ``to_torch``.
 
-Every network's :meth:`to_torch` builds a float64 ``nn.Sequential`` of standard layers
-whose forward pass equals the network's ``predict``; :func:`from_torch` reads such a
-module back (or one trained in PyTorch with the same shape), so :func:`sdpnets.certify`
-can judge how far it is from the global optimum of its weight-decay training problem.
+Every network's ``to_torch`` builds a float64 ``nn.Sequential`` of standard layers
+(:mod:`sdpnets.networks.torch_modules`) whose forward pass equals the network's
+``predict``; :func:`from_torch` reads such a module back (or one trained in PyTorch with the
+same shape), so :func:`sdpnets.certify` can judge how far it is from the global optimum of
+its weight-decay training problem.
 
 Layouts. Fully connected networks take ``(n, d)``; convolutional ones take PyTorch's
 ``(n, C, length)`` or ``(n, C, height, width)`` (sdpnets' ``(n, length)`` signals are
@@ -15,23 +16,16 @@ are cross-correlations). torch is imported inside the functions only.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from .errors import InvalidInputError
-from .patches import spatial_tuple
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .networks import (
-        CircularCNN,
-        CircularReLUNet,
-        LinearCNN,
-        LinearFC,
-        Network,
-        ReLUCNN,
-        ReLUMLP,
-    )
+from .features.patches import patch_spec
+from .networks import torch_modules as tm
+from .networks.base import Network
+from .networks.linear import CircularCNN, LinearCNN, LinearFC
+from .networks.relu import CircularReLUNet, ReLUCNN, ReLUMLP
 
 __all__ = ["from_torch", "SUPPORTED_MODULES"]
 
@@ -49,167 +43,13 @@ SUPPORTED_MODULES = """\
 (an nn.Sequential, nested Sequentials flattened; a single Linear is a one-layer LinearFC)"""
 
 
-def _torch():
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - depends on the extra
-        raise ImportError("PyTorch is needed here: pip install 'sdpnets[torch]'") from exc
-    return torch
-
-
-def _tensor(a: np.ndarray):
-    return _torch().as_tensor(np.ascontiguousarray(a), dtype=_torch().float64)
-
-
-def _set(param, value: np.ndarray) -> None:
-    with _torch().no_grad():
-        param.copy_(_tensor(np.asarray(value, dtype=float).reshape(tuple(param.shape))))
-
-
-def _numpy(t) -> np.ndarray:
-    return t.detach().cpu().double().numpy().copy()
-
-
-def _nn(nd: int, name: str):
-    """``nn.Conv1d`` / ``nn.Conv2d`` (and friends) by spatial dimension."""
-    return getattr(_torch().nn, f"{name}{nd}d")
-
-
-def _linear(weight_in_out: np.ndarray):
-    """A bias-free float64 ``Linear`` computing ``x @ weight_in_out``."""
-    w = np.asarray(weight_in_out, dtype=float)
-    layer = _torch().nn.Linear(w.shape[0], w.shape[1], bias=False, dtype=_torch().float64)
-    _set(layer.weight, w.T)
-    return layer
-
-
-def _conv(nd: int, weight: np.ndarray, *, stride=1, padding=0, groups: int = 1):
-    """A bias-free float64 convolution with the given ``(out, in/groups, *kernel)`` weight."""
-    out_ch, in_per_group, *kernel = weight.shape
-    layer = _nn(nd, "Conv")(
-        in_per_group * groups, out_ch, tuple(kernel), stride=stride, padding=padding,
-        groups=groups, bias=False, dtype=_torch().float64,
-    )
-    _set(layer.weight, weight)
-    return layer
-
-
-def _left_circular_pad(shape: tuple[int, ...]):
-    """``CircularPad`` of ``d - 1`` on the left of each axis (torch orders the last axis first)."""
-    widths: list[int] = []
-    for d in reversed(shape):
-        widths += [d - 1, 0]
-    return _nn(len(shape), "CircularPad")(tuple(widths))
-
-
-def _flip(a: np.ndarray, nd: int) -> np.ndarray:
-    """Reverse the last ``nd`` axes (a convolution as a cross-correlation)."""
-    return np.flip(a, axis=tuple(range(-nd, 0))).copy()
-
-
-def _pool(nd: int, pooling: str) -> list:
-    from ._torch_layers import SumPool
-
-    if pooling == "sum":
-        return [SumPool()]
-    return [_nn(nd, "AdaptiveAvgPool")(1), _torch().nn.Flatten()]
-
-
-# --- network -> module ----------------------------------------------------------------------
-
-
-def linear_fc_to_torch(net: LinearFC):
-    """``Sequential`` of bias-free ``Linear`` layers."""
-    return _torch().nn.Sequential(*[_linear(w) for w in net.weights])
-
-
-def relu_mlp_to_torch(net: ReLUMLP):
-    """``Sequential(Linear(d, m), ReLU(), Linear(m, K, bias=False))``."""
-    torch = _torch()
-    d, m = net.U.shape
-    first = torch.nn.Linear(d, m, bias=net.bias is not None, dtype=torch.float64)
-    _set(first.weight, net.U.T)
-    if net.bias is not None:
-        _set(first.bias, net.bias)
-    return torch.nn.Sequential(first, torch.nn.ReLU(), _linear(net.alpha.reshape(m, -1)))
-
-
-def linear_cnn_to_torch(net: LinearCNN):
-    """``Conv(C, m)``, then the pooling (``SumPool``, or ``AdaptiveAvgPool(1)``) or a
-    ``Flatten`` of the positions, then ``Linear(.., O)``."""
-    filters, a = net.filters, net.output_weights
-    nd, m = filters.ndim - 2, filters.shape[0]
-    conv = _conv(nd, filters, stride=spatial_tuple(net.stride, "stride", nd, 1),
-                 padding=spatial_tuple(net.padding, "padding", nd, 0))
-    if net.pooling:
-        return _torch().nn.Sequential(conv, *_pool(nd, net.pooling), _linear(a))
-    return _torch().nn.Sequential(conv, _torch().nn.Flatten(), _linear(a.reshape(-1, a.shape[-1])))
-
-
-def circular_cnn_to_torch(net: CircularCNN):
-    """Per layer a left ``CircularPad`` and a full-size ``Conv`` (``1 -> m`` channels, then
-    depthwise ``m -> m``), then ``Flatten`` and ``Linear(m * d, 1)`` holding ``w``."""
-    shape = net.signal_shape
-    nd = len(shape)
-    m = net.weights[0].shape[0]
-    layers = []
-    for i, u in enumerate(net.weights[:-1]):
-        weight = _flip(u, nd)[:, None]  # (m, 1, *shape)
-        layers += [_left_circular_pad(shape), _conv(nd, weight, groups=1 if i == 0 else m)]
-    layers += [_torch().nn.Flatten(), _linear(net.weights[-1].reshape(-1, 1))]
-    return _torch().nn.Sequential(*layers)
-
-
-def relu_cnn_to_torch(net: ReLUCNN, spatial_dims: int | None = None):
-    """``Conv(C, m)``, ``ReLU``, the pooling, ``Linear(m, 1)``. ``spatial_dims`` (1 or 2)
-    is read from a tuple ``kernel_size``; an integer one means 1-D unless given."""
-    if spatial_dims is None:
-        spatial_dims = len(net.kernel_size) if isinstance(net.kernel_size, (tuple, list)) else 1
-    if spatial_dims not in (1, 2):
-        raise InvalidInputError(f"spatial_dims must be 1 or 2, got {spatial_dims!r}.")
-    nd = spatial_dims
-    kernel = spatial_tuple(net.kernel_size, "kernel_size", nd, 1)
-    h, m = net.U.shape
-    channels, rem = divmod(h, int(np.prod(kernel)))
-    if rem:
-        raise InvalidInputError(
-            f"the filters have {h} entries, not a multiple of the kernel {kernel}: pass "
-            "spatial_dims matching the data."
-        )
-    conv = _conv(nd, net.U.T.reshape(m, channels, *kernel),
-                 stride=spatial_tuple(net.stride, "stride", nd, 1),
-                 padding=spatial_tuple(net.padding, "padding", nd, 0))
-    return _torch().nn.Sequential(conv, _torch().nn.ReLU(), *_pool(nd, net.pooling),
-                                  _linear(net.alpha[:, None]))
-
-
-def circular_relu_to_torch(net: CircularReLUNet):
-    """``Unflatten`` to ``(n, 1, d)``, the circular convolutions ``C(u_j)x`` (left
-    ``CircularPad1d`` + ``Conv1d(1, m, d)``), the inner products with ``w_{1j}``
-    (``Conv1d(m, m, d, groups=m)``), ``Flatten``, ``ReLU``, ``Linear(m, 1)``."""
-    torch = _torch()
-    d, m = net.filters.shape
-    return torch.nn.Sequential(
-        torch.nn.Unflatten(1, (1, d)),
-        _left_circular_pad((d,)),
-        _conv(1, _flip(net.filters.T, 1)[:, None]),
-        _conv(1, net.W1.T[:, None], groups=m),
-        torch.nn.Flatten(),
-        torch.nn.ReLU(),
-        _linear(net.w2[:, None]),
-    )
-
-
-# --- module -> network -----------------------------------------------------------------------
-
-
 class _Unsupported(InvalidInputError):
     pass
 
 
 def _layers(module) -> list:
     """The leaf layers of a (nested) ``nn.Sequential``, or ``[module]`` for a leaf."""
-    torch = _torch()
+    torch = tm.torch_module()
     if isinstance(module, torch.nn.Sequential):
         out = []
         for child in module:
@@ -236,7 +76,7 @@ def from_torch(module: Any, input_shape: tuple[int, ...] | None = None) -> Netwo
     ----------
     module : torch.nn.Module
         An ``nn.Sequential`` of one of the shapes in :data:`SUPPORTED_MODULES` (what every
-        network's ``to_torch()`` builds), e.g. ``Sequential(Linear(d, m), ReLU(),
+        network's ``totorch_module()`` builds), e.g. ``Sequential(Linear(d, m), ReLU(),
         Linear(m, 1, bias=False))`` trained in PyTorch.
     input_shape : tuple of int, optional
         ``(C, H, W)`` of one input; needed only for a 2-D linear CNN without pooling (its
@@ -255,7 +95,7 @@ def from_torch(module: Any, input_shape: tuple[int, ...] | None = None) -> Netwo
         For any other module, naming the first layer that does not fit and listing what
         is supported.
     """
-    torch = _torch()
+    torch = tm.torch_module()
     if not isinstance(module, torch.nn.Module):
         raise InvalidInputError(f"module must be a torch.nn.Module, got {type(module).__name__}.")
     if not isinstance(module, (torch.nn.Sequential, torch.nn.Linear)):
@@ -286,15 +126,13 @@ def _no_bias(layers, i, kind="layer"):
 
 
 def _read_dense(layers) -> Network:
-    from .networks import LinearFC, ReLUMLP
-
-    nn = _torch().nn
+    nn = tm.torch_module().nn
     if len(layers) == 3 and isinstance(layers[1], nn.ReLU):
         if not isinstance(layers[2], nn.Linear):
             raise _refuse(layers, 2, "a two-layer ReLU network ends with a Linear layer")
         _no_bias(layers, 2, "output layer")
-        W1, W2 = _numpy(layers[0].weight), _numpy(layers[2].weight)
-        bias = None if layers[0].bias is None else _numpy(layers[0].bias)
+        W1, W2 = tm.to_numpy(layers[0].weight), tm.to_numpy(layers[2].weight)
+        bias = None if layers[0].bias is None else tm.to_numpy(layers[0].bias)
         alpha = W2.T[:, 0] if W2.shape[0] == 1 else W2.T
         return ReLUMLP(W1.T, alpha, bias=bias)
     for i, layer in enumerate(layers):
@@ -306,14 +144,14 @@ def _read_dense(layers) -> Network:
             )
             raise _refuse(layers, i, why)
         _no_bias(layers, i)
-    weights = [_numpy(layer.weight).T for layer in layers]
+    weights = [tm.to_numpy(layer.weight).T for layer in layers]
     return LinearFC(weights, scalar_output=weights[-1].shape[1] == 1)
 
 
 def _conv_geometry(layers, i) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
     """``(nd, stride, padding)`` of a plain convolution, refusing what sdpnets lacks."""
     conv = layers[i]
-    nd = 1 if isinstance(conv, _torch().nn.Conv1d) else 2
+    nd = 1 if isinstance(conv, tm.torch_module().nn.Conv1d) else 2
     _no_bias(layers, i, "convolution")
     if conv.groups != 1 or any(v != 1 for v in conv.dilation):
         raise _refuse(layers, i, "groups and dilation must be 1")
@@ -328,11 +166,9 @@ def _conv_geometry(layers, i) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
 
 def _read_pool(layers, i, nd) -> tuple[str | None, int]:
     """Pooling at ``layers[i]`` (``None`` for a plain ``Flatten``) and the next index."""
-    from ._torch_layers import SumPool
-
-    nn = _torch().nn
+    nn = tm.torch_module().nn
     layer = layers[i] if i < len(layers) else None
-    if isinstance(layer, SumPool):
+    if isinstance(layer, tm.SumPool):
         return "sum", i + 1
     if isinstance(layer, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)):
         size = layer.output_size
@@ -348,23 +184,21 @@ def _read_pool(layers, i, nd) -> tuple[str | None, int]:
 
 def _read_output(layers, i, scalar: bool = False) -> np.ndarray:
     """The weight ``(in, out)`` of the last layer, a bias-free ``Linear``."""
-    if i >= len(layers) or not isinstance(layers[i], _torch().nn.Linear):
+    if i >= len(layers) or not isinstance(layers[i], tm.torch_module().nn.Linear):
         raise _refuse(layers, i, "the network must end with a Linear layer")
     if i != len(layers) - 1:
         raise _refuse(layers, i + 1, "nothing may follow the output Linear layer")
     _no_bias(layers, i, "output layer")
-    W = _numpy(layers[i].weight).T
+    W = tm.to_numpy(layers[i].weight).T
     if scalar and W.shape[1] != 1:
         raise _refuse(layers, i, "this network has one output (Linear(m, 1))")
     return W
 
 
 def _read_cnn(layers, input_shape) -> Network:
-    from .networks import LinearCNN, ReLUCNN
-
-    nn = _torch().nn
+    nn = tm.torch_module().nn
     nd, stride, padding = _conv_geometry(layers, 0)
-    w = _numpy(layers[0].weight)  # (m, C, *kernel)
+    w = tm.to_numpy(layers[0].weight)  # (m, C, *kernel)
     m = w.shape[0]
     if len(layers) > 1 and isinstance(layers[1], nn.ReLU):
         pooling, i = _read_pool(layers, 2, nd)
@@ -390,8 +224,6 @@ def _read_cnn(layers, input_shape) -> Network:
                 "hides the grid of output positions."
             )
         else:
-            from .patches import patch_spec
-
             out_shape = patch_spec(tuple(input_shape), tuple(w.shape[2:]), stride, padding).out_shape
             if int(np.prod(out_shape)) != positions:
                 raise InvalidInputError(
@@ -406,7 +238,7 @@ def _read_cnn(layers, input_shape) -> Network:
 def _circular_conv(layers, i, in_channels: int | None):
     """``(filter (m, *shape), next index)`` of one circular convolution at ``layers[i]``
     (a left-padded ``CircularPad`` + ``Conv``, or a ``Conv`` with circular padding)."""
-    nn = _torch().nn
+    nn = tm.torch_module().nn
     lefts: tuple[int, ...] | None = None
     if isinstance(layers[i], (nn.CircularPad1d, nn.CircularPad2d)):
         pad = tuple(layers[i].padding)  # (left, right[, top, bottom]) last axis first
@@ -440,7 +272,7 @@ def _circular_conv(layers, i, in_channels: int | None):
     elif conv.in_channels != m or conv.groups != m or m != in_channels:
         raise _refuse(layers, i, f"a deeper circular layer is depthwise: {in_channels} -> "
                       f"{in_channels} channels, groups={in_channels}")
-    w = _numpy(conv.weight)[:, 0]  # (m, *shape)
+    w = tm.to_numpy(conv.weight)[:, 0]  # (m, *shape)
     # cross-correlation after a left pad p: u_t = w_{(p - t) mod d} on every axis
     for axis, (p, d) in enumerate(zip(lefts, shape)):
         w = np.take(w, (p - np.arange(d)) % d, axis=axis + 1)
@@ -448,9 +280,7 @@ def _circular_conv(layers, i, in_channels: int | None):
 
 
 def _read_circular(layers, i) -> Network:
-    from .networks import CircularCNN
-
-    nn = _torch().nn
+    nn = tm.torch_module().nn
     filters = []
     channels = None
     while i < len(layers) and not isinstance(layers[i], nn.Flatten):
@@ -467,9 +297,7 @@ def _read_circular(layers, i) -> Network:
 
 
 def _read_circular_relu(layers) -> Network:
-    from .networks import CircularReLUNet
-
-    nn = _torch().nn
+    nn = tm.torch_module().nn
     if len(layers) < 2 or not isinstance(layers[1], (nn.CircularPad1d, nn.Conv1d)):
         raise _refuse(layers, 1, "after Unflatten comes a circular Conv1d")
     u, i = _circular_conv(layers, 1, None)  # (m, d)
@@ -480,7 +308,7 @@ def _read_circular_relu(layers) -> Network:
             and not any(conv.padding) and conv.bias is None):
         raise _refuse(layers, i, f"the inner products with w_1 are Conv1d({m}, {m}, {d}, "
                       f"groups={m}, bias=False) without padding")
-    W1 = _numpy(conv.weight)[:, 0].T  # (d, m)
+    W1 = tm.to_numpy(conv.weight)[:, 0].T  # (d, m)
     if not (i + 2 < len(layers) and isinstance(layers[i + 1], nn.Flatten)
             and isinstance(layers[i + 2], nn.ReLU)):
         raise _refuse(layers, i + 1, "then come Flatten and ReLU")

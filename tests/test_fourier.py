@@ -17,7 +17,8 @@ from scipy.optimize import minimize
 
 import sdpnets as sn
 from conftest import ALL_BACKENDS
-from sdpnets.fourier import circular_cnn_beta_max, dft_features
+from sdpnets.features.fourier import dft_features
+from sdpnets.formulations.circular_cnn import circular_cnn_beta_max
 
 # clarabel and scs (both must be installed), plus MOSEK, skipped with its own reason when
 # it has no licence here
@@ -405,9 +406,9 @@ def test_network_before_solve_and_bad_support_tol():
 def test_fourier_module_doctest():
     import doctest
 
-    import sdpnets.fourier
+    import sdpnets.features.fourier
 
-    assert doctest.testmod(sdpnets.fourier).failed == 0
+    assert doctest.testmod(sdpnets.features.fourier).failed == 0
 
 
 @settings(max_examples=12, deadline=None)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from sdpnets.backends.firstorder.group_cone_ipm import _Cones, _SOCScaling, solve_group_cone_qp
-from sdpnets.backends.firstorder.relu_faces import (
+from sdpnets.backends.firstorder.relu.active_set.group_cone_ipm import _Cones, _SOCScaling, solve_group_cone_qp
+from sdpnets.backends.firstorder.relu.active_set.faces import (
     equality_multipliers, face_bases, newton_on_faces, solve_on_faces)
 
 

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 import sdpnets as sn
 from sdpnets.backends.base import Backend
-from sdpnets.patches import extract_patches
+from sdpnets.features.patches import extract_patches
 from sdpnets.results import STATUSES
 
 MAX_EXAMPLES = 30

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from sdpnets.isolation import ChildOutcome, run_isolated
+from sdpnets.solving.isolation import ChildOutcome, run_isolated
 
 MiB = 2**20
 

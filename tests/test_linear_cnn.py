@@ -262,7 +262,7 @@ def test_patch_selection_is_the_data_map(shape, kernel, stride, padding, pooling
     """A(Z) = X_flat S vec(Z): the sparse 0/1 map that lets the program reduce through X's QR
     equals the patch matrices built here by index arithmetic (1-D) or the operator (2-D)."""
     from sdpnets.formulations.linear_cnn import linear_cnn_operator, patch_selection
-    from sdpnets.patches import extract_patches, patch_spec
+    from sdpnets.features.patches import extract_patches, patch_spec
 
     rng = np.random.default_rng(14)
     X = rng.standard_normal(shape)

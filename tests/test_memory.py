@@ -15,19 +15,13 @@ import numpy as np
 import pytest
 
 import sdpnets as sn
-from sdpnets import isolated_solve, memory
+from sdpnets._units import parse_memory
+from sdpnets.backends.sizes import program_sizes
+from sdpnets.solving import isolated_solve, memory
 from sdpnets.backends import ClarabelBackend, SCSBackend
 from sdpnets.backends.base import Backend
-from sdpnets.isolation import run_isolated
-from sdpnets.memory import (
-    MARGIN,
-    OVERHEAD,
-    choose_backend,
-    estimate,
-    fits,
-    parse_memory,
-    program_sizes,
-)
+from sdpnets.solving.isolation import run_isolated
+from sdpnets.solving.memory import MARGIN, OVERHEAD, choose_backend, estimate, fits
 
 MiB = 2**20
 
@@ -115,7 +109,7 @@ def no_solver(monkeypatch):
 
     monkeypatch.setattr(Backend, "solve", boom)
     monkeypatch.setattr(ClarabelBackend, "solve", boom)
-    monkeypatch.setattr(sn.ConvexLinearFC, "_solve_firstorder", boom)
+    monkeypatch.setattr(sn.ConvexLinearFC, "solve_firstorder", boom)
 
 
 def _cnn_2d(n, side, k, seed=0):

@@ -10,14 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sdpnets as sn
-from sdpnets.patches import (
-    dft_groups,
-    extract_patches,
-    inverse_real_dft,
-    patch_spec,
-    real_dft,
-    spectrum_from_real,
-)
+from sdpnets.features.fourier import dft_groups, inverse_real_dft, real_dft, spectrum_from_real
+from sdpnets.features.patches import extract_patches, patch_spec
 
 
 def _reference_correlation(X, u, stride, padding):

@@ -10,14 +10,8 @@ import pytest
 from scipy.optimize import linprog
 
 import sdpnets as sn
-from sdpnets.patterns import (
-    arrangement_info,
-    enumerate_patterns,
-    max_pattern_count,
-    resolve_patterns,
-    sample_patterns,
-    unique_patterns,
-)
+from sdpnets.features.arrangement import arrangement_info, max_pattern_count, unique_patterns
+from sdpnets.features.patterns import enumerate_patterns, resolve_patterns, sample_patterns
 
 
 def cells_by_lp(X: np.ndarray) -> set[bytes]:

@@ -18,9 +18,10 @@ from scipy.optimize import brentq
 
 import sdpnets as sn
 from sdpnets.backends import ClarabelBackend, MosekBackend, SCSBackend
-from sdpnets.patches import extract_patches
-from sdpnets.patterns import arrangement_info, patterns_from_gates, unique_patterns
-from sdpnets.formulations.refine import verify_limit
+from sdpnets.features.patches import extract_patches
+from sdpnets.features.arrangement import arrangement_info, unique_patterns
+from sdpnets.features.patterns import patterns_from_gates
+from sdpnets.solving.verify import verify_limit
 from sdpnets.results import relative_gap
 from conftest import BACKENDS
 
@@ -421,7 +422,7 @@ def test_planar_enumeration_finds_every_cell_by_angle():
     H = X[np.abs(X).sum(axis=1) > 0]
     H = H / np.linalg.norm(H, axis=1, keepdims=True)
     H = H[:-1]  # drop one of the parallel pair
-    G = sn.patterns._general_rays(H, 2, 1e-10)
+    G = sn.features.arrangement._general_rays(H, 2, 1e-10)
     grid = {m.tobytes() for m in patterns_from_gates(X, G).T if m.any()}
     assert {m.tobytes() for m in ps.masks.T} == grid
     assert ps.cells_found == 2 * 61  # 61 distinct lines (the parallel pair is one)
@@ -444,11 +445,11 @@ def test_enumeration_refuses_too_many_candidate_gates_with_an_estimate():
 
 
 def test_long_enumerations_log_their_progress(caplog, monkeypatch):
-    monkeypatch.setattr(sn._arrangement, "_BATCH_FLOATS", 2**12)  # many small batches
+    monkeypatch.setattr(sn.features.arrangement, "_BATCH_FLOATS", 2**12)  # many small batches
     X = np.random.default_rng(0).standard_normal((16, 4))
-    with caplog.at_level(logging.INFO, logger="sdpnets.patterns"):
+    with caplog.at_level(logging.INFO, logger="sdpnets.features.arrangement"):
         ps = sn.enumerate_patterns(X, max_patterns=10**6)
-    assert ps.cells_found == sn.patterns.max_pattern_count(16, 4)  # the batches still agree
+    assert ps.cells_found == sn.features.arrangement.max_pattern_count(16, 4)  # the batches still agree
     assert any("enumerating activation patterns" in r.message for r in caplog.records)
 
 

@@ -14,7 +14,8 @@ from scipy.optimize import minimize
 from scipy.special import expit
 
 import sdpnets as sn
-from sdpnets.formulations.relu import caratheodory_prune, relu_dual_norm
+from sdpnets.formulations.relu.dual_norm import relu_dual_norm
+from sdpnets.formulations.relu.group_lasso import caratheodory_prune
 
 BACKENDS = [b for b in ("clarabel", "scs") if b in sn.available_backends()]
 
@@ -293,7 +294,7 @@ def test_caratheodory_on_random_features():
 
 @pytest.mark.parametrize("K,penalty", [(1, "frobenius"), (3, "frobenius"), (3, "l1_squared")])
 def test_prune_a_wide_network(K, penalty):
-    from sdpnets.formulations.relu import prune_network
+    from sdpnets.formulations.relu.mlp import prune_network
 
     X, _ = data(n=6, d=2, seed=13)
     rng = np.random.default_rng(0)

@@ -11,8 +11,8 @@ import pytest
 
 import sdpnets as sn
 from conftest import relu_teacher_data
-from sdpnets.backends.firstorder import relu_active_set as ras
-from sdpnets.backends.firstorder import relu_methods
+from sdpnets.backends.firstorder.relu.active_set import solver as ras
+from sdpnets.backends.firstorder.relu import methods as relu_methods
 from sdpnets.losses import get_loss
 
 TOL = 1e-8

@@ -12,8 +12,8 @@ from scipy.optimize import nnls
 
 import sdpnets as sn
 from conftest import relu_teacher_data
-from sdpnets.backends.firstorder.relu_atoms import _Pricing, solve_master
-from sdpnets.backends.firstorder.relu_ops import PatternOperators
+from sdpnets.backends.firstorder.relu.atoms import _Pricing, solve_master
+from sdpnets.backends.firstorder.relu.program import PatternOperators
 from sdpnets.local import train_relu_mlp
 
 #: What column generation reaches alone on these small programs (below it, its last digits

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 
 import sdpnets as sn
-from sdpnets.formulations.relu_bounds import (
-    BetaMaxInterval,
+from sdpnets.formulations.relu.dual_norm import (
     hinge_dual_point,
+    relu_dual_norm,
     relu_dual_norm_lower,
     relu_dual_norm_upper,
 )
-from sdpnets.formulations.relu_common import relu_dual_norm
+from sdpnets.results import BetaMaxInterval
 
 
 def sampled_max(A, v, k=4000, seed=1):

@@ -10,7 +10,7 @@ from scipy.linalg import circulant
 from scipy.optimize import check_grad, minimize
 
 import sdpnets as sn
-from sdpnets.patches import extract_patches
+from sdpnets.features.patches import extract_patches
 
 BACKENDS = [b for b in ("clarabel", "scs") if b in sn.available_backends()]
 
@@ -222,7 +222,8 @@ def test_circular_relu_dual_norm_between_the_euclidean_bounds_and_above_samples(
     """(1/d)||Fq||_1 lies between ||q||/sqrt(d) and ||q||, so the Fourier dual norm lies
     between the exact Euclidean ReLU dual norm (NNLS, docs/relu.md section 4c) and sqrt(d) times it; no
     sampled direction q exceeds it."""
-    from sdpnets.formulations.relu import circular_relu_dual_norm, relu_dual_norm
+    from sdpnets.formulations.relu.circular import circular_relu_dual_norm
+    from sdpnets.formulations.relu.dual_norm import relu_dual_norm
 
     X, v = signals(n=8, length=4, seed=12)
     d = X.shape[1]
@@ -240,7 +241,7 @@ def test_circular_relu_dual_norm_solver_failure_warns_and_stays_an_upper_bound(m
     lambda = 0 bound, looser but still above the true dual norm."""
     import cvxpy as cp
 
-    from sdpnets.formulations.relu import circular_relu_dual_norm
+    from sdpnets.formulations.relu.circular import circular_relu_dual_norm
 
     X, v = signals(n=8, length=4, seed=12)
     exact = circular_relu_dual_norm(X, v)
@@ -263,7 +264,7 @@ def test_circular_relu_certificate_meets_the_optimum_and_bounds_worse_networks()
     assert cert.lower_bound <= res.objective * (1 + 1e-9)
     assert cert.gap <= 1e-6 * res.objective
     # the residual is the dual point: its dual norm equals beta at the optimum
-    from sdpnets.formulations.relu import circular_relu_dual_norm
+    from sdpnets.formulations.relu.circular import circular_relu_dual_norm
 
     net = prog.network()
     assert rel(circular_relu_dual_norm(X, y - net.predict(X)), beta) <= 1e-5

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import sdpnets as sn
-from sdpnets.patches import patch_spec
+from sdpnets.features.patches import patch_spec
 
 torch = pytest.importorskip("torch")
 

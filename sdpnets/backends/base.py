@@ -291,7 +291,7 @@ class Backend:
 
     def predict_memory(self, sizes) -> int:
         r"""Bytes the solver allocates for a program of these
-        :class:`~sdpnets.memory.ProgramSizes` (cvxpy's compilation is counted apart).
+        :class:`~sdpnets.backends.sizes.ProgramSizes` (cvxpy's compilation is counted apart).
 
         Default: a sparse factorization,
         :math:`120\,(\mathrm{nnz}(A) + \mathrm{nnz}(P)) + 200\,(n + m)` bytes, plus the

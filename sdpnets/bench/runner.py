@@ -2,7 +2,7 @@
 
 A *task* is a plain dictionary of JSON values (the instance, the backend, the settings).
 :func:`run_task` turns one task into one result row: it builds the program and solves it
-inside :func:`sdpnets.isolation.run_isolated` under the task's time and memory limits,
+inside :func:`sdpnets.solving.isolation.run_isolated` under the task's time and memory limits,
 so a solver that hangs, crashes or exhausts memory becomes a row (``time_limit``,
 ``crashed``, ``memory_limit``) and the sweep goes on. :func:`run_task` is a pure
 module-level function of its task (no shared state, no files), so it can be shipped as is
@@ -419,7 +419,7 @@ def run_task(task: Mapping[str, Any]) -> dict[str, Any]:
     A pure function of ``task`` (it may be shipped to another process or a cluster
     worker); it writes nothing.
     """
-    from ..isolation import run_isolated
+    from ..solving.isolation import run_isolated
 
     st = task["settings"]
     tl = st.get("time_limit")

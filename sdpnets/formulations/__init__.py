@@ -1,13 +1,9 @@
-"""Convex formulations, one module per network family."""
+"""Convex formulations, one module per network family: convex program <-> network <-> certificate.
 
-from .base import ConvexProgram
-from .linear_fc import ConvexLinearFC
-from .linear_cnn import ConvexLinearCNN
-from .fourier import ConvexCircularCNN
-from .relu import ConvexReLU
-from .relu_cnn import ConvexReLUCNN
-from .circular_relu import ConvexCircularReLU
-from .gated_relu import ConvexGatedReLU
-
-__all__ = ["ConvexProgram", "ConvexLinearFC", "ConvexLinearCNN", "ConvexCircularCNN",
-           "ConvexReLU", "ConvexReLUCNN", "ConvexCircularReLU", "ConvexGatedReLU"]
+* :mod:`.base`: :class:`~sdpnets.ConvexProgram` (build, recover, certify; ``solve()`` hands the
+  program to :mod:`sdpnets.solving`);
+* :mod:`.least_squares`, :mod:`.composite`: what the least-squares families share (the QR
+  reduction, the composite form of sdpnets' first-order solvers);
+* :mod:`.linear_fc`, :mod:`.linear_cnn`, :mod:`.circular_cnn`: the deep linear families;
+* :mod:`.relu`: the two-layer ReLU families.
+"""

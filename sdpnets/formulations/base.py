@@ -1,15 +1,16 @@
 """The :class:`ConvexProgram` base class shared by every network family.
 
-A formulation builds a cvxpy problem lazily (:attr:`ConvexProgram.problem`), solves it on a
-backend (:meth:`ConvexProgram.solve`), recovers the non-convex network from the solution
-(:meth:`ConvexProgram.network`) and certifies it (:meth:`ConvexProgram.certificate`).
-``beta`` is a cvxpy :class:`~cvxpy.Parameter`, so a change of ``beta`` (e.g. in
-:meth:`ConvexProgram.path`) reuses the compiled problem.
+A formulation builds a cvxpy problem lazily (:attr:`ConvexProgram.problem`), recovers the
+non-convex network from the solution (:meth:`ConvexProgram.network`) and certifies it
+(:meth:`ConvexProgram.certificate`). :meth:`ConvexProgram.solve` hands the program to
+:func:`sdpnets.solving.pipeline.solve`, which talks to it through the public members of
+:class:`sdpnets.solving.protocol.SolvableProgram` only. ``beta`` is a cvxpy
+:class:`~cvxpy.Parameter`, so a change of ``beta`` (e.g. in :meth:`ConvexProgram.path`)
+reuses the compiled problem.
 """
 
 from __future__ import annotations
 
-import time
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
@@ -19,25 +20,14 @@ from typing import Any, ClassVar
 import cvxpy as cp
 import numpy as np
 
-from .._validate import check_beta, check_solve_options
-from ..backends import FIRST_ORDER, get_backend, resolve_backend
-from ..errors import InvalidInputError, ProblemTooLargeError, NotSolvedError, SdpnetsWarning, SolveFailedError
-from ..isolated_solve import solve_isolated
-from ..memory import choose_backend
-from ..networks import Network
-from ..results import Certificate, SolveResult, relative_gap
+from .._validate import check_beta
+from ..errors import InvalidInputError, NotSolvedError, SdpnetsWarning, SolveFailedError
+from ..networks.base import Network
+from ..results import Certificate, SolveResult
+from ..solving.pipeline import solve as solve_program
+from .least_squares import ORDINARY_RANGE, column_scale, ordinary_or, safe_norm
 
-from .refine import RESCALE_BELOW, VERIFY_FACTOR, solve_verified, verify_limit  # noqa: F401
-from .least_squares import (  # noqa: F401  (re-exported: formulations import them from here)
-    ORDINARY_RANGE,
-    column_scale,
-    safe_norm,
-    ordinary_or,
-    best_dual_scaling,
-    reduce_least_squares,
-)
-
-__all__ = ["ConvexProgram", "reduce_least_squares", "best_dual_scaling", "PATH_POINTS"]
+__all__ = ["ConvexProgram", "PATH_POINTS"]
 
 #: Number of ``beta`` values of the default grid of :meth:`ConvexProgram.path`.
 PATH_POINTS = 20
@@ -77,6 +67,19 @@ class ConvexProgram(ABC):
     #: non-negative, the zero network is feasible): a solver's "infeasible"/"unbounded" is
     #: a numerical failure, reported as "error" with the solver's word kept.
     always_feasible: ClassVar[bool] = True
+
+    #: Whether sdpnets' own first-order solver applies (``backend="firstorder"``): a family
+    #: that sets it implements :meth:`solve_firstorder` and :meth:`firstorder_memory`.
+    has_firstorder: ClassVar[bool] = False
+
+    #: Whether ``backend="auto"`` tries the first-order solver first (the least-squares
+    #: families: it certifies tight gaps orders of magnitude faster than the conic solvers
+    #: at every size the benchmark measured).
+    auto_firstorder: ClassVar[bool] = False
+
+    #: Seconds of the one pass over Dask data that computed the sufficient statistics (0 for
+    #: in-memory data); recorded in every result.
+    data_pass_time: float = 0.0
 
     def __init__(self, beta: float) -> None:
         self._beta = check_beta(beta)
@@ -195,8 +198,13 @@ class ConvexProgram(ABC):
 
     @property
     def result(self) -> SolveResult | None:
-        """The result of the last :meth:`solve` (``None`` before any)."""
+        """The result of the last :meth:`solve` (``None`` before any); set by
+        :mod:`sdpnets.solving`, which recovery and certificates then read."""
         return self._result
+
+    @result.setter
+    def result(self, value: SolveResult | None) -> None:
+        self._result = value
 
     # -- solving --------------------------------------------------------------------------
     def solve(
@@ -240,12 +248,12 @@ class ConvexProgram(ABC):
         memory_limit : int, float or str, optional
             Bytes the solve may use (or a string such as ``"2GB"``, ``"512MiB"``); default:
             the memory available now (``MemAvailable``). The solve's peak memory is predicted
-            from the program's sizes first (:mod:`sdpnets.memory`); a backend predicted not
+            from the program's sizes first (:mod:`sdpnets.solving.memory`); a backend predicted not
             to fit is refused with :class:`ProblemTooLargeError` (saying what it would need
             and which backend would fit), and ``"auto"`` never picks one. With ``isolate``
             the limit is also enforced on the child process.
         isolate : bool
-            Run the solve in a child process (:func:`sdpnets.isolation.run_isolated`), so that
+            Run the solve in a child process (:func:`sdpnets.solving.isolation.run_isolated`), so that
             even a crash of the solver's native code (an abort on a failed allocation, a
             segfault) comes back as status ``"error"`` with the child's exit signal in the
             message, and this process survives. On success the program holds the solution
@@ -259,9 +267,9 @@ class ConvexProgram(ABC):
             Also kept in :attr:`result`. A failed solve is reported in ``status``, never
             raised; :meth:`network` then raises :class:`SolveFailedError`. Every solved
             result is verified by the certificate of the program that was solved
-            (``lower_bound``, ``upper_bound``, ``gap``; see :meth:`_verify`): one recovery
-            and one dual-norm evaluation, small next to the solve (measured: 0.2 s after a
-            4.3 s exhaustive ReLU solve, 2 ms after a 0.2 s deep-linear one). Data far from
+            (``lower_bound``, ``upper_bound``, ``gap``; see
+            :func:`sdpnets.solving.verify.verify`): one recovery and one dual-norm
+            evaluation, small next to the solve. Data far from
             unit scale are equilibrated first (:meth:`_equilibrate`); results are in the
             caller's units.
 
@@ -270,196 +278,105 @@ class ConvexProgram(ABC):
         ProblemTooLargeError
             Before any solver runs, when no allowed backend is predicted to fit in memory.
         """
-        check_solve_options(tol, max_iters, time_limit)
-        if not isinstance(backend, str):
-            get_backend(backend)  # raises UnknownBackendError naming backend
-        if not isinstance(isolate, (bool, np.bool_)):
-            raise InvalidInputError(f"isolate must be True or False, got {isolate!r}.")
-        auto = backend == "auto"
-        if backend == "auto" and self._auto_firstorder():
-            backend = FIRST_ORDER
-        engine = resolve_backend(backend)
-        if engine.name != FIRST_ORDER and not engine.supports(self.cones):
-            raise InvalidInputError(
-                f"backend {engine.name!r} does not support the cones this program needs "
-                f"({', '.join(sorted(self.cones - engine.cones))})."
-            )
-        start = time.perf_counter()
-        built = self._problem is not None
-        engine = choose_backend(self, engine, auto, memory_limit)  # may build the problem
-        prebuild_time = 0.0 if built else time.perf_counter() - start
-        if isolate:
-            return solve_isolated(
-                self, engine.name, tol=tol, max_iters=max_iters, time_limit=time_limit,
-                verbose=verbose, warm_start=warm_start, memory_limit=memory_limit,
-                **solver_options,
-            )
-        if engine.name == FIRST_ORDER:
-            start = time.perf_counter()
-            result = self._solve_firstorder(
-                tol=tol, max_iters=max_iters, time_limit=time_limit, verbose=verbose,
-                warm_start=warm_start, **solver_options,
-            )
-            self._result = replace(
-                result,
-                exact=self.exact,
-                message=" ".join(m for m in (result.message, self._message()) if m),
-            )
-            self._result = self._verify(self._result, tol)
-            if auto and not self._result.solved and self._result.status != "time_limit":
-                return self._auto_fallback(tol, max_iters, time_limit, verbose, memory_limit,
-                                           solver_options)
-            return self._result
-        if not engine.supports(self.cones):
-            raise InvalidInputError(
-                f"backend {engine.name!r} does not support the cones this program needs "
-                f"({', '.join(sorted(self.cones - engine.cones))})."
-            )
-        options = dict(tol=tol, max_iters=max_iters, time_limit=time_limit, verbose=verbose,
-                       **solver_options)
-        return solve_verified(self, engine, prebuild_time, warm_start, options,
-                              tighten=not solver_options)
+        result = solve_program(self, backend, tol, max_iters, time_limit, verbose,
+                               warm_start=warm_start, memory_limit=memory_limit,
+                               isolate=isolate, **solver_options)
+        if self.data_pass_time:
+            result = replace(result, data_pass_time=self.data_pass_time)
+            self._result = result
+        return result
 
-    def _auto_fallback(self, tol, max_iters, time_limit, verbose, memory_limit,
-                       solver_options) -> SolveResult:
-        """``backend="auto"`` after sdpnets' first-order solver could not certify ``tol``
-        (it stalled or hit its cap): solve on the conic solver ``"auto"`` would pick among
-        them, when one is predicted to fit; otherwise keep the first-order result."""
-        first = self._result
-        assert first is not None
-        try:
-            engine = choose_backend(self, resolve_backend("auto"), True, memory_limit)
-        except ProblemTooLargeError:
-            return first
-        options = dict(tol=tol, max_iters=max_iters, time_limit=time_limit, verbose=verbose,
-                       **solver_options)
-        second = self._solve_conic(engine, 0.0, False, options)
-        self._result = replace(second, message=(
-            f"{second.message} (backend 'auto': the first-order solver did not certify the "
-            f"gap: {first.message})").strip())
-        return self._result
+    # -- what sdpnets.solving asks of a program (solving.protocol.SolvableProgram) ----------
+    @property
+    def is_built(self) -> bool:
+        """Whether :attr:`problem` has been built (and not discarded since)."""
+        return self._problem is not None
 
-    def _solve_conic(self, engine, prebuild_time: float, warm_start: bool,
-                     options: dict[str, Any], verify_tol: float | None = None) -> SolveResult:
-        """One solve of the (equilibrated) cvxpy problem, in the caller's units, verified
-        against ``verify_tol`` (default: the solver's ``options["tol"]``)."""
-        start = time.perf_counter()
-        problem = self.problem
-        build_time = prebuild_time + time.perf_counter() - start
-        result = engine.solve(problem, warm_start=warm_start, **options)
-        compile_time = build_time + (0.0 if np.isnan(result.compile_time) else result.compile_time)
-        result = replace(
-            result,
-            objective=result.objective * self._scales[1] ** 2,
-            compile_time=compile_time,
-            exact=self.exact,
-            message=" ".join(m for m in (result.message, self._message()) if m),
-        )
-        return self._verify(result, options["tol"] if verify_tol is None else verify_tol)
+    def discard_problem(self) -> None:
+        """Drop the built problem; the next access to :attr:`problem` rebuilds it."""
+        self._problem = None
 
-    # -- verification -------------------------------------------------------------------
-    def _verify(self, result: SolveResult, tol: float) -> SolveResult:
-        """Check a solver's claim with the certificate of the program that was solved.
+    @property
+    def objective_scale(self) -> float:
+        """The factor from the conic solver's objective (equilibrated units) to the caller's:
+        ``y_scale**2`` (see :meth:`_equilibrate`)."""
+        return self._scales[1] ** 2
 
-        A solved result gets ``lower_bound``, ``upper_bound`` (the recovered network's
-        objective) and ``gap``; an "optimal" whose certified relative gap, or whose
-        disagreement with the recovered network's objective, exceeds
-        :func:`verify_limit` of ``tol`` becomes "optimal_inaccurate" with the numbers in its
-        message. An "optimal_inaccurate" whose certificate proves relative gap <= ``tol``
-        (and agreement to ``tol``) is "optimal": the certificate is the proof, the solver's
-        doubt is kept in the message. "infeasible"/"unbounded" from a program that is
-        always feasible and bounded is a numerical failure: "error", the solver's word kept.
-        """
-        if result.status in ("infeasible", "unbounded") and self.always_feasible:
-            return replace(result, status="error", message=(
-                f"numerical failure: {result.backend} reported {result.status!r}, but this "
-                f"program is always feasible and bounded below. {result.message}").strip())
-        if not result.solved:
-            return result
-        self._result = result  # recovery and certificate read the solution of this result
-        self._solve_tol = tol  # recovery drops components below the solve's resolution
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", SdpnetsWarning)
-                cert = self._program_certificate()
-            lower, upper = float(cert.lower_bound), float(cert.upper_bound)
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except Exception as exc:  # noqa: BLE001 - an unverifiable point is not optimal
-            return replace(
-                result,
-                status="optimal_inaccurate",
-                message=f"{result.message} The solution could not be verified "
-                f"({type(exc).__name__}: {exc}).".strip(),
-            )
-        limit = verify_limit(tol)
-        rel = relative_gap(lower, upper)
-        issues = []
-        if not (np.isfinite(lower) and np.isfinite(upper)):
-            issues.append(f"its certificate is not finite (lower {lower!r}, upper {upper!r})")
-            lower, upper = -np.inf, np.inf
-        elif rel > limit:
-            issues.append(
-                f"certified relative gap {rel:.3g} > {limit:.3g} (lower bound {lower:.12g}, "
-                f"upper bound {upper:.12g})"
-            )
-        # the solver's own criterion is absolute below an objective of 1 in its units, i.e.
-        # tol * y_scale**2 here: a zero optimum reached to 1e-10 is not a disagreement
-        slack = max(limit * abs(upper), tol * self._scales[1] ** 2)
-        if np.isfinite(upper) and abs(result.objective - upper) > slack:
-            issues.append(
-                f"the recovered network's objective {upper:.12g} differs from the solver's "
-                f"{result.objective:.12g}"
-            )
-        status, message = result.status, result.message
-        if issues:
-            status = "optimal_inaccurate"
-            message = (f"{message} {result.backend} reported {result.status!r} but "
-                       + "; ".join(issues) + ".").strip()
-        elif status == "optimal_inaccurate" and rel <= tol and \
-                abs(result.objective - upper) <= tol * abs(upper):
-            # the solver doubted its point, but the certificate proves it within tol of the
-            # optimum: the recovered network is optimal to the requested tolerance
-            status = "optimal"
-            message = (f"{message} Its certificate proves relative gap {rel:.3g} <= tol "
-                       f"(lower bound {lower:.12g}, upper bound {upper:.12g}).").strip()
-        return replace(result, status=status, message=message, lower_bound=lower,
-                       upper_bound=upper, gap=upper - lower)
+    @property
+    def targets_rescalable(self) -> bool:
+        """Whether :meth:`rescale_targets` may still change the targets' scale (the loss
+        scales with them and no scale was forced yet)."""
+        return self._targets_scaled and self._y_scale_hint is None
 
-    def _program_certificate(self) -> Certificate:
-        """The certificate of the program that was solved (for :meth:`_verify`); for a
-        program on a subset of the network's activation patterns, over those patterns."""
-        return self._certificate()
+    def rescale_targets(self, objective: float) -> None:
+        """Build the problem again with targets scaled so that an objective of ``objective``
+        (caller's units) is 1/2 in the solver's, as the zero network is on data of unit
+        scale: the solver's absolute tolerances then fit the optimum."""
+        self._y_scale_hint = float(np.sqrt(2.0 * objective))
+        self._problem = None
 
-    def _auto_firstorder(self) -> bool:
-        """Whether ``backend="auto"`` means sdpnets' own first-order solver for this program
-        (the least-squares families: it certifies tight gaps orders of magnitude faster than
-        the conic solvers at every size the benchmark measured)."""
-        return False
+    def snapshot(self, portable: bool = False) -> dict[str, Any]:
+        """The program's state (a shallow copy of its attributes), for :meth:`restore`.
 
-    def _solve_firstorder(
-        self,
-        *,
-        tol: float,
-        max_iters: int | None,
-        time_limit: float | None,
-        verbose: bool,
-        warm_start: bool,
-        **options: Any,
-    ) -> SolveResult:
-        """Solve with sdpnets' own structured first-order solvers (``backend="firstorder"``).
+        ``portable=True`` leaves out what cannot or need not cross to another process: the
+        compiled problem and the other transient attributes (rebuilt on demand), cvxpy
+        objects, and the result (which travels apart)."""
+        state = dict(self.__dict__)
+        if portable:
+            state = {key: value for key, value in state.items()
+                     if key not in self._transient and key != "_result"
+                     and not (type(value).__module__ or "").startswith("cvxpy")}
+        return state
 
-        Families that have a composite form (smooth part + penalty with a prox) override
-        this; the others refuse with the backends that can solve them.
-        """
-        raise InvalidInputError(
-            f"backend='firstorder' is not available for {type(self).__name__}; use one of "
-            "'auto', 'clarabel', 'scs', 'mosek'."
-        )
+    def restore(self, state: dict[str, Any]) -> None:
+        """Put back the attributes of a :meth:`snapshot` (the others stay), and the value of
+        the ``beta`` parameter they imply."""
+        self.__dict__.update(state)
+        if self._beta_param is not None:
+            self._beta_param.value = self._scaled_beta()
 
-    def _message(self) -> str:
+    def note(self) -> str:
         """Extra detail recorded in every result (e.g. how patterns were obtained)."""
         return ""
+
+    def verification_certificate(self, tol: float) -> Certificate:
+        """The certificate of the program that was solved, for the solution of
+        :attr:`result` (solved at ``tol``: recovery drops components below that
+        resolution); for a program on a subset of the network's activation patterns, over
+        those patterns."""
+        self._solve_tol = tol
+        return self._program_certificate()
+
+    def _program_certificate(self) -> Certificate:
+        """:meth:`verification_certificate` of the last solution (default: the network's
+        :meth:`_certificate`)."""
+        return self._certificate()
+
+    def solve_firstorder(self, *, tol: float, max_iters: int | None,
+                         time_limit: float | None, verbose: bool, warm_start: bool,
+                         **options: Any) -> SolveResult:
+        """One solve by sdpnets' own structured first-order solver (``backend="firstorder"``),
+        its result in the caller's units, not yet verified. Families with
+        :attr:`has_firstorder` implement it."""
+        raise NotImplementedError(f"{type(self).__name__} has no first-order solver")
+
+    def build_memory(self) -> int:
+        """Bytes the formulation allocates around a conic solver: in :meth:`_build` (before
+        cvxpy compiles) and when the recovered network is evaluated for the certificate.
+        Default: three copies of the data ``X``; families with large arrays of their own
+        (QR factors, patches, pattern masks) override it."""
+        return 3 * self.data_memory()
+
+    def firstorder_memory(self) -> int:
+        """Bytes sdpnets' own first-order solver needs for this program (families with
+        :attr:`has_firstorder` implement it)."""
+        raise NotImplementedError(f"{type(self).__name__} has no first-order solver")
+
+    def data_memory(self) -> int:
+        """Bytes of the data ``X`` (one copy: what the first-order path holds outside its
+        solver, whose solution is verified with the solver's own certificate)."""
+        X = getattr(self, "X", None)
+        return int(X.nbytes) if isinstance(X, np.ndarray) else 0
 
     def path(self, betas: Iterable[float] | None = None, **solve_kwargs: Any) -> list[SolveResult]:
         """Solve for each ``beta`` in turn, warm-starting from the previous solution.

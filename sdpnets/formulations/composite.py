@@ -18,10 +18,8 @@ path reads the data once).
 
 from __future__ import annotations
 
-import functools
 import time
-from dataclasses import replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -29,7 +27,6 @@ from ..backends.firstorder import Composite, Quadratic, certify_point, solve_com
 from ..backends.firstorder.solvers import METHODS
 from ..errors import InvalidInputError
 from ..results import Certificate, SolveResult
-from .base import ConvexProgram
 
 __all__ = ["CompositeLeastSquares"]
 
@@ -42,25 +39,28 @@ class CompositeLeastSquares:
     least squares plus a norm penalty."""
 
     beta: float
+    X: np.ndarray
     _fo_parts: tuple[Quadratic, Any] | None = None
     _fo_W: np.ndarray | None = None
     _fo_rho: float | None = None
 
-    data_pass_time: float = 0.0
+    has_firstorder: ClassVar[bool] = True
+    auto_firstorder: ClassVar[bool] = True
 
-    def solve(self, *args: Any, **kwargs: Any) -> SolveResult:
-        result = super().solve(*args, **kwargs)  # type: ignore[misc]
-        if self.data_pass_time:
-            result = replace(result, data_pass_time=self.data_pass_time)
-            self._result = result
-        return result
+    def firstorder_memory(self) -> int:
+        r"""Bytes of the first-order solve, which works on the sufficient statistics: the Gram
+        matrix :math:`A^TA` of the ``p`` unknowns per output, the data's own Gram
+        :math:`X^TX` (``D x D``) it is computed from, and a few ``p x K`` iterates:
+        :math:`8\,(4p^2 + 2D^2 + 24pK)` (sizes from :meth:`_firstorder_sizes`)."""
+        D, p, K = self._firstorder_sizes()
+        return int(8 * (4 * p * p + 2 * D * D + 24 * p * K))
 
-    # ConvexProgram.solve's signature and docstring (a statement, not a decorator, so that
-    # type checkers keep the plain signature above, compatible with every override)
-    functools.update_wrapper(solve, ConvexProgram.solve)
+    def _firstorder_sizes(self) -> tuple[int, int, int]:
+        """``(D, p, K)``: features of one sample, unknowns per output, outputs (default:
+        ``p = D``, one output)."""
+        D = int(np.prod(self.X.shape[1:]))
+        return D, D, 1
 
-    def _auto_firstorder(self) -> bool:
-        return True
 
     def _composite_parts(self) -> tuple[Quadratic, Any]:
         """``(Quadratic(A^T A, A^T Y, ||Y||^2), penalty)`` of the program."""
@@ -78,7 +78,7 @@ class CompositeLeastSquares:
         datafit, penalty = self._fo_parts
         return Composite(datafit, penalty, self.beta)
 
-    def _solve_firstorder(
+    def solve_firstorder(
         self,
         *,
         tol: float,

@@ -38,15 +38,16 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from .._validate import check_beta, check_targets
+from ..backends.firstorder import FactoredQuadratic, NuclearNorm, Quadratic, gram_statistics
 from ..certificates import BETA_MAX_FAMILIES, certify
 from ..errors import InvalidInputError
-from ..networks import LinearCNN
-from ..patches import PatchSpec, Size, as_image_batch, patch_spec, patches_from_spec
+from ..features.patches import PatchSpec, Size, as_image_batch, patch_spec, patches_from_spec
+from ..features.statistics import materialize
+from ..networks.linear import LinearCNN
 from ..results import Certificate
-from ..backends.firstorder import FactoredQuadratic, NuclearNorm, Quadratic, gram_statistics
-from .base import ConvexProgram, best_dual_scaling, reduce_least_squares
-from ..statistics import materialize
+from .base import ConvexProgram
 from .composite import CompositeLeastSquares
+from .least_squares import best_dual_scaling, reduce_least_squares
 
 __all__ = ["ConvexLinearCNN", "linear_cnn_operator", "patch_selection", "linear_cnn_beta_max"]
 
@@ -228,6 +229,19 @@ class ConvexLinearCNN(CompositeLeastSquares, ConvexProgram):
         self._Zvar = self.solution_scale * Z
         fit = 0.5 * cp.sum_squares(R @ Z - QtY)
         return cp.Problem(cp.Minimize(fit + 0.5 * offset + 0.5 * beta * cp.trace(block)))
+
+    def build_memory(self) -> int:
+        """Bytes of the QR of the data (three copies of the larger of ``X`` and its flat
+        form) and of the ``n x K x h`` patches the certificate's network evaluation takes."""
+        data = max(self.X.nbytes, self._flat.nbytes)
+        n = self.X.shape[0]
+        return int(3 * data + 8 * n * self.spec.n_patches * self.spec.patch_size)
+
+    def _firstorder_sizes(self) -> tuple[int, int, int]:
+        """``p = h`` unknowns per output with pooling, ``K h`` without."""
+        h = self.spec.patch_size
+        p = h if self.pooling else h * self.spec.n_patches
+        return int(np.prod(self.X.shape[1:])), p, self.n_outputs
 
     def _composite_parts(self):
         r"""Least squares in ``W = S vec(Z)``-space through the statistics of ``X`` itself:

@@ -34,14 +34,16 @@ from .._validate import (
     check_targets,
 )
 from ..backends import get_backend
+from ..backends.firstorder import NuclearNorm, Quadratic, gram_statistics
 from ..certificates import BETA_MAX_FAMILIES, certify
 from ..errors import InvalidInputError, NonConvexFormulationError, ProblemTooLargeError
-from ..networks import LinearFC
+from ..features.statistics import materialize
+from ..networks.linear import LinearFC
 from ..results import Certificate, SolveResult
-from ..backends.firstorder import NuclearNorm, Quadratic, gram_statistics
-from .base import ConvexProgram, best_dual_scaling, reduce_least_squares
-from ..statistics import materialize
+from ..solving.verify import verify
+from .base import ConvexProgram
 from .composite import CompositeLeastSquares
+from .least_squares import best_dual_scaling, reduce_least_squares
 
 __all__ = ["ConvexLinearFC", "linear_fc_beta_max", "ridge_path_search", "ridge_path_beta_max"]
 
@@ -252,6 +254,10 @@ class ConvexLinearFC(CompositeLeastSquares, ConvexProgram):
         )
         return self._result
 
+    def _firstorder_sizes(self) -> tuple[int, int, int]:
+        d = self.X.shape[1]
+        return d, d, self._Y2.shape[1]
+
     def _composite_parts(self):
         if self.variant == "ridge_path":
             raise InvalidInputError(
@@ -297,7 +303,7 @@ class ConvexLinearFC(CompositeLeastSquares, ConvexProgram):
             message=f"beta >= beta_max = ||X^T Y||_2, so the zero network is the optimum "
             f"(closed form; {failed.backend} failed: {failed.message})",
         )
-        self._result = self._verify(self._result, 1e-12)
+        self._result = verify(self, self._result, 1e-12)
         return self._result
 
     def _solution_scale(self) -> float:

@@ -1,0 +1,557 @@
+r"""The group lasso over activation patterns shared by the two-layer ReLU formulations
+(docs/relu.md): the program, its recovery (Caratheodory pruning) and the certificates built
+from scaled dual points.
+
+Every family (:mod:`.mlp`, :mod:`.cnn`, :mod:`.circular`, :mod:`.gated`) solves
+
+.. math::
+
+    \min_{v_i, w_i} L\Big(S\sum_i D_i A (v_i - w_i),\; y\Big)
+        + \beta \sum_i \big(R(v_i) + R(w_i)\big)
+    \quad\text{s.t. } (2D_i - I)Av_i \ge 0,\ (2D_i - I)Aw_i \ge 0,
+
+with rows ``A`` (samples, or stacked patches), a pooling map ``S`` and a group norm ``R``.
+The program is built vectorized: ``V, W`` are ``(h, P)`` variables, the prediction is
+``sum(mask * (A (V - W)), axis=1)`` and all cone constraints are one elementwise matrix
+inequality.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import ClassVar
+
+import cvxpy as cp
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import minimize_scalar
+
+from ..._validate import check_data, check_int, check_targets
+from ...backends.firstorder.relu.methods import (
+    ACTIVE_SET_OPTIONS,
+    ADMM_OPTIONS,
+    ATOMS_OPTIONS,
+    predict_memory,
+    solve_relu_firstorder,
+)
+from ...errors import InvalidInputError
+from ...features.patterns import DEFAULT_MAX_PATTERNS, PatternSet, resolve_patterns
+from ...losses import Loss, SquaredLoss, get_loss
+from ...results import BetaMaxInterval, Certificate, SolveResult
+from ..base import ConvexProgram
+from ..least_squares import best_dual_scaling
+from .dual_norm import (
+    DualNormBracket,
+    cells_if_they_fit,
+    every_cell,
+    hinge_dual_point,
+    relu_dual_norm,
+    relu_dual_norm_bracket,
+)
+
+__all__ = ["GroupLassoReLU", "caratheodory_prune", "output_bound", "certify_scalar",
+           "certificate_kind", "beta_max_value", "BLOCK_TOL"]
+
+logger = logging.getLogger(__name__)
+
+#: Blocks whose norm is at most this fraction of the largest block are dropped on recovery.
+BLOCK_TOL = 1e-9
+
+
+# --- pure pieces ------------------------------------------------------------------------------
+
+
+def caratheodory_prune(F: np.ndarray, c: np.ndarray, tol: float = 1e-12) -> np.ndarray:
+    r"""Weights :math:`c' \ge 0` with at most ``rank([F; 1^T])`` non-zeros, ``F c' = F c`` and
+    :math:`\sum c' = \sum c` (Caratheodory: move along the null space of
+    :math:`[F; 1^T]` until a coefficient hits zero, repeat).
+
+    Parameters
+    ----------
+    F : ndarray, shape (N, m)
+        One feature column per neuron.
+    c : ndarray, shape (m,)
+        Non-negative coefficients.
+    """
+    F = np.asarray(F, dtype=float)
+    c = np.asarray(c, dtype=float).copy()
+    M = np.vstack([F, np.ones((1, F.shape[1]))])
+    active = np.flatnonzero(c > 0)
+    c[c <= 0] = 0.0
+    while active.size > 1:
+        _, s, Vt = np.linalg.svd(M[:, active], full_matrices=True)
+        if active.size <= M.shape[0] and s[-1] > tol * s[0] * active.size:
+            break  # columns independent: nothing left to remove
+        delta = Vt[-1]
+        if delta.max() <= 0:
+            delta = -delta
+        pos = delta > 0
+        ratios = np.full(active.size, np.inf)
+        ratios[pos] = c[active[pos]] / delta[pos]
+        k = int(np.argmin(ratios))
+        c[active] = c[active] - ratios[k] * delta
+        c[active[k]] = 0.0
+        c[c < 0] = 0.0  # round-off only: ratios[k] is the smallest step to a zero
+        active = np.flatnonzero(c > 0)
+    return c
+
+def _dual_point(loss: Loss, yhat: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``-grad L(yhat)``: the dual point of a network's predictions (a subgradient for hinge)."""
+    if loss.name == "squared":
+        return y - yhat
+    if loss.name == "logistic":
+        return y / (1.0 + np.exp(np.clip(y * yhat, -700, 700)))
+    if loss.name == "hinge":
+        margin = y * yhat
+        return y * np.where(margin < 1.0, 1.0, np.where(margin > 1.0, 0.0, 0.5))
+    raise InvalidInputError(f"no dual point for loss {loss!r}.")
+
+
+def _into_domain(loss: Loss, v: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Project a dual point into the domain of :math:`-L^*(-v)` (``v_i y_i`` in [0, 1] for
+    the classification losses; solver dual points can leave it by round-off)."""
+    if loss.classification:
+        return y * np.clip(v * y, 0.0, 1.0)
+    return v
+
+
+def _scaled_dual_value(loss: Loss, v: np.ndarray, y: np.ndarray, dual_norm: float, beta: float):
+    """Best lower bound :math:`-L^*(-sv)` over feasible scales ``s`` (``s * dual_norm <= beta``)."""
+    if isinstance(loss, SquaredLoss):
+        s = best_dual_scaling(v, y, dual_norm, beta)
+        return loss.dual_value(s * v, y), s * v
+    top = 1.0 if dual_norm <= beta else beta / dual_norm
+    res = minimize_scalar(lambda s: -loss.dual_value(s * v, y), bounds=(0.0, top),
+                          method="bounded", options={"xatol": 1e-12})
+    s = float(res.x)
+    best = max((s, top, 0.0), key=lambda t: loss.dual_value(t * v, y))
+    return loss.dual_value(best * v, y), best * v
+
+
+def output_bound(loss: Loss, A: np.ndarray, y: np.ndarray, yhat: np.ndarray, beta: float, *,
+                  masks: np.ndarray | None, max_patterns: int = DEFAULT_MAX_PATTERNS,
+                  directions: np.ndarray | None = None, S=None, v: np.ndarray | None = None,
+                  bracket: Callable | None = None, choose_hinge: bool = True):
+    r"""Lower bound on one output's share of the global optimum, from a dual point scaled
+    into feasibility: ``(value, point, DualNormBracket)``.
+
+    The dual point is ``v`` if given, else :math:`-\nabla L(\hat y)`; for the hinge loss the
+    best choice in the subdifferential (:func:`~.dual_norm.hinge_dual_point`, with the
+    neurons ``directions`` (rows of ``A``'s space) and, when the exact dual norm still
+    exceeds ``beta``, its maximizing directions as cuts, up to three rounds; off with
+    ``choose_hinge=False``). The dual norm is exact over ``masks`` when given, else
+    bracketed (``bracket(rows)`` overrides both).
+    """
+    def rows(x):
+        return x if S is None else np.asarray(S.T @ x)
+
+    def measure(x):
+        if bracket is not None:
+            return bracket(rows(x))
+        return relu_dual_norm_bracket(A, rows(x), masks=masks, max_patterns=max_patterns,
+                                      directions=directions)
+
+    choose = v is None and loss.name == "hinge" and choose_hinge
+    if v is None:
+        v = _dual_point(loss, yhat, y)
+        if choose:
+            v = hinge_dual_point(A, yhat, y, beta, neurons=directions, S=S)
+    v = _into_domain(loss, v, y)
+    br = measure(v)
+    best = (*_scaled_dual_value(loss, v, y, br.upper, beta), br)
+    cuts: list[np.ndarray] = []
+    for _ in range(3 if choose else 0):
+        # a cut where the dual norm is known to exceed beta (exactly, or at a found direction)
+        if (br.upper if br.exact else br.lower) <= beta * (1.0 + 1e-10) \
+                or not np.any(br.direction):
+            break
+        cuts.append(br.direction)
+        v = _into_domain(loss, hinge_dual_point(A, yhat, y, beta, neurons=directions,
+                                                 cuts=np.stack(cuts, axis=1), S=S), y)
+        br = measure(v)
+        value, point = _scaled_dual_value(loss, v, y, br.upper, beta)
+        if value > best[0]:
+            best = (value, point, br)
+    return best
+
+
+def certificate_kind(brackets: list[DualNormBracket]) -> tuple[str, tuple[float, float]]:
+    """``Certificate.kind`` and ``dual_norm_bounds`` (the loosest output's bracket)."""
+    exact = all(b.exact for b in brackets)
+    worst = max(brackets, key=lambda b: b.upper / b.lower if b.lower > 0 else (
+        1.0 if b.upper == 0 else np.inf))
+    return ("exact" if exact else "relaxation"), (float(worst.lower), float(worst.upper))
+
+
+def beta_max_value(brackets: list[DualNormBracket], interval: bool) -> float:
+    """``max_k`` of the outputs' dual norms: a float when exact, else (or with ``interval``)
+    a :class:`BetaMaxInterval`."""
+    lower = max(b.lower for b in brackets)
+    upper = max(b.upper for b in brackets)
+    exact = all(b.exact for b in brackets)
+    if exact and not interval:
+        return float(upper)
+    return BetaMaxInterval(upper if exact else lower, upper, exact)
+
+
+def certify_scalar(network, X, y: np.ndarray, beta: float, loss: Loss,
+                    dual_norm: Callable[[np.ndarray], float]) -> Certificate:
+    """Certificate of a scalar-output network from its dual point :math:`-\\nabla L(f(X))`,
+    scaled into feasibility; ``dual_norm(v)`` is the program's exact dual norm over every
+    pattern."""
+    v = _dual_point(loss, np.asarray(network.predict(X)).reshape(y.shape), y)
+    value, point = _scaled_dual_value(loss, v, y, dual_norm(v), beta)
+    upper = network.objective(X, y, beta, loss)
+    lower = min(value, upper)
+    return Certificate(lower, upper, upper - lower, dual_point=point)
+
+# --- the shared program ---------------------------------------------------------------------
+
+
+#: ``raw["method"]`` of a first-order solve, from its result's ``linear_solver``.
+_METHOD_OF_SOLVER = {"interior_point": "active_set", "column_generation": "atoms"}
+
+
+class GroupLassoReLU(ConvexProgram):
+    """Machinery shared by the ReLU formulations: rows ``A`` (``N x h``), a pooling map
+    ``S`` (``n x N``, ``None`` for the identity), patterns of ``A``'s rows."""
+
+    _A: np.ndarray
+    _S: sp.spmatrix | None
+    _y2: np.ndarray
+    _loss: Loss
+    _patterns: PatternSet
+
+    has_firstorder: ClassVar[bool] = True
+
+    #: Cone-constrained blocks ``V, W`` (``False``: the gated program's free blocks).
+    _cone: bool = True
+    _fo_blocks: tuple[np.ndarray, np.ndarray] | None = None
+    _fo_dual: np.ndarray | None = None
+    #: Starting blocks ``(V, W)`` of a trained network (``patterns=net``), ``(h, P, K)``.
+    _start_blocks: tuple[np.ndarray, np.ndarray] | None = None
+
+    def build_memory(self) -> int:
+        """Bytes of the ``n x P`` patterns expanded into float masks and signs for each
+        output, and three copies of the rows ``A``."""
+        K = self._y2.shape[1]
+        return int(6 * 8 * self._patterns.masks.size * K + 3 * self._A.nbytes)
+
+    def firstorder_memory(self) -> int:
+        """Bytes of sdpnets' own ReLU solver
+        (:func:`~sdpnets.backends.firstorder.relu.methods.predict_memory`)."""
+        N, h = self._A.shape
+        return predict_memory(N, h, self._patterns.masks.shape[1])
+
+    @property
+    def patterns(self) -> PatternSet:
+        """The activation patterns the program uses and how they were obtained."""
+        return self._patterns
+
+    @property
+    def loss(self) -> Loss:
+        return self._loss
+
+    @property
+    def exact(self) -> bool:
+        return self._patterns.complete
+
+    def note(self) -> str:
+        return self._patterns.message
+
+    @property
+    def cones(self):
+        base = {"nonneg", "soc"}
+        if self._loss.name == "logistic":
+            base.add("exp")
+        return frozenset(base)
+
+    def _penalty(self, V: cp.Variable) -> cp.Expression:
+        return cp.sum(cp.norm(V, 2, axis=0))
+
+    def _build(self) -> cp.Problem:
+        M = self._patterns.masks
+        # equilibrated data (only the squared loss scales with the targets)
+        A, y2 = self._equilibrate(self._A, self._y2, scale_targets=self._loss.name == "squared")
+        P, K = M.shape[1], self._y2.shape[1]
+        h = A.shape[1]
+        Mt = np.tile(M, (1, K)).astype(float)  # column k * P + i: pattern i, output k
+        V = cp.Variable((h, P * K), name="V")
+        W = cp.Variable((h, P * K), name="W")
+        self._V, self._W = self.solution_scale * V, self.solution_scale * W
+        Z = cp.multiply(Mt, A @ (V - W))
+        if self._scalar:
+            rows = cp.sum(Z, axis=1)
+        else:
+            E = sp.kron(sp.eye(K), np.ones((P, 1)), format="csr")  # (P K, K) block sums
+            rows = Z @ E
+        yhat = rows if self._S is None else self._S @ rows
+        target = y2[:, 0] if self._scalar else y2
+        pred = cp.Variable(target.shape, name="prediction")
+        self._pred = pred
+        self._pred_constraint = pred == yhat
+        sign = 2.0 * Mt - 1.0
+        constraints = [
+            self._pred_constraint,
+            cp.multiply(sign, A @ V) >= 0,
+            cp.multiply(sign, A @ W) >= 0,
+        ]
+        beta = self.beta_parameter
+        objective = self._loss.expr(pred, target) + beta * (self._penalty(V) + self._penalty(W))
+        return cp.Problem(cp.Minimize(objective), constraints)
+
+    @property
+    def _scalar(self) -> bool:
+        return self._y2.shape[1] == 1 and self._y_ndim == 1
+
+    def blocks(self) -> tuple[np.ndarray, np.ndarray]:
+        """The solved ``V, W`` as ``(h, P, K)`` arrays (pattern ``i``, output ``k``)."""
+        self._require_solution()
+        return self._block_values()
+
+    def _block_values(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._from_firstorder():
+            assert self._fo_blocks is not None  # _from_firstorder() checks it
+            return self._fo_blocks
+        h, P, K = self._A.shape[1], self._patterns.count, self._y2.shape[1]
+        Vv = np.asarray(self._V.value, dtype=float).reshape(h, K, P).transpose(0, 2, 1)
+        Wv = np.asarray(self._W.value, dtype=float).reshape(h, K, P).transpose(0, 2, 1)
+        return Vv, Wv
+
+    def _neurons(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Non-zero blocks as ``(vectors (h, m), signs (m,), outputs (m,))``."""
+        Vv, Wv = self._block_values()
+        h = Vv.shape[0]
+        vec = np.concatenate([Vv.reshape(h, -1), Wv.reshape(h, -1)], axis=1)
+        K, P = Vv.shape[2], Vv.shape[1]
+        out = np.tile(np.tile(np.arange(K), P), 2)  # reshape(h, -1) runs (i, k) with k fastest
+        sgn = np.repeat([1.0, -1.0], P * K)
+        norms = np.linalg.norm(vec, axis=0)
+        # natural scale of a block: ||y|| / ||A||_2 (so an all-zero optimum gives no neuron)
+        scale = float(np.linalg.norm(self._y2)) / max(float(np.linalg.norm(self._A, 2)), 1e-300)
+        keep = norms > BLOCK_TOL * max(norms.max(initial=0.0), scale, 1e-300)
+        if scale == 0.0:  # zero targets: the zero network is the optimum
+            keep[:] = False
+        return vec[:, keep], sgn[keep], out[keep]
+
+    def _set_dense_data(self, X, bias) -> None:
+        """``X`` checked, ``bias`` and the data the patterns act on, :math:`A = [X, 1]`
+        (``X`` without bias), of the fully connected families."""
+        self.X = check_data(X)
+        if not isinstance(bias, (bool, np.bool_)):
+            raise InvalidInputError(f"bias must be True or False, got {bias!r}.")
+        self.bias = bool(bias)
+        self._A = np.hstack([self.X, np.ones((self.X.shape[0], 1))]) if self.bias else self.X
+        self._S = None
+
+    def _check_common(self, y, loss, patterns, seed, max_patterns, scalar_only=False):
+        n = self._A.shape[0] if self._S is None else self._S.shape[0]
+        y = check_targets(y, n)
+        if scalar_only and y.ndim != 1:
+            raise InvalidInputError(
+                f"y must be (n,) for {type(self).__name__}, got shape {y.shape}."
+            )
+        self._loss = get_loss(loss)
+        self._loss.check_targets(y)
+        self.y = y
+        self._y_ndim = y.ndim
+        self._y2 = y.reshape(n, -1)
+        if seed is not None:
+            seed = check_int(seed, "seed", minimum=0)
+        self.seed = seed
+        self.max_patterns = check_int(max_patterns, "max_patterns", minimum=1)
+        self._patterns = resolve_patterns(
+            self._A, patterns, seed=seed, max_patterns=self.max_patterns
+        )
+
+    #: Euclidean group norms: dual norms can be bracketed without every pattern
+    #: (:mod:`.dual_norm`); ``False`` (circular filter): every pattern is required.
+    _euclidean: bool = True
+
+    def _all_masks(self) -> np.ndarray | None:
+        """Every cell's pattern (the program's own when they are complete); ``None`` when
+        they do not fit ``max_patterns`` and dual norms are bracketed instead."""
+        if self._patterns.complete:
+            return self._patterns.masks
+        if not self._euclidean:
+            return every_cell(self._A, self.max_patterns)
+        return cells_if_they_fit(self._A, self.max_patterns)
+
+    def _bracket(self, v: np.ndarray, masks: np.ndarray | None,
+                 directions: np.ndarray | None = None) -> DualNormBracket:
+        """The dual norm at ``v`` (rows of ``A``): exact over ``masks``, else bracketed."""
+        if not self._euclidean:
+            if masks is None:  # the exact dual norm is a maximum over every cell
+                masks = every_cell(self._A, self.max_patterns)
+            value = self._dual_norm(v, masks)
+            return DualNormBracket(value, value, True, np.zeros(self._A.shape[1]))
+        return relu_dual_norm_bracket(self._A, v, masks=masks, max_patterns=self.max_patterns,
+                                      directions=directions)
+
+    def beta_max(self, *, interval: bool = False) -> float:
+        r"""Smallest ``beta`` at which the zero network is the global optimum for these data
+        and this loss: :math:`\max_k \max_{\|u\| \le 1} |g_k^T (Au)_+|` with
+        :math:`g = -\nabla L(0)` (``y`` for squared and hinge loss, ``y/2`` for logistic),
+        pooled for CNNs (docs/relu.md section 4c).
+
+        Exact (a float) when every pattern fits ``max_patterns``; otherwise a
+        :class:`~sdpnets.BetaMaxInterval`, a float equal to the
+        certified upper end (the zero network is optimal at and above it) with ``.lower``
+        and ``.upper``. ``interval=True`` always returns the interval type."""
+        g = _dual_point(self._loss, np.zeros_like(self._y2), self._y2)
+        rows = g if self._S is None else np.asarray(self._S.T @ g)
+        masks = self._all_masks()
+        brackets = [self._bracket(rows[:, k], masks) for k in range(rows.shape[1])]
+        return beta_max_value(brackets, interval)
+
+    def _dual_norm(self, v: np.ndarray, masks: np.ndarray) -> float:
+        """The dual norm of the program's regularizer at ``v`` over every pattern."""
+        return relu_dual_norm(self._A, v, masks)
+
+    def _data_for_network(self) -> np.ndarray:
+        """The inputs the recovered network takes (``X`` in the network's own shape)."""
+        raise NotImplementedError
+
+    def dual_point(self) -> np.ndarray:
+        """The solver's dual point for the prediction (``y - yhat`` for squared loss)."""
+        self._require_solution()
+        if self._from_firstorder():  # the first-order solver's own dual point
+            return np.asarray(self._fo_dual, dtype=float).reshape(self._y2.shape)
+        v = np.asarray(self._pred_constraint.dual_value, dtype=float).reshape(self._y2.shape)
+        return self._scales[1] * v  # the problem's targets are y / y_scale
+
+    def _certify_rows(
+        self, yhat: np.ndarray, upper: float, v: np.ndarray | None = None,
+        masks: np.ndarray | None = None,
+    ) -> Certificate:
+        """Certificate from predictions ``yhat`` (n, K) (or a given dual point ``v``), over
+        ``masks`` (default: every cell)."""
+        masks = self._all_masks() if masks is None else masks
+        lower, points, brackets = 0.0, [], []
+        dirs, _, out = self._neurons() if self._euclidean else (None, None, None)
+        for k in range(self._y2.shape[1]):
+            value, point, br = output_bound(
+                self._loss, self._A, self._y2[:, k], yhat[:, k], self.beta, masks=masks,
+                directions=None if dirs is None else dirs[:, out == k], S=self._S,
+                v=None if v is None else v[:, k],
+                bracket=lambda x: self._bracket(x, masks, None if dirs is None
+                                                else dirs[:, out == k]),
+                choose_hinge=self._euclidean,
+            )
+            lower += value
+            points.append(point)
+            brackets.append(br)
+        lower = min(lower, upper)
+        kind, bounds = certificate_kind(brackets)
+        return Certificate(lower, upper, upper - lower, dual_point=np.stack(points, axis=1),
+                           kind=kind, dual_norm_bounds=bounds)
+
+    def _program_certificate(self) -> Certificate:
+        """The certificate of the program that was solved: over its own patterns (for
+        sampled patterns a bound on the program, not on the network's optimum)."""
+        if self._from_firstorder():
+            return self._firstorder_certificate()
+        return self._certificate(masks=self._patterns.masks)
+
+    def _certificate(self, masks: np.ndarray | None = None) -> Certificate:
+        net = self.network()
+        yhat = np.asarray(net.predict(self._data_for_network())).reshape(self._y2.shape)
+        upper = net.objective(self._data_for_network(), self.y, self.beta, self._loss)
+        # Two candidate dual points, each made exactly feasible by scaling: -grad L at the
+        # network's predictions, and the solver's multiplier of the prediction (usually
+        # feasible to a much smaller relative error; for hinge the only tight choice).
+        best = self._certify_rows(yhat, upper, masks=masks)
+        other = self._certify_rows(yhat, upper, v=self.dual_point(), masks=masks)
+        return other if other.lower_bound > best.lower_bound else best
+
+    # -- sdpnets' own solver (backend="firstorder") --------------------------------------
+    def _from_firstorder(self) -> bool:
+        return (self._result is not None and self._result.backend == "firstorder"
+                and self._fo_blocks is not None)
+
+    def solve_firstorder(self, *, tol, max_iters, time_limit, verbose, warm_start,
+                          **options) -> SolveResult:
+        """One output at a time by
+        :func:`sdpnets.backends.firstorder.relu.methods.solve_relu_firstorder`: ``method``
+        "atoms" (column generation over cone atoms) or "active_set" (cutting planes,
+        reduced programs by an interior-point method), both for the cone-constrained
+        program with the squared loss, "admm", or "auto" (default: the atoms where they
+        apply, else the ADMM). Starts from the trained network's blocks (``patterns=net``)
+        or, with ``warm_start``, from the last first-order solution. Options:
+        ``atoms_per_round`` (atoms); ``rows_per_round``, ``blocks_per_round`` (active set);
+        ``rho``, ``check_every``, ``linear_solver`` ("auto", "direct", "cg"),
+        ``cone_weight`` (ADMM)."""
+        A, M = self._A, self._patterns.masks
+        n, K = self._y2.shape
+        P, h = M.shape[1], A.shape[1]
+        start = self._start_blocks
+        if warm_start and self._fo_blocks is not None:
+            start = self._fo_blocks
+        known = ADMM_OPTIONS | ACTIVE_SET_OPTIONS | ATOMS_OPTIONS | {"method"}
+        unknown = set(options) - known
+        if unknown:
+            raise InvalidInputError(
+                f"unknown option(s) {sorted(unknown)} for backend='firstorder'; known: "
+                f"{sorted(known)}."
+            )
+        t0 = time.perf_counter()
+        outs = []
+        for k in range(K):
+            z0 = None
+            if start is not None:
+                z0 = np.hstack([start[0][:, :, k], start[1][:, :, k]]) if self._cone \
+                    else start[0][:, :, k]
+            left = None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 0.0)
+            outs.append(solve_relu_firstorder(
+                A, M, self._y2[:, k], self._loss, self.beta, pool=A.shape[0] // n,
+                cone=self._cone, start=z0, tol=tol, max_iters=max_iters, time_limit=left,
+                log=logger if verbose else None, **options,
+            ))
+        Z = np.stack([o.blocks for o in outs], axis=2)  # (h, nb, K)
+        self._fo_blocks = (Z[:, :P], Z[:, P:]) if self._cone else (Z, np.zeros_like(Z))
+        self._fo_dual = np.stack([o.dual_point for o in outs], axis=1)
+        statuses = [o.status for o in outs]
+        status = next((s for s in ("error", "time_limit", "iteration_limit", "optimal_inaccurate")
+                       if s in statuses), "optimal")
+        objective = float(sum(o.objective for o in outs))
+        lower = float(sum(o.lower_bound for o in outs))
+        violation = max(o.cone_violation for o in outs)
+        raw = {
+            "lower_bound": lower,
+            "gap": max(objective, sum(o.program_objective for o in outs)) - lower,
+            "program_objective": float(sum(o.program_objective for o in outs)),
+            "cone_violation": violation,
+            "method": _METHOD_OF_SOLVER.get(outs[0].linear_solver, "admm"),
+            "rho": [o.rho for o in outs],
+            "linear_solver": outs[0].linear_solver,
+            "cg_iterations": sum(o.cg_iterations for o in outs),
+            "history": [o.history for o in outs],
+        }
+        rounds = max(o.iterations for o in outs)
+        method = {"interior_point": f"active set (reduced programs by interior point, "
+                                    f"{rounds} rounds)",
+                  "column_generation": f"column generation over cone atoms ({rounds} "
+                                       "rounds)"}.get(outs[0].linear_solver,
+                                                      f"ADMM ({outs[0].linear_solver} "
+                                                      "linear solves)")
+        message = (f"{method}: certified lower bound "
+                   f"{lower:.10g}, network objective {objective:.10g}")
+        if self._cone:
+            message += f", cone violation {violation:.1e}"
+        return SolveResult(
+            status=status, objective=objective, backend="firstorder",
+            solve_time=time.perf_counter() - t0, compile_time=0.0,
+            iterations=max(o.iterations for o in outs), message=message + ".", raw=raw,
+        )
+
+    def _firstorder_certificate(self) -> Certificate:
+        """The first-order solver's own certificate of the program: its lower bound (a dual
+        point made feasible with the cone multipliers, over the program's patterns) and
+        the recovered network's objective."""
+        net = self.network()
+        upper = net.objective(self._data_for_network(), self.y, self.beta, self._loss)
+        assert self._result is not None  # network() has checked the solve
+        lower = min(float(self._result.raw["lower_bound"]), upper)
+        return Certificate(lower, upper, upper - lower, dual_point=self._fo_dual)

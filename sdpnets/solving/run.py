@@ -1,0 +1,67 @@
+"""One solve in this process, on a backend already chosen: sdpnets' first-order solver or a
+verified conic solve, then, for ``backend="auto"``, the fallback from the first to the
+second.
+
+The first-order result is verified like a conic one (:func:`.verify.verify`). Under
+``"auto"``, a first-order solve that could not certify ``tol`` (it stalled or hit its cap,
+not its time limit) is followed by one verified solve on the conic solver ``"auto"`` would
+pick among those predicted to fit (:func:`.memory.choose_backend`); when none fits, the
+first-order result is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from ..backends import Backend, FirstOrderBackend, resolve_backend
+from ..errors import ProblemTooLargeError
+from ..results import SolveResult
+from .memory import choose_backend
+from .protocol import SolvableProgram
+from .verify import labelled, solve_conic, solve_verified, verify
+
+__all__ = ["run"]
+
+
+def run(program: SolvableProgram, engine: Backend | FirstOrderBackend, *, auto: bool,
+        prebuild_time: float, tol: float, max_iters: int | None, time_limit: float | None,
+        verbose: bool, warm_start: bool, memory_limit: Any,
+        solver_options: dict[str, Any]) -> SolveResult:
+    """Solve ``program`` on ``engine`` here and return the verified result (also left in
+    ``program.result``); ``auto`` allows the fallback of the module docstring."""
+    if not isinstance(engine, Backend):  # sdpnets' own first-order solver
+        result = program.solve_firstorder(tol=tol, max_iters=max_iters, time_limit=time_limit,
+                                          verbose=verbose, warm_start=warm_start,
+                                          **solver_options)
+        program.result = labelled(program, result)
+        program.result = verify(program, program.result, tol)
+        if auto and not program.result.solved and program.result.status != "time_limit":
+            return _fallback(program, program.result, tol, max_iters, time_limit, verbose,
+                             memory_limit, solver_options)
+        return program.result
+    options = dict(tol=tol, max_iters=max_iters, time_limit=time_limit, verbose=verbose,
+                   **solver_options)
+    return solve_verified(program, engine, prebuild_time, warm_start, options,
+                          tighten=not solver_options)
+
+
+def _fallback(program: SolvableProgram, first: SolveResult, tol: float, max_iters: int | None,
+              time_limit: float | None, verbose: bool, memory_limit: Any,
+              solver_options: dict[str, Any]) -> SolveResult:
+    """``backend="auto"`` after sdpnets' first-order solver could not certify ``tol``: one
+    verified solve on the conic solver ``"auto"`` would pick among those predicted to fit;
+    otherwise the first-order result is kept."""
+    try:
+        engine = choose_backend(program, resolve_backend("auto"), True, memory_limit)
+    except ProblemTooLargeError:
+        return first
+    if not isinstance(engine, Backend):  # no conic solver fits, only the first-order one
+        return first
+    options = dict(tol=tol, max_iters=max_iters, time_limit=time_limit, verbose=verbose,
+                   **solver_options)
+    second = solve_conic(program, engine, options)
+    program.result = replace(second, message=(
+        f"{second.message} (backend 'auto': the first-order solver did not certify the "
+        f"gap: {first.message})").strip())
+    return program.result
