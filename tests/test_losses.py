@@ -12,7 +12,7 @@ from scipy.optimize import minimize_scalar
 from scipy.special import expit
 
 import sdpnets as sn
-from sdpnets.losses import LOSSES, HingeLoss, LogisticLoss, SquaredLoss, get_loss
+from sdpnets.losses import LOSSES, HingeLoss, LogisticLoss, Loss, SquaredLoss, get_loss
 
 # Per-sample losses written here, independently of sdpnets.
 SCALAR_LOSS = {
@@ -195,3 +195,87 @@ def test_classification_losses_require_pm1_labels(name):
         with pytest.raises(sn.InvalidInputError, match=r"\{-1, \+1\}"):
             loss.check_targets(bad)
     assert SquaredLoss().check_targets(np.array([0.3, 2.0])) is not None
+
+
+# --- the calculus each loss carries ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["squared", "logistic"])
+def test_dual_point_is_minus_the_gradient(name):
+    """Against central finite differences of the loss (the smooth losses)."""
+    rng = np.random.default_rng(3)
+    loss = get_loss(name)
+    y, yhat = targets(name, rng, 7), rng.standard_normal(7)
+    h = 1e-6
+    fd = np.array([(loss.value(yhat + h * e, y) - loss.value(yhat - h * e, y)) / (2 * h)
+                   for e in np.eye(7)])
+    np.testing.assert_allclose(-loss.dual_point(yhat, y), fd, rtol=1e-6, atol=1e-8)
+    np.testing.assert_array_equal(loss.gradient(yhat, y), -loss.dual_point(yhat, y))
+
+
+def test_hinge_dual_point_is_in_the_subdifferential():
+    y = np.array([1.0, -1.0, 1.0, -1.0])
+    yhat = np.array([0.2, 0.5, 1.0, -3.0])  # margins 0.2, -0.5, 1 (kink), 3
+    v = HingeLoss().dual_point(yhat, y)
+    np.testing.assert_array_equal(v * y, [1.0, 1.0, 0.5, 0.0])
+
+
+@pytest.mark.parametrize("name", ["squared", "logistic", "hinge"])
+def test_prox_minimizes_the_prox_objective(name):
+    """Elementwise, against a bounded 1-D search of L(p) + rho/2 (p - c)^2."""
+    rng = np.random.default_rng(4)
+    loss = get_loss(name)
+    y, c = targets(name, rng, 6), 2.0 * rng.standard_normal(6)
+    for rho in (0.3, 5.0):
+        p = loss.prox(c, y, rho)
+        for i in range(6):
+            def objective(q, i=i):
+                return SCALAR_LOSS[name](q, y[i]) + 0.5 * rho * (q - c[i]) ** 2
+            ref = minimize_scalar(objective, bounds=(c[i] - 10, c[i] + 10), method="bounded",
+                                  options={"xatol": 1e-12})
+            assert objective(p[i]) <= ref.fun + 1e-9
+
+
+@pytest.mark.parametrize("name", ["squared", "logistic", "hinge"])
+def test_best_dual_scale_beats_every_feasible_scale(name):
+    """The scale maximizes -L*(-s v) among 0 <= s <= beta / dual_norm (a grid check)."""
+    rng = np.random.default_rng(5)
+    loss = get_loss(name)
+    y = targets(name, rng, 8)
+    v = loss.into_domain(loss.dual_point(rng.standard_normal(8), y), y)
+    for dual_norm, beta in ((2.0, 1.0), (0.5, 1.0)):
+        s = loss.best_dual_scale(v, y, dual_norm, beta)
+        top = beta / dual_norm if not loss.classification else min(1.0, beta / dual_norm)
+        assert 0.0 <= s <= top * (1 + 1e-12)
+        best = loss.dual_value(s * v, y)
+        assert all(loss.dual_value(t * v, y) <= best + 1e-9 for t in np.linspace(0, top, 201))
+        assert loss.scaled_dual_value(v, y, dual_norm, beta) == (best, s)
+
+
+class _OwnLoss(Loss):
+    """A user's loss with a value, a cvxpy expression and a conjugate only."""
+
+    name = "own"
+
+    def value(self, yhat, y):
+        return SquaredLoss().value(yhat, y)
+
+    def expr(self, yhat, y):
+        return SquaredLoss().expr(yhat, y)
+
+    def conjugate(self, V, y):
+        return SquaredLoss().conjugate(V, y)
+
+
+def test_a_loss_without_its_calculus_is_refused_the_same_way_everywhere():
+    loss, y = _OwnLoss(), np.ones(3)
+    for call in (lambda: loss.dual_point(y, y), lambda: loss.gradient(y, y),
+                 lambda: loss.prox(y, y, 1.0), lambda: loss.best_dual_scale(y, y, 1.0, 1.0)):
+        with pytest.raises(sn.InvalidInputError, match=r"the loss _OwnLoss\(\) has no"):
+            call()
+    rng = np.random.default_rng(6)
+    X, t = rng.standard_normal((10, 2)), rng.standard_normal(10)
+    with pytest.raises(sn.InvalidInputError, match=r"the loss _OwnLoss\(\) has no gradient"):
+        sn.ConvexReLU(X, t, 0.5, patterns=4, loss=loss).beta_max()
+    with pytest.raises(sn.InvalidInputError, match=r"the loss _OwnLoss\(\) has no"):
+        sn.ConvexGatedReLU(X, t, 0.5, patterns=4, loss=loss).solve(backend="firstorder")

@@ -18,7 +18,9 @@ import sdpnets as sn
 from sdpnets._units import parse_memory
 from sdpnets.backends.sizes import program_sizes
 from sdpnets.solving import isolated_solve, memory
+from sdpnets.backends import BACKENDS as BACKEND_CLASSES
 from sdpnets.backends import ClarabelBackend, SCSBackend
+from sdpnets.backends.firstorder.relu.methods import predict_memory
 from sdpnets.backends.base import Backend
 from sdpnets.solving.isolation import run_isolated
 from sdpnets.solving.memory import MARGIN, OVERHEAD, choose_backend, estimate, fits
@@ -316,3 +318,24 @@ def test_prediction_brackets_the_measured_peak(case):
     predicted, measured = _measured(case)
     assert measured > 32 * MiB  # large enough for the solver's part to dominate
     assert measured <= predicted <= MARGIN * measured + OVERHEAD
+
+
+def test_a_too_large_circular_relu_under_auto_is_too_large_never_invalid():
+    """ConvexCircularReLU has no first-order solver: under backend="auto", a program that no
+    conic solver fits is refused as too large, even where sdpnets' ReLU first-order solver
+    would fit (it used to be handed that path, which refuses it as invalid input)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((20, 4)), rng.standard_normal(20)
+    prog = sn.ConvexCircularReLU(X, y, 0.5, patterns=8)
+    assert not prog.has_firstorder
+    conic = min(estimate(prog, cls()).total for cls in BACKEND_CLASSES.values()
+                if cls().is_available() and cls().supports(prog.cones))
+    N, h = prog.X.shape  # the rows A of this program are the signals X
+    relu_firstorder = OVERHEAD + prog.data_memory() + predict_memory(N, h, prog.patterns.count)
+    assert relu_firstorder < conic  # the limit below would fit a ReLU first-order solve
+    limit = (relu_firstorder + conic) // 2
+    with pytest.raises(sn.ProblemTooLargeError, match="No backend is predicted to fit") as info:
+        prog.solve(backend="auto", memory_limit=limit)
+    assert type(info.value) is sn.ProblemTooLargeError
+    with pytest.raises(sn.InvalidInputError, match="backend='firstorder' is not available"):
+        prog.solve(backend="firstorder", memory_limit=limit)

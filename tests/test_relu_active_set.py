@@ -11,8 +11,9 @@ import pytest
 
 import sdpnets as sn
 from conftest import relu_teacher_data
-from sdpnets.backends.firstorder.relu.active_set import solver as ras
 from sdpnets.backends.firstorder.relu import methods as relu_methods
+from sdpnets.backends.firstorder.relu.active_set import solver as ras
+from sdpnets.backends.firstorder.relu.program import ReLUProgram
 from sdpnets.losses import get_loss
 
 TOL = 1e-8
@@ -81,7 +82,7 @@ def test_active_set_keeps_few_rows_on_a_larger_instance():
     prog = sn.ConvexReLU(X, y, 0.5, patterns=20, seed=3)
     ref = prog.solve(backend="clarabel", tol=1e-10).objective
     A, M = prog._A, prog.patterns.masks
-    out = ras.solve_relu_active_set(A, M, y, get_loss("squared"), 0.5, tol=TOL)
+    out = ras.solve_relu_active_set(ReLUProgram(A, M, y, get_loss("squared"), 0.5), tol=TOL)
     assert out.status == "optimal"
     assert abs(out.program_objective - ref) <= 1e-6 * ref
     assert out.lower_bound <= ref * (1 + 1e-8) <= out.objective * (1 + 2e-8)

@@ -13,8 +13,9 @@ from scipy.optimize import nnls
 import sdpnets as sn
 from conftest import relu_teacher_data
 from sdpnets.backends.firstorder.relu.atoms import _Pricing, solve_master
-from sdpnets.backends.firstorder.relu.program import PatternOperators
+from sdpnets.backends.firstorder.relu.program import ReLUProgram
 from sdpnets.local import train_relu_mlp
+from sdpnets.losses import SquaredLoss
 
 #: What column generation reaches alone on these small programs (below it, its last digits
 #: come one near-parallel atom per round; ``method="auto"`` then hands over to the active set).
@@ -29,12 +30,12 @@ def pattern_operators(n=300, h=6, P=12, seed=0):
     A = rng.standard_normal((n, h))
     A /= np.linalg.norm(A, 2)
     masks = A @ rng.standard_normal((h, P)) >= 0
-    return PatternOperators(A, masks, cone=True, linear_solver="cg"), rng
+    y = rng.standard_normal(n)
+    return ReLUProgram(A, masks, y, SquaredLoss(), 1.0, cone=True), rng
 
 
 def new_pricing(ops):
-    P = ops.P
-    return _Pricing(ops, np.repeat([1.0, -1.0], P), np.tile(np.arange(P), 2))
+    return _Pricing(ops)
 
 
 @pytest.mark.parametrize("seed", range(3))

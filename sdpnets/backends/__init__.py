@@ -1,9 +1,13 @@
-"""Solver backends: one class per solver, looked up by name.
+"""Solver backends: one class per conic solver, looked up by name (:data:`BACKENDS`).
 
-``backend="auto"`` picks MOSEK when a licence is found (it is the fastest and most
-robust interior-point solver for SDPs), else Clarabel (open source, interior point, so
-it reaches the tight tolerances certificates need; SCS is first-order and much slower to
-reach 1e-8).
+:func:`resolve_backend` turns a name into a backend that can run here; for ``"auto"`` the
+conic order :data:`AUTO_ORDER`: MOSEK when a licence is found (the fastest and most robust
+interior-point solver for SDPs), else Clarabel (open source, interior point, so it reaches
+the tight tolerances certificates need; SCS is first order and much slower to reach 1e-8).
+sdpnets' own first-order solvers (:mod:`.firstorder`) work on a program's composite form,
+not on a cvxpy problem; :class:`FirstOrderBackend` only carries their name. Which backend a
+*program* gets under ``"auto"`` (first-order first for the least-squares families, what
+fits in memory) is decided in :mod:`sdpnets.solving.pipeline`.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ import cvxpy as cp
 
 from ..errors import InvalidInputError
 from ..results import SOLVED_STATUSES, SolveResult
+from .sizes import ProgramSizes, program_sizes
 
 logger = logging.getLogger(__name__)
 
@@ -289,7 +290,14 @@ class Backend:
     #: objective becomes ``P``); otherwise cvxpy gives it a second-order cone.
     quadratic_objective: ClassVar[bool] = True
 
-    def predict_memory(self, sizes) -> int:
+    def predict(self, problem: cp.Problem) -> tuple[ProgramSizes, int]:
+        """The conic sizes of ``problem`` as this solver receives it
+        (:func:`~sdpnets.backends.sizes.program_sizes`) and the bytes it would allocate for
+        them (:meth:`predict_memory`)."""
+        sizes = program_sizes(problem, self.quadratic_objective)
+        return sizes, self.predict_memory(sizes)
+
+    def predict_memory(self, sizes: ProgramSizes) -> int:
         r"""Bytes the solver allocates for a program of these
         :class:`~sdpnets.backends.sizes.ProgramSizes` (cvxpy's compilation is counted apart).
 

@@ -218,32 +218,15 @@ class Cells:
 
 
 def enumerate_cells(X, max_patterns: int, tol: float = 1e-10) -> Cells:
-    """Every full-dimensional cell of the arrangement of ``X``'s rows (docs/relu.md section 4b).
-
-    Parameters
-    ----------
-    X : array_like, shape (n, d)
-        The data whose hyperplane arrangement is enumerated.
-    max_patterns : int
-        Refuse when the bound :math:`P_{\\max}` on the number of cells exceeds this.
-    tol : float
-        Relative tolerance for rank, parallel rows and hyperplanes meeting in a ray: unit
-        normals within about ``tol`` of being dependent, parallel or (``10 tol``) of passing
-        through a common ray are treated as exactly so. Rows that are degenerate only up to
-        a perturbation of that size have cells thinner than it; those are merged, which is
-        the numerical meaning of "every cell" here.
-
-    Returns
-    -------
-    Cells
-        Their patterns and gates, their number and the bound :math:`P_{\\max}`;
-        ``general_position`` is ``False`` when rows are zero, repeated or parallel, or when
-        more than ``r - 1`` hyperplanes meet in a ray (``detail`` says which).
-
-    Raises
-    ------
-    ProblemTooLargeError
-        When the bound exceeds ``max_patterns`` (the message suggests sampling).
+    """Every full-dimensional cell of the arrangement of ``X``'s rows (docs/relu.md section 4b),
+    refused with :class:`~sdpnets.ProblemTooLargeError` when the bound :math:`P_{\\max}`
+    exceeds ``max_patterns``. Hyperplanes within about ``tol`` (relative) of being
+    dependent, parallel or (``10 tol``) of passing through a common ray are treated as
+    exactly so: cells thinner than that are merged, which is the numerical meaning of
+    "every cell" here (the parameters of :func:`sdpnets.enumerate_patterns`, which wraps
+    this in a :class:`~sdpnets.PatternSet`). ``general_position`` is ``False`` when rows are
+    zero, repeated or parallel, or when more than ``r - 1`` hyperplanes meet in a ray
+    (``detail`` says which).
     """
     X = check_data(X)
     max_patterns = check_int(max_patterns, "max_patterns", minimum=1)

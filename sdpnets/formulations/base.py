@@ -24,7 +24,7 @@ from .._validate import check_beta
 from ..errors import InvalidInputError, NotSolvedError, SdpnetsWarning, SolveFailedError
 from ..networks.base import Network
 from ..results import Certificate, SolveResult
-from ..solving.pipeline import solve as solve_program
+from ..solving import pipeline
 from .least_squares import ORDINARY_RANGE, column_scale, ordinary_or, safe_norm
 
 __all__ = ["ConvexProgram", "PATH_POINTS"]
@@ -73,8 +73,7 @@ class ConvexProgram(ABC):
     has_firstorder: ClassVar[bool] = False
 
     #: Whether ``backend="auto"`` tries the first-order solver first (the least-squares
-    #: families: it certifies tight gaps orders of magnitude faster than the conic solvers
-    #: at every size the benchmark measured).
+    #: families: it certifies tight gaps orders of magnitude faster than the conic solvers).
     auto_firstorder: ClassVar[bool] = False
 
     #: Seconds of the one pass over Dask data that computed the sufficient statistics (0 for
@@ -155,9 +154,9 @@ class ConvexProgram(ABC):
         ``solution_scale * Z' / c[:, None]``: the same optimum, but data whose columns
         differ by many orders of magnitude no longer reach the solver as a near-singular
         matrix. Equilibrated columns have ``x = 1`` and ``c`` the column norms themselves:
-        the weights ``1/c`` then carry the data's scale (measured on badly scaled data, this
-        keeps the penalty's cone variable the size of the weighted variable, where a tiny
-        ``beta`` times a huge norm stalls the solvers).
+        the weights ``1/c`` then carry the data's scale (this keeps the penalty's cone
+        variable the size of the weighted variable, where a tiny ``beta`` times a huge norm
+        stalls the solvers).
         """
         A2, Y2 = self._equilibrate(A, Y)
         norms = np.sqrt(np.einsum("ij,ij->j", A2, A2))
@@ -226,15 +225,14 @@ class ConvexProgram(ABC):
         ----------
         backend : {"auto", "firstorder", "clarabel", "scs", "mosek"}
             ``"firstorder"`` is sdpnets' own structured solver (:mod:`sdpnets.backends.
-            firstorder`), stopping on a certified gap. ``"auto"`` picks, by the measured
-            benchmark (``benchmarks/firstorder_least_squares.py``): ``"firstorder"`` for the
-            least-squares families (deep linear FC, linear CNN, circular CNN), where it
-            certifies ``1e-8`` orders of magnitude faster than any conic solver at every
-            measured size, falling back to the conic choice below if it stalls; for the
-            other families MOSEK when licensed, else Clarabel (interior point: tight
-            tolerances in a few dozen iterations; SCS is first order and slow to reach
-            1e-8). A backend predicted not to fit in memory is never picked. See
-            :func:`sdpnets.available_backends`.
+            firstorder`), stopping on a certified gap. ``"auto"`` picks ``"firstorder"``
+            for the least-squares families (deep linear FC, linear CNN, circular CNN),
+            where it certifies tight gaps orders of magnitude faster than the conic
+            solvers (docs/design_notes.md), falling back to the conic choice below if it
+            stalls; for the other families MOSEK when licensed, else Clarabel (interior
+            point: tight tolerances in a few dozen iterations; SCS is first order and slow
+            to reach 1e-8). A backend predicted not to fit in memory is never picked
+            (:mod:`sdpnets.solving.pipeline`). See :func:`sdpnets.available_backends`.
         tol : float
             Solver tolerance (gap and feasibility), ``> 0``.
         max_iters : int, optional
@@ -278,9 +276,9 @@ class ConvexProgram(ABC):
         ProblemTooLargeError
             Before any solver runs, when no allowed backend is predicted to fit in memory.
         """
-        result = solve_program(self, backend, tol, max_iters, time_limit, verbose,
-                               warm_start=warm_start, memory_limit=memory_limit,
-                               isolate=isolate, **solver_options)
+        result = pipeline.solve(self, backend, tol, max_iters, time_limit, verbose,
+                                warm_start=warm_start, memory_limit=memory_limit,
+                                isolate=isolate, **solver_options)
         if self.data_pass_time:
             result = replace(result, data_pass_time=self.data_pass_time)
             self._result = result

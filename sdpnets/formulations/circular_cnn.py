@@ -47,11 +47,12 @@ from ..features.fourier import (
     spectrum_from_real,
 )
 from ..features.statistics import materialize
+from ..losses import SquaredLoss
 from ..networks.linear import CircularCNN
 from ..results import Certificate
 from .base import ConvexProgram
 from .composite import CompositeLeastSquares
-from .least_squares import best_dual_scaling, reduce_least_squares
+from .least_squares import reduce_least_squares
 
 __all__ = ["ConvexCircularCNN", "circular_cnn_beta_max"]
 
@@ -166,7 +167,7 @@ class ConvexCircularCNN(CompositeLeastSquares, ConvexProgram):
 
     def build_memory(self) -> int:
         """Bytes of the QR of the data (three copies of ``X``), the real DFT features and
-        their QR (measured about five copies) and the complex spectra of the data when the
+        their QR (about five copies) and the complex spectra of the data when the
         network is verified (about four and a half)."""
         return int(11 * self.X.nbytes)
 
@@ -297,7 +298,7 @@ def _certify_circular_cnn(network: CircularCNN, X, y, beta: float) -> Certificat
     y1 = check_targets(y, feats.signals.shape[0]).reshape(-1)
     upper = network.objective(X, y1, beta)
     v = y1 - network.predict(X)
-    s = best_dual_scaling(v, y1, _dual_norm(feats, v), beta)
+    s = SquaredLoss().best_dual_scale(v, y1, _dual_norm(feats, v), beta)
     V = s * v
     lower = -0.5 * float(np.sum((V - y1) ** 2)) + 0.5 * float(np.sum(y1 * y1))
     return Certificate(lower, upper, upper - lower, dual_point=V)

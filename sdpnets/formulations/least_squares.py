@@ -1,7 +1,12 @@
 r"""Least-squares helpers shared by the formulations: the QR reduction that makes a conic
-program's size independent of ``n``, the best scaling of a residual into a dual-feasible
-point, and the data scales the equilibration of :class:`~sdpnets.formulations.base.
-ConvexProgram` reads.
+program's size independent of ``n``,
+
+.. math::
+
+    \|AZ - Y\|^2 = \|RZ - Q^TY\|^2 + \|Y\|^2 - \|Q^TY\|^2 \qquad (A = QR),
+
+and the data scales the equilibration of :class:`~sdpnets.formulations.base.ConvexProgram`
+reads.
 """
 
 from __future__ import annotations
@@ -10,7 +15,6 @@ import numpy as np
 
 __all__ = [
     "reduce_least_squares",
-    "best_dual_scaling",
     "ORDINARY_RANGE",
     "ordinary_or",
     "safe_norm",
@@ -63,19 +67,3 @@ def reduce_least_squares(A: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.n
     resid = Y - Q @ QtY  # ||Y||^2 - ||Q^T Y||^2 without cancellation when Y is nearly fit
     offset = float(np.sum(resid * resid))
     return R, QtY, offset
-
-
-def best_dual_scaling(v: np.ndarray, y: np.ndarray, dual_norm: float, beta: float) -> float:
-    r"""The scale :math:`s \ge 0` maximizing the squared-loss dual value of :math:`s v`.
-
-    The dual value :math:`-\tfrac12\|s v - y\|^2 + \tfrac12\|y\|^2` is concave in ``s``; the
-    point is feasible for :math:`s\,\text{dual\_norm} \le \beta`. Returns the maximizer on
-    that interval.
-    """
-    vv = float(np.sum(v * v))
-    if vv == 0.0:
-        return 0.0
-    s = max(float(np.sum(v * y)) / vv, 0.0)
-    if dual_norm > 0:
-        s = min(s, beta / dual_norm)
-    return s

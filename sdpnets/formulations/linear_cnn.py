@@ -43,11 +43,12 @@ from ..certificates import BETA_MAX_FAMILIES, certify
 from ..errors import InvalidInputError
 from ..features.patches import PatchSpec, Size, as_image_batch, patch_spec, patches_from_spec
 from ..features.statistics import materialize
+from ..losses import SquaredLoss
 from ..networks.linear import LinearCNN
 from ..results import Certificate
 from .base import ConvexProgram
 from .composite import CompositeLeastSquares
-from .least_squares import best_dual_scaling, reduce_least_squares
+from .least_squares import reduce_least_squares
 
 __all__ = ["ConvexLinearCNN", "linear_cnn_operator", "patch_selection", "linear_cnn_beta_max"]
 
@@ -407,7 +408,7 @@ def _certify_linear_cnn(network: LinearCNN, X, y, beta: float) -> Certificate:
     S = patch_selection(spec, network.pooling)
     residual = Y2 - network.predict(X).reshape(Y2.shape)
     dual_norm = _dual_norm(Xc.reshape(Xc.shape[0], -1), S, residual, spec, network.pooling)
-    s = best_dual_scaling(residual, Y2, dual_norm, beta)
+    s = SquaredLoss().best_dual_scale(residual, Y2, dual_norm, beta)
     V = s * residual
     lower = -0.5 * float(np.sum((V - Y2) ** 2)) + 0.5 * float(np.sum(Y2 * Y2))
     return Certificate(lower, upper, upper - lower, dual_point=V)

@@ -38,12 +38,13 @@ from ..backends.firstorder import NuclearNorm, Quadratic, gram_statistics
 from ..certificates import BETA_MAX_FAMILIES, certify
 from ..errors import InvalidInputError, NonConvexFormulationError, ProblemTooLargeError
 from ..features.statistics import materialize
+from ..losses import SquaredLoss
 from ..networks.linear import LinearFC
 from ..results import Certificate, SolveResult
 from ..solving.verify import verify
 from .base import ConvexProgram
 from .composite import CompositeLeastSquares
-from .least_squares import best_dual_scaling, reduce_least_squares
+from .least_squares import reduce_least_squares
 
 __all__ = ["ConvexLinearFC", "linear_fc_beta_max", "ridge_path_search", "ridge_path_beta_max"]
 
@@ -381,7 +382,7 @@ def nuclear_certificate(net: LinearFC, X: np.ndarray, Y2: np.ndarray, beta: floa
         if V is None:
             continue
         dual_norm = float(np.linalg.norm(X.T @ V, 2))
-        V = best_dual_scaling(V, Y2, dual_norm, beta) * V
+        V = SquaredLoss().best_dual_scale(V, Y2, dual_norm, beta) * V
         # <V, Y> - ||V||^2 / 2, the dual value, without the cancellation of ||Y||^2 / 2
         lower = float(np.sum(V * Y2)) - 0.5 * float(np.sum(V * V))
         if lower > best[0]:

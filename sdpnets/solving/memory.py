@@ -31,7 +31,7 @@ from typing import Any
 
 from .._units import available_memory, format_bytes, parse_memory
 from ..backends import AUTO_ORDER, BACKENDS, FIRST_ORDER, Backend, FirstOrderBackend, get_backend
-from ..backends.sizes import ProgramSizes, program_sizes
+from ..backends.sizes import ProgramSizes
 from ..errors import ProblemTooLargeError
 from .protocol import SolvableProgram
 
@@ -98,9 +98,8 @@ def estimate(program: SolvableProgram, backend: Backend | FirstOrderBackend) -> 
     if not isinstance(backend, Backend):  # sdpnets' first-order solver
         return MemoryEstimate(FIRST_ORDER, program.data_memory(), 0, program.firstorder_memory())
     build = 0 if program.is_built else program.build_memory()
-    sizes = program_sizes(program.problem, backend.quadratic_objective)
-    return MemoryEstimate(backend.name, build, compile_memory(sizes),
-                          backend.predict_memory(sizes), sizes)
+    sizes, solver = backend.predict(program.problem)
+    return MemoryEstimate(backend.name, build, compile_memory(sizes), solver, sizes)
 
 
 def memory_budget(memory_limit: Any = None) -> tuple[int, str]:

@@ -69,7 +69,11 @@ def solve(program: SolvableProgram, backend: str = "auto", tol: float = 1e-8,
             f"backend='firstorder' is not available for {type(program).__name__}; use one of "
             "'auto', 'clarabel', 'scs', 'mosek'."
         )
-    _check_cones(program, engine)
+    if isinstance(engine, Backend) and not engine.supports(program.cones):
+        raise InvalidInputError(
+            f"backend {engine.name!r} does not support the cones this program needs "
+            f"({', '.join(sorted(program.cones - engine.cones))})."
+        )
     start = time.perf_counter()
     built = program.is_built
     engine = choose_backend(program, engine, auto, memory_limit)  # may build the problem
@@ -81,11 +85,3 @@ def solve(program: SolvableProgram, backend: str = "auto", tol: float = 1e-8,
         return solve_isolated(program, engine, **options)
     return run(program, engine, auto=auto, prebuild_time=prebuild_time, **options)
 
-
-def _check_cones(program: SolvableProgram, engine) -> None:
-    """Refuse a conic backend that lacks one of the cones the program needs."""
-    if isinstance(engine, Backend) and not engine.supports(program.cones):
-        raise InvalidInputError(
-            f"backend {engine.name!r} does not support the cones this program needs "
-            f"({', '.join(sorted(program.cones - engine.cones))})."
-        )

@@ -29,16 +29,11 @@ and a solver stops only when :math:`(P - D)/P \le` ``tol`` (:func:`certify_point
 * ``"admm"``: ADMM on :math:`W = Z` with the smooth step :math:`(G + \rho I)^{-1}(C +
   \rho(Z - U))` from a cached Cholesky factor (diagonal in the eigenbasis) and residual
   balancing of :math:`\rho`. Much less sensitive to the conditioning of ``G``.
-* ``"auto"`` (the default), chosen by measurement (2 cores, single-threaded BLAS,
-  ``tol=1e-8``): APG, handing over to ADMM (warm-started, with the dual variable
+* ``"auto"`` (the default): APG, handing over to ADMM (warm-started, with the dual variable
   :math:`-\nabla f(Z)/\rho`) when APG has not certified the gap after
   :data:`AUTO_SWITCH` iterations *and* the program is diagonal in the eigenbasis of ``G``
   (nuclear norm of ``W`` itself: deep linear FC, pooled CNN), where ADMM's shifted solves
-  are free. Measured on nuclear-norm FC, ``(n, d, K) = (5000, 100, 50)``: well-conditioned,
-  APG certifies in 15-20 iterations, ADMM in 20-95; at :math:`\operatorname{cond}(X) =
-  10^4` and :math:`\beta = 10^{-3}\beta_{\max}`, APG 760 iterations, ADMM 305, auto 330;
-  at :math:`10^{-2}\beta_{\max}`, APG 245, ADMM 415, auto 250. On the patch CNN (16x16
-  images, factored Gram) APG took 445 iterations and ADMM 3545, so there auto is APG.
+  are free (the measurements behind the rule: docs/design_notes.md).
 
 When the penalty is invariant under left rotations (nuclear and Euclidean norms of ``W``
 itself) the program is first rotated into the eigenbasis of ``G``, where each iteration
@@ -84,8 +79,8 @@ DEFAULT_MAX_ITERS = 50_000
 
 
 #: After ``k`` iterations the certificate is evaluated again after ``k // CHECK_SPACING``
-#: more (or ``check_every``, whichever is larger). Measured on the patch CNN at n = 5000
-#: (445 iterations): a fixed interval of 5 spent about 40% of the time certifying.
+#: more (or ``check_every``, whichever is larger): a fixed interval would spend a large
+#: share of a long run certifying.
 CHECK_SPACING = 10
 
 @dataclass

@@ -23,7 +23,6 @@ import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
-from ...backends.firstorder.relu.admm import best_scaled_value, loss_gradient_point
 from ...errors import InvalidInputError
 from ...features.patterns import DEFAULT_MAX_PATTERNS
 from ...losses import Loss
@@ -95,7 +94,7 @@ class ConvexGatedReLU(GroupLassoReLU):
 
     @property
     def cones(self):
-        return frozenset({"soc", "exp"} if self._loss.name == "logistic" else {"soc"})
+        return frozenset({"soc"}) | self._loss.cones
 
     def _data_for_network(self) -> np.ndarray:
         return self.X
@@ -179,7 +178,7 @@ class ConvexGatedReLU(GroupLassoReLU):
         is optimal exactly when ``beta`` is at least this. The value is always exact;
         ``interval=True`` returns it as an exact
         :class:`~sdpnets.BetaMaxInterval`."""
-        g = loss_gradient_point(self._loss, np.zeros_like(self._y2), self._y2)
+        g = self._loss.dual_point(np.zeros_like(self._y2), self._y2)
         value = float(self._dual_norms(g).max())
         return BetaMaxInterval(value, value, exact=True) if interval else value
 
@@ -189,11 +188,10 @@ class ConvexGatedReLU(GroupLassoReLU):
         yhat = np.asarray(net.predict(self.X)).reshape(self._y2.shape)
         upper = net.objective(self.X, self.y, self.beta, self._loss)
         best: tuple[float, np.ndarray] | None = None
-        for V in (loss_gradient_point(self._loss, yhat, self._y2), self.dual_point()):
-            if self._loss.classification:
-                V = self._y2 * np.clip(V * self._y2, 0.0, 1.0)
+        for V in (self._loss.dual_point(yhat, self._y2), self.dual_point()):
+            V = self._loss.into_domain(V, self._y2)
             norms = self._dual_norms(V)
-            parts = [best_scaled_value(self._loss, V[:, k], self._y2[:, k], norms[k], self.beta)
+            parts = [self._loss.scaled_dual_value(V[:, k], self._y2[:, k], norms[k], self.beta)
                      for k in range(V.shape[1])]
             lower = sum(p[0] for p in parts)
             if best is None or lower > best[0]:

@@ -26,7 +26,6 @@ from typing import ClassVar
 import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import minimize_scalar
 
 from ..._validate import check_data, check_int, check_targets
 from ...backends.firstorder.relu.methods import (
@@ -34,14 +33,14 @@ from ...backends.firstorder.relu.methods import (
     ADMM_OPTIONS,
     ATOMS_OPTIONS,
     predict_memory,
-    solve_relu_firstorder,
+    solve_relu,
 )
+from ...backends.firstorder.relu.program import ReLUProgram
 from ...errors import InvalidInputError
 from ...features.patterns import DEFAULT_MAX_PATTERNS, PatternSet, resolve_patterns
-from ...losses import Loss, SquaredLoss, get_loss
+from ...losses import HingeLoss, Loss, get_loss
 from ...results import BetaMaxInterval, Certificate, SolveResult
 from ..base import ConvexProgram
-from ..least_squares import best_dual_scaling
 from .dual_norm import (
     DualNormBracket,
     cells_if_they_fit,
@@ -97,39 +96,6 @@ def caratheodory_prune(F: np.ndarray, c: np.ndarray, tol: float = 1e-12) -> np.n
         active = np.flatnonzero(c > 0)
     return c
 
-def _dual_point(loss: Loss, yhat: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``-grad L(yhat)``: the dual point of a network's predictions (a subgradient for hinge)."""
-    if loss.name == "squared":
-        return y - yhat
-    if loss.name == "logistic":
-        return y / (1.0 + np.exp(np.clip(y * yhat, -700, 700)))
-    if loss.name == "hinge":
-        margin = y * yhat
-        return y * np.where(margin < 1.0, 1.0, np.where(margin > 1.0, 0.0, 0.5))
-    raise InvalidInputError(f"no dual point for loss {loss!r}.")
-
-
-def _into_domain(loss: Loss, v: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Project a dual point into the domain of :math:`-L^*(-v)` (``v_i y_i`` in [0, 1] for
-    the classification losses; solver dual points can leave it by round-off)."""
-    if loss.classification:
-        return y * np.clip(v * y, 0.0, 1.0)
-    return v
-
-
-def _scaled_dual_value(loss: Loss, v: np.ndarray, y: np.ndarray, dual_norm: float, beta: float):
-    """Best lower bound :math:`-L^*(-sv)` over feasible scales ``s`` (``s * dual_norm <= beta``)."""
-    if isinstance(loss, SquaredLoss):
-        s = best_dual_scaling(v, y, dual_norm, beta)
-        return loss.dual_value(s * v, y), s * v
-    top = 1.0 if dual_norm <= beta else beta / dual_norm
-    res = minimize_scalar(lambda s: -loss.dual_value(s * v, y), bounds=(0.0, top),
-                          method="bounded", options={"xatol": 1e-12})
-    s = float(res.x)
-    best = max((s, top, 0.0), key=lambda t: loss.dual_value(t * v, y))
-    return loss.dual_value(best * v, y), best * v
-
-
 def output_bound(loss: Loss, A: np.ndarray, y: np.ndarray, yhat: np.ndarray, beta: float, *,
                   masks: np.ndarray | None, max_patterns: int = DEFAULT_MAX_PATTERNS,
                   directions: np.ndarray | None = None, S=None, v: np.ndarray | None = None,
@@ -153,14 +119,15 @@ def output_bound(loss: Loss, A: np.ndarray, y: np.ndarray, yhat: np.ndarray, bet
         return relu_dual_norm_bracket(A, rows(x), masks=masks, max_patterns=max_patterns,
                                       directions=directions)
 
-    choose = v is None and loss.name == "hinge" and choose_hinge
+    choose = v is None and isinstance(loss, HingeLoss) and choose_hinge
     if v is None:
-        v = _dual_point(loss, yhat, y)
+        v = loss.dual_point(yhat, y)
         if choose:
             v = hinge_dual_point(A, yhat, y, beta, neurons=directions, S=S)
-    v = _into_domain(loss, v, y)
+    v = loss.into_domain(v, y)
     br = measure(v)
-    best = (*_scaled_dual_value(loss, v, y, br.upper, beta), br)
+    value, s = loss.scaled_dual_value(v, y, br.upper, beta)
+    best = (value, s * v, br)
     cuts: list[np.ndarray] = []
     for _ in range(3 if choose else 0):
         # a cut where the dual norm is known to exceed beta (exactly, or at a found direction)
@@ -168,12 +135,12 @@ def output_bound(loss: Loss, A: np.ndarray, y: np.ndarray, yhat: np.ndarray, bet
                 or not np.any(br.direction):
             break
         cuts.append(br.direction)
-        v = _into_domain(loss, hinge_dual_point(A, yhat, y, beta, neurons=directions,
-                                                 cuts=np.stack(cuts, axis=1), S=S), y)
+        v = loss.into_domain(hinge_dual_point(A, yhat, y, beta, neurons=directions,
+                                              cuts=np.stack(cuts, axis=1), S=S), y)
         br = measure(v)
-        value, point = _scaled_dual_value(loss, v, y, br.upper, beta)
+        value, s = loss.scaled_dual_value(v, y, br.upper, beta)
         if value > best[0]:
-            best = (value, point, br)
+            best = (value, s * v, br)
     return best
 
 
@@ -201,17 +168,14 @@ def certify_scalar(network, X, y: np.ndarray, beta: float, loss: Loss,
     """Certificate of a scalar-output network from its dual point :math:`-\\nabla L(f(X))`,
     scaled into feasibility; ``dual_norm(v)`` is the program's exact dual norm over every
     pattern."""
-    v = _dual_point(loss, np.asarray(network.predict(X)).reshape(y.shape), y)
-    value, point = _scaled_dual_value(loss, v, y, dual_norm(v), beta)
+    v = loss.dual_point(np.asarray(network.predict(X)).reshape(y.shape), y)
+    value, s = loss.scaled_dual_value(v, y, dual_norm(v), beta)
+    point = s * v
     upper = network.objective(X, y, beta, loss)
     lower = min(value, upper)
     return Certificate(lower, upper, upper - lower, dual_point=point)
 
 # --- the shared program ---------------------------------------------------------------------
-
-
-#: ``raw["method"]`` of a first-order solve, from its result's ``linear_solver``.
-_METHOD_OF_SOLVER = {"interior_point": "active_set", "column_generation": "atoms"}
 
 
 class GroupLassoReLU(ConvexProgram):
@@ -263,10 +227,7 @@ class GroupLassoReLU(ConvexProgram):
 
     @property
     def cones(self):
-        base = {"nonneg", "soc"}
-        if self._loss.name == "logistic":
-            base.add("exp")
-        return frozenset(base)
+        return frozenset({"nonneg", "soc"}) | self._loss.cones
 
     def _penalty(self, V: cp.Variable) -> cp.Expression:
         return cp.sum(cp.norm(V, 2, axis=0))
@@ -274,7 +235,7 @@ class GroupLassoReLU(ConvexProgram):
     def _build(self) -> cp.Problem:
         M = self._patterns.masks
         # equilibrated data (only the squared loss scales with the targets)
-        A, y2 = self._equilibrate(self._A, self._y2, scale_targets=self._loss.name == "squared")
+        A, y2 = self._equilibrate(self._A, self._y2, scale_targets=self._loss.homogeneous)
         P, K = M.shape[1], self._y2.shape[1]
         h = A.shape[1]
         Mt = np.tile(M, (1, K)).astype(float)  # column k * P + i: pattern i, output k
@@ -400,7 +361,7 @@ class GroupLassoReLU(ConvexProgram):
         :class:`~sdpnets.BetaMaxInterval`, a float equal to the
         certified upper end (the zero network is optimal at and above it) with ``.lower``
         and ``.upper``. ``interval=True`` always returns the interval type."""
-        g = _dual_point(self._loss, np.zeros_like(self._y2), self._y2)
+        g = self._loss.dual_point(np.zeros_like(self._y2), self._y2)
         rows = g if self._S is None else np.asarray(self._S.T @ g)
         masks = self._all_masks()
         brackets = [self._bracket(rows[:, k], masks) for k in range(rows.shape[1])]
@@ -473,8 +434,9 @@ class GroupLassoReLU(ConvexProgram):
 
     def solve_firstorder(self, *, tol, max_iters, time_limit, verbose, warm_start,
                           **options) -> SolveResult:
-        """One output at a time by
-        :func:`sdpnets.backends.firstorder.relu.methods.solve_relu_firstorder`: ``method``
+        """One output at a time, each a
+        :class:`~sdpnets.backends.firstorder.relu.program.ReLUProgram` solved by
+        :func:`~sdpnets.backends.firstorder.relu.methods.solve_relu`: ``method``
         "atoms" (column generation over cone atoms) or "active_set" (cutting planes,
         reduced programs by an interior-point method), both for the cone-constrained
         program with the squared loss, "admm", or "auto" (default: the atoms where they
@@ -504,11 +466,11 @@ class GroupLassoReLU(ConvexProgram):
                 z0 = np.hstack([start[0][:, :, k], start[1][:, :, k]]) if self._cone \
                     else start[0][:, :, k]
             left = None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 0.0)
-            outs.append(solve_relu_firstorder(
-                A, M, self._y2[:, k], self._loss, self.beta, pool=A.shape[0] // n,
-                cone=self._cone, start=z0, tol=tol, max_iters=max_iters, time_limit=left,
-                log=logger if verbose else None, **options,
-            ))
+            program = ReLUProgram(A, M, self._y2[:, k], self._loss, self.beta,
+                                  pool=A.shape[0] // n, cone=self._cone)
+            outs.append(solve_relu(program, start=z0, tol=tol, max_iters=max_iters,
+                                   time_limit=left, log=logger if verbose else None,
+                                   **options))
         Z = np.stack([o.blocks for o in outs], axis=2)  # (h, nb, K)
         self._fo_blocks = (Z[:, :P], Z[:, P:]) if self._cone else (Z, np.zeros_like(Z))
         self._fo_dual = np.stack([o.dual_point for o in outs], axis=1)
@@ -523,19 +485,16 @@ class GroupLassoReLU(ConvexProgram):
             "gap": max(objective, sum(o.program_objective for o in outs)) - lower,
             "program_objective": float(sum(o.program_objective for o in outs)),
             "cone_violation": violation,
-            "method": _METHOD_OF_SOLVER.get(outs[0].linear_solver, "admm"),
-            "rho": [o.rho for o in outs],
-            "linear_solver": outs[0].linear_solver,
-            "cg_iterations": sum(o.cg_iterations for o in outs),
+            "method": outs[0].method,
+            "statistics": [o.statistics for o in outs],
             "history": [o.history for o in outs],
         }
         rounds = max(o.iterations for o in outs)
-        method = {"interior_point": f"active set (reduced programs by interior point, "
-                                    f"{rounds} rounds)",
-                  "column_generation": f"column generation over cone atoms ({rounds} "
-                                       "rounds)"}.get(outs[0].linear_solver,
-                                                      f"ADMM ({outs[0].linear_solver} "
-                                                      "linear solves)")
+        method = {"active_set": f"active set (reduced programs by interior point, "
+                                f"{rounds} rounds)",
+                  "atoms": f"column generation over cone atoms ({rounds} rounds)",
+                  "admm": f"ADMM ({outs[0].statistics.get('linear_solver')} linear "
+                          "solves)"}[outs[0].method]
         message = (f"{method}: certified lower bound "
                    f"{lower:.10g}, network objective {objective:.10g}")
         if self._cone:

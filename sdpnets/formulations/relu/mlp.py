@@ -33,7 +33,6 @@ from ...results import Certificate
 from .dual_norm import cells_if_they_fit, relu_dual_norm_bracket
 from .group_lasso import (
     GroupLassoReLU,
-    _dual_point,
     beta_max_value,
     caratheodory_prune,
     certificate_kind,
@@ -249,7 +248,7 @@ def relu_beta_max(
     y2 = check_targets(y, X.shape[0]).reshape(X.shape[0], -1)
     loss.check_targets(y2)
     A = np.hstack([X, np.ones((X.shape[0], 1))]) if bias else X
-    g = _dual_point(loss, np.zeros_like(y2), y2)
+    g = loss.dual_point(np.zeros_like(y2), y2)
     max_patterns = check_int(max_patterns, "max_patterns", minimum=1)
     masks = cells_if_they_fit(A, max_patterns)
     brackets = [relu_dual_norm_bracket(A, g[:, k], masks=masks, max_patterns=max_patterns)

@@ -1,7 +1,7 @@
 r"""ADMM for two-layer ReLU programs (cone-constrained or gated group lassos over
 activation patterns), stopping on a certified duality gap.
 
-The program, one output at a time (see :mod:`.relu_ops` for ``F``, ``G``):
+The program, one output at a time (:class:`.program.ReLUProgram`, with its ``F``, ``G``):
 
 .. math::
 
@@ -35,173 +35,158 @@ most ``tol`` relative to its predictions (an infeasible ``q`` can sit below the 
 optimum). The last iterate is returned, or the start point when it was better (a trained
 network's blocks are feasible, so the result is never worse than the network).
 
-**Measured** (``benchmarks/relu_firstorder.py``, 2 shared cores): the gated program
-converges in about a hundred iterations; the cone-constrained one needs thousands (the
-slack ``s`` of the ``N x 2P`` cone rows converges slowly), so at (1000, 20, 100) it does
-not reach ``1e-6`` within minutes.
+**Linear system.** The ``z`` step solves :math:`(I + G^TG + F^TF)z = r` (``G`` absent for the
+gated program). As :math:`G^TG = I \otimes A^TA` and :math:`F` only sees
+:math:`v_i - w_i`, the orthogonal change :math:`u = (v - w)/\sqrt2`,
+:math:`t = (v + w)/\sqrt2` leaves :math:`(I + A^TA)t = r_t` per block and one coupled
+system :math:`(I \otimes H + \kappa F_0^TF_0)u = r_u` with :math:`F_0 u = S\sum_i D_i A
+u_i`, :math:`H = I + A^TA`, :math:`\kappa = 2` (gated: :math:`H = I`, :math:`\kappa = 1`).
+It is solved by a cached Cholesky factor when :math:`hP` is small, else by conjugate
+gradients preconditioned with :math:`H + \kappa\omega_i A^TA` per block (``omega_i`` the
+density of pattern ``i``), warm-started from the previous solution.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize_scalar
+import scipy.linalg as sla
 
-from ....losses import Loss
 from ....results import relative_gap
-from .program import PatternOperators
+from .program import ReLUProgram, ReLUResult
 
-__all__ = ["ReLUADMMResult", "solve_relu_admm", "DEFAULT_MAX_ITERS"]
+__all__ = ["solve_relu_admm", "DEFAULT_MAX_ITERS", "DIRECT_MAX_SIZE"]
 
 #: Iteration cap when the caller gives none (the certified gap stops the solver first).
 DEFAULT_MAX_ITERS = 20_000
 
 RELAXATION = 1.6
 
-#: Initial penalty parameter (A is scaled to unit norm). Measured: on small instances of
-#: every loss 0.03-0.1 converge in 1000-2000 iterations where 1 or frequent adaptation
-#: needs over 10,000; the cone-constrained program with N rows does best near
-#: 0.1 N / 30 (N = 300: about 1; N = 1000: 3-30), which is the default there.
+#: Initial penalty parameter (``A`` is normalized to unit norm); the cone-constrained
+#: program with ``N`` rows starts at ``0.1 N / 30`` (see docs/design_notes.md).
 DEFAULT_RHO = 0.1
 
 #: Iterations between updates of the penalty parameter (each one perturbs the iterates).
 ADAPT_EVERY = 200
 
+#: The coupled system is factorized directly when ``h * P`` is at most this.
+DIRECT_MAX_SIZE = 3000
 
-@dataclass
-class ReLUADMMResult:
-    r"""Outcome of :func:`solve_relu_admm`.
+#: Floats in one chunk of the direct factor's rows of ``F`` (bounds its temporaries).
+_CHUNK_FLOATS = 1 << 22
 
-    ``blocks`` ``(h, nb)`` are the last iterate (or the start, when better); ``objective`` is the
-    objective of the network read off them, ``program_objective`` the program's own value
-    there, ``lower_bound`` the best certified lower bound on the program's optimum,
-    ``cone_violation`` :math:`\max_j \max((-(2D_j - I)Az_j)_+)` of ``blocks``,
-    ``dual_point`` the (feasible, scaled) dual point of the lower bound.
+
+class _LinearSystem:
+    r"""The ``z`` step's system :math:`(I + G^TG + F^TF)z = r` of a program (see the module
+    docstring): a cached Cholesky factor, or preconditioned conjugate gradients.
+
+    Parameters
+    ----------
+    prog : ReLUProgram
+    linear_solver : {"auto", "direct", "cg"}
+    cone_weight : float
+        :math:`\gamma`, the weight of the cone rows (``G`` enters as :math:`\sqrt\gamma G`).
     """
 
-    blocks: np.ndarray
-    status: str
-    iterations: int
-    objective: float
-    program_objective: float
-    lower_bound: float
-    cone_violation: float
-    dual_point: np.ndarray
-    solve_time: float
-    rho: float
-    linear_solver: str
-    cg_iterations: int = 0
-    history: list[tuple[int, float, float]] = field(default_factory=list)
+    def __init__(self, prog: ReLUProgram, linear_solver: str = "auto",
+                 cone_weight: float = 1.0) -> None:
+        self.prog = prog
+        gram = prog.A.T @ prog.A
+        self.lam, self.Q = np.linalg.eigh(gram)
+        self.lam = np.maximum(self.lam, 0.0)
+        self.gamma = float(cone_weight) if prog.cone else 0.0
+        self.H = np.eye(prog.h) + self.gamma * gram
+        self.kappa = 2.0 if prog.cone else 1.0
+        self.H_chol = sla.cho_factor(self.H)
+        density = prog.M.mean(axis=0) * prog.pool
+        self.pre = 1.0 + np.outer(self.lam, self.gamma + self.kappa * density)
+        if linear_solver == "auto":
+            linear_solver = "direct" if prog.h * prog.P <= DIRECT_MAX_SIZE else "cg"
+        self.linear_solver = linear_solver
+        self._K = self._factor() if linear_solver == "direct" else None
+        self._u = np.zeros((prog.h, prog.P))
+        self.cg_iterations = 0
+        #: ``time.perf_counter()`` value past which conjugate gradients stop early.
+        self.deadline: float | None = None
 
-    @property
-    def gap(self) -> float:
-        return max(self.objective, self.program_objective) - self.lower_bound
+    # -- the linear system (I (x) H + kappa F0^T F0) u = r -------------------------------
+    def _factor(self):
+        """Cholesky factor of :math:`I \\otimes H + \\kappa F_0^TF_0` (``hP`` square), built
+        from row chunks of :math:`F_0` (bounded memory)."""
+        h, P = self.prog.h, self.prog.P
+        K = np.kron(np.eye(P), self.H)
+        rows = max(1, _CHUNK_FLOATS // (h * P))
+        for a in range(0, self.prog.n, rows):
+            idx = np.arange(a, min(a + rows, self.prog.n))
+            Fc = np.zeros((idx.size, P, h))
+            for g in range(self.prog.pool):
+                r = g * self.prog.n + idx
+                Fc += self.prog.M[r, :, None] * self.prog.A[r, None, :]
+            Fc = Fc.reshape(idx.size, P * h)
+            K += self.kappa * (Fc.T @ Fc)
+        return sla.cho_factor(K)
 
-    @property
-    def relative_gap(self) -> float:
-        return relative_gap(self.lower_bound, max(self.objective, self.program_objective))
+    def _apply(self, U: np.ndarray) -> np.ndarray:
+        return self.H @ U + self.kappa * self.prog.F0T(self.prog.F0(U))
 
+    def _precondition(self, R: np.ndarray) -> np.ndarray:
+        return self.Q @ ((self.Q.T @ R) / self.pre)
 
-# --- the loss's prox and dual ---------------------------------------------------------------
-
-
-def loss_prox(loss: Loss, c: np.ndarray, y: np.ndarray, rho: float,
-              guess: np.ndarray | None = None) -> np.ndarray:
-    r""":math:`\arg\min_p L(p, y) + \tfrac\rho2\|p - c\|^2`, elementwise (``guess``: a
-    starting point for the logistic loss's Newton iteration, e.g. the previous prox)."""
-    if loss.name == "squared":
-        return (y + rho * c) / (1.0 + rho)
-    if loss.name == "hinge":
-        m = y * c
-        return np.where(m >= 1.0, c, np.where(m <= 1.0 - 1.0 / rho, c + y / rho, y))
-    if loss.name == "logistic":
-        # p = c + y t, t the root of g(t) = rho t - sigmoid(-(y c + t)), increasing, in
-        # [0, 1/rho]: Newton steps kept inside a shrinking bracket (bisection otherwise)
-        lo, hi = np.zeros_like(c), np.full_like(c, 1.0 / rho)
-        t = np.zeros_like(c) if guess is None else np.clip(y * (guess - c), 0.0, 1.0 / rho)
-        m = y * c
+    def solve_coupled(self, R: np.ndarray, rtol: float) -> np.ndarray:
+        """Solve :math:`(I \\otimes H + \\kappa F_0^TF_0) U = R` (``(h, P)`` blocks)."""
+        if self._K is not None:
+            x = sla.cho_solve(self._K, R.T.reshape(-1), check_finite=False)
+            self._u = x.reshape(self.prog.P, self.prog.h).T
+            return self._u
+        U = self._u
+        res = R - self._apply(U)
+        bnorm = max(float(np.linalg.norm(R)), 1e-300)
+        Zr = self._precondition(res)
+        Pd = Zr.copy()
+        rz = float(np.sum(res * Zr))
         for _ in range(100):
-            e = 1.0 / (1.0 + np.exp(np.clip(m + t, -700, 700)))
-            g = rho * t - e
-            lo = np.where(g < 0, t, lo)
-            hi = np.where(g > 0, t, hi)
-            t_new = t - g / (rho + e * (1.0 - e))
-            bad = (t_new <= lo) | (t_new >= hi)
-            t_new = np.where(bad, 0.5 * (lo + hi), t_new)
-            if np.max(np.abs(t_new - t)) <= 1e-14 * (1.0 + 1.0 / rho):
-                t = t_new
+            if float(np.linalg.norm(res)) <= rtol * bnorm:
                 break
-            t = t_new
-        return c + y * t
-    raise ValueError(f"no prox for loss {loss!r}")
+            if self.deadline is not None and time.perf_counter() > self.deadline:
+                break  # the solver's time limit: its caller reports "time_limit"
+            Ap = self._apply(Pd)
+            a = rz / float(np.sum(Pd * Ap))
+            U = U + a * Pd
+            res = res - a * Ap
+            Zr = self._precondition(res)
+            rz_new = float(np.sum(res * Zr))
+            Pd = Zr + (rz_new / rz) * Pd
+            rz = rz_new
+            self.cg_iterations += 1
+        self._u = U
+        return U
+
+    def solve(self, R: np.ndarray, rtol: float = 1e-10) -> np.ndarray:
+        r"""Solve :math:`(I + G^TG + F^TF) z = R` for blocks ``R`` ``(h, nb)``."""
+        if not self.prog.cone:
+            return self.solve_coupled(R, rtol)
+        P = self.prog.P
+        Rv, Rw = R[:, :P], R[:, P:]
+        t = sla.cho_solve(self.H_chol, (Rv + Rw) / np.sqrt(2.0), check_finite=False)
+        u = self.solve_coupled((Rv - Rw) / np.sqrt(2.0), rtol)
+        return np.hstack([(t + u) / np.sqrt(2.0), (t - u) / np.sqrt(2.0)])
+
+    def set_guess(self, Z: np.ndarray) -> None:
+        """Warm start of the coupled solve from blocks ``Z``."""
+        P = self.prog.P
+        self._u = (Z[:, :P] - Z[:, P:]) / np.sqrt(2.0) if self.prog.cone else Z.copy()
 
 
-def loss_gradient_point(loss: Loss, yhat: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``-grad L(yhat)`` (a subgradient for hinge)."""
-    if loss.name == "squared":
-        return y - yhat
-    if loss.name == "logistic":
-        return y / (1.0 + np.exp(np.clip(y * yhat, -700, 700)))
-    margin = y * yhat
-    return y * np.where(margin < 1.0, 1.0, np.where(margin > 1.0, 0.0, 0.5))
+class _Splitting:
+    """The ADMM's own operators on a (normalized) :class:`.program.ReLUProgram`: the cone
+    slack in its products, its update, and the lower bound with the slack's multipliers."""
 
-
-def unscaled_result(blocks: np.ndarray, values, lower: float, dual_point: np.ndarray,
-                    scale: float, ys: float, t0: float, **fields) -> ReLUADMMResult:
-    """The result in the caller's units of a solve on ``A / scale`` and ``y / ys`` (``beta``
-    divided by ``scale ys``): ``values`` are the program objective, the network objective
-    and the cone violation at ``blocks``; ``fields`` are the solver's own
-    (``status``, ``iterations``, ``linear_solver``, ...)."""
-    f = ys * ys
-    return ReLUADMMResult(
-        blocks=blocks * (ys / scale), objective=values[1] * f,
-        program_objective=values[0] * f, lower_bound=lower * f,
-        cone_violation=values[2] * ys, dual_point=dual_point * ys,
-        solve_time=time.perf_counter() - t0, **{"rho": 0.0, **fields})
-
-
-def best_scaled_value(loss: Loss, v: np.ndarray, y: np.ndarray, norm: float, beta: float
-                      ) -> tuple[float, float]:
-    r"""The best :math:`-L^*(-sv)` over scales with :math:`s\cdot\text{norm} \le \beta`
-    (and ``s <= 1`` for the classification losses, whose dual domain is bounded).
-    Returns ``(value, s)``."""
-    if loss.name == "hinge":  # -L*(-sv) = s <v, y> is linear in s: the largest feasible s
-        s = 1.0 if norm <= beta else beta / norm
-        return loss.dual_value(s * v, y), s
-    if loss.name == "squared":
-        vv = float(v @ v)
-        s = 0.0 if vv == 0.0 else max(float(v @ y) / vv, 0.0)
-        if norm > 0:
-            s = min(s, beta / norm)
-        return loss.dual_value(s * v, y), s
-    top = 1.0 if norm <= beta else beta / norm
-    res = minimize_scalar(lambda s: -loss.dual_value(s * v, y), bounds=(0.0, top),
-                          method="bounded", options={"xatol": 1e-12})
-    s = max((float(res.x), top, 0.0), key=lambda t: loss.dual_value(t * v, y))
-    return loss.dual_value(s * v, y), s
-
-
-# --- the solver -------------------------------------------------------------------------------
-
-
-class _ReLUADMM:
-    def __init__(self, ops: PatternOperators, y, loss, beta, scale):
-        self.ops, self.y, self.loss, self.beta = ops, y, loss, beta
-        self.scale = scale  # A is divided by it; blocks are multiplied by it
-        P, nb = ops.P, ops.nb
-        self.sign = np.concatenate([np.ones(P), -np.ones(P)]) if ops.cone else np.ones(P)
-        self.pat = np.tile(np.arange(P), 2) if ops.cone else np.arange(P)
-        self.root = math.sqrt(ops.gamma)  # the cone rows enter as sqrt(gamma) G z = s
-
-    # products over every block ----------------------------------------------------------
-    def forward(self, Z: np.ndarray) -> np.ndarray:
-        """:math:`Fz` for blocks ``Z`` ``(h, nb)``."""
-        ops, P = self.ops, self.ops.P
-        return ops.F0(Z[:, :P] - Z[:, P:]) if ops.cone else ops.F0(Z)
+    def __init__(self, prog: ReLUProgram, system: _LinearSystem):
+        self.prog, self.system = prog, system
+        self.root = math.sqrt(system.gamma)  # the cone rows enter as sqrt(gamma) G z = s
 
     @staticmethod
     def slack_view(Wc: np.ndarray, mode: str, scale: float) -> np.ndarray:
@@ -214,7 +199,7 @@ class _ReLUADMM:
                 scale: float = 1.0) -> np.ndarray:
         r""":math:`F^Tv + G^T w` as ``(h, nb)`` blocks, ``w`` the :meth:`slack_view` of
         ``W`` ``(N, nb)`` (``None`` for the gated program)."""
-        ops, P = self.ops, self.ops.P
+        ops, P = self.prog, self.prog.P
         r = ops.pool_adj(v)
         out = np.empty((ops.h, ops.nb))
         for c in ops.chunks():
@@ -236,7 +221,7 @@ class _ReLUADMM:
         r"""Relaxed update of ``Wst`` = :math:`\hat G z + \lambda_s` in place (``s`` and
         :math:`\lambda_s` are its positive and negative parts); returns
         :math:`\|\Delta\lambda_s\|^2`."""
-        ops, P = self.ops, self.ops.P
+        ops, P = self.prog, self.prog.P
         change = 0.0
         for c in ops.chunks():
             M = ops.M[:, c]
@@ -251,56 +236,31 @@ class _ReLUADMM:
         return change
 
     # certificate -------------------------------------------------------------------------
-    def values(self, Q: np.ndarray) -> tuple[float, float, float, np.ndarray]:
-        """Program objective, network objective, cone violation and program prediction at
-        blocks ``Q``."""
-        ops = self.ops
-        norms = np.linalg.norm(Q, axis=0)
-        live = np.flatnonzero(norms > 0)
-        rows_prog, rows_net = np.zeros(ops.N), np.zeros(ops.N)
-        viol = 0.0
-        for a in range(0, live.size, ops.step):
-            j = live[a:a + ops.step]
-            AQ = ops.A @ Q[:, j]
-            M = ops.M[:, self.pat[j]]
-            rows_prog += (M * AQ) @ self.sign[j]
-            rows_net += np.maximum(AQ, 0.0) @ self.sign[j]
-            if ops.cone:
-                viol = max(viol, float(np.max(-(2.0 * M - 1.0) * AQ, initial=0.0)))
-        pen = self.beta * float(norms.sum())
-        pred = ops.pool_sum(rows_prog)
-        prog = self.loss.value(pred, self.y) + pen
-        if not ops.cone:  # gated network: the gates are fixed, so the network is the program
-            return prog, prog, 0.0, pred
-        net = self.loss.value(ops.pool_sum(rows_net), self.y) + pen
-        return prog, net, viol, pred
-
     def lower_bound(self, v: np.ndarray, Wst: np.ndarray | None, mu_scale: float
                     ) -> tuple[float, np.ndarray]:
         """Certified lower bound from ``v`` and the cone multipliers
         ``mu = mu_scale * (-Wst)_+`` (scaled jointly with ``v``)."""
-        if self.loss.classification:
-            v = self.y * np.clip(v * self.y, 0.0, 1.0)
+        v = self.prog.loss.into_domain(v, self.prog.y)
         C = self.adjoint(v, Wst, "mu", mu_scale)
         norms = np.linalg.norm(C, axis=0)
         if Wst is not None:
             norms = self._refine(v, Wst, mu_scale, C, norms)
         norm = float(norms.max(initial=0.0))
-        value, s = best_scaled_value(self.loss, v, self.y, norm, self.beta)
+        value, s = self.prog.dual_bound(v, norm)
         return value, s * v
 
     def _refine(self, v, Wst, mu_scale, C, norms, steps: int = 30):
         r"""Improve the multipliers of the blocks above ``beta``: accelerated projected
         gradient on :math:`\min_{\mu_j \ge 0} \|c_j + \sqrt\gamma A^T E_j\mu_j\|^2`
         (``A`` has unit norm, so the step is :math:`1/\gamma`)."""
-        ops = self.ops
-        J_all = np.flatnonzero(norms > self.beta)
+        ops = self.prog
+        J_all = np.flatnonzero(norms > self.prog.beta)
         if J_all.size == 0 or self.root == 0.0 or J_all.size > max(10, norms.size // 10):
             return norms  # far from converged (most blocks above beta): not worth 2*steps products
         refined = np.empty(J_all.size)
         for a in range(0, J_all.size, ops.step):  # chunks of blocks: bounded temporaries
             J = J_all[a:a + ops.step]
-            E = 2.0 * ops.M[:, self.pat[J]] - 1.0
+            E = 2.0 * ops.M[:, ops.pat[J]] - 1.0
             m = mu_scale * np.maximum(-Wst[:, J], 0.0)
             base = C[:, J] - self.root * ops.A.T @ (E * m)  # sigma_j F_j^T v
             yk, t = m.copy(), 1.0
@@ -318,14 +278,8 @@ class _ReLUADMM:
 
 
 def solve_relu_admm(
-    A: np.ndarray,
-    masks: np.ndarray,
-    y: np.ndarray,
-    loss: Loss,
-    beta: float,
+    program: ReLUProgram,
     *,
-    pool: int = 1,
-    cone: bool = True,
     start: np.ndarray | None = None,
     tol: float = 1e-8,
     max_iters: int | None = None,
@@ -336,24 +290,12 @@ def solve_relu_admm(
     cone_weight: float = 1.0,
     adapt: bool = True,
     log: Any = None,
-) -> ReLUADMMResult:
-    r"""Solve the cone-constrained (``cone=True``) or gated group lasso over patterns.
+) -> ReLUResult:
+    r"""Solve a cone-constrained or gated :class:`.program.ReLUProgram` by ADMM (any loss).
 
     Parameters
     ----------
-    A : ndarray, shape (N, h)
-        Rows (samples, or ``pool`` stacked groups of patches).
-    masks : ndarray of bool, shape (N, P)
-    y : ndarray, shape (n,)
-        One output's targets.
-    loss : Loss
-        ``"squared"``, ``"logistic"`` or ``"hinge"``.
-    beta : float
-    pool : int
-        Row groups summed per sample (``N = pool * n``).
-    cone : bool
-        ``2P`` sign-constrained blocks ``[V, W]`` with cone constraints, or ``P`` free
-        blocks (gated ReLU).
+    program : ReLUProgram
     start : ndarray, shape (h, nb), optional
         Starting blocks (e.g. a trained network's neurons); it counts as an iterate, so
         the result is never worse than it.
@@ -366,29 +308,36 @@ def solve_relu_admm(
     check_every : int
         Iterations between certificates.
     linear_solver : {"auto", "direct", "cg"}
+    cone_weight : float
+        Weight of the cone rows in the splitting.
+    adapt : bool
+        Let :math:`\rho` follow the residuals.
     log : logging.Logger, optional
         Progress at every certificate (debug level).
+
+    Returns
+    -------
+    ReLUResult
+        ``method="admm"``; ``statistics``: the final ``rho``, the ``linear_solver`` used and
+        the ``cg_iterations``.
     """
     t0 = time.perf_counter()
-    A = np.asarray(A, dtype=float)
-    y = np.asarray(y, dtype=float)
-    scale = max(float(np.linalg.norm(A, 2)), 1e-300) if A.size else 1.0
-    ops = PatternOperators(A / scale, masks, pool=pool, cone=cone, linear_solver=linear_solver,
-                           cone_weight=cone_weight)
+    ops, scale, _ = program.normalized(scale_targets=False)
+    system = _LinearSystem(ops, linear_solver=linear_solver, cone_weight=cone_weight)
     if time_limit is not None:
-        ops.deadline = t0 + time_limit
-    bs = beta / scale
-    alg = _ReLUADMM(ops, y, loss, bs, scale)
+        system.deadline = t0 + time_limit
+    alg = _Splitting(ops, system)
+    y, loss, bs, cone = ops.y, ops.loss, ops.beta, ops.cone
     h, nb, N = ops.h, ops.nb, ops.N
     max_iters = DEFAULT_MAX_ITERS if max_iters is None else int(max_iters)
-    if rho is None:  # the cone rows want a larger rho as their number grows (measured)
+    if rho is None:  # the cone rows want a larger rho as their number grows
         rho = DEFAULT_RHO * max(1.0, N / 30.0) if cone else DEFAULT_RHO
     rho = float(rho)
 
     Z = np.zeros((h, nb)) if start is None else np.asarray(start, dtype=float) * scale
-    ops.set_guess(Z)
+    system.set_guess(Z)
     Q = Z.copy()
-    p = alg.forward(Z)
+    p = ops.forward(Z)
     lam_p = np.zeros_like(p)
     lam_q = np.zeros_like(Z)
     Wst = np.zeros((N, nb if cone else 0))  # slack of the cone constraints (none without)
@@ -407,12 +356,12 @@ def solve_relu_admm(
 
     def certify(k: int) -> float:
         nonlocal lower, dual_point
-        prog, net, viol, pred = alg.values(Q)
+        prog, net, viol, pred = ops.values(Q)
         upper = max(prog, net)
         latest.update(upper=upper, Q=Q, vals=(prog, net, viol))
         if k == 0 and start is not None:
             first.update(latest, Q=Q.copy())
-        for v in (-rho * lam_p, loss_gradient_point(loss, pred, y)):
+        for v in (-rho * lam_p, loss.dual_point(pred, y)):
             value, point = alg.lower_bound(v, Wst, rho * alg.root)
             if value > lower:
                 lower, dual_point = value, point
@@ -439,13 +388,13 @@ def solve_relu_admm(
             break
         k += 1
         rhs = alg.adjoint(p - lam_p, Wst) + (Q - lam_q)
-        Z = ops.solve(rhs, rtol=1e-10 if ops.linear_solver == "direct" else
-                      max(1e-12, min(1e-3, 0.1 * rel)))
-        Fz = RELAXATION * alg.forward(Z) + (1.0 - RELAXATION) * p
+        Z = system.solve(rhs, rtol=1e-10 if system.linear_solver == "direct" else
+                         max(1e-12, min(1e-3, 0.1 * rel)))
+        Fz = RELAXATION * ops.forward(Z) + (1.0 - RELAXATION) * p
         Zr = RELAXATION * Z + (1.0 - RELAXATION) * Q
         s_change = alg.cone_step(Z, Wst) if cone else 0.0
         p_old, Q_old = p, Q
-        p = loss_prox(loss, Fz + lam_p, y, rho, guess=p)
+        p = loss.prox(Fz + lam_p, y, rho, guess=p)
         G = Zr + lam_q
         gn = np.linalg.norm(G, axis=0)
         Q = G * np.maximum(1.0 - (bs / rho) / np.maximum(gn, 1e-300), 0.0)
@@ -472,9 +421,10 @@ def solve_relu_admm(
         certify(k)
     best = first if first and first["upper"] < latest["upper"] else latest
     prog, net, viol = best["vals"]
-    return ReLUADMMResult(
+    return ReLUResult(
         blocks=best["Q"] / scale,
         status=status,
+        method="admm",
         iterations=k,
         objective=net,
         program_objective=prog,
@@ -482,8 +432,7 @@ def solve_relu_admm(
         cone_violation=viol,
         dual_point=dual_point,
         solve_time=time.perf_counter() - t0,
-        rho=rho,
-        linear_solver=ops.linear_solver,
-        cg_iterations=ops.cg_iterations,
+        statistics={"rho": rho, "linear_solver": system.linear_solver,
+                    "cg_iterations": system.cg_iterations},
         history=history,
     )

@@ -2,7 +2,7 @@ r"""Column generation over the atoms of the pattern cones: the cone-constrained 
 ReLU program with the squared loss, solved by a small master problem over exactly
 feasible directions, certified on the full program.
 
-The program, one output at a time (``F``, ``G`` as in :mod:`.relu_ops`):
+The program, one output at a time (:class:`.program.ReLUProgram`):
 
 .. math::
 
@@ -19,7 +19,8 @@ with feature :math:`\phi = F_ju`. Over a finite set of atoms the *master problem
 is a restriction of the program: :math:`z_j = \sum_{a \in j} c_au_a` lies in the convex
 cone :math:`K_j` and :math:`\|z_j\| \le \sum_{a \in j} c_a`, so ``z`` is feasible and its
 objective is at most the master's. It is a nonnegative quadratic program in as many
-variables as atoms (tens to hundreds): bounded quasi-Newton, then Newton on its support.
+variables as atoms (tens to hundreds), solved exactly by the Lawson-Hanson active-set
+method on its Gram form (:func:`solve_master`).
 After each solve the atoms of a block are merged into one (:math:`z_j/\|z_j\|`), which
 lowers the master's value to the program's at ``z``.
 
@@ -46,24 +47,13 @@ direction one atom per round, as in Frank-Wolfe. Each round therefore also adds,
 block of ``z``, the directions of :math:`\Pi_{K_j}(z_j + \tau\|z_j\|/\|g_j\|\,g_j)` for the
 steps :data:`GRADIENT_STEPS` (projected-gradient points, projected exactly by the same
 cutting planes): the master problem then takes a projected-gradient step of its own length
-in every block. Without them (measured with a quasi-Newton master problem) the gap at
-(20000, 100, 2000) fell by about 1% a round (69% after 300 s); with them it closes in 24
-rounds.
+in every block (docs/design_notes.md says what that changed).
 
 **Certificate.** Weak duality with the scaled residual: the optimum is at least
 :math:`-L^*(-sv)` whenever :math:`s\max_j\sigma_j \le \beta` (the best ``s`` is taken,
 the bounds in place of the :math:`\sigma_j`). The loop stops when ``z``'s objective is
 within ``tol`` of the best such bound; ``z`` is feasible by construction (its cone
 violation is rounding).
-
-**Measured** (one core, ``benchmarks/relu_firstorder.py``, the README's table):
-(1000, 20, 100) certified to 3.0e-7 in 0.65 s (Clarabel on the full program: 89 s);
-(4000, 50, 200) to 4.8e-8 in 3.9 s; (20000, 100, 2000) to 2.9e-6 (``tol=1e-4``) in 141 s at
-511 MiB peak, 118 s of 155 s (profiled) in the least-squares solves of the pricing. The active set (:mod:`.relu_active_set`) took 2.7 s and 51 s on the first two
-and could not finish the third: it factors dense matrices of order (blocks kept) ``x h``
-and refines certificates over every row, where the atoms keep ``n`` floats per atom and
-each block's rows from round to round. The loops over blocks left in Python are the
-small least-squares solves (SciPy has no batched nonnegative least squares).
 """
 
 from __future__ import annotations
@@ -76,11 +66,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import nnls
 
-from ....losses import Loss
+from ....losses import SquaredLoss
 from ....results import relative_gap
-from .admm import ReLUADMMResult, _ReLUADMM, best_scaled_value, unscaled_result
-from .program import PatternOperators
-from .active_set.working_set import top_rows
+from .program import ReLUProgram, ReLUResult, top_rows, unscaled_result
 
 __all__ = ["solve_relu_atoms", "DEFAULT_ATOMS_PER_ROUND"]
 
@@ -109,7 +97,7 @@ DEFAULT_MAX_ROUNDS = 500
 
 #: The loop has stalled when the relative gap has fallen by less than ``STALL_FACTOR``
 #: in ``STALL_ROUNDS`` rounds: the last digits of a block's direction come from atoms
-#: almost parallel to it, one round each (as in Frank-Wolfe), and :mod:`.relu_methods`
+#: almost parallel to it, one round each (as in Frank-Wolfe), and :mod:`.methods`
 #: may hand over to the active set.
 STALL_ROUNDS = 5
 STALL_FACTOR = 0.99
@@ -119,8 +107,8 @@ class _Pricing:
     r"""The rows kept per block, their last multipliers, and the dual norms
     :math:`\sigma_j` they bound."""
 
-    def __init__(self, ops: PatternOperators, sign: np.ndarray, pat: np.ndarray):
-        self.ops, self.sign, self.pat = ops, sign, pat  # of each block, as in _ReLUADMM
+    def __init__(self, ops: ReLUProgram):
+        self.ops, self.sign, self.pat = ops, ops.sign, ops.pat  # of each block
         self.rows: list[np.ndarray] = [np.zeros(0, dtype=int) for _ in range(ops.nb)]
         self.lam: list[np.ndarray] = [np.zeros(0) for _ in range(ops.nb)]
 
@@ -160,7 +148,7 @@ class _Pricing:
     def violated(self, R: np.ndarray, blocks: np.ndarray, norms: np.ndarray):
         """For directions ``R`` ``(h, C)`` of ``blocks``: which satisfy every row, and the
         ``(row, column)`` pairs of the rows violated most (at most ``CUT_ROWS h`` per
-        column, by :func:`.relu_working_set.top_rows`)."""
+        column, by :func:`.program.top_rows`)."""
         ops = self.ops
         ok = np.ones(blocks.size, dtype=bool)
         found = []
@@ -213,7 +201,7 @@ class _Pricing:
         return sig, R, exact
 
 
-def _features(ops: PatternOperators, pat: np.ndarray, sign: np.ndarray, U: np.ndarray
+def _features(ops: ReLUProgram, pat: np.ndarray, sign: np.ndarray, U: np.ndarray
               ) -> np.ndarray:
     """Columns :math:`\\sigma S D_pAu` of atoms ``U`` ``(h, K)`` (``n x K``)."""
     rows = ops.M[:, pat] * (ops.A @ U) * sign
@@ -224,8 +212,8 @@ def solve_master(Phi: np.ndarray, y: np.ndarray, beta: float, c0: np.ndarray) ->
     r""":math:`\arg\min_{c \ge 0} \tfrac12\|\Phi c - y\|^2 + \beta\sum_a c_a` from the
     feasible ``c0``: the Lawson-Hanson active-set method on the Gram form
     :math:`\tfrac12 c^TQc - q^Tc`, :math:`Q = \Phi^T\Phi`, :math:`q = \Phi^Ty - \beta`
-    (exact in finitely many steps; near-parallel atoms make ``Q`` ill-conditioned, where a
-    quasi-Newton method crawled). The support of ``c0`` is the first passive set."""
+    (exact in finitely many steps, also when near-parallel atoms make ``Q``
+    ill-conditioned). The support of ``c0`` is the first passive set."""
     Q, q = Phi.T @ Phi, Phi.T @ y - beta
     K = q.size
     c = np.maximum(np.asarray(c0, dtype=float), 0.0)
@@ -262,33 +250,21 @@ def solve_master(Phi: np.ndarray, y: np.ndarray, beta: float, c0: np.ndarray) ->
 
 
 def solve_relu_atoms(
-    A: np.ndarray,
-    masks: np.ndarray,
-    y: np.ndarray,
-    loss: Loss,
-    beta: float,
+    program: ReLUProgram,
     *,
-    pool: int = 1,
     start: np.ndarray | None = None,
     tol: float = 1e-8,
     max_iters: int | None = None,
     time_limit: float | None = None,
     atoms_per_round: int = DEFAULT_ATOMS_PER_ROUND,
     log: Any = None,
-) -> ReLUADMMResult:
-    r"""Solve the cone-constrained group lasso over patterns (squared loss) by column
-    generation over cone atoms.
+) -> ReLUResult:
+    r"""Solve a cone-constrained :class:`.program.ReLUProgram` with the squared loss by
+    column generation over cone atoms.
 
     Parameters
     ----------
-    A : ndarray, shape (N, h)
-    masks : ndarray of bool, shape (N, P)
-    y : ndarray, shape (n,)
-    loss : Loss
-        The squared loss.
-    beta : float
-    pool : int
-        Row groups summed per sample (``N = pool * n``).
+    program : ReLUProgram
     start : ndarray, shape (h, 2P), optional
         Starting blocks ``[V, W]`` (a trained network's): each nonzero block, projected
         onto its cone, is a first atom. The result is never worse than ``start``.
@@ -300,28 +276,24 @@ def solve_relu_atoms(
         Seconds before ``"time_limit"``.
     atoms_per_round : int
         Blocks entering the master problem per round.
+    log : logging.Logger, optional
+        Progress at every round (debug level).
 
     Returns
     -------
-    ReLUADMMResult
-        ``iterations`` counts rounds; ``linear_solver`` is ``"column_generation"``;
-        ``cg_iterations`` counts the atoms of the last master problem. ``status`` is
-        ``"optimal"`` (certified gap at most ``tol``), ``"time_limit"``,
-        ``"iteration_limit"``, or, when no block is left to enter or the gap stalls
-        (:data:`STALL_ROUNDS`), ``"optimal_inaccurate"`` (gap at most ``10 tol``) or
-        ``"error"``.
+    ReLUResult
+        ``method="atoms"``; ``iterations`` counts rounds; ``statistics["atoms"]`` the atoms
+        of the last master problem. ``status`` is ``"optimal"`` (certified gap at most
+        ``tol``), ``"time_limit"``, ``"iteration_limit"``, or, when no block is left to
+        enter or the gap stalls (:data:`STALL_ROUNDS`), ``"optimal_inaccurate"`` (gap at
+        most ``10 tol``) or ``"error"``.
     """
     t0 = time.perf_counter()
-    if loss.name != "squared":
-        raise ValueError("column generation handles the squared loss only")
-    A = np.asarray(A, dtype=float)
-    y = np.asarray(y, dtype=float)
-    scale = max(float(np.linalg.norm(A, 2)), 1e-300) if A.size else 1.0
-    ys = max(float(np.abs(y).max(initial=0.0)), 1e-300)
-    ops = PatternOperators(A / scale, masks, pool=pool, cone=True, linear_solver="cg")
-    bs, yy = beta / (scale * ys), y / ys
-    alg = _ReLUADMM(ops, yy, loss, bs, 1.0)
-    pricing = _Pricing(ops, alg.sign, alg.pat)
+    if not (program.cone and isinstance(program.loss, SquaredLoss)):
+        raise ValueError("column generation handles the cone-constrained squared loss only")
+    ops, scale, ys = program.normalized(scale_targets=True)
+    bs, yy = ops.beta, ops.y
+    pricing = _Pricing(ops)
     h, nb = ops.h, ops.nb
     max_rounds = DEFAULT_MAX_ROUNDS if max_iters is None else int(max_iters)
     batch = max(int(atoms_per_round), 1)
@@ -334,21 +306,21 @@ def solve_relu_atoms(
     if start is not None:
         Z0 = np.asarray(start, dtype=float) * (scale / ys)
         live = np.flatnonzero(np.linalg.norm(Z0, axis=0) > 0)
-        best_start = (alg.values(Z0), Z0)
+        best_start = (ops.values(Z0), Z0)
         if live.size:  # the start's blocks, exactly on their cones
             sig, R, _ = pricing.price(Z0[:, live], live, -1.0, live.size)  # projections
             keep = sig > 0
             atom_block, U, c = live[keep], R[:, keep] / sig[keep], sig[keep]
     if c.size:
-        c = solve_master(_features(ops, alg.pat[atom_block], alg.sign[atom_block], U), yy,
+        c = solve_master(_features(ops, ops.pat[atom_block], ops.sign[atom_block], U), yy,
                          bs, c)
-    lower, dual_point = -math.inf, np.zeros_like(y)
+    lower, dual_point = -math.inf, np.zeros_like(yy)
     history: list[tuple[int, float, float]] = []
     status, rounds = None, 0
     exact_count = EXACT_FACTOR * batch
     while True:
         Z = _blocks(atom_block, U, c, nb)
-        prog, net, viol, pred = vals = alg.values(Z)  # pred = F z, the master's prediction
+        prog, net, viol, pred = vals = ops.values(Z)  # pred = F z, the master's prediction
         upper = max(prog, net)
         v = yy - pred
         G0 = ops.F0T(v)
@@ -356,7 +328,7 @@ def solve_relu_atoms(
         blocks = np.concatenate([over, over + ops.P])
         sig, R, exact = pricing.price(pricing.gradients(G0, blocks), blocks, threshold,
                                       exact_count)
-        value, s = best_scaled_value(loss, v, yy, float(sig.max(initial=0.0)), bs)
+        value, s = ops.dual_bound(v, float(sig.max(initial=0.0)))
         if value > lower:
             lower, dual_point = value, s * v
         rel = relative_gap(lower, upper)
@@ -394,7 +366,7 @@ def solve_relu_atoms(
         atom_block = np.concatenate([live, blocks[enter], local_block])
         U = np.hstack([Z[:, live] / zn, R[:, enter] / sig[enter], local_U])
         c0 = np.concatenate([zn, np.zeros(enter.size + local_block.size)])
-        Phi = _features(ops, alg.pat[atom_block], alg.sign[atom_block], U)
+        Phi = _features(ops, ops.pat[atom_block], ops.sign[atom_block], U)
         c = solve_master(Phi, yy, bs, c0)
         on = c > 0
         atom_block, U, c = atom_block[on], U[:, on], c[on]
@@ -403,9 +375,8 @@ def solve_relu_atoms(
     if best_start is not None and max(best_start[0][:2]) < upper:
         blocks_out, out_vals = best_start[1], best_start[0][:3]
     return unscaled_result(blocks_out, out_vals, lower, dual_point, scale, ys, t0,
-                           status=status, iterations=rounds,
-                           linear_solver="column_generation", cg_iterations=int(c.size),
-                           history=history)
+                           status=status, method="atoms", iterations=rounds,
+                           statistics={"atoms": int(c.size)}, history=history)
 
 
 def _gradient_atoms(pricing: _Pricing, Z: np.ndarray, G0: np.ndarray, live: np.ndarray

@@ -1,12 +1,12 @@
-r"""Which solver takes a two-layer ReLU program on ``backend="firstorder"``.
+r"""Which method solves a :class:`.program.ReLUProgram` on ``backend="firstorder"``.
 
-``method="atoms"`` (:mod:`.relu_atoms`: column generation over exactly feasible directions
+``method="atoms"`` (:mod:`.atoms`: column generation over exactly feasible directions
 of the pattern cones, with pricing by cutting-plane least squares) and
-``method="active_set"`` (:mod:`.relu_active_set`: interior-point solves of reduced
+``method="active_set"`` (:mod:`.active_set`: interior-point solves of reduced
 programs, polished on the faces of the cones) apply to the cone-constrained program with
-the squared loss; ``method="admm"`` (:mod:`.relu_admm`) to every program. ``"auto"`` takes
-the atoms where they apply, the ADMM otherwise (measured at (4000, 50, 200): atoms 3.9 s,
-active set 51 s, to the same certified tolerance).
+the squared loss; ``method="admm"`` (:mod:`.admm`) to every program. ``"auto"`` takes
+the atoms where they apply (the fastest, docs/design_notes.md), the ADMM otherwise, and
+hands a stalled column generation with few blocks over to the active set.
 
 The active set's reduced program is dense: its interior-point solves factor matrices of
 order (blocks kept) x ``h``. Before each reduced solve its memory is predicted as
@@ -26,19 +26,18 @@ import numpy as np
 
 from ...._units import available_memory, format_bytes
 from ....errors import InvalidInputError, ProblemTooLargeError
-from ....losses import Loss
+from ....losses import SquaredLoss
 from .active_set.solver import DEFAULT_BLOCKS_PER_ROUND, _TooLarge, solve_relu_active_set
-from .admm import ReLUADMMResult, solve_relu_admm
+from .admm import solve_relu_admm
 from .atoms import solve_relu_atoms
+from .program import ReLUProgram, ReLUResult
 
-__all__ = ["solve_relu_firstorder", "predict_memory", "METHODS", "ADMM_OPTIONS", "ACTIVE_SET_OPTIONS",
+__all__ = ["solve_relu", "predict_memory", "METHODS", "ADMM_OPTIONS", "ACTIVE_SET_OPTIONS",
            "ATOMS_OPTIONS", "REDUCED_BYTES_PER_ENTRY"]
 
 #: Peak bytes of one reduced solve per entry of the square of its number of variables (the
 #: kept Gram matrix and the one being extended, the Newton matrix factored in place, the
-#: products of the face polish). Measured with tracemalloc on (4000, 50, 200) working sets:
-#: 64 bytes per entry at 2,000 variables, 88 at 1,000 (where the fixed chunk buffers of
-#: the Gram products weigh more).
+#: products of the face polish), calibrated with tracemalloc (docs/design_notes.md).
 REDUCED_BYTES_PER_ENTRY = 96
 
 
@@ -54,8 +53,8 @@ ACTIVE_SET_OPTIONS = frozenset({"rows_per_round", "blocks_per_round"})
 ATOMS_OPTIONS = frozenset({"atoms_per_round"})
 
 #: Under ``"auto"``, a stalled column generation hands over to the active set when its
-#: blocks are at most this many reduced variables (blocks times ``h``; measured on one
-#: core: 2,000 variables 0.13 s per interior-point factor).
+#: blocks are at most this many reduced variables (blocks times ``h``): a fraction of a
+#: second per interior-point factor.
 HANDOVER_VARIABLES = 3000
 METHODS = ("auto", "atoms", "active_set", "admm")
 
@@ -72,16 +71,15 @@ def predict_memory(N: int, h: int, P: int) -> int:
     return int(dense + 6 * 8 * N * 2 * P + 4 * 8 * min(2**22, N * 2 * P) + 16 * 8 * h * 2 * P)
 
 
-def solve_relu_firstorder(A, masks, y, loss: Loss, beta: float, *, method: str = "auto",
-                          cone: bool = True, pool: int = 1, start=None, tol: float = 1e-8,
-                          max_iters: int | None = None, time_limit: float | None = None,
-                          log: Any = None, **options) -> ReLUADMMResult:
-    """One output's solve by ``method``: ``"atoms"`` (:func:`.relu_atoms.solve_relu_atoms`)
-    or ``"active_set"`` (:func:`.relu_active_set.solve_relu_active_set`), both for the
-    cone-constrained program with the squared loss; ``"admm"``
-    (:func:`~.relu_admm.solve_relu_admm`); or ``"auto"``: the atoms where they apply, else
-    the ADMM. ``options`` are the chosen method's (:data:`ATOMS_OPTIONS`,
-    :data:`ACTIVE_SET_OPTIONS`, :data:`ADMM_OPTIONS`).
+def solve_relu(program: ReLUProgram, *, method: str = "auto", start=None, tol: float = 1e-8,
+               max_iters: int | None = None, time_limit: float | None = None,
+               log: Any = None, **options) -> ReLUResult:
+    """Solve one output's :class:`.program.ReLUProgram` by ``method``: ``"atoms"``
+    (:func:`.atoms.solve_relu_atoms`) or ``"active_set"``
+    (:func:`.active_set.solver.solve_relu_active_set`), both for the cone-constrained
+    program with the squared loss; ``"admm"`` (:func:`.admm.solve_relu_admm`); or
+    ``"auto"``: the atoms where they apply, else the ADMM. ``options`` are the chosen
+    method's (:data:`ATOMS_OPTIONS`, :data:`ACTIVE_SET_OPTIONS`, :data:`ADMM_OPTIONS`).
 
     Raises
     ------
@@ -93,11 +91,11 @@ def solve_relu_firstorder(A, masks, y, loss: Loss, beta: float, *, method: str =
     """
     if method not in METHODS:
         raise InvalidInputError(f"method must be one of {list(METHODS)}, got {method!r}.")
-    applies = cone and loss.name == "squared"
+    applies = program.cone and isinstance(program.loss, SquaredLoss)
     if method in ("atoms", "active_set") and not applies:
         raise InvalidInputError(
             f"method={method!r} solves the cone-constrained program with the squared loss; "
-            f"this one is {'gated' if not cone else 'not squared'} (use method='admm')."
+            f"this one is {'gated' if not program.cone else 'not squared'} (use method='admm')."
         )
     auto = method == "auto"
     if auto:
@@ -112,27 +110,25 @@ def solve_relu_firstorder(A, masks, y, loss: Loss, beta: float, *, method: str =
         k = options.get(name, 1)
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise InvalidInputError(f"{name} must be a positive integer, got {k!r}.")
-    common = dict(pool=pool, start=start, tol=tol, max_iters=max_iters,
-                  time_limit=time_limit, log=log)
+    common = dict(start=start, tol=tol, max_iters=max_iters, time_limit=time_limit, log=log)
     if method == "atoms":
         t0 = time.perf_counter()
-        res = solve_relu_atoms(A, masks, y, loss, beta, **common, **options)
-        return _finish_stalled(res, A, masks, y, loss, beta, common, t0) if auto else res
+        res = solve_relu_atoms(program, **common, **options)
+        return _finish_stalled(res, program, common, t0) if auto else res
     if method == "admm":
-        return solve_relu_admm(A, masks, y, loss, beta, cone=cone, **common, **options)
-    first = 2 * options.get("blocks_per_round", DEFAULT_BLOCKS_PER_ROUND) * A.shape[1]
+        return solve_relu_admm(program, **common, **options)
+    first = 2 * options.get("blocks_per_round", DEFAULT_BLOCKS_PER_ROUND) * program.h
     fits = reduced_variables_that_fit()
     if first > fits:
         raise ProblemTooLargeError(_too_large(first, fits))
     try:
-        return solve_relu_active_set(A, masks, y, loss, beta, max_variables=fits, **common,
-                                     **options)
+        return solve_relu_active_set(program, max_variables=fits, **common, **options)
     except _TooLarge:
         raise ProblemTooLargeError(_too_large(fits + 1, fits)) from None
 
 
-def _finish_stalled(res: ReLUADMMResult, A, masks, y, loss: Loss, beta: float, common: dict,
-                    t0: float) -> ReLUADMMResult:
+def _finish_stalled(res: ReLUResult, program: ReLUProgram, common: dict,
+                    t0: float) -> ReLUResult:
     """Under ``"auto"``, a column generation that stalled short of ``tol`` is finished by
     the active set from its blocks when they are at most :data:`HANDOVER_VARIABLES`
     reduced variables and fit in memory, and its working sets stay so (its interior-point
@@ -140,13 +136,13 @@ def _finish_stalled(res: ReLUADMMResult, A, masks, y, loss: Loss, beta: float, c
     the better certified result is returned."""
     live = int(np.count_nonzero(np.linalg.norm(res.blocks, axis=0)))
     cap = min(HANDOVER_VARIABLES, reduced_variables_that_fit())
-    if res.status not in ("optimal_inaccurate", "error") or live * A.shape[1] > cap:
+    if res.status not in ("optimal_inaccurate", "error") or live * program.h > cap:
         return res
     left = common["time_limit"]
     if left is not None:
         left = max(left - (time.perf_counter() - t0), 0.0)
     try:
-        other = solve_relu_active_set(A, masks, y, loss, beta, **{
+        other = solve_relu_active_set(program, **{
             **common, "start": res.blocks, "time_limit": left, "max_variables": cap})
     except _TooLarge:
         return res

@@ -1,10 +1,13 @@
-r"""The operators of the group lasso over activation patterns, applied without the stack
-of :math:`D_i A`.
+r"""The two-layer ReLU program as one object: the group lasso over activation patterns, its
+pattern operators, values and certified lower bound, and the result every method returns.
 
-The program (two-layer ReLU networks, ReLU CNNs and gated ReLU networks) has blocks
-:math:`z_j \in \mathbb{R}^h`, one per (pattern, sign), and
+The program (two-layer ReLU networks, ReLU CNNs and gated ReLU networks), one output at a
+time, has blocks :math:`z_j \in \mathbb{R}^h`, one per (pattern, sign):
 
 .. math::
+
+    \min_z\; L(Fz, y) + \beta\sum_j \|z_j\|_2
+    \quad\text{s.t.}\quad G_j z_j \ge 0 \ \text{(cone-constrained program only)},
 
     F z = S \sum_j \sigma_j D_{p(j)} A z_j \in \mathbb{R}^n, \qquad
     G_j z_j = (2D_{p(j)} - I) A z_j \in \mathbb{R}^N,
@@ -17,51 +20,61 @@ with rows ``A`` (``N x h``; ``N = pool * n`` stacked patches for CNNs), boolean 
 ``A`` or ``A^T`` over a chunk of patterns, so memory stays ``O(N P)`` booleans plus a
 chunk of floats.
 
-The linear system of the ADMM step is :math:`(I + G^TG + F^TF)z = r` (``G`` absent for the
-gated program). As :math:`G^TG = I \otimes A^TA` and :math:`F` only sees
-:math:`v_i - w_i`, the orthogonal change :math:`u = (v - w)/\sqrt2`,
-:math:`t = (v + w)/\sqrt2` leaves :math:`(I + A^TA)t = r_t` per block and one coupled
-system :math:`(I \otimes H + \kappa F_0^TF_0)u = r_u` with :math:`F_0 u = S\sum_i D_i A
-u_i`, :math:`H = I + A^TA`, :math:`\kappa = 2` (gated: :math:`H = I`, :math:`\kappa = 1`).
-It is solved by a cached Cholesky factor when :math:`hP` is small, else by conjugate
-gradients preconditioned with :math:`H + \kappa\omega_i A^TA` per block (``omega_i`` the
-density of pattern ``i``), warm-started from the previous solution.
+**Certificate.** For any ``v`` (a dual point of the prediction) weak duality gives
+
+.. math::
+
+    \text{optimum} \ge -L^*(-s v) \quad\text{whenever}\quad
+    s\,\big\|\sigma_j F_j^T v + G_j^T\mu_j\big\|_2 \le \beta\ \ \forall j
+
+for multipliers :math:`\mu_j \ge 0` of the cone constraints (none for the gated program);
+:meth:`ReLUProgram.dual_bound` takes the best scale ``s`` (:meth:`~sdpnets.losses.Loss.
+best_dual_scale`). The upper value of blocks ``z`` is the larger of the program objective
+and the objective of the network read off ``z`` (neuron :math:`(Az_j)_+` per block,
+:meth:`ReLUProgram.values`).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-import scipy.linalg as sla
 
-__all__ = ["PatternOperators", "DIRECT_MAX_SIZE"]
+from ....losses import Loss
+from ....results import relative_gap
 
-#: The coupled system is factorized directly when ``h * P`` is at most this.
-DIRECT_MAX_SIZE = 3000
+__all__ = ["ReLUProgram", "ReLUResult", "unscaled_result", "top_rows"]
 
 #: Floats in one chunk of ``A z`` (bounds the temporaries of every product).
 _CHUNK_FLOATS = 1 << 22
 
 
-class PatternOperators:
-    """Products with :math:`F_0`, :math:`F_0^T` and the block linear solve.
+class ReLUProgram:
+    """The group lasso over activation patterns for one output (see the module docstring).
 
     Parameters
     ----------
     A : ndarray, shape (N, h)
+        Rows (samples, or ``pool`` stacked groups of patches).
     masks : ndarray of bool, shape (N, P)
+    y : ndarray, shape (n,)
+        One output's targets.
+    loss : Loss
+    beta : float
     pool : int
         Row groups summed into one sample (``N = pool * n``); 1 for fully connected nets.
     cone : bool
-        Cone-constrained (``2P`` blocks) or gated (``P`` blocks) program.
-    linear_solver : {"auto", "direct", "cg"}
+        Cone-constrained (``2P`` blocks ``[V, W]``) or gated (``P`` free blocks) program.
     """
 
-    def __init__(self, A: np.ndarray, masks: np.ndarray, pool: int = 1, cone: bool = True,
-                 linear_solver: str = "auto", cone_weight: float = 1.0) -> None:
+    def __init__(self, A: np.ndarray, masks: np.ndarray, y: np.ndarray, loss: Loss,
+                 beta: float, *, pool: int = 1, cone: bool = True) -> None:
         self.A = np.ascontiguousarray(A, dtype=float)
         self.M = np.asarray(masks, dtype=bool)
+        self.y = np.asarray(y, dtype=float)
+        self.loss, self.beta = loss, beta
         self.N, self.h = self.A.shape
         self.P = self.M.shape[1]
         self.pool = int(pool)
@@ -69,23 +82,21 @@ class PatternOperators:
         self.cone = bool(cone)
         self.nb = 2 * self.P if cone else self.P
         self.step = max(1, _CHUNK_FLOATS // max(self.N, 1))
-        gram = self.A.T @ self.A
-        self.lam, self.Q = np.linalg.eigh(gram)
-        self.lam = np.maximum(self.lam, 0.0)
-        self.gamma = float(cone_weight) if cone else 0.0
-        self.H = np.eye(self.h) + self.gamma * gram
-        self.kappa = 2.0 if cone else 1.0
-        self.H_chol = sla.cho_factor(self.H)
-        density = self.M.mean(axis=0) * self.pool
-        self.pre = 1.0 + np.outer(self.lam, self.gamma + self.kappa * density)
-        if linear_solver == "auto":
-            linear_solver = "direct" if self.h * self.P <= DIRECT_MAX_SIZE else "cg"
-        self.linear_solver = linear_solver
-        self._K = self._factor() if linear_solver == "direct" else None
-        self._u = np.zeros((self.h, self.P))
-        self.cg_iterations = 0
-        #: ``time.perf_counter()`` value past which conjugate gradients stop early.
-        self.deadline: float | None = None
+        #: sign and pattern of each block
+        self.sign = np.concatenate([np.ones(self.P), -np.ones(self.P)]) if cone else np.ones(self.P)
+        self.pat = np.tile(np.arange(self.P), 2) if cone else np.arange(self.P)
+
+    def normalized(self, scale_targets: bool) -> tuple[ReLUProgram, float, float]:
+        r"""The same program on ``A / a`` and ``y / b`` with ``beta / (a b)``: ``a`` the
+        spectral norm of ``A``, ``b`` the largest ``|y_i|`` (or 1 without
+        ``scale_targets``). Its blocks are ``a / b`` times these, its objective
+        :math:`1/b^2` times this one's. Returns ``(program, a, b)``."""
+        a = max(float(np.linalg.norm(self.A, 2)), 1e-300) if self.A.size else 1.0
+        b = max(float(np.abs(self.y).max(initial=0.0)), 1e-300) if scale_targets else 1.0
+        y = self.y / b if scale_targets else self.y
+        beta = self.beta / (a * b) if scale_targets else self.beta / a
+        return (ReLUProgram(self.A / a, self.M, y, self.loss, beta, pool=self.pool,
+                            cone=self.cone), a, b)
 
     # -- pooling ---------------------------------------------------------------------------
     def pool_sum(self, r: np.ndarray) -> np.ndarray:
@@ -117,68 +128,120 @@ class PatternOperators:
             out[:, c] = self.A.T @ (self.M[:, c] * r[:, None])
         return out
 
-    # -- the linear system (I (x) H + kappa F0^T F0) u = r -------------------------------
-    def _factor(self):
-        """Cholesky factor of :math:`I \\otimes H + \\kappa F_0^TF_0` (``hP`` square), built
-        from row chunks of :math:`F_0` (bounded memory)."""
-        h, P = self.h, self.P
-        K = np.kron(np.eye(P), self.H)
-        rows = max(1, _CHUNK_FLOATS // (h * P))
-        for a in range(0, self.n, rows):
-            idx = np.arange(a, min(a + rows, self.n))
-            Fc = np.zeros((idx.size, P, h))
-            for g in range(self.pool):
-                r = g * self.n + idx
-                Fc += self.M[r, :, None] * self.A[r, None, :]
-            Fc = Fc.reshape(idx.size, P * h)
-            K += self.kappa * (Fc.T @ Fc)
-        return sla.cho_factor(K)
-
-    def _apply(self, U: np.ndarray) -> np.ndarray:
-        return self.H @ U + self.kappa * self.F0T(self.F0(U))
-
-    def _precondition(self, R: np.ndarray) -> np.ndarray:
-        return self.Q @ ((self.Q.T @ R) / self.pre)
-
-    def solve_coupled(self, R: np.ndarray, rtol: float) -> np.ndarray:
-        """Solve :math:`(I \\otimes H + \\kappa F_0^TF_0) U = R` (``(h, P)`` blocks)."""
-        if self._K is not None:
-            x = sla.cho_solve(self._K, R.T.reshape(-1), check_finite=False)
-            self._u = x.reshape(self.P, self.h).T
-            return self._u
-        U = self._u
-        res = R - self._apply(U)
-        bnorm = max(float(np.linalg.norm(R)), 1e-300)
-        Zr = self._precondition(res)
-        Pd = Zr.copy()
-        rz = float(np.sum(res * Zr))
-        for _ in range(100):
-            if float(np.linalg.norm(res)) <= rtol * bnorm:
-                break
-            if self.deadline is not None and time.perf_counter() > self.deadline:
-                break  # the solver's time limit: its caller reports "time_limit"
-            Ap = self._apply(Pd)
-            a = rz / float(np.sum(Pd * Ap))
-            U = U + a * Pd
-            res = res - a * Ap
-            Zr = self._precondition(res)
-            rz_new = float(np.sum(res * Zr))
-            Pd = Zr + (rz_new / rz) * Pd
-            rz = rz_new
-            self.cg_iterations += 1
-        self._u = U
-        return U
-
-    def solve(self, R: np.ndarray, rtol: float = 1e-10) -> np.ndarray:
-        r"""Solve :math:`(I + G^TG + F^TF) z = R` for blocks ``R`` ``(h, nb)``."""
-        if not self.cone:
-            return self.solve_coupled(R, rtol)
+    def forward(self, Z: np.ndarray) -> np.ndarray:
+        """:math:`Fz` for blocks ``Z`` ``(h, nb)``."""
         P = self.P
-        Rv, Rw = R[:, :P], R[:, P:]
-        t = sla.cho_solve(self.H_chol, (Rv + Rw) / np.sqrt(2.0), check_finite=False)
-        u = self.solve_coupled((Rv - Rw) / np.sqrt(2.0), rtol)
-        return np.hstack([(t + u) / np.sqrt(2.0), (t - u) / np.sqrt(2.0)])
+        return self.F0(Z[:, :P] - Z[:, P:]) if self.cone else self.F0(Z)
 
-    def set_guess(self, Z: np.ndarray) -> None:
-        """Warm start of the coupled solve from blocks ``Z``."""
-        self._u = (Z[:, : self.P] - Z[:, self.P:]) / np.sqrt(2.0) if self.cone else Z.copy()
+    # -- values and lower bound ------------------------------------------------------------
+    def values(self, Q: np.ndarray) -> tuple[float, float, float, np.ndarray]:
+        """Program objective, network objective, cone violation and program prediction at
+        blocks ``Q``."""
+        norms = np.linalg.norm(Q, axis=0)
+        live = np.flatnonzero(norms > 0)
+        rows_prog, rows_net = np.zeros(self.N), np.zeros(self.N)
+        viol = 0.0
+        for a in range(0, live.size, self.step):
+            j = live[a:a + self.step]
+            AQ = self.A @ Q[:, j]
+            M = self.M[:, self.pat[j]]
+            rows_prog += (M * AQ) @ self.sign[j]
+            rows_net += np.maximum(AQ, 0.0) @ self.sign[j]
+            if self.cone:
+                viol = max(viol, float(np.max(-(2.0 * M - 1.0) * AQ, initial=0.0)))
+        pen = self.beta * float(norms.sum())
+        pred = self.pool_sum(rows_prog)
+        prog = self.loss.value(pred, self.y) + pen
+        if not self.cone:  # gated network: the gates are fixed, so the network is the program
+            return prog, prog, 0.0, pred
+        net = self.loss.value(self.pool_sum(rows_net), self.y) + pen
+        return prog, net, viol, pred
+
+    def dual_bound(self, v: np.ndarray, dual_norm: float) -> tuple[float, float]:
+        """``(value, s)``: the certified lower bound :math:`-L^*(-sv)` of a dual point ``v``
+        whose dual norm (with its cone multipliers) is ``dual_norm``, at the best feasible
+        scale ``s``."""
+        return self.loss.scaled_dual_value(v, self.y, dual_norm, self.beta)
+
+
+@dataclass
+class ReLUResult:
+    r"""Outcome of a solve of a :class:`ReLUProgram` by one method.
+
+    Attributes
+    ----------
+    blocks : ndarray, shape (h, nb)
+        The blocks returned (the last iterate, or the start when it was better).
+    status : str
+    method : {"admm", "atoms", "active_set"}
+        The method that produced the blocks.
+    iterations : int
+        The method's iterations (ADMM) or rounds (atoms, active set).
+    objective : float
+        The objective of the network read off ``blocks``.
+    program_objective : float
+        The program's own objective at ``blocks``.
+    lower_bound : float
+        The best certified lower bound on the program's optimum.
+    cone_violation : float
+        :math:`\max_j \max((-(2D_j - I)Az_j)_+)` of ``blocks``.
+    dual_point : ndarray
+        The (feasible, scaled) dual point of the lower bound.
+    solve_time : float
+    statistics : dict
+        The method's own counts: ADMM ``rho``, ``linear_solver``, ``cg_iterations``; atoms
+        ``atoms`` (of the last master problem); active set ``ipm_iterations``.
+    history : list of (int, float, float)
+        ``(iteration, seconds, relative gap)`` at every certificate.
+    """
+
+    blocks: np.ndarray
+    status: str
+    method: str
+    iterations: int
+    objective: float
+    program_objective: float
+    lower_bound: float
+    cone_violation: float
+    dual_point: np.ndarray
+    solve_time: float
+    statistics: dict[str, Any] = field(default_factory=dict)
+    history: list[tuple[int, float, float]] = field(default_factory=list)
+
+    @property
+    def gap(self) -> float:
+        return max(self.objective, self.program_objective) - self.lower_bound
+
+    @property
+    def relative_gap(self) -> float:
+        return relative_gap(self.lower_bound, max(self.objective, self.program_objective))
+
+
+def unscaled_result(blocks: np.ndarray, values, lower: float, dual_point: np.ndarray,
+                    scale: float, ys: float, t0: float, **fields) -> ReLUResult:
+    """The result in the caller's units of a solve of the :meth:`ReLUProgram.normalized`
+    program (``A / scale``, ``y / ys``): ``values`` are the program objective, the network
+    objective and the cone violation at ``blocks``; ``fields`` are the method's own
+    (``status``, ``method``, ``iterations``, ``statistics``, ``history``)."""
+    f = ys * ys
+    return ReLUResult(
+        blocks=blocks * (ys / scale), objective=values[1] * f,
+        program_objective=values[0] * f, lower_bound=lower * f,
+        cone_violation=values[2] * ys, dual_point=dual_point * ys,
+        solve_time=time.perf_counter() - t0, **fields)
+
+
+def top_rows(score: np.ndarray, blocks: np.ndarray, k: int,
+             keep: np.ndarray | None = None) -> np.ndarray:
+    """``(rows, blocks)`` of the ``k`` largest positive ``score`` entries per column
+    (``score`` is ``N x len(blocks)``, e.g. the violations of each block's cone rows),
+    skipping rows already kept (``keep``, ``N x nb``, when given)."""
+    if keep is not None:
+        score = np.where(keep[:, blocks], 0.0, score)
+    k = min(k, score.shape[0])
+    idx = np.argpartition(-score, k - 1, axis=0)[:k] if k < score.shape[0] else \
+        np.broadcast_to(np.arange(score.shape[0])[:, None], score.shape)
+    vals = np.take_along_axis(score, idx, axis=0)
+    ok = vals > 0
+    cols = np.broadcast_to(np.arange(score.shape[1]), idx.shape)
+    return np.stack([idx[ok], blocks[cols[ok]]])

@@ -3,8 +3,7 @@ touches, where it is smooth and Newton's method solves it to rounding error.
 
 At an optimum of the cone-constrained program most nonzero blocks :math:`z_j` sit on a
 low-dimensional face of their cone :math:`\{z : a_k^Tz \ge 0,\ k \in \text{rows of } j\}`
-(measured on Gaussian data with ``h = 20``: 17 to 19 rows tight per block, faces of
-dimension 1 to 3). With the tight rows :math:`\mathcal E_j` held as equalities,
+(docs/design_notes.md). With the tight rows :math:`\mathcal E_j` held as equalities,
 :math:`z_j = N_jx_j` (:math:`N_j` an orthonormal basis of the null space of the rows of
 :math:`\mathcal E_j`) and the program becomes
 

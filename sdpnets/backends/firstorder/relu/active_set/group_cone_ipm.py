@@ -1,5 +1,5 @@
 r"""A primal-dual interior-point method for the dense group lasso with homogeneous linear
-inequalities: the reduced programs of :mod:`.relu_active_set`.
+inequalities: the reduced programs of :mod:`.solver`.
 
 The program, over ``m`` blocks :math:`z_j \in \mathbb{R}^{d_j}` (``z`` of length
 :math:`D = \sum_j d_j`, block ``j`` at offset :math:`\sum_{i<j} d_i`):
@@ -25,18 +25,9 @@ whose inequality part is block diagonal (each row touches one block) and whose c
 adds one :math:`(d_j+1)`-square block per ``j`` (:math:`W_j` the scaling of cone ``j``,
 identity plus rank two). One LAPACK Cholesky factor per iteration serves the predictor and
 the corrector, so an iteration costs about :math:`D^3/3` flops and memory is two matrices
-of order ``D``;
-Clarabel on the same program spends about five times longer per iteration in its sparse
-factorization of the (dense) KKT system. Blocks may differ in size: the active set
-solves its programs on the faces of the pattern cones (:mod:`.relu_faces`), a few
-coordinates for most blocks. Second-order-cone vectors of all blocks are stored end to end,
+of order ``D``. Blocks may differ in size: the active set solves its programs on the
+faces of the pattern cones (:mod:`.faces`), a few coordinates for most blocks. Second-order-cone vectors of all blocks are stored end to end,
 head :math:`t_j` first.
-
-Measured on a reduced program of the (4000, 50, 200) benchmark (order 2,150, 4,800 rows):
-32 iterations in 8 s, the Cholesky factor 65% of it; affine steps stay near 0.4-0.5 on
-these degenerate programs (the Newton equations hold to 1e-14). Tried without gain:
-Gondzio centrality correctors (31 iterations), Mehrotra's balanced initial point (31),
-step fractions 0.95-0.999, warm starts from the previous round's solution.
 """
 
 from __future__ import annotations

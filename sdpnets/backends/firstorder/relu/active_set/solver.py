@@ -1,7 +1,7 @@
 r"""Active-set (cutting-plane) solver for the cone-constrained two-layer ReLU program,
 squared loss: an interior-point method on a reduced program, certified on the full one.
 
-The program, one output at a time (``F``, ``G`` as in :mod:`.relu_ops`):
+The program, one output at a time (:class:`..program.ReLUProgram`):
 
 .. math::
 
@@ -40,11 +40,11 @@ and no cone row is violated by more than ``cone_tol`` relative to the prediction
 interior-point method on the Gram form :math:`\tfrac12 z^TF_B^TF_Bz - y^TF_Bz` (the Gram
 matrix is kept from round to round; only new blocks' columns are computed) whose Newton
 system is one dense Cholesky factor of order ``m h`` (``m`` blocks kept), then
-:func:`.relu_faces.polish`: Newton's method on the faces of the cones the solution
+:func:`.faces.polish`: Newton's method on the faces of the cones the solution
 touches, which takes it to rounding error when the faces are right. Once the full
 program's relative gap is below :data:`FACE_GAP`, the rows left tight are held as
-equalities (:func:`.relu_faces.solve_on_faces`): most blocks then keep a few of their
-``h`` coordinates and the factor shrinks (at (4000, 50, 200) from order 1,900 to 900).
+equalities (:func:`.faces.solve_on_faces`): most blocks then keep a few of their
+``h`` coordinates and the factor shrinks.
 Equalities whose multipliers turn negative are released, and all are dropped when a
 round adds nothing.
 
@@ -54,20 +54,9 @@ whose cone it violates less and the rows it violates most. A given start (a trai
 network's blocks, with the rows they nearly touch) is used instead, and the result is
 never worse than it.
 
-**Measured** (one core, ``benchmarks/relu_firstorder.py`` and the README, ``tol=1e-6``):
-(1000, 20, 100) certified to 5.5e-14 in 2.7 s, Clarabel on the full program 87 s in the
-same process; (4000, 50, 200) to 8.5e-9 in 51 s, 7 rounds of 17-36 interior-point
-iterations at 0.2-0.3 s (a factor of order 2,000 each), where Clarabel on the same
-reduced programs took 107 s. At (20000, 100, 2000) one reduced program of 40 blocks
-(order 4,000) takes 36-76 s and each certificate over every row a minute or more.
-``method="auto"`` uses :mod:`.relu_atoms` (column generation, 3.9 s at (4000, 50, 200))
-and hands it over to this solver only to finish a stalled run with few blocks. Tried and
-dropped, by measurement: Clarabel for the reduced programs (2x slower), both signs of
-every gated block at the start (5x slower solves), coarse early tolerances (more blocks
-kept, slower), every cone row of each kept block at once (2-3x more interior-point
-iterations), holding tight rows as equalities from the first round (the faces are wrong
-early: 21 rounds instead of 8), an ADMM with a cached factor for the reduced program (no
-1e-5 in 2000 iterations).
+**Role.** ``method="auto"`` uses the atoms (:mod:`..atoms`) and hands a stalled run with
+few blocks over to this solver (:mod:`..methods`); measurements and the designs tried and
+dropped are in docs/design_notes.md.
 """
 
 from __future__ import annotations
@@ -79,12 +68,11 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .....losses import Loss
+from .....losses import SquaredLoss
 from .....results import relative_gap
-from ..admm import ReLUADMMResult, _ReLUADMM, best_scaled_value, unscaled_result
+from ..program import ReLUProgram, ReLUResult, top_rows, unscaled_result
 from .faces import ZERO_BLOCK, nonnegative_fit, polish, row_sums, solve_on_faces
-from ..program import PatternOperators
-from .working_set import Working, merge, top_rows
+from .working_set import Working, merge
 
 __all__ = ["solve_relu_active_set", "DEFAULT_MAX_ROUNDS"]
 
@@ -99,7 +87,7 @@ DEFAULT_BLOCKS_PER_ROUND = 20
 
 #: Once no row is violated by more than ``END_VIOLATION`` (relative to the predictions),
 #: every row with slack below ``END_MARGIN`` (relative to its block's rows) is added: the
-#: solution sits on many rows at once, and a few rows per round took more rounds.
+#: solution sits on many rows at once.
 END_VIOLATION = 1e-3
 END_MARGIN = 1e-6
 
@@ -118,24 +106,19 @@ POWER_STEPS = 15
 START_CHECK = 10
 
 #: Tight rows are held as equalities (the reduced programs solved on faces) once the
-#: full program's relative gap is below this: earlier, the working set still moves
-#: (measured: holding them from the first round took 21 rounds instead of 8).
+#: full program's relative gap is below this: earlier, the working set still moves.
 FACE_GAP = 1e-3
-
 
 
 class _ActiveSet:
     """The reduced programs and the checks against the full one (``A`` at unit norm,
     ``y`` and ``beta`` in the same units)."""
 
-    def __init__(self, ops: PatternOperators, y: np.ndarray, beta: float, loss: Loss):
-        self.ops, self.y, self.beta, self.loss = ops, y, beta, loss
-        P = ops.P
-        self.sign = np.concatenate([np.ones(P), -np.ones(P)])
-        self.pat = np.tile(np.arange(P), 2)
-        self.alg = _ReLUADMM(ops, y, loss, beta, 1.0)
+    def __init__(self, ops: ReLUProgram):
+        self.ops, self.y, self.beta = ops, ops.y, ops.beta
+        self.sign, self.pat = ops.sign, ops.pat
         self.ipm_iterations = 0
-        #: kept rows held as equalities (the faces of :mod:`.relu_faces`)
+        #: kept rows held as equalities (the faces of :mod:`.faces`)
         self.equal = np.zeros((ops.N, ops.nb), dtype=bool)
         #: the last reduced program's blocks, Gram matrix and F_B^T y
         self._gram = (np.zeros(0, dtype=int), np.zeros((0, 0)), np.zeros(0))
@@ -245,7 +228,7 @@ class _ActiveSet:
 
     def fit_kept(self, C: np.ndarray, mu_pairs, J: np.ndarray, ws: Working):
         r"""Dual norms of blocks ``J`` with their multipliers refitted exactly over their
-        kept rows (:func:`.relu_faces.nonnegative_fit`); returns the norms, the multiplier
+        kept rows (:func:`.faces.nonnegative_fit`); returns the norms, the multiplier
         pairs and the refitted columns :math:`\sigma_jF_j^Tv + G_j^T\mu_j` of ``C``."""
         ops = self.ops
         r, b, mu = mu_pairs
@@ -295,7 +278,7 @@ class _ActiveSet:
         return norms, rows, pairs
 
 
-def gated_start(ops: PatternOperators, y: np.ndarray, beta: float, keep: int,
+def gated_start(ops: ReLUProgram, y: np.ndarray, beta: float, keep: int,
                  steps: int = START_STEPS) -> np.ndarray:
     r"""Blocks ``U`` ``(h, P)`` of the gated program :math:`\min_U \tfrac12\|F_0U - y\|^2 +
     \beta\sum_i\|u_i\|` after at most ``steps`` accelerated proximal-gradient steps from
@@ -331,13 +314,8 @@ def gated_start(ops: PatternOperators, y: np.ndarray, beta: float, keep: int,
 
 
 def solve_relu_active_set(
-    A: np.ndarray,
-    masks: np.ndarray,
-    y: np.ndarray,
-    loss: Loss,
-    beta: float,
+    program: ReLUProgram,
     *,
-    pool: int = 1,
     start: np.ndarray | None = None,
     tol: float = 1e-8,
     cone_tol: float = 1e-9,
@@ -347,19 +325,13 @@ def solve_relu_active_set(
     blocks_per_round: int = DEFAULT_BLOCKS_PER_ROUND,
     max_variables: int | None = None,
     log: Any = None,
-) -> ReLUADMMResult:
-    r"""Solve the cone-constrained group lasso over patterns (squared loss) by cutting planes.
+) -> ReLUResult:
+    r"""Solve a cone-constrained :class:`..program.ReLUProgram` with the squared loss by
+    cutting planes.
 
     Parameters
     ----------
-    A : ndarray, shape (N, h)
-    masks : ndarray of bool, shape (N, P)
-    y : ndarray, shape (n,)
-    loss : Loss
-        The squared loss.
-    beta : float
-    pool : int
-        Row groups summed per sample (``N = pool * n``).
+    program : ReLUProgram
     start : ndarray, shape (h, 2P), optional
         Starting blocks ``[V, W]`` (a trained network's); otherwise the gated program's
         solution guesses the working set. The result is never worse than ``start``.
@@ -379,23 +351,21 @@ def solve_relu_active_set(
         Raise :class:`_TooLarge` before a reduced program with more variables (blocks times
         ``h``).
 
+    log : logging.Logger, optional
+        Progress at every round (debug level).
+
     Returns
     -------
-    ReLUADMMResult
-        ``iterations`` counts rounds; ``linear_solver`` is ``"interior_point"``;
-        ``cg_iterations`` counts interior-point iterations.
+    ReLUResult
+        ``method="active_set"``; ``iterations`` counts rounds;
+        ``statistics["ipm_iterations"]`` the interior-point iterations.
     """
     t0 = time.perf_counter()
-    if loss.name != "squared":
-        raise ValueError("the active-set solver handles the squared loss only")
-    A = np.asarray(A, dtype=float)
-    y = np.asarray(y, dtype=float)
-    scale = max(float(np.linalg.norm(A, 2)), 1e-300) if A.size else 1.0
-    ys = max(float(np.abs(y).max(initial=0.0)), 1e-300)
-    ops = PatternOperators(A / scale, masks, pool=pool, cone=True, linear_solver="cg")
-    bs = beta / (scale * ys)
-    yy = y / ys
-    act = _ActiveSet(ops, yy, bs, loss)
+    if not (program.cone and isinstance(program.loss, SquaredLoss)):
+        raise ValueError("the active-set solver handles the cone-constrained squared loss only")
+    ops, scale, ys = program.normalized(scale_targets=True)
+    bs, yy = ops.beta, ops.y
+    act = _ActiveSet(ops)
     h, P, nb, N = ops.h, ops.P, ops.nb, ops.N
     max_rounds = DEFAULT_MAX_ROUNDS if max_iters is None else int(max_iters)
     ws = Working(N, nb)
@@ -408,7 +378,7 @@ def solve_relu_active_set(
         return None if time_limit is None else time_limit - (time.perf_counter() - t0)
 
     # -- first working set ------------------------------------------------------------------
-    lower, dual_point = -math.inf, np.zeros_like(y)
+    lower, dual_point = -math.inf, np.zeros_like(yy)
     best_start = None
     if start is not None:
         Z0 = np.asarray(start, dtype=float) * (scale / ys)
@@ -417,7 +387,7 @@ def solve_relu_active_set(
         # the rows each block of the (feasible) start nearly touches
         _, rows = act.violations(Z0, live, ws, h, 0.0, margin=1e-2)
         ws.add(np.zeros(0, dtype=int), rows)
-        prog, net, viol, pred = act.alg.values(Z0)
+        prog, net, viol, pred = ops.values(Z0)
         best_start = (max(prog, net), Z0, (prog, net, viol))
         v = yy - pred
     else:
@@ -443,7 +413,7 @@ def solve_relu_active_set(
     status, rounds = None, 0
     Z = np.zeros((h, nb))
     Z_last = Z  # the last finite blocks of a reduced solve
-    vals = act.alg.values(Z)
+    vals = ops.values(Z)
     accuracy = 1e-10
     faces = True  # tight rows may be held as equalities (until a round adds nothing)
     while True:
@@ -469,7 +439,7 @@ def solve_relu_active_set(
             grow = over[above][np.argsort(-refined[above])][:max_blocks]
             act.equal[:, grow[~ws.active[grow]]] = False  # faces of blocks coming back
             new += ws.add(grow, rows[:, np.isin(rows[1], grow)])
-        value, s = best_scaled_value(loss, v, yy, float(norms.max(initial=0.0)), bs)
+        value, s = ops.dual_bound(v, float(norms.max(initial=0.0)))
         if value > lower:
             lower, dual_point = value, s * v
         prog, net, viol, pred = vals
@@ -530,7 +500,7 @@ def solve_relu_active_set(
         small = zn <= ZERO_BLOCK * max(float(zn.max(initial=0.0)), 1e-300)
         Z[:, small] = 0.0
         Z_last = Z
-        vals = act.alg.values(Z)
+        vals = ops.values(Z)
         v = yy - vals[3]
         # zero blocks leave the reduced program (its optimum stays optimal without them);
         # their rows stay recorded, should they come back
@@ -550,14 +520,9 @@ def solve_relu_active_set(
     if best_start is not None and best_start[0] < upper:
         blocks, out_vals = best_start[1], best_start[2]
     return unscaled_result(blocks, out_vals, lower, dual_point, scale, ys, t0,
-                           status=status, iterations=rounds,
-                           linear_solver="interior_point", cg_iterations=act.ipm_iterations,
+                           status=status, method="active_set", iterations=rounds,
+                           statistics={"ipm_iterations": act.ipm_iterations},
                            history=history)
-
-
-# --- choosing the solver ------------------------------------------------------------------------
-
-#: Options of each method of :func:`solve_relu_firstorder`.
 
 
 class _TooLarge(Exception):

@@ -1,11 +1,11 @@
-"""The working set of :mod:`.relu_active_set`: which blocks and which cone rows its reduced
+"""The working set of :mod:`.solver`: which blocks and which cone rows its reduced
 programs keep, and the small selections it makes from them."""
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Working", "merge", "top_rows"]
+__all__ = ["Working", "merge"]
 
 
 class Working:
@@ -37,19 +37,3 @@ def merge(old, new, blocks):
     """Multiplier pairs ``(rows, blocks, mu)``: ``new`` for ``blocks``, ``old`` elsewhere."""
     stay = ~np.isin(old[1], blocks)
     return tuple(np.concatenate([o[stay], x]) for o, x in zip(old, new))
-
-
-def top_rows(score: np.ndarray, blocks: np.ndarray, k: int,
-             keep: np.ndarray | None = None) -> np.ndarray:
-    """``(rows, blocks)`` of the ``k`` largest positive ``score`` entries per column
-    (``score`` is ``N x len(blocks)``), skipping rows already kept (``keep``, ``N x nb``,
-    when given)."""
-    if keep is not None:
-        score = np.where(keep[:, blocks], 0.0, score)
-    k = min(k, score.shape[0])
-    idx = np.argpartition(-score, k - 1, axis=0)[:k] if k < score.shape[0] else \
-        np.broadcast_to(np.arange(score.shape[0])[:, None], score.shape)
-    vals = np.take_along_axis(score, idx, axis=0)
-    ok = vals > 0
-    cols = np.broadcast_to(np.arange(score.shape[1]), idx.shape)
-    return np.stack([idx[ok], blocks[cols[ok]]])
