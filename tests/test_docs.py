@@ -51,7 +51,7 @@ def test_docs_build_without_warnings(tmp_path):
 
 
 def _sources() -> list[Path]:
-    paths = list((ROOT / "sdpnets").rglob("*.py")) + list((ROOT / "tests").glob("*.py"))
+    paths = list((ROOT / "sdpnets").rglob("*.py")) + list((ROOT / "tests").rglob("*.py"))
     paths += list((ROOT / "examples").glob("*.py")) + list((ROOT / "benchmarks").glob("*.py"))
     return [p for p in paths if p.name != "test_docs.py"]
 

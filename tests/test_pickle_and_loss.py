@@ -10,7 +10,7 @@ import pytest
 import sdpnets as sn
 from sdpnets.losses import get_loss
 
-from conftest import assert_rel
+from tests.conftest import assert_rel
 
 
 @pytest.fixture

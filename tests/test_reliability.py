@@ -23,7 +23,7 @@ from sdpnets.features.arrangement import arrangement_info, unique_patterns
 from sdpnets.features.patterns import patterns_from_gates
 from sdpnets.solving.verify import verify_limit
 from sdpnets.results import relative_gap
-from conftest import BACKENDS
+from tests.conftest import BACKENDS
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from sdpnets.features.patches import patch_spec
 
 torch = pytest.importorskip("torch")
 
-from conftest import assert_rel  # noqa: E402
+from tests.conftest import assert_rel  # noqa: E402
 
 RNG = np.random.default_rng(5)
 

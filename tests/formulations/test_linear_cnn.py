@@ -13,7 +13,7 @@ import pytest
 from scipy.optimize import minimize
 
 import sdpnets as sn
-from conftest import ALL_BACKENDS
+from tests.conftest import ALL_BACKENDS
 from sdpnets.formulations.linear_cnn import linear_cnn_beta_max
 
 # clarabel and scs (both must be installed), plus MOSEK, skipped with its own reason when

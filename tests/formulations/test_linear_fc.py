@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sdpnets as sn
-from _reference import (
+from tests._reference import (
     deep_linear_loss_grad,
     deep_linear_objective,
     deep_scalar_reference,
@@ -20,7 +20,7 @@ from _reference import (
     train_lbfgs,
     unflatten,
 )
-from conftest import assert_rel, solve_kwargs
+from tests.conftest import assert_rel, solve_kwargs
 
 
 def orthonormal_instance(sig, n=20, d=5, K=4, seed=3):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import sdpnets as sn
-from conftest import relu_teacher_data
+from tests.conftest import relu_teacher_data
 from sdpnets.local import train_relu_mlp
 
 FO_TOL = 1e-7

@@ -11,7 +11,7 @@ import pytest
 from scipy.optimize import nnls
 
 import sdpnets as sn
-from conftest import relu_teacher_data
+from tests.conftest import relu_teacher_data
 from sdpnets.backends.firstorder.relu.atoms import _Pricing, solve_master
 from sdpnets.backends.firstorder.relu.program import ReLUProgram
 from sdpnets.local import train_relu_mlp

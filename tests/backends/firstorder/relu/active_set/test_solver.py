@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import sdpnets as sn
-from conftest import relu_teacher_data
+from tests.conftest import relu_teacher_data
 from sdpnets.backends.firstorder.relu import methods as relu_methods
 from sdpnets.backends.firstorder.relu.active_set import solver as ras
 from sdpnets.backends.firstorder.relu.program import ReLUProgram

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from scipy.optimize import minimize
 
 import sdpnets as sn
-from conftest import ALL_BACKENDS
+from tests.conftest import ALL_BACKENDS
 from sdpnets.features.fourier import dft_features
 from sdpnets.formulations.circular_cnn import circular_cnn_beta_max
 

@@ -19,7 +19,7 @@ from sdpnets.backends import (
 )
 from sdpnets.backends.mosek import _mosek_probe
 from sdpnets.results import STATUSES
-from conftest import BACKENDS, MOSEK_REASON, _MOSEK_OK, requires_mosek
+from tests.conftest import BACKENDS, MOSEK_REASON, _MOSEK_OK, requires_mosek
 
 FAILED_STATUSES = {"infeasible", "unbounded", "time_limit", "iteration_limit", "error"}
 

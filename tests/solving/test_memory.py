@@ -303,9 +303,9 @@ def _measured(case: str) -> tuple[float, float]:
     test process inherits the native state of every earlier solve (solver and BLAS thread
     pools), which is not what a user's first solve sees and can deadlock after fork."""
     script = (
-        "import json, sys; sys.path.insert(0, {d!r}); import test_memory as t; "
+        "import json, sys; sys.path.insert(0, {d!r}); import tests.solving.test_memory as t; "
         "print(json.dumps(t._measure_here({c!r})))"
-    ).format(d=str(Path(__file__).parent), c=case)
+    ).format(d=str(Path(__file__).resolve().parents[2]), c=case)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -25,7 +25,7 @@ from sdpnets.sklearn import (  # noqa: E402
     ConvexReLURegressor,
 )
 
-from conftest import assert_rel  # noqa: E402
+from tests.conftest import assert_rel  # noqa: E402
 
 # The ReLU estimators run check_estimator with 8 sampled gates: its datasets have up to 300
 # samples, and every check fits again (the default, 32 gates, is a realistic model).
