@@ -290,7 +290,7 @@ class Backend:
     #: objective becomes ``P``); otherwise cvxpy gives it a second-order cone.
     quadratic_objective: ClassVar[bool] = True
 
-    def predict(self, problem: cp.Problem) -> tuple[ProgramSizes, int]:
+    def memory_for(self, problem: cp.Problem) -> tuple[ProgramSizes, int]:
         """The conic sizes of ``problem`` as this solver receives it
         (:func:`~sdpnets.backends.sizes.program_sizes`) and the bytes it would allocate for
         them (:meth:`predict_memory`)."""

@@ -98,7 +98,7 @@ def estimate(program: SolvableProgram, backend: Backend | FirstOrderBackend) -> 
     if not isinstance(backend, Backend):  # sdpnets' first-order solver
         return MemoryEstimate(FIRST_ORDER, program.data_memory(), 0, program.firstorder_memory())
     build = 0 if program.is_built else program.build_memory()
-    sizes, solver = backend.predict(program.problem)
+    sizes, solver = backend.memory_for(program.problem)
     return MemoryEstimate(backend.name, build, compile_memory(sizes), solver, sizes)
 
 
