@@ -3,8 +3,9 @@ verified conic solve, then, for ``backend="auto"``, the fallback from the first 
 second.
 
 The first-order result is verified like a conic one (:func:`.verify.verify`). Under
-``"auto"``, a first-order solve that could not certify ``tol`` (it stalled or hit its cap,
-not its time limit) is followed by one verified solve on the conic solver ``"auto"`` would
+``"auto"``, a first-order solve that did not certify ``tol`` (it stalled, ended
+``"optimal_inaccurate"`` or hit its iteration cap; not its time limit) is followed by one
+verified solve on the conic solver ``"auto"`` would
 pick among those predicted to fit (:func:`.memory.choose_backend`); when none fits, the
 first-order result is kept.
 """
@@ -36,7 +37,7 @@ def run(program: SolvableProgram, engine: Backend | FirstOrderBackend, *, auto: 
                                           **solver_options)
         program.result = labelled(program, result)
         program.result = verify(program, program.result, tol)
-        if auto and not program.result.solved and program.result.status != "time_limit":
+        if auto and program.result.status not in ("optimal", "time_limit"):
             return _fallback(program, program.result, tol, max_iters, time_limit, verbose,
                              memory_limit, solver_options)
         return program.result

@@ -182,6 +182,7 @@ class ConvexCircularReLU(GroupLassoReLU):
 
     #: The Fourier l1 group norms have no first-order solver (yet).
     has_firstorder: ClassVar[bool] = False
+    auto_firstorder: ClassVar[bool] = False
 
     def _dual_norm(self, v: np.ndarray, masks: np.ndarray) -> float:
         return circular_relu_dual_norm(self.X, v, masks)

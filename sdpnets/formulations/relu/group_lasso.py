@@ -29,7 +29,6 @@ import scipy.sparse as sp
 
 from ..._validate import check_data, check_int, check_targets
 from ...backends.firstorder.relu.methods import (
-    ACTIVE_SET_OPTIONS,
     ADMM_OPTIONS,
     ATOMS_OPTIONS,
     predict_memory,
@@ -189,6 +188,9 @@ class GroupLassoReLU(ConvexProgram):
     _patterns: PatternSet
 
     has_firstorder: ClassVar[bool] = True
+    #: ``backend="auto"`` runs sdpnets' own solver first (:mod:`~sdpnets.backends.firstorder.
+    #: relu.methods`), then, if it did not certify ``tol``, a conic solver.
+    auto_firstorder: ClassVar[bool] = True
 
     #: Cone-constrained blocks ``V, W`` (``False``: the gated program's free blocks).
     _cone: bool = True
@@ -437,21 +439,21 @@ class GroupLassoReLU(ConvexProgram):
         """One output at a time, each a
         :class:`~sdpnets.backends.firstorder.relu.program.ReLUProgram` solved by
         :func:`~sdpnets.backends.firstorder.relu.methods.solve_relu`: ``method``
-        "atoms" (column generation over cone atoms) or "active_set" (cutting planes,
-        reduced programs by an interior-point method), both for the cone-constrained
-        program with the squared loss, "admm", or "auto" (default: the atoms where they
-        apply, else the ADMM). Starts from the trained network's blocks (``patterns=net``)
-        or, with ``warm_start``, from the last first-order solution. Options:
-        ``atoms_per_round`` (atoms); ``rows_per_round``, ``blocks_per_round`` (active set);
-        ``rho``, ``check_every``, ``linear_solver`` ("auto", "direct", "cg"),
-        ``cone_weight`` (ADMM)."""
+        "atoms" (column generation over cone atoms, cone-constrained program, every loss),
+        "ipm" (interior point through the samples, squared and hinge losses), "admm", or
+        "auto" (default: the atoms, finished by the interior point when they have not
+        certified ``tol`` within half its predicted time; the interior point for the gated
+        program; the ADMM where neither applies). Starts from the trained network's blocks
+        (``patterns=net``) or, with ``warm_start``, from the last first-order solution.
+        Options: ``atoms_per_round`` (atoms); ``rho``, ``check_every``, ``linear_solver``
+        ("auto", "direct", "cg"), ``cone_weight`` (ADMM)."""
         A, M = self._A, self._patterns.masks
         n, K = self._y2.shape
         P, h = M.shape[1], A.shape[1]
         start = self._start_blocks
         if warm_start and self._fo_blocks is not None:
             start = self._fo_blocks
-        known = ADMM_OPTIONS | ACTIVE_SET_OPTIONS | ATOMS_OPTIONS | {"method"}
+        known = ADMM_OPTIONS | ATOMS_OPTIONS | {"method"}
         unknown = set(options) - known
         if unknown:
             raise InvalidInputError(
@@ -490,11 +492,14 @@ class GroupLassoReLU(ConvexProgram):
             "history": [o.history for o in outs],
         }
         rounds = max(o.iterations for o in outs)
-        method = {"active_set": f"active set (reduced programs by interior point, "
-                                f"{rounds} rounds)",
+        method = {"ipm": f"interior point ({rounds} iterations)",
                   "atoms": f"column generation over cone atoms ({rounds} rounds)",
                   "admm": f"ADMM ({outs[0].statistics.get('linear_solver')} linear "
                           "solves)"}[outs[0].method]
+        if any(o.statistics.get("handed_over") for o in outs):
+            method = (f"column generation over cone atoms, finished by the {method} "
+                      f"(the atoms had not certified the gap in "
+                      f"{max(o.statistics.get('atoms_seconds', 0.0) for o in outs):.1f} s)")
         message = (f"{method}: certified lower bound "
                    f"{lower:.10g}, network objective {objective:.10g}")
         if self._cone:

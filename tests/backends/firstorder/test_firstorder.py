@@ -202,11 +202,16 @@ def test_path_statistics_are_computed_once(rng, monkeypatch):
     assert len(calls) == 1
 
 
-def test_auto_is_firstorder_for_least_squares_families(rng):
+def test_auto_is_firstorder_for_least_squares_and_relu_families(rng):
     X, Y = _fc(rng)
     assert sn.ConvexLinearFC(X, Y, 1.0).solve().backend == "firstorder"
     Xr = rng.standard_normal((8, 2))
-    assert sn.ConvexReLU(Xr, Xr[:, 0], 0.1).solve().backend != "firstorder"
+    assert sn.ConvexReLU(Xr, Xr[:, 0], 0.1).solve(tol=1e-6).backend == "firstorder"
+    assert sn.ConvexGatedReLU(Xr, Xr[:, 0], 0.1, patterns=4).solve(tol=1e-6).backend \
+        == "firstorder"
+    # the circular ReLU has no first-order solver: auto is a conic one
+    Xc = rng.standard_normal((6, 4))
+    assert sn.ConvexCircularReLU(Xc, Xc[:, 0], 0.1).solve().backend != "firstorder"
 
 
 def test_firstorder_options_are_checked_before_solving(rng):

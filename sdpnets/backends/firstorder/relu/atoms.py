@@ -66,8 +66,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import nnls
 
-from ....losses import SquaredLoss
 from ....results import relative_gap
+from .master import solve_master
 from .program import ReLUProgram, ReLUResult, top_rows, unscaled_result
 
 __all__ = ["solve_relu_atoms", "DEFAULT_ATOMS_PER_ROUND"]
@@ -107,8 +107,11 @@ class _Pricing:
     r"""The rows kept per block, their last multipliers, and the dual norms
     :math:`\sigma_j` they bound."""
 
-    def __init__(self, ops: ReLUProgram):
+    def __init__(self, ops: ReLUProgram, deadline: float | None = None):
         self.ops, self.sign, self.pat = ops, ops.sign, ops.pat  # of each block
+        #: ``time.perf_counter()`` past which the cutting planes stop (the bounds found so
+        #: far stay valid; the blocks not made exact are not entered).
+        self.deadline = deadline
         self.rows: list[np.ndarray] = [np.zeros(0, dtype=int) for _ in range(ops.nb)]
         self.lam: list[np.ndarray] = [np.zeros(0) for _ in range(ops.nb)]
 
@@ -183,7 +186,8 @@ class _Pricing:
         todo = refit[sig[refit] > threshold]
         todo = todo[np.argsort(-sig[todo])][:exact_count]
         for _ in range(CUT_PASSES):
-            if not todo.size:
+            if not todo.size or (self.deadline is not None
+                                 and time.perf_counter() >= self.deadline):
                 break
             ok, (rows, col) = self.violated(R[:, todo], blocks[todo], sig[todo])
             ok |= sig[todo] <= CUT_TOL * gnorm[todo]  # g in the polar cone: sigma_j = 0
@@ -206,47 +210,6 @@ def _features(ops: ReLUProgram, pat: np.ndarray, sign: np.ndarray, U: np.ndarray
     """Columns :math:`\\sigma S D_pAu` of atoms ``U`` ``(h, K)`` (``n x K``)."""
     rows = ops.M[:, pat] * (ops.A @ U) * sign
     return rows.reshape(ops.pool, ops.n, -1).sum(axis=0) if ops.pool > 1 else rows
-
-
-def solve_master(Phi: np.ndarray, y: np.ndarray, beta: float, c0: np.ndarray) -> np.ndarray:
-    r""":math:`\arg\min_{c \ge 0} \tfrac12\|\Phi c - y\|^2 + \beta\sum_a c_a` from the
-    feasible ``c0``: the Lawson-Hanson active-set method on the Gram form
-    :math:`\tfrac12 c^TQc - q^Tc`, :math:`Q = \Phi^T\Phi`, :math:`q = \Phi^Ty - \beta`
-    (exact in finitely many steps, also when near-parallel atoms make ``Q``
-    ill-conditioned). The support of ``c0`` is the first passive set."""
-    Q, q = Phi.T @ Phi, Phi.T @ y - beta
-    K = q.size
-    c = np.maximum(np.asarray(c0, dtype=float), 0.0)
-    passive = c > 0
-    tiny = 1e-13 * max(float(np.abs(q).max(initial=0.0)), 1e-300)
-
-    def on_passive(P):
-        x = np.zeros(K)
-        try:
-            x[P] = np.linalg.solve(Q[np.ix_(P, P)], q[P])
-        except np.linalg.LinAlgError:  # exactly parallel atoms
-            x[P] = np.linalg.lstsq(Q[np.ix_(P, P)], q[P], rcond=None)[0]
-        return x
-
-    for _ in range(3 * K + 10):
-        if passive.any():  # the passive set's optimum, backing off along the way
-            for _ in range(K + 1):
-                x = on_passive(passive)
-                if np.all(x[passive] > 0):
-                    c = x
-                    break
-                neg = passive & (x <= 0)
-                alpha = float(np.min(c[neg] / np.maximum(c[neg] - x[neg], 1e-300)))
-                c = c + alpha * (x - c)
-                passive &= c > 1e-15 * float(c.max(initial=0.0))  # the blocking ones leave
-                c[~passive] = 0.0
-        w = q - Q @ c  # minus the gradient
-        w[passive] = -np.inf
-        j = int(np.argmax(w))
-        if w[j] <= tiny:
-            break
-        passive[j] = True
-    return c
 
 
 def solve_relu_atoms(
@@ -289,11 +252,12 @@ def solve_relu_atoms(
         most ``10 tol``) or ``"error"``.
     """
     t0 = time.perf_counter()
-    if not (program.cone and isinstance(program.loss, SquaredLoss)):
-        raise ValueError("column generation handles the cone-constrained squared loss only")
-    ops, scale, ys = program.normalized(scale_targets=True)
+    if not program.cone:
+        raise ValueError("column generation solves the cone-constrained program")
+    deadline = None if time_limit is None else t0 + time_limit
+    ops, scale, ys = program.normalized(scale_targets=program.loss.homogeneous)
     bs, yy = ops.beta, ops.y
-    pricing = _Pricing(ops)
+    pricing = _Pricing(ops, deadline)
     h, nb = ops.h, ops.nb
     max_rounds = DEFAULT_MAX_ROUNDS if max_iters is None else int(max_iters)
     batch = max(int(atoms_per_round), 1)
@@ -311,9 +275,10 @@ def solve_relu_atoms(
             sig, R, _ = pricing.price(Z0[:, live], live, -1.0, live.size)  # projections
             keep = sig > 0
             atom_block, U, c = live[keep], R[:, keep] / sig[keep], sig[keep]
+    v = ops.loss.dual_point(np.zeros_like(yy), yy)  # the master's dual point
     if c.size:
-        c = solve_master(_features(ops, ops.pat[atom_block], ops.sign[atom_block], U), yy,
-                         bs, c)
+        c, v = solve_master(_features(ops, ops.pat[atom_block], ops.sign[atom_block], U), yy,
+                            bs, ops.loss)
     lower, dual_point = -math.inf, np.zeros_like(yy)
     history: list[tuple[int, float, float]] = []
     status, rounds = None, 0
@@ -322,7 +287,6 @@ def solve_relu_atoms(
         Z = _blocks(atom_block, U, c, nb)
         prog, net, viol, pred = vals = ops.values(Z)  # pred = F z, the master's prediction
         upper = max(prog, net)
-        v = yy - pred
         G0 = ops.F0T(v)
         over = np.flatnonzero(np.linalg.norm(G0, axis=0) > bs)  # sigma_j <= ||g_j||
         blocks = np.concatenate([over, over + ops.P])
@@ -340,6 +304,9 @@ def solve_relu_atoms(
         if rel <= tol:
             status = "optimal"
             break
+        if deadline is not None and time.perf_counter() >= deadline:
+            status = "time_limit"
+            break
         if rounds >= STALL_ROUNDS and rel > STALL_FACTOR * history[-1 - STALL_ROUNDS][2]:
             status = "optimal_inaccurate" if rel <= 10 * tol else "error"
             break
@@ -355,9 +322,6 @@ def solve_relu_atoms(
         if rounds >= max_rounds:
             status = "iteration_limit"
             break
-        if time_limit is not None and time.perf_counter() - t0 >= time_limit:
-            status = "time_limit"
-            break
         enter = enter[np.argsort(-sig[enter])][:batch]
         # merged atoms (one per block of z), the entering ones, and projected-gradient
         # steps of the blocks of z
@@ -365,9 +329,8 @@ def solve_relu_atoms(
         local_block, local_U = _gradient_atoms(pricing, Z, G0, live)
         atom_block = np.concatenate([live, blocks[enter], local_block])
         U = np.hstack([Z[:, live] / zn, R[:, enter] / sig[enter], local_U])
-        c0 = np.concatenate([zn, np.zeros(enter.size + local_block.size)])
         Phi = _features(ops, ops.pat[atom_block], ops.sign[atom_block], U)
-        c = solve_master(Phi, yy, bs, c0)
+        c, v = solve_master(Phi, yy, bs, ops.loss)
         on = c > 0
         atom_block, U, c = atom_block[on], U[:, on], c[on]
         rounds += 1

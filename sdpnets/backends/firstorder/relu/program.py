@@ -173,7 +173,7 @@ class ReLUResult:
     blocks : ndarray, shape (h, nb)
         The blocks returned (the last iterate, or the start when it was better).
     status : str
-    method : {"admm", "atoms", "active_set"}
+    method : {"admm", "atoms", "ipm"}
         The method that produced the blocks.
     iterations : int
         The method's iterations (ADMM) or rounds (atoms, active set).
@@ -190,7 +190,8 @@ class ReLUResult:
     solve_time : float
     statistics : dict
         The method's own counts: ADMM ``rho``, ``linear_solver``, ``cg_iterations``; atoms
-        ``atoms`` (of the last master problem); active set ``ipm_iterations``.
+        ``atoms`` (of the last master problem); interior point ``merit``; under ``"auto"``,
+        ``handed_over`` when the atoms were finished by the interior point.
     history : list of (int, float, float)
         ``(iteration, seconds, relative gap)`` at every certificate.
     """

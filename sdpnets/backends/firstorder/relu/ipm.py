@@ -1,0 +1,432 @@
+r"""A primal-dual interior-point method on the whole two-layer ReLU program with the squared
+loss, whose Newton systems go through the ``n`` samples.
+
+The program, one output at a time (:class:`.program.ReLUProgram`), with epigraph variables
+:math:`t_j \ge \|z_j\|`:
+
+.. math::
+
+    \min_{z, t}\; \tfrac12\|Fz - y\|^2 + \beta\sum_j t_j
+    \quad\text{s.t.}\quad (t_j, z_j) \in \mathcal Q^{h+1},\quad
+    G_j z_j \ge 0 \ \text{(cone-constrained program only)} .
+
+It is solved by Mehrotra's predictor-corrector with Nesterov-Todd scaling (the method of
+CVXOPT's ``coneqp``). Every Newton system has the matrix :math:`B + E^TE`, with
+:math:`E = [F\;\, 0]` and ``B`` block diagonal: one :math:`(h+1)`-square block per
+:math:`(z_j, t_j)`, the weighted Gram matrix :math:`A^T\operatorname{diag}(\mu_j/s_j)A` of
+the block's cone rows plus the scaling of its second-order cone. By the Woodbury identity
+
+.. math::
+
+    (B + E^TE)^{-1} = B^{-1} - B^{-1}E^T\,(I_n + EB^{-1}E^T)^{-1}\,EB^{-1},
+    \qquad EB^{-1}E^T = \sum_j F_j S_j^{-1} F_j^T = YY^T,
+
+with :math:`S_j` the Schur complement of :math:`t_j` in block ``j`` and
+:math:`Y = [F_1L_1^{-T} \cdots]` (:math:`S_j = L_jL_j^T`): one ``n``-square Cholesky factor per
+iteration, formed by one symmetric rank-:math:`hP` product. An iteration costs about
+:math:`n^2 h\,n_b + N h^2 n_b` flops (``n_b`` blocks) whatever ``beta`` is, and the number
+of iterations barely depends on it either; memory is ``n x h n_b`` floats for ``Y`` and a
+few ``N x n_b`` for the cone rows' slacks and multipliers (:func:`predict_memory`).
+
+**Certificate.** Each iterate ``z`` is scored like every method's (:meth:`.program.
+ReLUProgram.values`); its dual point is the residual :math:`v = y - Fz` with the iterate's
+cone multipliers :math:`\mu`, which weak duality turns into a lower bound after scaling
+(:meth:`.program.ReLUProgram.dual_bound` with the dual norm
+:math:`\max_j\|\sigma_jF_j^Tv + G_j^T\mu_j\|`). The method stops on that certified gap.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+import scipy.linalg as sla
+from scipy.linalg.blas import dsyrk
+
+from ....losses import HingeLoss, SquaredLoss
+from ..cones import NesterovToddScaling, SecondOrderCones
+from .program import ReLUProgram, ReLUResult, unscaled_result
+
+__all__ = ["solve_relu_ipm", "predict_memory", "DEFAULT_MAX_ITERS"]
+
+#: Iteration cap when the caller gives none (the certified gap stops the method first).
+DEFAULT_MAX_ITERS = 200
+
+#: Fraction of the step to the boundary of the cones that is taken.
+STEP_FRACTION = 0.99
+
+#: Iterative-refinement steps per Newton solve (the Woodbury solve loses digits as the
+#: scaling degenerates near the optimum).
+REFINEMENT_STEPS = 2
+
+#: Iterations without a better merit, once it is below :data:`STALL_MERIT`, after which the
+#: best iterate stands: rounding has taken over.
+STALL_ITERATIONS = 3
+STALL_MERIT = 1e-6
+
+#: Floats of one chunk of the rows' outer products in the Gram sums.
+_CHUNK_FLOATS = 1 << 23
+
+
+def predict_memory(N: int, n: int, h: int, nb: int, cone: bool = True) -> int:
+    """Peak bytes of :func:`solve_relu_ipm`: ``Y`` (``n x h nb``) and its ``n``-square
+    product, the per-block matrices, a dozen vectors of the cone rows (``N x nb``) and
+    the chunked outer products of the rows."""
+    rows = 12 * N * nb if cone else 0
+    return int(8 * (2 * n * h * nb + 2 * n * n + 6 * nb * (h + 1) ** 2 + rows
+                    + min(_CHUNK_FLOATS, N * h * h) + 8 * h * nb))
+
+
+class _Structure:
+    r"""The conic form of a :class:`ReLUProgram`, :math:`\min \tfrac12 x^TPx + q^Tx` s.t.
+    :math:`Gx + s = h`, ``s`` in the cones, with ``x = (z, t, xi)``: the blocks ``z``
+    (block-major, block ``j`` at ``[j h, (j+1) h)``), one ``t_j`` per block, and for the hinge
+    loss one slack :math:`\xi_i \ge (1 - y_i(Fz)_i)_+` per sample. Nonnegative rows: the
+    cone rows (``(nb, N)`` flattened), then for the hinge loss :math:`\xi \ge 0` and the
+    margins :math:`y \circ Fz + \xi \ge 1`; second-order cones :math:`(t_j, z_j)` end to end.
+    """
+
+    def __init__(self, pr: ReLUProgram) -> None:
+        self.pr = pr
+        self.hinge = isinstance(pr.loss, HingeLoss)
+        self.h, self.nb, self.N, self.n = pr.h, pr.nb, pr.N, pr.n
+        self.D = pr.nb * pr.h
+        self.K = pr.N * pr.nb if pr.cone else 0
+        self.nxi = pr.n if self.hinge else 0
+        self.L = self.K + 2 * self.nxi  # nonnegative rows
+        self.cones = SecondOrderCones(np.full(pr.nb, pr.h))
+        var = np.empty(self.D + self.nb, dtype=int)
+        var[self.cones.heads] = self.D + np.arange(self.nb)
+        var[self.cones.tail] = np.arange(self.D)
+        self.var, self.inv_var = var, np.argsort(var)
+        self.signs = (2.0 * pr.M - 1.0)[:, pr.pat] if pr.cone else None  # (N, nb)
+        self.hl = np.zeros(self.L)
+        if self.hinge:
+            self.hl[self.K + self.nxi:] = -1.0
+        self.q_z = np.zeros(self.D) if self.hinge else -self.FT(pr.y)
+        # local (z..., t) position of every entry pair of each cone's W^-2 block
+        p, q, j = self.cones.pair_p, self.cones.pair_q, self.cones.pair_cone
+        lp, lq = p - self.cones.heads[j], q - self.cones.heads[j]
+        self.pair_at = (j, np.where(lp == 0, self.h, lp - 1), np.where(lq == 0, self.h, lq - 1))
+
+    # -- data ------------------------------------------------------------------------------
+    def blocks(self, z: np.ndarray) -> np.ndarray:
+        return z.reshape(self.nb, self.h).T
+
+    def F(self, z: np.ndarray) -> np.ndarray:
+        return self.pr.forward(self.blocks(z))
+
+    def FT(self, v: np.ndarray) -> np.ndarray:
+        G0 = self.pr.F0T(v)
+        return (np.hstack([G0, -G0]) if self.pr.cone else G0).T.reshape(-1)
+
+    def P(self, z: np.ndarray) -> np.ndarray:
+        """The objective's Hessian on ``z`` (:math:`F^TF` for the squared loss, else 0)."""
+        return np.zeros_like(z) if self.hinge else self.FT(self.F(z))
+
+    def split(self, x: np.ndarray):
+        D, nb = self.D, self.nb
+        return x[:D], x[D:D + nb], x[D + nb:]
+
+    # -- the constraint map ------------------------------------------------------------------
+    def G(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        z, t, xi = self.split(x)
+        parts = []
+        if self.K:
+            parts.append(-(self.signs * (self.pr.A @ self.blocks(z))).T.reshape(-1))
+        if self.hinge:
+            parts += [-xi, -self.pr.y * self.F(z) - xi]
+        g_l = np.concatenate(parts) if parts else np.zeros(0)
+        return g_l, -np.concatenate([z, t])[self.var]
+
+    def rows_T(self, v_rows: np.ndarray) -> np.ndarray:
+        r""":math:`G_j^T\mu_j` as ``(h, nb)``."""
+        return self.pr.A.T @ (self.signs * v_rows.reshape(self.nb, self.N).T)
+
+    def GT(self, v_l: np.ndarray, v_q: np.ndarray) -> np.ndarray:
+        back = -v_q[self.inv_var]
+        gz, gt = back[:self.D], back[self.D:]
+        if self.K:
+            gz = gz - self.rows_T(v_l[:self.K]).T.reshape(-1)
+        if not self.hinge:
+            return np.concatenate([gz, gt])
+        v_x, v_m = v_l[self.K:self.K + self.nxi], v_l[self.K + self.nxi:]
+        gz = gz - self.FT(self.pr.y * v_m)
+        return np.concatenate([gz, gt, -v_x - v_m])
+
+    def residuals(self, x, s_l, s_q, y_l, y_q):
+        """Dual residual :math:`Px + q + G^Ty`, primal :math:`Gx + s - h`, and the cost."""
+        z, t, xi = self.split(x)
+        Pz = self.P(z)
+        q = np.concatenate([self.q_z, np.full(self.nb, self.pr.beta), np.ones(self.nxi)])
+        rx = np.concatenate([Pz, np.zeros(self.nb + self.nxi)]) + q + self.GT(y_l, y_q)
+        g_l, g_q = self.G(x)
+        cost = 0.5 * float(z @ Pz) + float(q @ x)
+        return rx, s_l + g_l - self.hl, s_q + g_q, cost
+
+    # -- the Newton system -----------------------------------------------------------------
+    def _row_grams(self, d: np.ndarray) -> np.ndarray:
+        r""":math:`A^T\operatorname{diag}(d_j)A` for every block, ``(nb, h, h)``: the rows'
+        outer products :math:`a_ia_i^T` times the weights, one product per chunk of rows."""
+        A, h = self.pr.A, self.h
+        out = np.zeros((self.nb, h * h))
+        step = max(1, _CHUNK_FLOATS // (h * h))
+        for a in range(0, self.N, step):
+            rows = A[a:a + step]
+            out += d[:, a:a + step] @ (rows[:, :, None] * rows[:, None, :]).reshape(-1, h * h)
+        return out.reshape(self.nb, h, h)
+
+    def factor(self, d_l: np.ndarray, inv2: np.ndarray):
+        r"""The solve of :math:`(P + G^TW^{-2}G)x = r` (module docstring) for the
+        nonnegative rows' weights ``d_l`` and the cones' :math:`W^{-2}` entries ``inv2``."""
+        h, nb, pr, D = self.h, self.nb, self.pr, self.D
+        Bk = np.zeros((nb, h + 1, h + 1))
+        if self.K:
+            Bk[:, :h, :h] = self._row_grams(d_l[:self.K].reshape(nb, self.N))
+        np.add.at(Bk, self.pair_at, inv2)
+        Bk = 0.5 * (Bk + np.transpose(Bk, (0, 2, 1)))
+        btt, bzt = Bk[:, h, h], Bk[:, :h, h]
+        S = Bk[:, :h, :h] - bzt[:, :, None] * bzt[:, None, :] / btt[:, None, None]
+        S = 0.5 * (S + np.transpose(S, (0, 2, 1)))
+        try:  # Linv with Linv^T Linv = S^{-1}: the inverse Cholesky factor
+            Linv = np.linalg.inv(np.linalg.cholesky(S))
+        except np.linalg.LinAlgError:  # rounding made a block indefinite: its eigenvalues,
+            w, V = np.linalg.eigh(S)    # floored at a tiny fraction of the largest
+            w = np.maximum(w, 1e-14 * np.maximum(w[:, -1:], 1e-300))
+            Linv = np.transpose(V, (0, 2, 1)) / np.sqrt(w)[:, :, None]
+        if self.hinge:  # the slacks xi eliminated: weights of the margins on F
+            d_x, d_m = d_l[self.K:self.K + self.nxi], d_l[self.K + self.nxi:]
+            d_xm = d_x + d_m
+            weight = d_x * d_m / d_xm
+        else:
+            weight = np.ones(self.n)
+        # Y_j = W^1/2 F_j L_j^{-T}: sign_j S D_{p(j)} A L_j^{-T}, all blocks in one product
+        AL = (pr.A @ np.transpose(Linv, (2, 0, 1)).reshape(h, nb * h)).reshape(self.N, nb, h)
+        AL *= (pr.M[:, pr.pat] * pr.sign)[:, :, None]
+        Y = AL.reshape(self.N, nb * h)
+        if pr.pool > 1:
+            Y = Y.reshape(pr.pool, pr.n, nb * h).sum(axis=0)
+        C = dsyrk(1.0, Y, lower=1)  # W^-1 + F B^-1 F^T: well scaled for huge weights too
+        C[np.diag_indices_from(C)] += 1.0 / weight
+        Cf = sla.cho_factor(C, lower=True, check_finite=False)
+
+        def block_solve(R: np.ndarray) -> np.ndarray:
+            rz, rt = R[:, :h], R[:, h]
+            w = np.einsum("bij,bj->bi", Linv, rz - bzt * (rt / btt)[:, None])
+            xz = np.einsum("bji,bj->bi", Linv, w)
+            out = np.empty_like(R)
+            out[:, :h], out[:, h] = xz, (rt - np.einsum("bi,bi->b", bzt, xz)) / btt
+            return out
+
+        def solve(r: np.ndarray) -> np.ndarray:
+            r_z, r_t, r_xi = self.split(r)
+            if self.hinge:  # xi = (r_xi - d_m y F z) / (d_x + d_m)
+                r_z = r_z - self.FT(pr.y * d_m * r_xi / d_xm)
+            R = np.empty((nb, h + 1))
+            R[:, :h], R[:, h] = r_z.reshape(nb, h), r_t
+            X = block_solve(R)
+            u = sla.cho_solve(Cf, self.F(X[:, :h].reshape(-1)), check_finite=False)
+            R2 = np.zeros((nb, h + 1))
+            R2[:, :h] = self.FT(u).reshape(nb, h)
+            X -= block_solve(R2)
+            z = X[:, :h].reshape(-1)
+            parts = [z, X[:, h]]
+            if self.hinge:
+                parts.append((r_xi - d_m * pr.y * self.F(z)) / d_xm)
+            return np.concatenate(parts)
+
+        return solve
+
+    # -- certificate -------------------------------------------------------------------------
+    def certificate(self, x: np.ndarray, y_l: np.ndarray):
+        """``(values, lower bound, dual point)`` of the iterate ``x`` with the nonnegative
+        rows' multipliers ``y_l`` (:meth:`ReLUProgram.values`, :meth:`ReLUProgram.
+        dual_bound`): the dual point is the residual (squared loss) or ``y`` times the
+        margins' multipliers clipped to [0, 1] (hinge), with the cone rows' multipliers."""
+        pr = self.pr
+        z = self.split(x)[0]
+        vals = pr.values(self.blocks(z))
+        if self.hinge:
+            v = pr.y * np.clip(y_l[self.K + self.nxi:], 0.0, 1.0)
+        else:
+            v = pr.y - vals[3]
+        C = self.FT(v).reshape(self.nb, self.h).T
+        if self.K:
+            C = C + self.rows_T(np.maximum(y_l[:self.K], 0.0))
+        norm = float(np.linalg.norm(C, axis=0).max(initial=0.0))
+        lower, s = pr.dual_bound(v, norm)
+        return vals, lower, s * v
+
+
+def solve_relu_ipm(program: ReLUProgram, *, start: np.ndarray | None = None,
+                   tol: float = 1e-8, max_iters: int | None = None,
+                   time_limit: float | None = None, log: Any = None) -> ReLUResult:
+    r"""Solve a :class:`.program.ReLUProgram` with the squared or the hinge loss
+    (cone-constrained or gated) by the interior-point method of the module docstring.
+
+    Parameters
+    ----------
+    program : ReLUProgram
+    start : ndarray, optional
+        Not used by the iterations (an interior-point method starts from its own central
+        point); the result is never worse than ``start`` when one is given.
+    tol : float
+        Relative certified gap at which to stop.
+    max_iters : int, optional
+        Iterations before ``"iteration_limit"``.
+    time_limit : float, optional
+        Seconds before ``"time_limit"``: no iteration starts that the last one's duration
+        says would end past it.
+    log : logging.Logger, optional
+        Progress at every iteration (debug level).
+
+    Returns
+    -------
+    ReLUResult
+        ``method="ipm"``; ``statistics["merit"]`` is the last largest relative residual or
+        gap of the conic form. ``status`` is ``"optimal"`` (certified gap at most ``tol``),
+        ``"time_limit"``, ``"iteration_limit"``, or, when rounding stops progress first,
+        ``"optimal_inaccurate"`` (gap at most ``10 tol``) or ``"error"``.
+    """
+    t0 = time.perf_counter()
+    if not isinstance(program.loss, (SquaredLoss, HingeLoss)):
+        raise ValueError("the interior-point method solves the squared and hinge losses")
+    pr, scale, ys = program.normalized(scale_targets=isinstance(program.loss, SquaredLoss))
+    st = _Structure(pr)
+    D, nb, L, cones = st.D, st.nb, st.L, st.cones
+    nx = D + nb + st.nxi
+    deg = L + nb
+    qnorm = max(float(np.linalg.norm(st.q_z)), pr.beta * math.sqrt(nb), math.sqrt(st.nxi), 1.0)
+    cap = DEFAULT_MAX_ITERS if max_iters is None else int(max_iters)
+
+    # start: the solution with identity scaling, shifted into the cones
+    e = np.zeros(D + nb)
+    e[cones.heads] = 1.0
+    solve = st.factor(np.ones(L), NesterovToddScaling(cones, e, e).inverse_square_pairs())
+    q = np.concatenate([st.q_z, np.full(nb, pr.beta), np.ones(st.nxi)])
+    x = solve(-q + st.GT(st.hl, np.zeros(D + nb)))
+    g_l, g_q = st.G(x)
+    s_l, s_q = st.hl - g_l, -g_q
+    y_l, y_q = g_l - st.hl, g_q.copy()
+    for s_lin, s_soc in ((s_l, s_q), (y_l, y_q)):
+        low = min(float(s_lin.min(initial=math.inf)), float(cones.min_eig(s_soc).min()))
+        if low <= 0:
+            s_lin += 1.0 - low
+            s_soc[cones.heads] += 1.0 - low
+
+    best = None  # (certified relative gap, values, lower, dual point, z)
+    history: list[tuple[int, float, float]] = []
+    best_merit, since = math.inf, 0
+    status, it, merit, last = "iteration_limit", 0, math.inf, 0.0
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for it in range(1, cap + 1):
+            began = time.perf_counter()
+            rx, rs_l, rs_q, pcost = st.residuals(x, s_l, s_q, y_l, y_q)
+            gap = float(s_l @ y_l) + float(s_q @ y_q)
+            pres = math.sqrt(float(rs_l @ rs_l) + float(rs_q @ rs_q))
+            dres = float(np.linalg.norm(rx)) / qnorm
+            merit = max(pres, dres, gap / max(abs(pcost), 1.0))
+            if not math.isfinite(merit):
+                status = "error"
+                break
+            vals, lower, point = st.certificate(x, y_l)
+            rel = _relative(lower, max(vals[0], vals[1]))
+            history.append((it, time.perf_counter() - t0, rel))
+            if best is None or rel < best[0]:
+                best = (rel, vals, lower, point, st.split(x)[0].copy())
+            if log is not None:
+                log.debug("relu ipm iteration %d: upper %.10g lower %.10g rel gap %.2e merit "
+                          "%.1e", it, max(vals[0], vals[1]) * ys * ys, lower * ys * ys, rel,
+                          merit)
+            if rel <= tol and vals[2] <= tol * max(1.0, float(np.abs(vals[3]).max())):
+                status = "optimal"
+                break
+            if merit < best_merit:
+                best_merit, since = merit, 0
+            elif best_merit <= STALL_MERIT:
+                since += 1
+            if since >= STALL_ITERATIONS:
+                status = "optimal_inaccurate" if best[0] <= 10 * tol else "error"
+                break
+            if time_limit is not None and time.perf_counter() - t0 + last >= time_limit:
+                status = "time_limit"
+                break
+            try:
+                x, s_l, s_q, y_l, y_q = _step(st, (x, s_l, s_q, y_l, y_q), (rx, rs_l, rs_q),
+                                              gap / deg)
+            except np.linalg.LinAlgError:  # rounding broke the Newton system: the best stands
+                status = "optimal_inaccurate" if best[0] <= 10 * tol else "error"
+                break
+            last = time.perf_counter() - began
+    if best is None:
+        vals, lower, point = st.certificate(x, y_l)
+        best = (math.inf, vals, lower, point, st.split(x)[0])
+    _, vals, lower, point, zb = best
+    blocks = st.blocks(zb)
+    if start is not None:  # never worse than the start
+        Z0 = np.asarray(start, dtype=float) * (scale / ys)
+        v0 = pr.values(Z0)
+        if max(v0[0], v0[1]) < max(vals[0], vals[1]):
+            blocks, vals = Z0, v0
+    return unscaled_result(blocks, vals[:3], lower, point, scale, ys, t0, status=status,
+                           method="ipm", iterations=it, statistics={"merit": merit},
+                           history=history)
+
+
+def _relative(lower: float, upper: float) -> float:
+    return (upper - lower) / max(abs(upper), 1e-300)
+
+
+def _step(st: _Structure, point, res, mu):
+    """One Mehrotra predictor-corrector step from ``point`` with residuals ``res``."""
+    x, s_l, s_q, y_l, y_q = point
+    rx, rs_l, rs_q = res
+    cones, D, nb = st.cones, st.D, st.nb
+    w_l = np.sqrt(s_l / y_l)
+    lam_l = np.sqrt(s_l * y_l)
+    sc = NesterovToddScaling(cones, s_q, y_q)
+    lam_q = sc.apply(y_q)
+    solve = st.factor(y_l / s_l, sc.inverse_square_pairs())
+
+    def hess(dx):
+        out = np.zeros_like(dx)
+        out[:D] = st.P(dx[:D])
+        return out
+
+    def direction(ds_l, ds_q):
+        u_l, u_q = ds_l / lam_l, cones.divide(lam_q, ds_q)
+        b_l = rs_l + w_l * u_l
+        b_q = rs_q + sc.apply(u_q)
+        rhs = -rx - st.GT(b_l / w_l**2, sc.apply(sc.apply(b_q, inverse=True), inverse=True))
+        dx = np.zeros_like(rx)
+        for _ in range(1 + REFINEMENT_STEPS):
+            dx = dx + solve(rhs)
+            g_l, g_q = st.G(dx)
+            dy_l = (g_l + b_l) / w_l**2
+            dy_q = sc.apply(sc.apply(g_q + b_q, inverse=True), inverse=True)
+            rhs = -(hess(dx) + st.GT(dy_l, dy_q) + rx)
+        return dx, -rs_l - g_l, -rs_q - g_q, dy_l, dy_q
+
+    def longest(ds_l, ds_q, dy_l, dy_q):
+        a = math.inf
+        for x_l, d_l in ((s_l, ds_l), (y_l, dy_l)):
+            neg = d_l < 0
+            if neg.any():
+                a = min(a, float(np.min(-x_l[neg] / d_l[neg])))
+        return min(a, cones.step(s_q, ds_q), cones.step(y_q, dy_q))
+
+    aff = direction(-lam_l * lam_l, -cones.product(lam_q, lam_q))
+    a_aff = min(1.0, longest(*aff[1:]))
+    gap = float(s_l @ y_l) + float(s_q @ y_q)
+    gap_aff = (float((s_l + a_aff * aff[1]) @ (y_l + a_aff * aff[3]))
+               + float((s_q + a_aff * aff[2]) @ (y_q + a_aff * aff[4])))
+    sigma = min(1.0, max(gap_aff / gap, 0.0)) ** 3
+    ds_l = -lam_l * lam_l - aff[1] * aff[3] + sigma * mu
+    ds_q = -cones.product(lam_q, lam_q) - cones.product(sc.apply(aff[2], inverse=True),
+                                                       sc.apply(aff[4]))
+    ds_q[cones.heads] += sigma * mu
+    dx, dsl, dsq, dyl, dyq = direction(ds_l, ds_q)
+    a = min(1.0, STEP_FRACTION * longest(dsl, dsq, dyl, dyq))
+    return x + a * dx, s_l + a * dsl, s_q + a * dsq, y_l + a * dyl, y_q + a * dyq

@@ -1,0 +1,109 @@
+r"""The master problem of column generation over atoms, for every loss:
+
+.. math::
+
+    \min_{c \ge 0}\; L(\Phi c, y) + \beta\sum_a c_a ,
+
+``Phi`` holding one feature column per atom. The squared and the logistic loss are smooth:
+a primal-dual interior-point method on the bound-constrained problem (Newton matrices of
+the order of the atoms, :func:`nonnegative_ipm`); the hinge loss makes it a linear
+program (HiGHS), whose margin multipliers are the dual point. Each returns the weights and
+the dual point :math:`v` of the prediction (:math:`-\nabla L(\Phi c)` for the smooth losses).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+from scipy.optimize import linprog
+
+from ....losses import HingeLoss, Loss, LogisticLoss, SquaredLoss
+
+__all__ = ["solve_master", "nonnegative_ipm"]
+
+#: Relative tolerance of the interior-point method (residuals and complementarity).
+MASTER_TOL = 1e-13
+
+#: Weights below this fraction of the largest are zero (the interior point never reaches 0).
+ZERO_WEIGHT = 1e-10
+
+
+def _longest(x: np.ndarray, dx: np.ndarray) -> float:
+    neg = dx < 0
+    return float(np.min(x[neg] / -dx[neg])) if neg.any() else np.inf
+
+
+def _factor(H: np.ndarray, c: np.ndarray, lam: np.ndarray):
+    """Cholesky factor of :math:`H + \\operatorname{diag}(\\lambda / c)`, shifted by a
+    growing tiny multiple of ``trace(H) / K`` where rounding makes it indefinite."""
+    M = H.copy()
+    M[np.diag_indices_from(M)] += lam / c
+    base = 1e-14 * max(float(np.trace(H)) / max(H.shape[0], 1), 1e-300)
+    shift = 0.0
+    for _ in range(8):
+        try:
+            return sla.cho_factor(M, lower=True, check_finite=False)
+        except np.linalg.LinAlgError:
+            shift = base if shift == 0.0 else 100.0 * shift
+            M[np.diag_indices_from(M)] += shift
+    raise np.linalg.LinAlgError("the master problem's Newton matrix is not positive definite")
+
+
+def nonnegative_ipm(grad_hess, K: int, scale: float, max_iter: int = 100) -> np.ndarray:
+    r""":math:`\arg\min_{c \ge 0} f(c)` for a smooth convex ``f`` by Mehrotra's
+    predictor-corrector on :math:`\nabla f(c) = \lambda`, :math:`c \circ \lambda = \mu`.
+
+    ``grad_hess(c)`` returns :math:`(\nabla f(c), \nabla^2 f(c))`; ``scale`` is the size of
+    the gradient (the tolerances are relative to it)."""
+    c = np.ones(K)
+    g, H = grad_hess(c)
+    lam = np.maximum(np.abs(g), scale)
+    for _ in range(max_iter):
+        rd = g - lam
+        mu = float(c @ lam) / K
+        if np.abs(rd).max() <= MASTER_TOL * scale and mu <= MASTER_TOL * scale:
+            break
+        L = _factor(H, c, lam)
+        dc = sla.cho_solve(L, -rd - lam, check_finite=False)
+        dl = -lam - lam / c * dc
+        a_p, a_d = min(1.0, _longest(c, dc)), min(1.0, _longest(lam, dl))
+        sigma = min((float((c + a_p * dc) @ (lam + a_d * dl)) / K / mu) ** 3, 1.0)
+        rc = c * lam + dc * dl - sigma * mu
+        dc = sla.cho_solve(L, -rd - rc / c, check_finite=False)
+        dl = (-rc - lam * dc) / c
+        c = c + min(1.0, 0.995 * _longest(c, dc)) * dc
+        lam = lam + min(1.0, 0.995 * _longest(lam, dl)) * dl
+        g, H = grad_hess(c)
+    c[c < ZERO_WEIGHT * max(float(c.max(initial=0.0)), 1e-300)] = 0.0
+    return c
+
+
+def solve_master(Phi: np.ndarray, y: np.ndarray, beta: float, loss: Loss
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """``(c, v)``: the master problem's weights and the dual point of its prediction."""
+    n, K = Phi.shape
+    if K == 0:
+        return np.zeros(0), loss.dual_point(np.zeros(n), y)
+    if isinstance(loss, HingeLoss):
+        cost = np.concatenate([np.full(K, beta), np.ones(n)])
+        A_ub = sp.hstack([sp.csr_matrix(-(y[:, None] * Phi)), -sp.eye(n)], format="csr")
+        res = linprog(cost, A_ub=A_ub, b_ub=-np.ones(n), bounds=(0, None), method="highs")
+        if res.status != 0:
+            raise RuntimeError(f"the hinge master problem failed: {res.message}")
+        c = np.maximum(res.x[:K], 0.0)
+        return c, y * np.clip(-res.ineqlin.marginals, 0.0, 1.0)
+    if isinstance(loss, SquaredLoss):
+        Q, q = Phi.T @ Phi, Phi.T @ y - beta
+        scale = max(float(np.abs(q).max()), float(np.diag(Q).max()), 1e-300)
+        c = nonnegative_ipm(lambda c: (Q @ c - q, Q), K, scale)
+        return c, y - Phi @ c
+    if isinstance(loss, LogisticLoss):
+        def grad_hess(c):
+            p = 0.5 * (1.0 - np.tanh(0.5 * y * (Phi @ c)))  # sigma(-y yhat)
+            return beta - Phi.T @ (y * p), (Phi * (p * (1.0 - p))[:, None]).T @ Phi
+
+        scale = max(0.5 * float(np.abs(Phi.T @ y).max()), beta, 1e-300)
+        c = nonnegative_ipm(grad_hess, K, scale)
+        return c, loss.dual_point(Phi @ c, y)
+    raise ValueError(f"no master problem for {loss!r}")

@@ -1,0 +1,135 @@
+"""The interior-point method on the whole ReLU program (backend="firstorder", method="ipm"):
+its Woodbury Newton solve against the dense matrix, agreement with Clarabel on the same
+program at small and large beta (cone-constrained and gated; squared and hinge loss; bias;
+a CNN's pooled rows), certified brackets, limits, and the hand-over of ``method="auto"``."""
+
+from functools import partial
+
+import numpy as np
+import pytest
+
+import sdpnets as sn
+from sdpnets.backends.firstorder.cones import NesterovToddScaling
+from sdpnets.backends.firstorder.relu import methods
+from sdpnets.backends.firstorder.relu.ipm import _Structure
+from sdpnets.backends.firstorder.relu.program import ReLUProgram
+from sdpnets.losses import get_loss
+from tests.conftest import relu_teacher_data
+
+TOL = 1e-7
+#: The hinge loss's interior point certifies less (its Newton systems degrade first).
+HINGE_TOL = 1e-5
+data = partial(relu_teacher_data, n=30)
+
+
+def beta_max(X, y, masks, bias=False):
+    A = np.hstack([X, np.ones((len(X), 1))]) if bias else X
+    return float(np.linalg.norm(A.T @ (masks * y[:, None]), axis=0).max())
+
+
+def check(prog, tol=TOL, method="ipm"):
+    """Clarabel, then the interior point on the same program: the optimum, the network's
+    objective, and a bracket that holds and is as tight as asked."""
+    ref = prog.solve(backend="clarabel", tol=1e-10).objective
+    res = prog.solve(backend="firstorder", method=method, tol=tol)
+    assert res.status == "optimal", res.message
+    assert abs(res.objective - ref) <= 10 * tol * abs(ref)
+    lower = res.raw["lower_bound"]
+    assert lower <= ref * (1 + 1e-9)
+    assert res.objective - lower <= tol * abs(res.objective) * 1.001
+    net = prog.network()
+    assert net.objective(prog.X, prog.y, prog.beta, prog.loss) == pytest.approx(
+        res.objective, rel=tol)
+    return res
+
+
+@pytest.mark.parametrize("fraction", [0.5, 0.01])
+@pytest.mark.parametrize("loss", ["squared", "hinge"])
+@pytest.mark.parametrize("bias", [False, True])
+def test_ipm_agrees_with_clarabel(loss, bias, fraction):
+    X, y = data(labels=loss != "squared", seed=2 + bias)
+    prog = sn.ConvexReLU(X, y, 1.0, patterns=10, loss=loss, bias=bias, seed=1)
+    prog.beta = fraction * beta_max(X, y, prog.patterns.masks, bias)
+    res = check(prog, tol=TOL if loss == "squared" else HINGE_TOL)
+    assert res.raw["method"] == "ipm"
+    assert res.raw["cone_violation"] <= 1e-9 * np.abs(prog.network().predict(X)).max()
+
+
+@pytest.mark.parametrize("loss", ["squared", "hinge"])
+def test_ipm_on_the_gated_program(loss):
+    X, y = data(labels=loss != "squared", seed=5)
+    prog = sn.ConvexGatedReLU(X, y, 1.0, patterns=12, loss=loss, bias=True)
+    prog.beta = 0.05 * beta_max(X, y, prog.patterns.masks, True)
+    check(prog, tol=TOL if loss == "squared" else HINGE_TOL)
+
+
+def test_ipm_vector_outputs_and_a_cnn():
+    X, Y = data(K=2, seed=3)
+    check(sn.ConvexReLU(X, Y, 0.05, patterns=6))
+    rng = np.random.default_rng(4)
+    Xs = rng.standard_normal((14, 6))
+    ys = np.maximum(Xs[:, :3] @ rng.standard_normal(3), 0) + 0.1 * rng.standard_normal(14)
+    check(sn.ConvexReLUCNN(Xs, ys, 0.05, kernel_size=3, patterns=8))
+
+
+@pytest.mark.parametrize("loss", ["squared", "hinge"])
+def test_woodbury_newton_solve_equals_the_dense_one(loss):
+    """The Newton system P + G^T W^-2 G, built densely from the constraint map G and the
+    scalings, solved directly, against the structured Woodbury solve."""
+    X, y = data(n=12, labels=loss != "squared", seed=6)
+    M = X @ np.random.default_rng(0).standard_normal((X.shape[1], 4)) >= 0
+    pr = ReLUProgram(X, M, y, get_loss(loss), 0.3)
+    st = _Structure(pr)
+    rng = np.random.default_rng(1)
+    d_l = np.exp(rng.uniform(-3, 3, st.L))
+    cones = st.cones
+    s, z = rng.standard_normal((2, st.D + st.nb))
+    for v in (s, z):  # interior points of the second-order cones
+        v[cones.heads] = np.sqrt(np.bincount(cones.of, weights=v * v * cones.tail)) + 0.3
+    sc = NesterovToddScaling(cones, s, z)
+    nx = st.D + st.nb + st.nxi
+    E = np.eye(nx)
+    # G and the objective's Hessian P as dense matrices, one column at a time
+    Gl = np.column_stack([st.G(E[:, i])[0] for i in range(nx)])
+    Gq = np.column_stack([st.G(E[:, i])[1] for i in range(nx)])
+    P = np.zeros((nx, nx))
+    P[:st.D, :st.D] = np.column_stack([st.P(E[:st.D, i]) for i in range(st.D)])
+    W2 = np.zeros((st.D + st.nb, st.D + st.nb))
+    W2[cones.pair_p, cones.pair_q] = sc.inverse_square_pairs()
+    N = P + Gl.T @ (d_l[:, None] * Gl) + Gq.T @ W2 @ Gq
+    r = rng.standard_normal(nx)
+    x = st.factor(d_l, sc.inverse_square_pairs())(r)
+    assert np.allclose(x, np.linalg.solve(N, r), rtol=1e-7, atol=1e-9 * np.abs(x).max())
+
+
+def test_ipm_limits_and_refusals():
+    X, y = data(seed=7)
+    prog = sn.ConvexReLU(X, y, 0.05, patterns=10, seed=2)
+    assert prog.solve(backend="firstorder", method="ipm", max_iters=2).status \
+        == "iteration_limit"
+    assert prog.solve(backend="firstorder", method="ipm", time_limit=1e-9).status \
+        == "time_limit"
+    labels = np.sign(y - np.median(y))
+    logistic = sn.ConvexReLU(X, labels, 0.05, patterns=6, loss="logistic")
+    with pytest.raises(sn.InvalidInputError, match="method='ipm'.*logistic"):
+        logistic.solve(backend="firstorder", method="ipm")
+    with pytest.raises(sn.InvalidInputError, match=r"\['rho'\].*method='ipm'"):
+        prog.solve(backend="firstorder", method="ipm", rho=1.0)
+
+
+def test_auto_hands_the_atoms_over_to_the_interior_point(monkeypatch):
+    """With no time for the atoms, ``auto`` finishes with the interior point, certified,
+    and says so; with ample time the atoms finish alone."""
+    X, y = data(n=40, seed=8)
+    prog = sn.ConvexReLU(X, y, 1.0, patterns=12, seed=3)
+    prog.beta = 0.002 * beta_max(X, y, prog.patterns.masks)
+    monkeypatch.setattr(methods, "ATOMS_SHARE", 0.0)
+    monkeypatch.setattr(methods, "ATOMS_MIN_SECONDS", 0.0)
+    res = check(prog, method="auto")
+    assert res.raw["method"] == "ipm"
+    assert res.raw["statistics"][0]["handed_over"]
+    assert "finished by the interior point" in res.message
+    monkeypatch.setattr(methods, "ATOMS_MIN_SECONDS", 600.0)
+    prog.beta = 0.5 * beta_max(X, y, prog.patterns.masks)
+    res = check(prog, method="auto")
+    assert res.raw["method"] == "atoms"

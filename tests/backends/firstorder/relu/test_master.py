@@ -1,0 +1,50 @@
+"""The master problem of column generation, min_{c >= 0} L(Phi c) + beta sum(c), for every
+loss: its optimum against Clarabel on the same problem, and its dual point (complementary
+slackness and dual feasibility of the master)."""
+
+import cvxpy as cp
+import numpy as np
+import pytest
+
+from sdpnets.backends.firstorder.relu.master import solve_master
+from sdpnets.losses import get_loss
+
+
+def instance(loss, seed, n=60, K=25, parallel=False):
+    rng = np.random.default_rng(seed)
+    Phi = rng.standard_normal((n, K))
+    if parallel:  # near-parallel atoms make the Gram matrix nearly singular
+        Phi[:, 1] = Phi[:, 0] + 1e-9 * rng.standard_normal(n)
+    y = rng.standard_normal(n)
+    if loss != "squared":
+        y = np.sign(y)
+    return Phi, y, 0.3 * float(np.abs(Phi.T @ y).max())
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize("loss", ["squared", "logistic", "hinge"])
+def test_master_against_clarabel(loss, parallel):
+    L = get_loss(loss)
+    Phi, y, beta = instance(loss, 3, parallel=parallel)
+    c, v = solve_master(Phi, y, beta, L)
+    x = cp.Variable(Phi.shape[1], nonneg=True)
+    ref = cp.Problem(cp.Minimize(L.expr(Phi @ x, y) + beta * cp.sum(x)))
+    ref.solve(solver=cp.CLARABEL)
+    value = L.value(Phi @ c, y) + beta * c.sum()
+    assert np.all(c >= 0)
+    assert value == pytest.approx(ref.value, rel=1e-7)
+    # the dual point: Phi^T v <= beta on every atom, = beta on the atoms in use
+    g = Phi.T @ v
+    assert g.max() <= beta * (1 + 1e-6)
+    on = c > 1e-6 * c.max()
+    assert np.allclose(g[on], beta, rtol=1e-5)
+    # and its dual value is a lower bound that meets the optimum
+    assert L.dual_value(v, y) <= value * (1 + 1e-9) + 1e-9
+    assert L.dual_value(v, y) == pytest.approx(value, rel=1e-5)
+
+
+def test_master_without_atoms():
+    L = get_loss("squared")
+    y = np.arange(4.0)
+    c, v = solve_master(np.zeros((4, 0)), y, 1.0, L)
+    assert c.size == 0 and np.array_equal(v, y)
