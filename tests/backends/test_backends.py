@@ -52,14 +52,17 @@ def test_every_available_backend_really_solves():
 
 def test_auto_resolves_to_mosek_if_licensed_else_clarabel(data):
     """Among the conic solvers "auto" is MOSEK when licensed, else Clarabel; programs with a
-    composite form (the least-squares families) take sdpnets' first-order solver."""
+    first-order solver of sdpnets' (the least-squares and ReLU families) take it first."""
     expected = "mosek" if _MOSEK_OK else "clarabel"
     assert resolve_backend("auto").name == expected
     X, Y = data
     res = sn.ConvexLinearFC(X, Y, 1.0).solve()  # backend="auto" is the default
     assert res.backend == "firstorder" and res.status == "optimal"
     Xr = np.random.default_rng(0).standard_normal((8, 2))
-    res = sn.ConvexReLU(Xr, Xr[:, 0] - Xr[:, 1], 0.1).solve()
+    res = sn.ConvexReLU(Xr, Xr[:, 0] - Xr[:, 1], 0.1).solve()  # so do the ReLU families
+    assert res.backend == "firstorder" and res.status == "optimal"
+    Xc = np.random.default_rng(1).standard_normal((6, 4))  # no first-order solver: conic
+    res = sn.ConvexCircularReLU(Xc, Xc[:, 0], 0.1).solve()
     assert res.backend == expected and res.status == "optimal"
 
 

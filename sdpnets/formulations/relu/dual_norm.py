@@ -460,7 +460,8 @@ def relu_dual_norm(
             if value > best:
                 best = float(value)
                 r = s * C[:, i] + At @ lam
-                best_u = r / np.linalg.norm(r)
+                norm_r = float(np.linalg.norm(r))
+                best_u = r / norm_r if norm_r > 0 else best_u
     return (best, best_u) if return_direction else best
 
 

@@ -39,6 +39,7 @@ from ...errors import InvalidInputError
 from ...features.patterns import DEFAULT_MAX_PATTERNS, PatternSet, resolve_patterns
 from ...losses import HingeLoss, Loss, get_loss
 from ...results import BetaMaxInterval, Certificate, SolveResult
+from ...solving.progress import gap_progress
 from ..base import ConvexProgram
 from .dual_norm import (
     DualNormBracket,
@@ -196,6 +197,8 @@ class GroupLassoReLU(ConvexProgram):
     _cone: bool = True
     _fo_blocks: tuple[np.ndarray, np.ndarray] | None = None
     _fo_dual: np.ndarray | None = None
+    #: The last first-order solve's ``(beta, dual points (n, K), certified gaps (K,))``.
+    _fo_previous: tuple[float, np.ndarray, np.ndarray] | None = None
     #: Starting blocks ``(V, W)`` of a trained network (``patterns=net``), ``(h, P, K)``.
     _start_blocks: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -451,9 +454,11 @@ class GroupLassoReLU(ConvexProgram):
         n, K = self._y2.shape
         P, h = M.shape[1], A.shape[1]
         start = self._start_blocks
+        previous = None  # the last solve of a path: (beta, dual points, gaps) for screening
         if warm_start and self._fo_blocks is not None:
             start = self._fo_blocks
-        known = ADMM_OPTIONS | ATOMS_OPTIONS | {"method"}
+            previous = self._fo_previous
+        known = ADMM_OPTIONS | ATOMS_OPTIONS | {"method", "screen"}
         unknown = set(options) - known
         if unknown:
             raise InvalidInputError(
@@ -470,12 +475,18 @@ class GroupLassoReLU(ConvexProgram):
             left = None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 0.0)
             program = ReLUProgram(A, M, self._y2[:, k], self._loss, self.beta,
                                   pool=A.shape[0] // n, cone=self._cone)
-            outs.append(solve_relu(program, start=z0, tol=tol, max_iters=max_iters,
-                                   time_limit=left, log=logger if verbose else None,
-                                   **options))
+            desc = "ReLU program" + (f", output {k + 1} of {K}" if K > 1 else "")
+            prev = None if previous is None else (previous[0], previous[1][:, k],
+                                                  previous[2][k])
+            with gap_progress(verbose, tol, desc) as progress:
+                outs.append(solve_relu(program, start=z0, tol=tol, max_iters=max_iters,
+                                       time_limit=left, log=logger if verbose else None,
+                                       progress=progress, previous=prev, **options))
         Z = np.stack([o.blocks for o in outs], axis=2)  # (h, nb, K)
         self._fo_blocks = (Z[:, :P], Z[:, P:]) if self._cone else (Z, np.zeros_like(Z))
         self._fo_dual = np.stack([o.dual_point for o in outs], axis=1)
+        self._fo_previous = (self.beta, self._fo_dual,
+                             np.array([max(o.gap, 0.0) for o in outs]))
         statuses = [o.status for o in outs]
         status = next((s for s in ("error", "time_limit", "iteration_limit", "optimal_inaccurate")
                        if s in statuses), "optimal")

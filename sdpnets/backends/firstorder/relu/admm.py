@@ -290,6 +290,7 @@ def solve_relu_admm(
     cone_weight: float = 1.0,
     adapt: bool = True,
     log: Any = None,
+    progress: Any = None,
 ) -> ReLUResult:
     r"""Solve a cone-constrained or gated :class:`.program.ReLUProgram` by ADMM (any loss).
 
@@ -314,6 +315,8 @@ def solve_relu_admm(
         Let :math:`\rho` follow the residuals.
     log : logging.Logger, optional
         Progress at every certificate (debug level).
+    progress : callable, optional
+        Called with the certified relative gap at every certificate.
 
     Returns
     -------
@@ -370,6 +373,8 @@ def solve_relu_admm(
         size = float(np.abs(pred).max(initial=0.0))
         feasible = viol <= tol * max(size, 1e-300)
         history.append((k, time.perf_counter() - t0, rel))
+        if progress is not None:
+            progress(rel)
         if log is not None:
             log.debug("relu admm it %d: upper %.10g lower %.10g rel gap %.2e cone viol %.1e "
                       "rho %.3g", k, upper, lower, rel, viol, rho)

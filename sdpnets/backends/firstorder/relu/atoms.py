@@ -221,6 +221,7 @@ def solve_relu_atoms(
     time_limit: float | None = None,
     atoms_per_round: int = DEFAULT_ATOMS_PER_ROUND,
     log: Any = None,
+    progress: Any = None,
 ) -> ReLUResult:
     r"""Solve a cone-constrained :class:`.program.ReLUProgram` with the squared loss by
     column generation over cone atoms.
@@ -241,6 +242,8 @@ def solve_relu_atoms(
         Blocks entering the master problem per round.
     log : logging.Logger, optional
         Progress at every round (debug level).
+    progress : callable, optional
+        Called with the certified relative gap at every round.
 
     Returns
     -------
@@ -297,6 +300,8 @@ def solve_relu_atoms(
             lower, dual_point = value, s * v
         rel = relative_gap(lower, upper)
         history.append((rounds, time.perf_counter() - t0, rel))
+        if progress is not None:
+            progress(rel)
         if log is not None:
             log.debug("relu atoms round %d: upper %.10g lower %.10g rel gap %.2e atoms %d "
                       "priced %d exact %d", rounds, upper * ys * ys, lower * ys * ys, rel,

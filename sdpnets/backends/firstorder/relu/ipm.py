@@ -96,20 +96,20 @@ class _Structure:
         self.K = pr.N * pr.nb if pr.cone else 0
         self.nxi = pr.n if self.hinge else 0
         self.L = self.K + 2 * self.nxi  # nonnegative rows
-        self.cones = SecondOrderCones(np.full(pr.nb, pr.h))
+        self.cones = SecondOrderCones(pr.nb, pr.h + 1)
+        tail = np.ones(self.D + self.nb, dtype=bool)
+        tail[self.cones.heads] = False
         var = np.empty(self.D + self.nb, dtype=int)
         var[self.cones.heads] = self.D + np.arange(self.nb)
-        var[self.cones.tail] = np.arange(self.D)
+        var[tail] = np.arange(self.D)
         self.var, self.inv_var = var, np.argsort(var)
         self.signs = (2.0 * pr.M - 1.0)[:, pr.pat] if pr.cone else None  # (N, nb)
         self.hl = np.zeros(self.L)
         if self.hinge:
             self.hl[self.K + self.nxi:] = -1.0
         self.q_z = np.zeros(self.D) if self.hinge else -self.FT(pr.y)
-        # local (z..., t) position of every entry pair of each cone's W^-2 block
-        p, q, j = self.cones.pair_p, self.cones.pair_q, self.cones.pair_cone
-        lp, lq = p - self.cones.heads[j], q - self.cones.heads[j]
-        self.pair_at = (j, np.where(lp == 0, self.h, lp - 1), np.where(lq == 0, self.h, lq - 1))
+        #: the rows' signed mask of every block, (N, nb)
+        self.sign_masks = pr.M[:, pr.pat] * pr.sign
 
     # -- data ------------------------------------------------------------------------------
     def blocks(self, z: np.ndarray) -> np.ndarray:
@@ -178,17 +178,16 @@ class _Structure:
             out += d[:, a:a + step] @ (rows[:, :, None] * rows[:, None, :]).reshape(-1, h * h)
         return out.reshape(self.nb, h, h)
 
-    def factor(self, d_l: np.ndarray, inv2: np.ndarray):
+    def factor(self, d_l: np.ndarray, W2: np.ndarray):
         r"""The solve of :math:`(P + G^TW^{-2}G)x = r` (module docstring) for the
-        nonnegative rows' weights ``d_l`` and the cones' :math:`W^{-2}` entries ``inv2``."""
+        nonnegative rows' weights ``d_l`` and the cones' :math:`W^{-2}` blocks ``W2``
+        (``(nb, h+1, h+1)``, head :math:`t_j` first)."""
         h, nb, pr, D = self.h, self.nb, self.pr, self.D
-        Bk = np.zeros((nb, h + 1, h + 1))
+        Bk = W2.copy()  # per block, (t_j, z_j) order
         if self.K:
-            Bk[:, :h, :h] = self._row_grams(d_l[:self.K].reshape(nb, self.N))
-        np.add.at(Bk, self.pair_at, inv2)
-        Bk = 0.5 * (Bk + np.transpose(Bk, (0, 2, 1)))
-        btt, bzt = Bk[:, h, h], Bk[:, :h, h]
-        S = Bk[:, :h, :h] - bzt[:, :, None] * bzt[:, None, :] / btt[:, None, None]
+            Bk[:, 1:, 1:] += self._row_grams(d_l[:self.K].reshape(nb, self.N))
+        btt, bzt = Bk[:, 0, 0], Bk[:, 1:, 0]
+        S = Bk[:, 1:, 1:] - bzt[:, :, None] * bzt[:, None, :] / btt[:, None, None]
         S = 0.5 * (S + np.transpose(S, (0, 2, 1)))
         try:  # Linv with Linv^T Linv = S^{-1}: the inverse Cholesky factor
             Linv = np.linalg.inv(np.linalg.cholesky(S))
@@ -204,7 +203,7 @@ class _Structure:
             weight = np.ones(self.n)
         # Y_j = W^1/2 F_j L_j^{-T}: sign_j S D_{p(j)} A L_j^{-T}, all blocks in one product
         AL = (pr.A @ np.transpose(Linv, (2, 0, 1)).reshape(h, nb * h)).reshape(self.N, nb, h)
-        AL *= (pr.M[:, pr.pat] * pr.sign)[:, :, None]
+        AL *= self.sign_masks[:, :, None]
         Y = AL.reshape(self.N, nb * h)
         if pr.pool > 1:
             Y = Y.reshape(pr.pool, pr.n, nb * h).sum(axis=0)
@@ -213,11 +212,11 @@ class _Structure:
         Cf = sla.cho_factor(C, lower=True, check_finite=False)
 
         def block_solve(R: np.ndarray) -> np.ndarray:
-            rz, rt = R[:, :h], R[:, h]
+            rt, rz = R[:, 0], R[:, 1:]
             w = np.einsum("bij,bj->bi", Linv, rz - bzt * (rt / btt)[:, None])
             xz = np.einsum("bji,bj->bi", Linv, w)
             out = np.empty_like(R)
-            out[:, :h], out[:, h] = xz, (rt - np.einsum("bi,bi->b", bzt, xz)) / btt
+            out[:, 1:], out[:, 0] = xz, (rt - np.einsum("bi,bi->b", bzt, xz)) / btt
             return out
 
         def solve(r: np.ndarray) -> np.ndarray:
@@ -225,14 +224,14 @@ class _Structure:
             if self.hinge:  # xi = (r_xi - d_m y F z) / (d_x + d_m)
                 r_z = r_z - self.FT(pr.y * d_m * r_xi / d_xm)
             R = np.empty((nb, h + 1))
-            R[:, :h], R[:, h] = r_z.reshape(nb, h), r_t
+            R[:, 1:], R[:, 0] = r_z.reshape(nb, h), r_t
             X = block_solve(R)
-            u = sla.cho_solve(Cf, self.F(X[:, :h].reshape(-1)), check_finite=False)
+            u = sla.cho_solve(Cf, self.F(X[:, 1:].reshape(-1)), check_finite=False)
             R2 = np.zeros((nb, h + 1))
-            R2[:, :h] = self.FT(u).reshape(nb, h)
+            R2[:, 1:] = self.FT(u).reshape(nb, h)
             X -= block_solve(R2)
-            z = X[:, :h].reshape(-1)
-            parts = [z, X[:, h]]
+            z = X[:, 1:].reshape(-1)
+            parts = [z, X[:, 0]]
             if self.hinge:
                 parts.append((r_xi - d_m * pr.y * self.F(z)) / d_xm)
             return np.concatenate(parts)
@@ -262,7 +261,8 @@ class _Structure:
 
 def solve_relu_ipm(program: ReLUProgram, *, start: np.ndarray | None = None,
                    tol: float = 1e-8, max_iters: int | None = None,
-                   time_limit: float | None = None, log: Any = None) -> ReLUResult:
+                   time_limit: float | None = None, log: Any = None,
+                   progress: Any = None) -> ReLUResult:
     r"""Solve a :class:`.program.ReLUProgram` with the squared or the hinge loss
     (cone-constrained or gated) by the interior-point method of the module docstring.
 
@@ -281,6 +281,8 @@ def solve_relu_ipm(program: ReLUProgram, *, start: np.ndarray | None = None,
         says would end past it.
     log : logging.Logger, optional
         Progress at every iteration (debug level).
+    progress : callable, optional
+        Called with the certified relative gap at every iteration.
 
     Returns
     -------
@@ -304,7 +306,7 @@ def solve_relu_ipm(program: ReLUProgram, *, start: np.ndarray | None = None,
     # start: the solution with identity scaling, shifted into the cones
     e = np.zeros(D + nb)
     e[cones.heads] = 1.0
-    solve = st.factor(np.ones(L), NesterovToddScaling(cones, e, e).inverse_square_pairs())
+    solve = st.factor(np.ones(L), NesterovToddScaling(cones, e, e).inverse_square())
     q = np.concatenate([st.q_z, np.full(nb, pr.beta), np.ones(st.nxi)])
     x = solve(-q + st.GT(st.hl, np.zeros(D + nb)))
     g_l, g_q = st.G(x)
@@ -336,6 +338,8 @@ def solve_relu_ipm(program: ReLUProgram, *, start: np.ndarray | None = None,
             history.append((it, time.perf_counter() - t0, rel))
             if best is None or rel < best[0]:
                 best = (rel, vals, lower, point, st.split(x)[0].copy())
+            if progress is not None:
+                progress(rel)
             if log is not None:
                 log.debug("relu ipm iteration %d: upper %.10g lower %.10g rel gap %.2e merit "
                           "%.1e", it, max(vals[0], vals[1]) * ys * ys, lower * ys * ys, rel,
@@ -388,7 +392,7 @@ def _step(st: _Structure, point, res, mu):
     lam_l = np.sqrt(s_l * y_l)
     sc = NesterovToddScaling(cones, s_q, y_q)
     lam_q = sc.apply(y_q)
-    solve = st.factor(y_l / s_l, sc.inverse_square_pairs())
+    solve = st.factor(y_l / s_l, sc.inverse_square())
 
     def hess(dx):
         out = np.zeros_like(dx)

@@ -21,6 +21,16 @@ point (:func:`ipm_seconds`, :func:`.ipm.predict_memory`):
 * gated program: the interior point where it applies and fits, else the ADMM.
 
 The better certified of two results is returned, so a hand-over never loses ground.
+
+**Safe screening.** Given a start (the previous solution along a path, or a trained
+network), blocks that are zero at every optimum are removed before any method runs, by
+the GAP safe sphere (Ndiaye, Fercoq, Gramfort, Salmon 2017): the dual objective
+:math:`D(\theta) = -L^*(-\theta)` is :math:`\alpha`-strongly concave (:math:`\alpha = 1`
+for the squared loss, 4 for the logistic), so the dual optimum lies within
+:math:`r = \sqrt{2(P(z_0) - D(\theta))/\alpha}` of any feasible :math:`\theta`, and a
+block with :math:`\|F_j^T\theta\| + r\|F_j\|_2 < \beta` has
+:math:`\sigma_j(\theta^\star) < \beta`, hence :math:`z_j^\star = 0`
+(:func:`safe_screen`). The certificate is then re-checked on every block.
 """
 
 from __future__ import annotations
@@ -39,8 +49,8 @@ from .ipm import predict_memory as ipm_memory
 from .ipm import solve_relu_ipm
 from .program import ReLUProgram, ReLUResult
 
-__all__ = ["solve_relu", "predict_memory", "ipm_seconds", "METHODS", "ADMM_OPTIONS",
-           "ATOMS_OPTIONS", "IPM_OPTIONS"]
+__all__ = ["solve_relu", "safe_screen", "predict_memory", "ipm_seconds", "METHODS",
+           "ADMM_OPTIONS", "ATOMS_OPTIONS", "IPM_OPTIONS"]
 
 ADMM_OPTIONS = frozenset({"rho", "check_every", "linear_solver", "cone_weight"})
 ATOMS_OPTIONS = frozenset({"atoms_per_round"})
@@ -91,11 +101,66 @@ def _ipm_fits(program: ReLUProgram) -> bool:
     return need <= available_memory()
 
 
+#: Strong concavity of the dual objective, per loss (none for the hinge loss).
+_CONCAVITY = {"squared": 1.0, "logistic": 4.0}
+
+
+def safe_screen(program: ReLUProgram, start: np.ndarray,
+                previous: tuple[float, np.ndarray, float] | None = None) -> np.ndarray:
+    r"""The patterns whose blocks are zero at every optimum of ``program`` (both signs), a
+    boolean array over the patterns; none for the hinge loss.
+
+    Each block is tested on a sphere around the dual optimum :math:`\theta^\star` (module
+    docstring) with the bound :math:`\sigma_j(\theta) \le \|F_j^T\theta\|` and the
+    spectral norm :math:`\|F_j\|_2` (:meth:`.program.ReLUProgram.pattern_norms`):
+
+    * the GAP sphere of a feasible dual point: ``previous = (beta_p, theta_p, gap_p)`` (the
+      last solve of a path: its ``beta``, feasible dual point and certified gap) scaled by
+      at most :math:`\beta/\beta_p` (still feasible), else ``start``'s own dual point
+      scaled into feasibility, with ``start``'s objective as the primal value;
+    * with the squared loss and ``previous``, the sequential sphere: the dual optimum is
+      :math:`\beta\,\Pi_{C}(y/\beta)` for the fixed convex set
+      :math:`C = \{\theta : \sigma_j(\theta) \le 1\ \forall j\}`, and the projection is
+      nonexpansive, so :math:`\theta^\star/\beta` lies within
+      :math:`\sqrt{2\,\mathrm{gap}_p}/\beta_p + \|y\|\,|1/\beta_p - 1/\beta|` of
+      :math:`\theta_p/\beta_p`.
+    """
+    alpha = _CONCAVITY.get(program.loss.name)
+    if alpha is None:
+        return np.zeros(program.P, dtype=bool)
+    loss, y, beta = program.loss, program.y, program.beta
+    lipschitz = program.pattern_norms()
+    prog_value, net_value, _, pred = program.values(start)
+    if previous is not None and previous[0] >= beta:
+        beta_p, theta_p, gap_p = previous
+        theta = loss.best_dual_scale(theta_p, y, beta_p, beta) * theta_p
+    else:
+        v = loss.dual_point(pred, y)
+        theta = loss.best_dual_scale(
+            v, y, float(np.linalg.norm(program.F0T(v), axis=0).max(initial=0.0)), beta) * v
+    gap = max(prog_value, net_value) - loss.dual_value(theta, y)
+    radius = np.sqrt(2.0 * max(gap, 0.0) / alpha)
+    drop = np.linalg.norm(program.F0T(theta), axis=0) + radius * lipschitz \
+        < beta * (1.0 - 1e-9)
+    if previous is not None and loss.name == "squared":
+        beta_p, theta_p, gap_p = previous
+        reach = (np.sqrt(2.0 * max(gap_p, 0.0)) / beta_p
+                 + float(np.linalg.norm(y)) * abs(1.0 / beta_p - 1.0 / beta))
+        level = np.linalg.norm(program.F0T(theta_p), axis=0) / beta_p
+        drop |= level + reach * lipschitz < 1.0 - 1e-9
+    return drop
+
+
 def solve_relu(program: ReLUProgram, *, method: str = "auto", start=None, tol: float = 1e-8,
                max_iters: int | None = None, time_limit: float | None = None,
-               log: Any = None, **options) -> ReLUResult:
+               log: Any = None, progress: Any = None, screen: bool = True,
+               previous: tuple[float, np.ndarray, float] | None = None,
+               **options) -> ReLUResult:
     """Solve one output's :class:`.program.ReLUProgram` by ``method`` (module docstring).
-    ``options`` are the chosen method's (:data:`ATOMS_OPTIONS`, :data:`ADMM_OPTIONS`).
+    ``options`` are the chosen method's (:data:`ATOMS_OPTIONS`, :data:`ADMM_OPTIONS`);
+    ``progress`` is called with the certified relative gap at every certificate; with a
+    ``start`` and ``screen``, safely screened patterns are removed first
+    (:func:`safe_screen`, with ``previous``: the last solve of a path).
 
     Raises
     ------
@@ -120,7 +185,13 @@ def solve_relu(program: ReLUProgram, *, method: str = "auto", start=None, tol: f
     k = options.get("atoms_per_round", 1)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise InvalidInputError(f"atoms_per_round must be a positive integer, got {k!r}.")
-    common = dict(start=start, tol=tol, max_iters=max_iters, log=log)
+    if screen and start is not None:
+        drop = safe_screen(program, np.asarray(start, dtype=float), previous)
+        if drop.any() and not drop.all():
+            return _screened(program, drop, method=method, start=start, tol=tol,
+                             max_iters=max_iters, time_limit=time_limit, log=log,
+                             progress=progress, **options)
+    common = dict(start=start, tol=tol, max_iters=max_iters, log=log, progress=progress)
     atoms_opts = {k: v for k, v in options.items() if k in ATOMS_OPTIONS}
     admm_opts = {k: v for k, v in options.items() if k in ADMM_OPTIONS}
     if method == "atoms":
@@ -130,6 +201,29 @@ def solve_relu(program: ReLUProgram, *, method: str = "auto", start=None, tol: f
     if method == "admm":
         return solve_relu_admm(program, time_limit=time_limit, **common, **admm_opts)
     return _auto(program, time_limit, common, atoms_opts, admm_opts)
+
+
+def _screened(program: ReLUProgram, drop: np.ndarray, *, start, **kwargs) -> ReLUResult:
+    r"""Solve the program without the screened patterns, put its blocks back among zeros,
+    and re-check the certificate on every block: the reduced solve's dual point keeps its
+    value where the screened blocks' dual norms (bounded by :math:`\|F_j^Tv\|`) stay below
+    ``beta``, else it is scaled down to feasibility."""
+    keep = np.flatnonzero(~drop)
+    cols = np.concatenate([keep, keep + program.P]) if program.cone else keep
+    reduced = ReLUProgram(program.A, program.M[:, keep], program.y, program.loss,
+                          program.beta, pool=program.pool, cone=program.cone)
+    res = solve_relu(reduced, start=np.asarray(start, dtype=float)[:, cols], screen=False,
+                     **kwargs)
+    blocks = np.zeros((program.h, program.nb))
+    blocks[:, cols] = res.blocks
+    d = res.dual_point
+    outside = float(np.linalg.norm(program.F0T(d)[:, drop], axis=0).max(initial=0.0))
+    lower = res.lower_bound
+    if outside > program.beta:
+        lower = min(lower, program.dual_bound(d, outside)[0])
+    res.blocks, res.lower_bound = blocks, lower
+    res.statistics = {**res.statistics, "screened": int(drop.sum())}
+    return res
 
 
 def _auto(program: ReLUProgram, time_limit: float | None, common: dict, atoms_opts: dict,
@@ -148,11 +242,15 @@ def _auto(program: ReLUProgram, time_limit: float | None, common: dict, atoms_op
     if first.status == "optimal" or not ipm:
         return first
     left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
+    if first.status == "time_limit" and (left is None or left > 0):
+        # the atoms' share ran out, not the caller's time: say how far they got
+        first.status = "optimal_inaccurate" if first.relative_gap <= 10 * common["tol"] \
+            else "error"
     if left is not None and left <= 0:
         return first
     second = solve_relu_ipm(program, time_limit=left, **{**common, "start": first.blocks})
     better = second if (second.status == "optimal"
                         or second.relative_gap < first.relative_gap) else first
-    better.statistics = {**better.statistics, "handed_over": True,
+    better.statistics = {**better.statistics, "handed_over": better is second,
                          "atoms_seconds": first.solve_time, "atoms_status": first.status}
     return better

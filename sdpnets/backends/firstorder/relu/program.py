@@ -85,6 +85,7 @@ class ReLUProgram:
         #: sign and pattern of each block
         self.sign = np.concatenate([np.ones(self.P), -np.ones(self.P)]) if cone else np.ones(self.P)
         self.pat = np.tile(np.arange(self.P), 2) if cone else np.arange(self.P)
+        self._pattern_norms: np.ndarray | None = None
 
     def normalized(self, scale_targets: bool) -> tuple[ReLUProgram, float, float]:
         r"""The same program on ``A / a`` and ``y / b`` with ``beta / (a b)``: ``a`` the
@@ -97,6 +98,25 @@ class ReLUProgram:
         beta = self.beta / (a * b) if scale_targets else self.beta / a
         return (ReLUProgram(self.A / a, self.M, y, self.loss, beta, pool=self.pool,
                             cone=self.cone), a, b)
+
+    def pattern_norms(self) -> np.ndarray:
+        r"""The spectral norms :math:`\|S D_i A\|_2` of every pattern's feature map (the
+        Lipschitz constants of :math:`v \mapsto F_j^Tv`), computed once: the largest
+        eigenvalue of each :math:`A^TD_iA` (``P`` Gram matrices by one product over the
+        rows' outer products; the pooling sums the patch groups of a sample, so its norm is
+        bounded by ``sqrt(pool)`` times that of the stacked rows)."""
+        if getattr(self, "_pattern_norms", None) is None:
+            h = self.h
+            grams = np.zeros((self.P, h * h))
+            step = max(1, _CHUNK_FLOATS // max(h * h, 1))
+            for a in range(0, self.N, step):
+                rows = self.A[a:a + step]
+                grams += self.M[a:a + step].T.astype(float) @ \
+                    (rows[:, :, None] * rows[:, None, :]).reshape(-1, h * h)
+            top = np.linalg.eigvalsh(grams.reshape(self.P, h, h))[:, -1]
+            self._pattern_norms = np.sqrt(np.maximum(top, 0.0) * self.pool)
+        assert self._pattern_norms is not None
+        return self._pattern_norms
 
     # -- pooling ---------------------------------------------------------------------------
     def pool_sum(self, r: np.ndarray) -> np.ndarray:
