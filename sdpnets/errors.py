@@ -56,4 +56,4 @@ class SolveFailedError(SdpnetsError, RuntimeError):
 
 
 class SdpnetsWarning(UserWarning):
-    """Warnings issued by sdpnets (e.g. a network recovered from an inaccurate solve)."""
+    """Warnings issued by sdpnets, such as a network recovered from an inaccurate solve."""

@@ -439,9 +439,10 @@ class GroupLassoReLU(ConvexProgram):
 
     def solve_firstorder(self, *, tol, max_iters, time_limit, verbose, warm_start,
                           **options) -> SolveResult:
-        """One output at a time, each a
-        :class:`~sdpnets.backends.firstorder.relu.program.ReLUProgram` solved by
-        :func:`~sdpnets.backends.firstorder.relu.methods.solve_relu`: ``method``
+        """Solve with sdpnets' own ReLU solvers, one output at a time.
+
+        Each output is a :class:`~sdpnets.backends.firstorder.relu.program.ReLUProgram`
+        solved by :func:`~sdpnets.backends.firstorder.relu.methods.solve_relu`: ``method``
         "atoms" (column generation over cone atoms, cone-constrained program, every loss),
         "ipm" (interior point through the samples, squared and hinge losses), "admm", or
         "auto" (default: the atoms, finished by the interior point when they have not

@@ -189,12 +189,7 @@ class _Structure:
         btt, bzt = Bk[:, 0, 0], Bk[:, 1:, 0]
         S = Bk[:, 1:, 1:] - bzt[:, :, None] * bzt[:, None, :] / btt[:, None, None]
         S = 0.5 * (S + np.transpose(S, (0, 2, 1)))
-        try:  # Linv with Linv^T Linv = S^{-1}: the inverse Cholesky factor
-            Linv = np.linalg.inv(np.linalg.cholesky(S))
-        except np.linalg.LinAlgError:  # rounding made a block indefinite: its eigenvalues,
-            w, V = np.linalg.eigh(S)    # floored at a tiny fraction of the largest
-            w = np.maximum(w, 1e-14 * np.maximum(w[:, -1:], 1e-300))
-            Linv = np.transpose(V, (0, 2, 1)) / np.sqrt(w)[:, :, None]
+        Linv = _inverse_factor(S)  # Linv^T Linv = S^{-1}
         if self.hinge:  # the slacks xi eliminated: weights of the margins on F
             d_x, d_m = d_l[self.K:self.K + self.nxi], d_l[self.K + self.nxi:]
             d_xm = d_x + d_m
@@ -377,6 +372,19 @@ def solve_relu_ipm(program: ReLUProgram, *, start: np.ndarray | None = None,
     return unscaled_result(blocks, vals[:3], lower, point, scale, ys, t0, status=status,
                            method="ipm", iterations=it, statistics={"merit": merit},
                            history=history)
+
+
+def _inverse_factor(S: np.ndarray) -> np.ndarray:
+    r"""``M`` with :math:`M^TM = S_j^{-1}` for a stack of symmetric positive-definite
+    blocks ``S`` ``(nb, h, h)``: the inverse of the lower Cholesky factor; when rounding
+    made a block indefinite, every block takes its eigenvalues instead, floored at a tiny
+    fraction of the largest."""
+    try:
+        return np.linalg.inv(np.linalg.cholesky(S))
+    except np.linalg.LinAlgError:
+        w, V = np.linalg.eigh(S)
+        w = np.maximum(w, 1e-14 * np.maximum(w[:, -1:], 1e-300))
+        return np.transpose(V, (0, 2, 1)) / np.sqrt(w)[:, :, None]
 
 
 def _relative(lower: float, upper: float) -> float:

@@ -135,3 +135,18 @@ def test_auto_hands_the_atoms_over_to_the_interior_point(monkeypatch):
     prog.beta = 0.5 * beta_max(X, y, prog.patterns.masks)
     res = check(prog, method="auto")
     assert res.raw["method"] == "atoms"
+
+
+def test_inverse_factor_of_a_stack_of_blocks():
+    """M^T M = S^-1 for every block, positive definite or (by rounding) not."""
+    from sdpnets.backends.firstorder.relu.ipm import _inverse_factor
+
+    rng = np.random.default_rng(9)
+    B = rng.standard_normal((6, 5, 5))
+    S = B @ np.transpose(B, (0, 2, 1)) + 1e-3 * np.eye(5)
+    S[2] = np.outer(B[2, 0], B[2, 0])  # singular: rank one
+    S[2][np.diag_indices(5)] -= 1e-12  # and a hair indefinite
+    M = _inverse_factor(S)
+    for k in (0, 1, 3, 4, 5):
+        assert np.allclose(M[k].T @ M[k] @ S[k], np.eye(5), atol=1e-8)
+    assert np.all(np.isfinite(M[2]))
