@@ -189,8 +189,8 @@ class GroupLassoReLU(ConvexProgram):
     _patterns: PatternSet
 
     has_firstorder: ClassVar[bool] = True
-    #: ``backend="auto"`` runs sdpnets' own solver first (:mod:`~sdpnets.backends.firstorder.
-    #: relu.methods`), then, if it did not certify ``tol``, a conic solver.
+    #: Whether ``backend="auto"`` runs sdpnets' own ReLU solver first (then, if it did not
+    #: certify ``tol``, a conic solver).
     auto_firstorder: ClassVar[bool] = True
 
     #: Cone-constrained blocks ``V, W`` (``False``: the gated program's free blocks).
