@@ -26,6 +26,7 @@ from .formulations.linear_cnn import ConvexLinearCNN
 from .formulations.linear_fc import ConvexLinearFC
 from .formulations.relu.circular import ConvexCircularReLU
 from .formulations.relu.cnn import ConvexReLUCNN
+from .formulations.relu.copositive import CopositiveReLU
 from .formulations.relu.gated import ConvexGatedReLU
 from .formulations.relu.mlp import ConvexReLU
 from .networks.base import Network
@@ -41,6 +42,7 @@ __all__ = [
     "ConvexReLUCNN",
     "ConvexCircularReLU",
     "ConvexGatedReLU",
+    "CopositiveReLU",
     "GatedReLUMLP",
     "ReLUMLP",
     "ReLUCNN",

@@ -1,0 +1,202 @@
+r"""The dual of the doubly non-negative (DNN) relaxation of a vector-output two-layer ReLU
+network with standard weight decay (docs/relu_vector_output.md section 5c), as arrays: its
+Lagrangian matrix, its constraint maps, the certified bound of any multipliers, and a
+first-order method whose every iterate is such a bound.
+
+The relaxation lifts ``z = (u, alpha, h)`` with ``h = (Xu)_+`` (``h >= 0``,
+``s = h - Xu >= 0``, ``h o s = 0``) to a PSD matrix ``M`` of side ``N = d + K + n``:
+
+.. math::
+
+    \min_M \tfrac12\|M_{h\alpha} - Y\|^2 + \tfrac\beta2(\operatorname{tr}M_{uu}
+      + \operatorname{tr}M_{\alpha\alpha})
+    \ \text{s.t.}\ M \succeq 0,\ M_{hh} \ge 0,\ E[hs^T] \ge 0,\ E[ss^T] \ge 0,\
+      \operatorname{diag}E[hs^T] = 0,
+
+with :math:`E[hs^T] = M_{hh} - M_{hu}X^T` and
+:math:`E[ss^T] = E[hs^T] - XM_{uh} + XM_{uu}X^T`. For multipliers
+``x = (V, L_hh, L_hs, L_ss, mu)`` (``L >= 0``) and ``Q(x)`` the gradient in ``M`` of the
+Lagrangian's linear part, every feasible ``M`` satisfies
+:math:`\mathrm{obj}(M) \ge D(V) + \langle Q, M\rangle \ge D(V) + \min(0, \lambda_{\min}(Q))
+\operatorname{tr}M`, with :math:`D(V) = \tfrac12\|Y\|^2 - \tfrac12\|Y - V\|^2`; over ``M``
+whose objective is at most ``upper`` (any network's), :math:`\operatorname{tr}M \le T =
+(2\,\mathrm{upper}/\beta)(1 + \|X\|_2^2)`. So :func:`certified_bound` is a lower bound on
+the network optimum for *any* multipliers, whatever the accuracy of the solver that found
+them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import minimize
+
+__all__ = ["DNNMultipliers", "lagrangian_matrix", "constraint_maps", "trace_bound",
+           "certified_bound", "DNNDualResult", "solve_dnn_dual"]
+
+
+@dataclass
+class DNNMultipliers:
+    """Multipliers of the DNN relaxation: ``V`` (n, K) of the prediction, ``L_hh``,
+    ``L_hs``, ``L_ss`` (n, n, non-negative) of the elementwise constraints, ``mu`` (n,) of
+    the complementarity ``diag E[hs^T] = 0``."""
+
+    V: np.ndarray
+    L_hh: np.ndarray
+    L_hs: np.ndarray
+    L_ss: np.ndarray
+    mu: np.ndarray
+
+    def clipped(self) -> DNNMultipliers:
+        """The inequality multipliers clipped to ``>= 0`` (a solver's may leave by round-off)."""
+        return DNNMultipliers(self.V, np.maximum(self.L_hh, 0.0), np.maximum(self.L_hs, 0.0),
+                              np.maximum(self.L_ss, 0.0), self.mu)
+
+    def vector(self) -> np.ndarray:
+        return np.concatenate([self.V.ravel(), self.L_hh.ravel(), self.L_hs.ravel(),
+                               self.L_ss.ravel(), self.mu])
+
+    @classmethod
+    def from_vector(cls, x: np.ndarray, n: int, K: int) -> DNNMultipliers:
+        o = np.cumsum([0, n * K, n * n, n * n, n * n, n])
+        return cls(x[o[0]:o[1]].reshape(n, K), x[o[1]:o[2]].reshape(n, n),
+                   x[o[2]:o[3]].reshape(n, n), x[o[3]:o[4]].reshape(n, n), x[o[4]:o[5]].copy())
+
+
+def lagrangian_matrix(X: np.ndarray, beta: float, m: DNNMultipliers) -> np.ndarray:
+    r"""``Q`` with :math:`\langle Q, M\rangle = \tfrac\beta2(\operatorname{tr}M_{uu} +
+    \operatorname{tr}M_{\alpha\alpha}) - \langle V, M_{h\alpha}\rangle - \langle L_{hh},
+    M_{hh}\rangle - \langle L_{hs}, E[hs^T]\rangle - \langle L_{ss}, E[ss^T]\rangle -
+    \langle \mu, \operatorname{diag}E[hs^T]\rangle` for every symmetric ``M``."""
+    n, d = X.shape
+    K = m.V.shape[1]
+    N = d + K + n
+    iu, ia, ih = slice(0, d), slice(d, d + K), slice(d + K, N)
+    Q = np.zeros((N, N))
+    Lhs = m.L_hs + np.diag(m.mu)
+    A = m.L_hh + Lhs + m.L_ss
+    Q[ih, ih] = -0.5 * (A + A.T)
+    G = 0.5 * (Lhs @ X + (m.L_ss + m.L_ss.T) @ X)
+    Q[ih, iu] = G
+    Q[iu, ih] = G.T
+    B = X.T @ m.L_ss @ X
+    Q[iu, iu] = 0.5 * beta * np.eye(d) - 0.5 * (B + B.T)
+    Q[ia, ia] = 0.5 * beta * np.eye(K)
+    Q[ih, ia] = -0.5 * m.V
+    Q[ia, ih] = -0.5 * m.V.T
+    return Q
+
+
+def constraint_maps(X: np.ndarray, W: np.ndarray, K: int):
+    """The relaxation's linear maps at a symmetric ``W``: ``(W_ha, W_hh, E[hs^T], E[ss^T],
+    diag E[hs^T])`` (also the adjoint of :func:`lagrangian_matrix` in each multiplier)."""
+    n, d = X.shape
+    iu, ia, ih = slice(0, d), slice(d, d + K), slice(d + K, d + K + n)
+    Whh, Whu, Wuu = W[ih, ih], W[ih, iu], W[iu, iu]
+    HS = Whh - Whu @ X.T
+    SS = HS - X @ Whu.T + X @ Wuu @ X.T
+    return W[ih, ia], Whh, HS, SS, np.diag(HS).copy()
+
+
+def trace_bound(X: np.ndarray, beta: float, upper: float) -> float:
+    r""":math:`T = (2\,\mathrm{upper}/\beta)(1 + \|X\|_2^2) \ge \operatorname{tr}M` over every
+    feasible ``M`` of objective at most ``upper``: the penalty bounds
+    :math:`\operatorname{tr}M_{uu} + \operatorname{tr}M_{\alpha\alpha}`, and complementarity
+    with PSD gives :math:`(M_{hh})_{ii} \le x_i^TM_{uu}x_i`."""
+    return 2.0 * max(upper, 0.0) / beta * (1.0 + float(np.linalg.norm(X, 2)) ** 2)
+
+
+def dual_value(V: np.ndarray, Y: np.ndarray) -> float:
+    r""":math:`D(V) = \tfrac12\|Y\|^2 - \tfrac12\|Y - V\|^2`."""
+    return 0.5 * float(np.sum(Y * Y)) - 0.5 * float(np.sum((Y - V) ** 2))
+
+
+def certified_bound(X: np.ndarray, Y: np.ndarray, beta: float, m: DNNMultipliers,
+                    upper: float) -> tuple[float, float]:
+    """``(bound, lambda_min(Q))``: :math:`D(V) + T\\min(0, \\lambda_{\\min}(Q))` for the
+    clipped multipliers, a lower bound on the network optimum (module docstring)."""
+    m = m.clipped()
+    lam = float(np.linalg.eigvalsh(lagrangian_matrix(X, beta, m))[0])
+    return dual_value(m.V, Y) + trace_bound(X, beta, upper) * min(0.0, lam), lam
+
+
+@dataclass
+class DNNDualResult:
+    """Outcome of :func:`solve_dnn_dual`: the best certified ``bound``, its multipliers, the
+    smoothed primal estimate ``W`` (a PSD matrix of the relaxation's side, for rounding),
+    ``iterations``, ``status`` ("optimal" when ``target`` was reached within ``tol``,
+    "time_limit" or "iteration_limit") and the bound after each round in ``history``."""
+
+    bound: float
+    multipliers: DNNMultipliers
+    W: np.ndarray
+    iterations: int
+    status: str
+    history: list[float] = field(default_factory=list)
+
+
+def solve_dnn_dual(X: np.ndarray, Y: np.ndarray, beta: float, upper: float, *,
+                   start: DNNMultipliers | None = None, target: float | None = None,
+                   tol: float = 1e-6, max_iters: int = 4000, rounds: int = 10,
+                   time_limit: float | None = None) -> DNNDualResult:
+    r"""Maximize :math:`g(x) = D(V) + T\min(0, \lambda_{\min}(Q(x)))` over the multipliers.
+
+    ``g`` is concave and every value is a certified lower bound. L-BFGS-B maximizes the
+    smoothed :math:`D(V) + T\,\mathrm{softmin}_s(0, \lambda_1, \dots, \lambda_N)` (which is
+    below ``g``; gradient from the eigenvectors through :func:`constraint_maps`), ``rounds``
+    times with ``s`` divided by 5 each round, ``max_iters`` iterations in all. Stops when the
+    certified bound reaches ``target`` (e.g. a network's objective) within relative ``tol``.
+    """
+    n, d = X.shape
+    K = Y.shape[1]
+    N = d + K + n
+    T = trace_bound(X, beta, upper)
+    if start is None:
+        start = DNNMultipliers(np.zeros((n, K)), np.zeros((n, n)), np.zeros((n, n)),
+                               np.zeros((n, n)), np.zeros(n))
+    x = start.clipped().vector()
+    bounds = [(None, None)] * (n * K) + [(0.0, None)] * (3 * n * n) + [(None, None)] * n
+
+    def smoothed(x, s):
+        m = DNNMultipliers.from_vector(x, n, K)
+        lam, vecs = np.linalg.eigh(lagrangian_matrix(X, beta, m))
+        z = np.concatenate([[0.0], -lam / s])
+        top = z.max()
+        w = np.exp(z - top)
+        total = w.sum()
+        smin = -s * (top + np.log(total))
+        W = (vecs * (w[1:] / total)) @ vecs.T
+        Wha, Whh, HS, SS, dHS = constraint_maps(X, W, K)
+        f = dual_value(m.V, Y) + T * smin
+        grad = np.concatenate([((Y - m.V) - T * Wha).ravel(), (-T * Whh).ravel(),
+                               (-T * HS).ravel(), (-T * SS).ravel(), -T * dHS])
+        smoothed.W = W
+        return -f, -grad
+
+    smoothed.W = np.zeros((N, N))
+    best, best_x = certified_bound(X, Y, beta, start, upper)[0], x
+    best_W = smoothed.W
+    s = 0.25 * max(upper, 1e-300) / (T * np.log(N + 1.0))
+    t0 = time.perf_counter()
+    used, history, status = 0, [], "iteration_limit"
+    per_round = max(1, max_iters // rounds)
+    for _ in range(rounds):
+        res = minimize(smoothed, x, args=(s,), jac=True, method="L-BFGS-B", bounds=bounds,
+                       options={"maxiter": per_round, "maxcor": 20})
+        x = res.x
+        used += int(res.nit)
+        value = certified_bound(X, Y, beta, DNNMultipliers.from_vector(x, n, K), upper)[0]
+        history.append(value)
+        if value > best:
+            best, best_x, best_W = value, x, smoothed.W
+        s *= 0.2
+        if target is not None and target - best <= tol * abs(target):
+            status = "optimal"
+            break
+        if time_limit is not None and time.perf_counter() - t0 > time_limit:
+            status = "time_limit"
+            break
+    return DNNDualResult(best, DNNMultipliers.from_vector(best_x, n, K).clipped(), best_W,
+                         used, status, history)
