@@ -397,7 +397,7 @@ def test_network_before_solve_and_certify_errors():
         prog.network()
     net = sn.ReLUMLP(np.ones((2, 3)), np.ones((3, 2)))
     with pytest.raises(sn.NonConvexFormulationError, match="l1_squared"):
-        sn.certify(net, X, np.ones((8, 2)), 0.1)
+        sn.certify(net, X, np.ones((8, 2)), 0.1, loss="logistic")
     with pytest.raises(sn.InvalidInputError, match="inputs"):
         sn.certify(sn.ReLUMLP(np.ones((3, 2)), np.ones(2)), X, y, 0.1)
     with pytest.raises(sn.InvalidInputError, match=r"alpha must have shape"):
