@@ -159,6 +159,8 @@ def solve_dnn_dual(X: np.ndarray, Y: np.ndarray, beta: float, upper: float, *,
     x = start.clipped().vector()
     bounds = [(None, None)] * (n * K) + [(0.0, None)] * (3 * n * n) + [(None, None)] * n
 
+    last = {"W": np.zeros((N, N))}
+
     def smoothed(x, s):
         m = DNNMultipliers.from_vector(x, n, K)
         lam, vecs = np.linalg.eigh(lagrangian_matrix(X, beta, m))
@@ -172,12 +174,11 @@ def solve_dnn_dual(X: np.ndarray, Y: np.ndarray, beta: float, upper: float, *,
         f = dual_value(m.V, Y) + T * smin
         grad = np.concatenate([((Y - m.V) - T * Wha).ravel(), (-T * Whh).ravel(),
                                (-T * HS).ravel(), (-T * SS).ravel(), -T * dHS])
-        smoothed.W = W
+        last["W"] = W
         return -f, -grad
 
-    smoothed.W = np.zeros((N, N))
     best, best_x = certified_bound(X, Y, beta, start, upper)[0], x
-    best_W = smoothed.W
+    best_W = last["W"]
     s = 0.25 * max(upper, 1e-300) / (T * np.log(N + 1.0))
     t0 = time.perf_counter()
     used, history, status = 0, [], "iteration_limit"
@@ -190,7 +191,7 @@ def solve_dnn_dual(X: np.ndarray, Y: np.ndarray, beta: float, upper: float, *,
         value = certified_bound(X, Y, beta, DNNMultipliers.from_vector(x, n, K), upper)[0]
         history.append(value)
         if value > best:
-            best, best_x, best_W = value, x, smoothed.W
+            best, best_x, best_W = value, x, last["W"]
         s *= 0.2
         if target is not None and target - best <= tol * abs(target):
             status = "optimal"

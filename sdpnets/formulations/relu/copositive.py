@@ -58,8 +58,9 @@ CONE_SPLIT_MAX_PATTERNS = 300
 
 
 class CopositiveReLU(ConvexProgram):
-    r"""A certified bracket on the global optimum of a two-layer ReLU network with ``K``
-    outputs and standard weight decay.
+    r"""A certified bracket on the optimum of a ``K``-output ReLU network with weight decay.
+
+    The network is trained with the standard penalty on every neuron:
 
     .. math::
 
