@@ -118,8 +118,24 @@ def certified_bound(X: np.ndarray, Y: np.ndarray, beta: float, m: DNNMultipliers
     """``(bound, lambda_min(Q))``: :math:`D(V) + T\\min(0, \\lambda_{\\min}(Q))` for the
     clipped multipliers, a lower bound on the network optimum (module docstring)."""
     m = m.clipped()
-    lam = float(np.linalg.eigvalsh(lagrangian_matrix(X, beta, m))[0])
-    return dual_value(m.V, Y) + trace_bound(X, beta, upper) * min(0.0, lam), lam
+    Q = lagrangian_matrix(X, beta, m)
+    lam = float(np.linalg.eigvalsh(Q)[0])
+    base = dual_value(m.V, Y)
+    if lam >= 0.0:
+        return base, lam
+    # Scaling the h-block by c: <Q, M> = <SQS, S^-1 M S^-1> >= lambda_min(SQS) tr(S^-1 M S^-1),
+    # and tr(S^-1 M S^-1) <= (2 upper / beta)(1 + ||X||_2^2 / c^2); the best c of a grid.
+    n = X.shape[0]
+    N = Q.shape[0]
+    x2 = float(np.linalg.norm(X, 2)) ** 2
+    best = base + trace_bound(X, beta, upper) * lam
+    for c in np.sqrt(x2) * np.geomspace(1e-2, 1e2, 9):
+        scale = np.ones(N)
+        scale[N - n:] = c
+        lam_c = float(np.linalg.eigvalsh(Q * np.outer(scale, scale))[0])
+        trace_c = 2.0 * max(upper, 0.0) / beta * (1.0 + x2 / c**2)
+        best = max(best, base + trace_c * min(0.0, lam_c))
+    return best, lam
 
 
 @dataclass

@@ -1,0 +1,176 @@
+"""Certified brackets for multi-output ReLU networks with standard weight decay
+(sdpnets.CopositiveReLU, docs/relu_vector_output.md).
+
+Per data set (seeded training subsets; standardized features, a bias, one-hot targets) and
+beta: the certified lower bound, the rounded network's objective, the best of 100
+standard-network trainings (full-batch Adam from random starts), the relative gaps, times and
+the relaxation's size, and test accuracy (rest of the data) of the rounded network, of the
+best trained network and of scikit-learn's MLPClassifier (same width, its own loss). Then the
+planted spike-free instances' gaps, and the largest DNN relaxation each conic backend solves
+in the time limit (each solve in its own process, memory limit 8 GB).
+
+    nice python benchmarks/relu_vector_output.py                # the README's table
+    nice python benchmarks/relu_vector_output.py --quick        # iris only, one beta
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+
+import sdpnets as sn
+
+BETAS = (0.1, 1.0, 5.0)
+
+
+def load(name: str, n_train: int, seed: int = 0, pcs: int | None = None):
+    from sklearn import datasets
+
+    loader = {"iris": datasets.load_iris, "wine": datasets.load_wine}.get(name,
+                                                                         datasets.load_digits)
+    X, y = loader(return_X_y=True)
+    if name == "digits2":
+        keep = y <= 1
+        X, y = X[keep], y[keep]
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(y))
+    tr, te = order[:n_train], order[n_train:]
+    mean, sd = X[tr].mean(0), X[tr].std(0)
+    X = (X - mean) / np.where(sd > 0, sd, 1.0)
+    if pcs is not None:  # principal components of the training rows
+        Vt = np.linalg.svd(X[tr], full_matrices=False)[2][:pcs]
+        X = X @ Vt.T
+    classes = np.unique(y)
+    Y = (y[:, None] == classes[None, :]).astype(float)
+    return X[tr], Y[tr], X[te], y[te], classes
+
+
+def local_trainings(X, Y, beta, runs=100, width=40, steps=3000, seed=0):
+    """`runs` standard networks (with bias) from random starts by full-batch Adam, vectorized
+    over the runs; returns their objectives and the best weights."""
+    rng = np.random.default_rng(seed)
+    A = np.hstack([X, np.ones((X.shape[0], 1))])
+    h, K = A.shape[1], Y.shape[1]
+    W = [rng.standard_normal((runs, h, width)) * np.sqrt(2.0 / h),
+         rng.standard_normal((runs, width, K)) / np.sqrt(width)]
+    m1 = [np.zeros_like(w) for w in W]
+    m2 = [np.zeros_like(w) for w in W]
+    for t in range(1, steps + 1):
+        U, B = W
+        Z = np.einsum("nd,rdm->rnm", A, U)
+        H = np.maximum(Z, 0.0)
+        R = np.einsum("rnm,rmk->rnk", H, B) - Y
+        gB = np.einsum("rnm,rnk->rmk", H, R) + beta * B
+        gU = np.einsum("nd,rnm->rdm", A, np.einsum("rnk,rmk->rnm", R, B) * (Z > 0)) + beta * U
+        lr = 0.01 * 0.5 * (1 + np.cos(np.pi * t / steps))
+        for w, g, a, b in zip(W, (gU, gB), m1, m2):
+            a *= 0.9
+            a += 0.1 * g
+            b *= 0.999
+            b += 0.001 * g * g
+            w -= lr * (a / (1 - 0.9**t)) / (np.sqrt(b / (1 - 0.999**t)) + 1e-12)
+    nets = [sn.ReLUMLP(W[0][r][:-1], W[1][r], bias=W[0][r][-1]) for r in range(runs)]
+    objs = [net.objective(X, Y, beta) for net in nets]
+    return objs, nets[int(np.argmin(objs))]
+
+
+def accuracy(net, X, y, classes) -> float:
+    return float(np.mean(classes[np.argmax(net.predict(X), axis=1)] == y))
+
+
+def sklearn_accuracy(X, Y, Xte, yte, classes, beta, width=40) -> float:
+    from sklearn.neural_network import MLPClassifier
+
+    clf = MLPClassifier(hidden_layer_sizes=(width,), alpha=beta / X.shape[0], max_iter=2000,
+                        random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(X, classes[np.argmax(Y, axis=1)])
+    return float(clf.score(Xte, yte))
+
+
+def bracket_rows(datasets, betas, runs):
+    print("| data | n x d, K | beta | lower (certified) | rounded upper | best of 100 | "
+          "(upper-lower)/upper | (best-lower)/best | relaxation, side | solve | trainings | "
+          "test acc: rounded / best trained / MLPClassifier |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, n, pcs in datasets:
+        X, Y, Xte, yte, classes = load(name, n, pcs=pcs)
+        for beta in betas:
+            t = time.perf_counter()
+            prog = sn.CopositiveReLU(X, Y, beta, bias=True)
+            res = prog.solve()
+            ts = time.perf_counter() - t
+            t = time.perf_counter()
+            objs, best_net = local_trainings(X, Y, beta, runs=runs)
+            tt = time.perf_counter() - t
+            best = min(objs)
+            lo, up = res.lower_bound, res.upper_bound
+            assert lo <= best, "the certified lower bound is above a trained network"
+            side = (X.shape[1] + 1 + Y.shape[1] + n if prog.relaxation == "dnn"
+                    else X.shape[1] + 1 + 2 * Y.shape[1])
+            label = f"{name}" + (f" ({pcs} PCs)" if pcs else "")
+            print(f"| {label} | {n}x{X.shape[1]}+1, {Y.shape[1]} | {beta} | {lo:.6g} | {up:.6g} "
+                  f"| {best:.6g} | {(up - lo) / up:.2%} | {(best - lo) / best:.2%} | "
+                  f"{prog.relaxation}, {side} | {ts:.0f} s | {tt:.0f} s | "
+                  f"{accuracy(prog.network(), Xte, yte, classes):.3f} / "
+                  f"{accuracy(best_net, Xte, yte, classes):.3f} / "
+                  f"{sklearn_accuracy(X, Y, Xte, yte, classes, beta):.3f} |", flush=True)
+
+
+def planted_rows():
+    print("\n| planted spike-free (n, d, K) | beta | lower | upper | relative gap | relaxation |")
+    print("|---|---|---|---|---|---|")
+    for n, d, K, beta in ((5, 7, 3, 0.8), (6, 10, 4, 0.5), (30, 40, 10, 0.7)):
+        rng = np.random.default_rng(n)
+        X = np.linalg.qr(rng.standard_normal((d, n)))[0].T
+        P = np.zeros((n, 2))
+        P[np.arange(n), np.arange(n) % 2] = rng.uniform(0.5, 1.5, n)
+        P /= np.linalg.norm(P, axis=0)
+        Y = P @ np.diag([3.0, 2.0]) @ np.linalg.qr(rng.standard_normal((K, 2)))[0].T
+        for relaxation in ("dnn",) if n > 8 else ("dnn", "cone_split"):
+            res = sn.CopositiveReLU(X, Y, beta, relaxation=relaxation).solve()
+            print(f"| ({n}, {d}, {K}) | {beta} | {res.lower_bound:.10g} | {res.upper_bound:.10g} "
+                  f"| {res.relative_gap:.1e} | {relaxation} |", flush=True)
+
+
+def largest_rows(limit: float, sizes):
+    print(f"\n| backend | n (wine subset, d = 13 + 1, K = 3) | DNN side | status | time "
+          f"(limit {limit:.0f} s, 8 GB) |")
+    print("|---|---|---|---|---|")
+    for backend in ("clarabel", "scs"):
+        for n in sizes:
+            X, Y, *_ = load("wine", n)
+            prog = sn.CopositiveReLU(X, Y, 1.0, relaxation="dnn", bias=True)
+            t = time.perf_counter()
+            res = prog.solve(backend=backend, time_limit=limit, memory_limit="8GB",
+                             isolate=True, tol=1e-6)
+            el = time.perf_counter() - t
+            print(f"| {backend} | {n} | {X.shape[1] + 1 + 3 + n} | {res.status} | {el:.0f} s |",
+                  flush=True)
+            if not res.solved:
+                break
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--runs", type=int, default=100)
+    ap.add_argument("--limit", type=float, default=300.0)
+    ap.add_argument("--skip-sizes", action="store_true")
+    args = ap.parse_args()
+    if args.quick:
+        bracket_rows([("iris", 40, None)], (1.0,), args.runs)
+        return
+    bracket_rows([("iris", 40, None), ("wine", 40, None), ("digits2", 40, 16),
+                  ("digits", 60, 16)], BETAS, args.runs)
+    planted_rows()
+    if not args.skip_sizes:
+        largest_rows(args.limit, (40, 60, 80, 100, 120))
+
+
+if __name__ == "__main__":
+    main()
