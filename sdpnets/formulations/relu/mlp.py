@@ -105,7 +105,9 @@ class ConvexReLU(GroupLassoReLU):
     rows (``patterns="exhaustive"``); with fewer patterns it is an upper bound
     (``result.exact`` is ``False``). For targets ``Y`` of shape ``(n, K)`` the output
     penalty is the separable :math:`\|\alpha_j\|_1^2` (4d): ``K`` independent programs that
-    share the patterns.
+    share the patterns (the *separable program*; the network it recovers has
+    ``output_penalty="l1_squared"``). The standard penalty :math:`\|\alpha_j\|_2^2` of a
+    multi-class MLP is not separable: :class:`~sdpnets.CopositiveReLU` brackets its optimum.
 
     Parameters
     ----------
