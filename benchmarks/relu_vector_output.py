@@ -22,6 +22,7 @@ import warnings
 import numpy as np
 
 import sdpnets as sn
+from sdpnets.local import train_relu_mlps_adam
 
 BETAS = (0.1, 1.0, 5.0)
 
@@ -49,30 +50,9 @@ def load(name: str, n_train: int, seed: int = 0, pcs: int | None = None):
 
 
 def local_trainings(X, Y, beta, runs=100, width=40, steps=3000, seed=0):
-    """`runs` standard networks (with bias) from random starts by full-batch Adam, vectorized
-    over the runs; returns their objectives and the best weights."""
-    rng = np.random.default_rng(seed)
-    A = np.hstack([X, np.ones((X.shape[0], 1))])
-    h, K = A.shape[1], Y.shape[1]
-    W = [rng.standard_normal((runs, h, width)) * np.sqrt(2.0 / h),
-         rng.standard_normal((runs, width, K)) / np.sqrt(width)]
-    m1 = [np.zeros_like(w) for w in W]
-    m2 = [np.zeros_like(w) for w in W]
-    for t in range(1, steps + 1):
-        U, B = W
-        Z = np.einsum("nd,rdm->rnm", A, U)
-        H = np.maximum(Z, 0.0)
-        R = np.einsum("rnm,rmk->rnk", H, B) - Y
-        gB = np.einsum("rnm,rnk->rmk", H, R) + beta * B
-        gU = np.einsum("nd,rnm->rdm", A, np.einsum("rnk,rmk->rnm", R, B) * (Z > 0)) + beta * U
-        lr = 0.01 * 0.5 * (1 + np.cos(np.pi * t / steps))
-        for w, g, a, b in zip(W, (gU, gB), m1, m2):
-            a *= 0.9
-            a += 0.1 * g
-            b *= 0.999
-            b += 0.001 * g * g
-            w -= lr * (a / (1 - 0.9**t)) / (np.sqrt(b / (1 - 0.999**t)) + 1e-12)
-    nets = [sn.ReLUMLP(W[0][r][:-1], W[1][r], bias=W[0][r][-1]) for r in range(runs)]
+    """`runs` standard networks (with bias) from random starts by full-batch Adam
+    (sdpnets.local.train_relu_mlps_adam); their objectives and the best network."""
+    nets = train_relu_mlps_adam(X, Y, beta, width, runs=runs, steps=steps, seed=seed, bias=True)
     objs = [net.objective(X, Y, beta) for net in nets]
     return objs, nets[int(np.argmin(objs))]
 

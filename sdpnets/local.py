@@ -16,7 +16,7 @@ from .errors import InvalidInputError
 from .networks.linear import LinearFC
 from .networks.relu import ReLUMLP
 
-__all__ = ["train_linear_fc", "train_relu_mlp", "project_spectral"]
+__all__ = ["train_linear_fc", "train_relu_mlp", "train_relu_mlps_adam", "project_spectral"]
 
 
 def project_spectral(W: np.ndarray) -> np.ndarray:
@@ -164,3 +164,69 @@ def train_relu_mlp(X, y, beta: float, width: int, *, seed: int = 0, max_iters: i
     res = minimize(objective, theta0, jac=True, method="L-BFGS-B",
                    options={"maxiter": max_iters})
     return ReLUMLP(res.x[: d * width].reshape(d, width), res.x[d * width:])
+
+
+def train_relu_mlps_adam(X, Y, beta: float, width: int, *, runs: int = 100, steps: int = 3000,
+                         lr: float = 0.01, seed: int = 0, bias: bool = False) -> list[ReLUMLP]:
+    r"""Train ``runs`` two-layer ReLU networks with ``K`` outputs from random starts at once.
+
+    Each minimizes the standard objective
+    :math:`\tfrac12\|(XU + 1b^T)_+\alpha - Y\|_F^2 + \tfrac\beta2(\|U\|_F^2 + \|b\|^2 +
+    \|\alpha\|_F^2)` by full-batch Adam with a cosine step-size schedule (the ReLU
+    differentiated as :math:`1[z > 0]`), vectorized over the runs: the summed objective
+    decouples and Adam is per-coordinate, so each run is an independent training. A local
+    method: every network ends at or above the global optimum (docs/relu_vector_output.md).
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+    Y : array_like, shape (n, K)
+    beta : float
+    width : int
+        Hidden neurons per network.
+    runs : int
+        Number of networks.
+    steps : int
+        Adam steps.
+    lr : float
+        Initial step size.
+    seed : int
+        Seed of the He-style Gaussian initialization.
+    bias : bool
+        Train a (penalized) first-layer bias.
+
+    Returns
+    -------
+    list of ReLUMLP
+        ``output_penalty="frobenius"``.
+    """
+    X = check_data(X)
+    Y = check_targets(Y, X.shape[0], name="Y").reshape(X.shape[0], -1)
+    beta = check_beta(beta)
+    width = check_int(width, "width", minimum=1)
+    runs = check_int(runs, "runs", minimum=1)
+    steps = check_int(steps, "steps", minimum=1)
+    rng = np.random.default_rng(seed)
+    A = np.hstack([X, np.ones((X.shape[0], 1))]) if bias else X
+    h, K = A.shape[1], Y.shape[1]
+    W = [rng.standard_normal((runs, h, width)) * np.sqrt(2.0 / h),
+         rng.standard_normal((runs, width, K)) / np.sqrt(width)]
+    first = [np.zeros_like(w) for w in W]
+    second = [np.zeros_like(w) for w in W]
+    for t in range(1, steps + 1):
+        Z = np.einsum("nd,rdm->rnm", A, W[0])
+        H = np.maximum(Z, 0.0)
+        R = np.einsum("rnm,rmk->rnk", H, W[1]) - Y
+        grads = (np.einsum("nd,rnm->rdm", A, np.einsum("rnk,rmk->rnm", R, W[1]) * (Z > 0))
+                 + beta * W[0], np.einsum("rnm,rnk->rmk", H, R) + beta * W[1])
+        step = lr * 0.5 * (1.0 + np.cos(np.pi * t / steps))
+        for w, g, m1, m2 in zip(W, grads, first, second):
+            m1 *= 0.9
+            m1 += 0.1 * g
+            m2 *= 0.999
+            m2 += 0.001 * g * g
+            w -= step * (m1 / (1 - 0.9**t)) / (np.sqrt(m2 / (1 - 0.999**t)) + 1e-12)
+    if bias:
+        return [ReLUMLP(W[0][r][:-1], W[1][r], bias=W[0][r][-1]) for r in range(runs)]
+    return [ReLUMLP(W[0][r], W[1][r]) for r in range(runs)]
+

@@ -98,3 +98,18 @@ def test_relu_training_rejects_bad_input():
         train_relu_mlp(X, np.ones(10), 0.1, 0)
     with pytest.raises(sn.InvalidInputError, match="beta"):
         train_relu_mlp(X, np.ones(10), -1.0, 4)
+
+
+def test_train_relu_mlps_adam_trains_independent_multi_output_networks():
+    from sdpnets.local import train_relu_mlps_adam
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((12, 3)), rng.standard_normal((12, 2))
+    nets = train_relu_mlps_adam(X, Y, 0.5, 6, runs=5, steps=400, bias=True)
+    zero = 0.5 * np.sum(Y * Y)
+    for net in nets:
+        assert net.alpha.shape == (6, 2) and net.bias.shape == (6,)
+        assert net.output_penalty == "frobenius"
+        assert net.objective(X, Y, 0.5) < zero  # training moved below the zero network
+    with pytest.raises(sn.InvalidInputError, match="runs"):
+        train_relu_mlps_adam(X, Y, 0.5, 6, runs=0)

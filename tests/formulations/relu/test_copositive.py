@@ -11,6 +11,7 @@ import pytest
 import sdpnets as sn
 from sdpnets.features.patterns import enumerate_patterns
 from sdpnets.formulations.relu.rounding import output_weights
+from sdpnets.local import train_relu_mlps_adam
 
 
 def objective(U, a, X, Y, beta):
@@ -25,29 +26,9 @@ def onehot_data(n, d, K, seed):
 
 
 def local_trainings(X, Y, beta, runs=100, width=8, steps=1500, seed=0):
-    """Objectives of `runs` standard networks trained from random starts: full-batch Adam on
-    all of them at once (vectorized over the runs; the ReLU differentiated as 1[z > 0])."""
-    rng = np.random.default_rng(seed)
-    d, K = X.shape[1], Y.shape[1]
-    W = [rng.standard_normal((runs, d, width)) / np.sqrt(d),
-         rng.standard_normal((runs, width, K)) / np.sqrt(width)]
-    m1 = [np.zeros_like(w) for w in W]
-    m2 = [np.zeros_like(w) for w in W]
-    for t in range(1, steps + 1):
-        U, A = W
-        Z = np.einsum("nd,rdm->rnm", X, U)
-        H = np.maximum(Z, 0.0)
-        R = np.einsum("rnm,rmk->rnk", H, A) - Y
-        gA = np.einsum("rnm,rnk->rmk", H, R) + beta * A
-        gU = np.einsum("nd,rnm->rdm", X, np.einsum("rnk,rmk->rnm", R, A) * (Z > 0)) + beta * U
-        lr = 0.02 * 0.5 * (1 + np.cos(np.pi * t / steps))  # cosine schedule to 0
-        for w, g, a, b in zip(W, (gU, gA), m1, m2):
-            a *= 0.9
-            a += 0.1 * g
-            b *= 0.999
-            b += 0.001 * g * g
-            w -= lr * (a / (1 - 0.9**t)) / (np.sqrt(b / (1 - 0.999**t)) + 1e-12)
-    return [objective(W[0][r], W[1][r], X, Y, beta) for r in range(runs)]
+    """Objectives of `runs` standard networks trained by Adam from random starts."""
+    nets = train_relu_mlps_adam(X, Y, beta, width, runs=runs, steps=steps, lr=0.02, seed=seed)
+    return [objective(net.U, net.alpha, X, Y, beta) for net in nets]
 
 
 @pytest.mark.parametrize("seed", [0, 1])
