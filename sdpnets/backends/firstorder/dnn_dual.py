@@ -116,19 +116,20 @@ def dual_value(V: np.ndarray, Y: np.ndarray) -> float:
 def certified_bound(X: np.ndarray, Y: np.ndarray, beta: float, m: DNNMultipliers,
                     upper: float) -> tuple[float, float]:
     """``(bound, lambda_min(Q))``: :math:`D(V) + T\\min(0, \\lambda_{\\min}(Q))` for the
-    clipped multipliers, a lower bound on the network optimum (module docstring)."""
+    clipped multipliers (with the best scaling of the ``h``-block, and never below 0, the
+    value of ``V = 0``), a lower bound on the network optimum (module docstring)."""
     m = m.clipped()
     Q = lagrangian_matrix(X, beta, m)
     lam = float(np.linalg.eigvalsh(Q)[0])
     base = dual_value(m.V, Y)
     if lam >= 0.0:
         return base, lam
+    best = max(0.0, base + trace_bound(X, beta, upper) * lam)  # p* >= 0: V = 0 is feasible
     # Scaling the h-block by c: <Q, M> = <SQS, S^-1 M S^-1> >= lambda_min(SQS) tr(S^-1 M S^-1),
     # and tr(S^-1 M S^-1) <= (2 upper / beta)(1 + ||X||_2^2 / c^2); the best c of a grid.
     n = X.shape[0]
     N = Q.shape[0]
     x2 = float(np.linalg.norm(X, 2)) ** 2
-    best = base + trace_bound(X, beta, upper) * lam
     for c in np.sqrt(x2) * np.geomspace(1e-2, 1e2, 9):
         scale = np.ones(N)
         scale[N - n:] = c

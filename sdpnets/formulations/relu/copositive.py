@@ -45,9 +45,14 @@ from ...results import Certificate, SolveResult
 from ..base import ConvexProgram
 from .rounding import directions_from_blocks, directions_from_lift, network_objective, round_network
 
-__all__ = ["CopositiveReLU", "RELAXATIONS", "CONE_SPLIT_MAX_PATTERNS", "certify_standard"]
+__all__ = ["CopositiveReLU", "RELAXATIONS", "CONE_SPLIT_MAX_PATTERNS", "DNN_CONIC_MAX_SIDE",
+           "certify_standard"]
 
 logger = logging.getLogger(__name__)
+
+#: ``backend="auto"`` solves the DNN relaxation by the first-order dual method when its PSD
+#: side ``d + K + n`` exceeds this (an interior-point solve then takes many minutes).
+DNN_CONIC_MAX_SIDE = 120
 
 #: The relaxations :class:`CopositiveReLU` offers.
 RELAXATIONS = ("auto", "cone_split", "dnn")
@@ -134,6 +139,14 @@ class CopositiveReLU(ConvexProgram):
         self._lower: float | None = None
         self._dual: np.ndarray | None = None
         self._fo: Any = None
+        self._start_hint: ReLUMLP | None = None
+
+    @property
+    def side(self) -> int:
+        """The side of the relaxation's PSD matrix (``"dnn"``) or of each block
+        (``"cone_split"``)."""
+        h, K = self._A.shape[1], self.Y.shape[1]
+        return h + K + self._A.shape[0] if self.relaxation == "dnn" else h + 2 * K
 
     # -- the programs ---------------------------------------------------------------------
     @property
@@ -273,8 +286,9 @@ class CopositiveReLU(ConvexProgram):
               ) -> SolveResult:
         """Solve the relaxation, round and polish a network, and return the bracket.
 
-        Parameters are those of :meth:`sdpnets.ConvexProgram.solve`; ``backend="firstorder"``
-        (``"dnn"`` only) maximizes the relaxation's dual by L-BFGS on a smoothed form, every
+        Parameters are those of :meth:`sdpnets.ConvexProgram.solve`; ``backend="auto"`` is
+        ``"firstorder"`` for a DNN relaxation of side above :data:`DNN_CONIC_MAX_SIDE`;
+        ``backend="firstorder"`` (``"dnn"`` only) maximizes the relaxation's dual by L-BFGS on a smoothed form, every
         iterate a certified bound, and stops when the bound reaches the rounded network's
         objective within ``tol`` or at its budget.
 
@@ -286,6 +300,8 @@ class CopositiveReLU(ConvexProgram):
             ``exact``: whether the relaxation is known to be tight.
         """
         self._net, self._lower, self._fo = None, None, None
+        if backend == "auto" and self.relaxation == "dnn" and self.side > DNN_CONIC_MAX_SIDE:
+            backend = "firstorder"
         if backend == "firstorder" and self.relaxation != "dnn":
             raise InvalidInputError("backend='firstorder' solves relaxation='dnn' only.")
         result = super().solve(backend, tol, max_iters, time_limit, verbose, **kwargs)
@@ -313,7 +329,7 @@ class CopositiveReLU(ConvexProgram):
         targeting the objective of a network rounded from the data's rows (or ``start``, a
         :class:`~sdpnets.ReLUMLP`, whose residual also starts the dual)."""
         t0 = time.perf_counter()
-        start_net = options.pop("start", None)
+        start_net = options.pop("start", self._start_hint)
         if options:
             raise InvalidInputError(f"unknown option(s) {sorted(options)} for "
                                     "backend='firstorder'; known: ['start'].")
@@ -332,15 +348,17 @@ class CopositiveReLU(ConvexProgram):
                             time_limit=time_limit)
         self._fo = fo
         self._fo_start = start_net
-        status = "optimal" if fo.status == "optimal" else fo.status
-        if status != "optimal" and np.isfinite(fo.bound):
-            status = "optimal_inaccurate" if fo.status == "iteration_limit" else status
+        # every iterate is a certified bound and a network exists: a run stopped by its budget
+        # still has a bracket (open: "optimal_inaccurate", with the reason in the message)
+        status = "optimal" if fo.status == "optimal" else "optimal_inaccurate"
+        reason = {"optimal": "the bound reached the network", "time_limit": "time limit",
+                  "iteration_limit": "iteration budget"}[fo.status]
         return SolveResult(status=status, objective=fo.bound, backend="firstorder",
                            solve_time=time.perf_counter() - t0, compile_time=0.0,
                            iterations=fo.iterations, exact=self.exact,
                            message=f"DNN dual by smoothed L-BFGS: certified bound {fo.bound:.10g} "
-                                   f"after {fo.iterations} iterations.",
-                           raw={"history": fo.history})
+                                   f"after {fo.iterations} iterations (stopped: {reason}).",
+                           raw={"history": fo.history, "stop": fo.status})
 
     def firstorder_memory(self) -> int:
         n = self._A.shape[0]
@@ -418,8 +436,8 @@ def certify_standard(network: ReLUMLP, X, y, beta: float, *,
     upper = network.objective(X, Y, beta)
     prog = CopositiveReLU(X, Y, beta, relaxation=relaxation, bias=network.bias is not None,
                           max_patterns=max_patterns)
-    options: dict[str, Any] = {"start": network} if backend == "firstorder" else {}
-    res = prog.solve(backend=backend, **options)
+    prog._start_hint = network  # the first-order path starts from the network's residual
+    res = prog.solve(backend=backend)
     if not res.solved:
         return Certificate(-np.inf, upper, np.inf, kind="relaxation")
     lower = min(res.lower_bound, upper)
