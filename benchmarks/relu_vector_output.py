@@ -49,7 +49,7 @@ def load(name: str, n_train: int, seed: int = 0, pcs: int | None = None):
     return X[tr], Y[tr], X[te], y[te], classes
 
 
-def local_trainings(X, Y, beta, runs=100, width=40, steps=3000, seed=0):
+def local_trainings(X, Y, beta, runs=100, width=20, steps=1500, seed=0):
     """`runs` standard networks (with bias) from random starts by full-batch Adam
     (sdpnets.local.train_relu_mlps_adam); their objectives and the best network."""
     nets = train_relu_mlps_adam(X, Y, beta, width, runs=runs, steps=steps, seed=seed, bias=True)
@@ -61,7 +61,7 @@ def accuracy(net, X, y, classes) -> float:
     return float(np.mean(classes[np.argmax(net.predict(X), axis=1)] == y))
 
 
-def sklearn_accuracy(X, Y, Xte, yte, classes, beta, width=40) -> float:
+def sklearn_accuracy(X, Y, Xte, yte, classes, beta, width=20) -> float:
     from sklearn.neural_network import MLPClassifier
 
     clf = MLPClassifier(hidden_layer_sizes=(width,), alpha=beta / X.shape[0], max_iter=2000,
