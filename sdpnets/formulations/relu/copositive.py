@@ -140,6 +140,7 @@ class CopositiveReLU(ConvexProgram):
         self._dual: np.ndarray | None = None
         self._fo: Any = None
         self._start_hint: ReLUMLP | None = None
+        self._sol: dict[str, Any] = {}
 
     @property
     def side(self) -> int:
@@ -216,11 +217,29 @@ class CopositiveReLU(ConvexProgram):
     def _targets(self) -> np.ndarray:
         return self.Y if self._y_ndim == 2 else self.Y[:, 0]
 
+    def _capture(self) -> None:
+        """The solution and multipliers as NumPy arrays (they survive an isolated solve,
+        which does not carry cvxpy objects back)."""
+        def arr(x):
+            return np.asarray(x, dtype=float)
+
+        sol: dict[str, Any] = {"pred": arr(self._pred.value)}
+        if self.relaxation == "dnn":
+            c = self._cons
+            sol["M"] = arr(self._M.value)
+            sol["mult"] = DNNMultipliers(arr(c["pred"].dual_value), arr(c["hh"].dual_value),
+                                         arr(c["hs"].dual_value), arr(c["ss"].dual_value),
+                                         -arr(c["comp"].dual_value))
+        else:
+            sol["blocks"] = [arr(B.value) for B in self._blocks]
+            sol["V"] = arr(self._pred_cons.dual_value)
+            sol["mult"] = [tuple(arr(c.dual_value) for c in self._block_cons[4 * i:4 * i + 4])
+                           for i in range(len(self._blocks))]
+        self._sol = sol
+
     def _dnn_lower(self) -> float:
-        c = self._cons
-        V = np.asarray(c["pred"].dual_value, dtype=float)
-        m = DNNMultipliers(V, np.asarray(c["hh"].dual_value), np.asarray(c["hs"].dual_value),
-                           np.asarray(c["ss"].dual_value), -np.asarray(c["comp"].dual_value))
+        m = self._sol["mult"]
+        V = m.V
         self._dual = V
         return certified_bound(self._A, self.Y, self.beta, m, self._upper_for_trace())[0]
 
@@ -231,14 +250,13 @@ class CopositiveReLU(ConvexProgram):
         A, Y, beta = self._A, self.Y, self.beta
         assert self._masks is not None  # the relaxation is cone_split
         h, K = A.shape[1], Y.shape[1]
-        V = np.asarray(self._pred_cons.dual_value, dtype=float)
+        V = self._sol["V"]
         self._dual = V
         worst = 0.0
         for i in range(self._masks.shape[1]):
             D = self._masks[:, i].astype(float)
             S = 2.0 * D - 1.0
-            L1, L2, G, mu = (np.asarray(c.dual_value, dtype=float)
-                             for c in self._block_cons[4 * i:4 * i + 4])
+            L1, L2, G, mu = self._sol["mult"][i]
             L1, L2, G = np.maximum(L1, 0.0), np.maximum(L2, 0.0), np.maximum(G, 0.0)
             ADV = A.T @ (D[:, None] * V)
             Q = 0.5 * beta * np.eye(h + 2 * K)
@@ -258,13 +276,13 @@ class CopositiveReLU(ConvexProgram):
     def _relaxation_value(self) -> float:
         """The relaxation's objective at the solver's primal point (caller's units)."""
         Y, beta = self.Y, self.beta
-        pred = np.asarray(self._pred.value, dtype=float)
+        pred = self._sol["pred"]
         if self.relaxation == "dnn":
-            M = np.asarray(self._M.value, dtype=float)
+            M = self._sol["M"]
             h, K = self._A.shape[1], Y.shape[1]
             trace = float(np.trace(M[:h + K, :h + K]))
         else:
-            trace = float(sum(np.trace(np.asarray(B.value)) for B in self._blocks))
+            trace = float(sum(np.trace(B) for B in self._sol["blocks"]))
         return 0.5 * float(np.sum((pred - Y) ** 2)) + 0.5 * beta * trace
 
     def _program_certificate(self) -> Certificate:
@@ -275,6 +293,7 @@ class CopositiveReLU(ConvexProgram):
             net = self._rounded()
             return Certificate(self._fo.bound, net.objective(self.X, self._targets(), self.beta),
                                0.0)
+        self._capture()
         lower = self._dnn_lower() if self.relaxation == "dnn" else self._cone_split_lower()
         upper = self._relaxation_value()
         return Certificate(min(lower, upper), upper, upper - min(lower, upper),
@@ -384,10 +403,10 @@ class CopositiveReLU(ConvexProgram):
             G = start.U if start.bias is None else np.vstack([start.U, start.bias[None, :]])
             dirs = np.hstack([dirs, G / np.maximum(np.linalg.norm(G, axis=0), 1e-300)])
         elif self.relaxation == "dnn":
-            dirs = directions_from_lift(np.asarray(self._M.value, dtype=float), h)
+            dirs = directions_from_lift(self._sol["M"], h)
         else:
             assert self._masks is not None  # the relaxation is cone_split
-            blocks = [np.asarray(B.value)[:h, h:] for B in self._blocks]
+            blocks = [B[:h, h:] for B in self._sol["blocks"]]
             dirs = directions_from_blocks(blocks, self._masks, A)
         U, alpha = round_network(A, Y, self.beta, dirs, do_polish=self.polish)
         net = self._as_network(U, alpha)

@@ -186,3 +186,12 @@ def test_bad_input_is_refused_before_any_solver():
         prog.solve(backend="firstorder")
     with pytest.raises(sn.NotSolvedError):
         prog.network()
+
+
+def test_isolated_solve_gives_the_same_bracket():
+    X, Y = onehot_data(8, 2, 2, seed=9)
+    here = sn.CopositiveReLU(X, Y, 0.5, relaxation="dnn").solve()
+    prog = sn.CopositiveReLU(X, Y, 0.5, relaxation="dnn")
+    there = prog.solve(isolate=True)
+    assert there.lower_bound == pytest.approx(here.lower_bound, rel=1e-9)
+    assert there.upper_bound == pytest.approx(prog.network().objective(X, Y, 0.5), rel=1e-12)
