@@ -12,6 +12,7 @@ first-order result is kept.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -32,14 +33,19 @@ def run(program: SolvableProgram, engine: Backend | FirstOrderBackend, *, auto: 
     """Solve ``program`` on ``engine`` here and return the verified result (also left in
     ``program.result``); ``auto`` allows the fallback of the module docstring."""
     if not isinstance(engine, Backend):  # sdpnets' own first-order solver
+        started = time.perf_counter()
         result = program.solve_firstorder(tol=tol, max_iters=max_iters, time_limit=time_limit,
                                           verbose=verbose, warm_start=warm_start,
                                           **solver_options)
         program.result = labelled(program, result)
         program.result = verify(program, program.result, tol)
         if auto and program.result.status not in ("optimal", "time_limit"):
-            return _fallback(program, program.result, tol, max_iters, time_limit, verbose,
-                             memory_limit, solver_options)
+            left = None if time_limit is None else \
+                time_limit - (time.perf_counter() - started)
+            if left is not None and left <= 0:
+                return program.result
+            return _fallback(program, program.result, tol, max_iters, left, verbose,
+                             memory_limit)
         return program.result
     options = dict(tol=tol, max_iters=max_iters, time_limit=time_limit, verbose=verbose,
                    **solver_options)
@@ -48,20 +54,25 @@ def run(program: SolvableProgram, engine: Backend | FirstOrderBackend, *, auto: 
 
 
 def _fallback(program: SolvableProgram, first: SolveResult, tol: float, max_iters: int | None,
-              time_limit: float | None, verbose: bool, memory_limit: Any,
-              solver_options: dict[str, Any]) -> SolveResult:
+              time_limit: float | None, verbose: bool, memory_limit: Any) -> SolveResult:
     """``backend="auto"`` after sdpnets' first-order solver could not certify ``tol``: one
-    verified solve on the conic solver ``"auto"`` would pick among those predicted to fit;
-    otherwise the first-order result is kept."""
+    verified solve, in the time left, on the conic solver ``"auto"`` would pick among those
+    predicted to fit (the caller's solver options were the first-order solver's, so none
+    reach it); the first-order result is kept when no conic solver fits, or when the conic
+    solve ends unsolved while the first-order one was solved."""
     try:
         engine = choose_backend(program, resolve_backend("auto"), True, memory_limit)
     except ProblemTooLargeError:
         return first
     if not isinstance(engine, Backend):  # no conic solver fits, only the first-order one
         return first
-    options = dict(tol=tol, max_iters=max_iters, time_limit=time_limit, verbose=verbose,
-                   **solver_options)
+    options = dict(tol=tol, max_iters=max_iters, time_limit=time_limit, verbose=verbose)
     second = solve_conic(program, engine, options)
+    if first.solved and not second.solved:
+        program.result = replace(first, message=(
+            f"{first.message} (backend 'auto': the conic fallback on {second.backend} ended "
+            f"{second.status!r}: {second.message})").strip())
+        return program.result
     program.result = replace(second, message=(
         f"{second.message} (backend 'auto': the first-order solver did not certify the "
         f"gap: {first.message})").strip())

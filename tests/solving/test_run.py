@@ -1,0 +1,71 @@
+"""The in-process solve of ``backend="auto"``: the first-order solver first, then the conic
+fallback, which gets only the time left, none of the first-order solver's options, and
+never replaces a solved first-order result by an unsolved conic one."""
+
+import time
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import sdpnets as sn
+from sdpnets.results import SolveResult
+from sdpnets.solving import run as run_module
+from tests.conftest import relu_teacher_data
+
+
+@pytest.fixture
+def prog():
+    X, y = relu_teacher_data(n=20, seed=3)
+    return sn.ConvexReLU(X, y, 0.3, patterns=8, seed=1)
+
+
+def inaccurate(monkeypatch, cls, pause=0.0):
+    """Make the first-order solve end "optimal_inaccurate" (after ``pause`` seconds)."""
+    real = cls.solve_firstorder
+
+    def solve_firstorder(self, **kwargs):
+        res = real(self, **kwargs)
+        time.sleep(pause)
+        return replace(res, status="optimal_inaccurate")
+
+    monkeypatch.setattr(cls, "solve_firstorder", solve_firstorder)
+
+
+def test_first_order_options_do_not_reach_the_conic_fallback(prog, monkeypatch):
+    inaccurate(monkeypatch, sn.ConvexReLU)
+    res = prog.solve(method="atoms", atoms_per_round=3, tol=1e-9)
+    assert res.backend != "firstorder" and res.solved
+    assert "first-order solver did not certify" in res.message
+
+
+def test_an_unsolved_conic_fallback_keeps_the_first_order_result(prog, monkeypatch):
+    inaccurate(monkeypatch, sn.ConvexReLU)
+
+    def failed(program, engine, options):
+        return SolveResult(status="error", objective=float("nan"), backend=engine.name,
+                           solve_time=0.0, compile_time=0.0, message="forced failure")
+
+    monkeypatch.setattr(run_module, "solve_conic", failed)
+    res = prog.solve(tol=1e-14)
+    assert res.backend == "firstorder" and res.status == "optimal_inaccurate"
+    assert "conic fallback on clarabel ended 'error'" in res.message
+    net = prog.network()  # the first-order solution is what is recovered
+    assert net.objective(prog.X, prog.y, prog.beta) == pytest.approx(res.objective, rel=1e-9)
+
+
+def test_the_fallback_gets_only_the_time_left(prog, monkeypatch):
+    inaccurate(monkeypatch, sn.ConvexReLU, pause=0.3)
+    calls = []
+    real = run_module.solve_conic
+    monkeypatch.setattr(run_module, "solve_conic",
+                        lambda program, engine, options: calls.append(options) or
+                        real(program, engine, options))
+    res = prog.solve(tol=1e-14, time_limit=0.2)  # spent by the first-order solve
+    assert res.backend == "firstorder" and not calls
+    start = time.perf_counter()
+    prog.solve(tol=1e-14, time_limit=30.0)
+    assert len(calls) == 1
+    assert 0 < calls[0]["time_limit"] <= 30.0 - 0.3
+    assert calls[0]["time_limit"] >= 30.0 - (time.perf_counter() - start) - 1e-6
+    assert "method" not in calls[0]
