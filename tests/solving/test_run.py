@@ -34,7 +34,7 @@ def inaccurate(monkeypatch, cls, pause=0.0):
 
 def test_first_order_options_do_not_reach_the_conic_fallback(prog, monkeypatch):
     inaccurate(monkeypatch, sn.ConvexReLU)
-    res = prog.solve(method="atoms", atoms_per_round=3, tol=1e-9)
+    res = prog.solve(method="atoms", atoms_per_round=3, tol=1e-14)
     assert res.backend != "firstorder" and res.solved
     assert "first-order solver did not certify" in res.message
 
