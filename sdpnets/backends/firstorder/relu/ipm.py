@@ -1,36 +1,42 @@
 r"""A primal-dual interior-point method on the whole two-layer ReLU program with the squared
-loss, whose Newton systems go through the ``n`` samples.
+or the hinge loss, whose Newton systems go through the ``n`` samples.
 
 The program, one output at a time (:class:`.program.ReLUProgram`), with epigraph variables
-:math:`t_j \ge \|z_j\|`:
+:math:`t_j \ge \|z_j\|` (and, for the hinge loss, slacks :math:`\xi_i \ge 0` with
+:math:`y_i(Fz)_i + \xi_i \ge 1`):
 
 .. math::
 
     \min_{z, t}\; \tfrac12\|Fz - y\|^2 + \beta\sum_j t_j
+    \quad\text{or}\quad \min_{z, t, \xi}\; \textstyle\sum_i \xi_i + \beta\sum_j t_j
     \quad\text{s.t.}\quad (t_j, z_j) \in \mathcal Q^{h+1},\quad
     G_j z_j \ge 0 \ \text{(cone-constrained program only)} .
 
 It is solved by Mehrotra's predictor-corrector with Nesterov-Todd scaling (the method of
-CVXOPT's ``coneqp``). Every Newton system has the matrix :math:`B + E^TE`, with
-:math:`E = [F\;\, 0]` and ``B`` block diagonal: one :math:`(h+1)`-square block per
-:math:`(z_j, t_j)`, the weighted Gram matrix :math:`A^T\operatorname{diag}(\mu_j/s_j)A` of
-the block's cone rows plus the scaling of its second-order cone. By the Woodbury identity
+CVXOPT's ``coneqp``). With the slacks eliminated, every Newton system has the matrix
+:math:`B + F^TWF`: ``B`` block diagonal, one :math:`(h+1)`-square block per
+:math:`(t_j, z_j)` (the weighted Gram matrix :math:`A^T\operatorname{diag}(\mu_j/s_j)A` of
+the block's cone rows plus the scaling of its second-order cone), and ``W`` diagonal over
+the samples (the identity for the squared loss; for the hinge loss
+:math:`d_\xi d_m/(d_\xi + d_m)` from the weights of the slack and margin rows). By the
+Woodbury identity
 
 .. math::
 
-    (B + E^TE)^{-1} = B^{-1} - B^{-1}E^T\,(I_n + EB^{-1}E^T)^{-1}\,EB^{-1},
-    \qquad EB^{-1}E^T = \sum_j F_j S_j^{-1} F_j^T = YY^T,
+    (B + F^TWF)^{-1} = B^{-1} - B^{-1}F^T\,(W^{-1} + FB^{-1}F^T)^{-1}\,FB^{-1},
+    \qquad FB^{-1}F^T = \sum_j F_j S_j^{-1} F_j^T = YY^T,
 
 with :math:`S_j` the Schur complement of :math:`t_j` in block ``j`` and
-:math:`Y = [F_1L_1^{-T} \cdots]` (:math:`S_j = L_jL_j^T`): one ``n``-square Cholesky factor per
-iteration, formed by one symmetric rank-:math:`hP` product. An iteration costs about
+:math:`Y = [F_1L_1^{-T} \cdots]` (:math:`S_j = L_jL_j^T`): one ``n``-square Cholesky factor
+per iteration, formed by one symmetric rank-:math:`h n_b` product. An iteration costs about
 :math:`n^2 h\,n_b + N h^2 n_b` flops (``n_b`` blocks) whatever ``beta`` is, and the number
 of iterations barely depends on it either; memory is ``n x h n_b`` floats for ``Y`` and a
 few ``N x n_b`` for the cone rows' slacks and multipliers (:func:`predict_memory`).
 
-**Certificate.** Each iterate ``z`` is scored like every method's (:meth:`.program.
-ReLUProgram.values`); its dual point is the residual :math:`v = y - Fz` with the iterate's
-cone multipliers :math:`\mu`, which weak duality turns into a lower bound after scaling
+**Certificate.** Each iterate ``z`` is scored like every method's
+(:meth:`.program.ReLUProgram.values`); its dual point is the residual :math:`v = y - Fz`
+(hinge: :math:`y` times the margins' multipliers) with the iterate's cone multipliers
+:math:`\mu`, which weak duality turns into a lower bound after scaling
 (:meth:`.program.ReLUProgram.dual_bound` with the dual norm
 :math:`\max_j\|\sigma_jF_j^Tv + G_j^T\mu_j\|`). The method stops on that certified gap.
 """
