@@ -11,6 +11,7 @@ found.
     python benchmarks/relu_firstorder.py --suite sweep --rows gauss-1000 --fractions 0.001
     python benchmarks/relu_firstorder.py --suite path            # 20 betas, warm-started
     python benchmarks/relu_firstorder.py --suite large           # (20000, 100, 1000), tol 1e-4
+    python benchmarks/relu_firstorder.py --suite limits          # time limits kept?
     python benchmarks/relu_firstorder.py --report results.jsonl  # the tables again
 
 ``beta`` is a fraction of :math:`\\beta_{\\max} = \\max_i\\|A^TD_ig\\|` over the given
@@ -193,6 +194,15 @@ def path_run(row: str, points: int, tol: float, time_limit: float) -> dict:
                         for r in results]}
 
 
+def limit_run(fraction: float, tol: float, time_limit: float) -> dict:
+    """One solve that cannot reach ``tol`` in ``time_limit``: how long it really took."""
+    prog = program("gauss-1000", "squared", 1, None, False, fraction)
+    start = time.perf_counter()
+    res = prog.solve(tol=tol, time_limit=time_limit)
+    return {"status": res.status, "backend": res.backend, "wall": time.perf_counter() - start,
+            "rel_gap": res.relative_gap}
+
+
 def report(rows: list[dict]) -> str:
     """Markdown tables: one line per program, the backends side by side."""
     lines = ["| row | loss | K | P | model | beta/beta_max | firstorder | clarabel |",
@@ -227,7 +237,8 @@ def report(rows: list[dict]) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--suite", choices=["sweep", "path", "large"], default="sweep")
+    parser.add_argument("--suite", choices=["sweep", "path", "large", "limits"],
+                        default="sweep")
     parser.add_argument("--rows", nargs="+", default=DEFAULT_ROWS, choices=list(SWEEP_ROWS))
     parser.add_argument("--fractions", nargs="+", type=float, default=list(FRACTIONS))
     parser.add_argument("--losses", nargs="+", default=list(LOSSES), choices=list(LOSSES))
@@ -256,6 +267,12 @@ def main(argv=None) -> int:
             out = run_isolated(path_run, row, 20, 1e-6, limit, time_limit=3 * limit + 300,
                                memory_limit=args.memory_limit * 2**30)
             emit({"suite": "path", "row": row, "outcome": out.status, "wall_s": out.wall_time,
+                  **(out.value if out.status == "ok" else {"message": out.message[:300]})})
+    elif args.suite == "limits":
+        for limit in (2.0, 10.0, 40.0):
+            out = run_isolated(limit_run, 0.003, 1e-12, limit, time_limit=3 * limit + 120,
+                               memory_limit=args.memory_limit * 2**30)
+            emit({"suite": "limits", "time_limit": limit, "outcome": out.status,
                   **(out.value if out.status == "ok" else {"message": out.message[:300]})})
     else:
         for fraction in args.fractions:
