@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 from ..errors import InvalidInputError
 from .base import Backend, check_int_option, check_real_option
@@ -20,6 +21,27 @@ def _clarabel_option_names() -> frozenset[str]:
     except Exception:  # clarabel missing: the backend is then unavailable anyway
         return frozenset()
     return frozenset(a for a in dir(settings) if not a.startswith("_") and a != "default")
+
+#: The process in which Clarabel first ran (``None``: not yet in this process's ancestry).
+_FIRST_RUN_PID: int | None = None
+
+
+def fork_safe_options() -> dict[str, int]:
+    """Options that keep a Clarabel solve from hanging in a forked child process.
+
+    Clarabel (0.11) starts a thread pool at its first solve. A child forked afterwards
+    (:func:`sdpnets.solving.isolation.run_isolated`, the benchmark runner) inherits the pool's
+    state but not its threads, and a multi-threaded solve there waits forever. So once
+    Clarabel has run in an ancestor process, a solve in the child is single-threaded
+    (``max_threads=1``); a user's own ``max_threads`` still wins. Call this before every
+    Clarabel solve: it also records the first one.
+    """
+    global _FIRST_RUN_PID
+    pid = os.getpid()
+    if _FIRST_RUN_PID is None:
+        _FIRST_RUN_PID = pid
+    return {} if _FIRST_RUN_PID == pid else {"max_threads": 1}
+
 
 #: Clarabel's own default iteration cap, used to tell iteration from time limits when
 #: Clarabel's status word cannot be read.
@@ -102,7 +124,7 @@ class ClarabelBackend(Backend):
             # cvxpy reuses the cached solver only to warm start; dropping it otherwise keeps
             # a status word from an earlier solve from being read as this one's.
             cache.pop(self.cvxpy_solver, None)
-        return super().solve(problem, **kwargs)
+        return super().solve(problem, **{**fork_safe_options(), **kwargs})
 
     def solver_status(self, problem):
         # cvxpy keeps the Clarabel solver of the last solve in the problem's solver cache.

@@ -445,3 +445,27 @@ def test_unknown_raw_solver_option_is_an_input_error(data, name):
     with pytest.raises(sn.InvalidInputError, match="no_such_setting"):
         prog.solve(backend=name, no_such_setting=1)
     assert prog.result is None
+
+
+def _clarabel_cnn_objective(seed: int) -> tuple[str, float]:
+    rng = np.random.default_rng(seed)
+    X, y = rng.standard_normal((20, 5, 5)), rng.standard_normal(20)
+    res = sn.ConvexLinearCNN(X, y, 1.0, kernel_size=3).solve(backend="clarabel")
+    return res.status, res.objective
+
+
+def test_clarabel_in_a_child_forked_after_a_clarabel_solve_finishes():
+    """Clarabel starts a thread pool at its first solve; a forked child (isolated solves,
+    the benchmark runner) must not wait on it forever. Solved once here, then in a child,
+    the child's optimum equals the parent's own."""
+    from sdpnets.solving.isolation import run_isolated
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 20))
+    sn.ConvexLinearFC(X, X @ rng.standard_normal((20, 6)), 3.0).solve(backend="clarabel",
+                                                                       tol=1e-10)
+    outcome = run_isolated(_clarabel_cnn_objective, 1, time_limit=60.0)
+    assert outcome.status == "ok", outcome.message
+    status, objective = outcome.value
+    assert status == "optimal"
+    assert objective == pytest.approx(_clarabel_cnn_objective(1)[1], rel=1e-6)

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import cvxpy as cp
 import numpy as np
 
+from ...backends.clarabel import fork_safe_options
 from ..._validate import check_beta, check_data, check_targets
 from ...certificates import certify
 from ...errors import InvalidInputError, SdpnetsWarning
@@ -74,7 +75,7 @@ def circular_relu_dual_norm(
         for s in (1.0, -1.0):
             c.value = s * C[:, i]
             try:
-                problem.solve(solver=cp.CLARABEL)
+                problem.solve(solver=cp.CLARABEL, **fork_safe_options())
             except cp.error.SolverError as exc:
                 warnings.warn(
                     f"Clarabel failed on the dual-norm cone program of pattern {i} ({exc}); "

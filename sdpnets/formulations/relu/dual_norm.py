@@ -59,6 +59,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import lsq_linear, nnls
 
+from ...backends.clarabel import fork_safe_options
 from ...errors import ProblemTooLargeError
 from ...features.arrangement import arrangement_info
 from ...features.patterns import DEFAULT_MAX_PATTERNS, enumerate_patterns
@@ -269,7 +270,7 @@ def _relaxation_multipliers(A: np.ndarray, w: np.ndarray):
         with warnings.catch_warnings():
             # an inaccurate solution only gives looser multipliers: the bound is re-evaluated
             warnings.simplefilter("ignore", UserWarning)
-            problem.solve(solver=cp.CLARABEL)
+            problem.solve(solver=cp.CLARABEL, **fork_safe_options())
     except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
         logger.info("dual-norm relaxation failed (%s); using closed-form multipliers", exc)
         return None
@@ -583,7 +584,7 @@ def hinge_dual_point(A: np.ndarray, yhat: np.ndarray, y: np.ndarray, beta: float
         constraints.append(cp.norm(cols, 2, axis=0) <= beta)
     problem = cp.Problem(cp.Maximize(cp.sum(t)), constraints)
     try:
-        problem.solve(solver=cp.CLARABEL)
+        problem.solve(solver=cp.CLARABEL, **fork_safe_options())
     except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
         logger.info("hinge dual-point program failed (%s); using theta = 1/2", exc)
     theta = theta.copy()

@@ -18,6 +18,8 @@ import cvxpy as cp
 import numpy as np
 from scipy.optimize import minimize, nnls
 
+from ...backends.clarabel import fork_safe_options
+
 __all__ = ["project_cone", "directions_from_lift", "directions_from_blocks", "output_weights",
            "ascent_direction", "network_objective", "polish", "round_network"]
 
@@ -80,7 +82,7 @@ def output_weights(H: np.ndarray, Y: np.ndarray, beta: float) -> tuple[np.ndarra
                                      + beta * cp.sum(cp.norm(G, 2, axis=1))))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        problem.solve(solver=cp.CLARABEL)
+        problem.solve(solver=cp.CLARABEL, **fork_safe_options())
     if G.value is None:
         return np.zeros((H.shape[1], Y.shape[1])), 0.5 * float(np.sum(Y * Y))
     return np.asarray(G.value), float(problem.value) + const
