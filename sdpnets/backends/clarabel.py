@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 
 from ..errors import InvalidInputError
 from .base import Backend, check_int_option, check_real_option
@@ -22,8 +23,17 @@ def _clarabel_option_names() -> frozenset[str]:
         return frozenset()
     return frozenset(a for a in dir(settings) if not a.startswith("_") and a != "default")
 
-#: The process in which Clarabel first ran (``None``: not yet in this process's ancestry).
-_FIRST_RUN_PID: int | None = None
+#: Whether this process was forked from one that had imported Clarabel (set by a fork hook).
+_FORKED_AFTER_CLARABEL = False
+
+
+def _note_fork_in_child() -> None:
+    global _FORKED_AFTER_CLARABEL
+    _FORKED_AFTER_CLARABEL = _FORKED_AFTER_CLARABEL or "clarabel" in sys.modules
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_note_fork_in_child)
 
 
 def fork_safe_options() -> dict[str, int]:
@@ -31,16 +41,12 @@ def fork_safe_options() -> dict[str, int]:
 
     Clarabel (0.11) starts a thread pool at its first solve. A child forked afterwards
     (:func:`sdpnets.solving.isolation.run_isolated`, the benchmark runner) inherits the pool's
-    state but not its threads, and a multi-threaded solve there waits forever. So once
-    Clarabel has run in an ancestor process, a solve in the child is single-threaded
-    (``max_threads=1``); a user's own ``max_threads`` still wins. Call this before every
-    Clarabel solve: it also records the first one.
+    state but not its threads, and a multi-threaded solve there waits forever. Whether the
+    parent solved is not known (it may have called Clarabel directly), so a process forked
+    from one that had imported Clarabel solves single-threaded (``max_threads=1``); a user's
+    own ``max_threads`` still wins. Pass these options to every Clarabel solve.
     """
-    global _FIRST_RUN_PID
-    pid = os.getpid()
-    if _FIRST_RUN_PID is None:
-        _FIRST_RUN_PID = pid
-    return {} if _FIRST_RUN_PID == pid else {"max_threads": 1}
+    return {"max_threads": 1} if _FORKED_AFTER_CLARABEL else {}
 
 
 #: Clarabel's own default iteration cap, used to tell iteration from time limits when

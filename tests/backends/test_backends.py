@@ -454,16 +454,22 @@ def _clarabel_cnn_objective(seed: int) -> tuple[str, float]:
     return res.status, res.objective
 
 
-def test_clarabel_in_a_child_forked_after_a_clarabel_solve_finishes():
+@pytest.mark.parametrize("parent", ["sdpnets", "direct"])
+def test_clarabel_in_a_child_forked_after_a_clarabel_solve_finishes(parent):
     """Clarabel starts a thread pool at its first solve; a forked child (isolated solves,
-    the benchmark runner) must not wait on it forever. Solved once here, then in a child,
-    the child's optimum equals the parent's own."""
+    the benchmark runner) must not wait on it forever, whether the parent solved through
+    sdpnets or called Clarabel itself. The child's optimum equals the parent's own."""
     from sdpnets.solving.isolation import run_isolated
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((300, 20))
-    sn.ConvexLinearFC(X, X @ rng.standard_normal((20, 6)), 3.0).solve(backend="clarabel",
-                                                                       tol=1e-10)
+    Y = X @ rng.standard_normal((20, 6))
+    if parent == "sdpnets":
+        sn.ConvexLinearFC(X, Y, 3.0).solve(backend="clarabel", tol=1e-10)
+    else:
+        W = cp.Variable((20, 6))
+        cp.Problem(cp.Minimize(cp.sum_squares(X @ W - Y) + 3.0 * cp.normNuc(W))).solve(
+            solver=cp.CLARABEL)
     outcome = run_isolated(_clarabel_cnn_objective, 1, time_limit=60.0)
     assert outcome.status == "ok", outcome.message
     status, objective = outcome.value
