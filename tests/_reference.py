@@ -224,3 +224,28 @@ def deep_linear_objective(X, Y, weights, beta, penalized=None) -> float:
     return 0.5 * float(np.sum((out - Y) ** 2)) + 0.5 * beta * sum(
         float(np.sum(weights[l] ** 2)) for l in penalized
     )
+
+
+# --- conic programs with closed-form optima (the file formats of sdpnets.bench) -------------
+
+
+def conic_references() -> list[tuple[str, object, float]]:
+    """``(name, cvxpy problem, optimal value)`` of small conic programs whose optimum is known
+    in closed form, one per cone the file writers map."""
+    import cvxpy as cp
+
+    rng = np.random.default_rng(3)
+    M = rng.standard_normal((4, 4))
+    C = M + M.T
+    X = cp.Variable((4, 4), symmetric=True)
+    # min <C, X> over the spectraplex: the smallest eigenvalue (every off-diagonal counts)
+    psd = cp.Problem(cp.Minimize(cp.trace(C @ X)), [X >> 0, cp.trace(X) == 1])
+    x = cp.Variable(3)
+    # the distance of (2, 0, 0) to the simplex: 1, at (1, 0, 0)
+    soc = cp.Problem(cp.Minimize(cp.norm(x - np.array([2.0, 0.0, 0.0]))),
+                     [cp.sum(x) == 1, x >= 0])
+    y = cp.Variable(3)
+    # sum of exp(y_i) - 2 y_i: each y_i = log 2
+    exp = cp.Problem(cp.Minimize(cp.sum(cp.exp(y)) - 2 * cp.sum(y)))
+    return [("psd", psd, float(np.linalg.eigvalsh(C)[0])), ("soc", soc, 1.0),
+            ("exp", exp, 3 * (2 - 2 * np.log(2)))]
