@@ -22,7 +22,7 @@ from typing import IO, Any
 import numpy as np
 
 from . import __version__
-from .backends import BACKENDS
+from .backends import BACKENDS, cvxpy_backend, cvxpy_conic_solvers
 from .demo import _table, demo_data, demo_report  # noqa: F401  (demo_data: public helper)
 
 
@@ -102,6 +102,11 @@ def run_backends(out: IO[str] | None = None) -> None:
         rows.append([name, "yes" if ok else "no", lines[0]])
         rows.extend(["", "", more] for more in lines[1:])
     rows.append(["firstorder", "yes", "sdpnets' own solvers (families with a composite form)"])
+    built_in = {cls.cvxpy_solver for cls in BACKENDS.values()}
+    for solver in cvxpy_conic_solvers():
+        if solver not in built_in:
+            cones = ", ".join(sorted(cvxpy_backend(solver).cones))
+            rows.append([f"cvxpy:{solver}", "yes", f"through cvxpy; cones: {cones}"])
     table = _table(["backend", "available", "why not / note"], rows)
     print("\n".join(line.rstrip() for line in table.splitlines()), file=out)
 

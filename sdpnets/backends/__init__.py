@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from .base import Backend
 from .clarabel import ClarabelBackend
+from .cvxpy_solver import CVXPY_PREFIX, cvxpy_backend, cvxpy_conic_solvers
 from .mosek import MosekBackend
 from .scs import SCSBackend
 from ..errors import BackendNotAvailableError, UnknownBackendError
@@ -29,6 +30,9 @@ __all__ = [
     "resolve_backend",
     "FIRST_ORDER",
     "FirstOrderBackend",
+    "CVXPY_PREFIX",
+    "cvxpy_backend",
+    "cvxpy_conic_solvers",
 ]
 
 #: Every conic backend sdpnets knows, by name.
@@ -83,11 +87,15 @@ def available_backends() -> list[str]:
 
 
 def get_backend(name: str) -> Backend | FirstOrderBackend:
-    """The backend called ``name`` (not checked for availability)."""
+    """The backend called ``name`` (not checked for availability): one of
+    :data:`BACKENDS`, ``"firstorder"``, or ``"cvxpy:NAME"`` for any conic solver cvxpy
+    knows (:mod:`sdpnets.backends.cvxpy_solver`)."""
     if isinstance(name, str) and name == FIRST_ORDER:
         return FirstOrderBackend()
+    if isinstance(name, str) and name.startswith(CVXPY_PREFIX):
+        return cvxpy_backend(name[len(CVXPY_PREFIX):])()
     if not isinstance(name, str) or name not in BACKENDS:
-        known = ", ".join(repr(n) for n in ("auto", *BACKENDS, FIRST_ORDER))
+        known = ", ".join(repr(n) for n in ("auto", *BACKENDS, FIRST_ORDER, "cvxpy:NAME"))
         raise UnknownBackendError(
             f"backend must be one of {known}, got {name!r}. "
             f"Available here: {', '.join(available_backends()) or 'none'}."

@@ -78,6 +78,9 @@ class Backend:
     MAX_ITERS: ClassVar[int] = 2**31 - 1
     #: The solver's own option names accepted through ``**solver_options``.
     OPTION_NAMES: ClassVar[frozenset[str]] = frozenset()
+    #: Whether ``tol`` reaches the solver (when not, a re-solve at a tighter ``tol`` would
+    #: only repeat the same solve, so none is made).
+    takes_tol: ClassVar[bool] = True
 
     # -- availability ---------------------------------------------------------------
     def availability(self) -> tuple[bool, str]:

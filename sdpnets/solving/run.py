@@ -50,7 +50,7 @@ def run(program: SolvableProgram, engine: Backend | FirstOrderBackend, *, auto: 
     options = dict(tol=tol, max_iters=max_iters, time_limit=time_limit, verbose=verbose,
                    **solver_options)
     return solve_verified(program, engine, prebuild_time, warm_start, options,
-                          tighten=not solver_options)
+                          tighten=not solver_options and engine.takes_tol)
 
 
 def _fallback(program: SolvableProgram, first: SolveResult, tol: float, max_iters: int | None,
