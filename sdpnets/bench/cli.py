@@ -2,12 +2,15 @@
 
 Every run (instance, backend, settings) goes in its own process under a time and a memory
 limit and appends one JSON line to the results file as it finishes; rerunning the same
-command skips the runs already stored, so a killed sweep resumes where it stopped.
+command skips the runs already stored, so a killed sweep resumes where it stopped. Backends
+are clarabel, scs, mosek, firstorder, and cvxpy:NAME for any conic solver cvxpy can call
+here (cvxpy:ECOS, cvxpy:CVXOPT, ...).
 
 examples:
   sdpnets bench --preset small --out results.jsonl
   sdpnets bench --preset tiny --out r.jsonl --families linear_fc relu_sampled \\
-                --backends clarabel scs --tol 1e-4 1e-8 --time-limit 60 --memory-limit 4
+                --backends clarabel scs cvxpy:ECOS --tol 1e-4 1e-8 --time-limit 60
+  sdpnets bench --preset small --beta-fractions 0.5 0.01 --out r.jsonl
   sdpnets bench report results.jsonl --plot plots/
 """
 
@@ -18,7 +21,7 @@ import sys
 from typing import Any
 
 from ..errors import SdpnetsError
-from .instances import DATA_KINDS, FAMILIES, PRESETS
+from .instances import BETA_FRACTIONS, DATA_KINDS, FAMILIES, PRESETS
 from .report import ACCURACY_FACTOR, DEFAULT_SHIFT
 
 __all__ = ["add_bench_parser", "run_bench"]
@@ -54,6 +57,9 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
                        help="GiB of memory a run may add; killed past it (default: none)")
     bench.add_argument("--tol", nargs="+", type=float, metavar="T",
                        help="solver tolerance(s) (default: 1e-6)")
+    bench.add_argument("--beta-fractions", nargs="+", type=float, metavar="F",
+                       help="beta as fractions of beta_max (default: the preset's; small and "
+                            f"larger: {' '.join(f'{f:g}' for f in BETA_FRACTIONS)}; tiny: 0.1)")
     bench.add_argument("--warm-start", choices=("no", "yes", "both"), default="no",
                        help="'yes': solve at 2 beta first, then at beta warm-started")
     bench.add_argument("--threads", nargs="+", type=int, metavar="N",
@@ -148,7 +154,8 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser, out) -> in
     data = None
     if args.data:
         data = [(k, c) for k in args.data for c in (args.conditioning if k == "illcond" else [None])]
-    tasks = plan(args.preset, args.families, args.backends, args.seeds, data, _settings(args))
+    tasks = plan(args.preset, args.families, args.backends, args.seeds, data, _settings(args),
+                 args.beta_fractions)
     with ResultsStore(args.out) as store:
         pending = sum(run_key(t) not in store for t in tasks)
         if args.dry_run:

@@ -12,9 +12,12 @@ are generated from the seed, so an instance is fully described by a few JSON val
   subsample of ``n`` rows, standardized), when scikit-learn is installed.
 
 Synthetic targets are planted: a low-rank linear map for the linear families, a sparse
-two-layer ReLU network for the ReLU families, plus noise. ``beta`` is a fixed fraction
-(:data:`BETA_FRACTION`) of the family's :math:`\beta_{\max}` (the smallest ``beta`` whose
-optimum is the zero network), so every instance has a non-trivial optimum.
+two-layer ReLU network for the ReLU families, plus noise. ``beta`` is a fraction
+(:attr:`Instance.beta_fraction`, default :data:`BETA_FRACTION`) of the family's
+:math:`\beta_{\max}` (the smallest ``beta`` whose optimum is the zero network), so every
+instance has a non-trivial optimum. The fraction is the axis that makes the instances hard:
+it sets how many blocks of the solution are active, its rank and the conditioning
+(:data:`BETA_FRACTIONS` is the grid the larger presets sweep).
 
 Sizes are named presets (:data:`PRESETS`): ``tiny`` for tests, ``small``, ``medium`` and
 ``large``, the last reaching the sizes at which generic conic solvers run out of time or
@@ -39,15 +42,24 @@ __all__ = [
     "PRESETS",
     "DATA_KINDS",
     "BETA_FRACTION",
+    "BETA_FRACTIONS",
+    "Built",
     "register_family",
+    "build",
     "build_program",
     "family_size",
     "make_data",
     "real_data_available",
 ]
 
-#: ``beta = BETA_FRACTION * beta_max`` for every instance.
+#: ``beta = BETA_FRACTION * beta_max`` for an instance that names no fraction (the only
+#: fraction before the grid: results files without a fraction are at this one).
 BETA_FRACTION = 0.1
+
+#: Fractions of ``beta_max`` the sweeps of the ``small``, ``medium`` and ``large`` presets run:
+#: from half the zero network's threshold (few active blocks) down to 1/1000 (many active
+#: blocks, high rank, ill-conditioned).
+BETA_FRACTIONS: tuple[float, ...] = (0.5, 0.1, 0.01, 0.001)
 
 #: Names of the size presets, smallest first.
 PRESETS: tuple[str, ...] = ("tiny", "small", "medium", "large")
@@ -71,6 +83,8 @@ class Instance:
         One of :data:`DATA_KINDS`.
     conditioning : float or None
         ``cond(X)`` for ``data="illcond"``; ``None`` otherwise.
+    beta_fraction : float
+        ``beta / beta_max``, in ``(0, 1)``.
     """
 
     family: str
@@ -78,6 +92,14 @@ class Instance:
     seed: int = 0
     data: str = "gaussian"
     conditioning: float | None = None
+    beta_fraction: float = BETA_FRACTION
+
+    def __post_init__(self) -> None:
+        f = self.beta_fraction
+        if isinstance(f, bool) or not isinstance(f, (int, float, np.floating)) \
+                or not 0 < float(f) < 1:
+            raise InvalidInputError(f"beta_fraction must be in (0, 1), got {f!r}.")
+        object.__setattr__(self, "beta_fraction", float(f))
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,12 +108,18 @@ class Instance:
     def label(self) -> str:
         """Short human-readable name (progress bars, tables)."""
         data = self.data if self.conditioning is None else f"{self.data}{self.conditioning:g}"
-        return f"{self.family}/{self.size}/{data}/s{self.seed}"
+        return f"{self.family}/{self.size}/{data}/s{self.seed}/b{self.beta_fraction:g}"
+
+    @property
+    def stem(self) -> str:
+        """A file name for the instance (no suffix)."""
+        data = self.data if self.conditioning is None else f"{self.data}{self.conditioning:g}"
+        return f"{self.family}-{self.size}-{data}-s{self.seed}-b{self.beta_fraction:g}"
 
 
 @dataclass(frozen=True)
 class Family:
-    """An instance family: its builder, its dimensions per preset and what it runs on.
+    r"""An instance family: its builder, its dimensions per preset and what it runs on.
 
     Attributes
     ----------
@@ -111,8 +139,9 @@ class Family:
         Name of an exact non-conic method the family runs on instead of a conic solver
         (``"ridge_path"``); benchmarked as its own backend (``solve(backend="auto")``).
     beta_scale : callable, optional
-        ``beta_scale(program, X, y)``: the scale ``beta`` is a fraction of (default: the
-        program's own ``beta_max()``).
+        ``beta_scale(program, X, y) -> (scale, exact)``: the scale ``beta`` is a fraction of
+        and whether it is the exact :math:`\beta_{\max}` (default: the program's own
+        ``beta_max()``).
     """
 
     name: str
@@ -123,7 +152,7 @@ class Family:
     planted: str = "linear"
     data: tuple[str, ...] = ("gaussian", "illcond")
     native: str | None = None
-    beta_scale: Callable[..., float] | None = field(default=None, repr=False)
+    beta_scale: Callable[..., tuple[float, bool]] | None = field(default=None, repr=False)
 
 
 #: Every registered family, by name.
@@ -249,8 +278,28 @@ def family_size(family: str | Family, size: str) -> dict[str, Any]:
     return dict(fam.sizes[size])
 
 
-def build_program(instance: Instance | Mapping[str, Any]):
-    """Build the convex program of ``instance`` (data, targets and ``beta`` from its seed).
+@dataclass(frozen=True)
+class Built:
+    r"""An instance's program and the scale its ``beta`` is a fraction of.
+
+    Attributes
+    ----------
+    program : ConvexProgram
+        With ``beta = instance.beta_fraction * beta_max`` (1 when ``beta_max`` is 0).
+    beta_max : float
+        The family's :math:`\beta_{\max}`, or the bound the family uses when the exact one
+        cannot be computed (``beta_max_exact`` is then ``False``).
+    beta_max_exact : bool
+    """
+
+    program: Any
+    beta_max: float
+    beta_max_exact: bool = True
+
+
+def build(instance: Instance | Mapping[str, Any]) -> Built:
+    r"""Build the convex program of ``instance`` (data, targets and ``beta`` from its seed and
+    its fraction of :math:`\beta_{\max}`).
 
     Raises
     ------
@@ -266,20 +315,30 @@ def build_program(instance: Instance | Mapping[str, Any]):
     dims = family_size(fam, inst.size)
     X, y = make_data(fam, dims, inst.seed, inst.data, inst.conditioning)
     prog = fam.build(dims, X, y)
-    scale = fam.beta_scale(prog, X, y) if fam.beta_scale is not None else prog.beta_max()
-    prog.beta = BETA_FRACTION * float(scale) if scale > 0 else 1.0
-    return prog
+    exact = True
+    if fam.beta_scale is not None:
+        scale, exact = fam.beta_scale(prog, X, y)
+    else:
+        scale = prog.beta_max()
+    scale = float(scale)
+    prog.beta = inst.beta_fraction * scale if scale > 0 else 1.0
+    return Built(prog, scale, bool(exact))
 
 
-def _relu_scale(prog, X, y) -> float:
+def build_program(instance: Instance | Mapping[str, Any]):
+    """The convex program of ``instance`` (:func:`build` without the scale)."""
+    return build(instance).program
+
+
+def _relu_scale(prog, X, y) -> tuple[float, bool]:
     r"""ReLU families: the exact :math:`\beta_{\max}` when every pattern fits, else the
     bound :math:`\tfrac12\|X^Ty\|_2 \le \beta_{\max}` (one of :math:`(Xu)_+` and
-    :math:`(-Xu)_+` carries half of :math:`Xu`)."""
+    :math:`(-Xu)_+` carries half of :math:`Xu`); and whether it is the exact one."""
     try:
-        return float(prog.beta_max())
+        return float(prog.beta_max()), True
     except SdpnetsError:
         Xf = np.asarray(X, dtype=float).reshape(X.shape[0], -1)
-        return 0.5 * float(np.linalg.norm(Xf.T @ np.asarray(y, dtype=float).reshape(-1)))
+        return 0.5 * float(np.linalg.norm(Xf.T @ np.asarray(y, dtype=float).reshape(-1))), False
 
 
 # -- the families ----------------------------------------------------------------------------

@@ -12,7 +12,8 @@ Every run is one of:
   bound: never counted as solved;
 * a **failure** of its own kind: ``time_limit``, ``iteration_limit``, ``memory_limit``,
   ``crashed``, ``error``, ``infeasible``, ``unbounded`` (these programs are always
-  feasible and bounded);
+  feasible and bounded), ``unmapped`` (a ``cvxpy:NAME`` solver ended with a status sdpnets
+  does not know);
 * **unsupported**: the family refused the backend before solving; not a failure, and the
   instance is left out of that backend's comparisons.
 
@@ -29,6 +30,11 @@ with the shift ``s`` stated (1 s by default; Mittelmann uses 10 s for longer run
 unsolved run counting at its time limit. Accuracy is the gap of a run's certified upper
 bound (its network's objective) to the best lower bound any backend certified on the
 instance, relative to :math:`|l_{\text{best}}|` (absolute when it is 0).
+
+An instance is its family, size, data, seed and fraction of :math:`\beta_{\max}` (rows
+written before the fraction existed are at :data:`~sdpnets.bench.instances.BETA_FRACTION`).
+When a file holds several fractions, each comparison is also broken down by fraction:
+solved counts and shifted geometric means per configuration per fraction.
 
 Dolan-Moré performance profiles: for a measure :math:`m_{p,c}` of configuration ``c`` on
 instance ``p`` (time; or accuracy floored at the requested tolerance, so every run that met
@@ -50,6 +56,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidInputError
+from .instances import BETA_FRACTION
 
 __all__ = [
     "ACCURACY_FACTOR",
@@ -59,6 +66,8 @@ __all__ = [
     "classify",
     "summarize",
     "format_summary",
+    "format_by_fraction",
+    "beta_fraction",
     "performance_profile",
     "plot_profiles",
     "plot_convergence",
@@ -71,7 +80,7 @@ ACCURACY_FACTOR = 10.0
 DEFAULT_SHIFT = 1.0
 #: Kinds of unsuccessful runs, in the order the report lists them.
 FAILURE_KINDS = ("inaccurate", "time_limit", "iteration_limit", "memory_limit", "crashed",
-                 "error", "infeasible", "unbounded")
+                 "error", "infeasible", "unbounded", "unmapped")
 
 
 def shifted_geometric_mean(values: Iterable[float], shift: float = DEFAULT_SHIFT) -> float:
@@ -111,9 +120,15 @@ def classify(row: Mapping[str, Any], factor: float = ACCURACY_FACTOR) -> str:
     return status if status in FAILURE_KINDS else "error"
 
 
+def beta_fraction(row: Mapping[str, Any]) -> float:
+    """A row's fraction of ``beta_max`` (:data:`BETA_FRACTION` for rows without one)."""
+    f = row.get("beta_fraction")
+    return BETA_FRACTION if f is None else float(f)
+
+
 def _instance_key(row: Mapping[str, Any]) -> tuple:
     return (row.get("family"), row.get("size"), row.get("seed"), row.get("data"),
-            row.get("conditioning"))
+            row.get("conditioning"), beta_fraction(row))
 
 
 def _config_labels(rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -142,6 +157,13 @@ class Group:
     instances: list[tuple]
     families: list[str]
     table: list[dict[str, Any]] = field(default_factory=list)
+    #: config -> fraction -> {"instances", "solved", "sgm_solve_s"}
+    by_fraction: dict[str, dict[float, dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def fractions(self) -> list[float]:
+        """The fractions of ``beta_max`` of the group's instances, largest first."""
+        return sorted({k[-1] for k in self.instances}, reverse=True)
 
 
 @dataclass
@@ -269,6 +291,15 @@ def summarize(
         fastest = min((r["sgm_solve_s"] for r in g.table), default=float("nan"))
         for r in g.table:
             r["relative"] = r["sgm_solve_s"] / fastest if fastest > 0 else float("nan")
+        for c in configs:
+            g.by_fraction[c] = {}
+            for f in g.fractions:
+                m = [runs[k][c] for k in g.instances if k[-1] == f]
+                g.by_fraction[c][f] = {
+                    "instances": len(m),
+                    "solved": sum(x["outcome"] == "solved" for x in m),
+                    "sgm_solve_s": shifted_geometric_mean([x["time"] for x in m], shift),
+                }
         groups.append(g)
     environments = sorted({_environment(r) for r in rows} - {""})
     return Summary(shift, factor, table, groups, dict(runs), len(rows), environments)
@@ -316,6 +347,9 @@ def format_summary(summary: Summary, by_family: bool = False) -> str:
               _num(r["gap_median"], ".1e"), _num(r["gap_max"], ".1e"),
               _num(r["added_mib_max"], ".0f")] for r in g.table],
         ))
+        if len(g.fractions) > 1:
+            out += ["", "  by beta / beta_max: solved/instances and sgm solve s"]
+            out.append(format_by_fraction(g))
     if by_family:
         out += ["", "Per family: solved/instances and sgm solve s."]
         for g in summary.groups:
@@ -331,6 +365,20 @@ def format_summary(summary: Summary, by_family: bool = False) -> str:
                 rows.append([fam, *cells])
             out += ["", _table(["family", *g.configs], rows)]
     return "\n".join(out)
+
+
+def format_by_fraction(group: Group) -> str:
+    """One row per configuration, one column per fraction of ``beta_max``:
+    ``solved/instances`` and the shifted geometric mean of solve times."""
+    rows = []
+    for c in group.configs:
+        cells = []
+        for f in group.fractions:
+            cell = group.by_fraction[c][f]
+            cells.append(f"{cell['solved']}/{cell['instances']} "
+                         f"{_num(cell['sgm_solve_s'], '.3g')}")
+        rows.append([c, *cells])
+    return _table(["backend", *(f"{f:g}" for f in group.fractions)], rows)
 
 
 # -- profiles ------------------------------------------------------------------------------

@@ -13,9 +13,15 @@ Row statuses are the solver's (``optimal``, ``optimal_inaccurate``, ``infeasible
 ``unbounded``, ``time_limit``, ``iteration_limit``, ``error``), the harness's
 (``time_limit`` and ``memory_limit`` when it killed the run, ``crashed`` when the process
 died or the solve raised), ``error`` also when the instance itself could not be built
-(e.g. more activation patterns than fit), and ``unsupported`` when the family refused the
-backend with an :class:`~sdpnets.InvalidInputError` before solving (not a failure;
-excluded from comparisons).
+(e.g. more activation patterns than fit), ``unmapped`` when a ``cvxpy:NAME`` backend's solver
+ended with a status sdpnets does not know (never solved; the status is in
+``unmapped_status``), and ``unsupported`` when the family refused the backend with an
+:class:`~sdpnets.InvalidInputError` before solving (e.g. a cone the solver lacks; not a
+failure; excluded from comparisons).
+
+Backends are the built-in conic ones (:data:`sdpnets.backends.BACKENDS`), ``firstorder``,
+the families' exact non-conic methods, and ``cvxpy:NAME`` for any conic solver cvxpy can
+call here (:mod:`sdpnets.backends.cvxpy_solver`).
 """
 
 from __future__ import annotations
@@ -36,7 +42,15 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidInputError, SdpnetsError
-from .instances import FAMILIES, PRESETS, Instance, build_program, real_data_available
+from .instances import (
+    BETA_FRACTION,
+    BETA_FRACTIONS,
+    FAMILIES,
+    PRESETS,
+    Instance,
+    build,
+    real_data_available,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +58,9 @@ __all__ = [
     "FIRST_ORDER",
     "DEFAULT_SETTINGS",
     "PRESET_TIME_LIMITS",
+    "PRESET_FRACTIONS",
     "default_backends",
+    "plan_instances",
     "plan",
     "run_key",
     "solve_task",
@@ -75,9 +91,15 @@ PRESET_DATA: dict[str, tuple[tuple[str, float | None], ...]] = {
     "large": (("gaussian", None), ("illcond", 1e4)),
 }
 PRESET_SEEDS = {"tiny": (0,), "small": (0, 1), "medium": (0, 1, 2), "large": (0,)}
+#: Fractions of ``beta_max`` each preset sweeps (``tiny`` keeps one, for fast tests).
+PRESET_FRACTIONS: dict[str, tuple[float, ...]] = {
+    "tiny": (BETA_FRACTION,), "small": BETA_FRACTIONS, "medium": BETA_FRACTIONS,
+    "large": BETA_FRACTIONS,
+}
 
 #: Package versions recorded in every row.
-_VERSIONED = ("sdpnets", "numpy", "scipy", "cvxpy", "clarabel", "scs", "mosek")
+_VERSIONED = ("sdpnets", "numpy", "scipy", "cvxpy", "clarabel", "scs", "mosek", "ecos",
+              "cvxopt")
 
 
 def default_backends() -> list[str]:
@@ -98,12 +120,18 @@ def run_key(task: Mapping[str, Any]) -> str:
     """The identity of a run: the same key is never run twice into one results file.
 
     The size enters by its preset name; each row also records the family's dimensions
-    (``dims``) and the data's shape (``X_shape``).
+    (``dims``) and the data's shape (``X_shape``). The fraction of ``beta_max`` is a field
+    ``beta=F`` at the end, left out at :data:`~sdpnets.bench.instances.BETA_FRACTION` (the
+    only fraction before the grid), so results files written before it keep their keys and
+    resume.
     """
     inst = task["instance"]
     parts = [inst["family"], inst["size"], str(inst["seed"]), inst["data"],
              "-" if inst.get("conditioning") is None else f"{inst['conditioning']:g}",
              task["backend"], json.dumps(task["settings"], sort_keys=True)]
+    fraction = float(inst.get("beta_fraction", BETA_FRACTION))
+    if fraction != BETA_FRACTION:
+        parts.append(f"beta={fraction:g}")
     return "|".join(parts)
 
 
@@ -139,6 +167,39 @@ def _setting(name: str, value: Any) -> Any:
     return float(value)
 
 
+def plan_instances(
+    preset: str = "tiny",
+    families: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
+    data: Sequence[tuple[str, float | None]] | None = None,
+    fractions: Sequence[float] | None = None,
+) -> list[Instance]:
+    """Every instance of a preset (families x data x seeds x fractions of ``beta_max``), in a
+    deterministic order; the arguments as for :func:`plan`."""
+    if preset not in PRESETS:
+        raise InvalidInputError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}.")
+    families = list(FAMILIES) if families is None else list(families)
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown:
+        raise InvalidInputError(
+            f"families must be among {', '.join(FAMILIES)}; unknown: {', '.join(unknown)}."
+        )
+    seeds = PRESET_SEEDS[preset] if seeds is None else seeds
+    if data is None:
+        data = [d for d in PRESET_DATA[preset]
+                if d[0] not in ("digits", "diabetes") or real_data_available()]
+    fractions = PRESET_FRACTIONS[preset] if fractions is None else fractions
+    out = []
+    for fam_name in families:
+        fam = FAMILIES[fam_name]
+        for (kind, cond), seed, fraction in itertools.product(data, seeds, fractions):
+            if kind not in fam.data:
+                continue
+            out.append(Instance(fam_name, preset, int(seed), kind,
+                                cond if kind == "illcond" else None, float(fraction)))
+    return out
+
+
 def plan(
     preset: str = "tiny",
     families: Sequence[str] | None = None,
@@ -146,6 +207,7 @@ def plan(
     seeds: Sequence[int] | None = None,
     data: Sequence[tuple[str, float | None]] | None = None,
     settings: Mapping[str, Any] | None = None,
+    fractions: Sequence[float] | None = None,
 ) -> list[dict[str, Any]]:
     """Every task of a sweep, in a deterministic order.
 
@@ -165,54 +227,50 @@ def plan(
     settings : mapping, optional
         Values (or lists of values: a grid) for ``tol``, ``time_limit``,
         ``memory_limit_gb``, ``warm_start``, ``threads``.
+    fractions : list of float, optional
+        Fractions of ``beta_max`` (default: the preset's, :data:`PRESET_FRACTIONS`).
     """
-    if preset not in PRESETS:
-        raise InvalidInputError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}.")
-    families = list(FAMILIES) if families is None else list(families)
-    unknown = [f for f in families if f not in FAMILIES]
-    if unknown:
-        raise InvalidInputError(
-            f"families must be among {', '.join(FAMILIES)}; unknown: {', '.join(unknown)}."
-        )
+    instances = plan_instances(preset, families, seeds, data, fractions)
     requested = None if backends is None else list(backends)
     backends = default_backends() if backends is None else list(backends)
     natives = {spec.native for spec in FAMILIES.values() if spec.native}
     _check_backends(backends, natives)
-    seeds = PRESET_SEEDS[preset] if seeds is None else seeds
-    if data is None:
-        data = [d for d in PRESET_DATA[preset]
-                if d[0] not in ("digits", "diabetes") or real_data_available()]
     settings = {"time_limit": PRESET_TIME_LIMITS[preset], **(settings or {})}
     grid = _settings_grid(settings)
     tasks = []
-    for fam_name in families:
-        fam = FAMILIES[fam_name]
+    for inst in instances:
+        fam = FAMILIES[inst.family]
         fam_backends = [b for b in backends if b not in natives]
         if fam.native and (requested is None or fam.native in requested):
             fam_backends.append(fam.native)
-        for (kind, cond), seed in itertools.product(data, seeds):
-            if kind not in fam.data:
-                continue
-            inst = Instance(fam_name, preset, int(seed), kind, cond if kind == "illcond" else None)
-            for backend, st in itertools.product(fam_backends, grid):
-                tasks.append({"instance": inst.as_dict(), "backend": backend, "settings": st})
+        for backend, st in itertools.product(fam_backends, grid):
+            tasks.append({"instance": inst.as_dict(), "backend": backend, "settings": st})
     return tasks
 
 
 def _check_backends(backends: Sequence[str], natives: set[str]) -> None:
     """Refuse unknown backends, and known ones that cannot run here, before any run."""
-    from ..backends import BACKENDS
+    from ..backends import BACKENDS, CVXPY_PREFIX, get_backend
 
     known = [*BACKENDS, FIRST_ORDER, *sorted(natives)]
     for name in backends:
-        if name not in known:
+        if name.startswith(CVXPY_PREFIX):
+            try:
+                backend = get_backend(name)
+            except SdpnetsError as exc:
+                raise InvalidInputError(str(exc)) from None
+        elif name not in known:
             raise InvalidInputError(
-                f"backends must be among {', '.join(known)}; got {name!r}."
+                f"backends must be among {', '.join(known)} or cvxpy:NAME (any conic solver "
+                f"cvxpy can call); got {name!r}."
             )
-        if name in BACKENDS:
-            ok, reason = BACKENDS[name]().availability()
-            if not ok:
-                raise InvalidInputError(f"backend {name!r} cannot run here: {reason}")
+        elif name in BACKENDS:
+            backend = BACKENDS[name]()
+        else:
+            continue
+        ok, reason = backend.availability()
+        if not ok:
+            raise InvalidInputError(f"backend {name!r} cannot run here: {reason}")
 
 
 # -- one run -----------------------------------------------------------------------------------
@@ -301,12 +359,13 @@ def _solve(task: Mapping[str, Any], family) -> dict[str, Any]:
     out: dict[str, Any] = {}
     t0 = time.perf_counter()
     try:
-        prog = build_program(task["instance"])
+        built = build(task["instance"])
     except SdpnetsError as exc:  # e.g. more activation patterns than fit: not the solver's
         out.update(status="error", message=f"the instance could not be built: {exc}")
         return out
+    prog = built.program
     out["build_s"] = time.perf_counter() - t0
-    out["beta"] = prog.beta
+    out.update(beta=prog.beta, beta_max=built.beta_max, beta_max_exact=built.beta_max_exact)
     X = getattr(prog, "X", None)
     out["X_shape"] = None if X is None else [int(v) for v in np.shape(X)]
     options: dict[str, Any] = {}
@@ -332,8 +391,12 @@ def _solve(task: Mapping[str, Any], family) -> dict[str, Any]:
     except InvalidInputError as exc:
         out.update(status="unsupported", message=str(exc))
         return out
+    unmapped = res.raw.get("unmapped_status") if isinstance(res.raw, Mapping) else None
+    if unmapped is not None:
+        out["unmapped_status"] = str(unmapped)
     out.update(
-        status=res.status, message=res.message, objective=_finite(res.objective),
+        status="unmapped" if unmapped is not None else res.status, message=res.message,
+        objective=_finite(res.objective),
         iterations=res.iterations, compile_s=_finite(res.compile_time),
         solve_s=_finite(res.solve_time), exact=bool(res.exact),
         solver=res.backend, violation=_max_violation(prog), trace=_trace(res.raw),
@@ -466,7 +529,7 @@ def _prewarm(tasks: Iterable[Mapping[str, Any]]) -> None:
             instances._load_real(kind)
     for backend in {t["backend"] for t in tasks}:
         try:
-            __import__(backend)
+            __import__(backend.split(":")[-1].lower())
         except ImportError:
             pass
 

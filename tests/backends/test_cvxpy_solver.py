@@ -9,6 +9,10 @@ import sdpnets as sn
 from sdpnets.backends import available_backends, get_backend
 from sdpnets.backends.cvxpy_solver import cvxpy_backend, solver_cones
 from sdpnets.bench.instances import Instance, build_program
+from sdpnets.bench.report import classify, summarize
+from sdpnets.bench.runner import plan, solve_task, sweep
+from sdpnets.bench.store import ResultsStore, read_rows
+from sdpnets.cli import main
 
 pytestmark = pytest.mark.skipif("ECOS" not in cp.installed_solvers(),
                                 reason="ECOS is not installed (pip install ecos)")
@@ -73,4 +77,30 @@ def test_an_unmapped_status_is_reported_as_such_never_solved(unknown_status):
     assert res.status == "error" and not res.solved
     assert res.raw["unmapped_status"] == "made_up_status"
     assert "UNMAPPED status 'made_up_status'" in res.message
+    (task,) = plan("tiny", ["relu_sampled"], ["cvxpy:ECOS"])
+    row = solve_task(task)
+    assert row["status"] == "unmapped" and row["unmapped_status"] == "made_up_status"
+    assert classify(row) == "unmapped"
 
+
+def test_a_sweep_with_ecos_reports_unsupported_rows_as_unsupported(tmp_path, capsys):
+    path = tmp_path / "r.jsonl"
+    assert main(["bench", "--preset", "tiny", "--families", "linear_fc", "relu_sampled",
+                 "--backends", "cvxpy:ECOS", "clarabel", "--out", str(path), "--quiet"]) == 0
+    rows = {(r["family"], r["backend"]): r for r in read_rows(path)}
+    assert rows["linear_fc", "cvxpy:ECOS"]["status"] == "unsupported"
+    assert "psd" in rows["linear_fc", "cvxpy:ECOS"]["message"]
+    assert rows["relu_sampled", "cvxpy:ECOS"]["status"] == "optimal"
+    assert rows["relu_sampled", "cvxpy:ECOS"]["versions"]["ecos"]
+    counts = {c["config"]: c for c in summarize(list(rows.values())).counts}
+    assert counts["cvxpy:ECOS"]["unsupported"] == 1 and counts["cvxpy:ECOS"]["runs"] == 1
+    assert counts["cvxpy:ECOS"]["solved"] == 1
+    assert not any(counts["cvxpy:ECOS"][k] for k in ("error", "crashed", "unmapped"))
+
+
+def test_the_sweep_refuses_an_unknown_cvxpy_name(tmp_path):
+    assert main(["bench", "--preset", "tiny", "--backends", "cvxpy:OSQP",
+                 "--out", str(tmp_path / "r.jsonl")]) == 2
+    with ResultsStore(tmp_path / "s.jsonl") as store:
+        tasks = plan("tiny", ["gated_relu"], ["cvxpy:ECOS"])
+        assert sweep(tasks, store, progress=False)["ran"] == 1
