@@ -1,4 +1,5 @@
-"""sdpnets bench: run a resumable benchmark sweep, or report on its results.
+"""sdpnets bench: run a resumable benchmark sweep, report on its results, or export the
+instances with their certified optima.
 
 Every run (instance, backend, settings) goes in its own process under a time and a memory
 limit and appends one JSON line to the results file as it finishes; rerunning the same
@@ -12,6 +13,7 @@ examples:
                 --backends clarabel scs cvxpy:ECOS --tol 1e-4 1e-8 --time-limit 60
   sdpnets bench --preset small --beta-fractions 0.5 0.01 --out r.jsonl
   sdpnets bench report results.jsonl --plot plots/
+  sdpnets bench export --preset small --format cbf instances/
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
                        help="print how many runs are planned and pending, run nothing")
     bench.add_argument("--list", action="store_true",
                        help="list the instance families, their data and sizes, and exit")
-    bench_sub = bench.add_subparsers(dest="bench_command", metavar="report")
+    bench_sub = bench.add_subparsers(dest="bench_command", metavar="report|export")
     report = bench_sub.add_parser(
         "report", help="summarize a results file",
         description="Solved counts, failures by kind, shifted geometric means of time and "
@@ -94,8 +96,49 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
                         help="compare only these backends")
     report.add_argument("--by-family", action="store_true",
                         help="also a table of solved counts and times per family")
+    _add_export_parser(bench_sub)
     bench.set_defaults(handler=lambda args: run_bench(args, bench))
     return bench
+
+
+def _add_export_parser(bench_sub) -> None:
+    from .formats import FORMATS
+
+    export = bench_sub.add_parser(
+        "export", help="write a preset's instances as CBF or SDPA files with manifest.json",
+        description="Write every instance of a preset (families x data x seeds x beta "
+                    "fractions) to DIR in the Conic Benchmark Format (.cbf: MOSEK, CBLIB) or "
+                    "SDPA sparse format (.dat-s: SDPA, CSDP, SDPT3), and DIR/manifest.json: "
+                    "per instance its family, sizes, beta and fraction of beta_max, the file, "
+                    "the optimum of the program as written with its certified bracket, and "
+                    "the offset and scale that map it to the training objective "
+                    "(training = offset + scale * file value).",
+    )
+    export.add_argument("directory", metavar="DIR", help="where the files go (created)")
+    export.add_argument("--format", required=True, choices=FORMATS, dest="file_format",
+                        help="cbf or sdpa (SDPA: programs without exponential cones; each "
+                             "second-order cone becomes an arrow-shaped PSD block)")
+    export.add_argument("--preset", choices=PRESETS, default="small", dest="export_preset",
+                        help="instance sizes (default: small)")
+    export.add_argument("--families", nargs="+", metavar="NAME", dest="export_families",
+                        help="instance families (default: all)")
+    export.add_argument("--seeds", nargs="+", type=int, metavar="N", dest="export_seeds",
+                        help="data seeds (default: the preset's)")
+    export.add_argument("--data", nargs="+", choices=DATA_KINDS, metavar="KIND",
+                        dest="export_data", help="data kinds (default: the preset's)")
+    export.add_argument("--conditioning", nargs="+", type=float, default=[1e4], metavar="K",
+                        dest="export_conditioning", help="cond(X) of the illcond data")
+    export.add_argument("--beta-fractions", nargs="+", type=float, metavar="F",
+                        dest="export_fractions",
+                        help="beta as fractions of beta_max (default: the preset's)")
+    export.add_argument("--backend", default="auto", dest="export_backend",
+                        help="backend of the certifying solves (default: auto)")
+    export.add_argument("--tol", type=float, default=None, dest="export_tol",
+                        help="tolerance of the certifying solves (default: 1e-8)")
+    export.add_argument("--time-limit", type=float, metavar="S", dest="export_time_limit",
+                        help="seconds per certifying solve (default: the preset's)")
+    export.add_argument("--quiet", action="store_true", dest="export_quiet",
+                        help="no line per instance")
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -185,14 +228,50 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser, out) -> in
     return 0
 
 
+def _export(args: argparse.Namespace, out) -> int:
+    from .export import EXPORT_TOL, MANIFEST, export
+
+    data = None
+    if args.export_data:
+        data = [(k, c) for k in args.export_data
+                for c in (args.export_conditioning if k == "illcond" else [None])]
+
+    def progress(done: int, total: int, entry: dict) -> None:
+        if args.export_quiet:
+            return
+        if entry.get("skipped"):
+            what = f"skipped: {entry['skipped']}"
+        else:
+            cert = entry.get("certified_by", {})
+            what = f"{entry['file']}  certified by {cert.get('backend')}: {cert.get('status')}"
+        label = (f"{entry['family']}/{entry['data']}/s{entry['seed']}/"
+                 f"b{entry['beta_fraction']:g}")
+        print(f"[{done}/{total}] {label}  {what}", file=out, flush=True)
+
+    manifest = export(
+        args.export_preset, args.file_format, args.directory, families=args.export_families,
+        seeds=args.export_seeds, data=data, fractions=args.export_fractions,
+        backend=args.export_backend,
+        tol=EXPORT_TOL if args.export_tol is None else args.export_tol,
+        time_limit=args.export_time_limit, progress=progress,
+    )
+    files = sum(e.get("file") is not None for e in manifest)
+    certified = sum(e.get("lower_bound") is not None for e in manifest)
+    print(f"{files} files and {args.directory}/{MANIFEST} written ({len(manifest)} instances, "
+          f"{certified} with a certified optimum, {len(manifest) - files} skipped).", file=out)
+    return 0
+
+
 def run_bench(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None,
               out=None) -> int:
-    """Run ``sdpnets bench`` (or ``sdpnets bench report``) from parsed arguments."""
+    """Run ``sdpnets bench`` (or ``bench report``, ``bench export``) from parsed arguments."""
     out = sys.stdout if out is None else out
     parser = parser or argparse.ArgumentParser(prog="sdpnets bench")
     try:
         if getattr(args, "bench_command", None) == "report":
             return _report(args, out)
+        if getattr(args, "bench_command", None) == "export":
+            return _export(args, out)
         return _sweep(args, parser, out)
     except SdpnetsError as exc:
         print(f"sdpnets bench: error: {exc}", file=sys.stderr)
