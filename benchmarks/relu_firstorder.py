@@ -142,7 +142,7 @@ def one_run(row: str, loss: str, K: int, P: int | None, gated: bool, fraction: f
 
 
 # --- the suites ----------------------------------------------------------------------------------
-def sweep_tasks(rows, fractions, losses):
+def sweep_tasks(rows, fractions, losses, backends=("firstorder", "clarabel")):
     for row in rows:
         spec = SWEEP_ROWS[row]
         Ps = spec.get("P") if spec["kind"] == "real" else (None,)
@@ -158,10 +158,10 @@ def sweep_tasks(rows, fractions, losses):
                         gated_opts = (False, True) if spec["gated"] and K == 1 and \
                             loss == "squared" else (False,)
                         for gated in gated_opts:
-                            backends = ["firstorder"]
+                            names = ["firstorder"]
                             if spec["clarabel"] and K == 1 and (P is None or P <= 500):
-                                backends.append("clarabel")
-                            for backend in backends:
+                                names.append("clarabel")
+                            for backend in (b for b in names if b in backends):
                                 yield dict(row=row, loss=loss, K=K, P=P, gated=gated,
                                            fraction=fraction, backend=backend,
                                            tol=1e-6, limit=spec["limit"])
@@ -242,6 +242,9 @@ def main(argv=None) -> int:
     parser.add_argument("--rows", nargs="+", default=DEFAULT_ROWS, choices=list(SWEEP_ROWS))
     parser.add_argument("--fractions", nargs="+", type=float, default=list(FRACTIONS))
     parser.add_argument("--losses", nargs="+", default=list(LOSSES), choices=list(LOSSES))
+    parser.add_argument("--backends", nargs="+", default=["firstorder", "clarabel"],
+                        choices=["firstorder", "clarabel"],
+                        help="Clarabel runs only where the row says (see above)")
     parser.add_argument("--memory-limit", type=float, default=8.0, help="GiB per run")
     parser.add_argument("--out", default=None, help="JSON lines to append to")
     parser.add_argument("--report", default=None, help="print the tables of a results file")
@@ -260,7 +263,7 @@ def main(argv=None) -> int:
             sink.flush()
 
     if args.suite == "sweep":
-        for task in sweep_tasks(args.rows, args.fractions, args.losses):
+        for task in sweep_tasks(args.rows, args.fractions, args.losses, args.backends):
             emit(run_task(task, args.memory_limit))
     elif args.suite == "path":
         for row, limit in (("gauss-1000", 60.0), ("gauss-4000", 300.0)):
