@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import Phase, settings
 
 import sdpnets as sn
 from sdpnets.backends.mosek import MosekBackend
+
+#: ``pytest --hypothesis-profile=mutation`` (benchmarks/mutation.py): report the first
+#: failing example without shrinking it (a mutant only needs to be noticed, and shrinking
+#: examples that each run a solver takes minutes).
+settings.register_profile("mutation", phases=[Phase.explicit, Phase.reuse, Phase.generate])
 
 #: Backends that can actually solve on this machine (MOSEK only with a licence).
 BACKENDS = sn.available_backends()
