@@ -30,6 +30,7 @@ __all__ = [
     "check_int_option",
     "check_real_option",
     "check_bool_option",
+    "check_str_option",
 ]
 
 #: cvxpy's status strings mapped onto ours. ``user_limit`` is resolved by each backend
@@ -344,6 +345,12 @@ def check_bool_option(backend: str, key: str, value: Any) -> None:
     """A solver option that must be ``True`` or ``False``."""
     if not isinstance(value, bool):
         raise InvalidInputError(f"{backend} option {key} must be True or False, got {value!r}.")
+
+
+def check_str_option(backend: str, key: str, value: Any) -> None:
+    """A solver option that must be a string (a file name, a method's name)."""
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{backend} option {key} must be a string, got {value!r}.")
 
 
 def _iterations(problem: cp.Problem) -> int | None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 
 from ..errors import InvalidInputError
-from .base import Backend, check_int_option, check_real_option
+from .base import (
+    Backend,
+    check_bool_option,
+    check_int_option,
+    check_real_option,
+    check_str_option,
+)
 
 
 def _clarabel_settings():
@@ -108,21 +113,25 @@ class ClarabelBackend(Backend):
         return opts
 
     def _check_option(self, key, value):
-        if key in ("max_iter", "equilibrate_max_iter", "iterative_refinement_max_iter",
-                   "max_threads"):
+        # the kind of each setting is the type of Clarabel's own default for it
+        settings = _clarabel_settings()
+        default = getattr(settings, key)
+        if isinstance(default, bool):
+            check_bool_option(self.name, key, value)
+        elif isinstance(default, int):  # counts; max_threads = 0 is "as many as cores"
             check_int_option(self.name, key, value, 0 if key == "max_threads" else 1,
                              self.MAX_ITERS)
-        elif key.startswith(("tol_", "reduced_tol_")) or key == "time_limit":
+        elif isinstance(default, float):  # tolerances, scalings, step fractions: >= 0
             check_real_option(self.name, key, value, 0.0, allow_inf=key == "time_limit")
+        elif isinstance(default, str):
+            check_str_option(self.name, key, value)
         # every value must be one Clarabel's settings object takes (type and range)
         try:
-            setattr(_clarabel_settings(), key, value)
+            setattr(settings, key, value)
         except Exception as exc:  # TypeError / OverflowError from the Rust binding
             raise InvalidInputError(
                 f"clarabel option {key} cannot take {value!r}: {exc}"
             ) from exc
-        if isinstance(value, float) and math.isnan(value):
-            raise InvalidInputError(f"clarabel option {key} must not be NaN.")
 
     def solve(self, problem, **kwargs):
         cache = getattr(problem, "_solver_cache", None)

@@ -6,7 +6,7 @@ import functools
 import math
 
 from ..errors import InvalidInputError
-from .base import Backend, check_bool_option
+from .base import Backend, check_bool_option, check_real_option, check_str_option
 
 LICENCE_HELP = (
     "MOSEK is installed but cannot solve: {reason} Put a licence file at "
@@ -72,6 +72,10 @@ class MosekBackend(Backend):
             )
         if key in ("bfs", "accept_unknown"):
             check_bool_option(self.name, key, value)
+        elif key == "eps":  # cvxpy's shortcut for MOSEK's tolerances
+            check_real_option(self.name, key, value, 0.0)
+        elif key == "save_file":
+            check_str_option(self.name, key, value)
 
     def availability(self):
         ok, reason = super().availability()

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import math
 
-from .base import Backend, check_bool_option, check_int_option, check_real_option
+from .base import (
+    Backend,
+    check_bool_option,
+    check_int_option,
+    check_real_option,
+    check_str_option,
+)
 
 #: SCS's settings (SCS 3) and cvxpy's own SCS switch ``use_quad_obj``.
 SCS_OPTION_NAMES = frozenset({
@@ -59,6 +65,8 @@ class SCSBackend(Backend):
         elif key in ("verbose", "normalize", "adaptive_scale", "use_indirect", "gpu", "mkl",
                      "use_quad_obj"):
             check_bool_option(self.name, key, value)
+        elif key in ("write_data_filename", "log_csv_filename"):
+            check_str_option(self.name, key, value)
 
     def raw_status(self, problem):
         raw = problem.solver_stats.extra_stats
