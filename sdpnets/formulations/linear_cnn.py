@@ -244,6 +244,18 @@ class ConvexLinearCNN(CompositeLeastSquares, ConvexProgram):
         p = h if self.pooling else h * self.spec.n_patches
         return int(np.prod(self.X.shape[1:])), p, self.n_outputs
 
+    def firstorder_memory(self) -> int:
+        r"""Bytes of the first-order solve. With more patch entries ``p`` than inputs ``D``
+        the Gram is kept factored (:meth:`_composite_parts`): no ``p x p`` matrix, but the
+        ``D x p`` factor ``B`` and ``U^TB`` of ADMM's Woodbury solves, four ``D x D``
+        matrices (:math:`X^TX`, its eigenvectors, :math:`BB^T` and its eigenvectors) and
+        the iterates: :math:`8\,(2Dp + 4D^2 + 24pK)`. Otherwise the dense Gram's
+        :meth:`CompositeLeastSquares.firstorder_memory`."""
+        D, p, K = self._firstorder_sizes()
+        if p > D:
+            return int(8 * (2 * D * p + 4 * D * D + 24 * p * K))
+        return super().firstorder_memory()
+
     def _composite_parts(self):
         r"""Least squares in ``W = S vec(Z)``-space through the statistics of ``X`` itself:
         :math:`G = S^T(X^TX)S`, :math:`C = S^TX^TY` (``S`` the patch selection, so no patch
