@@ -10,6 +10,8 @@ noise far apart, which is where a mis-scaled cut keeps noise neurons.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -56,11 +58,16 @@ def test_the_recovered_width_is_the_rank_of_the_optimum(frac, n):
 
 
 def test_rank_tol_cuts_relative_to_the_largest_singular_value():
-    """``rank_tol`` drops the singular values below that fraction of the largest."""
+    """``rank_tol`` drops the singular values below that fraction of the largest (here a
+    cut through the optimum's own spectrum, so the verification rightly finds the network
+    off the optimum)."""
     X, Y = _data(40, d=5, K=4, seed=2)
     beta = 0.02 * float(np.linalg.norm(X.T @ Y, 2))
     prog = sn.ConvexLinearFC(X, Y, beta, rank_tol=0.5)
-    assert prog.solve(backend="clarabel", tol=1e-8).status == "optimal"
+    res = prog.solve(backend="clarabel", tol=1e-8)
+    assert res.status == "optimal_inaccurate" and "differs" in res.message
     s = np.linalg.svd(prog.solution, compute_uv=False)
     assert np.sum(s > 0.5 * s[0]) < np.sum(s > 1e-6 * s[0])  # the cut matters here
-    assert prog.network().weights[0].shape[1] == int(np.sum(s > 0.5 * s[0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sn.SdpnetsWarning)
+        assert prog.network().weights[0].shape[1] == int(np.sum(s > 0.5 * s[0]))
