@@ -22,16 +22,20 @@ MARGINS = st.lists(st.floats(-5.0, 5.0) | st.sampled_from([1.0, 1.0 + 1e-9, 1.5,
                    min_size=1, max_size=12)
 
 
-def _targets(n, seed):
-    return np.where(np.random.default_rng(seed).standard_normal(n) >= 0, 1.0, -1.0)
+def _predictions(margins, seed):
+    """``(m, y, yhat)``: labels of random signs and predictions with these margins."""
+    m = np.array(margins)
+    y = np.where(np.random.default_rng(seed).standard_normal(m.size) >= 0, 1.0, -1.0)
+    return m, y, y * m
 
 
-@settings(max_examples=60, deadline=None, derandomize=True)
+PROPERTY = settings(max_examples=50, deadline=None, derandomize=True)
+
+
+@PROPERTY
 @given(margins=MARGINS, seed=st.integers(0, 100))
 def test_hinge_dual_point_is_the_negated_subgradient_of_the_margin(margins, seed):
-    m = np.array(margins)
-    y = _targets(m.size, seed)
-    yhat = y * m
+    m, y, yhat = _predictions(margins, seed)
     theta = y * HingeLoss().dual_point(yhat, y)
     assert np.all(theta[m < 1.0] == 1.0)
     assert np.all(theta[m > 1.0] == 0.0)
@@ -45,12 +49,10 @@ def test_hinge_dual_point_is_the_negated_subgradient_of_the_margin(margins, seed
         assert loss.value(z, y) >= loss.value(yhat, y) - float(v @ (z - yhat)) - 1e-12
 
 
-@settings(max_examples=40, deadline=None, derandomize=True)
+@PROPERTY
 @given(margins=MARGINS, seed=st.integers(0, 100))
 def test_logistic_dual_point_is_minus_the_gradient(margins, seed):
-    m = np.array(margins)
-    y = _targets(m.size, seed)
-    yhat = y * m
+    m, y, yhat = _predictions(margins, seed)
     loss = LogisticLoss()
     h = 1e-6
     fd = np.array([(loss.value(yhat + h * e, y) - loss.value(yhat - h * e, y)) / (2 * h)

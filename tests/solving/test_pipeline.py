@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 import sdpnets as sn
-from sdpnets.backends import Backend, ClarabelBackend
-from sdpnets.backends.firstorder import solvers as fo_solvers
+from sdpnets.backends import ClarabelBackend
 from tests.conftest import BACKENDS
+from tests.solving.test_memory import no_solver  # noqa: F401 - the fixture: no solver may run
 
 
 def _fc(seed=0, n=40, d=5, K=3):
@@ -127,16 +127,6 @@ def test_dask_data_pass_is_timed_at_construction_and_in_no_solve_time():
 
 
 # --- choices before the solver runs -----------------------------------------------------------
-
-
-@pytest.fixture
-def no_solver(monkeypatch):
-    def boom(*args, **kwargs):
-        raise AssertionError("a solver ran")
-
-    monkeypatch.setattr(Backend, "solve", boom)
-    monkeypatch.setattr(ClarabelBackend, "solve", boom)
-    monkeypatch.setattr(fo_solvers, "solve_composite", boom)
 
 
 def test_auto_is_the_first_order_solver_for_least_squares_and_conic_otherwise():
