@@ -114,7 +114,7 @@ class Mutant:
         return f"{self.module}:{self.index}"
 
 
-# --- finding the candidates ----------------------------------------------------------------------
+# --- finding the candidates -------------------------------------------------------------------
 
 
 def _skipped_nodes(tree: ast.AST) -> set[int]:
@@ -271,7 +271,7 @@ def _replace(tree: ast.AST, old: ast.AST, new: ast.AST) -> None:
     raise LookupError(old)
 
 
-# --- running ---------------------------------------------------------------------------------------
+# --- running ----------------------------------------------------------------------------------
 
 
 def _copy_repo(dest: Path) -> None:

@@ -30,7 +30,7 @@ from sdpnets.backends.sizes import ProgramSizes
 PROPERTY = settings(max_examples=60, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
 
-# --- each solver's options and their kinds --------------------------------------------------------
+# --- each solver's options and their kinds ----------------------------------------------------
 #
 # kind: "real" (a finite number), "real_or_inf" (a number, inf meaning "no limit"), "count"
 # (an integer >= 1), "count0" (an integer >= 0, 0 meaning "automatic"), "int" (an integer of
@@ -115,10 +115,6 @@ def _bad_values(kind: str, name: str) -> st.SearchStrategy:
 
 def _checked(backend: str) -> list[tuple[str, str]]:
     return sorted((k, v) for k, v in KINDS[backend].items() if v is not None)
-
-
-def _option_cases(draw_backend) -> st.SearchStrategy:
-    return st.sampled_from(_checked(draw_backend))
 
 
 @pytest.mark.parametrize("name", sorted(BACKENDS))
@@ -222,7 +218,7 @@ def test_valid_raw_options_reach_the_solver_and_it_solves(name, options):
     assert res.objective == pytest.approx(reference.objective, rel=1e-6)
 
 
-# --- memory models --------------------------------------------------------------------------------
+# --- memory models ----------------------------------------------------------------------------
 
 
 @st.composite
@@ -302,7 +298,7 @@ def test_memory_for_counts_the_problem_the_solver_receives():
         assert (sizes.nnz_P == 0) == (name == "mosek")
 
 
-# --- timing and the crash path ---------------------------------------------------------------------
+# --- timing and the crash path ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", sorted(sn.available_backends()))

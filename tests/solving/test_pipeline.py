@@ -31,6 +31,11 @@ def _fc(seed=0, n=40, d=5, K=3):
     return X, Y
 
 
+def _signals(seed=1):
+    X, Y = _fc(seed, 30, 8, 1)
+    return X, Y[:, 0]
+
+
 def _relu(seed=0, n=14, d=3):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, d))
@@ -54,8 +59,8 @@ PATHS = {
     "clarabel": (lambda: sn.ConvexLinearFC(*_fc(), 1.0), dict(backend="clarabel")),
     "scs": (lambda: sn.ConvexLinearFC(*_fc(), 1.0), dict(backend="scs", tol=1e-6)),
     "firstorder": (lambda: sn.ConvexLinearFC(*_fc(), 1.0), dict(backend="firstorder")),
-    "auto least squares": (lambda: sn.ConvexLinearCNN(_fc(1, 30, 8, 1)[0], _fc(1, 30, 8, 1)[1][:, 0],
-                                                      0.5, kernel_size=3), dict(backend="auto")),
+    "auto least squares": (lambda: sn.ConvexLinearCNN(*_signals(), 0.5, kernel_size=3),
+                           dict(backend="auto")),
     "ridge path": (lambda: sn.ConvexLinearFC(_fc()[0], _fc()[1][:, 0], 1.0, depth=3), {}),
     "relu conic": (lambda: sn.ConvexReLU(*_relu(), 0.2), dict(backend="clarabel")),
     "relu firstorder": (lambda: sn.ConvexReLU(*_relu(), 0.2), dict(backend="firstorder")),

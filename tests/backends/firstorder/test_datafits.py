@@ -43,7 +43,7 @@ def _close(a, b, rel=1e-9):
     np.testing.assert_allclose(a, b, rtol=0, atol=rel * scale)
 
 
-# --- statistics and the quantities read from them ------------------------------------------------
+# --- statistics and the quantities read from them ---------------------------------------------
 
 
 @PROPERTY
@@ -83,7 +83,7 @@ def test_the_value_at_an_exact_fit_is_zero_not_negative():
     assert f.residual_terms(W, f.gram_apply(W))[0] >= 0.0
 
 
-# --- shifted solves: a new rho is never answered by an old factorization ----------------------------
+# --- shifted solves: a new rho is never answered by an old factorization ----------------------
 
 
 @PROPERTY
@@ -114,7 +114,7 @@ def test_shifted_solve_after_a_change_of_rho_and_back():
         _close(f.shifted_solve(B, rho), _dense_shifted(G, B, rho), 1e-10)
 
 
-# --- the factored Gram: products, Lipschitz constant and the Woodbury shifted solve ----------------
+# --- the factored Gram: products, Lipschitz constant and the Woodbury shifted solve -----------
 
 
 SPECTRA = {
@@ -201,7 +201,7 @@ def test_factored_gram_uses_the_given_product_and_lipschitz_constant():
         fq.diagonalized()
 
 
-# --- the eigenbasis ------------------------------------------------------------------------------------
+# --- the eigenbasis ---------------------------------------------------------------------------
 
 
 @PROPERTY
