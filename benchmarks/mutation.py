@@ -217,34 +217,46 @@ def _changes(node: ast.AST):
     return out
 
 
-def candidates(module: str) -> list[tuple[Mutant, str]]:
-    """Every mutant of ``module`` with its source, in a fixed order (no-ops dropped)."""
+def candidates(module: str, wanted=None) -> list[tuple[Mutant, str]]:
+    """The mutants of ``module`` with their sources, in a fixed order (``wanted``: the
+    indices to build; all by default). Listing is cheap; each built mutant costs a copy and
+    an unparse of the module."""
     source = (ROOT / module).read_text()
     tree = ast.parse(source)
-    original = ast.unparse(tree)
     skip, no_cover = _skipped_nodes(tree), _no_cover_lines(source)
     nodes = [n for n in ast.walk(tree) if id(n) not in skip
              and getattr(n, "lineno", 0) not in no_cover]
+    listed = [(node, operator, apply) for node in nodes for operator, apply in _changes(node)]
     out: list[tuple[Mutant, str]] = []
-    index = 0
-    for position, node in enumerate(nodes):
-        for operator, apply in _changes(node):
-            mutated = copy.deepcopy(tree)
-            target = _nth(mutated, tree, node)
-            shown = target.test if isinstance(target, (ast.If, ast.While, ast.IfExp)) else target
-            before = ast.unparse(shown)
-            new = apply(target)
-            _replace(mutated, target, new)
-            ast.fix_missing_locations(mutated)
-            text = ast.unparse(mutated)
-            if text == original:
-                continue
-            after = "pass" if isinstance(new, ast.Pass) else ast.unparse(
-                new.test if isinstance(new, (ast.If, ast.While, ast.IfExp)) else new)
-            out.append((Mutant(module, index, node.lineno, operator, before[:160],
-                               after[:160]), text))
-            index += 1
+    for index, (node, operator, apply) in enumerate(listed):
+        if wanted is not None and index not in wanted:
+            continue
+        mutated = copy.deepcopy(tree)
+        target = _nth(mutated, tree, node)
+        shown = target.test if isinstance(target, (ast.If, ast.While, ast.IfExp)) else target
+        before = ast.unparse(shown)
+        new = apply(target)
+        _replace(mutated, target, new)
+        ast.fix_missing_locations(mutated)
+        after = "pass" if isinstance(new, ast.Pass) else ast.unparse(
+            new.test if isinstance(new, (ast.If, ast.While, ast.IfExp)) else new)
+        out.append((Mutant(module, index, node.lineno, operator, before[:160], after[:160]),
+                    ast.unparse(mutated)))
     return out
+
+
+def count(module: str) -> int:
+    """How many mutants :func:`candidates` lists for ``module``."""
+    return len(candidates_listed(module))
+
+
+def candidates_listed(module: str) -> list[tuple[int, str]]:
+    """``(line, operator)`` of every mutant of ``module``, in :func:`candidates` order."""
+    source = (ROOT / module).read_text()
+    tree = ast.parse(source)
+    skip, no_cover = _skipped_nodes(tree), _no_cover_lines(source)
+    return [(n.lineno, op) for n in ast.walk(tree) if id(n) not in skip
+            and getattr(n, "lineno", 0) not in no_cover for op, _ in _changes(n)]
 
 
 def _nth(mutated: ast.AST, tree: ast.AST, node: ast.AST) -> ast.AST:
@@ -375,15 +387,15 @@ def main(argv: list[str] | None = None) -> int:
             wanted.setdefault(module, set()).add(int(index))
     plan: list[tuple[Mutant, str]] = []
     for module in (sorted(wanted) if wanted else args.modules):
-        every = candidates(module)
+        total = count(module)
         if wanted:
-            chosen = [c for c in every if c[0].index in wanted[module]]
+            indices = wanted[module]
         else:
-            k = min(args.per_module, len(every))
-            chosen = sorted(random.Random(f"{args.seed}:{module}").sample(every, k),
-                            key=lambda c: c[0].index)
+            k = min(args.per_module, total)
+            indices = set(random.Random(f"{args.seed}:{module}").sample(range(total), k))
+        chosen = candidates(module, indices)
         plan.extend(chosen)
-        print(f"# {module}: {len(every)} mutants, {len(chosen)} sampled", file=sys.stderr)
+        print(f"# {module}: {total} mutants, {len(chosen)} sampled", file=sys.stderr)
     if args.list:
         for m, _ in plan:
             print(f"{m.key:<52} line {m.line:<4} [{m.operator}] {m.before!r} -> {m.after!r}")
