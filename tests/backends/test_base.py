@@ -346,3 +346,95 @@ def test_the_default_backend_has_no_translation():
     with pytest.raises(NotImplementedError):
         DefaultModel().solver_options(1e-8, None, None)
     assert MosekBackend().quadratic_objective is False
+
+
+# --- the iteration counters and the limits -------------------------------------------------------
+
+#: The largest iteration count each solver can hold: Clarabel's settings say it themselves
+#: (a u32), SCS documents a C ``scs_int`` (32-bit in its wheels), MOSEK 32-bit parameters.
+def _largest_count(name: str) -> int:
+    if name == "clarabel":
+        import clarabel
+
+        settings, top = clarabel.DefaultSettings(), 0
+        for bits in (31, 32, 63, 64):
+            try:
+                settings.max_iter = 2**bits - 1
+            except OverflowError:
+                break
+            top = 2**bits - 1
+        return top
+    return 2**31 - 1
+
+
+@pytest.mark.parametrize("name", sorted(BACKENDS))
+def test_counts_take_one_up_to_the_solvers_largest_and_nothing_else(name):
+    backend = BACKENDS[name]()
+    largest = _largest_count(name)
+    assert backend.MAX_ITERS == largest
+    backend.check_options(largest, None, {})
+    with pytest.raises(sn.InvalidInputError, match="max_iters"):
+        backend.check_options(largest + 1, None, {})
+    for key, kind in _checked(name):
+        if kind not in ("count", "count0"):
+            continue
+        for good in (1, 2, largest):
+            backend.check_options(None, None, {key: good})
+        for bad in ([-1, largest + 1] + ([0] if kind == "count" else [])):
+            with pytest.raises(sn.InvalidInputError, match=key):
+                backend.check_options(None, None, {key: bad})
+        if kind == "count0":
+            backend.check_options(None, None, {key: 0})
+
+
+def _stub(status, iters, solve_time=0.1, word=None):
+    """A problem after a solve, as the status mapping reads it: cvxpy's status, the
+    solver's statistics and (for Clarabel) its cached solver's own status word."""
+    from types import SimpleNamespace
+
+    cache = {}
+    if word is not None:
+        solution = SimpleNamespace(status=word)
+        cache["CLARABEL"] = SimpleNamespace(get_solution=lambda: solution)
+    stats = SimpleNamespace(num_iters=iters, solve_time=solve_time, extra_stats={})
+    return SimpleNamespace(status=status, solver_stats=stats, _solver_cache=cache)
+
+
+@pytest.mark.parametrize("iters, max_iters, time_limit, expected", [
+    (10, 10, None, "iteration_limit"),
+    (10, 10, 5.0, "iteration_limit"),
+    (9, 10, 5.0, "time_limit"),
+    (9, None, 5.0, "time_limit"),
+    (9, None, None, "iteration_limit"),
+])
+def test_a_user_limit_is_told_apart_by_the_iteration_count(iters, max_iters, time_limit,
+                                                           expected):
+    """cvxpy folds both limits into ``user_limit``: the count decides (the base class's rule,
+    and Clarabel's when its own word cannot be read, with its default cap of 200)."""
+    for backend in (DefaultModel(), ClarabelBackend()):
+        assert backend.map_status(_stub(cp.USER_LIMIT, iters), max_iters, time_limit) == expected
+    # Clarabel stops at its default cap of 200 iterations when none is given
+    clarabel = ClarabelBackend()
+    assert clarabel.map_status(_stub(cp.USER_LIMIT, 200), None, 5.0) == "iteration_limit"
+    assert clarabel.map_status(_stub(cp.USER_LIMIT, 199), None, 5.0) == "time_limit"
+
+
+@pytest.mark.parametrize("word, expected", [("MaxIterations", "iteration_limit"),
+                                            ("MaxTime", "time_limit"),
+                                            ("AlmostSolved", "optimal_inaccurate"),
+                                            ("InsufficientProgress", "error")])
+def test_clarabels_own_word_decides_over_the_count(word, expected):
+    problem = _stub(cp.USER_LIMIT, 3, word=word)
+    assert ClarabelBackend().map_status(problem, None, None) == expected
+    assert ClarabelBackend().raw_status(problem) == word
+
+
+@pytest.mark.parametrize("backend", [DefaultModel(), ClarabelBackend(), SCSBackend()])
+def test_an_inaccurate_stop_at_a_limit_is_the_limit(backend):
+    """A solver stopped by a limit may still call its point almost solved: the limit is
+    what happened."""
+    inaccurate = cp.OPTIMAL_INACCURATE
+    assert backend.map_status(_stub(inaccurate, 7), 7, None) == "iteration_limit"
+    assert backend.map_status(_stub(inaccurate, 6, 2.0), 7, 2.0) == "time_limit"
+    assert backend.map_status(_stub(inaccurate, 6, 1.0), 7, 2.0) == "optimal_inaccurate"
+    assert backend.map_status(_stub(cp.OPTIMAL, 7), 7, None) == "optimal"
