@@ -59,7 +59,7 @@ TESTS: dict[str, list[str]] = {
     "sdpnets/backends/clarabel.py": ["tests/backends/test_base.py",
                                      "tests/backends/test_backends.py"],
     "sdpnets/backends/scs.py": ["tests/backends/test_base.py", "tests/backends/test_backends.py"],
-    "sdpnets/backends/sizes.py": ["tests/solving/test_memory.py",
+    "sdpnets/backends/sizes.py": ["tests/backends/test_sizes.py", "tests/solving/test_memory.py",
                                   "tests/solving/test_memory_measured.py"],
     "sdpnets/backends/firstorder/penalties.py": ["tests/backends/firstorder/test_penalties.py",
                                                  "tests/backends/firstorder/test_firstorder.py"],
