@@ -134,11 +134,15 @@ def test_dask_data_pass_is_timed_at_construction_and_in_no_solve_time():
 # --- choices before the solver runs -----------------------------------------------------------
 
 
-def test_auto_is_the_first_order_solver_for_least_squares_and_conic_otherwise():
+def test_auto_is_the_first_order_solver_where_one_applies_and_conic_otherwise():
     fc = sn.ConvexLinearFC(*_fc(7), 1.0)
     assert fc.solve().backend == "firstorder"
     relu = sn.ConvexReLU(*_relu(7), 0.2)
-    conic = relu.solve(backend="auto")
+    assert relu.solve(backend="auto").backend == "firstorder"
+    rng = np.random.default_rng(7)
+    X, y = rng.standard_normal((12, 6)), rng.standard_normal(12)
+    circular = sn.ConvexCircularReLU(X, y, 0.2)  # no first-order solver of its own
+    conic = circular.solve(backend="auto")
     assert conic.backend in BACKENDS and conic.backend != "firstorder"
 
 
