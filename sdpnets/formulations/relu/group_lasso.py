@@ -473,7 +473,9 @@ class GroupLassoReLU(ConvexProgram):
             if start is not None:
                 z0 = np.hstack([start[0][:, :, k], start[1][:, :, k]]) if self._cone \
                     else start[0][:, :, k]
-            left = None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 0.0)
+            # the time left, shared by the outputs still to solve: each gets a bracket
+            left = None if time_limit is None else \
+                max(time_limit - (time.perf_counter() - t0), 0.0) / (K - k)
             program = ReLUProgram(A, M, self._y2[:, k], self._loss, self.beta,
                                   pool=A.shape[0] // n, cone=self._cone)
             desc = "ReLU program" + (f", output {k + 1} of {K}" if K > 1 else "")
@@ -516,10 +518,15 @@ class GroupLassoReLU(ConvexProgram):
                    f"{lower:.10g}, network objective {objective:.10g}")
         if self._cone:
             message += f", cone violation {violation:.1e}"
+        # the solver's own bracket, kept when it did not solve (verification replaces it)
+        upper = max(objective, raw["program_objective"])
+        bracket = dict(lower_bound=lower, upper_bound=upper, gap=upper - lower) \
+            if np.isfinite(lower) and np.isfinite(upper) else {}
         return SolveResult(
             status=status, objective=objective, backend="firstorder",
             solve_time=time.perf_counter() - t0, compile_time=0.0,
             iterations=max(o.iterations for o in outs), message=message + ".", raw=raw,
+            **bracket,
         )
 
     def _firstorder_certificate(self) -> Certificate:

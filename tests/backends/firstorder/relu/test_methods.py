@@ -157,3 +157,18 @@ def test_circular_relu_refuses_firstorder():
     prog = sn.ConvexCircularReLU(X, y, 1.0, patterns=5)
     with pytest.raises(sn.InvalidInputError, match="firstorder"):
         prog.solve(backend="firstorder")
+
+
+@pytest.mark.parametrize("limit", [dict(max_iters=1), dict(time_limit=1e-9)])
+def test_an_unsolved_solve_keeps_its_certified_bracket(limit):
+    """Stopped by a limit, every output still has its bracket: the result's lower and upper
+    bounds hold the program's optimum (Clarabel's) between them."""
+    X, _ = data(seed=13)
+    Y = np.random.default_rng(13).standard_normal((len(X), 3))
+    prog = sn.ConvexReLU(X, Y, 0.3, patterns=10)
+    res = prog.solve(backend="firstorder", tol=1e-12, **limit)
+    assert res.status in ("iteration_limit", "time_limit")
+    optimum = prog.solve(backend="clarabel", tol=1e-10).objective
+    assert np.isfinite(res.lower_bound) and np.isfinite(res.upper_bound)
+    assert res.lower_bound <= optimum * (1 + 1e-9) <= res.upper_bound * (1 + 2e-9)
+    assert res.gap == pytest.approx(res.upper_bound - res.lower_bound)
