@@ -519,7 +519,7 @@ class GroupLassoReLU(ConvexProgram):
         if self._cone:
             message += f", cone violation {violation:.1e}"
         # the solver's own bracket, kept when it did not solve (verification replaces it)
-        upper = max(objective, raw["program_objective"])
+        upper = max(objective, sum(o.program_objective for o in outs))
         bracket = dict(lower_bound=lower, upper_bound=upper, gap=upper - lower) \
             if np.isfinite(lower) and np.isfinite(upper) else {}
         return SolveResult(
