@@ -520,13 +520,13 @@ class GroupLassoReLU(ConvexProgram):
             message += f", cone violation {violation:.1e}"
         # the solver's own bracket, kept when it did not solve (verification replaces it)
         upper = max(objective, sum(o.program_objective for o in outs))
-        bracket = dict(lower_bound=lower, upper_bound=upper, gap=upper - lower) \
-            if np.isfinite(lower) and np.isfinite(upper) else {}
+        if not (np.isfinite(lower) and np.isfinite(upper)):
+            lower, upper = -np.inf, np.inf
         return SolveResult(
             status=status, objective=objective, backend="firstorder",
             solve_time=time.perf_counter() - t0, compile_time=0.0,
             iterations=max(o.iterations for o in outs), message=message + ".", raw=raw,
-            **bracket,
+            lower_bound=lower, upper_bound=upper, gap=upper - lower,
         )
 
     def _firstorder_certificate(self) -> Certificate:
