@@ -7,6 +7,9 @@ Conventions (docs/conventions.md):
 * squared: :math:`L(\hat y) = \tfrac12 \|\hat y - y\|^2`
 * logistic: :math:`L(\hat y) = \sum_i \log(1 + e^{-y_i \hat y_i})`, :math:`y_i \in \{-1, 1\}`
 * hinge: :math:`L(\hat y) = \sum_i (1 - y_i \hat y_i)_+`, :math:`y_i \in \{-1, 1\}`
+* softmax (cross-entropy): :math:`L(\hat Y) = \sum_i \big(\log\sum_k e^{\hat y_{ik}}
+  - \langle y_i, \hat y_i\rangle\big)`, rows :math:`y_i` one-hot (or in the simplex);
+  the only loss here that couples the outputs (``separable = False``)
 
 The conjugate is :math:`L^*(V) = \sup_u \langle V, u\rangle - L(u)`; for a regularized
 problem :math:`\min_z L(Az) + \beta R(z)` every ``v`` with :math:`R^\circ(A^T v) \le \beta`
@@ -21,6 +24,12 @@ A loss of one's own needs :meth:`~Loss.value`, :meth:`~Loss.expr` and
 :meth:`~Loss.conjugate` for the conic backends; the certificates and sdpnets' own solvers
 also need :meth:`~Loss.dual_point`, :meth:`~Loss.best_dual_scale` and :meth:`~Loss.prox`,
 and raise :class:`~sdpnets.InvalidInputError` naming the missing piece when it lacks one.
+
+**Unpenalized intercept** (docs/relu.md section 4h). A program with an output offset
+:math:`c`, :math:`\min_{z, c} L(Fz + 1c^T) + \beta R(z)`, has the dual
+:math:`\max_V -L^*(-V)` over the same dual-norm ball *and* :math:`1^TV = 0`. So a loss also
+gives :meth:`~Loss.optimal_offset` (the best offset for fixed predictions) and
+:meth:`~Loss.centered` (a dual point moved onto :math:`1^TV = 0` inside the loss's domain).
 """
 
 from __future__ import annotations
@@ -35,7 +44,8 @@ from scipy.special import xlogy
 
 from .errors import InvalidInputError
 
-__all__ = ["Loss", "SquaredLoss", "LogisticLoss", "HingeLoss", "get_loss", "LOSSES"]
+__all__ = ["Loss", "SquaredLoss", "LogisticLoss", "HingeLoss", "SoftmaxLoss", "get_loss",
+           "LOSSES"]
 
 
 class Loss(ABC):
@@ -49,6 +59,13 @@ class Loss(ABC):
     homogeneous: ClassVar[bool] = False
     #: Cones beyond the nonnegative and second-order ones its cvxpy expression needs.
     cones: ClassVar[frozenset[str]] = frozenset()
+    #: Whether the loss is a sum over the columns (outputs) of its argument: a program with
+    #: ``K`` outputs is then ``K`` programs that share their patterns, solvable one output at
+    #: a time. ``False`` (softmax) couples the outputs: they are solved jointly.
+    separable: ClassVar[bool] = True
+    #: Whether an offset of the predictions is a shift of the targets,
+    #: :math:`L(\hat y + c, y) = L(\hat y, y - c)` (the squared loss).
+    shifts_targets: ClassVar[bool] = False
 
     def check_targets(self, y: np.ndarray) -> np.ndarray:
         """Raise unless ``y`` suits this loss; return it unchanged."""
@@ -99,6 +116,43 @@ class Loss(ABC):
         starting point where the prox is iterative, e.g. the previous prox)."""
         raise self._missing("prox")
 
+    def optimal_offset(self, yhat: np.ndarray, y: np.ndarray) -> np.ndarray:
+        r"""The unpenalized offset :math:`c = \arg\min_c L(\hat y + 1c^T, y)` for fixed
+        predictions ``yhat``: shape ``()`` for ``(n,)`` targets, ``(K,)`` for ``(n, K)``."""
+        yhat, y = np.asarray(yhat, dtype=float), np.asarray(y, dtype=float)
+        cols = [self._column_offset(yhat.reshape(y.shape[0], -1)[:, k],
+                                    y.reshape(y.shape[0], -1)[:, k])
+                for k in range(y.reshape(y.shape[0], -1).shape[1])]
+        return np.asarray(cols[0] if y.ndim == 1 else cols, dtype=float)
+
+    def _column_offset(self, f: np.ndarray, y: np.ndarray) -> float:
+        raise self._missing("optimal offset (optimal_offset)")
+
+    def centered(self, v: np.ndarray, y: np.ndarray) -> np.ndarray:
+        r"""A dual point near ``v`` with :math:`1^Tv = 0` (every column), inside the domain
+        of :math:`-L^*(-v)`: what the dual of a program with an unpenalized intercept asks."""
+        v = np.asarray(v, dtype=float)
+        if not self.classification:
+            return v - v.mean(axis=0)
+        # v = y * theta with theta in [0, 1]: scale down the side whose sum is larger
+        v2 = self.into_domain(v, y).reshape(v.shape[0], -1).copy()
+        y2 = np.asarray(y, dtype=float).reshape(v2.shape)
+        for k in range(v2.shape[1]):
+            pos, neg = y2[:, k] > 0, y2[:, k] < 0
+            sp_, sn_ = float(v2[pos, k].sum()), float(-v2[neg, k].sum())
+            if sp_ > sn_:
+                v2[pos, k] *= sn_ / sp_
+            elif sn_ > sp_:
+                v2[neg, k] *= sp_ / sn_
+        return v2.reshape(v.shape)
+
+    def offset_dual_point(self, yhat: np.ndarray, y: np.ndarray) -> np.ndarray:
+        r"""A dual point :math:`-g`, :math:`g \in \partial L(\hat y)`, with :math:`1^Tg = 0`
+        (every column), at predictions whose offset is optimal (such a ``g`` then exists):
+        the optimality condition of the offset, which ``beta_max`` with an intercept needs.
+        For a differentiable loss the gradient itself, centered against round-off."""
+        return self.centered(self.into_domain(self.dual_point(yhat, y), y), y)
+
     def best_dual_scale(self, v: np.ndarray, y: np.ndarray, dual_norm: float,
                         beta: float) -> float:
         r"""The scale :math:`s \ge 0` maximizing the dual value :math:`-L^*(-sv)` among the
@@ -131,6 +185,7 @@ def _largest_feasible(dual_norm: float, beta: float) -> float:
 class SquaredLoss(Loss):
     name = "squared"
     homogeneous = True
+    shifts_targets = True
 
     def value(self, yhat, y):
         return 0.5 * float(np.sum((np.asarray(yhat) - y) ** 2))
@@ -144,6 +199,10 @@ class SquaredLoss(Loss):
     def dual_point(self, yhat, y):
         """The residual ``y - yhat``."""
         return y - yhat
+
+    def _column_offset(self, f, y):
+        """The mean residual."""
+        return float(np.mean(y - f))
 
     def prox(self, c, y, rho, guess=None):
         """:math:`(y + \\rho c) / (1 + \\rho)`."""
@@ -205,6 +264,38 @@ class LogisticLoss(Loss):
             t = t_new
         return c + y * t
 
+    def _column_offset(self, f, y):
+        """The root of the increasing :math:`g(c) = -\\sum_i y_i\\sigma(-y_i(f_i + c))`:
+        Newton steps kept inside a shrinking bracket (bisection otherwise); an end of the
+        bracket when all labels agree (the loss then only decreases towards it)."""
+        width = 40.0 + float(np.max(np.abs(f), initial=0.0))
+        lo, hi = -width, width
+
+        def g(c):
+            return float(-np.sum(y / (1.0 + np.exp(np.clip(y * (f + c), -700, 700)))))
+
+        if g(lo) >= 0:
+            return lo
+        if g(hi) <= 0:
+            return hi
+        c = float(np.log(max(np.sum(y > 0), 0.5) / max(np.sum(y < 0), 0.5))) - float(np.mean(f))
+        c = min(max(c, lo), hi)
+        for _ in range(200):
+            e = 1.0 / (1.0 + np.exp(np.clip(y * (f + c), -700, 700)))  # sigma(-y(f + c))
+            gc = float(-np.sum(y * e))
+            if gc > 0:
+                hi = c
+            else:
+                lo = c
+            curv = float(np.sum(e * (1.0 - e)))
+            step = c - gc / curv if curv > 0 else 0.5 * (lo + hi)
+            if not lo < step < hi:
+                step = 0.5 * (lo + hi)
+            if abs(step - c) <= 1e-15 * max(1.0, abs(c)) or hi - lo <= 1e-15 * max(1.0, abs(c)):
+                return step
+            c = step
+        return c
+
     def best_dual_scale(self, v, y, dual_norm, beta):
         """A bounded 1-D search over :math:`s \\in [0, \\min(1, \\beta/\\text{dual\\_norm})]`
         (the dual domain is bounded), its end points compared too."""
@@ -237,11 +328,47 @@ class HingeLoss(Loss):
         margin = y * yhat
         return y * np.where(margin < 1.0, 1.0, np.where(margin > 1.0, 0.0, 0.5))
 
+    def offset_dual_point(self, yhat, y):
+        """:math:`v = y\\theta` with :math:`\\theta_i = 1` below the margin, 0 above, and on
+        the margin one common value per column chosen so that :math:`\\sum_i v_i = 0` (it
+        exists when the offset is optimal; clipped to [0, 1] otherwise)."""
+        y = np.asarray(y, dtype=float)
+        margin = y * np.asarray(yhat, dtype=float).reshape(y.shape)
+        tol = 1e-9 * max(1.0, float(np.max(np.abs(margin), initial=0.0)))
+        kink = np.abs(margin - 1.0) <= tol
+        theta = np.where(margin < 1.0 - tol, 1.0, 0.0)
+        y2, t2, k2 = (a.reshape(y.shape[0], -1) for a in (y, theta, kink))
+        for k in range(y2.shape[1]):
+            fixed = float(np.sum(y2[:, k] * t2[:, k] * ~k2[:, k]))
+            weight = float(np.sum(y2[:, k] * k2[:, k]))  # sum of y over the kinks
+            if weight != 0.0:
+                t2[k2[:, k], k] = np.clip(-fixed / weight, 0.0, 1.0)
+        return self.centered(y * t2.reshape(y.shape), y)
+
     def prox(self, c, y, rho, guess=None):
         """The margin ``y c`` kept above 1, moved by ``y / rho`` below ``1 - 1/rho``, set to
         1 between."""
         m = y * c
         return np.where(m >= 1.0, c, np.where(m <= 1.0 - 1.0 / rho, c + y / rho, y))
+
+    def _column_offset(self, f, y):
+        """The middle of the interval of minimizers: the loss is piecewise linear and
+        convex in ``c``,
+        :math:`\\sum_{y_i > 0}(b_i - c)_+ + \\sum_{y_i < 0}(c - a_i)_+` with
+        :math:`b_i = 1 - f_i`, :math:`a_i = -1 - f_i`: the best of its breakpoints, each
+        evaluated in O(log n) from sorted prefix sums."""
+        b = np.sort(1.0 - f[y > 0])
+        a = np.sort(-1.0 - f[y < 0])
+        cands = np.concatenate([b, a])
+        if cands.size == 0:
+            return 0.0
+        b_suffix = np.concatenate([np.cumsum(b[::-1])[::-1], [0.0]])
+        a_prefix = np.concatenate([[0.0], np.cumsum(a)])
+        ib = np.searchsorted(b, cands, side="right")  # b_i > c from index ib on
+        ia = np.searchsorted(a, cands, side="left")  # a_i < c below index ia
+        value = (b_suffix[ib] - cands * (b.size - ib)) + (cands * ia - a_prefix[ia])
+        best = cands[value <= value.min() + 1e-12 * max(1.0, abs(float(value.min())))]
+        return 0.5 * float(best.min() + best.max())  # the middle of the flat bottom
 
     def best_dual_scale(self, v, y, dual_norm, beta):
         """:math:`-L^*(-sv) = s\\langle v, y\\rangle` is linear in ``s``: the largest feasible
@@ -249,10 +376,129 @@ class HingeLoss(Loss):
         return _largest_feasible(dual_norm, beta)
 
 
+class SoftmaxLoss(Loss):
+    r"""Softmax cross-entropy over ``K`` outputs (multinomial logistic loss).
+
+    :math:`L(\hat Y) = \sum_i \log\sum_k e^{\hat y_{ik}} - \langle y_i, \hat y_i\rangle`
+    with rows :math:`y_i` one-hot (or any point of the simplex). It couples the outputs
+    (``separable = False``): a program with this loss is solved jointly over its outputs.
+    The conjugate is :math:`L^*(V) = \sum_{ik} p_{ik}\log p_{ik}` for :math:`P = V + Y`
+    with rows in the simplex (``inf`` elsewhere); the dual point of predictions is
+    :math:`Y - \operatorname{softmax}(\hat Y)`.
+    """
+
+    name = "softmax"
+    classification = True
+    separable = False
+    cones = frozenset({"exp"})
+
+    def check_targets(self, y: np.ndarray) -> np.ndarray:
+        """Raise unless ``y`` is ``(n, K)``, ``K >= 2``, with rows in the simplex."""
+        y = np.asarray(y)
+        if y.ndim != 2 or y.shape[1] < 2:
+            raise InvalidInputError(
+                f"y must be (n, K) with K >= 2 columns for the softmax loss (one-hot rows, "
+                f"e.g. np.eye(K)[labels]), got shape {y.shape}; sdpnets.sklearn's classifiers "
+                "take any labels."
+            )
+        if np.any(y < 0) or not np.allclose(y.sum(axis=1), 1.0, rtol=0, atol=1e-9):
+            raise InvalidInputError(
+                "y must hold one-hot rows (or rows of probabilities summing to 1) for the "
+                "softmax loss, e.g. np.eye(K)[labels]."
+            )
+        return y
+
+    @staticmethod
+    def _probabilities(yhat: np.ndarray) -> np.ndarray:
+        z = yhat - yhat.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def value(self, yhat, y):
+        yhat = np.asarray(yhat, dtype=float).reshape(y.shape)
+        m = yhat.max(axis=1, keepdims=True)
+        lse = m[:, 0] + np.log(np.exp(yhat - m).sum(axis=1))
+        return float(np.sum(lse) - np.sum(y * yhat))
+
+    def expr(self, yhat, y):
+        return cp.sum(cp.log_sum_exp(yhat, axis=1)) - cp.sum(cp.multiply(y, yhat))
+
+    def conjugate(self, V, y):
+        P = np.asarray(V, dtype=float) + y  # rows must lie in the simplex
+        if np.any(P < -1e-12) or not np.allclose(P.sum(axis=1), 1.0, rtol=0, atol=1e-9):
+            return float("inf")
+        P = np.clip(P, 0.0, 1.0)
+        return float(np.sum(xlogy(P, P)))
+
+    def dual_point(self, yhat, y):
+        """:math:`Y - \\operatorname{softmax}(\\hat Y)` (row-wise)."""
+        return y - self._probabilities(np.asarray(yhat, dtype=float).reshape(y.shape))
+
+    def into_domain(self, v, y):
+        """``Y - P`` with ``P = Y - v`` clipped at 0 and its rows renormalized."""
+        P = np.clip(y - np.asarray(v, dtype=float), 0.0, None)
+        s = P.sum(axis=1, keepdims=True)
+        P = np.where(s > 0, P / np.where(s > 0, s, 1.0), y)
+        return y - P
+
+    def optimal_offset(self, yhat, y):
+        r"""The ``(K,)`` offset :math:`c` with :math:`\sum_i \operatorname{softmax}(\hat y_i
+        + c) = \sum_i y_i`, by damped Newton steps on the convex
+        :math:`\sum_i \log\sum_k e^{\hat y_{ik} + c_k} - \langle 1^TY, c\rangle`
+        (defined up to a constant, fixed by :math:`\sum_k c_k = 0`)."""
+        F = np.asarray(yhat, dtype=float).reshape(y.shape)
+        counts = y.sum(axis=0)
+        K = y.shape[1]
+        c = np.zeros(K)
+        f_val = self.value(F, y)
+        for _ in range(100):
+            P = self._probabilities(F + c)
+            g = P.sum(axis=0) - counts
+            if np.max(np.abs(g)) <= 1e-13 * y.shape[0]:
+                break
+            H = np.diag(P.sum(axis=0)) - P.T @ P + 1e-12 * y.shape[0] * np.eye(K)
+            step = np.linalg.lstsq(H, -g, rcond=None)[0]
+            step -= step.mean()
+            t = 1.0
+            while t > 1e-12:
+                trial = c + t * step
+                v = self.value(F + trial, y)
+                if v <= f_val + 1e-4 * t * float(g @ step):
+                    break
+                t *= 0.5
+            if t <= 1e-12:
+                break
+            c, f_val = c + t * step, v
+        return c - c.mean()
+
+    def centered(self, v, y):
+        """``Y - P`` with ``P = Y - v`` rescaled (Sinkhorn) so that its rows sum to 1 and its
+        columns to those of ``Y``: column sums of the dual point zero, to round-off."""
+        P = np.clip(y - np.asarray(v, dtype=float), 1e-300, None)
+        counts = y.sum(axis=0)
+        for _ in range(1000):
+            cols = P.sum(axis=0)
+            P = P * np.where(cols > 0, counts / np.where(cols > 0, cols, 1.0), 0.0)
+            P = P / P.sum(axis=1, keepdims=True)
+            if np.max(np.abs(P.sum(axis=0) - counts)) <= 1e-13 * y.shape[0]:
+                break
+        return y - P
+
+    def best_dual_scale(self, v, y, dual_norm, beta):
+        """A bounded 1-D search over :math:`s \\in [0, \\min(1, \\beta/\\text{dual\\_norm})]`
+        (for :math:`s \\le 1`, :math:`Y - sv` is a mixture of ``Y`` and the probabilities,
+        inside the domain), its end points compared too."""
+        top = _largest_feasible(dual_norm, beta)
+        res = minimize_scalar(lambda s: -self.dual_value(s * v, y), bounds=(0.0, top),
+                              method="bounded", options={"xatol": 1e-12})
+        return max((float(res.x), top, 0.0), key=lambda t: self.dual_value(t * v, y))
+
+
 LOSSES: dict[str, type[Loss]] = {
     "squared": SquaredLoss,
     "logistic": LogisticLoss,
     "hinge": HingeLoss,
+    "softmax": SoftmaxLoss,
 }
 
 

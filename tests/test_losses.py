@@ -22,6 +22,11 @@ SCALAR_LOSS = {
 }
 
 
+#: The losses that are a sum of per-sample scalar losses (softmax couples the outputs and is
+#: tested by its own tests below).
+SEPARABLE = [name for name, cls in LOSSES.items() if cls.separable]
+
+
 def targets(name, rng, n):
     if name == "squared":
         return rng.standard_normal(n)
@@ -51,7 +56,7 @@ def numerical_conjugate(name, V, y, bound=60.0):
     return total
 
 
-@pytest.mark.parametrize("name", list(LOSSES))
+@pytest.mark.parametrize("name", SEPARABLE)
 def test_conjugate_matches_numerical_sup(name):
     rng = np.random.default_rng(hash(name) % 2**32)
     loss = get_loss(name)
@@ -85,7 +90,7 @@ def test_conjugate_at_domain_boundary(name):
         assert loss.conjugate(V, y) == pytest.approx(approx, abs=1e-6)
 
 
-@pytest.mark.parametrize("name", list(LOSSES))
+@pytest.mark.parametrize("name", SEPARABLE)
 def test_value_and_expression_agree(name):
     rng = np.random.default_rng(3)
     loss = get_loss(name)
@@ -97,7 +102,7 @@ def test_value_and_expression_agree(name):
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), name=st.sampled_from(sorted(LOSSES)))
+@given(seed=st.integers(0, 2**32 - 1), name=st.sampled_from(sorted(SEPARABLE)))
 def test_fenchel_young(seed, name):
     """L(u) + L*(V) >= <V, u> everywhere, with equality at V = grad L(u)."""
     rng = np.random.default_rng(seed)
@@ -126,7 +131,7 @@ def group_lasso_problem(loss, A, y, beta):
     return z.value, prob.value
 
 
-@pytest.mark.parametrize("name", list(LOSSES))
+@pytest.mark.parametrize("name", SEPARABLE)
 def test_dual_value_is_a_lower_bound(name):
     """For min_z L(Az) + beta ||z||_2, every v with ||A^T v|| <= beta gives -L*(-v) <= the
     optimum (and <= the objective of every z)."""
@@ -279,3 +284,128 @@ def test_a_loss_without_its_calculus_is_refused_the_same_way_everywhere():
         sn.ConvexReLU(X, t, 0.5, patterns=4, loss=loss).beta_max()
     with pytest.raises(sn.InvalidInputError, match=r"the loss _OwnLoss\(\) has no"):
         sn.ConvexGatedReLU(X, t, 0.5, patterns=4, loss=loss).solve(backend="firstorder")
+
+
+# --- the unpenalized offset (intercept) --------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["squared", "logistic", "hinge"])
+def test_optimal_offset_minimizes_the_loss_over_constants(name):
+    """Against a dense grid and a bounded 1-D search of L(yhat + c) over c, per column."""
+    rng = np.random.default_rng(8)
+    loss = get_loss(name)
+    y, yhat = targets(name, rng, 30), rng.standard_normal(30)
+    c = float(loss.optimal_offset(yhat, y))
+    ref = minimize_scalar(lambda t: loss.value(yhat + t, y), bounds=(-10, 10), method="bounded",
+                          options={"xatol": 1e-12})
+    grid = min(loss.value(yhat + t, y) for t in np.linspace(-10, 10, 20001))
+    assert loss.value(yhat + c, y) <= min(ref.fun, grid) + 1e-10
+    # columns of an (n, K) target are independent
+    Y, F = np.c_[y, y[::-1]], np.c_[yhat, -yhat]
+    cs = loss.optimal_offset(F, Y)
+    assert cs.shape == (2,)
+    for k in range(2):
+        assert loss.value(F[:, k] + cs[k], Y[:, k]) <= loss.value(F[:, k] + float(
+            loss.optimal_offset(F[:, k], Y[:, k])), Y[:, k]) + 1e-12
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_centered_dual_points_sum_to_zero_and_stay_in_the_domain(name):
+    """The dual of a program with an unpenalized offset asks 1^T v = 0; a centered point must
+    keep a finite dual value (inside the domain), and at the optimal offset the natural dual
+    point is centered already (the offset's optimality condition)."""
+    rng = np.random.default_rng(9)
+    loss = get_loss(name)
+    if name == "softmax":
+        Y = np.eye(3)[rng.integers(0, 3, 25)]
+        F = rng.standard_normal((25, 3))
+    else:
+        Y, F = targets(name, rng, 25), rng.standard_normal(25)
+    v = loss.centered(loss.dual_point(F, Y), Y)
+    np.testing.assert_allclose(v.sum(axis=0), 0.0, atol=1e-10)
+    assert np.isfinite(loss.dual_value(v, Y))
+    if name != "hinge":  # smooth losses: grad_c L(F + c*) = 0 is -1^T v = 0
+        c = loss.optimal_offset(F, Y)
+        np.testing.assert_allclose(loss.dual_point(F + c, Y).sum(axis=0), 0.0, atol=1e-8)
+
+
+# --- softmax cross-entropy ---------------------------------------------------------------------
+
+
+def _softmax_rows(rng, n=6, K=3):
+    return np.eye(K)[rng.integers(0, K, n)], rng.standard_normal((n, K))
+
+
+def test_softmax_value_expression_and_gradient():
+    """The value against its definition written here, the cvxpy expression, and the dual
+    point against central finite differences."""
+    rng = np.random.default_rng(10)
+    loss = get_loss("softmax")
+    Y, F = _softmax_rows(rng)
+    own = sum(np.log(np.exp(f).sum()) - f @ y for f, y in zip(F, Y))
+    assert loss.value(F, Y) == pytest.approx(own, rel=1e-12)
+    assert float(loss.expr(cp.Constant(F), Y).value) == pytest.approx(own, rel=1e-9)
+    h, fd = 1e-6, np.zeros_like(F)
+    for i in range(F.shape[0]):
+        for k in range(F.shape[1]):
+            E = np.zeros_like(F)
+            E[i, k] = h
+            fd[i, k] = (loss.value(F + E, Y) - loss.value(F - E, Y)) / (2 * h)
+    np.testing.assert_allclose(-loss.dual_point(F, Y), fd, rtol=1e-6, atol=1e-8)
+
+
+def test_softmax_conjugate_fenchel_young_and_domain():
+    """L(U) + L*(V) >= <V, U> for V in the domain (rows of V + Y in the simplex), with
+    equality at V = grad L(U); the conjugate against a numerical sup; infinite outside."""
+    rng = np.random.default_rng(11)
+    loss = get_loss("softmax")
+    Y, U = _softmax_rows(rng)
+    for _ in range(5):
+        P = rng.dirichlet(np.ones(3), size=Y.shape[0])
+        V = P - Y
+        assert loss.value(U, Y) + loss.conjugate(V, Y) >= float(np.sum(V * U)) - 1e-9
+        # sup_U <V, U> - L(U), row by row (a concave maximization)
+        from scipy.optimize import minimize
+        sup = 0.0
+        for i in range(Y.shape[0]):
+            res = minimize(lambda u, i=i: -(V[i] @ u - (np.log(np.exp(u).sum()) - Y[i] @ u)),
+                           np.zeros(3), method="BFGS", options={"gtol": 1e-12})
+            sup += -res.fun
+        assert loss.conjugate(V, Y) == pytest.approx(sup, abs=1e-6)
+    G = loss.gradient(U, Y)
+    assert loss.value(U, Y) + loss.conjugate(G, Y) == pytest.approx(float(np.sum(G * U)), abs=1e-9)
+    bad = -Y + 0.5  # rows of V + Y sum to 1.5: outside the simplex
+    assert loss.conjugate(bad, Y) == np.inf
+    with pytest.raises(sn.InvalidInputError, match="one-hot"):
+        loss.check_targets(np.array([[1.0, 1.0], [0.0, 1.0]]))
+    with pytest.raises(sn.InvalidInputError, match=r"\(n, K\)"):
+        loss.check_targets(np.array([1.0, 0.0]))
+
+
+def test_softmax_dual_value_is_a_lower_bound_and_tight():
+    """For min_Z L(AZ) + beta sum_k ||z_k||, every V with max_k ||A^T v_k|| <= beta gives
+    -L*(-V) <= the optimum; the optimal V (scaled by best_dual_scale) attains it; the best
+    offset for fixed predictions beats every constant shift."""
+    rng = np.random.default_rng(12)
+    loss = get_loss("softmax")
+    n, d, K = 15, 3, 3
+    A = rng.standard_normal((n, d))
+    Y = np.eye(K)[rng.integers(0, K, n)]
+    beta = 2.0
+    Z = cp.Variable((d, K))
+    prob = cp.Problem(cp.Minimize(loss.expr(A @ Z, Y) + beta * cp.sum(cp.norm(Z, 2, axis=0))))
+    prob.solve(solver="CLARABEL", tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
+    opt = prob.value
+    for _ in range(10):
+        V = loss.into_domain(loss.dual_point(rng.standard_normal((n, K)), Y), Y)
+        N = max(np.linalg.norm(A.T @ V, axis=0))
+        value, s = loss.scaled_dual_value(V, Y, N, beta)
+        assert s * N <= beta * (1 + 1e-12)
+        assert value <= opt + 1e-7
+    V = loss.dual_point(A @ Z.value, Y)
+    value, _ = loss.scaled_dual_value(V, Y, max(np.linalg.norm(A.T @ V, axis=0)), beta)
+    assert value == pytest.approx(opt, rel=1e-6)
+    F = A @ Z.value
+    c = loss.optimal_offset(F, Y)
+    for _ in range(20):
+        assert loss.value(F + c, Y) <= loss.value(F + c + 0.1 * rng.standard_normal(K), Y)

@@ -36,8 +36,9 @@ class Network(ABC):
     weights: list[np.ndarray]
 
     #: The loss the network is trained with, the default of :meth:`objective` (a recovered
-    #: network carries its program's loss).
-    loss: Loss = SquaredLoss()
+    #: network carries its program's loss); ``None`` when unknown (a network read from
+    #: PyTorch without ``loss=``): :meth:`objective` and :func:`sdpnets.certify` then ask.
+    loss: Loss | None = SquaredLoss()
 
     @abstractmethod
     def predict(self, X) -> np.ndarray:
@@ -57,7 +58,7 @@ class Network(ABC):
         optimum for every loss.
         """
         beta = check_beta(beta)
-        loss = self.loss if loss is None else get_loss(loss)
+        loss = self.training_loss(loss)
         yhat = self.predict(X)
         y = check_targets(y, yhat.shape[0])
         loss.check_targets(y)
@@ -68,6 +69,19 @@ class Network(ABC):
                 )
             yhat = yhat.reshape(y.shape)
         return loss.value(yhat, y) + 0.5 * beta * self.penalty()
+
+    def training_loss(self, loss: str | Loss | None = None) -> Loss:
+        """``loss`` if given, else the network's own; raises when neither is known."""
+        if loss is not None:
+            return get_loss(loss)
+        if self.loss is None:
+            raise InvalidInputError(
+                f"the training loss of this {type(self).__name__} is unknown (it was read from "
+                "PyTorch without loss=): state it, e.g. loss='squared' for regression, "
+                "'logistic' for labels in {-1, +1} or 'softmax' for one-hot targets "
+                "(sn.from_torch(module, loss=...) or the loss= argument here)."
+            )
+        return self.loss
 
     def __repr__(self) -> str:
         shapes = ", ".join("x".join(map(str, w.shape)) for w in self.weights)

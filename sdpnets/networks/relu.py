@@ -22,6 +22,18 @@ def _relu(Z: np.ndarray) -> np.ndarray:
     return np.maximum(Z, 0.0)
 
 
+def check_offset(offset, K: int | None) -> np.ndarray | None:
+    """The unpenalized output offset: ``None``, or a float array of shape ``()`` (scalar
+    output, ``K is None``) or ``(K,)``."""
+    if offset is None:
+        return None
+    c = check_array(offset, "offset", (0, 1))
+    want = () if K is None else (K,)
+    if c.shape != want and not (K is None and c.shape == (1,)):
+        raise InvalidInputError(f"offset must have shape {want} (one per output), got {c.shape}.")
+    return c.reshape(want)
+
+
 def _output_norms(alpha: np.ndarray, output_penalty: str) -> np.ndarray:
     """Per-neuron output norm entering the penalty: ``||alpha_j||_2`` or ``||alpha_j||_1``."""
     a = alpha.reshape(alpha.shape[0], -1)
@@ -29,13 +41,15 @@ def _output_norms(alpha: np.ndarray, output_penalty: str) -> np.ndarray:
 
 
 class ReLUMLP(Network):
-    r"""Two-layer ReLU network :math:`f(X) = (XU + 1 b^T)_+\,\alpha`.
+    r"""Two-layer ReLU network :math:`f(X) = (XU + 1 b^T)_+\,\alpha + 1c^T`.
 
     The training objective (docs/conventions.md, docs/relu.md section 4a) is
 
     .. math::
 
         L(f(X), y) + \tfrac{\beta}{2}\Big(\|U\|_F^2 + \|b\|^2 + \sum_j \|\alpha_j\|^2\Big),
+
+    the output offset :math:`c` (an intercept) unpenalized (docs/relu.md section 4h).
 
     where :math:`\|\alpha_j\|` is the Euclidean norm of neuron ``j``'s output weights
     (``output_penalty="frobenius"``, standard weight decay) or their l1 norm
@@ -51,13 +65,17 @@ class ReLUMLP(Network):
     bias : array_like, shape (m,), optional
         First-layer biases (penalized like ``U``).
     output_penalty : {"frobenius", "l1_squared"}
-    loss : {"squared", "logistic", "hinge"} or Loss
-        The training loss, the default of :meth:`objective` and :func:`sdpnets.certify`.
+    loss : {"squared", "logistic", "hinge", "softmax"}, Loss or None
+        The training loss, the default of :meth:`objective` and :func:`sdpnets.certify`;
+        ``None`` (a network read from PyTorch without a stated loss) leaves it unknown, and
+        both then ask for it.
+    offset : float or array_like of shape (K,), optional
+        The unpenalized output offset :math:`c` (PyTorch's output-layer bias).
     """
 
     def __init__(
         self, U, alpha, bias=None, output_penalty: str = "frobenius",
-        loss: str | Loss = "squared",
+        loss: str | Loss | None = "squared", offset=None,
     ) -> None:
         U = check_array(U, "U", (2,))
         alpha = check_array(alpha, "alpha", (1, 2))
@@ -78,7 +96,8 @@ class ReLUMLP(Network):
             )
         self.U, self.alpha, self.bias = U, alpha, bias
         self.output_penalty = output_penalty
-        self.loss = get_loss(loss)
+        self.loss = None if loss is None else get_loss(loss)
+        self.offset = check_offset(offset, None if alpha.ndim == 1 else alpha.shape[1])
 
     @property
     def weights(self) -> list[np.ndarray]:  # type: ignore[override]
@@ -100,16 +119,18 @@ class ReLUMLP(Network):
         return _relu(Z)
 
     def predict(self, X) -> np.ndarray:
-        return self.hidden(X) @ self.alpha
+        out = self.hidden(X) @ self.alpha
+        return out if self.offset is None else out + self.offset
 
     def penalty(self) -> float:
         first = float(np.sum(self.U**2)) + (0.0 if self.bias is None else float(np.sum(self.bias**2)))
         return first + float(np.sum(_output_norms(self.alpha, self.output_penalty) ** 2))
 
     def to_torch(self):
-        """The network as ``Sequential(Linear(d, m), ReLU(), Linear(m, K, bias=False))``.
+        """The network as ``Sequential(Linear(d, m), ReLU(), Linear(m, K))``.
 
-        Output ``(n, K)`` (``(n, 1)`` for scalar output).
+        Output ``(n, K)`` (``(n, 1)`` for scalar output); the output layer has a bias (the
+        offset) only when the network has one.
 
         Returns
         -------
@@ -122,7 +143,9 @@ class ReLUMLP(Network):
         tm.set_parameter(first.weight, self.U.T)
         if self.bias is not None:
             tm.set_parameter(first.bias, self.bias)
-        return torch.nn.Sequential(first, torch.nn.ReLU(), tm.linear(self.alpha.reshape(m, -1)))
+        offset = None if self.offset is None else self.offset.reshape(-1)
+        return torch.nn.Sequential(first, torch.nn.ReLU(),
+                                   tm.linear(self.alpha.reshape(m, -1), offset))
 
 
 class GatedReLUMLP(Network):
@@ -148,12 +171,15 @@ class GatedReLUMLP(Network):
         (penalized like ``U``).
     output_penalty : {"frobenius", "l1_squared"}
         Norm of each neuron's output weights in the penalty, as for :class:`ReLUMLP`.
-    loss : {"squared", "logistic", "hinge"} or Loss
+    loss : {"squared", "logistic", "hinge", "softmax"} or Loss
         The training loss, the default of :meth:`objective` and :func:`sdpnets.certify`.
+    offset : float or array_like of shape (K,), optional
+        An unpenalized output offset (intercept), as for :class:`ReLUMLP`.
     """
 
     def __init__(self, gates, U, alpha, gate_bias=None, bias=None,
-                 output_penalty: str = "frobenius", loss: str | Loss = "squared") -> None:
+                 output_penalty: str = "frobenius", loss: str | Loss = "squared",
+                 offset=None) -> None:
         self.gates = check_array(gates, "gates", (2,))
         self.U = check_array(U, "U", (2,))
         self.alpha = check_array(alpha, "alpha", (1, 2))
@@ -174,6 +200,7 @@ class GatedReLUMLP(Network):
             )
         self.output_penalty = output_penalty
         self.loss = get_loss(loss)
+        self.offset = check_offset(offset, None if self.alpha.ndim == 1 else self.alpha.shape[1])
 
     @property
     def weights(self) -> list[np.ndarray]:  # type: ignore[override]
@@ -189,7 +216,8 @@ class GatedReLUMLP(Network):
             raise InvalidInputError(f"X must have {self.U.shape[0]} columns, got shape {X.shape}.")
         G = X @ self.gates + (0.0 if self.gate_bias is None else self.gate_bias)
         Z = X @ self.U + (0.0 if self.bias is None else self.bias)
-        return ((G >= 0) * Z) @ self.alpha
+        out = ((G >= 0) * Z) @ self.alpha
+        return out if self.offset is None else out + self.offset
 
     def penalty(self) -> float:
         first = float(np.sum(self.U**2)) + (0.0 if self.bias is None else float(np.sum(self.bias**2)))

@@ -54,12 +54,15 @@ def nn_layer(nd: int, name: str):
     return getattr(torch_module().nn, f"{name}{nd}d")
 
 
-def linear(weight_in_out: np.ndarray):
-    """A bias-free float64 ``Linear`` computing ``x @ weight_in_out``."""
+def linear(weight_in_out: np.ndarray, bias: np.ndarray | None = None):
+    """A float64 ``Linear`` computing ``x @ weight_in_out`` (``+ bias`` when given; bias-free
+    otherwise)."""
     w = np.asarray(weight_in_out, dtype=float)
     torch = torch_module()
-    layer = torch.nn.Linear(w.shape[0], w.shape[1], bias=False, dtype=torch.float64)
+    layer = torch.nn.Linear(w.shape[0], w.shape[1], bias=bias is not None, dtype=torch.float64)
     set_parameter(layer.weight, w.T)
+    if bias is not None:
+        set_parameter(layer.bias, bias)
     return layer
 
 

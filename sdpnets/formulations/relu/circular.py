@@ -201,7 +201,7 @@ def _certify_circular_relu(
     the gap. ``loss=None``: the network's own loss."""
     X = check_data(X)
     beta = check_beta(beta)
-    loss = network.loss if loss is None else get_loss(loss)
+    loss = network.training_loss(loss)
     y = check_targets(y, X.shape[0])
     loss.check_targets(y)
     if y.ndim != 1:

@@ -124,7 +124,7 @@ class ConvexReLUCNN(GroupLassoReLU):
         keep = np.flatnonzero(c > 0) if np.any(c > 0) else np.array([0])
         root = np.sqrt(c[keep])
         return ReLUCNN(dirs[:, keep] * root, sgn[keep] * root, self.kernel_size, self.stride,
-                       self.padding, self.pooling, loss=net.loss)
+                       self.padding, self.pooling, loss=net.training_loss())
 
 
 @certify.register
@@ -138,7 +138,7 @@ def _certify_relu_cnn(
     else bounded above by a certified relaxation (``kind="relaxation"``). ``loss=None``:
     the network's own loss."""
     beta = check_beta(beta)
-    loss = network.loss if loss is None else get_loss(loss)
+    loss = network.training_loss(loss)
     Pt = extract_patches(X, network.kernel_size, network.stride, network.padding)
     n, K, _ = Pt.shape
     y = check_targets(y, n)

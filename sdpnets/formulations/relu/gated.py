@@ -28,7 +28,8 @@ from ...features.patterns import DEFAULT_MAX_PATTERNS
 from ...losses import Loss
 from ...networks.relu import GatedReLUMLP
 from ...results import BetaMaxInterval, Certificate
-from .group_lasso import BLOCK_TOL, GroupLassoReLU
+from .dual_norm import DualNormBracket
+from .group_lasso import BLOCK_TOL, GroupLassoReLU, outputs_bound, zero_network_dual
 
 __all__ = ["ConvexGatedReLU"]
 
@@ -62,6 +63,8 @@ class ConvexGatedReLU(GroupLassoReLU):
         Seed of the sampled gates.
     max_patterns : int
         Limit for ``patterns="exhaustive"``.
+    intercept : bool
+        An unpenalized output offset (intercept), as for :class:`~sdpnets.ConvexReLU`.
     """
 
     _cone = False
@@ -77,6 +80,7 @@ class ConvexGatedReLU(GroupLassoReLU):
         seed: int | None = 0,
         *,
         max_patterns: int = DEFAULT_MAX_PATTERNS,
+        intercept: bool = False,
     ) -> None:
         super().__init__(beta)
         self._set_dense_data(X, bias)
@@ -86,7 +90,7 @@ class ConvexGatedReLU(GroupLassoReLU):
                 "of sampled gates or 'exhaustive': the recovered network needs its gates, "
                 "which boolean masks do not give."
             )
-        self._check_common(y, loss, patterns, seed, max_patterns)
+        self._check_common(y, loss, patterns, seed, max_patterns, intercept=intercept)
 
     @property
     def exact(self) -> bool:
@@ -123,7 +127,7 @@ class ConvexGatedReLU(GroupLassoReLU):
             rows = Z @ sp.kron(sp.eye(K), np.ones((P, 1)), format="csr")
         target = self._y2[:, 0] if self._scalar else self._y2
         pred = cp.Variable(target.shape, name="prediction")
-        self._pred_constraint = pred == rows
+        self._pred_constraint = pred == self._with_offset(rows, target.shape)
         objective = (self._loss.expr(pred, target)
                      + self.beta_parameter * cp.sum(cp.norm(V, 2, axis=0)))
         return cp.Problem(cp.Minimize(objective), [self._pred_constraint])
@@ -160,6 +164,7 @@ class ConvexGatedReLU(GroupLassoReLU):
             G[:d], U[:d], alpha,
             gate_bias=G[d] if self.bias else None, bias=U[d] if self.bias else None,
             output_penalty="frobenius" if self._scalar else "l1_squared", loss=self._loss,
+            offset=self._offset_value(),
         )
 
     def network(self) -> GatedReLUMLP:
@@ -178,7 +183,7 @@ class ConvexGatedReLU(GroupLassoReLU):
         is optimal exactly when ``beta`` is at least this. The value is always exact;
         ``interval=True`` returns it as an exact
         :class:`~sdpnets.BetaMaxInterval`."""
-        g = self._loss.dual_point(np.zeros_like(self._y2), self._y2)
+        g = zero_network_dual(self._loss, self._y2, self._intercept)
         value = float(self._dual_norms(g).max())
         return BetaMaxInterval(value, value, exact=True) if interval else value
 
@@ -187,15 +192,18 @@ class ConvexGatedReLU(GroupLassoReLU):
         net = self.network()
         yhat = np.asarray(net.predict(self.X)).reshape(self._y2.shape)
         upper = net.objective(self.X, self.y, self.beta, self._loss)
+
+        def exact(k: int, v: np.ndarray) -> DualNormBracket:
+            value = float(self._dual_norms(v[:, None])[0])
+            return DualNormBracket(value, value, True, np.zeros(self._A.shape[1]))
+
         best: tuple[float, np.ndarray] | None = None
-        for V in (self._loss.dual_point(yhat, self._y2), self.dual_point()):
-            V = self._loss.into_domain(V, self._y2)
-            norms = self._dual_norms(V)
-            parts = [self._loss.scaled_dual_value(V[:, k], self._y2[:, k], norms[k], self.beta)
-                     for k in range(V.shape[1])]
-            lower = sum(p[0] for p in parts)
+        for V in (None, self.dual_point()):
+            lower, point, _ = outputs_bound(self._loss, self._A, self._y2, yhat, self.beta,
+                                            masks=None, V=V, bracket=exact,
+                                            choose_hinge=False, centered=self._intercept)
             if best is None or lower > best[0]:
-                best = (lower, np.stack([s * V[:, k] for k, (_, s) in enumerate(parts)], axis=1))
+                best = (lower, point)
         assert best is not None  # two candidates were scored
         lower = min(best[0], upper)
         return Certificate(lower, upper, upper - lower, dual_point=best[1])

@@ -41,6 +41,7 @@ from ...losses import HingeLoss, Loss, get_loss
 from ...results import BetaMaxInterval, Certificate, SolveResult
 from ...solving.progress import gap_progress
 from ..base import ConvexProgram
+from .offset import offset_search
 from .dual_norm import (
     DualNormBracket,
     cells_if_they_fit,
@@ -50,8 +51,9 @@ from .dual_norm import (
     relu_dual_norm_bracket,
 )
 
-__all__ = ["GroupLassoReLU", "caratheodory_prune", "output_bound", "certify_scalar",
-           "certificate_kind", "beta_max_value", "BLOCK_TOL"]
+__all__ = ["GroupLassoReLU", "caratheodory_prune", "output_bound", "outputs_bound",
+           "certify_scalar", "certificate_kind", "beta_max_value", "zero_network_dual",
+           "BLOCK_TOL"]
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +101,8 @@ def caratheodory_prune(F: np.ndarray, c: np.ndarray, tol: float = 1e-12) -> np.n
 def output_bound(loss: Loss, A: np.ndarray, y: np.ndarray, yhat: np.ndarray, beta: float, *,
                   masks: np.ndarray | None, max_patterns: int = DEFAULT_MAX_PATTERNS,
                   directions: np.ndarray | None = None, S=None, v: np.ndarray | None = None,
-                  bracket: Callable | None = None, choose_hinge: bool = True):
+                  bracket: Callable | None = None, choose_hinge: bool = True,
+                  centered: bool = False):
     r"""Lower bound on one output's share of the global optimum, from a dual point scaled
     into feasibility: ``(value, point, DualNormBracket)``.
 
@@ -108,8 +111,14 @@ def output_bound(loss: Loss, A: np.ndarray, y: np.ndarray, yhat: np.ndarray, bet
     neurons ``directions`` (rows of ``A``'s space) and, when the exact dual norm still
     exceeds ``beta``, its maximizing directions as cuts, up to three rounds; off with
     ``choose_hinge=False``). The dual norm is exact over ``masks`` when given, else
-    bracketed (``bracket(rows)`` overrides both).
+    bracketed (``bracket(rows)`` overrides both). ``centered``: the program has an
+    unpenalized intercept, so the dual point is moved onto :math:`1^Tv = 0` first
+    (:meth:`~sdpnets.losses.Loss.centered`).
     """
+    def admissible(x):
+        x = loss.into_domain(x, y)
+        return loss.centered(x, y) if centered else x
+
     def rows(x):
         return x if S is None else np.asarray(S.T @ x)
 
@@ -124,7 +133,7 @@ def output_bound(loss: Loss, A: np.ndarray, y: np.ndarray, yhat: np.ndarray, bet
         v = loss.dual_point(yhat, y)
         if choose:
             v = hinge_dual_point(A, yhat, y, beta, neurons=directions, S=S)
-    v = loss.into_domain(v, y)
+    v = admissible(v)
     br = measure(v)
     value, s = loss.scaled_dual_value(v, y, br.upper, beta)
     best = (value, s * v, br)
@@ -135,13 +144,64 @@ def output_bound(loss: Loss, A: np.ndarray, y: np.ndarray, yhat: np.ndarray, bet
                 or not np.any(br.direction):
             break
         cuts.append(br.direction)
-        v = loss.into_domain(hinge_dual_point(A, yhat, y, beta, neurons=directions,
-                                              cuts=np.stack(cuts, axis=1), S=S), y)
+        v = admissible(hinge_dual_point(A, yhat, y, beta, neurons=directions,
+                                        cuts=np.stack(cuts, axis=1), S=S))
         br = measure(v)
         value, s = loss.scaled_dual_value(v, y, br.upper, beta)
         if value > best[0]:
             best = (value, s * v, br)
     return best
+
+
+def outputs_bound(loss: Loss, A: np.ndarray, Y: np.ndarray, Yhat: np.ndarray, beta: float, *,
+                  masks: np.ndarray | None, max_patterns: int = DEFAULT_MAX_PATTERNS,
+                  directions: Callable[[int], np.ndarray | None] = lambda k: None, S=None,
+                  V: np.ndarray | None = None, bracket: Callable | None = None,
+                  choose_hinge: bool = True, centered: bool = False):
+    r"""Lower bound on the global optimum of a ``K``-output program from its dual point:
+    ``(value, point (n, K), brackets)``.
+
+    A separable loss bounds each output apart (:func:`output_bound`, its own scale, the
+    values summed). A coupled loss (softmax) has one dual point :math:`V` whose every column
+    must satisfy the dual-norm constraint, so one scale :math:`s \le \beta/\max_k N(v_k)`
+    serves all: the bound is :math:`-L^*(-sV)`. ``directions(k)`` gives output ``k``'s
+    neurons; ``bracket(k, rows)`` overrides the dual norm as in :func:`output_bound`;
+    ``centered`` as there (an unpenalized intercept)."""
+    K = Y.shape[1]
+    if loss.separable:
+        lower, points, brackets = 0.0, [], []
+        for k in range(K):
+            value, point, br = output_bound(
+                loss, A, Y[:, k], Yhat[:, k], beta, masks=masks, max_patterns=max_patterns,
+                directions=directions(k), S=S, v=None if V is None else V[:, k],
+                bracket=None if bracket is None else (lambda x, k=k: bracket(k, x)),
+                choose_hinge=choose_hinge, centered=centered)
+            lower += value
+            points.append(point)
+            brackets.append(br)
+        return lower, np.stack(points, axis=1), brackets
+    V = loss.dual_point(Yhat, Y) if V is None else V
+    V = loss.into_domain(V, Y)
+    if centered:
+        V = loss.centered(V, Y)
+    rows = V if S is None else np.asarray(S.T @ V)
+    brackets = [
+        bracket(k, rows[:, k]) if bracket is not None else relu_dual_norm_bracket(
+            A, rows[:, k], masks=masks, max_patterns=max_patterns, directions=directions(k))
+        for k in range(K)]
+    value, s = loss.scaled_dual_value(V, Y, max(b.upper for b in brackets), beta)
+    return value, s * V, brackets
+
+
+def zero_network_dual(loss: Loss, Y: np.ndarray, intercept: bool) -> np.ndarray:
+    r"""The dual point :math:`-\nabla L` of the zero network, ``(n, K)``: at the zero
+    prediction, or with ``intercept`` at the best constant prediction
+    :math:`1c^T` (:meth:`~sdpnets.losses.Loss.optimal_offset`), centered."""
+    yhat = np.zeros_like(Y)
+    if not intercept:
+        return loss.dual_point(yhat, Y)
+    yhat = yhat + loss.optimal_offset(yhat, Y)
+    return loss.offset_dual_point(yhat, Y)
 
 
 def certificate_kind(brackets: list[DualNormBracket]) -> tuple[str, tuple[float, float]]:
@@ -201,6 +261,16 @@ class GroupLassoReLU(ConvexProgram):
     _fo_previous: tuple[float, np.ndarray, np.ndarray] | None = None
     #: Starting blocks ``(V, W)`` of a trained network (``patterns=net``), ``(h, P, K)``.
     _start_blocks: tuple[np.ndarray, np.ndarray] | None = None
+    #: An unpenalized output offset ``c`` (intercept) in the program (docs/conventions.md
+    #: section 5); the first-order solver's value of it.
+    _intercept: bool = False
+    _fo_offset: np.ndarray | None = None
+    _offset: cp.Variable | None = None
+
+    @property
+    def intercept(self) -> bool:
+        """Whether the program carries an unpenalized output offset (intercept)."""
+        return self._intercept
 
     def build_memory(self) -> int:
         """Bytes of the ``n x P`` patterns expanded into float masks and signs for each
@@ -255,6 +325,7 @@ class GroupLassoReLU(ConvexProgram):
             rows = Z @ E
         yhat = rows if self._S is None else self._S @ rows
         target = y2[:, 0] if self._scalar else y2
+        yhat = self._with_offset(yhat, target.shape)
         pred = cp.Variable(target.shape, name="prediction")
         self._pred = pred
         self._pred_constraint = pred == yhat
@@ -267,6 +338,35 @@ class GroupLassoReLU(ConvexProgram):
         beta = self.beta_parameter
         objective = self._loss.expr(pred, target) + beta * (self._penalty(V) + self._penalty(W))
         return cp.Problem(cp.Minimize(objective), constraints)
+
+    def _with_offset(self, yhat: cp.Expression, shape: tuple[int, ...]) -> cp.Expression:
+        """``yhat`` plus the unpenalized offset variable (``1 c^T``) when the program has an
+        intercept."""
+        if not self._intercept:
+            self._offset = None
+            return yhat
+        if len(shape) == 1:
+            self._offset = cp.Variable(name="offset")
+            return yhat + self._offset
+        self._offset = cp.Variable(shape[1], name="offset")
+        return yhat + np.ones((shape[0], 1)) @ cp.reshape(self._offset, (1, shape[1]), order="C")
+
+    def offset(self) -> np.ndarray | None:
+        """The solved unpenalized output offset (``()`` for scalar output, else ``(K,)``;
+        ``None`` without an intercept)."""
+        self._require_solution()
+        return self._offset_value()
+
+    def _offset_value(self) -> np.ndarray | None:
+        if not self._intercept:
+            return None
+        if self._from_firstorder():
+            c = np.asarray(self._fo_offset, dtype=float)
+        else:
+            assert self._offset is not None  # built with the intercept
+            sy = self._scales[1] if self._loss.homogeneous else 1.0
+            c = sy * np.asarray(self._offset.value, dtype=float)
+        return c.reshape(()) if self._scalar else c.reshape(-1)
 
     @property
     def _scalar(self) -> bool:
@@ -312,7 +412,11 @@ class GroupLassoReLU(ConvexProgram):
         self._A = np.hstack([self.X, np.ones((self.X.shape[0], 1))]) if self.bias else self.X
         self._S = None
 
-    def _check_common(self, y, loss, patterns, seed, max_patterns, scalar_only=False):
+    def _check_common(self, y, loss, patterns, seed, max_patterns, scalar_only=False,
+                      intercept=False):
+        if not isinstance(intercept, (bool, np.bool_)):
+            raise InvalidInputError(f"intercept must be True or False, got {intercept!r}.")
+        self._intercept = bool(intercept)
         n = self._A.shape[0] if self._S is None else self._S.shape[0]
         y = check_targets(y, n)
         if scalar_only and y.ndim != 1:
@@ -366,7 +470,7 @@ class GroupLassoReLU(ConvexProgram):
         :class:`~sdpnets.BetaMaxInterval`, a float equal to the
         certified upper end (the zero network is optimal at and above it) with ``.lower``
         and ``.upper``. ``interval=True`` always returns the interval type."""
-        g = self._loss.dual_point(np.zeros_like(self._y2), self._y2)
+        g = zero_network_dual(self._loss, self._y2, self._intercept)
         rows = g if self._S is None else np.asarray(self._S.T @ g)
         masks = self._all_masks()
         brackets = [self._bracket(rows[:, k], masks) for k in range(rows.shape[1])]
@@ -395,23 +499,20 @@ class GroupLassoReLU(ConvexProgram):
         """Certificate from predictions ``yhat`` (n, K) (or a given dual point ``v``), over
         ``masks`` (default: every cell)."""
         masks = self._all_masks() if masks is None else masks
-        lower, points, brackets = 0.0, [], []
         dirs, _, out = self._neurons() if self._euclidean else (None, None, None)
-        for k in range(self._y2.shape[1]):
-            value, point, br = output_bound(
-                self._loss, self._A, self._y2[:, k], yhat[:, k], self.beta, masks=masks,
-                directions=None if dirs is None else dirs[:, out == k], S=self._S,
-                v=None if v is None else v[:, k],
-                bracket=lambda x: self._bracket(x, masks, None if dirs is None
-                                                else dirs[:, out == k]),
-                choose_hinge=self._euclidean,
-            )
-            lower += value
-            points.append(point)
-            brackets.append(br)
+
+        def directions(k: int) -> np.ndarray | None:
+            return None if dirs is None else dirs[:, out == k]
+
+        lower, points, brackets = outputs_bound(
+            self._loss, self._A, self._y2, yhat, self.beta, masks=masks,
+            directions=directions, S=self._S, V=v,
+            bracket=lambda k, x: self._bracket(x, masks, directions(k)),
+            choose_hinge=self._euclidean, centered=self._intercept,
+        )
         lower = min(lower, upper)
         kind, bounds = certificate_kind(brackets)
-        return Certificate(lower, upper, upper - lower, dual_point=np.stack(points, axis=1),
+        return Certificate(lower, upper, upper - lower, dual_point=points,
                            kind=kind, dual_norm_bounds=bounds)
 
     def _program_certificate(self) -> Certificate:
@@ -466,8 +567,12 @@ class GroupLassoReLU(ConvexProgram):
                 f"unknown option(s) {sorted(unknown)} for backend='firstorder'; known: "
                 f"{sorted(known)}."
             )
+        refused = self._firstorder_refusal()
+        if refused:
+            return SolveResult(status="error", objective=float("nan"), backend="firstorder",
+                               solve_time=0.0, compile_time=0.0, message=refused)
         t0 = time.perf_counter()
-        outs = []
+        outs, offsets, solves = [], [], 0
         for k in range(K):
             z0 = None
             if start is not None:
@@ -476,15 +581,30 @@ class GroupLassoReLU(ConvexProgram):
             # the time left, shared by the outputs still to solve: each gets a bracket
             left = None if time_limit is None else \
                 max(time_limit - (time.perf_counter() - t0), 0.0) / (K - k)
-            program = ReLUProgram(A, M, self._y2[:, k], self._loss, self.beta,
-                                  pool=A.shape[0] // n, cone=self._cone)
             desc = "ReLU program" + (f", output {k + 1} of {K}" if K > 1 else "")
-            prev = None if previous is None else (previous[0], previous[1][:, k],
-                                                  previous[2][k])
-            with gap_progress(verbose, tol, desc) as progress:
-                outs.append(solve_relu(program, start=z0, tol=tol, max_iters=max_iters,
-                                       time_limit=left, log=logger if verbose else None,
-                                       progress=progress, previous=prev, **options))
+            # screening from the previous beta holds for the same targets: not around an offset
+            prev = None if previous is None or self._intercept else (
+                previous[0], previous[1][:, k], previous[2][k])
+
+            def solve_at(c, z, seconds, k=k, desc=desc, prev=prev):
+                program = ReLUProgram(A, M, self._y2[:, k] - c, self._loss, self.beta,
+                                      pool=A.shape[0] // n, cone=self._cone)
+                with gap_progress(verbose, tol, desc) as progress:
+                    res = solve_relu(program, start=z, tol=tol, max_iters=max_iters,
+                                     time_limit=seconds, log=logger if verbose else None,
+                                     progress=progress, previous=prev, **options)
+                return res, program.values(res.blocks)[3]
+
+            if not self._intercept:
+                outs.append(solve_at(0.0, z0, left)[0])
+                continue
+            c0 = self._first_offset(k, warm_start)
+            res, c, count = offset_search(solve_at, self._loss, self._y2[:, k], c0, z0, tol, left)
+            outs.append(res)
+            offsets.append(c)
+            solves += count
+        if self._intercept:
+            self._fo_offset = np.asarray(offsets)
         Z = np.stack([o.blocks for o in outs], axis=2)  # (h, nb, K)
         self._fo_blocks = (Z[:, :P], Z[:, P:]) if self._cone else (Z, np.zeros_like(Z))
         self._fo_dual = np.stack([o.dual_point for o in outs], axis=1)
@@ -516,6 +636,11 @@ class GroupLassoReLU(ConvexProgram):
                       f"{max(o.statistics.get('atoms_seconds', 0.0) for o in outs):.1f} s)")
         message = (f"{method}: certified lower bound "
                    f"{lower:.10g}, network objective {objective:.10g}")
+        if self._intercept:  # the outputs' bounds hold at their offsets; the joint one is
+            # the certificate's (verification)
+            raw["lower_bound"] = lower = -np.inf
+            message = (f"{method}, around a search of the unpenalized offset ({solves} "
+                       f"solves): network objective {objective:.10g}")
         if self._cone:
             message += f", cone violation {violation:.1e}"
         # the solver's own bracket, kept when it did not solve (verification replaces it)
@@ -529,10 +654,41 @@ class GroupLassoReLU(ConvexProgram):
             lower_bound=lower, upper_bound=upper, gap=upper - lower,
         )
 
+    def _firstorder_refusal(self) -> str:
+        """Why sdpnets' own solvers cannot take this program (``""`` when they can): they
+        solve one output at a time, so not a loss that couples the outputs; and an
+        unpenalized offset only for a loss where it shifts the targets."""
+        if not self._loss.separable:
+            return (f"the {self._loss.name} loss couples the outputs; sdpnets' own ReLU solvers "
+                    "solve one output at a time. Use a conic backend ('clarabel', 'mosek', "
+                    "or 'auto', which falls back to one).")
+        if self._intercept and not self._loss.shifts_targets:
+            return (f"sdpnets' own ReLU solvers take an unpenalized offset (intercept=True) "
+                    f"with the squared loss only, not the {self._loss.name} loss. Use a conic "
+                    "backend ('clarabel', 'mosek', or 'auto', which falls back to one).")
+        return ""
+
+    def _first_offset(self, k: int, warm_start: bool) -> float:
+        """Where the offset search of output ``k`` starts: the last first-order solution's
+        offset (``warm_start``), the starting network's, or the best constant."""
+        if warm_start and self._fo_offset is not None:
+            return float(np.asarray(self._fo_offset).reshape(-1)[k])
+        if self._start_offset is not None:
+            return float(np.asarray(self._start_offset).reshape(-1)[k])
+        return float(np.asarray(self._loss.optimal_offset(
+            np.zeros_like(self._y2[:, k]), self._y2[:, k])))
+
+    #: The offset of the trained network a program starts from (``patterns=net``).
+    _start_offset: np.ndarray | None = None
+
     def _firstorder_certificate(self) -> Certificate:
         """The first-order solver's own certificate of the program: its lower bound (a dual
         point made feasible with the cone multipliers, over the program's patterns) and
-        the recovered network's objective."""
+        the recovered network's objective. With an intercept the solver's bounds hold at
+        fixed offsets only: the certificate is then the program's own over its patterns,
+        with the dual points moved onto :math:`1^Tv = 0`."""
+        if self._intercept:
+            return self._certificate(masks=self._patterns.masks)
         net = self.network()
         upper = net.objective(self._data_for_network(), self.y, self.beta, self._loss)
         assert self._result is not None  # network() has checked the solve

@@ -36,7 +36,8 @@ from .group_lasso import (
     beta_max_value,
     caratheodory_prune,
     certificate_kind,
-    output_bound,
+    outputs_bound,
+    zero_network_dual,
 )
 
 __all__ = ["ConvexReLU", "relu_beta_max", "prune_network"]
@@ -84,7 +85,8 @@ def prune_network(net: ReLUMLP, X) -> ReLUMLP:
     alpha = alpha.reshape(-1) if net.alpha.ndim == 1 else alpha
     U = first if net.bias is None else first[:-1]
     bias = None if net.bias is None else first[-1]
-    return ReLUMLP(U, alpha, bias=bias, output_penalty=net.output_penalty, loss=net.loss)
+    return ReLUMLP(U, alpha, bias=bias, output_penalty=net.output_penalty, loss=net.loss,
+                   offset=net.offset)
 
 # --- ConvexReLU ---------------------------------------------------------------------------------
 
@@ -106,8 +108,11 @@ class ConvexReLU(GroupLassoReLU):
     (``result.exact`` is ``False``). For targets ``Y`` of shape ``(n, K)`` the output
     penalty is the separable :math:`\|\alpha_j\|_1^2` (4d): ``K`` independent programs that
     share the patterns (the *separable program*; the network it recovers has
-    ``output_penalty="l1_squared"``). The standard penalty :math:`\|\alpha_j\|_2^2` of a
-    multi-class MLP is not separable: :class:`~sdpnets.CopositiveReLU` brackets its optimum.
+    ``output_penalty="l1_squared"``), or, for the softmax loss, one joint program (still
+    exact: under the separable penalty a network is, without loss, one output per neuron).
+    The standard penalty :math:`\|\alpha_j\|_2^2` of a multi-class MLP is not separable:
+    :class:`~sdpnets.CopositiveReLU` brackets its optimum. With ``intercept=True`` the
+    prediction has an unpenalized offset, :math:`f(X) + 1c^T` (docs/relu.md section 4h).
 
     Parameters
     ----------
@@ -128,14 +133,18 @@ class ConvexReLU(GroupLassoReLU):
         :math:`u_j|\alpha_{jk}|`, feasible, at an objective no higher than the network's);
         ``backend="firstorder"`` starts there and never returns a worse network. For vector
         outputs "worse" is measured with the program's l1-squared output penalty.
-    loss : {"squared", "logistic", "hinge"} or Loss
-        Summed over samples.
+    loss : {"squared", "logistic", "hinge", "softmax"} or Loss
+        Summed over samples (softmax: ``y`` one-hot ``(n, K)``).
     bias : bool
         Append a column of ones to ``X`` (a penalized first-layer bias).
     seed : int or None
         Seed of the sampled gates.
     max_patterns : int
         Limit for exhaustive enumeration.
+    intercept : bool
+        An unpenalized output offset :math:`c` (the network's ``offset``), carried by the
+        program, its certificates and ``beta_max``: every dual point then has
+        :math:`1^Tv = 0`.
     """
 
     def __init__(
@@ -149,11 +158,12 @@ class ConvexReLU(GroupLassoReLU):
         seed: int | None = 0,
         *,
         max_patterns: int = DEFAULT_MAX_PATTERNS,
+        intercept: bool = False,
     ) -> None:
         super().__init__(beta)
         self._set_dense_data(X, bias)
         net, patterns = _network_gates(patterns, self._A, self.bias, seed)
-        self._check_common(y, loss, patterns, seed, max_patterns)
+        self._check_common(y, loss, patterns, seed, max_patterns, intercept=intercept)
         if net is not None:
             self._start_from(net)
 
@@ -178,6 +188,8 @@ class ConvexReLU(GroupLassoReLU):
             contrib = G[:, live, None] * part[None, live, :]  # (h, m_live, K)
             np.add.at(out.transpose(1, 0, 2), pat[live], contrib.transpose(1, 0, 2))
         self._start_blocks = (V, W)
+        if self._intercept and net.offset is not None:
+            self._start_offset = np.asarray(net.offset, dtype=float).reshape(-1)
         #: The trained network the program starts from (``patterns=net``).
         self.start_network = net
         self._patterns = replace(
@@ -208,7 +220,7 @@ class ConvexReLU(GroupLassoReLU):
             alpha,
             bias=first[d] if self.bias else None,
             output_penalty="frobenius" if self._scalar else "l1_squared",
-            loss=self._loss,
+            loss=self._loss, offset=self._offset_value(),
         )
         return prune_network(net, self.X) if prune else net
 
@@ -231,6 +243,7 @@ def relu_beta_max(
     bias: bool = False,
     loss: str | Loss = "squared",
     interval: bool = False,
+    intercept: bool = False,
 ) -> float:
     r""":math:`\beta_{\max} = \max_{\|u\| \le 1} |g^T (Xu)_+|` with :math:`g = -\nabla L(0)`
     (max over outputs): the zero network is the global optimum of the two-layer ReLU problem
@@ -242,7 +255,9 @@ def relu_beta_max(
     :class:`~sdpnets.BetaMaxInterval`: a float equal to the
     certified *upper* end (the zero network is optimal for every ``beta`` at or above it),
     with ``.lower`` (a direction attaining it was found) and ``.upper``.
-    ``interval=True`` always returns a ``BetaMaxInterval`` (``.exact`` says which)."""
+    ``interval=True`` always returns a ``BetaMaxInterval`` (``.exact`` says which).
+    ``intercept=True``: the program has an unpenalized offset, and ``g`` is the dual point of
+    the best constant prediction instead of zero (centered)."""
     X = check_data(X)
     if not isinstance(bias, (bool, np.bool_)):
         raise InvalidInputError(f"bias must be True or False, got {bias!r}.")
@@ -250,7 +265,7 @@ def relu_beta_max(
     y2 = check_targets(y, X.shape[0]).reshape(X.shape[0], -1)
     loss.check_targets(y2)
     A = np.hstack([X, np.ones((X.shape[0], 1))]) if bias else X
-    g = loss.dual_point(np.zeros_like(y2), y2)
+    g = zero_network_dual(loss, y2, bool(intercept))
     max_patterns = check_int(max_patterns, "max_patterns", minimum=1)
     masks = cells_if_they_fit(A, max_patterns)
     brackets = [relu_dual_norm_bracket(A, g[:, k], masks=masks, max_patterns=max_patterns)
@@ -295,7 +310,10 @@ def _certify_relu_mlp(
 ) -> Certificate:
     """Certify any two-layer ReLU network: its objective, a lower bound on the global optimum
     from its scaled dual point ``-grad L(f(X))`` (for the hinge loss the best choice in the
-    subdifferential), and the gap. ``loss=None``: the network's own loss.
+    subdifferential), and the gap. ``loss=None``: the network's own loss (a network read
+    from PyTorch without a stated loss has none: then ``loss=`` is required). A network
+    with an ``offset`` is certified against the problem with an unpenalized intercept (its
+    dual points centered, docs/relu.md section 4h).
 
     Dual feasibility is measured exactly by NNLS over every pattern (docs/relu.md section
     4c) when their number fits ``max_patterns`` (``Certificate.kind == "exact"``); otherwise
@@ -303,7 +321,7 @@ def _certify_relu_mlp(
     "relaxation"``, with ``dual_norm_bounds`` saying how loose it may be)."""
     X = check_data(X)
     beta = check_beta(beta)
-    loss = network.loss if loss is None else get_loss(loss)
+    loss = network.training_loss(loss)
     y = check_targets(y, X.shape[0])
     loss.check_targets(y)
     if X.shape[1] != network.U.shape[0]:
@@ -331,16 +349,12 @@ def _certify_relu_mlp(
     yhat = np.asarray(network.predict(X)).reshape(y2.shape)
     upper = network.objective(X, y, beta, loss)
     dirs, outs, c = _balanced_parts(network)
-    lower, points, brackets = 0.0, [], []
-    for k in range(y2.shape[1]):
-        value, point, br = output_bound(
-            loss, A, y2[:, k], yhat[:, k], beta, masks=masks, max_patterns=max_patterns,
-            directions=dirs[:, (c > 0) & (outs[:, k] != 0)],
-        )
-        lower += value
-        points.append(point)
-        brackets.append(br)
+    lower, points, brackets = outputs_bound(
+        loss, A, y2, yhat, beta, masks=masks, max_patterns=max_patterns,
+        directions=lambda k: dirs[:, (c > 0) & (outs[:, k] != 0)],
+        centered=network.offset is not None,
+    )
     lower = min(lower, upper)
     kind, bounds = certificate_kind(brackets)
-    return Certificate(lower, upper, upper - lower, dual_point=np.stack(points, axis=1),
+    return Certificate(lower, upper, upper - lower, dual_point=points,
                        kind=kind, dual_norm_bounds=bounds)

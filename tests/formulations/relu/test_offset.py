@@ -1,0 +1,158 @@
+"""The unpenalized output offset (intercept) of the ReLU programs and the softmax loss
+(docs/relu.md section 4h): planted offsets recovered, the program equal to its
+minimum over constant shifts, certificates and beta_max with the offset, the offset search
+of sdpnets' own solvers against Clarabel, and the joint softmax program.
+
+The references are computed here: the network objective and the offset's optimality by
+NumPy, the minimum over the offset by a 1-D search over programs *without* an intercept.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize_scalar
+
+import sdpnets as sn
+
+from tests.conftest import assert_rel
+
+
+def teacher(n=24, d=2, seed=0, offset=0.0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = np.maximum(X @ rng.standard_normal(d) + 0.3, 0.0) - np.maximum(X[:, 0] - 0.5, 0.0)
+    return X, y + 0.05 * rng.standard_normal(n) + offset
+
+
+def test_a_planted_offset_is_recovered_and_shifts_nothing_else():
+    """Adding t to every target moves the offset by exactly t and leaves the network's
+    weights and objective unchanged (the offset is unpenalized); the offset of the
+    recovered network is the best one for its hidden layer (NumPy's mean residual)."""
+    X, y = teacher(offset=0.0)
+    masks = np.random.default_rng(1).standard_normal((X.shape[1] + 1, 12))
+    nets, objs = [], []
+    for t in (0.0, 37.5):
+        prog = sn.ConvexReLU(X, y + t, 0.2, patterns=masks, bias=True, intercept=True)
+        res = prog.solve(tol=1e-9)
+        assert res.status == "optimal"
+        net = prog.network()
+        assert_rel(res.objective, net.objective(X, y + t, 0.2), 1e-7, "program vs network")
+        nets.append(net)
+        objs.append(res.objective)
+    assert_rel(objs[0], objs[1], 1e-6, "shifted targets")
+    assert float(nets[1].offset) - float(nets[0].offset) == pytest.approx(37.5, abs=1e-5)
+    np.testing.assert_allclose(nets[1].predict(X) - 37.5, nets[0].predict(X), atol=1e-5)
+    hidden = np.maximum(X @ nets[0].U + nets[0].bias, 0.0) @ nets[0].alpha
+    assert float(nets[0].offset) == pytest.approx(float(np.mean(y - hidden)), abs=1e-6)
+
+
+def test_the_intercept_program_is_the_minimum_over_constant_shifts():
+    """min_{z, c} = min_c (program without intercept on y - c): a bounded 1-D search over
+    programs without intercept reaches the same value, never below it."""
+    X, y = teacher(n=16, seed=2, offset=3.0)
+    gates = np.random.default_rng(3).standard_normal((X.shape[1], 8))
+    beta = 0.3
+    with_c = sn.ConvexReLU(X, y, beta, patterns=gates, intercept=True).solve(tol=1e-10)
+
+    def shifted(c):
+        return sn.ConvexReLU(X, y - c, beta, patterns=gates).solve(tol=1e-10).objective
+
+    best = minimize_scalar(shifted, bounds=(y.min(), y.max()), method="bounded",
+                           options={"xatol": 1e-7})
+    assert with_c.objective <= best.fun + 1e-7
+    assert with_c.objective == pytest.approx(best.fun, rel=1e-6)
+    assert with_c.objective < shifted(0.0) - 1e-3  # the intercept matters on these data
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic", "hinge"])
+def test_certificate_and_beta_max_with_an_offset(loss):
+    """Exhaustive patterns: the certificate (dual points centered) closes on the optimum;
+    at beta_max the network is only its offset, the best constant; below it, not."""
+    X, y = teacher(n=14, seed=4)
+    if loss != "squared":
+        y = np.where(y > np.median(y), 1.0, -1.0)
+    prog = sn.ConvexReLU(X, y, 1.0, loss=loss, bias=True, intercept=True)
+    top = float(prog.beta_max())
+    prog.beta = 0.3 * top
+    res = prog.solve(tol=1e-9)
+    cert = prog.certificate()
+    assert cert.kind == "exact"
+    assert cert.lower_bound <= res.objective * (1 + 1e-7) + 1e-9
+    assert cert.relative_gap <= 1e-5
+    assert abs(np.sum(cert.dual_point)) <= 1e-8 * max(1.0, np.abs(cert.dual_point).sum())
+    assert top == pytest.approx(float(sn.beta_max(X, y, loss=loss, bias=True, intercept=True)))
+    prog.beta = 1.001 * top
+    prog.solve(tol=1e-9)
+    net = prog.network()
+    best_constant = min(get(loss).value(np.full(y.size, c), y) for c in np.linspace(-4, 4, 8001))
+    assert net.objective(X, y, prog.beta) == pytest.approx(best_constant, rel=1e-4, abs=1e-6)
+    assert np.max(np.abs(net.predict(X) - net.offset)) <= 1e-4 * max(1.0, abs(float(net.offset)))
+    prog.beta = 0.9 * top
+    prog.solve(tol=1e-9)
+    assert np.ptp(prog.network().predict(X)) > 1e-6
+
+
+def get(name):
+    return sn.losses.get_loss(name)
+
+
+def test_firstorder_offset_search_agrees_with_clarabel():
+    """Squared loss: sdpnets' own solvers search the offset around one-output solves; the
+    certified optimum is Clarabel's, for one and for several outputs."""
+    X, y = teacher(n=30, seed=5, offset=-2.0)
+    Y = np.c_[y, 0.5 * y + 4.0]
+    for targets in (y, Y):
+        a = sn.ConvexReLU(X, targets, 0.2, patterns=16, bias=True, intercept=True)
+        b = sn.ConvexReLU(X, targets, 0.2, patterns=16, bias=True, intercept=True)
+        ra, rb = a.solve(backend="firstorder", tol=1e-8), b.solve(backend="clarabel", tol=1e-9)
+        assert ra.status == rb.status == "optimal"
+        assert_rel(ra.objective, rb.objective, 1e-6, "first-order vs Clarabel")
+        np.testing.assert_allclose(a.network().offset, b.network().offset, atol=1e-3)
+        assert ra.lower_bound <= rb.objective * (1 + 1e-8)
+
+
+def test_firstorder_refuses_what_it_cannot_solve_and_auto_falls_back():
+    """The one-output solvers cannot take a coupled loss, nor an offset with a loss that
+    does not shift the targets: status "error" saying why (never a wrong answer)."""
+    X, y = teacher(n=12, seed=6)
+    labels = np.where(y > np.median(y), 1.0, -1.0)
+    prog = sn.ConvexReLU(X, labels, 0.2, patterns=6, loss="logistic", intercept=True)
+    res = prog.solve(backend="firstorder")
+    assert res.status == "error" and "squared loss only" in res.message
+    Y = np.eye(3)[np.digitize(X[:, 0], [-0.4, 0.4])]
+    prog = sn.ConvexReLU(X, Y, 0.2, patterns=6, loss="softmax")
+    res = prog.solve(backend="firstorder")
+    assert res.status == "error" and "couples the outputs" in res.message
+    with pytest.raises(sn.SolveFailedError):
+        prog.network()
+    assert prog.solve().status == "optimal"  # auto: a conic solver
+
+
+def test_softmax_program_is_exact_with_every_pattern():
+    """The joint softmax program over every cell is the global optimum: its certificate
+    over all networks closes, the network's objective equals the program's, the offset is
+    optimal for the network's logits, and random perturbations of the weights never go
+    below it."""
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((12, 2))
+    labels = np.digitize(X[:, 0] + 0.3 * X[:, 1], [-0.5, 0.5])
+    Y = np.eye(3)[labels]
+    beta = 0.5
+    prog = sn.ConvexReLU(X, Y, beta, loss="softmax", bias=True, intercept=True)
+    res = prog.solve(tol=1e-9)
+    assert res.status == "optimal"
+    net = prog.network()
+    assert_rel(res.objective, net.objective(X, Y, beta), 1e-6, "program vs network")
+    cert = sn.certify(net, X, Y, beta)
+    assert cert.kind == "exact" and cert.relative_gap <= 1e-5
+    logits = net.predict(X) - net.offset
+    loss = get("softmax")
+    best = loss.optimal_offset(logits, Y)
+    assert loss.value(logits + net.offset, Y) <= loss.value(logits + best, Y) + 1e-6
+    for _ in range(30):
+        U = net.U + 0.05 * rng.standard_normal(net.U.shape)
+        alpha = net.alpha + 0.05 * rng.standard_normal(net.alpha.shape)
+        other = sn.ReLUMLP(U, alpha, bias=net.bias, output_penalty="l1_squared",
+                           loss="softmax", offset=net.offset)
+        assert other.objective(X, Y, beta) >= cert.lower_bound - 1e-9
