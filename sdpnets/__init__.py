@@ -81,6 +81,8 @@ __all__ = [
 _ESTIMATORS = frozenset({
     "ConvexReLURegressor", "ConvexReLUClassifier", "ConvexLinearRegressor",
     "ConvexLinearClassifier", "ConvexCircularCNNRegressor", "ConvexCircularCNNClassifier",
+    "ConvexReLURegressorCV", "ConvexReLUClassifierCV", "ConvexLinearRegressorCV",
+    "ConvexLinearClassifierCV",
 })
 
 

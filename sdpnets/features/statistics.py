@@ -15,6 +15,12 @@ otherwise). Dask is imported only when a Dask array is given.
 After the pass, a formulation is built on :func:`surrogate_data`: at most ``D + 1`` rows
 with exactly the same statistics, so the program, its solution, its certificate and the
 recovered network are those of the full data, and nothing reads the data again.
+
+A ``scipy.sparse`` ``X`` is read the same way (:func:`sparse_statistics`): the statistics
+are sparse products, and only the ``D x D`` Gram matrix is dense, refused with
+:class:`~sdpnets.ProblemTooLargeError` when it would not fit in memory. Centering (an
+unpenalized intercept of a least-squares family: :math:`X - 1\bar x^T`, :math:`Y -
+1\bar y^T`) is a rank-one update of the statistics, so it never densifies ``X`` either.
 """
 
 from __future__ import annotations
@@ -25,11 +31,15 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidInputError
+from .._units import available_memory, format_bytes
+from ..errors import InvalidInputError, ProblemTooLargeError
 
 __all__ = [
     "DataStatistics",
     "is_dask_array",
+    "is_sparse",
+    "sparse_statistics",
+    "GRAM_COPIES",
     "dask_statistics",
     "reduce_from_gram",
     "surrogate_data",
@@ -71,6 +81,69 @@ class DataStatistics:
 def is_dask_array(a: Any) -> bool:
     """Whether ``a`` is a ``dask.array.Array`` (checked without importing Dask)."""
     return type(a).__module__.split(".")[0] == "dask" and hasattr(a, "chunks")
+
+
+def is_sparse(a: Any) -> bool:
+    """Whether ``a`` is a ``scipy.sparse`` matrix or array."""
+    import scipy.sparse as sp
+
+    return bool(sp.issparse(a))
+
+
+#: Dense ``D x D`` arrays a sparse input's statistics hold at once (the Gram matrix, its
+#: eigenvectors and a product), the memory :func:`sparse_statistics` checks first.
+GRAM_COPIES = 3
+
+
+def sparse_statistics(X, y, center: bool = False,
+                      memory: int | None = None) -> tuple[DataStatistics, np.ndarray, np.ndarray]:
+    r"""The statistics of a ``scipy.sparse`` ``X`` (``n x D``) and dense ``y``, without
+    densifying ``X``; with ``center``, those of :math:`X - 1\bar x^T`, :math:`Y - 1\bar y^T`.
+
+    Returns ``(statistics, x_mean, y_mean)`` (zeros without ``center``).
+
+    Raises
+    ------
+    ProblemTooLargeError
+        When the dense ``D x D`` Gram matrix (:data:`GRAM_COPIES` copies) would not fit in
+        ``memory`` bytes (default: the memory available now).
+    InvalidInputError
+        For NaN or infinite values, or ``y`` of the wrong length.
+    """
+    import scipy.sparse as sp
+
+    X = sp.csr_matrix(X, dtype=np.float64)
+    n, D = X.shape
+    need = GRAM_COPIES * 8 * D * D
+    memory = available_memory() if memory is None else int(memory)
+    if need > memory:
+        raise ProblemTooLargeError(
+            f"a sparse X with {D:,} columns is read through its dense {D:,} x {D:,} Gram "
+            f"matrix, which needs about {format_bytes(need)} ({format_bytes(memory)} "
+            "available): reduce the number of features first (e.g. "
+            "sklearn.decomposition.TruncatedSVD or feature selection)."
+        )
+    if not np.all(np.isfinite(X.data)):
+        raise InvalidInputError("X contains NaN or infinite values.")
+    Y = np.asarray(y, dtype=np.float64)
+    if Y.shape[0] != n:
+        raise InvalidInputError(f"y must have one row per sample of X ({n}), got shape {Y.shape}.")
+    if not np.all(np.isfinite(Y)):
+        raise InvalidInputError("y contains NaN or infinite values.")
+    Y2 = Y.reshape(n, -1)
+    G = np.asarray((X.T @ X).toarray())
+    C = np.asarray(X.T @ Y2)
+    yy = float(np.sum(Y2 * Y2))
+    xm, ym = np.zeros(D), np.zeros(Y2.shape[1])
+    if center:
+        xm = np.asarray(X.mean(axis=0)).reshape(-1)
+        ym = Y2.mean(axis=0)
+        G = G - n * np.outer(xm, xm)
+        C = C - n * np.outer(xm, ym)
+        yy = max(yy - n * float(ym @ ym), 0.0)
+    G = 0.5 * (G + G.T)
+    stats = DataStatistics(G, C, yy, n, (D,), tuple(Y.shape))
+    return stats, xm, ym.reshape(Y.shape[1:])
 
 
 def _block_statistics(xb: np.ndarray, yb: np.ndarray) -> tuple:
@@ -198,7 +271,14 @@ def surrogate_data(stats: DataStatistics, rtol: float = 1e-13) -> tuple[np.ndarr
 
 def materialize(X, Y, ndims: tuple[int, ...]) -> tuple[Any, Any, float]:
     """``(X, Y, 0.0)`` for in-memory data; for Dask arrays, one pass computing their
-    statistics and the surrogate data of :func:`surrogate_data`, with the pass's seconds."""
+    statistics and the surrogate data of :func:`surrogate_data`, with the pass's seconds;
+    for a ``scipy.sparse`` ``X`` (2-D data), the surrogate data of its
+    :func:`sparse_statistics`."""
+    if is_sparse(X) and 2 in ndims:
+        start = time.perf_counter()
+        stats, _, _ = sparse_statistics(X, Y)
+        Xs, Ys = surrogate_data(stats)
+        return Xs, Ys, time.perf_counter() - start
     if not (is_dask_array(X) or is_dask_array(Y)):
         return X, Y, 0.0
     stats = dask_statistics(X, Y, ndims)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -376,7 +376,9 @@ class ConvexProgram(ABC):
         X = getattr(self, "X", None)
         return int(X.nbytes) if isinstance(X, np.ndarray) else 0
 
-    def path(self, betas: Iterable[float] | None = None, **solve_kwargs: Any) -> list[SolveResult]:
+    def path(self, betas: Iterable[float] | None = None, *,
+             callback: Callable[[ConvexProgram, SolveResult], None] | None = None,
+             **solve_kwargs: Any) -> list[SolveResult]:
         """Solve for each ``beta`` in turn, warm-starting from the previous solution.
 
         The compiled problem is reused (``beta`` is a cvxpy parameter); on
@@ -389,8 +391,16 @@ class ConvexProgram(ABC):
         betas : iterable of float, optional
             Default: ``PATH_POINTS`` values log-spaced from ``beta_max()`` (where the optimum
             is the zero network) down to ``1e-3 * beta_max()``.
+        callback : callable, optional
+            ``callback(program, result)`` after each solve, while the program holds that
+            solution (read its :meth:`network` there, e.g. to score it on held-out data).
         **solve_kwargs
             Passed to :meth:`solve`.
+
+        Returns
+        -------
+        list of SolveResult
+            One per ``beta``, in order.
         """
         if betas is None:
             top = getattr(self, "beta_max", None)
@@ -411,6 +421,8 @@ class ConvexProgram(ABC):
         for b in betas:
             self.beta = b
             results.append(self.solve(**solve_kwargs))
+            if callback is not None:
+                callback(self, results[-1])
         return results
 
     # -- recovery and certificates --------------------------------------------------------

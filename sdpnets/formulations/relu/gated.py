@@ -178,6 +178,10 @@ class ConvexGatedReLU(GroupLassoReLU):
         return np.array([np.linalg.norm(self._A.T @ (M * V[:, k, None]), axis=0).max()
                          for k in range(V.shape[1])])
 
+    def _dual_norm(self, v: np.ndarray, masks: np.ndarray) -> float:
+        """The gated program's exact dual norm (its own gates; ``masks`` unused)."""
+        return float(self._dual_norms(np.asarray(v, dtype=float).reshape(-1, 1))[0])
+
     def beta_max(self, *, interval: bool = False) -> float:
         r""":math:`\max_k\max_i \|A^T D_i g_k\|_2`, :math:`g = -\nabla L(0)`: the zero network
         is optimal exactly when ``beta`` is at least this. The value is always exact;

@@ -476,6 +476,17 @@ class GroupLassoReLU(ConvexProgram):
         brackets = [self._bracket(rows[:, k], masks) for k in range(rows.shape[1])]
         return beta_max_value(brackets, interval)
 
+    def program_beta_max(self) -> float:
+        r"""Smallest ``beta`` at which *this program* (over its own patterns, e.g. sampled
+        ones) has the zero solution: :math:`\max_k` of the dual norm at the zero network's
+        dual point over the program's patterns only (exact: one non-negative least-squares
+        problem per pattern). At most :meth:`beta_max` (equal when the patterns are
+        complete); the natural top of a ``beta`` grid for this program, and cheap."""
+        g = zero_network_dual(self._loss, self._y2, self._intercept)
+        rows = g if self._S is None else np.asarray(self._S.T @ g)
+        masks = self._patterns.masks
+        return float(max(self._dual_norm(rows[:, k], masks) for k in range(rows.shape[1])))
+
     def _dual_norm(self, v: np.ndarray, masks: np.ndarray) -> float:
         """The dual norm of the program's regularizer at ``v`` over every pattern."""
         return relu_dual_norm(self._A, v, masks)

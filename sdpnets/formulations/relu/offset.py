@@ -55,7 +55,12 @@ def offset_search(solve_at: Callable[[float, np.ndarray | None, float | None], t
     start : ndarray or None
         Starting blocks of the first solve.
     tol : float
-        The search stops when :math:`|\phi'(c)| \le \mathrm{tol}\,\|v_c\|_1`.
+        The solves' tolerance; the search stops when
+        :math:`|\phi'(c)| \le \tfrac{1}{10}\sqrt{\mathrm{tol}}\,\|v_c\|_1`: each solve's
+        dual point is only first-order accurate (as in
+        :func:`~sdpnets.solving.verify.verify_limit`), and an offset off by
+        :math:`\delta` costs :math:`O(\delta^2)` in the objective, which the final
+        certificate measures.
     time_limit : float or None
         Seconds for the whole search.
 
@@ -78,7 +83,7 @@ def offset_search(solve_at: Callable[[float, np.ndarray | None, float | None], t
         start = result.blocks
         v = loss.dual_point(pred + c, y)
         g = -float(np.sum(v))
-        if abs(g) <= tol * float(np.sum(np.abs(v))) or solves >= MAX_OFFSET_SOLVES \
+        if abs(g) <= 0.1 * np.sqrt(tol) * float(np.sum(np.abs(v))) or solves >= MAX_OFFSET_SOLVES \
                 or (time_limit is not None and time.perf_counter() - t0 >= time_limit) \
                 or result.status not in ("optimal", "optimal_inaccurate"):
             return result, c, solves

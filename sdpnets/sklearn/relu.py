@@ -1,0 +1,259 @@
+r"""Two-layer ReLU network estimators: :class:`~sdpnets.ConvexReLU` behind ``fit`` /
+``predict``, and their ``...CV`` variants.
+
+The network :math:`f(x) = \sum_j (x^Tu_j + b_j)_+\alpha_j + c` is trained to the optimum of
+its group-lasso program over ``patterns`` sampled activation patterns, with an
+unpenalized intercept :math:`c` (``fit_intercept``, docs/relu.md section 4h) and the
+loss summed over samples.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..formulations.relu.mlp import ConvexReLU
+from ._base import ConvexClassifier, ConvexRegressor, PathCV, fit_params_doc
+
+__all__ = ["ConvexReLURegressor", "ConvexReLUClassifier", "ConvexReLURegressorCV",
+           "ConvexReLUClassifierCV", "DEFAULT_PATTERNS", "ESTIMATOR_MAX_PATTERNS"]
+
+#: Sampled activation patterns of the estimators' programs (chosen by measurement of test
+#: score and fit time against P on the bundled datasets, docs/design_notes.md).
+DEFAULT_PATTERNS = 64
+
+#: The estimators' bound on exhaustive pattern enumeration (certificates, exactness checks):
+#: lower than the library's, so that fitting stays quick on data with many cells.
+ESTIMATOR_MAX_PATTERNS = 2000
+
+#: ``beta=None``: this fraction of the program's own ``beta_max`` (measured on the bundled
+#: datasets, docs/design_notes.md).
+RELU_BETA_FRACTION = 0.01
+
+
+class _ReLU:
+    """What the ReLU estimators share: the program, its ``beta_max``, the attributes."""
+
+    _beta_fraction = RELU_BETA_FRACTION
+    beta: float | None
+    patterns: Any
+    bias: bool
+    fit_intercept: bool
+    seed: int | None
+    max_patterns: int
+    prune: bool
+
+    def _loss_name(self) -> str:
+        return "squared"
+
+    def _program(self, X, T):
+        return ConvexReLU(X, T, 1.0, patterns=self.patterns, loss=self._loss_name(),
+                          bias=self.bias, seed=self.seed, max_patterns=self.max_patterns,
+                          intercept=self.fit_intercept)
+
+    def _beta_max(self, program) -> float:
+        # over the program's own (sampled) patterns: exact and cheap, and the beta above
+        # which *this* program's optimum is zero
+        return program.program_beta_max()
+
+    def _attach(self, program) -> None:
+        self.network_ = program.network(prune=self.prune)
+        offset = self.network_.offset
+        K = 1 if self.network_.alpha.ndim == 1 else self.network_.alpha.shape[1]
+        if offset is None:
+            self.intercept_ = 0.0 if K == 1 else np.zeros(K)
+        else:
+            self.intercept_ = float(offset) if np.ndim(offset) == 0 else np.asarray(offset)
+
+    def _output(self, X) -> np.ndarray:
+        return np.asarray(self.network_.predict(X))
+
+
+_RELU_PARAMS = r"""
+    fit_intercept : bool
+        An unpenalized output offset :math:`c` (``intercept_``), carried by the convex
+        program and its certificates (docs/relu.md section 4h).
+    patterns : int or "exhaustive"
+        Activation patterns of the program: an int samples that many Gaussian gates (the
+        program's optimum is then an upper bound on the global one, see ``certificate_``);
+        ``"exhaustive"`` enumerates every cell (the global optimum; only for small data).
+    bias : bool
+        A first-layer bias (penalized like the weights).
+    backend : str
+        ``"auto"`` (default: sdpnets' own solvers where they apply, else a conic solver),
+        ``"clarabel"``, ``"scs"``, ``"mosek"`` or ``"firstorder"``.
+    tol : float
+        Solver tolerance (certified relative gap of the program).
+    seed : int or None
+        Seed of the sampled gates.
+    max_patterns : int
+        Largest exhaustive enumeration (``patterns="exhaustive"``, the exactness check of
+        sampled gates and ``certificate_``).
+    prune : bool
+        Caratheodory-prune the network to at most ``nK + 1`` neurons (same objective)."""
+
+_RELU_ATTRIBUTES = r"""
+    Attributes
+    ----------
+    network_ : ReLUMLP
+        The trained network (its ``offset`` is ``intercept_``).
+    intercept_ : float or ndarray of shape (K,)
+    beta_ : float
+        The weight decay used.
+    beta_max_ : float or None
+        The program's ``beta_max`` (over its own patterns) when ``beta`` was chosen
+        relative to it.
+    result_ : SolveResult
+    program_ : ConvexReLU
+    certificate_ : Certificate or None
+        The global-optimum bracket, computed on first access (see the property).
+    optimality_gap_ : float
+        The solved program's certified relative gap.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        With DataFrame input."""
+
+_BETA_DOC = r"""    beta : float or None
+        Weight decay, ``> 0``, in the package's scale (the loss is summed over samples, so
+        a good ``beta`` grows with the number of samples). ``None``: a fraction
+        (``{fraction}``, measured on scikit-learn's datasets) of ``beta_max``, the smallest
+        ``beta`` at which the program's optimum is the zero network, so the default scales
+        with the data."""
+
+
+class ConvexReLURegressor(_ReLU, ConvexRegressor):
+    __doc__ = r"""Two-layer ReLU network regressor trained to the optimum of its convex program.
+
+    The network :math:`f(x) = \sum_j (x^T u_j + b_j)_+\alpha_j + c` is trained to the
+    optimum of its group-lasso program (:class:`~sdpnets.ConvexReLU`), squared loss.
+
+    Parameters
+    ----------
+""" + _BETA_DOC.format(fraction=RELU_BETA_FRACTION) + _RELU_PARAMS + _RELU_ATTRIBUTES + "\n    "
+
+    _multi_output = True
+
+    def __init__(self, beta: float | None = None, *, fit_intercept: bool = True,
+                 patterns: Any = DEFAULT_PATTERNS, bias: bool = True, backend: str = "auto",
+                 tol: float = 1e-6, seed: int | None = 0,
+                 max_patterns: int = ESTIMATOR_MAX_PATTERNS, prune: bool = False) -> None:
+        self.beta = beta
+        self.fit_intercept = fit_intercept
+        self.patterns = patterns
+        self.bias = bias
+        self.backend = backend
+        self.tol = tol
+        self.seed = seed
+        self.max_patterns = max_patterns
+        self.prune = prune
+
+
+_LOSS_DOC = r"""
+    loss : {"squared", "logistic", "hinge", "softmax"}
+        ``"squared"`` (least squares on the labels coded :math:`\pm 1`), ``"logistic"``
+        and ``"hinge"`` (two classes: one output; ``K`` classes: ``K`` outputs one-vs-rest,
+        the separable vector-output program, docs/relu.md section 4d) or ``"softmax"`` (the
+        cross-entropy of ``K`` outputs, one joint program, section 4h). ``predict_proba``
+        exists for ``"logistic"`` and ``"softmax"``."""
+
+
+class ConvexReLUClassifier(_ReLU, ConvexClassifier):
+    __doc__ = r"""Two-layer ReLU network classifier trained to the optimum of its convex program.
+
+    A two-layer ReLU network is trained to the optimum of its group-lasso program
+    (:class:`~sdpnets.ConvexReLU`) on any labels: two classes or more (see ``loss``).
+
+    Parameters
+    ----------
+""" + _BETA_DOC.format(fraction=RELU_BETA_FRACTION) + _LOSS_DOC + _RELU_PARAMS \
+        + _RELU_ATTRIBUTES.replace("    network_ :", "    classes_ : ndarray\n    network_ :") \
+        + "\n    "
+
+    def __init__(self, beta: float | None = None, *, loss: str = "squared",
+                 fit_intercept: bool = True, patterns: Any = DEFAULT_PATTERNS,
+                 bias: bool = True, backend: str = "auto", tol: float = 1e-6,
+                 seed: int | None = 0, max_patterns: int = ESTIMATOR_MAX_PATTERNS,
+                 prune: bool = False) -> None:
+        self.beta = beta
+        self.loss = loss
+        self.fit_intercept = fit_intercept
+        self.patterns = patterns
+        self.bias = bias
+        self.backend = backend
+        self.tol = tol
+        self.seed = seed
+        self.max_patterns = max_patterns
+        self.prune = prune
+
+    def _loss_name(self) -> str:
+        return self.loss
+
+
+_CV_ATTRIBUTES = r"""
+    fractions_ : ndarray
+        The grid (fractions of ``beta_max``), strong to weak.
+    scores_ : ndarray of shape (n_folds, n_fractions)
+        Held-out scores (``-inf`` where a solve failed).
+    best_fraction_ : float
+        The fraction refitted on all the data (``beta_ = best_fraction_ * beta_max_``)."""
+
+
+class ConvexReLURegressorCV(PathCV, ConvexReLURegressor):
+    __doc__ = r"""ReLU regressor whose ``beta`` is chosen by cross-validation along
+    warm-started paths (as ``RidgeCV``).
+
+    Parameters
+    ----------
+""" + fit_params_doc() + _RELU_PARAMS + _RELU_ATTRIBUTES + _CV_ATTRIBUTES + "\n    "
+
+    _base = ConvexReLURegressor
+    beta = None
+
+    def __init__(self, fractions=None, *, cv=None, scoring=None, fit_intercept: bool = True,
+                 patterns: Any = DEFAULT_PATTERNS, bias: bool = True, backend: str = "auto",
+                 tol: float = 1e-6, seed: int | None = 0,
+                 max_patterns: int = ESTIMATOR_MAX_PATTERNS, prune: bool = False) -> None:
+        self.fractions = fractions
+        self.cv = cv
+        self.scoring = scoring
+        self.fit_intercept = fit_intercept
+        self.patterns = patterns
+        self.bias = bias
+        self.backend = backend
+        self.tol = tol
+        self.seed = seed
+        self.max_patterns = max_patterns
+        self.prune = prune
+
+
+class ConvexReLUClassifierCV(PathCV, ConvexReLUClassifier):
+    __doc__ = r"""ReLU classifier whose ``beta`` is chosen by cross-validation along
+    warm-started paths (as ``LogisticRegressionCV``).
+
+    Parameters
+    ----------
+""" + fit_params_doc() + _LOSS_DOC + _RELU_PARAMS \
+        + _RELU_ATTRIBUTES.replace("    network_ :", "    classes_ : ndarray\n    network_ :") \
+        + _CV_ATTRIBUTES + "\n    "
+
+    _base = ConvexReLUClassifier
+    beta = None
+
+    def __init__(self, fractions=None, *, cv=None, scoring=None, loss: str = "squared",
+                 fit_intercept: bool = True, patterns: Any = DEFAULT_PATTERNS,
+                 bias: bool = True, backend: str = "auto", tol: float = 1e-6,
+                 seed: int | None = 0, max_patterns: int = ESTIMATOR_MAX_PATTERNS,
+                 prune: bool = False) -> None:
+        self.fractions = fractions
+        self.cv = cv
+        self.scoring = scoring
+        self.loss = loss
+        self.fit_intercept = fit_intercept
+        self.patterns = patterns
+        self.bias = bias
+        self.backend = backend
+        self.tol = tol
+        self.seed = seed
+        self.max_patterns = max_patterns
+        self.prune = prune

@@ -1,0 +1,82 @@
+"""The ReLU estimators are their convex programs: intercepts (a planted offset recovered),
+multi-class as the separable vector-output program (K one-vs-rest programs sharing their
+patterns, solved here one by one) or the joint softmax program."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+
+import sdpnets as sn  # noqa: E402
+from sdpnets.sklearn import ConvexReLUClassifier, ConvexReLURegressor  # noqa: E402
+
+from tests.conftest import assert_rel  # noqa: E402
+
+
+def data(n=30, d=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = np.maximum(X @ [1.0, -1.0, 0.5], 0.0) - 0.5 * np.maximum(X[:, 1], 0.0)
+    return X, y + 0.05 * rng.standard_normal(n)
+
+
+def test_a_planted_offset_is_recovered():
+    """Targets shifted by 1000: intercept_ moves by exactly 1000, the network's weights,
+    the chosen beta and the fit do not; without the intercept the same shift ruins the fit."""
+    X, y = data()
+    a = ConvexReLURegressor(patterns=12).fit(X, y)
+    b = ConvexReLURegressor(patterns=12).fit(X, y + 1000.0)
+    assert b.intercept_ - a.intercept_ == pytest.approx(1000.0, abs=1e-4)
+    assert b.beta_ == pytest.approx(a.beta_, rel=1e-9)
+    np.testing.assert_allclose(b.predict(X) - 1000.0, a.predict(X), atol=1e-4)
+    assert b.score(X, y + 1000.0) == pytest.approx(a.score(X, y), abs=1e-6)
+    assert b.network_.offset == b.intercept_
+    without = ConvexReLURegressor(patterns=12, fit_intercept=False).fit(X, y + 1000.0)
+    assert without.score(X, y + 1000.0) < a.score(X, y) - 0.1
+
+
+def test_binary_classifier_is_the_raw_program_with_an_intercept():
+    """Labels 0/1 fit the program on 2y - 1 with an unpenalized offset; the network's
+    objective is the program's optimum; decision_function is the network's output."""
+    X, y = data()
+    y01 = (y > np.median(y)).astype(int)
+    clf = ConvexReLUClassifier(0.5, loss="logistic", patterns=10).fit(X, y01)
+    raw = sn.ConvexReLU(X, 2.0 * y01 - 1, 0.5, patterns=10, loss="logistic", bias=True,
+                        intercept=True)
+    assert_rel(clf.result_.objective, raw.solve(tol=1e-8).objective, 1e-5, "estimator vs raw")
+    assert_rel(clf.result_.objective, clf.network_.objective(X, 2.0 * y01 - 1, 0.5), 1e-5,
+               "network")
+    f = clf.decision_function(X)
+    np.testing.assert_allclose(f, clf.network_.predict(X), rtol=0, atol=0)
+    np.testing.assert_array_equal(clf.predict(X), np.where(f > 0, 1, 0))
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_multiclass_is_k_one_vs_rest_programs_sharing_the_patterns(loss):
+    """Three classes: the estimator's optimum is the sum of three binary programs on the
+    +-1 one-vs-rest columns (same gates), solved here one by one, and each class's scores
+    are those programs' networks."""
+    X, y = data(n=36)
+    labels = np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))
+    clf = ConvexReLUClassifier(0.8, loss=loss, patterns=8).fit(X, labels)
+    total, scores = 0.0, []
+    for k in range(3):
+        prog = sn.ConvexReLU(X, np.where(labels == k, 1.0, -1.0), 0.8, patterns=8,
+                             loss=loss, bias=True, intercept=True)
+        total += prog.solve(tol=1e-8).objective
+        scores.append(prog.network().predict(X))
+    assert_rel(clf.result_.objective, total, 1e-5, "joint vs one-vs-rest")
+    np.testing.assert_allclose(clf.decision_function(X), np.stack(scores, axis=1), atol=2e-3)
+    assert clf.score(X, labels) > 0.8
+
+
+def test_softmax_classifier_is_the_joint_program():
+    X, y = data(n=30)
+    labels = np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))
+    clf = ConvexReLUClassifier(0.8, loss="softmax", patterns=6).fit(X, labels)
+    prog = sn.ConvexReLU(X, np.eye(3)[labels], 0.8, patterns=6, loss="softmax", bias=True,
+                         intercept=True)
+    assert_rel(clf.result_.objective, prog.solve(tol=1e-8).objective, 1e-5, "softmax")
+    assert clf.network_.loss.name == "softmax"
