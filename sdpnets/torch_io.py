@@ -22,6 +22,7 @@ import numpy as np
 
 from .errors import InvalidInputError
 from .features.patches import patch_spec
+from .losses import Loss, get_loss
 from .networks import torch_modules as tm
 from .networks.base import Network
 from .networks.linear import CircularCNN, LinearCNN, LinearFC
@@ -33,7 +34,7 @@ __all__ = ["from_torch", "SUPPORTED_MODULES"]
 #: unless said).
 SUPPORTED_MODULES = """\
   LinearFC:        Linear, Linear, ..., Linear
-  ReLUMLP:         Linear (bias allowed), ReLU, Linear
+  ReLUMLP:         Linear (bias allowed), ReLU, Linear (bias allowed: the unpenalized offset)
   LinearCNN:       Conv, [SumPool | AdaptiveAvgPool(1)], Flatten, Linear
   ReLUCNN:         Conv, ReLU, SumPool | AdaptiveAvgPool(1), Flatten, Linear(m, 1)
   CircularCNN:     CircularPad, Conv(1 -> m, full size), [CircularPad, Conv(m -> m, groups=m)]...,
@@ -69,25 +70,35 @@ def _refuse(layers: list, i: int, why: str):
     )
 
 
-def from_torch(module: Any, input_shape: tuple[int, ...] | None = None) -> Network:
+def from_torch(module: Any, input_shape: tuple[int, ...] | None = None, *,
+               loss: str | Loss | None = None) -> Network:
     """The sdpnets network computing the same function as a PyTorch module.
 
     Parameters
     ----------
     module : torch.nn.Module
         An ``nn.Sequential`` of one of the shapes in :data:`SUPPORTED_MODULES` (what every
-        network's ``totorch_module()`` builds), e.g. ``Sequential(Linear(d, m), ReLU(),
-        Linear(m, 1, bias=False))`` trained in PyTorch.
+        network's ``to_torch()`` builds), e.g. PyTorch's default ``Sequential(Linear(d, m),
+        ReLU(), Linear(m, K))``: a first-layer bias is the penalized bias of
+        :class:`~sdpnets.ReLUMLP`, an output-layer bias its unpenalized ``offset`` (an
+        intercept, which the weight decay of sdpnets' problems does not touch; to certify a
+        network trained with weight decay on that bias too, fold it into a first-layer
+        bias or train with ``Linear(m, K, bias=False)``).
     input_shape : tuple of int, optional
         ``(C, H, W)`` of one input; needed only for a 2-D linear CNN without pooling (its
         ``Flatten`` hides the grid of output positions).
+    loss : {"squared", "logistic", "hinge", "softmax"} or Loss, optional
+        The loss the module was trained with. A module does not say, so it is never
+        assumed: without it a ReLU network's loss is unknown, and
+        :func:`sdpnets.certify` and ``objective`` ask for ``loss=`` (the linear families
+        have only the squared loss).
 
     Returns
     -------
     Network
         ``LinearFC``, ``ReLUMLP``, ``LinearCNN``, ``ReLUCNN``, ``CircularCNN`` or
-        ``CircularReLUNet``, with float64 copies of the weights, ready for
-        :func:`sdpnets.certify`.
+        ``CircularReLUNet``, with float64 copies of the weights (whatever the module's
+        dtype), ready for :func:`sdpnets.certify`.
 
     Raises
     ------
@@ -104,6 +115,19 @@ def from_torch(module: Any, input_shape: tuple[int, ...] | None = None) -> Netwo
             f"{type(module).__name__} has its own forward, which cannot be read.\n"
             f"Supported modules:\n{SUPPORTED_MODULES}"
         )
+    stated = None if loss is None else get_loss(loss)
+    net = _read(module, input_shape)
+    if isinstance(net, (ReLUMLP, ReLUCNN, CircularReLUNet)):
+        net.loss = stated
+    elif stated is not None and stated.name != "squared":
+        raise InvalidInputError(
+            f"a {type(net).__name__} is trained with the squared loss only, not {stated.name!r}."
+        )
+    return net
+
+
+def _read(module, input_shape) -> Network:
+    torch = tm.torch_module()
     layers = _layers(module)
     nn = torch.nn
     first = layers[0] if layers else None
@@ -130,11 +154,13 @@ def _read_dense(layers) -> Network:
     if len(layers) == 3 and isinstance(layers[1], nn.ReLU):
         if not isinstance(layers[2], nn.Linear):
             raise _refuse(layers, 2, "a two-layer ReLU network ends with a Linear layer")
-        _no_bias(layers, 2, "output layer")
         W1, W2 = tm.to_numpy(layers[0].weight), tm.to_numpy(layers[2].weight)
         bias = None if layers[0].bias is None else tm.to_numpy(layers[0].bias)
+        offset = None if layers[2].bias is None else tm.to_numpy(layers[2].bias)
         alpha = W2.T[:, 0] if W2.shape[0] == 1 else W2.T
-        return ReLUMLP(W1.T, alpha, bias=bias)
+        if offset is not None and W2.shape[0] == 1:
+            offset = offset.reshape(())
+        return ReLUMLP(W1.T, alpha, bias=bias, offset=offset)
     for i, layer in enumerate(layers):
         if not isinstance(layer, nn.Linear):
             why = (

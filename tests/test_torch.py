@@ -112,7 +112,7 @@ def test_certify_a_relu_network_trained_in_pytorch():
         with torch.no_grad():
             for p in model.parameters():
                 p -= 0.02 * p.grad
-    net = sn.from_torch(model)
+    net = sn.from_torch(model, loss="squared")
     assert isinstance(net, sn.ReLUMLP) and net.bias is not None
     cert = sn.certify(net, X, y, beta)
     assert_rel(cert.upper_bound, float(objective().detach()), 1e-12, "torch objective")
@@ -124,8 +124,72 @@ def test_certify_a_relu_network_trained_in_pytorch():
     # the convex program's own network, sent through PyTorch and back, is certified optimal
     prog = sn.ConvexReLU(X, y, beta, bias=True)
     prog.solve(tol=1e-9)
-    again = sn.certify(sn.from_torch(prog.network().to_torch()), X, y, beta)
+    again = sn.certify(sn.from_torch(prog.network().to_torch()), X, y, beta, loss="squared")
     assert again.gap <= 1e-5 * max(1.0, optimum.objective)
+
+
+def test_pytorchs_default_relu_network_with_an_output_bias():
+    """PyTorch's default Linear, ReLU, Linear (biases everywhere), trained with weight decay
+    on every parameter but the output bias: the output bias is read as the unpenalized
+    offset, the loss is asked for (never assumed), and the certificate brackets the global
+    optimum of the problem with an intercept (the exhaustive convex program)."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((10, 2))
+    labels = np.where(X[:, 0] - 0.5 * X[:, 1] ** 2 + 0.3 > 0, 1.0, -1.0)
+    beta = 0.2
+    torch.manual_seed(1)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 5, dtype=torch.float64), torch.nn.ReLU(),
+                                torch.nn.Linear(5, 1, dtype=torch.float64))
+    Xt, yt = torch.as_tensor(X), torch.as_tensor(labels)
+    decayed = [model[0].weight, model[0].bias, model[2].weight]
+
+    def objective():
+        fit = torch.sum(torch.nn.functional.softplus(-yt * model(Xt)[:, 0]))
+        return fit + 0.5 * beta * sum(torch.sum(p**2) for p in decayed)
+
+    for _ in range(400):
+        model.zero_grad()
+        objective().backward()
+        with torch.no_grad():
+            for p in model.parameters():
+                p -= 0.05 * p.grad
+    unknown = sn.from_torch(model)
+    assert unknown.offset is not None and unknown.loss is None
+    with pytest.raises(sn.InvalidInputError, match="training loss of this ReLUMLP is unknown.*loss="):
+        sn.certify(unknown, X, labels, beta)
+    net = sn.from_torch(model, loss="logistic")
+    np.testing.assert_allclose(net.predict(X), model(Xt).detach().numpy()[:, 0], atol=1e-12)
+    cert = sn.certify(net, X, labels, beta)
+    assert_rel(cert.upper_bound, float(objective().detach()), 1e-10, "torch objective")
+    optimum = sn.ConvexReLU(X, labels, beta, loss="logistic", bias=True,
+                            intercept=True).solve(tol=1e-9)
+    assert cert.lower_bound <= optimum.objective * (1 + 1e-6) + 1e-8
+    assert optimum.objective <= cert.upper_bound * (1 + 1e-6)
+    # the global optimum's network through PyTorch (output bias = offset) and back
+    prog = sn.ConvexReLU(X, labels, beta, loss="logistic", bias=True, intercept=True)
+    prog.solve(tol=1e-9)
+    module = prog.network().to_torch()
+    assert module[-1].bias is not None
+    again = sn.certify(sn.from_torch(module, loss="logistic"), X, labels, beta)
+    assert again.relative_gap <= 1e-5
+    with pytest.raises(sn.InvalidInputError, match="squared loss only"):
+        sn.from_torch(torch.nn.Sequential(_lin(2, 1)), loss="logistic")
+
+
+def test_modules_are_float64_unless_a_dtype_is_asked_for():
+    """sdpnets' modules are float64 (a float32 tensor is refused by PyTorch itself);
+    to_torch(dtype=torch.float32) takes float32 inputs and agrees to float32 precision."""
+    rng = np.random.default_rng(4)
+    net = sn.ReLUMLP(rng.standard_normal((3, 4)), rng.standard_normal(4),
+                     bias=rng.standard_normal(4), offset=0.5)
+    X = rng.standard_normal((6, 3))
+    x32 = torch.as_tensor(X, dtype=torch.float32)
+    with pytest.raises(RuntimeError, match="dtype|Double|Float"):
+        net.to_torch()(x32)
+    module = net.to_torch(dtype=torch.float32)
+    assert all(p.dtype == torch.float32 for p in module.parameters())
+    np.testing.assert_allclose(module(x32).detach().numpy()[:, 0], net.predict(X), rtol=1e-5,
+                               atol=1e-5)
 
 
 def _lin(i, o, bias=False):
@@ -139,8 +203,6 @@ def _lin(i, o, bias=False):
          r"layer 1 \(Tanh"),
         (lambda: torch.nn.Sequential(_lin(3, 4), _lin(4, 1, bias=True)),
          r"layer 1 \(Linear.*has a bias"),
-        (lambda: torch.nn.Sequential(_lin(3, 4, True), torch.nn.ReLU(), _lin(4, 1, True)),
-         r"layer 2 .*output layer has a bias"),
         (lambda: torch.nn.Sequential(_lin(3, 4), torch.nn.ReLU(), _lin(4, 4), torch.nn.ReLU(),
                                      _lin(4, 1)),
          r"layer 1 \(ReLU.*Linear, ReLU, Linear"),

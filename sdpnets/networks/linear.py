@@ -99,15 +99,25 @@ class LinearFC(Network):
         penalized = self.weights[-2:] if self.hidden == "spectral" else self.weights
         return float(sum(np.sum(w * w) for w in penalized))
 
+    @tm.with_dtype
     def to_torch(self):
         """The network as bias-free ``Linear`` layers.
 
         Input ``(n, d)``, output ``(n, K)``.
 
+        Parameters
+        ----------
+        dtype : torch.dtype, optional
+            The module's floating type: float64 by default (sdpnets' precision, so a
+            float32 tensor needs ``x.double()``); ``torch.float32`` casts the parameters so
+            float32 inputs work (the forward pass then agrees with :meth:`predict` to
+            float32 precision).
+
         Returns
         -------
         torch.nn.Sequential
-            Float64; its forward pass equals :meth:`predict` (layers of :mod:`.torch_modules`).
+            Float64 (or ``dtype``); its forward pass equals :meth:`predict` (layers of
+            :mod:`.torch_modules`).
         """
         return tm.torch_module().nn.Sequential(*[tm.linear(w) for w in self.weights])
 
@@ -238,16 +248,26 @@ class LinearCNN(Network):
     def penalty(self) -> float:
         return float(sum(np.sum(w * w) for w in self.weights))
 
+    @tm.with_dtype
     def to_torch(self):
         """The network as ``Sequential(Conv(C, m), pooling or Flatten, Linear(.., O))``.
 
         Input ``(n, C, *spatial)``; sum pooling is ``SumPool``, mean pooling
         ``AdaptiveAvgPool(1)`` and ``Flatten``.
 
+        Parameters
+        ----------
+        dtype : torch.dtype, optional
+            The module's floating type: float64 by default (sdpnets' precision, so a
+            float32 tensor needs ``x.double()``); ``torch.float32`` casts the parameters so
+            float32 inputs work (the forward pass then agrees with :meth:`predict` to
+            float32 precision).
+
         Returns
         -------
         torch.nn.Sequential
-            Float64; its forward pass equals :meth:`predict` (layers of :mod:`.torch_modules`).
+            Float64 (or ``dtype``); its forward pass equals :meth:`predict` (layers of
+            :mod:`.torch_modules`).
         """
         filters, a = self.filters, self.output_weights
         nd = filters.ndim - 2
@@ -315,12 +335,25 @@ class CircularCNN(Network):
         return np.fft.ifftn(np.conj(spec).sum(axis=0), axes=tuple(a - 1 for a in axes)).real
 
     def predict(self, X) -> np.ndarray:
+        """The output :math:`f(x)` for each signal of ``X``: ``(n, d)`` signals, ``(n, 1,
+        d)``, ``(n, 1, H, W)`` images, or images flattened to rows ``(n, H W)`` in C order
+        (as the estimators of :mod:`sdpnets.sklearn` take them)."""
         shape = self.signal_shape
         nd = len(shape)
-        X = _as_batch(X, nd, 1)[:, 0]
-        if X.shape[1:] != shape:
+        given = np.shape(X)
+        if nd == 2 and len(given) == 2 and given[1] == int(np.prod(shape)):
+            X = check_array(X, "X", (2,)).reshape(given[0], 1, *shape)
+        try:
+            X = _as_batch(X, nd, 1)[:, 0]
+        except InvalidInputError:
+            X = None
+        if X is None or X.shape[1:] != shape:
+            want = f"(n, {shape[0]}) or (n, 1, {shape[0]})" if nd == 1 else (
+                f"(n, 1, {shape[0]}, {shape[1]}) images or (n, {int(np.prod(shape))}) rows "
+                "flattened in C order")
             raise InvalidInputError(
-                f"X must hold signals of shape {shape} for this network, got {X.shape[1:]}."
+                f"X must hold signals of shape {shape} for this network: {want}; got an "
+                f"array of shape {given}."
             )
         axes = tuple(range(-nd, 0))
         H = np.fft.fftn(X, axes=axes)[:, None]  # (n, 1, *shape)
@@ -341,16 +374,26 @@ class CircularCNN(Network):
         layers = self.weights[-2:] if self.hidden == "unit_norm" else self.weights
         return float(sum(np.sum(w * w) for w in layers))
 
+    @tm.with_dtype
     def to_torch(self):
         """The network as circular convolutions, ``Flatten`` and ``Linear(m d, 1)``.
 
         Each circular convolution is a left ``CircularPad`` of ``d - 1`` and a full-size
         ``Conv`` (depthwise after the first); input ``(n, 1, *signal_shape)``.
 
+        Parameters
+        ----------
+        dtype : torch.dtype, optional
+            The module's floating type: float64 by default (sdpnets' precision, so a
+            float32 tensor needs ``x.double()``); ``torch.float32`` casts the parameters so
+            float32 inputs work (the forward pass then agrees with :meth:`predict` to
+            float32 precision).
+
         Returns
         -------
         torch.nn.Sequential
-            Float64; its forward pass equals :meth:`predict` (layers of :mod:`.torch_modules`).
+            Float64 (or ``dtype``); its forward pass equals :meth:`predict` (layers of
+            :mod:`.torch_modules`).
         """
         shape = self.signal_shape
         nd = len(shape)

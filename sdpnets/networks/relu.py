@@ -126,16 +126,26 @@ class ReLUMLP(Network):
         first = float(np.sum(self.U**2)) + (0.0 if self.bias is None else float(np.sum(self.bias**2)))
         return first + float(np.sum(_output_norms(self.alpha, self.output_penalty) ** 2))
 
+    @tm.with_dtype
     def to_torch(self):
         """The network as ``Sequential(Linear(d, m), ReLU(), Linear(m, K))``.
 
         Output ``(n, K)`` (``(n, 1)`` for scalar output); the output layer has a bias (the
         offset) only when the network has one.
 
+        Parameters
+        ----------
+        dtype : torch.dtype, optional
+            The module's floating type: float64 by default (sdpnets' precision, so a
+            float32 tensor needs ``x.double()``); ``torch.float32`` casts the parameters so
+            float32 inputs work (the forward pass then agrees with :meth:`predict` to
+            float32 precision).
+
         Returns
         -------
         torch.nn.Sequential
-            Float64; its forward pass equals :meth:`predict` (layers of :mod:`.torch_modules`).
+            Float64 (or ``dtype``); its forward pass equals :meth:`predict` (layers of
+            :mod:`.torch_modules`).
         """
         torch = tm.torch_module()
         d, m = self.U.shape
@@ -241,12 +251,13 @@ class ReLUCNN(Network):
         As for :func:`sdpnets.features.patches.extract_patches`.
     pooling : {"sum", "mean"}
     loss : {"squared", "logistic", "hinge"} or Loss
-        The training loss, the default of :meth:`objective` and :func:`sdpnets.certify`.
+        The training loss, the default of :meth:`objective` and :func:`sdpnets.certify`
+        (``None``: unknown, both then ask for it).
     """
 
     def __init__(
         self, U, alpha, kernel_size, stride=1, padding=0, pooling: str = "sum",
-        loss: str | Loss = "squared",
+        loss: str | Loss | None = "squared",
     ) -> None:
         self.U = check_array(U, "U", (2,))
         self.alpha = check_array(alpha, "alpha", (0, 1, 2)).reshape(-1)
@@ -257,7 +268,7 @@ class ReLUCNN(Network):
         if pooling not in ("sum", "mean"):
             raise InvalidInputError(f"pooling must be 'sum' or 'mean', got {pooling!r}.")
         self.kernel_size, self.stride, self.padding, self.pooling = kernel_size, stride, padding, pooling
-        self.loss = get_loss(loss)
+        self.loss = None if loss is None else get_loss(loss)
 
     @property
     def weights(self) -> list[np.ndarray]:  # type: ignore[override]
@@ -277,6 +288,7 @@ class ReLUCNN(Network):
     def penalty(self) -> float:
         return float(np.sum(self.U**2) + np.sum(self.alpha**2))
 
+    @tm.with_dtype
     def to_torch(self, spatial_dims: int | None = None):
         """The network as ``Sequential(Conv(C, m), ReLU(), pooling, Linear(m, 1))``.
 
@@ -287,11 +299,17 @@ class ReLUCNN(Network):
         ----------
         spatial_dims : {1, 2}, optional
             Read from a tuple ``kernel_size``; an integer one means 1-D unless given.
+        dtype : torch.dtype, optional
+            The module's floating type: float64 by default (sdpnets' precision, so a
+            float32 tensor needs ``x.double()``); ``torch.float32`` casts the parameters so
+            float32 inputs work (the forward pass then agrees with :meth:`predict` to
+            float32 precision).
 
         Returns
         -------
         torch.nn.Sequential
-            Float64; its forward pass equals :meth:`predict` (layers of :mod:`.torch_modules`).
+            Float64 (or ``dtype``); its forward pass equals :meth:`predict` (layers of
+            :mod:`.torch_modules`).
         """
         if spatial_dims is None:
             spatial_dims = len(self.kernel_size) if isinstance(self.kernel_size, (tuple, list)) else 1
@@ -331,10 +349,11 @@ class CircularReLUNet(Network):
     w2 : array_like, shape (m,)
         Output weights ``w_{2j}``.
     loss : {"squared", "logistic", "hinge"} or Loss
-        The training loss, the default of :meth:`objective` and :func:`sdpnets.certify`.
+        The training loss, the default of :meth:`objective` and :func:`sdpnets.certify`
+        (``None``: unknown, both then ask for it).
     """
 
-    def __init__(self, filters, W1, w2, loss: str | Loss = "squared") -> None:
+    def __init__(self, filters, W1, w2, loss: str | Loss | None = "squared") -> None:
         self.filters = check_array(filters, "filters", (2,))
         self.W1 = check_array(W1, "W1", (2,))
         self.w2 = check_array(w2, "w2", (0, 1, 2)).reshape(-1)
@@ -343,7 +362,7 @@ class CircularReLUNet(Network):
                 f"filters {self.filters.shape} and W1 {self.W1.shape} must both be (d, m) and "
                 f"w2 {self.w2.shape} must be (m,)."
             )
-        self.loss = get_loss(loss)
+        self.loss = None if loss is None else get_loss(loss)
 
     @property
     def weights(self) -> list[np.ndarray]:  # type: ignore[override]
@@ -369,6 +388,7 @@ class CircularReLUNet(Network):
             return float("inf")
         return float(np.sum(self.W1**2) + np.sum(self.w2**2))
 
+    @tm.with_dtype
     def to_torch(self):
         """The network as circular convolutions, a depthwise ``Conv1d``, ReLU and ``Linear``.
 
@@ -376,10 +396,19 @@ class CircularReLUNet(Network):
         ``W1`` (a depthwise ``Conv1d``), ``Flatten``, ``ReLU``, ``Linear(m, 1)``; input
         ``(n, d)`` as for :meth:`predict`.
 
+        Parameters
+        ----------
+        dtype : torch.dtype, optional
+            The module's floating type: float64 by default (sdpnets' precision, so a
+            float32 tensor needs ``x.double()``); ``torch.float32`` casts the parameters so
+            float32 inputs work (the forward pass then agrees with :meth:`predict` to
+            float32 precision).
+
         Returns
         -------
         torch.nn.Sequential
-            Float64; its forward pass equals :meth:`predict` (layers of :mod:`.torch_modules`).
+            Float64 (or ``dtype``); its forward pass equals :meth:`predict` (layers of
+            :mod:`.torch_modules`).
         """
         nn = tm.torch_module().nn
         d, m = self.filters.shape

@@ -54,6 +54,24 @@ def nn_layer(nd: int, name: str):
     return getattr(torch_module().nn, f"{name}{nd}d")
 
 
+def with_dtype(method):
+    """Give a network's ``to_torch`` the keyword ``dtype``: the float64 module it builds, cast
+    with ``module.to(dtype)`` when one is given (e.g. ``torch.float32`` for float32 inputs)."""
+    import functools
+    import inspect
+
+    @functools.wraps(method)
+    def to_torch(self, *args, dtype=None, **kwargs):
+        module = method(self, *args, **kwargs)
+        return module if dtype is None else module.to(dtype)
+
+    sig = inspect.signature(method)
+    extra = inspect.Parameter("dtype", inspect.Parameter.KEYWORD_ONLY, default=None)
+    to_torch.__signature__ = sig.replace(  # type: ignore[attr-defined]
+        parameters=[*sig.parameters.values(), extra])
+    return to_torch
+
+
 def linear(weight_in_out: np.ndarray, bias: np.ndarray | None = None):
     """A float64 ``Linear`` computing ``x @ weight_in_out`` (``+ bias`` when given; bias-free
     otherwise)."""
