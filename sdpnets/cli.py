@@ -23,6 +23,7 @@ import numpy as np
 
 from . import __version__
 from .backends import BACKENDS, cvxpy_backend, cvxpy_conic_solvers
+from .features.patterns import DEFAULT_SAMPLED_PATTERNS
 from .demo import _table, demo_data, demo_report  # noqa: F401  (demo_data: public helper)
 
 
@@ -35,7 +36,7 @@ from .errors import InvalidInputError, ProblemTooLargeError, SdpnetsError
 
 #: Network families ``sdpnets fit`` trains, and the options each one takes.
 FAMILY_OPTIONS: dict[str, tuple[str, ...]] = {
-    "relu": ("patterns", "loss", "bias", "seed", "prune"),
+    "relu": ("patterns", "loss", "bias", "intercept", "seed", "prune"),
     "linear_fc": ("depth", "hidden"),
     "linear_cnn": ("kernel_size", "stride", "padding", "pooling"),
     "circular_cnn": ("depth", "hidden"),
@@ -74,6 +75,7 @@ FIT_EPILOG = """\
 examples:
   sdpnets fit data.npz --family relu --beta 0.1 --out relu.npz
   sdpnets fit data.csv --target price --family linear_fc --beta-fraction 0.2
+  sdpnets fit data.csv --target price --family relu --standardize --intercept --beta-fraction 0.01
   sdpnets fit signals.npz --family linear_cnn --kernel-size 3 --pooling mean --beta 1
   sdpnets fit signals.npz --family circular_cnn --depth 3 --hidden unit_norm --beta 0.5
 
@@ -211,6 +213,29 @@ def _family_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kwargs
 
 
+def default_patterns(X: np.ndarray, bias: bool) -> int | str:
+    """``--patterns`` of ``relu`` when not given: ``"exhaustive"`` when every cell of the
+    arrangement fits the enumeration bound, else
+    :data:`~sdpnets.features.patterns.DEFAULT_SAMPLED_PATTERNS` sampled gates (an upper bound,
+    said in the output)."""
+    from .features.arrangement import arrangement_info
+    from .features.patterns import DEFAULT_MAX_PATTERNS, DEFAULT_SAMPLED_PATTERNS
+
+    A = np.hstack([X, np.ones((X.shape[0], 1))]) if bias else X
+    if arrangement_info(A).max_cells <= DEFAULT_MAX_PATTERNS:
+        return "exhaustive"
+    return DEFAULT_SAMPLED_PATTERNS
+
+
+def standardize(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(X', mean, scale)`` with ``X' = (X - mean) / scale`` column by column (as
+    scikit-learn's ``StandardScaler``; a constant column keeps scale 1)."""
+    mean = X.mean(axis=0)
+    scale = X.std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    return (X - mean) / scale, mean, scale
+
+
 def build_program(family: str, X: np.ndarray, y: np.ndarray, beta: float, **kwargs: Any):
     """The convex program of ``family`` on ``(X, y)`` (see :data:`FAMILY_OPTIONS`)."""
     from . import ConvexCircularCNN, ConvexLinearCNN, ConvexLinearFC, ConvexReLU
@@ -227,7 +252,11 @@ def build_program(family: str, X: np.ndarray, y: np.ndarray, beta: float, **kwar
 def _beta_max(family: str, X: np.ndarray, y: np.ndarray, kwargs: dict[str, Any]) -> float:
     from .certificates import beta_max
 
-    keep = {"relu": ("loss", "bias"), "linear_cnn": ("kernel_size", "stride", "padding", "pooling")}
+    if family == "relu" and not isinstance(kwargs.get("patterns"), str):
+        # sampled patterns: the program's own beta_max (exact, cheap)
+        return float(build_program(family, X, y, 1.0, **kwargs).program_beta_max())
+    keep = {"relu": ("loss", "bias", "intercept"),
+            "linear_cnn": ("kernel_size", "stride", "padding", "pooling")}
     options = {k: v for k, v in kwargs.items() if k in keep.get(family, ())}
     if family == "linear_cnn":
         options.setdefault("kernel_size", 3)
@@ -272,13 +301,15 @@ def network_arrays(net: Any) -> dict[str, np.ndarray]:
         "LinearFC": lambda n: [f"W{i + 1}" for i in range(len(n.weights))],
         "LinearCNN": lambda n: ["filters", "output_weights"],
         "CircularCNN": lambda n: [f"u{i + 1}" for i in range(len(n.weights) - 1)] + ["w"],
-        "ReLUMLP": lambda n: ["U", "alpha"] if n.bias is None else ["U", "bias", "alpha"],
+        "ReLUMLP": lambda n: (["U", "alpha"] if n.bias is None else ["U", "bias", "alpha"])
+        + ([] if n.offset is None else ["offset"]),
         "ReLUCNN": lambda n: ["U", "alpha"],
         "CircularReLUNet": lambda n: ["filters", "W1", "w2"],
     }
     cls = type(net).__name__
     keys = names[cls](net) if cls in names else [f"layer{i}" for i in range(len(net.weights))]
-    arrays = {k: np.asarray(w, dtype=np.float64) for k, w in zip(keys, net.weights)}
+    weights = list(net.weights) + ([] if getattr(net, "offset", None) is None else [net.offset])
+    arrays = {k: np.asarray(w, dtype=np.float64) for k, w in zip(keys, weights)}
     arrays["layers"] = np.array(keys)
     arrays["network"] = np.array(cls)
     for attr in ("hidden", "pooling", "output_penalty", "stride", "padding", "kernel_size",
@@ -303,6 +334,12 @@ def run_fit(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     out = sys.stdout if out is None else out
     X, y = load_data(args.data, args.x_key, args.y_key, args.target)
     kwargs = _family_kwargs(args)
+    scaling = None
+    if args.standardize:
+        X, x_mean, x_scale = standardize(X)
+        scaling = (x_mean, x_scale)
+    if args.family == "relu" and "patterns" not in kwargs:
+        kwargs["patterns"] = default_patterns(X, bool(kwargs.get("bias")))
     if args.beta is not None:
         beta = args.beta
         beta_note = ""
@@ -315,7 +352,9 @@ def run_fit(args: argparse.Namespace, out: IO[str] | None = None) -> int:
         res = prog.solve(backend=args.backend, tol=args.tol, max_iters=args.max_iters,
                          time_limit=args.time_limit, verbose=args.verbose)
     rows: list[list[str]] = [
-        ["data", f"{args.data}: n={X.shape[0]}, X {X.shape}, y {np.shape(y)}"],
+        ["data", f"{args.data}: n={X.shape[0]}, X {X.shape}, y {np.shape(y)}"
+                 + (", X standardized (the weights take standardized inputs)"
+                    if scaling is not None else "")],
         ["family", args.family + (f" ({', '.join(f'{k}={v}' for k, v in kwargs.items())})"
                                   if kwargs else "")],
         ["beta", f"{beta:.6g}{beta_note}"],
@@ -332,7 +371,9 @@ def run_fit(args: argparse.Namespace, out: IO[str] | None = None) -> int:
             ["absolute gap", f"{cert.gap:.3e}  (upper - lower)"],
             ["relative gap", f"{cert.relative_gap:.3e}  (gap / |upper|)"],
             ["network", f"{type(net).__name__}, weights "
-                        + ", ".join("x".join(map(str, np.shape(w))) for w in net.weights)],
+                        + ", ".join("x".join(map(str, np.shape(w))) for w in net.weights)
+                        + ("" if getattr(net, "offset", None) is None
+                           else f", offset {np.round(net.offset, 6).tolist()}")],
         ]
         if getattr(cert, "kind", "exact") != "exact":
             rows.append(["certificate", f"{cert.kind}: the dual norm was bounded, not computed "
@@ -351,6 +392,8 @@ def run_fit(args: argparse.Namespace, out: IO[str] | None = None) -> int:
             lower_bound=np.array(cert.lower_bound), upper_bound=np.array(cert.upper_bound),
             relative_gap=np.array(cert.relative_gap), sdpnets_version=np.array(__version__),
         )
+        if scaling is not None:
+            arrays.update(x_mean=scaling[0], x_scale=scaling[1])
         path = str(args.out) if str(args.out).endswith(".npz") else f"{args.out}.npz"
         np.savez(path, **arrays)  # type: ignore[arg-type]
         rows.append(["weights", f"written to {path}"])
@@ -394,10 +437,19 @@ def _add_fit_parser(sub: Any) -> None:
     data.add_argument("--y-key", default="y", help="array of targets in a .npz (default: y)")
     data.add_argument("--target", metavar="COLUMN",
                       help="the target column of a .csv (required for CSV)")
+    data.add_argument("--standardize", action="store_true",
+                      help="scale each column of X to mean 0 and variance 1 first (as "
+                           "scikit-learn's StandardScaler); the weights then take "
+                           "standardized inputs, and the weights file holds x_mean and "
+                           "x_scale")
     solver = fit.add_argument_group("solver")
     solver.add_argument("--backend", default="auto",
-                        help="auto, clarabel, scs, mosek or firstorder (default: auto, "
-                             "MOSEK when licensed, else Clarabel)")
+                        help="auto, clarabel, scs, mosek or firstorder (default: auto, the "
+                             "choice of solve(backend='auto') for the family: sdpnets' own "
+                             "first-order solver where it applies (linear_fc, linear_cnn, "
+                             "circular_cnn), falling back to a conic solver on a stall; "
+                             "otherwise MOSEK when licensed, else Clarabel; the output names "
+                             "the backend that ran)")
     solver.add_argument("--tol", type=_positive_float, default=1e-8,
                         help="solver tolerance (default: 1e-8)")
     solver.add_argument("--max-iters", type=int, help="iteration cap")
@@ -416,13 +468,17 @@ def _add_fit_parser(sub: Any) -> None:
     fam.add_argument("--pooling", choices=["none", "sum", "mean"],
                      help="linear_cnn: pool the filter outputs (default: none)")
     fam.add_argument("--patterns",
-                     help="relu: 'exhaustive' (exact; default) or a number of sampled "
-                          "gates (an upper bound)")
+                     help="relu: 'exhaustive' (exact) or a number of sampled gates (an upper "
+                          "bound). Default: exhaustive when every cell of the data fits "
+                          f"the enumeration bound, else {DEFAULT_SAMPLED_PATTERNS} sampled "
+                          "gates")
     fam.add_argument("--loss", choices=["squared", "logistic", "hinge"],
                      help="relu: the loss (default: squared; logistic and hinge need "
                           "labels -1/+1)")
     fam.add_argument("--bias", action="store_const", const=True,
                      help="relu: a (penalized) first-layer bias")
+    fam.add_argument("--intercept", action="store_const", const=True,
+                     help="relu: an unpenalized output offset (stored as 'offset')")
     fam.add_argument("--seed", type=_seed, help="relu: seed of the sampled gates (default: 0)")
     fam.add_argument("--prune", action="store_const", const=True,
                      help="relu: Caratheodory-prune the network to at most n + 1 neurons "
@@ -488,7 +544,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SdpnetsError as exc:
         hint = ""
         if isinstance(exc, ProblemTooLargeError) and getattr(args, "family", None) == "relu":
-            hint = " From the command line: --patterns 1000 (sampled gates)."
+            hint = (" From the command line: --patterns 1000 (sampled gates), or leave "
+                    "--patterns out (sampled gates when the cells are too many).")
         print(f"sdpnets {args.command}: error: {exc}{hint}", file=sys.stderr)
         return 2
     return int(status or 0)

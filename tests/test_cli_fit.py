@@ -168,10 +168,54 @@ def test_progress_line_only_on_a_terminal():
     assert tty.getvalue().endswith("\r") and pipe.getvalue() == ""
 
 
-def test_fit_too_many_patterns_suggests_sampling(tmp_path, capsys):
+def test_fit_relu_on_real_size_data_samples_patterns_by_default(tmp_path, capsys):
+    """Too many cells for exhaustive enumeration: without --patterns the fit samples gates
+    and says the optimum is an upper bound; asking for every cell fails with a hint."""
     rng = np.random.default_rng(0)
     path = tmp_path / "wide.npz"
     np.savez(path, X=rng.standard_normal((200, 12)), y=rng.standard_normal(200))
-    assert main(["fit", str(path), "--family", "relu", "--beta", "1"]) == 2
+    assert main(["fit", str(path), "--family", "relu", "--beta-fraction", "0.1",
+                 "--backend", "clarabel"]) == 0
+    text = capsys.readouterr().out
+    assert "patterns=64" in _value(text, "family") and _value(text, "status") == "optimal"
+    assert "upper bound" in _value(text, "note")
+    assert main(["fit", str(path), "--family", "relu", "--beta", "1",
+                 "--patterns", "exhaustive"]) == 2
     err = capsys.readouterr().err
     assert "max_patterns" in err and "--patterns 1000" in err
+
+
+def test_fit_standardize_and_intercept(tmp_path, capsys):
+    """--standardize fits the program on (X - mean) / std (computed here) and stores both;
+    --intercept adds the unpenalized offset; the stored arrays reproduce the objective."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((12, 2)) * [100.0, 0.01] + [5.0, 0.002]
+    y = np.maximum(X[:, 0] / 100 + X[:, 1] * 50, 0.0) + 10.0
+    path, out = tmp_path / "d.npz", tmp_path / "w.npz"
+    np.savez(path, X=X, y=y)
+    assert main(["fit", str(path), "--family", "relu", "--beta", "0.2", "--standardize",
+                 "--intercept", "--bias", "--out", str(out), "--backend", "clarabel"]) == 0
+    text = capsys.readouterr().out
+    assert "standardized" in _value(text, "data")
+    Z = (X - X.mean(axis=0)) / X.std(axis=0)
+    with np.load(out, allow_pickle=False) as f:
+        np.testing.assert_allclose(f["x_mean"], X.mean(axis=0))
+        np.testing.assert_allclose(f["x_scale"], X.std(axis=0))
+        assert list(f["layers"]) == ["U", "bias", "alpha", "offset"]
+        U, b, alpha, c = f["U"], f["bias"], f["alpha"], float(f["offset"])
+    yhat = np.maximum(Z @ U + b, 0.0) @ alpha + c
+    by_hand = 0.5 * np.sum((yhat - y) ** 2) + 0.1 * (np.sum(U**2) + np.sum(b**2)
+                                                      + np.sum(alpha**2))
+    assert by_hand == pytest.approx(float(_value(text, "objective")), rel=1e-6)
+    prog = sn.ConvexReLU(Z, y, 0.2, bias=True, intercept=True)
+    assert prog.solve(tol=1e-9).objective == pytest.approx(by_hand, rel=1e-6)
+
+
+def test_backend_help_says_what_auto_picks(capsys):
+    """The help names the first-order default of the least-squares families, which is what
+    a linear_fc fit then reports."""
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "first-order solver where it applies (linear_fc" in text
+    assert "default: auto, MOSEK when licensed, else Clarabel" not in text

@@ -21,6 +21,7 @@ from ..errors import InvalidInputError, ProblemTooLargeError
 from .arrangement import arrangement_info, check_tol, enumerate_cells, unique_patterns
 
 __all__ = [
+    "DEFAULT_SAMPLED_PATTERNS",
     "PatternSet",
     "patterns_from_gates",
     "enumerate_patterns",
@@ -31,6 +32,11 @@ __all__ = [
 
 #: Exhaustive enumeration is refused when the bound :math:`P_{\max}` exceeds this.
 DEFAULT_MAX_PATTERNS = 20_000
+
+#: Sampled gates of a ReLU program when every cell is too many (the estimators of
+#: :mod:`sdpnets.sklearn` and ``sdpnets fit``): chosen by measurement of test score and fit
+#: time against the number of patterns on scikit-learn's datasets (docs/design_notes.md).
+DEFAULT_SAMPLED_PATTERNS = 64
 
 #: Largest ``d * P`` (gate floats) and ``n * P`` (mask entries) sampling may allocate.
 MAX_SAMPLED_ENTRIES = 2**28

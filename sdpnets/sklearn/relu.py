@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..features.patterns import DEFAULT_SAMPLED_PATTERNS
 from ..formulations.relu.mlp import ConvexReLU
 from ._base import ConvexClassifier, ConvexRegressor, PathCV, fit_params_doc
 
@@ -21,7 +22,7 @@ __all__ = ["ConvexReLURegressor", "ConvexReLUClassifier", "ConvexReLURegressorCV
 
 #: Sampled activation patterns of the estimators' programs (chosen by measurement of test
 #: score and fit time against P on the bundled datasets, docs/design_notes.md).
-DEFAULT_PATTERNS = 64
+DEFAULT_PATTERNS = DEFAULT_SAMPLED_PATTERNS
 
 #: The estimators' bound on exhaustive pattern enumeration (certificates, exactness checks):
 #: lower than the library's, so that fitting stays quick on data with many cells.
