@@ -247,10 +247,16 @@ def test_report_numbers_match_a_hand_computation(tmp_path, shift, capsys):
     assert table["B"]["sgm_solve_s"] == pytest.approx(sgm_b)
     assert table["A"]["sgm_total_s"] == pytest.approx(
         ((1.5 + shift) * (3.5 + shift) * (10 + shift)) ** (1 / 3) - shift)
-    # Gaps to the best certified lower bound of each instance (instance 1: 2 - 1e-7).
+    # Gaps to the best certified lower bound of each instance (instance 1: 2 - 1e-7),
+    # relative to the upper bound: (u - l_best) / |u|, the relative gap everywhere.
     best = 2.0 - 1e-7
-    assert table["B"]["gap_max"] == pytest.approx((2.0 + 2e-6 - best) / best)
-    assert table["A"]["gap_median"] == pytest.approx(((1e-7 / best) + 0.0) / 2)
+    assert table["B"]["gap_max"] == pytest.approx((2.0 + 2e-6 - best) / (2.0 + 2e-6))
+    assert table["A"]["gap_median"] == pytest.approx(((1e-7 / 2.0) + 0.0) / 2)
+    # The time profile measures what the user waits for: compile (0.5 s) + solve.
+    from sdpnets.bench.report import _measures
+    times = _measures(summary, both, "time")
+    assert sorted(times[:, 0].tolist()) == [1.5, 3.5, math.inf]  # A: instance 3 unsolved
+    assert sorted(times[:, 1].tolist()) == [2.5, 2.5, math.inf]  # B: instance 2 inaccurate
     # The command prints the same numbers, with the shift stated.
     assert main(["bench", "report", str(path), "--shift", str(shift)]) == 0
     text = capsys.readouterr().out
