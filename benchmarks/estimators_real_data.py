@@ -166,6 +166,8 @@ def main(argv=None) -> int:
     parser.add_argument("--estimators", nargs="+", default=list(ESTIMATORS),
                         choices=list(ESTIMATORS))
     parser.add_argument("--sweep", choices=("patterns", "fraction", "loss"))
+    parser.add_argument("--values", nargs="+", type=float,
+                        help="the swept values (default: P in 16..256, fractions 0.1..0.001)")
     parser.add_argument("--backend", help="override the estimators' backend (experiments)")
     parser.add_argument("--no-certificate", action="store_true",
                         help="skip certificate_ (its first access can take long)")
@@ -178,13 +180,14 @@ def main(argv=None) -> int:
         task = DATASETS[dataset][1]
         pick = 0 if task == "classification" else 1
         if args.sweep == "patterns":
-            for P in (16, 32, 64, 128, 256):
+            for P in (args.values or (16, 32, 64, 128, 256)):
+                P = int(P)
                 rows.append(run(dataset, f"relu P={P}", ESTIMATORS["relu"][pick],
                                 patterns=P, **extra))
                 emit(rows[-1], args.json)
             continue
         if args.sweep == "fraction":
-            for frac in (0.1, 0.03, 0.01, 0.003, 0.001):
+            for frac in (args.values or (0.1, 0.03, 0.01, 0.003, 0.001)):
                 for name in ("relu", "linear"):
                     est = ESTIMATORS[name][pick]
                     est = type(est()) if not isinstance(est, type) else est

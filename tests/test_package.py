@@ -13,6 +13,7 @@ import sdpnets as sn
 
 PACKAGE = pathlib.Path(sn.__file__).parent
 SOURCES = sorted(PACKAGE.rglob("*.py"))
+ROOT = PACKAGE.parent
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
@@ -53,3 +54,22 @@ def test_readme_example_runs():
     exec(compile(blocks[0], "README.md", "exec"), namespace)
     assert namespace["res"].status == "optimal"
     assert namespace["cert"].gap <= 1e-6 * abs(namespace["res"].objective)
+
+
+def test_the_dask_extra_resolves_in_one_step():
+    """``dask[array,distributed]`` (dask's own extra pins distributed to its version): a
+    separate ``distributed`` requirement let pip backtrack through distributed's releases
+    for over 17 minutes. The installed pair matches, as that pin promises."""
+    import tomllib
+    from importlib.metadata import PackageNotFoundError, version
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    for name in ("dask", "test"):
+        dask_specs = [s for s in extras[name] if s.startswith(("dask", "distributed"))]
+        assert len(dask_specs) == 1 and dask_specs[0].startswith("dask[array,distributed]"), (
+            name, dask_specs)
+    try:
+        assert version("dask") == version("distributed")
+    except PackageNotFoundError:
+        pytest.skip("dask is not installed here")
