@@ -341,13 +341,12 @@ class CircularCNN(Network):
         shape = self.signal_shape
         nd = len(shape)
         given = np.shape(X)
-        if nd == 2 and len(given) == 2 and given[1] == int(np.prod(shape)):
-            X = check_array(X, "X", (2,)).reshape(given[0], 1, *shape)
-        try:
-            X = _as_batch(X, nd, 1)[:, 0]
-        except InvalidInputError:
-            X = None
-        if X is None or X.shape[1:] != shape:
+        X = check_array(X, "X", (2, 3, 4))  # finite numbers first: their error is its own
+        if nd == 2 and X.ndim == 2 and given[1] == int(np.prod(shape)):
+            X = X.reshape(given[0], 1, *shape)
+        if X.ndim == 2:
+            X = X[:, None]
+        if X.ndim - 2 != nd or X.shape[1] != 1 or X.shape[2:] != shape:
             want = f"(n, {shape[0]}) or (n, 1, {shape[0]})" if nd == 1 else (
                 f"(n, 1, {shape[0]}, {shape[1]}) images or (n, {int(np.prod(shape))}) rows "
                 "flattened in C order")
@@ -355,6 +354,7 @@ class CircularCNN(Network):
                 f"X must hold signals of shape {shape} for this network: {want}; got an "
                 f"array of shape {given}."
             )
+        X = X[:, 0]
         axes = tuple(range(-nd, 0))
         H = np.fft.fftn(X, axes=axes)[:, None]  # (n, 1, *shape)
         for u in self.weights[:-1]:

@@ -447,7 +447,7 @@ def test_circular_network_checks_its_input():
     net = sn.CircularCNN([np.ones((1, 6)), np.ones((1, 6))])
     with pytest.raises(sn.InvalidInputError, match=r"signals of shape \(6,\)"):
         net.predict(np.ones((3, 5)))
-    with pytest.raises(sn.InvalidInputError, match="1 channel"):
+    with pytest.raises(sn.InvalidInputError, match=r"signals of shape \(6,\).*\(n, 1, 6\)"):
         net.predict(np.ones((3, 2, 6)))
     with pytest.raises(sn.InvalidInputError, match="X contains NaN"):
         net.predict(np.full((3, 6), np.nan))
@@ -456,5 +456,8 @@ def test_circular_network_checks_its_input():
     with pytest.raises(sn.InvalidInputError, match="hidden must be"):
         sn.CircularCNN([np.ones((1, 6))] * 3, hidden="spectral")
     image_net = sn.CircularCNN([np.ones((1, 3, 4)), np.ones((1, 3, 4))])
-    with pytest.raises(sn.InvalidInputError, match="height, width"):
-        image_net.predict(np.ones((3, 12)))
+    with pytest.raises(sn.InvalidInputError, match=r"\(n, 1, 3, 4\) images or \(n, 12\) rows"):
+        image_net.predict(np.ones((3, 11)))
+    images = np.random.default_rng(0).standard_normal((3, 1, 3, 4))  # rows flattened in C order
+    np.testing.assert_array_equal(image_net.predict(images.reshape(3, 12)),
+                                  image_net.predict(images))
