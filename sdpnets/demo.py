@@ -66,7 +66,7 @@ def demo_report(seed: int = 0, emit: Callable[[str], None] | None = None
     """Run the demo: hand each block of its text to ``emit`` as it is ready (the command
 line prints it) and return the tables' rows (for tests and scripts)."""
     emit = (lambda text: None) if emit is None else emit
-    report: dict[str, list[dict[str, Any]]] = {"large": [], "small": [], "descent": [],
+    report: dict[str, Any] = {"large": [], "small": [], "descent": [],
                                                "relu": []}
     emit(f"sdpnets {__version__} demo: two-layer linear networks with weight decay, trained "
           "to their global optimum\n(the nuclear-norm program min_Z 1/2||XZ - Y||^2 + "

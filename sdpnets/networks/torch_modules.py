@@ -67,7 +67,7 @@ def with_dtype(method):
 
     sig = inspect.signature(method)
     extra = inspect.Parameter("dtype", inspect.Parameter.KEYWORD_ONLY, default=None)
-    to_torch.__signature__ = sig.replace(  # type: ignore[attr-defined]
+    to_torch.__signature__ = sig.replace(
         parameters=[*sig.parameters.values(), extra])
     return to_torch
 

@@ -441,7 +441,7 @@ class PathCV:
             raise InvalidInputError("every fraction of the grid failed in some fold; see the "
                                     "warnings for the solvers' messages.")
         self.best_fraction_ = float(grid[int(np.argmax(mean))])
-        self._fit_program(X, T, fraction=self.best_fraction_)  # type: ignore[attr-defined]
+        self._fit_program(X, T, fraction=self.best_fraction_)
         return self
 
 
