@@ -265,3 +265,42 @@ def test_linear_fc_network_validates():
 def test_linear_fc_weights_are_finite_2d_real_arrays(weights, message):
     with pytest.raises(sn.InvalidInputError, match=re.escape(message)):
         sn.LinearFC(weights)
+
+
+# --- the validating copy: one pass that copies and checks ---------------------------------
+
+@pytest.mark.parametrize("where", ["first", "middle", "last"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_every_non_finite_entry_is_found_wherever_it_is(where, bad):
+    """The copy is checked block by block: a NaN or an infinity in any block, the last
+    (partial) one included, is refused with the argument's name."""
+    from sdpnets._validate import CHECK_BLOCK, check_array
+
+    X = np.ones((3 * CHECK_BLOCK // 100 + 7, 100))
+    index = {"first": 0, "middle": X.size // 2, "last": X.size - 1}[where]
+    X.flat[index] = bad
+    with pytest.raises(sn.InvalidInputError, match="X contains NaN or infinite values"):
+        check_array(X, "X")
+    with pytest.raises(sn.InvalidInputError, match="X contains NaN"):
+        sn.ConvexLinearFC(X, np.ones(X.shape[0]), 1.0)
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "strided", "int", "float32"])
+def test_the_validated_copy_is_private_and_exact(layout):
+    """Whatever the input's memory layout or dtype, the result is a private float64 copy
+    with the same values, and its largest magnitude is checked."""
+    from sdpnets._validate import MAX_MAGNITUDE, check_array
+
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((700, 130))
+    X = {"C": base, "F": np.asfortranarray(base), "strided": base[::2, ::3],
+         "int": (100 * base).astype(np.int64), "float32": base.astype(np.float32)}[layout]
+    out = check_array(X, "X")
+    assert out.dtype == np.float64 and out.flags.c_contiguous
+    np.testing.assert_array_equal(out, np.asarray(X, dtype=np.float64))
+    assert not np.shares_memory(out, X)
+    big = np.array(X, dtype=np.float64)
+    big.flat[-1] = -2 * MAX_MAGNITUDE
+    with pytest.raises(sn.InvalidInputError, match="entries as large as"):
+        check_array(big, "X")
+
