@@ -44,6 +44,7 @@ __all__ = [
     "dft_features",
     "features_of_signals",
     "as_signals",
+    "single_channel",
     "check_variant",
     "CONVEX_VARIANTS",
     "DFTGroups",
@@ -100,6 +101,26 @@ class DFTGroups:
             [np.arange(s), s + np.repeat(np.arange(self.pair.size), 2)]
         )
 
+    @functools.cached_property
+    def half_spectrum_index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Where :func:`real_dft` reads the singletons and pair representatives in the
+        half spectrum of a real FFT (``numpy.fft.rfftn``, last axis ``0..shape[-1]//2``):
+        ``(single, pair, pair_sign)``, flat indices into it and, per pair, ``-1`` where the
+        representative's last index lies beyond the half, so that its partner's entry is
+        read and conjugated (``B_{-k} = conj(B_k)`` for a real array)."""
+        last = self.shape[-1]
+        half = self.shape[:-1] + (last // 2 + 1,)
+
+        def locate(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            idx = np.unravel_index(flat, self.shape)
+            beyond = idx[-1] > last // 2
+            mirrored = tuple(np.where(beyond, (-i) % s, i) for i, s in zip(idx, self.shape))
+            return np.ravel_multi_index(mirrored, half), np.where(beyond, -1.0, 1.0)
+
+        single, _ = locate(self.single)
+        pair, sign = locate(self.pair)
+        return single, pair, sign
+
     @property
     def frequencies(self) -> np.ndarray:
         """Frequency (multi-index, one row per group) of each group's representative."""
@@ -126,16 +147,18 @@ def real_dft(b: np.ndarray, groups: DFTGroups) -> np.ndarray:
     and sine coordinates (:math:`\sqrt{2/D}\,(\mathrm{Re}\,B_k, -\mathrm{Im}\,B_k)`).
     """
     nd = len(groups.shape)
-    B = np.fft.fftn(b, axes=tuple(range(-nd, 0))).reshape(*b.shape[:-nd], -1)
-    return _coords_from_spectrum(B, groups)
-
-
-def _coords_from_spectrum(B: np.ndarray, groups: DFTGroups) -> np.ndarray:
+    # the real FFT's half spectrum holds every group, at a quarter of a complex FFT's work
+    H = np.fft.rfftn(b, axes=tuple(range(-nd, 0))).reshape(*b.shape[:-nd], -1)
+    single, pair, sign = groups.half_spectrum_index
     D = groups.size
-    single = B[..., groups.single].real / np.sqrt(D)
-    pair = B[..., groups.pair] * np.sqrt(2.0 / D)
-    pair = np.stack([pair.real, -pair.imag], axis=-1).reshape(*B.shape[:-1], -1)
-    return np.concatenate([single, pair], axis=-1)
+    out = np.empty(H.shape[:-1] + (D,))
+    s = single.size
+    out[..., :s] = H[..., single].real / np.sqrt(D)
+    P = H[..., pair]
+    c = np.sqrt(2.0 / D)
+    out[..., s::2] = c * P.real
+    out[..., s + 1::2] = -c * sign * P.imag
+    return out
 
 
 def spectrum_from_real(z: np.ndarray, groups: DFTGroups) -> np.ndarray:
@@ -176,7 +199,11 @@ CONVEX_VARIANTS = (
 
 def as_signals(X, name: str = "X") -> np.ndarray:
     """``X`` as ``(n, d)`` or ``(n, H, W)`` single-channel signals."""
-    X = check_array(X, name, (2, 3, 4))
+    return single_channel(check_array(X, name, (2, 3, 4)), name)
+
+
+def single_channel(X: np.ndarray, name: str = "X") -> np.ndarray:
+    """A validated ``X`` as ``(n, d)`` or ``(n, H, W)`` single-channel signals (a view)."""
     if X.ndim == 2:
         return X
     if X.shape[1] != 1:
