@@ -304,3 +304,15 @@ def test_the_validated_copy_is_private_and_exact(layout):
     with pytest.raises(sn.InvalidInputError, match="entries as large as"):
         check_array(big, "X")
 
+
+def test_the_circular_cnn_validates_its_data_once(monkeypatch):
+    """One validating copy per argument: the signals are a view of the checked input."""
+    import sdpnets._validate as validate
+
+    calls = []
+    original = validate._finite_copy
+    monkeypatch.setattr(validate, "_finite_copy", lambda a: calls.append(a.shape) or original(a))
+    X = np.random.default_rng(0).standard_normal((30, 1, 8))
+    prog = sn.ConvexCircularCNN(X, X[:, 0, 1], 1.0)
+    assert calls == [(30, 1, 8), (30,)]
+    assert np.shares_memory(prog.signals, prog._X_input)

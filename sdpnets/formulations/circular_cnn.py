@@ -38,7 +38,7 @@ from ..errors import InvalidInputError, NonConvexFormulationError
 from ..features.fourier import (
     CONVEX_VARIANTS,
     DFTFeatures,
-    as_signals,
+    single_channel,
     check_variant,
     dft_features,
     features_of_signals,
@@ -122,8 +122,8 @@ class ConvexCircularCNN(CompositeLeastSquares, ConvexProgram):
     ) -> None:
         super().__init__(beta)
         X, y, self.data_pass_time = materialize(X, y, (2, 3, 4))
-        self.signals = as_signals(X)
-        self._X_input = check_array(X, "X", (2, 3, 4))
+        self._X_input = check_array(X, "X", (2, 3, 4))  # one validated copy, and views of it
+        self.signals = single_channel(self._X_input)
         self.X = self.signals.reshape(self.signals.shape[0], -1)
         self.y = check_targets(y, self.X.shape[0])
         if self.y.ndim == 2 and self.y.shape[1] != 1:
@@ -179,6 +179,7 @@ class ConvexCircularCNN(CompositeLeastSquares, ConvexProgram):
         g = self.features.groups
         D, shape = g.size, g.shape
         Gs, Cs, yy = gram_statistics(self.X, self._y1[:, None])
+        self._data_norms = (float(np.sqrt(max(np.trace(Gs), 0.0))), float(np.sqrt(yy)))
         half = real_dft(Gs.reshape(D, *shape), g)  # (Gs Phi), row by row
         G = real_dft(half.T.reshape(D, *shape), g)  # Phi^T Gs Phi
         C = real_dft(Cs[:, 0].reshape(shape), g)[:, None]
@@ -229,7 +230,7 @@ class ConvexCircularCNN(CompositeLeastSquares, ConvexProgram):
         # of the objective, at most ||z_g|| (beta c_g + ||X||_F ||y||), is below the solve's
         # resolution, tol times the objective (solver noise, e.g. at beta >= beta_max)
         share = norms * (self.beta * self.features.penalty_weights
-                         + float(np.linalg.norm(self.X)) * float(np.linalg.norm(self._y1)))
+                         + float(np.prod(self._norms(self.X, self._y1))))
         value = self.result.objective if self.result is not None else float("nan")
         resolution = max(NEGLIGIBLE, getattr(self, "_solve_tol", 0.0))
         floor = resolution * (value if np.isfinite(value) and value > 0 else 0.0)

@@ -34,11 +34,11 @@ from numbers import Real
 
 import cvxpy as cp
 import numpy as np
-import scipy.linalg as sla
 import scipy.sparse as sp
 
 from .._validate import check_beta, check_targets
 from ..backends.firstorder import FactoredQuadratic, NuclearNorm, Quadratic, gram_statistics
+from ..backends.firstorder.linalg import spectral_norm
 from ..certificates import BETA_MAX_FAMILIES, certify
 from ..errors import InvalidInputError
 from ..features.patches import PatchSpec, Size, as_image_batch, patch_spec, patches_from_spec
@@ -264,26 +264,43 @@ class ConvexLinearCNN(CompositeLeastSquares, ConvexProgram):
         norm of its rearrangement into ``Z`` (``h x KO``)."""
         S = self.selection()
         Gx, Cx, yy = gram_statistics(self._flat, self._Y2)
+        self._data_norms = (float(np.sqrt(max(np.trace(Gx), 0.0))), float(np.sqrt(yy)))
         C = np.asarray(S.T @ Cx)
         if S.shape[1] > S.shape[0]:
-            # more patch entries than inputs: G = S^T Gx S has rank <= D, keep it factored
-            # (B = Lambda^1/2 Q^T S from Gx = Q Lambda Q^T, built only for ADMM's solves);
-            # products go through S, and since S S^T = diag(c) (c: how many patch entries
-            # read each input), lambda_max(G) = lambda_max(diag(c)^1/2 Gx diag(c)^1/2)
-            def factor() -> np.ndarray:
-                lam, Q = np.linalg.eigh(Gx)
-                return np.asarray(S.T @ (Q * np.sqrt(np.maximum(lam, 0.0)))).T
-
+            # more patch entries than inputs: G = S^T Gx S has rank <= D; keep it compressed,
+            # G = E^T M E with E orthonormal rows from S S^T = V diag(c) V^T (diagonal for a
+            # patch selection, whose columns hold one 1 each): E = diag(c)^-1/2 V^T S over
+            # c > 0, M = diag(c)^1/2 V^T Gx V diag(c)^1/2 (D x D)
+            apply_S, adjoint_S = _selection_ops(S)
             SSt = sp.csr_matrix(S @ S.T)
-            top = None
             if (SSt - sp.diags(SSt.diagonal())).count_nonzero() == 0:
-                root, D = np.sqrt(SSt.diagonal()), Gx.shape[0]
-                top = float(sla.eigh(root[:, None] * Gx * root[None, :], eigvals_only=True,
-                                     subset_by_index=[D - 1, D - 1], check_finite=False)[0])
-            St = S.T.tocsr()  # kept: a transpose per product would cost more than it
-            datafit: Quadratic = FactoredQuadratic(
-                factor, C, yy, product=lambda W: np.asarray(St @ (Gx @ (S @ W))),
-                lipschitz=top)
+                c = SSt.diagonal()
+                read = np.flatnonzero(c > 0)
+                root = np.sqrt(c[read])
+                inner = root[:, None] * Gx[np.ix_(read, read)] * root[None, :]
+                D = S.shape[0]
+
+                def compress(W: np.ndarray) -> np.ndarray:
+                    return apply_S(W)[read] / root[:, None]
+
+                def expand(V: np.ndarray) -> np.ndarray:
+                    full = np.zeros((D, V.shape[1]))
+                    full[read] = V / root[:, None]
+                    return adjoint_S(full)
+            else:  # pragma: no cover - every patch map sdpnets builds is a selection
+                c, Vs = np.linalg.eigh(SSt.toarray())
+                keep = c > 1e-12 * c.max()
+                root, Vs = np.sqrt(c[keep]), Vs[:, keep]
+                inner = root[:, None] * (Vs.T @ Gx @ Vs) * root[None, :]
+
+                def compress(W: np.ndarray) -> np.ndarray:
+                    return (Vs.T @ apply_S(W)) / root[:, None]
+
+                def expand(V: np.ndarray) -> np.ndarray:
+                    return adjoint_S(Vs @ (V / root[:, None]))
+
+            datafit: Quadratic = FactoredQuadratic(0.5 * (inner + inner.T), compress, expand,
+                                                   C, yy)
         else:
             StG = np.asarray(S.T @ Gx)
             G = np.asarray(S.T @ StG.T)
@@ -329,8 +346,8 @@ class ConvexLinearCNN(CompositeLeastSquares, ConvexProgram):
         # the objective is below the solve's resolution, tol times the objective (solver
         # noise, e.g. at beta >= beta_max): dropping s_j changes the objective by at most about
         # s_j (beta + ||A||_2 ||Y||), and ||A||_2 <= ||X||_F sqrt(prod(kernel_size))
-        sensitivity = self.beta + float(np.linalg.norm(self._flat)) * float(
-            np.sqrt(np.prod(self.spec.kernel_size))) * float(np.linalg.norm(self._Y2))
+        x_norm, y_norm = self._norms(self._flat, self._Y2)
+        sensitivity = self.beta + x_norm * float(np.sqrt(np.prod(self.spec.kernel_size))) * y_norm
         resolution = max(NEGLIGIBLE, getattr(self, "_solve_tol", 0.0))
         share = s * sensitivity > resolution * _objective(self.result)
         r = int(np.sum((s > self.rank_tol * s[0]) & share)) if s.size and s[0] > 0 else 0
@@ -357,6 +374,40 @@ class ConvexLinearCNN(CompositeLeastSquares, ConvexProgram):
         return _dual_norm(self._flat, self.selection(), self._Y2, self.spec, self.pooling)
 
 
+def _selection_ops(S: sp.csr_matrix):
+    r"""``(W -> SW, V -> S^TV)`` for the patch selection ``S`` (``D x P``), on ``(P, K)`` and
+    ``(D, K)`` arrays. Where each column of ``S`` holds at most one 1 (each patch entry
+    reads one input entry, or none in the padding), by a scatter-add and a gather: a
+    sparse product's wrappers would cost more than the iteration's arithmetic on small
+    images."""
+    Sc = S.tocsc()
+    counts = np.diff(Sc.indptr)
+    if counts.max(initial=0) > 1 or not np.all(Sc.data == 1):
+        St = S.T.tocsr()
+        return (lambda W: np.asarray(S @ W)), (lambda V: np.asarray(St @ V))
+    D, P = S.shape
+    cols = np.flatnonzero(counts)  # patch entries that read an input entry
+    rows = Sc.indices[Sc.indptr[cols]]
+    full = cols.size == P
+
+    def apply(W: np.ndarray) -> np.ndarray:
+        Wv = W if full else W[cols]
+        if W.shape[1] == 1:
+            return np.bincount(rows, weights=Wv[:, 0], minlength=D)[:, None]
+        out = np.zeros((D, W.shape[1]))
+        np.add.at(out, rows, Wv)
+        return out
+
+    def adjoint(V: np.ndarray) -> np.ndarray:
+        if full:
+            return V[rows]
+        out = np.zeros((P, V.shape[1]))
+        out[cols] = V[rows]
+        return out
+
+    return apply, adjoint
+
+
 def _check_pooling(pooling) -> str | None:
     """``None``, ``"sum"`` or ``"mean"`` (any other object, arrays included, is refused)."""
     if not (pooling is None or isinstance(pooling, str) and pooling in POOLINGS):
@@ -381,7 +432,7 @@ def _adjoint(Xflat: np.ndarray, S, V: np.ndarray, spec: PatchSpec, pooling) -> n
 
 
 def _dual_norm(Xflat, S, V, spec, pooling) -> float:
-    return float(np.linalg.norm(_adjoint(Xflat, S, V, spec, pooling), 2))
+    return spectral_norm(_adjoint(Xflat, S, V, spec, pooling))
 
 
 def linear_cnn_beta_max(

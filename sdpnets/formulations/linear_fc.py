@@ -35,6 +35,7 @@ from .._validate import (
 )
 from ..backends import get_backend
 from ..backends.firstorder import NuclearNorm, Quadratic, gram_statistics
+from ..backends.firstorder.linalg import spectral_norm
 from ..certificates import BETA_MAX_FAMILIES, certify
 from ..errors import InvalidInputError, NonConvexFormulationError, ProblemTooLargeError
 from ..features.statistics import materialize
@@ -312,10 +313,10 @@ class ConvexLinearFC(CompositeLeastSquares, ConvexProgram):
         are solver noise (e.g. at ``beta >= beta_max``, where the optimum is zero)."""
         if self._fo_parts is not None:  # the first-order solve's statistics: no data pass
             datafit = self._fo_parts[0]
-            norm = float(np.sqrt(datafit.lipschitz))
-            top = float(np.linalg.norm(datafit.corr, 2))
+            norm = float(np.sqrt(datafit.lipschitz))  # from the solver's eigendecomposition
+            top = spectral_norm(datafit.corr)
         else:
-            norm = float(np.linalg.norm(self.X, 2))
+            norm = spectral_norm(self.X)
             top = linear_fc_beta_max(self.X, self.Y)
         if not norm > 0:
             return 0.0  # X = 0: the zero network is the only solution
@@ -381,7 +382,7 @@ def nuclear_certificate(net: LinearFC, X: np.ndarray, Y2: np.ndarray, beta: floa
     for V in (Y2 - X @ net.product, _subgradient_dual(X, Y2, net.product, beta)):
         if V is None:
             continue
-        dual_norm = float(np.linalg.norm(X.T @ V, 2))
+        dual_norm = spectral_norm(X.T @ V)
         V = SquaredLoss().best_dual_scale(V, Y2, dual_norm, beta) * V
         # <V, Y> - ||V||^2 / 2, the dual value, without the cancellation of ||Y||^2 / 2
         lower = float(np.sum(V * Y2)) - 0.5 * float(np.sum(V * V))
@@ -441,7 +442,7 @@ def linear_fc_beta_max(X: ArrayLike, Y: ArrayLike) -> float:
     (two layers, or spectral hidden layers; docs/linear_fc.md section 1a)."""
     X = check_data(X)
     Y2 = check_targets(Y, X.shape[0]).reshape(X.shape[0], -1)
-    return float(np.linalg.norm(X.T @ Y2, 2))
+    return spectral_norm(X.T @ Y2)
 
 
 BETA_MAX_FAMILIES["linear_fc"] = linear_fc_beta_max

@@ -28,7 +28,14 @@ from collections.abc import Callable
 import numpy as np
 import scipy.linalg as sla
 
-__all__ = ["Quadratic", "FactoredQuadratic", "gram_statistics"]
+from .linalg import SymmetricEigen, top_eigenvalue
+
+__all__ = ["Quadratic", "FactoredQuadratic", "gram_statistics", "POWER_STEPS"]
+
+#: Power-iteration steps of :meth:`Quadratic.lipschitz_estimate` (a lower estimate of
+#: :math:`\lambda_{\max}(G)` at a few matrix-vector products; accelerated gradient then
+#: backtracks where it is too low).
+POWER_STEPS = 30
 
 
 def gram_statistics(A, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -39,7 +46,8 @@ def gram_statistics(A, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     G = np.asarray(A.T @ A, dtype=float)
     G = 0.5 * (G + G.T)
     C = np.asarray(A.T @ Y, dtype=float)
-    return G, C, float(np.sum(Y * Y))
+    y = Y.reshape(-1)
+    return G, C, float(y @ y)
 
 
 class Quadratic:
@@ -62,6 +70,10 @@ class Quadratic:
         self.diagonal = self.gram.ndim == 1
         self._lipschitz: float | None = None
         self._factor: tuple[float, tuple] | None = None
+        #: The eigendecomposition of ``G``, computed once on first need and shared by the
+        #: eigenbasis (:meth:`diagonalized`), :attr:`lipschitz` and the formulations'
+        #: recovery (``None`` for a diagonal ``G``).
+        self.eigen: SymmetricEigen | None = None if self.diagonal else SymmetricEigen(self.gram)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -93,12 +105,33 @@ class Quadratic:
         if self._lipschitz is None:
             if self.diagonal:
                 lam = float(self.gram.max(initial=0.0))
+            elif self.eigen is not None and self.eigen.computed:
+                lam = self.eigen.top
             else:
-                p = self.gram.shape[0]
-                lam = float(sla.eigh(self.gram, eigvals_only=True,
-                                     subset_by_index=[p - 1, p - 1])[0])
+                lam = top_eigenvalue(self.gram)
             self._lipschitz = max(lam, 0.0)
         return self._lipschitz
+
+    def lipschitz_estimate(self) -> tuple[float, bool]:
+        r"""``(L, exact)``: :math:`\lambda_{\max}(G)` when it is known or free (``exact``),
+        else a lower estimate by :data:`POWER_STEPS` power iterations from a fixed start
+        (the Rayleigh quotient, so never above :math:`\lambda_{\max}`), for a solver that
+        backtracks."""
+        if self._lipschitz is not None or self.diagonal or (
+                self.eigen is not None and self.eigen.computed):
+            return self.lipschitz, True
+        p = self.shape[0]
+        v = np.random.default_rng(0).standard_normal((p, 1))
+        theta = 0.0
+        for _ in range(POWER_STEPS):
+            norm = float(np.linalg.norm(v))
+            if not norm > 0:
+                break
+            v /= norm
+            w = self.gram_apply(v)
+            theta = float(v[:, 0] @ w[:, 0])
+            v = w
+        return max(theta, 0.0), False
 
     def shifted_solve(self, B: np.ndarray, rho: float) -> np.ndarray:
         r""":math:`(G + \rho I)^{-1} B`; the Cholesky factor is kept for the last ``rho``."""
@@ -115,73 +148,86 @@ class Quadratic:
         returned as it is with ``V = None``."""
         if self.diagonal:
             return self, None
-        lam, V = sla.eigh(self.gram, check_finite=False, driver="evd")
-        return Quadratic(np.maximum(lam, 0.0), V.T @ self.corr, self.yy), V
+        assert self.eigen is not None
+        lam, V = self.eigen.values, self.eigen.vectors
+        return Quadratic(lam, V.T @ self.corr, self.yy), V
 
 
 class FactoredQuadratic(Quadratic):
-    r""":class:`Quadratic` with a low-rank Gram :math:`G = B^TB`, ``B`` of shape ``(r, p)``,
-    ``r < p``.
+    r""":class:`Quadratic` with a rank-deficient Gram given through an orthonormal
+    compression: :math:`G = E^TME`, ``E`` of shape ``(r, p)`` with orthonormal rows
+    (:math:`EE^T = I`), ``M`` a symmetric positive semidefinite ``r x r`` matrix, ``r < p``.
 
     The patch CNN's Gram :math:`S^T(X^TX)S` has rank at most the input size ``D`` while its
-    side is the number of patch entries ``Kh``; with :math:`X^TX = Q\Lambda Q^T`,
-    :math:`B = \Lambda^{1/2}Q^TS`. Products with ``G`` cost :math:`O(rpK)`, the Lipschitz
-    constant is :math:`\lambda_{\max}(BB^T)` and shifted solves use the Woodbury identity
+    side is the number of patch entries ``Kh``. For a patch selection ``S`` (one 1 per
+    column) :math:`SS^T = \operatorname{diag}(c)`, ``c`` counting the patch entries that
+    read each input, so :math:`E = \operatorname{diag}(c)^{-1/2}S` has orthonormal rows and
+    :math:`M = \operatorname{diag}(c)^{1/2}X^TX\operatorname{diag}(c)^{1/2}`. Everything
+    runs at the cost of the small side: a product :math:`E^T(M(EW))` is a scatter, an
+    ``r x r`` product and a gather; the Lipschitz constant is :math:`\lambda_{\max}(M)`;
+    with the eigendecomposition :math:`M = U\operatorname{diag}(\mu)U^T` (computed once,
+    :attr:`eigen`), a shifted solve is
 
     .. math::
 
-        (B^TB + \rho I)^{-1} = \tfrac1\rho\big(I - B^TU\operatorname{diag}
-        (1/(\mu + \rho))U^TB\big),\qquad BB^T = U\operatorname{diag}(\mu)U^T,
+        (G + \rho I)^{-1}B = \tfrac1\rho\big(B - E^TU\operatorname{diag}
+        (\mu/(\mu + \rho))U^TEB\big),
 
-    so a new ``rho`` costs nothing. ``factor`` may be a callable that builds ``B`` on first
-    need (a shifted solve, or the Lipschitz constant when none is given). ``product``, when
-    given, computes :math:`GW` more cheaply than through ``B``, and ``lipschitz``
-    :math:`\lambda_{\max}(G)`: for the patch CNN, :math:`S^T(X^TX)(SW)` with the sparse
-    selection ``S`` is a tenth of the work of :math:`B^T(BW)`, and accelerated gradient
-    then never needs ``B``.
+    so a new ``rho`` costs nothing.
+
+    Parameters
+    ----------
+    inner : ndarray, shape (r, r)
+        ``M``.
+    compress, expand : callable
+        :math:`W \mapsto EW` (``(p, K)`` to ``(r, K)``) and :math:`V \mapsto E^TV`.
+    corr, yy
+        As for :class:`Quadratic`.
     """
 
-    def __init__(self, factor: np.ndarray | Callable[[], np.ndarray], corr: np.ndarray,
-                 yy: float, product: Callable[[np.ndarray], np.ndarray] | None = None,
-                 lipschitz: float | None = None) -> None:
+    def __init__(self, inner: np.ndarray, compress: Callable[[np.ndarray], np.ndarray],
+                 expand: Callable[[np.ndarray], np.ndarray], corr: np.ndarray,
+                 yy: float) -> None:
         super().__init__(np.zeros(0), corr, yy)
         self.diagonal = False
-        self._make_factor = factor if callable(factor) else lambda: factor
-        self._factor_array: np.ndarray | None = None
-        self._woodbury: tuple[np.ndarray, np.ndarray] | None = None
-        self._product = product
-        self._lipschitz = None if lipschitz is None else max(float(lipschitz), 0.0)
-
-    @property
-    def factor(self) -> np.ndarray:
-        """``B`` (``r x p``, :math:`G = B^TB`), built on first use."""
-        if self._factor_array is None:
-            self._factor_array = np.asarray(self._make_factor(), dtype=float)
-        return self._factor_array
-
-    def _eigen(self) -> tuple[np.ndarray, np.ndarray]:
-        r"""``(mu, U^T B)`` with :math:`BB^T = U\operatorname{diag}(\mu)U^T`."""
-        if self._woodbury is None:
-            B = self.factor
-            mu, U = sla.eigh(B @ B.T, check_finite=False)
-            self._woodbury = (np.maximum(mu, 0.0), U.T @ B)
-        return self._woodbury
+        self.inner = np.asarray(inner, dtype=float)
+        self.compress, self.expand = compress, expand
+        self.inner_eigen = SymmetricEigen(self.inner)  # G's non-zero spectrum, M's
+        self.eigen = self.inner_eigen
 
     @property
     def lipschitz(self) -> float:
         if self._lipschitz is None:
-            self._lipschitz = float(self._eigen()[0].max(initial=0.0))
+            self._lipschitz = max(self.inner_eigen.top if self.inner_eigen.computed
+                                  else top_eigenvalue(self.inner), 0.0)
         return self._lipschitz
 
+    def lipschitz_estimate(self) -> tuple[float, bool]:
+        if self._lipschitz is not None or self.inner_eigen.computed:
+            return self.lipschitz, True
+        v: np.ndarray = np.random.default_rng(0).standard_normal((self.inner.shape[0],))
+        theta = 0.0
+        for _ in range(POWER_STEPS):  # on the small side: G and M share their spectrum
+            norm = float(np.linalg.norm(v))
+            if not norm > 0:
+                break
+            v /= norm
+            w = self.inner @ v
+            theta = float(v @ w)
+            v = w
+        return max(theta, 0.0), False
+
     def gram_apply(self, W: np.ndarray) -> np.ndarray:
-        if self._product is not None:
-            return self._product(W)
-        return self.factor.T @ (self.factor @ W)
+        return self.expand(self.inner @ self.compress(W))
 
     def shifted_solve(self, B: np.ndarray, rho: float) -> np.ndarray:
-        mu, UtB = self._eigen()
-        inner = (UtB @ B) / (mu + rho)[:, None]
-        return (B - UtB.T @ inner) / rho
+        mu, U = self.inner_eigen.values, self.inner_eigen.vectors
+        inner = U @ ((mu / (mu + rho))[:, None] * (U.T @ self.compress(B)))
+        return (B - self.expand(inner)) / rho
+
+    def spectrum(self) -> np.ndarray:
+        """The non-zero part of :math:`G`'s spectrum (that of ``M``)."""
+        return self.inner_eigen.values
 
     def diagonalized(self) -> tuple["Quadratic", np.ndarray | None]:
         raise NotImplementedError("a factored Gram is kept factored")

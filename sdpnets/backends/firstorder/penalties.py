@@ -22,7 +22,13 @@ from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
-import scipy.linalg as sla
+
+from .linalg import (
+    factor_nuclear_norm,
+    singular_values,
+    spectral_norm,
+    threshold_singular_values,
+)
 
 __all__ = ["Penalty", "NuclearNorm", "GroupL2"]
 
@@ -46,19 +52,6 @@ class Penalty(Protocol):
         """:math:`\\Omega^*(H)`."""
 
 
-def _svd(M: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Thin SVD; falls back to the slower but always-converging LAPACK driver. A wide
-    matrix is decomposed through its transpose (faster for the short, wide matrices of
-    patch CNNs)."""
-    if M.shape[0] < M.shape[1]:
-        V, s, Ut = _svd(M.T)
-        return Ut.T, s, V.T
-    try:
-        return np.linalg.svd(M, full_matrices=False)
-    except np.linalg.LinAlgError:  # pragma: no cover - gesdd rarely fails to converge
-        return sla.svd(M, full_matrices=False, lapack_driver="gesvd")
-
-
 class NuclearNorm:
     r""":math:`\Omega(W) = \|\mathcal V(W)\|_*`, the sum of singular values.
 
@@ -76,7 +69,9 @@ class NuclearNorm:
             raise ValueError("give both view and unview, or neither")
         self._view = view
         self._unview = unview
-        self._last: tuple[np.ndarray, float] | None = None  # the last prox and its norm
+        # the last prox output, its factors and (once computed) its nuclear norm
+        self._last: tuple | None = None
+        self._rank: int | None = None  # the last prox's rank (which SVD route to take)
 
     @property
     def left_invariant(self) -> bool:
@@ -89,42 +84,37 @@ class NuclearNorm:
 
     def value(self, W: np.ndarray) -> float:
         if self._last is not None and self._last[0] is W:  # the solvers certify prox outputs
-            return self._last[1]
-        M = self.matrix(W)
-        if min(M.shape) == 1:
-            return float(np.linalg.norm(M))
-        return float(np.sum(np.linalg.svd(M, compute_uv=False)))
+            out, factors, norm = self._last
+            if norm is None:  # computed on first need: a certificate, not every iteration
+                norm = factor_nuclear_norm(*factors)
+                self._last = (out, factors, norm)
+            return norm
+        return float(np.sum(singular_values(self.matrix(W))))
 
     def prox(self, V: np.ndarray, t: float) -> np.ndarray:
-        r"""Singular-value thresholding: :math:`U\max(S - t, 0)V^T` of :math:`\mathcal V(V)`."""
+        r"""Singular-value thresholding: :math:`U\max(S - t, 0)V^T` of :math:`\mathcal V(V)`,
+        through the smaller Gram (:func:`~.linalg.threshold_singular_values`). The result's
+        factors are kept, so that :meth:`value` of it is the nuclear norm computed from its
+        thin factor (exact to round-off, whatever the Gram's accuracy)."""
         M = self.matrix(V)
         if min(M.shape) == 1:
             norm = float(np.linalg.norm(M))
             kept = max(norm - t, 0.0)  # the output's norm
             out = M * (kept / norm) if norm > 0 else np.zeros_like(M)
+            factors = None
         else:
-            U, s, Vt = _svd(M)
-            s = np.maximum(s - t, 0.0)
-            kept = float(s.sum())  # the output's nuclear norm
-            r = int(np.count_nonzero(s))
-            out = (U[:, :r] * s[:r]) @ Vt[:r]
+            A, B, s, exact = threshold_singular_values(M, t, self._rank)
+            self._rank = s.size
+            out = A @ B.T if s.size else np.zeros_like(M)
+            factors, kept = (A, B, s, exact), None
         out = out if self._unview is None else self._unview(out)
         out.flags.writeable = False  # so that the cached value below cannot go stale
-        self._last = (out, kept)
+        self._last = (out, factors, kept)
         return out
 
     def dual_norm(self, H: np.ndarray) -> float:
         """The spectral norm :math:`\\|\\mathcal V(H)\\|_2`."""
-        M = self.matrix(H)
-        if min(M.shape) == 1:
-            return float(np.linalg.norm(M))
-        # the largest eigenvalue of the smaller Gram is accurate to machine precision
-        # relative to itself, and a fraction of an SVD's cost
-        small = M.T @ M if M.shape[0] >= M.shape[1] else M @ M.T
-        k = small.shape[0]
-        top = sla.eigh(small, eigvals_only=True, subset_by_index=[k - 1, k - 1],
-                       check_finite=False)[0]
-        return float(np.sqrt(max(top, 0.0)))
+        return spectral_norm(self.matrix(H))
 
 
 class GroupL2:

@@ -24,8 +24,12 @@ and a solver stops only when :math:`(P - D)/P \le` ``tol`` (:func:`certify_point
 **Algorithms** (:func:`solve_composite`):
 
 * ``"apg"``: accelerated proximal gradient (FISTA, step :math:`1/\lambda_{\max}(G)`) with
-  O'Donoghue-Candes gradient restart. Each iteration costs one product with ``G`` and one
-  prox. Its iteration count grows like :math:`\sqrt{\kappa(G)}`.
+  O'Donoghue-Candes gradient restart. Each iteration costs one product with ``G`` (that of
+  the new point; the extrapolated point's follows by linearity, and the certificate reuses
+  it) and one prox. Its iteration count grows like :math:`\sqrt{\kappa(G)}`. Where
+  :math:`\lambda_{\max}(G)` is not known for free (a dense ``G`` not rotated to its
+  eigenbasis: the circular CNN's), a power-iteration estimate replaces an eigenvalue
+  computation and the step backtracks on the exact descent condition of the quadratic.
 * ``"admm"``: ADMM on :math:`W = Z` with the smooth step :math:`(G + \rho I)^{-1}(C +
   \rho(Z - U))` from a cached Cholesky factor (diagonal in the eigenbasis) and residual
   balancing of :math:`\rho`. Much less sensitive to the conditioning of ``G``.
@@ -33,7 +37,12 @@ and a solver stops only when :math:`(P - D)/P \le` ``tol`` (:func:`certify_point
   :math:`-\nabla f(Z)/\rho`) when APG has not certified the gap after
   :data:`AUTO_SWITCH` iterations *and* the program is diagonal in the eigenbasis of ``G``
   (nuclear norm of ``W`` itself: deep linear FC, pooled CNN), where ADMM's shifted solves
-  are free (the measurements behind the rule: docs/design_notes.md).
+  are free. On a rank-deficient Gram kept factored (the patch CNN's,
+  :class:`~sdpnets.backends.firstorder.datafits.FactoredQuadratic`, where shifted solves are
+  free too) APG hands over after :data:`AUTO_SWITCH_SINGULAR` iterations to ADMM at the
+  penalty's scale :math:`\rho = \beta/\Omega^*(W)` (at the optimum
+  :math:`\Omega^*(\nabla f) = \beta`); residual balancing, which drives :math:`\rho` far off
+  there, is the last resort. The measurements behind these rules: docs/design_notes.md.
 
 When the penalty is invariant under left rotations (nuclear and Euclidean norms of ``W``
 itself) the program is first rotated into the eigenbasis of ``G``, where each iteration
@@ -49,6 +58,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .datafits import FactoredQuadratic, Quadratic
+from .linalg import single_threaded
 from .penalties import Penalty
 
 __all__ = [
@@ -70,6 +80,17 @@ RELAXATION = 1.6
 #: ``method="auto"``: APG iterations before handing over to ADMM.
 AUTO_SWITCH = 150
 
+#: ``method="auto"`` on a factored (rank-deficient) Gram, e.g. the patch CNN's: APG
+#: iterations before handing over to ADMM with ``rho = beta / Omega^*(W)``
+#: (docs/design_notes.md has the measurements behind these three numbers) ...
+AUTO_SWITCH_SINGULAR = 50
+
+#: ... then ADMM iterations at that fixed ``rho``, and at up to SINGULAR_RHO_TRIALS - 1
+#: quarters of it in turn (nearly degenerate programs, where that scale can be far off),
+#: before ADMM with residual balancing.
+AUTO_SWITCH_SINGULAR_ADMM = 500
+SINGULAR_RHO_TRIALS = 4
+
 #: With no iteration cap given, a solve whose certified gap has not halved between
 #: iteration k/2 and k (k >= STALL_AFTER) stops as stalled (status "iteration_limit").
 STALL_AFTER = 2000
@@ -77,6 +98,10 @@ STALL_AFTER = 2000
 #: Iteration cap when the caller gives none (the solver stops on its certified gap first).
 DEFAULT_MAX_ITERS = 50_000
 
+
+#: Accelerated gradient with an estimated Lipschitz constant steps with ``1 / (margin L)``
+#: (and backtracks where even that is too long).
+LIPSCHITZ_MARGIN = 1.1
 
 #: After ``k`` iterations the certificate is evaluated again after ``k // CHECK_SPACING``
 #: more (or ``check_every``, whichever is larger): a fixed interval would spend a large
@@ -185,7 +210,8 @@ class _Stopper:
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
 
-    def check(self, k: int, W: np.ndarray, force: bool = False) -> str | None:
+    def check(self, k: int, W: np.ndarray, GW: np.ndarray | None = None,
+              force: bool = False) -> str | None:
         """``None`` to go on, else the final status."""
         limit = None
         if k >= self.max_iters:
@@ -197,7 +223,7 @@ class _Stopper:
         # a certificate costs a few iterations' work: every check_every iterations at
         # first, then every tenth of the iterations so far (at most 10% overshoot)
         self.next_check = k + max(self.check_every, k // CHECK_SPACING)
-        cert = certify_point(self.problem, W)
+        cert = certify_point(self.problem, W, GW)
         self.lower = max(self.lower, cert.lower)
         if self.lower > cert.lower:  # an earlier dual point was better: keep its bound
             gap = max(cert.upper - self.lower, 0.0)
@@ -218,22 +244,53 @@ class _Stopper:
         return limit
 
 
+def _dot(A: np.ndarray, B: np.ndarray) -> float:
+    r""":math:`\langle A, B\rangle` by a BLAS dot (``np.sum(A * B)`` allocates and costs
+    several times more on the small arrays of the iterations)."""
+    return float(A.reshape(-1) @ B.reshape(-1))
+
+
 def _apg(problem: Composite, W: np.ndarray, stop: _Stopper) -> tuple[str, int, float | None]:
+    r"""Accelerated proximal gradient with gradient restart. One product with ``G`` per
+    iteration, that of the new point: the extrapolated point's product follows by linearity
+    and the certificate reuses it. With an estimated Lipschitz constant (no eigenvalue
+    computation) the step backtracks on the quadratic's exact descent condition
+    :math:`\langle D, GD\rangle \le L\|D\|^2` (Beck and Teboulle's), checked from the
+    products already at hand."""
     f, pen, beta = problem.datafit, problem.penalty, problem.beta
-    L = max(f.lipschitz, 1e-300)
-    step = 1.0 / L
-    Yk, t, k = W.copy(), 1.0, 0
-    status = stop.check(0, W, force=True)
+    L, exact = f.lipschitz_estimate()
+    if not exact:
+        L *= LIPSCHITZ_MARGIN
+    L = max(L, 1e-300)
+    GW = f.gram_apply(W)
+    Yk, GY, t, k = W, GW, 1.0, 0
+    status = stop.check(0, W, GW, force=True)
     while status is None:
         k += 1
-        grad = f.gram_apply(Yk) - f.corr
-        W_new = pen.prox(Yk - step * grad, beta * step)
-        if np.sum((Yk - W_new) * (W_new - W)) > 0:  # momentum points uphill: restart
+        while True:
+            step = 1.0 / L
+            W_new = pen.prox(Yk - step * (GY - f.corr), beta * step)
+            GW_new = f.gram_apply(W_new)
+            if exact:
+                break
+            D = (W_new - Yk).reshape(-1)
+            dd = float(D @ D)
+            if not dd > 0 or float(D @ (GW_new - GY).reshape(-1)) <= L * dd:
+                break
+            # apparently too long a step: the exact Rayleigh quotient of D decides (the
+            # difference of products above carries round-off when D is tiny)
+            rq = float(D @ f.gram_apply(D.reshape(W_new.shape)).reshape(-1)) / dd
+            if rq <= L:
+                break
+            L = LIPSCHITZ_MARGIN * rq
+        if _dot(Yk - W_new, W_new - W) > 0:  # momentum points uphill: restart
             t = 1.0
         t_new = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
-        Yk = W_new + ((t - 1.0) / t_new) * (W_new - W)
-        W, t = W_new, t_new
-        status = stop.check(k, W)
+        m = (t - 1.0) / t_new
+        Yk = W_new + m * (W_new - W)
+        GY = GW_new + m * (GW_new - GW)
+        W, GW, t = W_new, GW_new, t_new
+        status = stop.check(k, W, GW)
     return status, k, None
 
 
@@ -242,9 +299,9 @@ def _initial_rho(f: Quadratic) -> float:
         lam = f.gram
     elif f.gram.ndim == 2:
         lam = np.diag(f.gram)  # a cheap proxy for the spectrum's scale
-    else:  # factored
+    else:  # factored: the non-zero spectrum
         assert isinstance(f, FactoredQuadratic)
-        lam = np.sum(f.factor**2, axis=0)
+        lam = f.spectrum()
     top = float(lam.max(initial=0.0))
     if top <= 0:
         return 1.0
@@ -252,8 +309,9 @@ def _initial_rho(f: Quadratic) -> float:
     return math.sqrt(top * float(np.exp(np.mean(np.log(positive)))))
 
 
-def _admm(problem: Composite, Z: np.ndarray, stop: _Stopper, rho: float | None, first: int = 0
-          ) -> tuple[str, int, float | None]:
+def _admm(problem: Composite, Z: np.ndarray, stop: _Stopper, rho: float | None, first: int = 0,
+          balance: bool = True) -> tuple[str, int, float | None]:
+    """ADMM from ``Z``; ``balance``: residual balancing of ``rho`` (else ``rho`` stays)."""
     f, pen, beta = problem.datafit, problem.penalty, problem.beta
     rho = _initial_rho(f) if rho is None else float(rho)
     # the scaled dual variable at the optimum is -grad f(Z*) / rho: start from Z's
@@ -269,7 +327,7 @@ def _admm(problem: Composite, Z: np.ndarray, stop: _Stopper, rho: float | None, 
         Z_old = Z
         Z = pen.prox(W + U, beta / rho)
         U += W - Z
-        if k % adapt_every == 0:
+        if balance and k % adapt_every == 0:
             r = float(np.linalg.norm(W - Z))
             s = rho * float(np.linalg.norm(Z - Z_old))
             if r > 10.0 * s:
@@ -318,6 +376,13 @@ def solve_composite(
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     start = time.perf_counter()
+    with single_threaded(max(problem.datafit.shape)):  # small dense algebra only (.linalg)
+        return _solve(problem, W0, start, tol, max_iters, time_limit, method, rho,
+                      check_every, rotate)
+
+
+def _solve(problem, W0, start, tol, max_iters, time_limit, method, rho, check_every,
+           rotate) -> FirstOrderResult:
     f0 = problem.datafit
     W = np.zeros(f0.shape) if W0 is None else np.array(W0, dtype=float).reshape(f0.shape)
     if rotate is None:
@@ -337,8 +402,11 @@ def solve_composite(
         # APG has not certified the gap after AUTO_SWITCH iterations (ill-conditioned data).
         # Elsewhere hand over only when APG stalls. ADMM starts from APG's best point.
         cap, stall_on = stop.max_iters, stop.detect_stall
+        singular = isinstance(work.datafit, FactoredQuadratic)
         if work.datafit.diagonal:
             stop.max_iters = min(cap, AUTO_SWITCH)
+        elif singular:
+            stop.max_iters = min(cap, AUTO_SWITCH_SINGULAR)
         stop.detect_stall = True
         status, k, rho_out = _apg(work, W, stop)
         name = "apg"
@@ -346,7 +414,28 @@ def solve_composite(
             assert stop.best is not None
             stop.max_iters, stop.detect_stall = cap, stall_on
             stop.new_phase(k)
-            status, k, rho_out = _admm(work, stop.best[1], stop, rho, first=k)
+            Z0 = stop.best[1]
+            scale = problem.penalty.dual_norm(Z0) if singular and rho is None else 0.0
+            if scale > 0:
+                # G has a null space (the patch map's): ADMM at the penalty's scale,
+                # beta / Omega^*(Z) (Omega^*(grad f(Z*)) = beta), held fixed; where that
+                # has not certified within AUTO_SWITCH_SINGULAR_ADMM iterations (nearly
+                # degenerate programs), ADMM with residual balancing from its best point
+                trial = problem.beta / scale
+                for _ in range(SINGULAR_RHO_TRIALS):
+                    stop.max_iters = min(cap, k + AUTO_SWITCH_SINGULAR_ADMM)
+                    status, k, rho_out = _admm(work, stop.best[1], stop, trial, first=k,
+                                               balance=False)
+                    if status != "iteration_limit" or k >= cap:
+                        break
+                    stop.new_phase(k)
+                    trial /= 4.0
+                if status == "iteration_limit" and k < cap:
+                    stop.max_iters = cap
+                    stop.new_phase(k)
+                    status, k, rho_out = _admm(work, stop.best[1], stop, None, first=k)
+            else:
+                status, k, rho_out = _admm(work, Z0, stop, rho, first=k)
             name = "apg+admm"
     elif method == "apg":
         status, k, rho_out = _apg(work, W, stop)

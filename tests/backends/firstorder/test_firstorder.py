@@ -289,13 +289,19 @@ def test_solver_zero_data_gives_zero_solution():
     assert out.status == "optimal" and np.all(out.W == 0) and out.certificate.upper == 0.0
 
 
-@pytest.mark.parametrize("image, kernel", [((8, 8), 3), ((7, 9), (3, 2))])
-def test_patch_cnn_factored_gram_matches_the_dense_one(rng, image, kernel):
-    # the patch CNN's Gram S^T (X^T X) S is kept factored; its products go through the
-    # sparse selection, its Lipschitz constant through S S^T = diag: all must be the dense G's
-    X = rng.standard_normal((40, 1) + image)
-    y = rng.standard_normal(40)
-    prog = sn.ConvexLinearCNN(X, y, 1.0, kernel_size=kernel)
+@pytest.mark.parametrize("shape, kernel, stride, padding, outputs", [
+    ((1, 8, 8), 3, 1, 0, 1),
+    ((1, 7, 9), (3, 2), 1, 0, 1),
+    ((1, 6, 6), 3, 2, 1, 2),  # stride and padding: entries reading padding, inputs never read
+    ((3, 12), 4, 1, 2, 3),  # channels, 1-D, vector output
+])
+def test_patch_cnn_factored_gram_matches_the_dense_one(rng, shape, kernel, stride, padding, outputs):
+    # the patch CNN's Gram S^T (X^T X) S is kept compressed, E^T M E with orthonormal rows
+    # E: products, the Lipschitz constant (exact, and the power estimate below it) and the
+    # shifted solves must all be the dense G's
+    X = rng.standard_normal((40,) + shape)
+    y = rng.standard_normal((40, outputs))
+    prog = sn.ConvexLinearCNN(X, y, 1.0, kernel_size=kernel, stride=stride, padding=padding)
     f, _ = prog._composite_parts()
     assert isinstance(f, FactoredQuadratic)
     S = prog.selection().toarray()
@@ -303,19 +309,84 @@ def test_patch_cnn_factored_gram_matches_the_dense_one(rng, image, kernel):
     G = S.T @ (flat.T @ flat) @ S
     W = rng.standard_normal(f.shape)
     np.testing.assert_allclose(f.gram_apply(W), G @ W, rtol=1e-10, atol=1e-10 * np.abs(G @ W).max())
-    assert f.lipschitz == pytest.approx(np.linalg.eigvalsh(G)[-1], rel=1e-10)
-    B = f.factor  # built on demand: G = B^T B
-    np.testing.assert_allclose(B.T @ B, G, atol=1e-9 * np.abs(G).max())
-    rho = 0.7
-    np.testing.assert_allclose(f.shifted_solve(W, rho), np.linalg.solve(G + rho * np.eye(len(G)), W),
-                               rtol=1e-8, atol=1e-10)
-    # the same Gram given as a plain factor array: products, Lipschitz constant and solves
-    # through B itself
-    plain = FactoredQuadratic(np.array(B), f.corr, f.yy)
-    np.testing.assert_allclose(plain.gram_apply(W), G @ W, rtol=1e-10, atol=1e-10 * np.abs(G @ W).max())
-    assert plain.lipschitz == pytest.approx(np.linalg.eigvalsh(G)[-1], rel=1e-10)
-    np.testing.assert_allclose(plain.shifted_solve(W, rho), np.linalg.solve(G + rho * np.eye(len(G)), W),
-                               rtol=1e-8, atol=1e-10)
+    E = f.compress(np.eye(G.shape[0]))
+    np.testing.assert_allclose(E @ E.T, np.eye(E.shape[0]), atol=1e-12)
+    top = np.linalg.eigvalsh(G)[-1]
+    estimate, exact = f.lipschitz_estimate()
+    assert not exact and estimate <= top * (1 + 1e-12) and estimate >= 0.5 * top
+    assert f.lipschitz == pytest.approx(top, rel=1e-10)
+    for rho in (0.7, 1e-3 * top, 10 * top):
+        np.testing.assert_allclose(f.shifted_solve(W, rho),
+                                   np.linalg.solve(G + rho * np.eye(len(G)), W),
+                                   rtol=1e-8, atol=1e-10 * np.abs(W).max() / rho)
+    # the eigendecomposition behind the solves is M's, computed once
+    assert f.eigen.computed and f.spectrum().size == E.shape[0]
+
+
+def test_accelerated_gradient_backtracks_from_a_low_lipschitz_estimate(rng, monkeypatch):
+    """A dense G (circular CNN) gets a power-iteration estimate of lambda_max; where it is
+    too low, the step backtracks on the exact descent condition: same certified optimum."""
+    import sdpnets.backends.firstorder.datafits as datafits
+
+    S = rng.standard_normal((60, 16))
+    s = S[:, 2] - 0.5 * S[:, 7] + 0.1 * rng.standard_normal(60)
+    reference = sn.ConvexCircularCNN(S, s, 2.0).solve(backend="clarabel", tol=1e-10).objective
+    monkeypatch.setattr(datafits, "POWER_STEPS", 1)  # one step: far below lambda_max
+    prog = sn.ConvexCircularCNN(S, s, 2.0)
+    f = prog.composite().datafit
+    estimate, exact = f.lipschitz_estimate()
+    assert not exact and estimate < 0.9 * np.linalg.eigvalsh(f.gram)[-1]
+    out = solve_composite(prog.composite(), tol=1e-10, method="apg")
+    assert out.status == "optimal"
+    assert out.certificate.upper == pytest.approx(reference, rel=1e-7)
+    assert out.certificate.lower <= reference * (1 + 1e-9)
+
+
+def test_one_eigendecomposition_serves_solver_certificate_and_recovery(rng, monkeypatch):
+    """Deep linear FC: the eigenbasis of the solver, the Lipschitz constant and the recovery's
+    data scale all read one eigendecomposition of X^T X; no SVD of the d x d Gram."""
+    import scipy.linalg
+
+    X, Y = _fc(rng, n=80, d=12, K=5)
+    d = X.shape[1]
+    calls = []
+    eigh = scipy.linalg.eigh
+
+    def counting(a, *args, **kwargs):
+        if np.shape(a) == (d, d):
+            calls.append(kwargs.get("subset_by_index"))
+        return eigh(a, *args, **kwargs)
+
+    monkeypatch.setattr(scipy.linalg, "eigh", counting)
+    prog = sn.ConvexLinearFC(X, Y, 2.0)
+    res = prog.solve(backend="firstorder", tol=1e-10)
+    assert res.status == "optimal"
+    prog.network()
+    assert calls == [None]  # one full decomposition, no separate top eigenvalue
+    reference = sn.ConvexLinearFC(X, Y, 2.0).solve(backend="clarabel", tol=1e-10).objective
+    assert res.objective == pytest.approx(reference, rel=1e-7)
+
+
+def test_certificate_equals_the_dense_computation(rng):
+    """certify_point from the statistics is the textbook certificate computed on the data:
+    residual R = Y - XW scaled by min(<R, Y>/||R||^2, beta/||X^T R||_2), dual value
+    <V, Y> - ||V||^2/2, upper bound from a full SVD."""
+    X, Y = _fc(rng, n=60, d=9, K=6)
+    X = X * np.logspace(0, -5, X.shape[1])  # ill-conditioned columns
+    beta = 0.7
+    G, C, yy = gram_statistics(X, Y)
+    problem = Composite(Quadratic(G, C, yy), NuclearNorm(), beta)
+    for scale in (0.0, 0.01, 1.0, 30.0):
+        W = scale * rng.standard_normal(C.shape)
+        W[:, -1] = 0.0  # rank-deficient
+        cert = certify_point(problem, W)
+        R = Y - X @ W
+        upper = 0.5 * np.sum(R * R) + beta * np.linalg.svd(W, compute_uv=False).sum()
+        s = min(max(np.sum(R * Y) / np.sum(R * R), 0.0), beta / np.linalg.norm(X.T @ R, 2))
+        lower = s * np.sum(R * Y) - 0.5 * s * s * np.sum(R * R)
+        assert cert.upper == pytest.approx(upper, rel=1e-11)
+        assert cert.lower == pytest.approx(lower, rel=1e-9, abs=1e-9 * upper)
+        assert cert.scale == pytest.approx(s, rel=1e-10)
 
 
 @pytest.mark.parametrize("shape", [(30, 7), (7, 30), (12, 12), (30, 1)])
