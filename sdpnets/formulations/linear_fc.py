@@ -35,7 +35,7 @@ from .._validate import (
 )
 from ..backends import get_backend
 from ..backends.firstorder import NuclearNorm, Quadratic, gram_statistics
-from ..backends.firstorder.linalg import spectral_norm
+from ..backends.firstorder.linalg import single_threaded, spectral_norm
 from ..certificates import BETA_MAX_FAMILIES, certify
 from ..errors import InvalidInputError, NonConvexFormulationError, ProblemTooLargeError
 from ..features.statistics import materialize
@@ -47,7 +47,8 @@ from .base import ConvexProgram
 from .composite import CompositeLeastSquares
 from .least_squares import reduce_least_squares
 
-__all__ = ["ConvexLinearFC", "linear_fc_beta_max", "ridge_path_search", "ridge_path_beta_max"]
+__all__ = ["ConvexLinearFC", "linear_fc_beta_max", "ridge_path_search", "ridge_path_beta_max",
+           "ridge_spectrum"]
 
 #: Intervals the ridge-path lower bound refines per round, and the largest grid it keeps
 #: (grid points times rank of X): together they bound its memory and time.
@@ -451,9 +452,36 @@ BETA_MAX_FAMILIES["linear_fc"] = linear_fc_beta_max
 # --- docs/linear_fc.md section 1d: exact search along the ridge path ---------------------------
 
 
+def ridge_spectrum(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    r"""``(sigma, b, Vt, y_perp)``: the singular values of ``X`` above ``1e-12`` times the
+    largest, ``y``'s coordinates :math:`b = U^Ty` in the left singular basis, the right
+    singular vectors and :math:`\|y - UU^Ty\|^2`, computed once for every search along
+    the ridge path of the same data.
+
+    By a thin QR :math:`X = QR` and the SVD of the ``d x d`` factor
+    :math:`R = U_R\Sigma V^T`: :math:`U = QU_R`, never formed. ``y_perp`` is the residual
+    of the projection itself plus the squares of its coordinates along dropped singular
+    directions, without the cancellation of :math:`\|y\|^2 - \|b\|^2`.
+    Both factorizations run on one BLAS thread
+    (:func:`~sdpnets.backends.firstorder.linalg.single_threaded`: LAPACK's QR gains little
+    from a second thread and loses much on a busy machine, docs/design_notes.md)."""
+    with single_threaded():
+        Q, R = np.linalg.qr(X, mode="reduced")
+        qy = Q.T @ y
+        perp = y - Q @ qy
+        U, sigma, Vt = np.linalg.svd(R, full_matrices=False)
+    keep = sigma > sigma.max(initial=0.0) * 1e-12
+    # Q spans more than the range of a rank-deficient X: y's coordinates along the
+    # dropped singular directions belong to the part no z can fit
+    coords = U.T @ qy
+    dropped = coords[~keep]
+    return sigma[keep], coords[keep], Vt[keep], float(perp @ perp) + float(dropped @ dropped)
+
+
 def ridge_path_search(
     X: np.ndarray, y: np.ndarray, beta: float, depth: int, tol: float = 1e-10,
     grid: int = 4000, max_rounds: int = 60,
+    spectrum: tuple[np.ndarray, np.ndarray, np.ndarray, float] | None = None,
 ) -> tuple[np.ndarray, float, float]:
     r"""Global minimum of :math:`g(z) = \tfrac12\|Xz-y\|^2 + \tfrac{\beta L}{2}\|z\|^{2/L}`.
 
@@ -478,13 +506,9 @@ def ridge_path_search(
     """
     L = depth
     coef = 0.5 * beta * L
-    U, sigma, Vt = np.linalg.svd(X, full_matrices=False)
-    keep = sigma > sigma.max(initial=0.0) * 1e-12
-    U, sigma, Vt = U[:, keep], sigma[keep], Vt[keep]
-    b = U.T @ y  # y's coordinates in the range of X
+    sigma, b, Vt, y_perp = ridge_spectrum(X, y) if spectrum is None else spectrum
     evals = sigma**2
     c = sigma * b  # X^T y in the right singular basis
-    y_perp = float(np.sum((y - U @ b) ** 2))  # part of y no z can fit
     cnorm = float(np.linalg.norm(c))
     zero_value = 0.5 * float(y @ y)
     if cnorm == 0.0:
@@ -571,9 +595,10 @@ def ridge_path_beta_max(X: np.ndarray, y: np.ndarray, depth: int, rtol: float = 
     optimum jumps from zero to a non-zero network.
     """
     zero_value = 0.5 * float(y @ y)
+    spectrum = ridge_spectrum(X, y)  # one decomposition for every step of the bisection
 
     def zero_is_optimal(beta: float) -> bool:
-        _, value, _ = ridge_path_search(X, y, beta, depth, tol=1.0)
+        _, value, _ = ridge_path_search(X, y, beta, depth, tol=1.0, spectrum=spectrum)
         return value >= zero_value
 
     scale = float(np.linalg.norm(X.T @ y))

@@ -709,3 +709,36 @@ def test_1d_lower_bound_is_an_interval_bound_not_the_value(scalar_data, depth):
     _, value, lower = ridge_path_search(X, y, beta, depth, tol=1e-10)
     assert ref * (1 - 1e-9) <= value
     assert ref * (1 - 1e-9) <= lower <= ref * (1 + 1e-12)
+
+
+def test_ridge_spectrum_is_the_svd_of_the_data(rng):
+    """The ridge path's decomposition (QR, then the SVD of R) against the SVD of X, on
+    rank-deficient data; y's part outside the range of X without cancellation."""
+    from sdpnets.formulations.linear_fc import ridge_spectrum
+
+    X = rng.standard_normal((40, 6)) @ np.diag([1.0, 1e-3, 1e-6, 1.0, 0.0, 2.0])
+    y = X @ rng.standard_normal(6) + 1e-9 * rng.standard_normal(40)
+    sigma, b, Vt, y_perp = ridge_spectrum(X, y)
+    U, s, Wt = np.linalg.svd(X, full_matrices=False)
+    keep = s > 1e-12 * s[0]
+    np.testing.assert_allclose(sigma, s[keep], rtol=1e-12)
+    np.testing.assert_allclose(np.abs(b), np.abs(U[:, keep].T @ y), rtol=1e-8, atol=1e-14)
+    np.testing.assert_allclose(np.abs(Vt @ Wt[keep].T), np.eye(keep.sum()), atol=1e-8)
+    residual = y - U[:, keep] @ (U[:, keep].T @ y)
+    assert y_perp == pytest.approx(residual @ residual, rel=1e-6)
+
+
+def test_ridge_path_beta_max_decomposes_the_data_once(rng, monkeypatch):
+    import sdpnets.formulations.linear_fc as linear_fc
+
+    X = rng.standard_normal((30, 5))
+    y = X @ rng.standard_normal(5) + 0.1 * rng.standard_normal(30)
+    calls = []
+    original = linear_fc.ridge_spectrum
+    monkeypatch.setattr(linear_fc, "ridge_spectrum", lambda *a: calls.append(1) or original(*a))
+    bmax = linear_fc.ridge_path_beta_max(X, y, 3)
+    assert len(calls) == 1
+    # the threshold: zero is optimal just above it, not just below
+    for factor, zero in ((1 + 1e-6, True), (1 - 1e-3, False)):
+        _, value, _ = linear_fc.ridge_path_search(X, y, factor * bmax, 3, tol=1e-12)
+        assert (value >= 0.5 * y @ y * (1 - 1e-12)) == zero
