@@ -180,12 +180,16 @@ def _small_gram(M: np.ndarray) -> tuple[np.ndarray, bool]:
 
 
 def spectral_norm(M: np.ndarray) -> float:
-    r""":math:`\|M\|_2 = \sqrt{\lambda_{\max}}` of the smaller Gram; relative accuracy of
-    the order of machine precision (the largest eigenvalue of a Gram is accurate relative
-    to itself)."""
+    r""":math:`\|M\|_2` from :math:`\sqrt{\lambda_{\max}}` of the smaller Gram, rounded up
+    by the Gram's round-off bound, :math:`(1 + \tfrac12` :data:`GRAM_ROUNDOFF`
+    :math:`\max(p, K)\,\epsilon)`, so that it does not fall below the norm: dual points
+    scaled by it stay feasible, and a certificate's lower bound never exceeds the optimum
+    by round-off (the largest eigenvalue of a Gram is accurate relative to itself, so this
+    is still within a few hundred ``eps`` of the norm at the sizes sdpnets sees)."""
     if min(M.shape) == 1:
         return float(np.linalg.norm(M))
-    return float(np.sqrt(max(top_eigenvalue(_small_gram(M)[0]), 0.0)))
+    top = max(top_eigenvalue(_small_gram(M)[0]), 0.0)
+    return float(np.sqrt(top)) * (1.0 + 0.5 * GRAM_ROUNDOFF * max(M.shape) * _EPS)
 
 
 def singular_values(M: np.ndarray) -> np.ndarray:

@@ -143,3 +143,13 @@ def test_single_threaded_without_threadpoolctl_leaves_threads_alone(rng, monkeyp
     res = sn.ConvexLinearFC(X, Y, 5.0).solve(backend="firstorder", tol=1e-9)
     assert reference.status == res.status == "optimal"
     assert res.objective == pytest.approx(reference.objective, rel=1e-8)
+
+
+def test_spectral_norm_is_not_below_the_norm(rng):
+    """Rounded up by the Gram's round-off bound: never below the largest singular value
+    (a dual point scaled by it stays feasible), and within 1e-12 of it."""
+    for _ in range(300):
+        p, K = rng.integers(2, 80, size=2)
+        M = rng.standard_normal((p, K)) * 10.0 ** rng.uniform(-8, 8)
+        s = np.linalg.svd(M, compute_uv=False)[0]
+        assert s <= spectral_norm(M) <= s * (1 + 1e-12)
