@@ -246,14 +246,14 @@ class ConvexLinearCNN(CompositeLeastSquares, ConvexProgram):
 
     def firstorder_memory(self) -> int:
         r"""Bytes of the first-order solve. With more patch entries ``p`` than inputs ``D``
-        the Gram is kept factored (:meth:`_composite_parts`): no ``p x p`` matrix, but the
-        ``D x p`` factor ``B`` and ``U^TB`` of ADMM's Woodbury solves, four ``D x D``
-        matrices (:math:`X^TX`, its eigenvectors, :math:`BB^T` and its eigenvectors) and
-        the iterates: :math:`8\,(2Dp + 4D^2 + 24pK)`. Otherwise the dense Gram's
+        the Gram is kept compressed, :math:`E^TME` (:meth:`_composite_parts`): no ``p x p``
+        or ``D x p`` matrix, but four ``D x D`` ones (:math:`X^TX`, ``M``, its
+        eigenvectors and a product's temporary) and the iterates:
+        :math:`8\,(4D^2 + 24pK)`. Otherwise the dense Gram's
         :meth:`CompositeLeastSquares.firstorder_memory`."""
         D, p, K = self._firstorder_sizes()
         if p > D:
-            return int(8 * (2 * D * p + 4 * D * D + 24 * p * K))
+            return int(8 * (4 * D * D + 24 * p * K))
         return super().firstorder_memory()
 
     def _composite_parts(self):

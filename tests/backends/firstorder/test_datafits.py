@@ -1,7 +1,7 @@
 """Least-squares datafits against dense linear algebra on the data itself (issue 26).
 
 :class:`Quadratic` and :class:`FactoredQuadratic` know ``A`` only through statistics (or a
-factor ``B`` with :math:`G = B^TB`); every quantity they give is checked against the same
+compression :math:`G = E^TME`, built here from a factor ``B`` with :math:`G = B^TB`); every quantity they give is checked against the same
 quantity computed from ``A`` directly: the value :math:`\\tfrac12\\|AW - Y\\|^2`, the
 gradient, the residual terms, :math:`\\lambda_{\\max}(A^TA)`, and the shifted solves
 :math:`(G + \\rho I)^{-1}B` by ``numpy.linalg.solve`` on the dense shifted Gram, including
@@ -117,6 +117,15 @@ def test_shifted_solve_after_a_change_of_rho_and_back():
 # --- the factored Gram: products, Lipschitz constant and the Woodbury shifted solve -----------
 
 
+def _compressed(Bf, C, yy, calls=None):
+    """:class:`FactoredQuadratic` of :math:`G = B^TB` (``B``: ``r x p``) as :math:`E^TME`:
+    :math:`B^T = QR` gives orthonormal rows :math:`E = Q^T` and :math:`M = RR^T`."""
+    Q, R = np.linalg.qr(Bf.T)
+    log = calls if calls is not None else []
+    return FactoredQuadratic(R @ R.T, lambda W: log.append("compress") or Q.T @ W,
+                             lambda V: log.append("expand") or Q @ V, C, yy)
+
+
 SPECTRA = {
     "zero eigenvalues": [3.0, 1.0, 0.0, 0.0],
     "tiny eigenvalues": [2.0, 0.5, 1e-4, 1e-7],
@@ -141,7 +150,7 @@ def test_factored_shifted_solve_matches_the_dense_one(spectrum, rho):
     G = Bf.T @ Bf
     C = rng.standard_normal((p, K))
     rhs = rng.standard_normal((p, K))
-    fq = FactoredQuadratic(Bf, C, 1.0)
+    fq = _compressed(Bf, C, 1.0)
     expected = _dense_shifted(G, rhs, rho)
     _close(fq.shifted_solve(rhs, rho), expected, 1e-8)
     _close(fq.shifted_solve(rhs, 2 * rho), _dense_shifted(G, rhs, 2 * rho), 1e-8)
@@ -168,7 +177,7 @@ def test_factored_gram_agrees_with_the_dense_gram(seed, r, extra, log_eigs, log_
     G = Bf.T @ Bf
     C, rhs = rng.standard_normal((p, 2)), rng.standard_normal((p, 2))
     rho = 10.0**log_rho
-    fq = FactoredQuadratic(lambda: Bf, C, 3.0)  # built on first need
+    fq = _compressed(Bf, C, 3.0)
     _close(fq.shifted_solve(rhs, rho), _dense_shifted(G, rhs, rho), 1e-7)
     assert fq.lipschitz == pytest.approx(eigs.max(), rel=1e-9, abs=1e-13)
     W = rng.standard_normal((p, 2))
@@ -179,24 +188,22 @@ def test_factored_gram_agrees_with_the_dense_gram(seed, r, extra, log_eigs, log_
     assert ry == pytest.approx(dense.residual_terms(W, dense.gram_apply(W))[1], rel=1e-12)
 
 
-def test_factored_gram_uses_the_given_product_and_lipschitz_constant():
+def test_factored_gram_works_on_the_small_side():
+    """The Lipschitz constant (exact, and the power estimate below it) from ``M`` alone,
+    never through ``E``; products through ``E`` and ``M``; no eigenbasis rotation."""
     rng = np.random.default_rng(4)
     Bf = rng.standard_normal((3, 6))
     G = Bf.T @ Bf
     calls = []
-
-    def product(W):
-        calls.append(1)
-        return G @ W
-
-    def never():
-        raise AssertionError("the factor was built although a product and a constant were given")
-
-    fq = FactoredQuadratic(never, rng.standard_normal((6, 1)), 1.0, product=product,
-                           lipschitz=float(np.linalg.eigvalsh(G)[-1]))
+    fq = _compressed(Bf, rng.standard_normal((6, 1)), 1.0, calls)
+    top = float(np.linalg.eigvalsh(G)[-1])
+    estimate, exact = fq.lipschitz_estimate()
+    assert not exact and 0.5 * top <= estimate <= top * (1 + 1e-12)
+    assert fq.lipschitz == pytest.approx(top, rel=1e-12)
+    assert calls == []
     W = rng.standard_normal((6, 1))
     _close(fq.gram_apply(W), G @ W, 1e-12)
-    assert calls and fq.lipschitz == pytest.approx(np.linalg.eigvalsh(G)[-1], rel=1e-12)
+    assert calls == ["compress", "expand"]
     with pytest.raises(NotImplementedError, match="factored"):
         fq.diagonalized()
 

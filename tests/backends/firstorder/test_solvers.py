@@ -64,7 +64,11 @@ def _reference(A, Y, beta, expr) -> float:
 
 def _composite(A, Y, pen, beta, factored=False):
     G, C, yy = gram_statistics(A, Y)
-    datafit = FactoredQuadratic(A, C, yy) if factored else Quadratic(G, C, yy)
+    if factored:  # G = A^T A kept compressed: A^T = QR, G = Q (R R^T) Q^T
+        Q, R = np.linalg.qr(A.T)
+        datafit: Quadratic = FactoredQuadratic(R @ R.T, lambda W: Q.T @ W, lambda V: Q @ V, C, yy)
+    else:
+        datafit = Quadratic(G, C, yy)
     return Composite(datafit, pen, beta)
 
 
@@ -123,7 +127,7 @@ def test_a_factored_gram_reaches_the_same_optimum():
     A, Y, pen, expr = _instance(5, "group", n=4, p=6)  # rank 4 < 6: G = A^T A singular
     beta = 0.1 * pen.dual_norm(A.T @ Y)
     opt = _reference(A, Y, beta, expr)
-    for method in ("apg", "admm"):
+    for method in ("apg", "admm", "auto"):
         out = solve_composite(_composite(A, Y, pen, beta, factored=True), tol=1e-9,
                               method=method)
         assert out.status == "optimal"
