@@ -413,6 +413,32 @@ def test_failure_never_reports_a_stale_optimal_word(data, monkeypatch):
     assert res.status == "error" and "Solved" not in res.message
 
 
+def test_clarabel_keeps_its_cached_solver_only_to_warm_start(data, monkeypatch):
+    """cvxpy caches the Clarabel solver of the last solve. A solve that is not warm
+    started must not see it: a crash would otherwise report the earlier solve's word (here
+    the ``MaxIterations`` of a real limited solve) as its own. A warm start needs it."""
+    X, Y = data
+    prog = sn.ConvexLinearFC(X, Y, 1.0)
+    first = prog.solve(backend="clarabel", max_iters=2)
+    assert first.status == "iteration_limit" and "MaxIterations" in first.message
+    assert "CLARABEL" in prog.problem._solver_cache
+    seen = []
+
+    def fail(self, *args, **kwargs):
+        seen.append((kwargs.get("warm_start"), "CLARABEL" in self._solver_cache))
+        raise cp.error.SolverError("simulated crash")
+
+    monkeypatch.setattr(cp.Problem, "solve", fail)
+    res = get_backend("clarabel").solve(prog.problem)
+    assert res.status == "error" and "MaxIterations" not in res.message
+    assert seen == [(False, False)]
+    monkeypatch.undo()
+    prog.solve(backend="clarabel", max_iters=2)  # the cache holds a solver again
+    monkeypatch.setattr(cp.Problem, "solve", fail)
+    get_backend("clarabel").solve(prog.problem, warm_start=True)
+    assert seen[-1] == (True, True)
+
+
 def _stub_problem(status, iters, solve_time):
     from types import SimpleNamespace
 
