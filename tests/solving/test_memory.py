@@ -169,6 +169,18 @@ def test_auto_never_picks_a_backend_that_does_not_fit():
         choose_backend(prog, ClarabelBackend(), auto=False, memory_limit=limit)
 
 
+def test_a_prediction_equal_to_the_budget_fits():
+    """The rule is "predicted peak at most the budget", for the backend asked for and for
+    each one auto falls back to: a budget of exactly SCS's estimate lets auto take SCS."""
+    prog = _fc(100, 20, 8)
+    prog.problem  # built: what the build holds is no longer charged
+    scs = estimate(prog, SCSBackend()).total
+    assert estimate(prog, ClarabelBackend()).total > scs
+    assert fits("scs", prog, scs) and not fits("scs", prog, scs - 1)
+    assert choose_backend(prog, SCSBackend(), auto=False, memory_limit=scs).name == "scs"
+    assert choose_backend(prog, ClarabelBackend(), auto=True, memory_limit=scs).name == "scs"
+
+
 def test_auto_on_a_relu_program_refuses_when_nothing_fits(no_solver):
     prog = _relu(300, 20, 100)
     with pytest.raises(sn.ProblemTooLargeError, match="No backend is predicted to fit"):
