@@ -742,3 +742,20 @@ def test_ridge_path_beta_max_decomposes_the_data_once(rng, monkeypatch):
     for factor, zero in ((1 + 1e-6, True), (1 - 1e-3, False)):
         _, value, _ = linear_fc.ridge_path_search(X, y, factor * bmax, 3, tol=1e-12)
         assert (value >= 0.5 * y @ y * (1 - 1e-12)) == zero
+
+
+@pytest.mark.parametrize("K,depth,hidden", [(3, 2, "weight_decay"), (1, 2, "weight_decay"),
+                                            (3, 3, "spectral"), (1, 4, "spectral")])
+def test_cones_are_those_of_the_compiled_program(K, depth, hidden):
+    """The cones a program declares (which backends may solve it) are the cones cvxpy's
+    own compilation of its problem produces: a PSD cone for a vector output (nuclear
+    norm), none for a scalar output (an l2 norm)."""
+    import cvxpy as cp
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((12, 4))
+    Y = rng.standard_normal((12, K)) if K > 1 else rng.standard_normal(12)
+    prog = sn.ConvexLinearFC(X, Y, 0.5, depth=depth, hidden=hidden)
+    dims = prog.problem.get_problem_data(cp.CLARABEL)[0]["dims"]
+    assert ("psd" in prog.cones) == bool(dims.psd)
+    assert ("psd" in prog.cones) == (K > 1)

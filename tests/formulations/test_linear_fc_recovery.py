@@ -71,3 +71,19 @@ def test_rank_tol_cuts_relative_to_the_largest_singular_value():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", sn.SdpnetsWarning)
         assert prog.network().weights[0].shape[1] == int(np.sum(s > 0.5 * s[0]))
+
+
+@pytest.mark.parametrize("bad", [-1e-12, 1.0, 2, float("nan"), float("inf"), True, False,
+                                 "small", None, [0.1]])
+def test_rank_tol_outside_zero_one_or_not_a_number_is_refused(bad):
+    """``rank_tol`` is a fraction in ``[0, 1)``: anything else (a bool included, though
+    Python counts it as an int) is refused when the program is made, naming the option."""
+    X, Y = _data(10, d=3, K=2)
+    with pytest.raises(sn.InvalidInputError, match="rank_tol"):
+        sn.ConvexLinearFC(X, Y, 1.0, rank_tol=bad)
+
+
+@pytest.mark.parametrize("good", [0, 0.0, 1e-12, 0.5, np.float32(0.999), np.int64(0)])
+def test_rank_tol_in_zero_one_is_accepted(good):
+    X, Y = _data(10, d=3, K=2)
+    assert sn.ConvexLinearFC(X, Y, 1.0, rank_tol=good).rank_tol == float(good)
