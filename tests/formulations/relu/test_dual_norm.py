@@ -214,3 +214,60 @@ def test_bounds_are_homogeneous_down_to_tiny_and_up_to_huge_scales():
         assert a * c * lower <= a * c * exact * (1 + 1e-9) <= a * c * upper * (1 + 2e-9)
     assert relu_dual_norm_upper(1e200 * A, 1e200 * v) == np.inf  # overflow: still an upper bound
     assert relu_dual_norm_upper(A, np.zeros(20)) == relu_dual_norm_lower(A, np.zeros(20))[0] == 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_exact_dual_norm_returns_a_unit_direction_attaining_it(seed):
+    """``return_direction``: a unit ``u`` with ``|v^T (Au)_+|`` equal to the value, which
+    no sampled direction exceeds."""
+    rng = np.random.default_rng(seed)
+    A, v = rng.standard_normal((12, 3)), rng.standard_normal(12)
+    value, u = relu_dual_norm(A, v, return_direction=True)
+    assert np.linalg.norm(u) == pytest.approx(1.0, rel=1e-9)
+    assert abs(v @ np.maximum(A @ u, 0.0)) == pytest.approx(value, rel=1e-7)
+    assert sampled_max(A, v) <= value * (1 + 1e-9)
+
+
+def test_hinge_dual_point_on_margin_points_obeys_the_cuts():
+    """On margin points (every margin exactly 1) the choice of ``theta`` is constrained by
+    the cells of the ``cuts`` alone when no neurons are given: ``theta = 1`` everywhere when
+    ``beta`` exceeds what any cell can reach (``||A^T y||`` bounds it), and for a small
+    ``beta`` a nonzero choice that keeps the cut's cell within ``beta`` (the exact dual norm
+    over that one pattern, by NNLS)."""
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((10, 3))
+    y = np.where(rng.standard_normal(10) >= 0, 1.0, -1.0)
+    cut = rng.standard_normal(3)
+    big = 10.0 * float(np.abs(A).sum())
+    np.testing.assert_allclose(hinge_dual_point(A, y, y, big, cuts=cut), y, atol=1e-6)
+    beta = 0.05 * float(np.linalg.norm(A.T @ y))
+    v = hinge_dual_point(A, y, y, beta, cuts=cut)
+    theta = y * v
+    assert np.all((theta >= -1e-9) & (theta <= 1 + 1e-9))
+    assert theta.sum() > 1e-3  # the best choice is not the zero subgradient
+    cell = (A @ cut >= 0)[:, None]
+    assert relu_dual_norm(A, v, masks=cell) <= beta * (1 + 1e-5)
+
+
+def test_the_descent_minimizes_the_bound_it_certifies():
+    """The multiplier descent's objective and gradient (``_bound_and_gradient``) are the
+    certified bound (``_multiplier_bound``) at the same multipliers and its derivatives
+    (central differences)."""
+    from sdpnets.formulations.relu.dual_norm import _bound_and_gradient, _multiplier_bound
+
+    rng = np.random.default_rng(4)
+    A, w = rng.standard_normal((15, 4)), rng.standard_normal(15)
+    r, c = np.linalg.norm(A, axis=1), np.abs(w)
+    pos, neg = np.flatnonzero(w > 0), np.flatnonzero(w < 0)
+    pi = rng.uniform(0.1, 0.6, neg.size)
+    e = rng.uniform(-0.3, 0.3, neg.size)
+    x = np.concatenate([np.log(rng.uniform(0.05, 0.5, pos.size)), pi, e])
+    value, grad = _bound_and_gradient(x, A, w, c, r, pos, neg)
+    Z, Pi, E = np.zeros(15), np.zeros(15), np.zeros(15)
+    Z[pos], Pi[neg], E[neg] = np.exp(x[: pos.size]), pi, e
+    assert value == pytest.approx(_multiplier_bound(A, w, Z, Pi, E), rel=1e-9)
+    h = 1e-6
+    numeric = [(_bound_and_gradient(x + h * d, A, w, c, r, pos, neg)[0]
+                - _bound_and_gradient(x - h * d, A, w, c, r, pos, neg)[0]) / (2 * h)
+               for d in np.eye(x.size)]
+    np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-6)
