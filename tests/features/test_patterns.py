@@ -239,3 +239,19 @@ def test_count_meets_the_bound_for_random_rows(n, d, seed):
     ps = enumerate_patterns(X)
     assert ps.cells_found == max_pattern_count(n, d)
     assert np.array_equal(X @ ps.gates >= 0, ps.masks)
+
+
+def test_sampling_more_gate_entries_than_allowed_is_refused_before_drawing(monkeypatch):
+    """``sample_patterns`` holds a ``d x gates`` gate matrix and ``n x gates`` patterns: it
+    refuses when ``max(n, d) * gates`` exceeds the module's limit (lowered here so that the
+    test allocates nothing large), and samples at the limit itself."""
+    import sdpnets.features.patterns as patterns_module
+
+    monkeypatch.setattr(patterns_module, "MAX_SAMPLED_ENTRIES", 1000)
+    X = np.random.default_rng(0).standard_normal((10, 3))
+    assert sample_patterns(X, 100).masks.shape[0] == 10  # 10 * 100 entries: allowed
+    with pytest.raises(sn.ProblemTooLargeError, match="patterns=101 .* sample fewer gates"):
+        sample_patterns(X, 101)
+    monkeypatch.setattr(patterns_module, "MAX_SAMPLED_ENTRIES", 299)
+    with pytest.raises(sn.ProblemTooLargeError):  # d = 3 > n = 2 decides
+        sample_patterns(X[:2], 100)
