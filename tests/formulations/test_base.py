@@ -140,3 +140,52 @@ def test_all_zero_data_give_the_zero_network(name, which):
     assert res.objective == pytest.approx(zero, rel=1e-7, abs=1e-9)
     assert net.objective(X, y, beta) == pytest.approx(zero, rel=1e-7, abs=1e-9)
     assert not np.any(np.asarray(net.predict(X)))
+
+
+@pytest.mark.parametrize("spread", [1e-6, 1e-4, 1.0, 1e2, 1e5])
+def test_columns_are_equilibrated_exactly_when_their_norms_are_far_apart(spread):
+    """What the conic solver receives from ``_equilibrate_columns``: when the column norms
+    differ by more than the ordinary range (1e3), unit-norm columns and the factors that
+    restore the data (``A' * c == A``); otherwise the data divided by one scale only
+    (``c`` all ones: the columns keep their relative sizes)."""
+    from sdpnets.formulations.least_squares import ORDINARY_RANGE
+
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((20, 3)) * np.array([1.0, spread, 3.0])
+    y = rng.standard_normal(20)
+    prog = sn.ConvexLinearFC(X, y, 0.5)
+    A2, _, c = prog._equilibrate_columns(X, y[:, None])
+    norms = np.linalg.norm(X, axis=0)
+    if norms.max() > ORDINARY_RANGE * norms.min():
+        np.testing.assert_allclose(np.linalg.norm(A2, axis=0), 1.0, rtol=1e-12)
+        np.testing.assert_allclose(A2 * c, X, rtol=1e-12)
+    else:
+        assert np.all(c == 1.0)
+        ratio = A2 / X
+        np.testing.assert_allclose(ratio, ratio[0, 0], rtol=1e-12)
+
+
+def test_build_memory_holds_at_least_the_data_and_grows_with_it():
+    """The default ``build_memory`` (copies of ``X`` around the solve) is at least one copy
+    of the data and proportional to it."""
+    small = sn.ConvexLinearFC(*_data(0, 50, 4, K=2), 1.0)
+    large = sn.ConvexLinearFC(*_data(0, 200, 4, K=2), 1.0)
+    from sdpnets.formulations.base import ConvexProgram
+
+    assert type(small).build_memory is ConvexProgram.build_memory  # the default model
+    assert small.build_memory() >= small.X.nbytes > 0
+    assert large.build_memory() == 4 * small.build_memory()
+
+
+def test_path_starts_at_beta_max_and_refuses_a_zero_beta_max():
+    """``path()`` without ``betas`` runs from ``beta_max`` (where the optimum is the zero
+    network, ``||y||^2 / 2``) down; data whose ``beta_max`` is 0 have no path."""
+    X, y = _data(3, 12, 3)
+    prog = sn.ConvexLinearFC(X, y, 1.0)
+    results = prog.path(backend="firstorder")
+    bmax = float(np.linalg.norm(X.T @ y))  # the closed-form threshold (scalar output)
+    assert len(results) > 1 and prog.beta == pytest.approx(1e-3 * bmax, rel=1e-9)
+    assert results[0].objective == pytest.approx(0.5 * float(y @ y), rel=1e-6)
+    assert all(r.solved for r in results)
+    with pytest.raises(sn.InvalidInputError, match="beta_max is 0"):
+        sn.ConvexLinearFC(X, np.zeros_like(y), 1.0).path()
