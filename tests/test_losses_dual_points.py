@@ -78,3 +78,30 @@ def test_fenchel_young_holds_with_equality_at_the_dual_point(loss):
     for _ in range(50):
         other = y * rng.uniform(0, 1, size=y.size)
         assert loss.value(yhat, y) + loss.conjugate(-other, y) >= float(-other @ yhat) - 1e-12
+
+
+@pytest.mark.parametrize("loss", [HingeLoss(), LogisticLoss()])
+def test_into_domain_is_the_nearest_point_of_the_classification_domain(loss):
+    """For a classification loss the dual value is finite only where every ``v_i y_i``
+    lies in [0, 1]; ``into_domain`` lands there, leaves points already there unchanged and
+    moves each coordinate to its nearest admissible value (checked against a fine grid)."""
+    rng = np.random.default_rng(0)
+    y = np.where(rng.standard_normal(40) >= 0, 1.0, -1.0)
+    v = 3.0 * rng.standard_normal(40)
+    assert not np.isfinite(loss.dual_value(v, y))  # the draw leaves the domain
+    p = loss.into_domain(v, y)
+    assert np.all((p * y >= 0) & (p * y <= 1)) and np.isfinite(loss.dual_value(p, y))
+    grid = np.linspace(0.0, 1.0, 100001)
+    for vi, yi, pi in zip(v, y, p):
+        nearest = yi * grid[np.argmin(np.abs(yi * grid - vi))]
+        assert pi == pytest.approx(nearest, abs=1e-5)
+    np.testing.assert_array_equal(loss.into_domain(p, y), p)
+
+
+def test_into_domain_leaves_a_squared_loss_dual_point_alone():
+    """The squared loss's conjugate is finite everywhere: nothing to project."""
+    from sdpnets.losses import SquaredLoss
+
+    rng = np.random.default_rng(1)
+    v, y = 5.0 * rng.standard_normal(30), rng.standard_normal(30)
+    np.testing.assert_array_equal(SquaredLoss().into_domain(v, y), v)
