@@ -129,3 +129,11 @@ def test_the_derived_sizes():
     assert s.dense_psd == 36 + 9
     assert s.kkt_dim == 10 + s.n_rows
     assert ProgramSizes().n_rows == 0 and ProgramSizes().kkt_dim == 0
+
+
+def test_the_default_sizes_are_those_counted_for_an_empty_program():
+    """``ProgramSizes()`` is the program with nothing in it: the same sizes the walk counts
+    for a problem without variables or constraints."""
+    from sdpnets.backends.sizes import ProgramSizes
+
+    assert ProgramSizes() == program_sizes(cp.Problem(cp.Minimize(cp.Constant(0.0))))
