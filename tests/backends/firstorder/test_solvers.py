@@ -188,3 +188,61 @@ def test_zero_data_and_bad_methods():
     with pytest.raises(ValueError, match="method"):
         solve_composite(Composite(Quadratic(np.eye(2), np.ones((2, 1)), 1.0), pen, 1.0),
                         method="newton")
+
+
+def _stopper_with(history, phase_start=0):
+    from sdpnets.backends.firstorder.solvers import _Stopper
+
+    stopper = _Stopper(None, 1e-8, None, None, 10)  # no cap: stall detection is on
+    stopper.history = [(i, 0.0, g) for i, g in history]
+    stopper.phase_start = phase_start
+    return stopper
+
+
+def test_a_stall_is_a_gap_that_did_not_halve_over_the_second_half_of_the_phase():
+    """The documented rule, on hand-made histories: a gap halving every 100 iterations is
+    progress, a flat gap is a stall, only the current phase counts, and a phase shorter
+    than ``STALL_AFTER`` never stalls."""
+    from sdpnets.backends.firstorder.solvers import STALL_AFTER
+
+    k = 2 * STALL_AFTER
+    steady = [(i, 2.0 ** (-i / 100)) for i in range(0, k + 1, 10)]
+    flat = [(i, 1e-3) for i in range(0, k + 1, 10)]
+    assert not _stopper_with(steady).stalled(k)
+    assert _stopper_with(flat).stalled(k)
+    # a new phase at `start`: what came before (much smaller gaps) is not compared
+    start = 1000
+    earlier = [(i, 1e-30) for i in range(0, start, 10)]
+    progress = [(i, 2.0 ** (-(i - start) / 100)) for i in range(start, start + k + 1, 10)]
+    assert not _stopper_with(earlier + progress, start).stalled(start + k)
+    assert _stopper_with(earlier + [(i, 1e-3) for i in range(start, start + k + 1, 10)],
+                         start).stalled(start + k)
+    assert not _stopper_with(flat, k - STALL_AFTER + 1).stalled(k)
+
+
+@pytest.mark.parametrize("scale", [1e-20, 1e-6, 1.0, 1e8])
+def test_the_initial_admm_step_scales_with_the_data(scale):
+    """ADMM's first ``rho`` (the geometric mean of the Gram's diagonal's scale, ignoring
+    entries negligible next to its largest) is covariant with the data's scale: the
+    program on ``sqrt(scale) * A`` starts from ``scale`` times the step."""
+    from sdpnets.backends.firstorder.datafits import Quadratic
+    from sdpnets.backends.firstorder.solvers import _initial_rho
+
+    lam = np.array([4.0, 1e-3, 1e-13, 0.0])  # one entry negligible (relative 1e-12)
+    base = _initial_rho(Quadratic(lam, np.ones((4, 1)), 1.0))
+    assert base == pytest.approx(np.sqrt(4.0 * np.sqrt(4.0 * 1e-3)), rel=1e-12)
+    scaled = _initial_rho(Quadratic(scale * lam, np.ones((4, 1)), 1.0))
+    assert scaled == pytest.approx(scale * base, rel=1e-12, abs=0.0)
+
+
+@pytest.mark.parametrize("kind", ["nuclear", "group"])
+def test_auto_stopped_by_the_users_cap_stays_accelerated_gradient(kind):
+    """With ``max_iters`` reached by accelerated gradient itself there is nothing left for
+    ADMM: ``method="auto"`` reports APG alone, at the cap, with a valid certificate."""
+    A, Y, pen, _ = _instance(4, kind, cond=1e-3)
+    beta = 0.1 * pen.dual_norm(A.T @ Y)
+    out = solve_composite(_composite(A, Y, pen, beta), tol=1e-14, max_iters=7,
+                          method="auto", check_every=1)
+    assert out.status == "iteration_limit"
+    assert out.iterations == 7 and out.method == "apg"
+    assert out.certificate.lower <= out.certificate.upper
