@@ -196,3 +196,19 @@ def test_auto_moves_to_a_backend_that_fits(monkeypatch):
     assert first < conic
     res = prog.solve(backend="auto", memory_limit=(first + conic) // 2)
     assert res.backend == "firstorder" and res.solved
+
+
+def test_the_pipeline_defaults_are_the_programs():
+    """``pipeline.solve`` (what ``ConvexProgram.solve`` calls, also usable alone) takes the
+    same defaults as ``ConvexProgram.solve``: called without them, the same solve runs."""
+    import inspect
+
+    from sdpnets.formulations.base import ConvexProgram
+    from sdpnets.solving import pipeline
+
+    ours = inspect.signature(pipeline.solve).parameters
+    theirs = inspect.signature(ConvexProgram.solve).parameters
+    shared = [name for name in theirs if name in ours and name != "self"]
+    assert {"backend", "tol", "max_iters", "time_limit", "memory_limit"} <= set(shared)
+    for name in shared:
+        assert ours[name].default == theirs[name].default, name
