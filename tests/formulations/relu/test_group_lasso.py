@@ -118,3 +118,21 @@ def test_a_worse_network_is_certified_away_from_the_optimum(loss):
     assert cert.lower_bound <= res.objective * (1 + 1e-9)
     assert cert.upper_bound == pytest.approx(worse.objective(X, y, prog.beta, loss), rel=1e-12)
     assert cert.upper_bound > res.objective * (1 + 1e-4)
+
+
+def test_the_circular_certificate_reports_the_dual_point_it_evaluated():
+    """The certificate's ``dual_point`` is the point whose dual value is the lower bound:
+    the negative gradient of the logistic loss at the network's predictions, scaled into
+    feasibility (a positive multiple of it, with ``-L*(-point)`` the lower bound)."""
+    from sdpnets.losses import LogisticLoss
+
+    X, y, prog, res, net = solved("circular", "logistic", 0.3)
+    cert = sn.certify(net, X, y, prog.beta, loss="logistic")
+    point = np.asarray(cert.dual_point).reshape(-1)
+    assert point.shape == y.shape
+    grad = LogisticLoss().dual_point(np.asarray(net.predict(X)).reshape(-1), y)
+    scale = float(point @ grad) / float(grad @ grad)
+    assert scale > 0
+    np.testing.assert_allclose(point, scale * grad, rtol=1e-10, atol=1e-14)
+    value = LogisticLoss().dual_value(point, y)
+    assert min(value, cert.upper_bound) == pytest.approx(cert.lower_bound, rel=1e-10)
