@@ -15,8 +15,7 @@ r"""Which method solves a :class:`.program.ReLUProgram` on ``backend="firstorder
 point (:func:`ipm_seconds`, :func:`.ipm.predict_memory`):
 
 * a small program (the interior point applies, fits, and is predicted to take at most
-  :data:`IPM_FIRST_SECONDS`): the interior point, finished by the atoms from its point when
-  it stops short of ``tol`` (its accuracy ends near 1e-8);
+  :data:`IPM_FIRST_SECONDS`): the interior point;
 * cone-constrained program: the atoms first, for at most :data:`ATOMS_SHARE` of the
   interior point's predicted time when it applies and fits; a run the atoms did not
   certify by then is finished by the interior point (the atoms alone when it does not
@@ -244,15 +243,7 @@ def _auto(program: ReLUProgram, time_limit: float | None, common: dict, atoms_op
             return solve_relu_ipm(program, time_limit=time_limit, **common)
         return solve_relu_admm(program, time_limit=time_limit, **common, **admm_opts)
     if ipm and ipm_seconds(program) <= IPM_FIRST_SECONDS:
-        first = solve_relu_ipm(program, time_limit=time_limit, **common)
-        left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
-        if first.status == "optimal" or not program.cone or (left is not None and left <= 0):
-            return first
-        # short of tol (the interior point's accuracy ends near 1e-8): the atoms finish
-        second = solve_relu_atoms(program, time_limit=left,
-                                  **{**common, "start": first.blocks}, **atoms_opts)
-        return second if (second.status == "optimal"
-                          or second.relative_gap < first.relative_gap) else first
+        return solve_relu_ipm(program, time_limit=time_limit, **common)
     budget = time_limit
     if ipm:
         share = max(ATOMS_SHARE * ipm_seconds(program), ATOMS_MIN_SECONDS)
