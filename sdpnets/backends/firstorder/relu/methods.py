@@ -14,8 +14,6 @@ r"""Which method solves a :class:`.program.ReLUProgram` on ``backend="firstorder
 ``"auto"`` (the default) picks by the program and the predicted cost of the interior
 point (:func:`ipm_seconds`, :func:`.ipm.predict_memory`):
 
-* a small program (the interior point applies, fits, and is predicted to take at most
-  :data:`IPM_FIRST_SECONDS`): the interior point;
 * cone-constrained program: the atoms first, for at most :data:`ATOMS_SHARE` of the
   interior point's predicted time when it applies and fits; a run the atoms did not
   certify by then is finished by the interior point (the atoms alone when it does not
@@ -72,12 +70,6 @@ ATOMS_SHARE = 0.5
 
 #: The atoms always get at least this many seconds before a hand-over.
 ATOMS_MIN_SECONDS = 1.0
-
-#: Under ``"auto"``, a program whose interior point is predicted to take at most this many
-#: seconds goes to it directly: on small programs the atoms' many cheap rounds cost more
-#: (measured on 20 samples and 5 patterns with an offset search: atoms 4.3 s, interior point
-#: 0.23 s).
-IPM_FIRST_SECONDS = 0.1
 
 
 def predict_memory(N: int, h: int, P: int) -> int:
@@ -242,8 +234,6 @@ def _auto(program: ReLUProgram, time_limit: float | None, common: dict, atoms_op
         if ipm:
             return solve_relu_ipm(program, time_limit=time_limit, **common)
         return solve_relu_admm(program, time_limit=time_limit, **common, **admm_opts)
-    if ipm and ipm_seconds(program) <= IPM_FIRST_SECONDS:
-        return solve_relu_ipm(program, time_limit=time_limit, **common)
     budget = time_limit
     if ipm:
         share = max(ATOMS_SHARE * ipm_seconds(program), ATOMS_MIN_SECONDS)

@@ -125,7 +125,6 @@ def test_auto_hands_the_atoms_over_to_the_interior_point(monkeypatch):
     X, y = data(n=40, seed=8)
     prog = sn.ConvexReLU(X, y, 1.0, patterns=12, seed=3)
     prog.beta = 0.002 * beta_max(X, y, prog.patterns.masks)
-    monkeypatch.setattr(methods, "IPM_FIRST_SECONDS", 0.0)  # not small enough for the IPM alone
     monkeypatch.setattr(methods, "ATOMS_SHARE", 0.0)
     monkeypatch.setattr(methods, "ATOMS_MIN_SECONDS", 0.0)
     res = check(prog, method="auto")
@@ -136,17 +135,6 @@ def test_auto_hands_the_atoms_over_to_the_interior_point(monkeypatch):
     prog.beta = 0.5 * beta_max(X, y, prog.patterns.masks)
     res = check(prog, method="auto")
     assert res.raw["method"] == "atoms"
-
-
-def test_auto_takes_a_small_program_to_the_interior_point_directly():
-    """Predicted to take under IPM_FIRST_SECONDS, a program goes to the interior point
-    alone (no atoms, no hand-over), certified like any other."""
-    X, y = data(n=30, seed=10)
-    prog = sn.ConvexReLU(X, y, 1.0, patterns=8, seed=3)
-    prog.beta = 0.05 * beta_max(X, y, prog.patterns.masks)
-    res = check(prog, method="auto")
-    assert res.raw["method"] == "ipm"
-    assert not res.raw["statistics"][0].get("handed_over")
 
 
 def test_inverse_factor_of_a_stack_of_blocks():
