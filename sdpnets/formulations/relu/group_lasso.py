@@ -626,11 +626,13 @@ class GroupLassoReLU(ConvexProgram):
                        if s in statuses), "optimal")
         objective = float(sum(o.objective for o in outs))
         lower = float(sum(o.lower_bound for o in outs))
+        program_objective = float(sum(o.program_objective for o in outs))
+        upper = max(objective, program_objective)  # the bracket's upper end
         violation = max(o.cone_violation for o in outs)
         raw = {
             "lower_bound": lower,
-            "gap": max(objective, sum(o.program_objective for o in outs)) - lower,
-            "program_objective": float(sum(o.program_objective for o in outs)),
+            "gap": upper - lower,
+            "program_objective": program_objective,
             "cone_violation": violation,
             "method": outs[0].method,
             "statistics": [o.statistics for o in outs],
@@ -650,12 +652,12 @@ class GroupLassoReLU(ConvexProgram):
         if self._intercept:  # the outputs' bounds hold at their offsets; the joint one is
             # the certificate's (verification)
             raw["lower_bound"] = lower = -np.inf
+            raw["gap"] = np.inf
             message = (f"{method}, around a search of the unpenalized offset ({solves} "
                        f"solves): network objective {objective:.10g}")
         if self._cone:
             message += f", cone violation {violation:.1e}"
         # the solver's own bracket, kept when it did not solve (verification replaces it)
-        upper = max(objective, sum(o.program_objective for o in outs))
         if not (np.isfinite(lower) and np.isfinite(upper)):
             lower, upper = -np.inf, np.inf
         return SolveResult(
