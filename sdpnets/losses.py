@@ -44,8 +44,8 @@ from scipy.special import xlogy
 
 from .errors import InvalidInputError
 
-__all__ = ["Loss", "SquaredLoss", "LogisticLoss", "HingeLoss", "SoftmaxLoss", "get_loss",
-           "LOSSES"]
+__all__ = ["Loss", "SquaredLoss", "CenteredSquaredLoss", "LogisticLoss", "HingeLoss",
+           "SoftmaxLoss", "get_loss", "LOSSES"]
 
 
 class Loss(ABC):
@@ -66,6 +66,9 @@ class Loss(ABC):
     #: Whether an offset of the predictions is a shift of the targets,
     #: :math:`L(\hat y + c, y) = L(\hat y, y - c)` (the squared loss).
     shifts_targets: ClassVar[bool] = False
+    #: Whether the loss has already minimized over an unpenalized offset of the
+    #: predictions (:class:`CenteredSquaredLoss`): its dual points are centered.
+    centered_offset: ClassVar[bool] = False
 
     def check_targets(self, y: np.ndarray) -> np.ndarray:
         """Raise unless ``y`` suits this loss; return it unchanged."""
@@ -219,6 +222,63 @@ class SquaredLoss(Loss):
         if dual_norm > 0:
             s = min(s, beta / dual_norm)
         return s
+
+
+class CenteredSquaredLoss(SquaredLoss):
+    r"""The squared loss at the best unpenalized offset,
+    :math:`L(\hat y) = \min_c \tfrac12\|\hat y + c1 - y\|^2 = \tfrac12\|\Pi(\hat y - y)\|^2`
+    with the centering :math:`\Pi = I - 11^T/n` (one output).
+
+    A program :math:`\min_{z, c} \tfrac12\|Fz + c1 - y\|^2 + \beta R(z)` with an
+    unpenalized intercept is the program :math:`\min_z L(Fz) + \beta R(z)` with this loss
+    (the offset is minimized in closed form, :math:`c = \operatorname{mean}(y - Fz)`), so a
+    solver of the program without intercept solves it in one run. Its conjugate is the
+    squared loss's on :math:`1^Tv = 0` and :math:`+\infty` off it, so its dual points are
+    centered (:meth:`into_domain`), as the dual of the program with an intercept asks.
+    """
+
+    centered_offset = True
+
+    def value(self, yhat, y):
+        r = np.asarray(yhat, dtype=float) - y
+        r = r - r.mean()
+        return 0.5 * float(r @ r)
+
+    def expr(self, yhat, y):
+        r = yhat - y
+        return 0.5 * cp.sum_squares(r - cp.sum(r) / y.shape[0])
+
+    def conjugate(self, V, y):
+        V = np.asarray(V, dtype=float)
+        if abs(float(V.sum())) > 1e-9 * max(float(np.abs(V).sum()), 1e-300):
+            return float("inf")
+        V = V - V.mean()  # the round-off of a centered point
+        return float(V @ y + 0.5 * (V @ V))
+
+    def dual_point(self, yhat, y):
+        """The centered residual :math:`\\Pi(y - \\hat y)`."""
+        r = y - np.asarray(yhat, dtype=float)
+        return r - r.mean()
+
+    def into_domain(self, v, y):
+        """``v`` centered."""
+        v = np.asarray(v, dtype=float)
+        return v - v.mean()
+
+    def _column_offset(self, f, y):
+        """The mean residual (what the loss minimizes over)."""
+        return float(np.mean(y - f))
+
+    def prox(self, c, y, rho, guess=None):
+        r"""The mean of ``c`` along :math:`1` (the loss is flat there), and
+        :math:`\Pi(y + \rho c) / (1 + \rho)` across."""
+        c = np.asarray(c, dtype=float)
+        across = (y - y.mean() + rho * (c - c.mean())) / (1.0 + rho)
+        return c.mean() + across
+
+    def best_dual_scale(self, v, y, dual_norm, beta):
+        """The squared loss's, on the centered ``v``."""
+        return super().best_dual_scale(self.into_domain(v, y), y, dual_norm, beta)
 
 
 class LogisticLoss(Loss):

@@ -409,3 +409,63 @@ def test_softmax_dual_value_is_a_lower_bound_and_tight():
     c = loss.optimal_offset(F, Y)
     for _ in range(20):
         assert loss.value(F + c, Y) <= loss.value(F + c + 0.1 * rng.standard_normal(K), Y)
+
+
+# -- the squared loss at the best offset (an unpenalized intercept eliminated) ---------------
+
+def _best_offset_value(yhat, y):
+    """min_c 1/2 ||yhat + c - y||^2 by a 1-D search, independently of the closed form."""
+    res = minimize_scalar(lambda c: 0.5 * float(np.sum((yhat + c - y) ** 2)),
+                          bounds=(-50.0, 50.0), method="bounded", options={"xatol": 1e-12})
+    return res.fun
+
+
+def test_centered_squared_loss_is_the_squared_loss_at_the_best_offset():
+    """Value = the minimum over constant shifts; its expression agrees; its dual point is
+    minus the gradient (finite differences) and sums to zero."""
+    from sdpnets.losses import CenteredSquaredLoss
+
+    rng = np.random.default_rng(11)
+    loss = CenteredSquaredLoss()
+    y, yhat = 3.0 + rng.standard_normal(7), rng.standard_normal(7)
+    assert loss.value(yhat, y) == pytest.approx(_best_offset_value(yhat, y), rel=1e-9)
+    assert loss.value(yhat, y) <= SquaredLoss().value(yhat, y)
+    assert float(loss.expr(cp.Constant(yhat), y).value) == pytest.approx(loss.value(yhat, y))
+    v = loss.dual_point(yhat, y)
+    assert abs(v.sum()) <= 1e-12 * np.abs(v).sum()
+    eps, e = 1e-6, np.eye(7)
+    fd = [(loss.value(yhat + eps * e[i], y) - loss.value(yhat - eps * e[i], y)) / (2 * eps)
+          for i in range(7)]
+    np.testing.assert_allclose(-v, fd, atol=1e-6)
+
+
+def test_centered_squared_loss_conjugate_prox_and_dual_scale():
+    """The conjugate is the squared loss's on 1^T v = 0 and infinite off it (Fenchel-Young
+    holds with equality at the dual point); the prox minimizes its objective (a cvxpy
+    solve); the best dual scale is the best of a fine grid of feasible scales."""
+    from sdpnets.losses import CenteredSquaredLoss
+
+    rng = np.random.default_rng(12)
+    loss = CenteredSquaredLoss()
+    y, yhat = rng.standard_normal(6) - 2.0, rng.standard_normal(6)
+    v = loss.dual_point(yhat, y)
+    # L(yhat) + L*(-v) = <yhat, -v> at the dual point of yhat
+    assert loss.value(yhat, y) + loss.conjugate(-v, y) == pytest.approx(float(yhat @ -v),
+                                                                          abs=1e-10)
+    assert loss.conjugate(v + 0.1, y) == np.inf
+    for V in (rng.standard_normal(6) for _ in range(5)):
+        V = V - V.mean()
+        for u in (rng.standard_normal(6) for _ in range(5)):  # Fenchel-Young inequality
+            assert float(V @ u) <= loss.value(u, y) + loss.conjugate(V, y) + 1e-10
+    c = 4.0 * rng.standard_normal(6)
+    for rho in (0.2, 7.0):
+        p = cp.Variable(6)
+        r = p - y
+        cp.Problem(cp.Minimize(0.5 * cp.sum_squares(r - cp.sum(r) / 6)
+                               + 0.5 * rho * cp.sum_squares(p - c))).solve(solver=cp.CLARABEL)
+        np.testing.assert_allclose(loss.prox(c, y, rho), p.value, atol=1e-6)
+    dual_norm, beta = 3.0, 0.9
+    s = loss.best_dual_scale(v, y, dual_norm, beta)
+    assert 0.0 <= s <= beta / dual_norm + 1e-15
+    grid = np.linspace(0.0, beta / dual_norm, 2001)
+    assert loss.dual_value(s * v, y) >= max(loss.dual_value(t * v, y) for t in grid) - 1e-12

@@ -37,11 +37,10 @@ from ...backends.firstorder.relu.methods import (
 from ...backends.firstorder.relu.program import ReLUProgram
 from ...errors import InvalidInputError
 from ...features.patterns import DEFAULT_MAX_PATTERNS, PatternSet, resolve_patterns
-from ...losses import HingeLoss, Loss, get_loss
+from ...losses import CenteredSquaredLoss, HingeLoss, Loss, get_loss
 from ...results import BetaMaxInterval, Certificate, SolveResult
 from ...solving.progress import gap_progress
 from ..base import ConvexProgram
-from .offset import offset_search
 from .dual_norm import (
     DualNormBracket,
     cells_if_they_fit,
@@ -583,7 +582,9 @@ class GroupLassoReLU(ConvexProgram):
             return SolveResult(status="error", objective=float("nan"), backend="firstorder",
                                solve_time=0.0, compile_time=0.0, message=refused)
         t0 = time.perf_counter()
-        outs, offsets, solves = [], [], 0
+        # an intercept with the squared loss: the loss at the best offset, one solve
+        loss = CenteredSquaredLoss() if self._intercept else self._loss
+        outs, offsets = [], []
         for k in range(K):
             z0 = None
             if start is not None:
@@ -593,27 +594,17 @@ class GroupLassoReLU(ConvexProgram):
             left = None if time_limit is None else \
                 max(time_limit - (time.perf_counter() - t0), 0.0) / (K - k)
             desc = "ReLU program" + (f", output {k + 1} of {K}" if K > 1 else "")
-            # screening from the previous beta holds for the same targets: not around an offset
-            prev = None if previous is None or self._intercept else (
-                previous[0], previous[1][:, k], previous[2][k])
-
-            def solve_at(c, z, seconds, k=k, desc=desc, prev=prev):
-                program = ReLUProgram(A, M, self._y2[:, k] - c, self._loss, self.beta,
-                                      pool=A.shape[0] // n, cone=self._cone)
-                with gap_progress(verbose, tol, desc) as progress:
-                    res = solve_relu(program, start=z, tol=tol, max_iters=max_iters,
-                                     time_limit=seconds, log=logger if verbose else None,
-                                     progress=progress, previous=prev, **options)
-                return res, program.values(res.blocks)[3]
-
-            if not self._intercept:
-                outs.append(solve_at(0.0, z0, left)[0])
-                continue
-            c0 = self._first_offset(k, warm_start)
-            res, c, count = offset_search(solve_at, self._loss, self._y2[:, k], c0, z0, tol, left)
+            prev = None if previous is None else (previous[0], previous[1][:, k], previous[2][k])
+            program = ReLUProgram(A, M, self._y2[:, k], loss, self.beta, pool=A.shape[0] // n,
+                                  cone=self._cone)
+            with gap_progress(verbose, tol, desc) as progress:
+                res = solve_relu(program, start=z0, tol=tol, max_iters=max_iters,
+                                 time_limit=left, log=logger if verbose else None,
+                                 progress=progress, previous=prev, **options)
             outs.append(res)
-            offsets.append(c)
-            solves += count
+            if self._intercept:  # the best offset of the network read off the blocks
+                offsets.append(float(np.mean(self._y2[:, k] - program.network_prediction(
+                    res.blocks))))
         if self._intercept:
             self._fo_offset = np.asarray(offsets)
         Z = np.stack([o.blocks for o in outs], axis=2)  # (h, nb, K)
@@ -649,12 +640,8 @@ class GroupLassoReLU(ConvexProgram):
                       f"{max(o.statistics.get('atoms_seconds', 0.0) for o in outs):.1f} s)")
         message = (f"{method}: certified lower bound "
                    f"{lower:.10g}, network objective {objective:.10g}")
-        if self._intercept:  # the outputs' bounds hold at their offsets; the joint one is
-            # the certificate's (verification)
-            raw["lower_bound"] = lower = -np.inf
-            raw["gap"] = np.inf
-            message = (f"{method}, around a search of the unpenalized offset ({solves} "
-                       f"solves): network objective {objective:.10g}")
+        if self._intercept:
+            message += " (the loss at the best unpenalized offset)"
         if self._cone:
             message += f", cone violation {violation:.1e}"
         # the solver's own bracket, kept when it did not solve (verification replaces it)
@@ -681,27 +668,12 @@ class GroupLassoReLU(ConvexProgram):
                     "backend ('clarabel', 'mosek', or 'auto', which falls back to one).")
         return ""
 
-    def _first_offset(self, k: int, warm_start: bool) -> float:
-        """Where the offset search of output ``k`` starts: the last first-order solution's
-        offset (``warm_start``), the starting network's, or the best constant."""
-        if warm_start and self._fo_offset is not None:
-            return float(np.asarray(self._fo_offset).reshape(-1)[k])
-        if self._start_offset is not None:
-            return float(np.asarray(self._start_offset).reshape(-1)[k])
-        return float(np.asarray(self._loss.optimal_offset(
-            np.zeros_like(self._y2[:, k]), self._y2[:, k])))
-
-    #: The offset of the trained network a program starts from (``patterns=net``).
-    _start_offset: np.ndarray | None = None
-
     def _firstorder_certificate(self) -> Certificate:
         """The first-order solver's own certificate of the program: its lower bound (a dual
         point made feasible with the cone multipliers, over the program's patterns) and
-        the recovered network's objective. With an intercept the solver's bounds hold at
-        fixed offsets only: the certificate is then the program's own over its patterns,
-        with the dual points moved onto :math:`1^Tv = 0`."""
-        if self._intercept:
-            return self._certificate(masks=self._patterns.masks)
+        the recovered network's objective (with an intercept, the solver's loss is the
+        squared loss at the best offset, :class:`~sdpnets.losses.CenteredSquaredLoss`, so
+        its bound holds over the offset too)."""
         net = self.network()
         upper = net.objective(self._data_for_network(), self.y, self.beta, self._loss)
         assert self._result is not None  # network() has checked the solve

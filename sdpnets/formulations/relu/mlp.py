@@ -188,8 +188,6 @@ class ConvexReLU(GroupLassoReLU):
             contrib = G[:, live, None] * part[None, live, :]  # (h, m_live, K)
             np.add.at(out.transpose(1, 0, 2), pat[live], contrib.transpose(1, 0, 2))
         self._start_blocks = (V, W)
-        if self._intercept and net.offset is not None:
-            self._start_offset = np.asarray(net.offset, dtype=float).reshape(-1)
         #: The trained network the program starts from (``patterns=net``).
         self.start_network = net
         self._patterns = replace(

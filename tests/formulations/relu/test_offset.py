@@ -1,7 +1,7 @@
 """The unpenalized output offset (intercept) of the ReLU programs and the softmax loss
 (docs/relu.md section 4h): planted offsets recovered, the program equal to its
-minimum over constant shifts, certificates and beta_max with the offset, the offset search
-of sdpnets' own solvers against Clarabel, and the joint softmax program.
+minimum over constant shifts, certificates and beta_max with the offset, sdpnets' own
+solvers (the squared loss at the best offset) against Clarabel, and the joint softmax program.
 
 The references are computed here: the network objective and the offset's optimality by
 NumPy, the minimum over the offset by a 1-D search over programs *without* an intercept.
@@ -97,19 +97,43 @@ def get(name):
     return sn.losses.get_loss(name)
 
 
-def test_firstorder_offset_search_agrees_with_clarabel():
-    """Squared loss: sdpnets' own solvers search the offset around one-output solves; the
-    certified optimum is Clarabel's, for one and for several outputs."""
+@pytest.mark.parametrize("method", ["atoms", "ipm", "admm"])
+def test_firstorder_intercept_agrees_with_clarabel(method):
+    """Squared loss: sdpnets' own solvers minimize the squared loss at the best offset (one
+    solve per output); every method's certified bracket holds Clarabel's optimum of the
+    program with the offset variable, for one and for several outputs, and the offset is
+    the best one for the recovered network (NumPy's mean residual)."""
     X, y = teacher(n=30, seed=5, offset=-2.0)
     Y = np.c_[y, 0.5 * y + 4.0]
     for targets in (y, Y):
         a = sn.ConvexReLU(X, targets, 0.2, patterns=16, bias=True, intercept=True)
         b = sn.ConvexReLU(X, targets, 0.2, patterns=16, bias=True, intercept=True)
-        ra, rb = a.solve(backend="firstorder", tol=1e-8), b.solve(backend="clarabel", tol=1e-9)
+        ra = a.solve(backend="firstorder", method=method, tol=1e-8)
+        rb = b.solve(backend="clarabel", tol=1e-9)
         assert ra.status == rb.status == "optimal"
         assert_rel(ra.objective, rb.objective, 1e-6, "first-order vs Clarabel")
-        np.testing.assert_allclose(a.network().offset, b.network().offset, atol=1e-3)
+        assert np.isfinite(ra.lower_bound)
         assert ra.lower_bound <= rb.objective * (1 + 1e-8)
+        net = a.network()
+        np.testing.assert_allclose(net.offset, b.network().offset, atol=1e-3)
+        hidden = net.predict(X) - net.offset
+        np.testing.assert_allclose(net.offset, np.mean(targets - hidden, axis=0), atol=1e-9)
+
+
+def test_firstorder_gated_intercept_agrees_with_clarabel():
+    """The gated program with an offset: the interior point and the ADMM reach Clarabel's
+    optimum, with a finite certified lower bound below it (tol 1e-7: the interior point's
+    round-off floor is near 1e-8)."""
+    X, y = teacher(n=26, seed=8, offset=5.0)
+    gates = np.random.default_rng(9).standard_normal((X.shape[1] + 1, 10))
+    ref = sn.ConvexGatedReLU(X, y, 0.3, patterns=gates, bias=True, intercept=True).solve(
+        backend="clarabel", tol=1e-9)
+    for method in ("ipm", "admm"):
+        prog = sn.ConvexGatedReLU(X, y, 0.3, patterns=gates, bias=True, intercept=True)
+        res = prog.solve(backend="firstorder", method=method, tol=1e-7)
+        assert res.status == "optimal", (method, res.message)
+        assert_rel(res.objective, ref.objective, 1e-6, method)
+        assert res.lower_bound <= ref.objective * (1 + 1e-8)
 
 
 def test_firstorder_refuses_what_it_cannot_solve_and_auto_falls_back():

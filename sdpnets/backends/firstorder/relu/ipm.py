@@ -113,7 +113,10 @@ class _Structure:
         self.hl = np.zeros(self.L)
         if self.hinge:
             self.hl[self.K + self.nxi:] = -1.0
-        self.q_z = np.zeros(self.D) if self.hinge else -self.FT(pr.y)
+        #: the squared loss at the best offset (an intercept): F is centered, F -> Pi F
+        self.center = bool(pr.loss.centered_offset)
+        self.q_z = np.zeros(self.D) if self.hinge else \
+            -self.FT(pr.loss.dual_point(np.zeros_like(pr.y), pr.y))
         #: the rows' signed mask of every block, (N, nb)
         self.sign_masks = pr.M[:, pr.pat] * pr.sign
 
@@ -130,7 +133,10 @@ class _Structure:
 
     def P(self, z: np.ndarray) -> np.ndarray:
         """The objective's Hessian on ``z`` (:math:`F^TF` for the squared loss, else 0)."""
-        return np.zeros_like(z) if self.hinge else self.FT(self.F(z))
+        if self.hinge:
+            return np.zeros_like(z)
+        Fz = self.F(z)
+        return self.FT(Fz - Fz.mean() if self.center else Fz)
 
     def split(self, x: np.ndarray):
         D, nb = self.D, self.nb
@@ -208,6 +214,8 @@ class _Structure:
         Y = AL.reshape(self.N, nb * h)
         if pr.pool > 1:
             Y = Y.reshape(pr.pool, pr.n, nb * h).sum(axis=0)
+        if self.center:  # Pi F: each column centered
+            Y = Y - Y.mean(axis=0)
         C = dsyrk(1.0, Y, lower=1)  # W^-1 + F B^-1 F^T: well scaled for huge weights too
         C[np.diag_indices_from(C)] += 1.0 / weight
         Cf = sla.cho_factor(C, lower=True, check_finite=False)
@@ -227,7 +235,10 @@ class _Structure:
             R = np.empty((nb, h + 1))
             R[:, 1:], R[:, 0] = r_z.reshape(nb, h), r_t
             X = block_solve(R)
-            u = sla.cho_solve(Cf, self.F(X[:, 1:].reshape(-1)), check_finite=False)
+            Fx = self.F(X[:, 1:].reshape(-1))
+            u = sla.cho_solve(Cf, Fx - Fx.mean() if self.center else Fx, check_finite=False)
+            if self.center:
+                u = u - u.mean()
             R2 = np.zeros((nb, h + 1))
             R2[:, 1:] = self.FT(u).reshape(nb, h)
             X -= block_solve(R2)
@@ -251,7 +262,7 @@ class _Structure:
         if self.hinge:
             v = pr.y * np.clip(y_l[self.K + self.nxi:], 0.0, 1.0)
         else:
-            v = pr.y - vals[3]
+            v = pr.loss.dual_point(vals[3], pr.y)
         C = self.FT(v).reshape(self.nb, self.h).T
         if self.K:
             C = C + self.rows_T(np.maximum(y_l[:self.K], 0.0))

@@ -94,6 +94,8 @@ def solve_master(Phi: np.ndarray, y: np.ndarray, beta: float, loss: Loss
         c = np.maximum(res.x[:K], 0.0)
         return c, y * np.clip(-res.ineqlin.marginals, 0.0, 1.0)
     if isinstance(loss, SquaredLoss):
+        if loss.centered_offset:  # the loss at the best offset: centered columns and targets
+            Phi, y = Phi - Phi.mean(axis=0), y - y.mean()
         Q, q = Phi.T @ Phi, Phi.T @ y - beta
         scale = max(float(np.abs(q).max()), float(np.diag(Q).max()), 1e-300)
         c = nonnegative_ipm(lambda c: (Q @ c - q, Q), K, scale)

@@ -154,9 +154,9 @@ class ReLUProgram:
         return self.F0(Z[:, :P] - Z[:, P:]) if self.cone else self.F0(Z)
 
     # -- values and lower bound ------------------------------------------------------------
-    def values(self, Q: np.ndarray) -> tuple[float, float, float, np.ndarray]:
-        """Program objective, network objective, cone violation and program prediction at
-        blocks ``Q``."""
+    def _predictions(self, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+        """Program prediction, network prediction (neurons :math:`(Az_j)_+`; the program's
+        for the gated program), cone violation and group norm at blocks ``Q``."""
         norms = np.linalg.norm(Q, axis=0)
         live = np.flatnonzero(norms > 0)
         rows_prog, rows_net = np.zeros(self.N), np.zeros(self.N)
@@ -166,16 +166,27 @@ class ReLUProgram:
             AQ = self.A @ Q[:, j]
             M = self.M[:, self.pat[j]]
             rows_prog += (M * AQ) @ self.sign[j]
-            rows_net += np.maximum(AQ, 0.0) @ self.sign[j]
             if self.cone:
+                rows_net += np.maximum(AQ, 0.0) @ self.sign[j]
                 viol = max(viol, float(np.max(-(2.0 * M - 1.0) * AQ, initial=0.0)))
-        pen = self.beta * float(norms.sum())
         pred = self.pool_sum(rows_prog)
+        # gated network: the gates are fixed, so the network is the program
+        net = self.pool_sum(rows_net) if self.cone else pred
+        return pred, net, viol, float(norms.sum())
+
+    def network_prediction(self, Q: np.ndarray) -> np.ndarray:
+        """The prediction ``(n,)`` of the network read off blocks ``Q``."""
+        return self._predictions(Q)[1]
+
+    def values(self, Q: np.ndarray) -> tuple[float, float, float, np.ndarray]:
+        """Program objective, network objective, cone violation and program prediction at
+        blocks ``Q``."""
+        pred, net_pred, viol, norm = self._predictions(Q)
+        pen = self.beta * norm
         prog = self.loss.value(pred, self.y) + pen
-        if not self.cone:  # gated network: the gates are fixed, so the network is the program
+        if not self.cone:
             return prog, prog, 0.0, pred
-        net = self.loss.value(self.pool_sum(rows_net), self.y) + pen
-        return prog, net, viol, pred
+        return prog, self.loss.value(net_pred, self.y) + pen, viol, pred
 
     def dual_bound(self, v: np.ndarray, dual_norm: float) -> tuple[float, float]:
         """``(value, s)``: the certified lower bound :math:`-L^*(-sv)` of a dual point ``v``
