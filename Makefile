@@ -23,8 +23,9 @@ install: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(VENV)/bin/sdpnets demo
 
+# one pytest-xdist worker per core (two here), each with one BLAS thread (tests/conftest.py)
 test: $(VENV)/.installed-test
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 $(VENV)/.installed-docs: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install -e '.[docs]'

@@ -7,12 +7,27 @@ nothing is copied from a run of the package.
 
 from __future__ import annotations
 
-import numpy as np
+import os
+
+# Under pytest-xdist (``make test`` runs one worker per core), every worker uses one BLAS
+# thread: two workers with a BLAS pool each on two cores oversubscribe them, and a spinning
+# BLAS thread that waits for a core slows a small product a hundredfold. Set before NumPy is
+# imported, so that it holds for this process and for every process a test starts.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
 import pytest
 from hypothesis import Phase, settings
 
 import sdpnets as sn
 from sdpnets.backends.mosek import MosekBackend
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # and if a plugin imported NumPy first
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
 
 #: ``pytest --hypothesis-profile=mutation`` (benchmarks/mutation.py): report the first
 #: failing example without shrinking it (a mutant only needs to be noticed, and shrinking
