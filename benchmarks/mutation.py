@@ -14,7 +14,10 @@ Each mutant is one AST-level change to one module (the kinds of issue 26):
 * ``boolop``: ``and`` / ``or`` swapped;
 * ``minmax``: ``max`` / ``min`` swapped (also ``np.maximum`` / ``np.minimum``).
 
-Nothing inside docstrings, f-strings, log calls or the message of a ``raise`` is mutated.
+Nothing inside docstrings, f-strings, log calls or the message of a ``raise`` is mutated,
+nor code that only makes such text: assignments to names read only by it (a progress
+counter, a comparison picking a word of a message, a message built in pieces) and ``if``
+statements holding nothing else (:func:`_message_statements`).
 The mutants of a module are listed in a fixed order and a seeded sample of them is run: the
 module's file is replaced by the mutant in a private copy of the repository, and the
 module's own tests (:data:`TESTS`: its mirror files under ``tests/`` and the files that
@@ -150,7 +153,79 @@ def _skipped_nodes(tree: ast.AST) -> set[int]:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__"
                                                 for t in node.targets):
             all_of(node)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for statement in _message_statements(node, skip):
+                all_of(statement)
     return skip
+
+
+def _message_statements(func: ast.AST, skip: set[int]) -> list[ast.stmt]:
+    """The statements of ``func`` that only make message or log text: log calls, assignments
+    to names whose every use is such text, and ``if`` statements holding nothing else.
+
+    *Text names* are those only ever assigned f-strings (a message built in pieces); a name
+    is *message-only* when every read of it is inside skipped text (an f-string, a log call,
+    a raise's message) or inside a message statement; this is found as a fixed point,
+    starting from every name the function assigns and dropping those read elsewhere.
+    """
+    def names(target: ast.AST) -> list[str] | None:
+        if isinstance(target, ast.Name):
+            return [target.id]
+        if isinstance(target, (ast.Tuple, ast.List)):
+            out = [names(t) for t in target.elts]
+            return None if any(o is None for o in out) else [n for o in out for n in o]
+        return None
+
+    def assigned(stmt: ast.stmt) -> tuple[list[str] | None, ast.AST | None]:
+        if isinstance(stmt, ast.Assign):
+            parts = [names(t) for t in stmt.targets]
+            if any(p is None for p in parts):
+                return None, None
+            return [n for p in parts for n in p], stmt.value
+        if isinstance(stmt, (ast.AugAssign, ast.AnnAssign)) and stmt.value is not None:
+            return names(stmt.target), stmt.value
+        return None, None
+
+    def is_text(value: ast.AST) -> bool:
+        return isinstance(value, ast.JoinedStr) or (
+            isinstance(value, ast.Constant) and isinstance(value.value, str))
+
+    statements = [n for n in ast.walk(func) if isinstance(n, ast.stmt) and n is not func]
+    values: dict[str, list[ast.AST]] = {}
+    for stmt in statements:
+        targets, value = assigned(stmt)
+        for name in targets or []:
+            values.setdefault(name, []).append(value)
+    text = {name for name, vs in values.items()
+            if all(is_text(v) for v in vs) and any(isinstance(v, ast.JoinedStr) for v in vs)}
+    shared = {n for stmt in statements if isinstance(stmt, (ast.Global, ast.Nonlocal))
+              for n in stmt.names}  # read elsewhere too
+    text -= shared
+    quiet = set(values) - shared  # candidates for message-only names, shrunk to a fixed point
+
+    def message(stmt: ast.stmt) -> bool:
+        if isinstance(stmt, ast.Pass):
+            return True
+        if isinstance(stmt, ast.Expr):
+            return id(stmt.value) in skip and isinstance(stmt.value, ast.Call)
+        if isinstance(stmt, ast.If):
+            return all(message(s) for s in stmt.body + stmt.orelse)
+        targets, _ = assigned(stmt)
+        return targets is not None and all(n in quiet for n in targets)
+
+    while True:
+        inside: set[int] = set(skip)
+        for stmt in statements:
+            if message(stmt):
+                inside.update(id(n) for n in ast.walk(stmt))
+        read_elsewhere = {n.id for n in ast.walk(func) if isinstance(n, ast.Name)
+                          and isinstance(n.ctx, ast.Load) and id(n) not in inside}
+        shrunk = quiet - (read_elsewhere - text)
+        if shrunk == quiet:
+            break
+        quiet = shrunk
+    return [stmt for stmt in statements if message(stmt)]
 
 
 def _no_cover_lines(source: str) -> set[int]:
