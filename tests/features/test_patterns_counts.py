@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 import sdpnets as sn
-from sdpnets.features.arrangement import arrangement_info
+from sdpnets.features import arrangement
+from sdpnets.features.arrangement import arrangement_info, enumerate_cells, max_pattern_count
 from sdpnets.features.patterns import enumerate_patterns, resolve_patterns, sample_patterns
 
 
@@ -116,3 +117,70 @@ def test_hyperplanes_through_a_common_ray_are_named():
     dense = sample_patterns(X, 20000, seed=1)
     have = {m.tobytes() for m in np.ascontiguousarray(pats.masks.T)}
     assert all(m.tobytes() in have for m in np.ascontiguousarray(dense.masks.T))
+
+
+@pytest.mark.parametrize("tol", [0, 0.0, -1e-12, 0.011, 1, np.nan, True, "1e-10", None])
+def test_a_tolerance_outside_zero_to_a_hundredth_is_refused(tol):
+    """The tolerance is relative (to unit normals): a real number in (0, 1e-2]."""
+    X = _rows(5, 2)
+    for call in (lambda: enumerate_patterns(X, tol=tol), lambda: arrangement_info(X, tol),
+                 lambda: sample_patterns(X, 10, tol=tol)):
+        with pytest.raises(sn.InvalidInputError, match="tol must be"):
+            call()
+
+
+def test_a_tolerance_of_a_hundredth_is_allowed():
+    X = _rows(5, 2, seed=1)
+    assert enumerate_patterns(X, tol=1e-2).cells_found == cover(5, 2)
+
+
+def test_no_hyperplane_leaves_the_whole_space_one_cell():
+    """Zero rows cut nothing: one cell (every gate), where every row is active, and a
+    ``max_patterns`` of one is enough for it."""
+    X = np.zeros((4, 3))
+    info = arrangement_info(X)
+    assert (info.hyperplanes, info.zero_rows, info.rank, info.max_cells) == (0, 4, 0, 1)
+    cells = enumerate_cells(X, max_patterns=1)
+    assert cells.count == cells.bound == 1
+    assert cells.masks.shape == (4, 1) and cells.masks.all()
+    for m, r in [(0, 3), (0, 0), (5, 0)]:  # no hyperplane, or none of positive rank
+        assert max_pattern_count(m, r) == 1
+
+
+@pytest.mark.parametrize("n, d", [(6, 3), (5, 4), (6, 2)])
+def test_enumeration_is_refused_past_its_candidate_gates(n, d, monkeypatch):
+    """Enumeration perturbs the ray of every ``(r-1)``-subset of the ``m`` hyperplanes into
+    each of the ``2^(r-1)`` sign orthants of the subset: ``C(m, r-1) 2^(r-1)`` candidate
+    gates (``2m`` in the plane, one per ray direction). Past ``MAX_CANDIDATE_GATES`` it is
+    refused before any work; at it, it runs."""
+    X = _rows(n, d, seed=n * d)
+    work = 2 * n if d == 2 else comb(n, d - 1) * 2 ** (d - 1)
+    monkeypatch.setattr(arrangement, "MAX_CANDIDATE_GATES", work)
+    assert enumerate_patterns(X).cells_found == cover(n, d)
+    monkeypatch.setattr(arrangement, "MAX_CANDIDATE_GATES", work - 1)
+    with pytest.raises(sn.ProblemTooLargeError, match="candidate gates"):
+        enumerate_patterns(X)
+
+
+def test_rows_near_a_lower_rank_are_enumerated_at_the_rank_of_the_bound():
+    """Rows of R^4 within about 1e-7 of a 3-D subspace: whatever the tolerance, enumeration
+    never finds more cells than the bound at the rank the tolerance gives (the rank is
+    relative to the largest singular value of the unit normals, for the bound and the
+    enumeration alike), and at rank 3 it finds the 3-D count of the projected rows, which
+    are in general position. The tolerances include one between the relative rule and the
+    same rule read as absolute (a singular value above ``tol * m`` but below
+    ``tol * s_max * m``)."""
+    rng = np.random.default_rng(0)
+    n = 10
+    X = np.hstack([rng.standard_normal((n, 3)), 1e-7 * rng.standard_normal((n, 1))])
+    s = np.linalg.svd(X / np.linalg.norm(X, axis=1, keepdims=True), compute_uv=False)
+    between = s[3] / (n * np.sqrt(s[0]))
+    assert s[3] > between * n and s[3] < between * s[0] * n  # the rules disagree here
+    for tol in (1e-10, between, 1e-7):
+        rank = arrangement_info(X, tol).rank
+        cells = enumerate_cells(X, 10**6, tol=tol)
+        assert cells.bound == cover(n, rank)
+        assert cells.count <= cells.bound
+        if rank == 3:
+            assert cells.count == cover(n, 3)
+    assert arrangement_info(X, between).rank == 3
