@@ -79,7 +79,7 @@ CLARABEL_STATUS_MAP: dict[str, str] = {
 class ClarabelBackend(Backend):
     """Clarabel through cvxpy. ``tol`` sets the gap (absolute and relative), feasibility and
     infeasibility-ratio tolerances (``tol_gap_abs``, ``tol_gap_rel``, ``tol_feas``,
-    ``tol_ktratio``); ``max_iters`` is ``max_iter``; ``time_limit`` is ``time_limit``
+    ``tol_ktratio``, the last never below ``1e-10``); ``max_iters`` is ``max_iter``; ``time_limit`` is ``time_limit``
     (seconds).
 
     The status is read from Clarabel's own ``SolverStatus`` (cvxpy folds ``MaxIterations``

@@ -162,6 +162,9 @@ def test_clarabel_option_translation():
         assert hasattr(settings, key), key  # names Clarabel really has
     bare = ClarabelBackend().solver_options(1e-6, None, None)
     assert "max_iter" not in bare and "time_limit" not in bare
+    # the infeasibility ratio follows tol down to its floor of 1e-10 (the class docstring)
+    for tol in (1e-6, 2e-10, 1.5e-10, 1e-10, 1e-12):
+        assert ClarabelBackend().solver_options(tol, None, None)["tol_ktratio"] == max(tol, 1e-10)
 
 
 def test_scs_option_translation():

@@ -143,6 +143,18 @@ def test_every_value_of_the_right_kind_is_accepted(name):
             backend.check_options(None, None, {key: value})  # no error
 
 
+def test_every_clarabel_option_takes_clarabel_s_own_default():
+    """Clarabel's defaults are values of the right kind for every setting, including those
+    the kinds above leave to Clarabel's settings object (a list: ``pardiso_iparm``)."""
+    import clarabel
+
+    defaults = clarabel.DefaultSettings()
+    backend = BACKENDS["clarabel"]()
+    for key in sorted(backend.OPTION_NAMES):
+        backend.check_options(None, None, {key: getattr(defaults, key)})  # no error
+    assert any(kind is None for kind in KINDS["clarabel"].values())  # such a setting exists
+
+
 @pytest.mark.parametrize("name", sorted(BACKENDS))
 @PROPERTY
 @given(key=st.from_regex(r"[a-z][a-z_]{0,24}", fullmatch=True), value=st.integers(1, 5))
