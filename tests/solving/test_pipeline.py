@@ -212,3 +212,31 @@ def test_the_pipeline_defaults_are_the_programs():
     assert {"backend", "tol", "max_iters", "time_limit", "memory_limit"} <= set(shared)
     for name in shared:
         assert ours[name].default == theirs[name].default, name
+
+
+def test_building_the_problem_to_choose_a_backend_is_compile_time(monkeypatch):
+    """The memory guard builds the cvxpy problem of an unbuilt program before the solver
+    runs; that time is part of the solve's ``compile_time``, and nothing is added for a
+    program built earlier. Checked on the pipeline's clock, moved on by a fixed hour while
+    the backend is chosen (so no real duration is compared)."""
+    import types
+
+    from sdpnets.solving import pipeline
+
+    hour = 3600.0
+    offset = [0.0]
+    clock = types.SimpleNamespace(perf_counter=lambda: time.perf_counter() + offset[0])
+    choose = pipeline.choose_backend
+
+    def slow_choice(*args, **kwargs):
+        offset[0] += hour
+        return choose(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "time", clock)
+    monkeypatch.setattr(pipeline, "choose_backend", slow_choice)
+    prog = sn.ConvexLinearFC(*_fc(), 1.0)
+    assert not prog.is_built
+    first = prog.solve(backend="clarabel")
+    assert prog.is_built and hour <= first.compile_time < 2 * hour
+    again = prog.solve(backend="clarabel")
+    assert again.compile_time < hour
