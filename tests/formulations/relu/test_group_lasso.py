@@ -136,3 +136,64 @@ def test_the_circular_certificate_reports_the_dual_point_it_evaluated():
     np.testing.assert_allclose(point, scale * grad, rtol=1e-10, atol=1e-14)
     value = LogisticLoss().dual_value(point, y)
     assert min(value, cert.upper_bound) == pytest.approx(cert.lower_bound, rel=1e-10)
+
+
+# --- the pure pieces and the first-order result ------------------------------------------------
+
+
+def test_the_certificate_reports_the_loosest_outputs_bracket():
+    """Several outputs, one bracket each: ``dual_norm_bounds`` is the loosest one (largest
+    ``upper / lower``; a zero lower bound under a positive upper is looser than any, a zero
+    dual point's ``[0, 0]`` is tight), and the kind is exact only when every output's is."""
+    from sdpnets.formulations.relu.dual_norm import DualNormBracket
+    from sdpnets.formulations.relu.group_lasso import certificate_kind
+
+    def br(lower, upper):
+        return DualNormBracket(lower, upper, lower == upper, np.zeros(2))
+
+    cases = [([br(1.0, 1.1), br(2.0, 3.0), br(1.0, 1.2)], (2.0, 3.0)),
+             ([br(1.0, 1.1), br(0.0, 0.5), br(4.0, 9.0)], (0.0, 0.5)),
+             ([br(0.0, 0.0), br(1.0, 1.5)], (1.0, 1.5)),
+             ([br(2.0, 2.0), br(3.0, 3.0)], (2.0, 2.0))]
+    for brackets, loosest in cases:
+        kind, bounds = certificate_kind(brackets)
+        assert bounds == loosest
+        assert kind == ("exact" if all(b.lower == b.upper for b in brackets) else "relaxation")
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_hinge_bound_does_not_depend_on_the_data_s_scale(seed):
+    """Scaling the data and ``beta`` by the same ``c`` leaves the group lasso (neurons
+    scaled by ``1/c``) and its dual (the dual norm scales by ``c``) unchanged, so the lower
+    bound from a network's predictions must not change either; here the hinge dual point
+    is chosen among margin points, with cuts where its dual norm exceeds ``beta``."""
+    from sdpnets.formulations.relu.group_lasso import output_bound
+    from sdpnets.losses import HingeLoss
+
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((10, 3))
+    y = np.where(rng.standard_normal(10) >= 0, 1.0, -1.0)
+    yhat = y * rng.uniform(0.5, 1.5, 10)
+    yhat[:5] = y[:5]  # on the margin: the hinge dual point is a choice there
+    neurons = rng.standard_normal((3, 2))
+    beta = 0.3 * float(np.linalg.norm(A.T @ y))
+    values = [output_bound(HingeLoss(), c * A, y, yhat, c * beta, masks=None,
+                           directions=neurons)[0] for c in (1.0, 1e-2, 1e2)]
+    assert values[0] > 0
+    np.testing.assert_allclose(values[1:], values[0], rtol=1e-6)
+
+
+def test_a_first_order_solve_stopped_early_keeps_its_own_bracket():
+    """sdpnets' first-order solver stopped by ``max_iters`` reports its own finite bracket
+    (the dual point's bound and the iterate's objective), which holds the optimum that
+    Clarabel finds."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((14, 3))
+    y = np.maximum(X @ rng.standard_normal(3), 0) + 0.1 * rng.standard_normal(14)
+    optimum = sn.ConvexReLU(X, y, 0.2).solve(backend="clarabel", tol=1e-9).objective
+    for iters in (1, 2):
+        res = sn.ConvexReLU(X, y, 0.2).solve(backend="firstorder", max_iters=iters)
+        assert res.status == "iteration_limit"
+        assert np.isfinite(res.lower_bound) and np.isfinite(res.upper_bound)
+        assert res.lower_bound <= optimum * (1 + 1e-7) and optimum <= res.upper_bound * (1 + 1e-7)
+        assert res.gap == pytest.approx(res.upper_bound - res.lower_bound, rel=1e-12)
