@@ -197,3 +197,18 @@ def test_a_first_order_solve_stopped_early_keeps_its_own_bracket():
         assert np.isfinite(res.lower_bound) and np.isfinite(res.upper_bound)
         assert res.lower_bound <= optimum * (1 + 1e-7) and optimum <= res.upper_bound * (1 + 1e-7)
         assert res.gap == pytest.approx(res.upper_bound - res.lower_bound, rel=1e-12)
+
+
+@pytest.mark.parametrize("K", [1, 2])
+def test_the_build_memory_holds_the_expanded_masks_and_signs(K):
+    """Building the program expands the ``n x P`` patterns into float masks and signs, one
+    ``n x P`` block per output each (8 bytes an entry), beside a copy of the rows: the
+    prediction is at least that, for few and for many patterns."""
+    rng = np.random.default_rng(K)
+    X = rng.standard_normal((30, 3))
+    Y = rng.standard_normal((30, K))
+    for gates in (4, 40):
+        prog = sn.ConvexReLU(X, Y[:, 0] if K == 1 else Y, 0.1, patterns=gates)
+        n, P = prog.patterns.masks.shape
+        floor = 2 * 8 * n * P * K + X.nbytes
+        assert prog.build_memory() >= floor
