@@ -212,3 +212,16 @@ def test_the_build_memory_holds_the_expanded_masks_and_signs(K):
         n, P = prog.patterns.masks.shape
         floor = 2 * 8 * n * P * K + X.nbytes
         assert prog.build_memory() >= floor
+
+
+def test_a_time_limit_the_solve_does_not_need_changes_nothing():
+    """sdpnets' first-order solver shares a ``time_limit`` among the outputs still to solve;
+    one far beyond what a small two-output program needs leaves every output solved, with
+    the objective of the solve without a limit."""
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((14, 3))
+    Y = np.maximum(X @ rng.standard_normal((3, 2)), 0) + 0.1 * rng.standard_normal((14, 2))
+    free = sn.ConvexReLU(X, Y, 0.2).solve(backend="firstorder")
+    limited = sn.ConvexReLU(X, Y, 0.2).solve(backend="firstorder", time_limit=600.0)
+    assert free.solved and limited.solved, limited.message
+    assert limited.objective == pytest.approx(free.objective, rel=1e-6)
