@@ -105,3 +105,24 @@ def test_the_bracket_is_exact_exactly_when_every_pattern_fits(n, d):
     # the lower end is attained by its direction
     assert loose.lower == pytest.approx(abs(v @ np.maximum(A @ loose.direction, 0)), rel=1e-9)
     assert np.linalg.norm(loose.direction) == pytest.approx(1.0, rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_closed_form_multipliers_balance_the_negative_rows_least_squares(seed):
+    """The closed-form (triangle) multipliers, the fallback and the descent's start, choose
+    ``e`` on the negative rows (``|e_i| <= 1``) to make the linear term
+    ``g = A^T w / 2 - sum_{w_i < 0} |w_i| e_i a_i / 2`` as small as possible: its norm is
+    the bounded least-squares optimum, solved here by cvxpy, and ``e`` is zero elsewhere."""
+    from sdpnets.formulations.relu.dual_norm import _triangle_multipliers
+
+    rng = np.random.default_rng(seed)
+    A, w = rng.standard_normal((12, 3)), rng.standard_normal(12)
+    neg = w < 0
+    zeta, pi, e = _triangle_multipliers(A, w)
+    assert np.all(e[~neg] == 0) and np.all(np.abs(e) <= 1 + 1e-12) and np.all(pi == 0)
+    g = 0.5 * A.T @ w - 0.5 * A[neg].T @ (np.abs(w[neg]) * e[neg])
+    x = cp.Variable(int(neg.sum()))
+    best = cp.Problem(cp.Minimize(cp.norm(0.5 * A.T @ w - 0.5 * A[neg].T @ cp.multiply(
+        np.abs(w[neg]), x))), [cp.abs(x) <= 1])
+    best.solve(solver=cp.CLARABEL)
+    assert np.linalg.norm(g) == pytest.approx(best.value, rel=1e-6, abs=1e-8)
