@@ -126,3 +126,18 @@ def test_the_closed_form_multipliers_balance_the_negative_rows_least_squares(see
         np.abs(w[neg]), x))), [cp.abs(x) <= 1])
     best.solve(solver=cp.CLARABEL)
     assert np.linalg.norm(g) == pytest.approx(best.value, rel=1e-6, abs=1e-8)
+
+
+def test_the_descent_reaches_the_relaxation_s_bound():
+    """``method="descent"`` (used past ``MAX_RELAXATION_SIZE``) minimizes the same bound
+    over the multipliers as the conic relaxation solves exactly: on small data it comes
+    within 1% of the relaxation's bound, and stays between the exact dual norm and the
+    closed-form (triangle) bound."""
+    rng = np.random.default_rng(2)
+    A, v = rng.standard_normal((12, 3)), rng.standard_normal(12)
+    exact = relu_dual_norm(A, v)
+    relaxed = relu_dual_norm_upper(A, v, method="relaxation")
+    descent = relu_dual_norm_upper(A, v, method="descent")
+    triangle = relu_dual_norm_upper(A, v, method="triangle")
+    assert exact * (1 - 1e-9) <= descent <= triangle * (1 + 1e-12)
+    assert descent == pytest.approx(relaxed, rel=1e-2)
