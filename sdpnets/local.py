@@ -13,6 +13,7 @@ import numpy as np
 
 from ._validate import check_beta, check_choice, check_data, check_int, check_targets
 from .errors import InvalidInputError
+from .losses import Loss, get_loss
 from .networks.linear import LinearFC
 from .networks.relu import ReLUMLP
 
@@ -167,7 +168,8 @@ def train_relu_mlp(X, y, beta: float, width: int, *, seed: int = 0, max_iters: i
 
 
 def train_relu_mlps_adam(X, Y, beta: float, width: int, *, runs: int = 100, steps: int = 3000,
-                         lr: float = 0.01, seed: int = 0, bias: bool = False) -> list[ReLUMLP]:
+                         lr: float = 0.01, seed: int = 0, bias: bool = False,
+                         loss: str | Loss = "squared") -> list[ReLUMLP]:
     r"""Train ``runs`` two-layer ReLU networks with ``K`` outputs from random starts at once.
 
     Each minimizes the standard objective
@@ -194,15 +196,20 @@ def train_relu_mlps_adam(X, Y, beta: float, width: int, *, runs: int = 100, step
         Seed of the He-style Gaussian initialization.
     bias : bool
         Train a (penalized) first-layer bias.
+    loss : {"squared", "logistic", "hinge", "softmax"} or Loss
+        The loss in place of the squared one (its gradient in the predictions drives the
+        steps; softmax: one-hot rows of ``Y``).
 
     Returns
     -------
     list of ReLUMLP
-        ``output_penalty="frobenius"``.
+        ``output_penalty="frobenius"``, with ``loss``.
     """
     X = check_data(X)
     Y = check_targets(Y, X.shape[0], name="Y").reshape(X.shape[0], -1)
     beta = check_beta(beta)
+    loss = get_loss(loss)
+    loss.check_targets(Y)
     width = check_int(width, "width", minimum=1)
     runs = check_int(runs, "runs", minimum=1)
     steps = check_int(steps, "steps", minimum=1)
@@ -216,7 +223,14 @@ def train_relu_mlps_adam(X, Y, beta: float, width: int, *, runs: int = 100, step
     for t in range(1, steps + 1):
         Z = np.einsum("nd,rdm->rnm", A, W[0])
         H = np.maximum(Z, 0.0)
-        R = np.einsum("rnm,rmk->rnk", H, W[1]) - Y
+        F = np.einsum("rnm,rmk->rnk", H, W[1])
+        if loss.name == "squared":
+            R = F - Y
+        elif loss.name == "softmax":  # vectorized over the runs
+            E = np.exp(F - F.max(axis=2, keepdims=True))
+            R = E / E.sum(axis=2, keepdims=True) - Y
+        else:
+            R = np.stack([loss.gradient(F[r], Y) for r in range(runs)])
         grads = (np.einsum("nd,rnm->rdm", A, np.einsum("rnk,rmk->rnm", R, W[1]) * (Z > 0))
                  + beta * W[0], np.einsum("rnm,rnk->rmk", H, R) + beta * W[1])
         step = lr * 0.5 * (1.0 + np.cos(np.pi * t / steps))
@@ -227,6 +241,7 @@ def train_relu_mlps_adam(X, Y, beta: float, width: int, *, runs: int = 100, step
             m2 += 0.001 * g * g
             w -= step * (m1 / (1 - 0.9**t)) / (np.sqrt(m2 / (1 - 0.999**t)) + 1e-12)
     if bias:
-        return [ReLUMLP(W[0][r][:-1], W[1][r], bias=W[0][r][-1]) for r in range(runs)]
-    return [ReLUMLP(W[0][r], W[1][r]) for r in range(runs)]
+        return [ReLUMLP(W[0][r][:-1], W[1][r], bias=W[0][r][-1], loss=loss)
+                for r in range(runs)]
+    return [ReLUMLP(W[0][r], W[1][r], loss=loss) for r in range(runs)]
 

@@ -113,3 +113,17 @@ def test_train_relu_mlps_adam_trains_independent_multi_output_networks():
         assert net.objective(X, Y, 0.5) < zero  # training moved below the zero network
     with pytest.raises(sn.InvalidInputError, match="runs"):
         train_relu_mlps_adam(X, Y, 0.5, 6, runs=0)
+
+
+def test_train_relu_mlps_adam_with_softmax_descends_below_the_zero_network():
+    from sdpnets.local import train_relu_mlps_adam
+
+    rng = np.random.default_rng(1)
+    X, Y = rng.standard_normal((12, 3)), np.eye(3)[rng.integers(0, 3, 12)]
+    nets = train_relu_mlps_adam(X, Y, 0.5, 6, runs=3, steps=300, loss="softmax")
+    zero = 12 * np.log(3.0)  # the zero network's cross-entropy
+    for net in nets:
+        assert net.loss.name == "softmax"
+        assert net.objective(X, Y, 0.5) < zero
+    with pytest.raises(sn.InvalidInputError, match="softmax"):
+        train_relu_mlps_adam(X, 2.0 * Y, 0.5, 6, runs=1, loss="softmax")

@@ -23,15 +23,24 @@ whose objective is at most ``upper`` (any network's), :math:`\operatorname{tr}M 
 (2\,\mathrm{upper}/\beta)(1 + \|X\|_2^2)`. So :func:`certified_bound` is a lower bound on
 the network optimum for *any* multipliers, whatever the accuracy of the solver that found
 them.
+
+Any other convex loss :math:`L` of the prediction carries over: the relaxation's objective
+is then :math:`L(M_{h\alpha})` plus the same penalty, and :math:`D(V)` becomes
+:math:`-L^*(-V)` (``certified_bound(..., loss=)``); ``T`` stays valid for a non-negative
+loss (softmax cross-entropy with targets in the simplex is).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.optimize import minimize
+
+if TYPE_CHECKING:
+    from ...losses import Loss
 
 __all__ = ["DNNMultipliers", "lagrangian_matrix", "constraint_maps", "trace_bound",
            "certified_bound", "DNNDualResult", "solve_dnn_dual"]
@@ -114,14 +123,16 @@ def dual_value(V: np.ndarray, Y: np.ndarray) -> float:
 
 
 def certified_bound(X: np.ndarray, Y: np.ndarray, beta: float, m: DNNMultipliers,
-                    upper: float) -> tuple[float, float]:
+                    upper: float, loss: Loss | None = None) -> tuple[float, float]:
     """``(bound, lambda_min(Q))``: :math:`D(V) + T\\min(0, \\lambda_{\\min}(Q))` for the
     clipped multipliers (with the best scaling of the ``h``-block, and never below 0, the
-    value of ``V = 0``), a lower bound on the network optimum (module docstring)."""
+    value of ``V = 0``), a lower bound on the network optimum (module docstring). With a
+    non-negative ``loss`` (``None``: the squared loss), :math:`D(V) = -L^*(-V)`; ``V`` must
+    then lie in its domain (:meth:`~sdpnets.losses.Loss.into_domain`)."""
     m = m.clipped()
     Q = lagrangian_matrix(X, beta, m)
     lam = float(np.linalg.eigvalsh(Q)[0])
-    base = dual_value(m.V, Y)
+    base = dual_value(m.V, Y) if loss is None else loss.dual_value(m.V, Y)
     if lam >= 0.0:
         return base, lam
     best = max(0.0, base + trace_bound(X, beta, upper) * lam)  # p* >= 0: V = 0 is feasible

@@ -34,19 +34,19 @@ from ..._validate import check_beta, check_choice, check_data, check_int, check_
 from ...backends.firstorder.dnn_dual import (
     DNNMultipliers,
     certified_bound,
-    dual_value,
     solve_dnn_dual,
 )
 from ...errors import InvalidInputError, ProblemTooLargeError
 from ...features.arrangement import arrangement_info
 from ...features.patterns import DEFAULT_MAX_PATTERNS, enumerate_patterns
+from ...losses import get_loss
 from ...networks.relu import ReLUMLP
 from ...results import Certificate, SolveResult
 from ..base import ConvexProgram
 from .rounding import directions_from_blocks, directions_from_lift, network_objective, round_network
 
-__all__ = ["CopositiveReLU", "RELAXATIONS", "CONE_SPLIT_MAX_PATTERNS", "DNN_CONIC_MAX_SIDE",
-           "certify_standard"]
+__all__ = ["CopositiveReLU", "RELAXATIONS", "COPOSITIVE_LOSSES", "CONE_SPLIT_MAX_PATTERNS",
+           "DNN_CONIC_MAX_SIDE", "certify_standard"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,11 @@ DNN_CONIC_MAX_SIDE = 120
 
 #: The relaxations :class:`CopositiveReLU` offers.
 RELAXATIONS = ("auto", "cone_split", "dnn")
+
+#: The losses :class:`CopositiveReLU` offers: the relaxations' prediction is linear in the
+#: lifted matrix, so a convex loss of it keeps them convex and lower bounds
+#: (docs/relu_vector_output.md section 5e).
+COPOSITIVE_LOSSES = ("squared", "softmax")
 
 #: ``relaxation="auto"`` uses ``"cone_split"`` when every pattern can be enumerated and
 #: there are at most this many (one PSD block of side ``d + 2K`` each), else ``"dnn"``.
@@ -85,7 +90,7 @@ class CopositiveReLU(ConvexProgram):
     X : array_like, shape (n, d)
         Inputs.
     Y : array_like, shape (n, K) or (n,)
-        Targets (squared loss, summed over samples).
+        Targets (one-hot rows, ``K >= 2``, for ``loss="softmax"``).
     beta : float
         Weight decay, ``> 0``.
     relaxation : {"auto", "cone_split", "dnn"}
@@ -100,15 +105,21 @@ class CopositiveReLU(ConvexProgram):
         Limit for the enumeration of patterns.
     polish : bool
         Polish the rounded network by L-BFGS (it can only lower the upper bound).
+    loss : {"squared", "softmax"}
+        The training loss, summed over samples: ``"squared"``
+        (:math:`\tfrac12\|\hat Y - Y\|_F^2`, above) or ``"softmax"`` (cross-entropy of the
+        softmax of the ``K`` outputs, conic backends with exponential cones, e.g. Clarabel;
+        not ``backend="firstorder"``).
     """
 
-    cones: ClassVar[frozenset[str]] = frozenset({"zero", "nonneg", "soc", "psd"})
     has_firstorder: ClassVar[bool] = True
 
     def __init__(self, X, Y, beta: float, relaxation: str = "auto", bias: bool = False, *,
-                 max_patterns: int = DEFAULT_MAX_PATTERNS, polish: bool = True) -> None:
+                 max_patterns: int = DEFAULT_MAX_PATTERNS, polish: bool = True,
+                 loss: str = "squared") -> None:
         super().__init__(beta)
         self.X = check_data(X)
+        self.loss = get_loss(check_choice(loss, "loss", COPOSITIVE_LOSSES))
         if not isinstance(bias, (bool, np.bool_)):
             raise InvalidInputError(f"bias must be True or False, got {bias!r}.")
         if not isinstance(polish, (bool, np.bool_)):
@@ -116,6 +127,7 @@ class CopositiveReLU(ConvexProgram):
         Y = check_targets(Y, self.X.shape[0], name="Y")
         self._y_ndim = Y.ndim
         self.Y = Y.reshape(self.X.shape[0], -1)
+        self.loss.check_targets(self.Y)
         self.bias = bool(bias)
         self.polish = bool(polish)
         self.max_patterns = check_int(max_patterns, "max_patterns", minimum=1)
@@ -143,6 +155,12 @@ class CopositiveReLU(ConvexProgram):
         self._sol: dict[str, Any] = {}
 
     @property
+    def cones(self) -> frozenset[str]:  # type: ignore[override]
+        """The cones of the conic form: PSD and linear ones, and the loss's (exponential
+        cones for softmax)."""
+        return frozenset({"zero", "nonneg", "soc", "psd"}) | self.loss.cones
+
+    @property
     def side(self) -> int:
         """The side of the relaxation's PSD matrix (``"dnn"``) or of each block
         (``"cone_split"``)."""
@@ -163,6 +181,11 @@ class CopositiveReLU(ConvexProgram):
                     "patterns")
         return "doubly non-negative relaxation (no activation patterns)"
 
+    def _loss_expr(self, pred: cp.Variable) -> cp.Expression:
+        if self.loss.name == "squared":
+            return 0.5 * cp.sum_squares(pred - self.Y)
+        return self.loss.expr(pred, self.Y)
+
     def _build(self) -> cp.Problem:
         return self._build_cone_split() if self.relaxation == "cone_split" else self._build_dnn()
 
@@ -179,7 +202,7 @@ class CopositiveReLU(ConvexProgram):
         self._cons = {"pred": pred == M[ih, ia], "hh": M[ih, ih] >= 0, "hs": HS >= 0,
                       "ss": SS >= 0, "comp": cp.diag(HS) == 0}
         self._M, self._pred = M, pred
-        objective = (0.5 * cp.sum_squares(pred - Y)
+        objective = (self._loss_expr(pred)
                      + 0.5 * self.beta_parameter * (cp.trace(M[iu, iu]) + cp.trace(M[ia, ia])))
         return cp.Problem(cp.Minimize(objective), list(self._cons.values()))
 
@@ -203,13 +226,13 @@ class CopositiveReLU(ConvexProgram):
         self._pred_cons = pred == cp.sum(terms) if len(terms) > 1 else pred == terms[0]
         cons.append(self._pred_cons)
         self._blocks, self._block_cons, self._pred = blocks, cons[:-1], pred
-        objective = 0.5 * cp.sum_squares(pred - Y) + 0.5 * self.beta_parameter * trace
+        objective = self._loss_expr(pred) + 0.5 * self.beta_parameter * trace
         return cp.Problem(cp.Minimize(objective), cons)
 
     # -- certified lower bounds -----------------------------------------------------------
     def _upper_for_trace(self) -> float:
         """An objective every relevant solution is below (the zero network's, or better)."""
-        best = 0.5 * float(np.sum(self.Y ** 2))
+        best = self.loss.value(np.zeros_like(self.Y), self.Y)
         if self._net is not None:
             best = min(best, self._net.objective(self.X, self._targets(), self.beta))
         return best
@@ -239,9 +262,10 @@ class CopositiveReLU(ConvexProgram):
 
     def _dnn_lower(self) -> float:
         m = self._sol["mult"]
-        V = m.V
+        V = self.loss.into_domain(m.V, self.Y)  # the solver's point, into -L*(-V)'s domain
         self._dual = V
-        return certified_bound(self._A, self.Y, self.beta, m, self._upper_for_trace())[0]
+        return certified_bound(self._A, self.Y, self.beta, replace(m, V=V),
+                               self._upper_for_trace(), loss=self.loss)[0]
 
     def _cone_split_lower(self) -> float:
         r"""The certified bound of the cone-split relaxation from the solver's multipliers:
@@ -250,7 +274,7 @@ class CopositiveReLU(ConvexProgram):
         A, Y, beta = self._A, self.Y, self.beta
         assert self._masks is not None  # the relaxation is cone_split
         h, K = A.shape[1], Y.shape[1]
-        V = self._sol["V"]
+        V = self.loss.into_domain(self._sol["V"], Y)
         self._dual = V
         worst = 0.0
         for i in range(self._masks.shape[1]):
@@ -271,7 +295,7 @@ class CopositiveReLU(ConvexProgram):
             Q[h + k, h + K + k] += 0.5 * mu
             Q[h + K + k, h + k] += 0.5 * mu
             worst = min(worst, float(np.linalg.eigvalsh(Q)[0]))
-        return dual_value(V, Y) + worst * 2.0 * self._upper_for_trace() / beta
+        return self.loss.dual_value(V, Y) + worst * 2.0 * self._upper_for_trace() / beta
 
     def _relaxation_value(self) -> float:
         """The relaxation's objective at the solver's primal point (caller's units)."""
@@ -283,7 +307,7 @@ class CopositiveReLU(ConvexProgram):
             trace = float(np.trace(M[:h + K, :h + K]))
         else:
             trace = float(sum(np.trace(B) for B in self._sol["blocks"]))
-        return 0.5 * float(np.sum((pred - Y) ** 2)) + 0.5 * beta * trace
+        return self.loss.value(pred, Y) + 0.5 * beta * trace
 
     def _program_certificate(self) -> Certificate:
         """The relaxation's own certificate (what the solve pipeline verifies): its certified
@@ -307,9 +331,10 @@ class CopositiveReLU(ConvexProgram):
 
         Parameters are those of :meth:`sdpnets.ConvexProgram.solve`; ``backend="auto"`` is
         ``"firstorder"`` for a DNN relaxation of side above :data:`DNN_CONIC_MAX_SIDE`;
-        ``backend="firstorder"`` (``"dnn"`` only) maximizes the relaxation's dual by L-BFGS on a smoothed form, every
-        iterate a certified bound, and stops when the bound reaches the rounded network's
-        objective within ``tol`` or at its budget.
+        ``backend="firstorder"`` (``"dnn"`` and the squared loss only) maximizes the
+        relaxation's dual by L-BFGS on a smoothed form, every iterate a certified bound, and
+        stops when the bound reaches the rounded network's objective within ``tol`` or at its
+        budget.
 
         Returns
         -------
@@ -319,10 +344,16 @@ class CopositiveReLU(ConvexProgram):
             ``exact``: whether the relaxation is known to be tight.
         """
         self._net, self._lower, self._fo = None, None, None
-        if backend == "auto" and self.relaxation == "dnn" and self.side > DNN_CONIC_MAX_SIDE:
+        squared = self.loss.name == "squared"
+        if (backend == "auto" and squared and self.relaxation == "dnn"
+                and self.side > DNN_CONIC_MAX_SIDE):
             backend = "firstorder"
         if backend == "firstorder" and self.relaxation != "dnn":
             raise InvalidInputError("backend='firstorder' solves relaxation='dnn' only.")
+        if backend == "firstorder" and not squared:
+            raise InvalidInputError(
+                f"backend='firstorder' solves the squared loss only, got loss="
+                f"{self.loss.name!r}; use a conic backend with exponential cones (Clarabel).")
         result = super().solve(backend, tol, max_iters, time_limit, verbose, **kwargs)
         if not result.solved:
             return result
@@ -390,7 +421,7 @@ class CopositiveReLU(ConvexProgram):
         if self._y_ndim == 1:
             alpha = alpha[:, 0]
         return ReLUMLP(U[:h], alpha, bias=U[h] if self.bias else None,
-                       output_penalty="frobenius")
+                       output_penalty="frobenius", loss=self.loss)
 
     def _rounded(self) -> ReLUMLP:
         if self._net is not None:
@@ -408,7 +439,7 @@ class CopositiveReLU(ConvexProgram):
             assert self._masks is not None  # the relaxation is cone_split
             blocks = [B[:h, h:] for B in self._sol["blocks"]]
             dirs = directions_from_blocks(blocks, self._masks, A)
-        U, alpha = round_network(A, Y, self.beta, dirs, do_polish=self.polish)
+        U, alpha = round_network(A, Y, self.beta, dirs, do_polish=self.polish, loss=self.loss)
         net = self._as_network(U, alpha)
         if self._fo is not None and self._fo_start.objective(self.X, self._targets(), self.beta) \
                 < net.objective(self.X, self._targets(), self.beta):
@@ -444,17 +475,18 @@ class CopositiveReLU(ConvexProgram):
 
 def certify_standard(network: ReLUMLP, X, y, beta: float, *,
                      relaxation: str = "auto", backend: str = "auto",
-                     max_patterns: int = DEFAULT_MAX_PATTERNS) -> Certificate:
+                     max_patterns: int = DEFAULT_MAX_PATTERNS, loss: str = "squared"
+                     ) -> Certificate:
     """Certificate of a multi-output :class:`~sdpnets.ReLUMLP` with standard weight decay
-    (``output_penalty="frobenius"``, squared loss): the network's objective, and the certified
-    lower bound of :class:`CopositiveReLU` on the same data (``kind="relaxation"``, or
-    ``"exact"`` when the bracket closes)."""
+    (``output_penalty="frobenius"``, ``loss`` one of :data:`COPOSITIVE_LOSSES`): the
+    network's objective, and the certified lower bound of :class:`CopositiveReLU` on the same
+    data (``kind="relaxation"``, or ``"exact"`` when the bracket closes)."""
     X = check_data(X)
     beta = check_beta(beta)
     Y = check_targets(y, X.shape[0])
-    upper = network.objective(X, Y, beta)
+    upper = network.objective(X, Y, beta, loss)
     prog = CopositiveReLU(X, Y, beta, relaxation=relaxation, bias=network.bias is not None,
-                          max_patterns=max_patterns)
+                          max_patterns=max_patterns, loss=loss)
     prog._start_hint = network  # the first-order path starts from the network's residual
     res = prog.solve(backend=backend)
     if not res.solved:

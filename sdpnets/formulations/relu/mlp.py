@@ -331,16 +331,17 @@ def _certify_relu_mlp(
     if K_net != y2.shape[1]:
         raise InvalidInputError(f"the network has {K_net} outputs, y has {y2.shape[1]}.")
     if y2.shape[1] > 1 and network.output_penalty != "l1_squared":
-        if loss.name != "squared":
+        if loss.name not in ("squared", "softmax"):
             raise NonConvexFormulationError(
                 "the certified lower bound for vector-output ReLU networks with standard "
-                "weight decay (docs/relu_vector_output.md) is for the squared loss; got "
-                f"loss={loss.name!r}. The separable output penalty has an exact program for "
-                "every loss: ReLUMLP(..., output_penalty='l1_squared')."
+                "weight decay (docs/relu_vector_output.md) is for the squared and softmax "
+                f"losses; got loss={loss.name!r}. The separable output penalty has an exact "
+                "program for every loss: ReLUMLP(..., output_penalty='l1_squared')."
             )
         from .copositive import certify_standard
 
-        return certify_standard(network, X, y, beta, max_patterns=max_patterns)
+        return certify_standard(network, X, y, beta, max_patterns=max_patterns,
+                                loss=loss.name)
     A = X if network.bias is None else np.hstack([X, np.ones((X.shape[0], 1))])
     max_patterns = check_int(max_patterns, "max_patterns", minimum=1)
     masks = cells_if_they_fit(A, max_patterns)

@@ -8,6 +8,11 @@ output rows ``g_j``, the network :math:`u_j = \sqrt{\|g_j\|}a_j`,
 :math:`\tfrac12\|\sum_j(Aa_j)_+g_j^T - Y\|^2 + \beta\sum_j\|g_j\|` (balanced neurons), so the
 output weights for fixed directions are a group lasso. The upper bound a family reports is the
 objective of the returned weights, computed from them alone.
+
+Every function takes an optional ``loss`` (a :class:`~sdpnets.losses.Loss`; ``None``: the
+squared loss, with the closed forms above): the output weights are then the group lasso of
+that loss, the dual point is :math:`-\nabla L` of the predictions, and the polish minimizes
+that loss.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import numpy as np
 from scipy.optimize import minimize, nnls
 
 from ...backends.clarabel import fork_safe_options
+from ...losses import Loss
 
 __all__ = ["project_cone", "directions_from_lift", "directions_from_blocks", "output_weights",
            "ascent_direction", "network_objective", "polish", "round_network"]
@@ -71,9 +77,30 @@ def directions_from_blocks(blocks: list[np.ndarray], masks: np.ndarray, A: np.nd
     return _unit_columns(cols, h)
 
 
-def output_weights(H: np.ndarray, Y: np.ndarray, beta: float) -> tuple[np.ndarray, float]:
+def _squared(loss: Loss | None) -> bool:
+    return loss is None or loss.name == "squared"
+
+
+def output_weights(H: np.ndarray, Y: np.ndarray, beta: float, loss: Loss | None = None
+                   ) -> tuple[np.ndarray, float]:
     r""":math:`\min_G \tfrac12\|HG - Y\|^2 + \beta\sum_j\|g_j\|` (rows ``g_j``) and its value,
-    reduced by a thin QR of ``H`` and solved by Clarabel."""
+    reduced by a thin QR of ``H`` and solved by Clarabel; with another ``loss``,
+    :math:`\min_G L(HG) + \beta\sum_j\|g_j\|`, its value computed from ``G``."""
+    if not _squared(loss):
+        assert loss is not None  # not the squared loss
+        G = cp.Variable((H.shape[1], Y.shape[1]))
+        norms = cp.sum(cp.norm(G, 2, axis=1))
+        problem = cp.Problem(cp.Minimize(loss.expr(H @ G, Y) + beta * norms))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                problem.solve(solver=cp.CLARABEL, **fork_safe_options())
+            except cp.error.SolverError:
+                pass
+        Gv = (np.zeros((H.shape[1], Y.shape[1])) if G.value is None
+              else np.asarray(G.value, dtype=float))
+        value = loss.value(H @ Gv, Y) + beta * float(np.sum(np.linalg.norm(Gv, axis=1)))
+        return Gv, value
     Q, R = np.linalg.qr(H)
     QtY = Q.T @ Y
     const = 0.5 * (float(np.sum(Y * Y)) - float(np.sum(QtY * QtY)))
@@ -116,25 +143,35 @@ def ascent_direction(A: np.ndarray, V: np.ndarray, starts: np.ndarray, samples: 
 
 
 def network_objective(U: np.ndarray, alpha: np.ndarray, A: np.ndarray, Y: np.ndarray,
-                      beta: float) -> float:
-    """:math:`\\tfrac12\\|(AU)_+\\alpha - Y\\|^2 + \\tfrac\\beta2(\\|U\\|^2 + \\|\\alpha\\|^2)`."""
+                      beta: float, loss: Loss | None = None) -> float:
+    """:math:`\\tfrac12\\|(AU)_+\\alpha - Y\\|^2 + \\tfrac\\beta2(\\|U\\|^2 + \\|\\alpha\\|^2)`
+    (with ``loss``: :math:`L((AU)_+\\alpha)` in place of the squared loss)."""
+    penalty = 0.5 * beta * (float(np.sum(U * U)) + float(np.sum(alpha * alpha)))
+    if not _squared(loss):
+        assert loss is not None  # not the squared loss
+        return loss.value(np.maximum(A @ U, 0.0) @ alpha, Y) + penalty
     R = np.maximum(A @ U, 0.0) @ alpha - Y
-    return 0.5 * float(np.sum(R * R)) + 0.5 * beta * (float(np.sum(U * U))
-                                                      + float(np.sum(alpha * alpha)))
+    return 0.5 * float(np.sum(R * R)) + penalty
 
 
 def polish(U: np.ndarray, alpha: np.ndarray, A: np.ndarray, Y: np.ndarray, beta: float,
-           max_iters: int = 2000) -> tuple[np.ndarray, np.ndarray]:
-    """L-BFGS on the standard objective from ``(U, alpha)`` (the ReLU differentiated as
-    ``1[z > 0]``); the better of start and end."""
+           max_iters: int = 2000, loss: Loss | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """L-BFGS on the standard objective (with ``loss``, if given) from ``(U, alpha)`` (the
+    ReLU differentiated as ``1[z > 0]``); the better of start and end."""
     h, m = U.shape
 
     def fun(theta):
         Ut, at = theta[: h * m].reshape(h, m), theta[h * m:].reshape(m, -1)
         Z = A @ Ut
         Hd = np.maximum(Z, 0.0)
-        R = Hd @ at - Y
-        f = 0.5 * np.sum(R * R) + 0.5 * beta * (np.sum(Ut * Ut) + np.sum(at * at))
+        F = Hd @ at
+        if _squared(loss):
+            R = F - Y
+            f = 0.5 * np.sum(R * R) + 0.5 * beta * (np.sum(Ut * Ut) + np.sum(at * at))
+        else:
+            assert loss is not None  # not the squared loss
+            R = loss.gradient(F, Y)
+            f = loss.value(F, Y) + 0.5 * beta * (np.sum(Ut * Ut) + np.sum(at * at))
         gU = A.T @ ((R @ at.T) * (Z > 0)) + beta * Ut
         ga = Hd.T @ R + beta * at
         return f, np.concatenate([gU.ravel(), ga.ravel()])
@@ -143,7 +180,8 @@ def polish(U: np.ndarray, alpha: np.ndarray, A: np.ndarray, Y: np.ndarray, beta:
                    method="L-BFGS-B", options={"maxiter": max_iters, "ftol": 1e-15,
                                                "gtol": 1e-10, "maxcor": 30})
     U1, a1 = res.x[: h * m].reshape(h, m), res.x[h * m:].reshape(m, -1)
-    if network_objective(U1, a1, A, Y, beta) <= network_objective(U, alpha, A, Y, beta):
+    if network_objective(U1, a1, A, Y, beta, loss) <= network_objective(U, alpha, A, Y, beta,
+                                                                         loss):
         return U1, a1
     return U, alpha
 
@@ -158,17 +196,20 @@ def _balanced(directions: np.ndarray, G: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def round_network(A: np.ndarray, Y: np.ndarray, beta: float, directions: np.ndarray, *,
-                  rounds: int = 20, do_polish: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                  rounds: int = 20, do_polish: bool = True, loss: Loss | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Weights ``(U, alpha)`` on the rows ``A`` (a ones column for a bias) from candidate
     directions: output weights by :func:`output_weights`, then up to ``rounds`` times the
-    direction of :func:`ascent_direction` at the residual added while it violates the dual
-    constraint (``> beta``), zero rows dropped; balanced; polished by :func:`polish`."""
+    direction of :func:`ascent_direction` at the dual point (the residual for the squared
+    loss, :math:`-\\nabla L` for ``loss``) added while it violates the dual constraint
+    (``> beta``), zero rows dropped; balanced; polished by :func:`polish`."""
     h = A.shape[1]
     D = directions if directions.shape[1] else A.T / np.maximum(
         np.linalg.norm(A.T, axis=0), 1e-300)
     for _ in range(rounds):
-        G, _ = output_weights(np.maximum(A @ D, 0.0), Y, beta)
-        V = Y - np.maximum(A @ D, 0.0) @ G
+        G, _ = output_weights(np.maximum(A @ D, 0.0), Y, beta, loss)
+        F = np.maximum(A @ D, 0.0) @ G
+        V = Y - F if _squared(loss) else loss.dual_point(F, Y)  # type: ignore[union-attr]
         live = np.linalg.norm(G, axis=1) > 1e-10 * max(float(np.abs(G).max(initial=0.0)),
                                                        1e-300)
         value, u = ascent_direction(A, V, D)
@@ -177,8 +218,8 @@ def round_network(A: np.ndarray, Y: np.ndarray, beta: float, directions: np.ndar
         if value <= beta * (1.0 + 1e-9):
             break
         D = np.hstack([D, u.reshape(h, 1)])
-    G, _ = output_weights(np.maximum(A @ D, 0.0), Y, beta)
+    G, _ = output_weights(np.maximum(A @ D, 0.0), Y, beta, loss)
     U, alpha = _balanced(D, G)
     if do_polish:
-        U, alpha = polish(U, alpha, A, Y, beta)
+        U, alpha = polish(U, alpha, A, Y, beta, loss=loss)
     return U, alpha

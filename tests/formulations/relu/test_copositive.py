@@ -19,6 +19,14 @@ def objective(U, a, X, Y, beta):
     return 0.5 * np.sum(R * R) + 0.5 * beta * (np.sum(U * U) + np.sum(a * a))
 
 
+def softmax_objective(U, a, X, Y, beta):
+    """Softmax cross-entropy, summed over samples, plus the standard weight decay."""
+    F = np.maximum(X @ U, 0.0) @ a
+    m = F.max(axis=1)
+    lse = m + np.log(np.exp(F - m[:, None]).sum(axis=1))
+    return np.sum(lse - np.sum(Y * F, axis=1)) + 0.5 * beta * (np.sum(U * U) + np.sum(a * a))
+
+
 def onehot_data(n, d, K, seed):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, d))
@@ -86,6 +94,39 @@ def test_lower_bound_below_100_local_trainings_and_upper_bound_is_the_network(re
     assert res.upper_bound == pytest.approx(objective(net.U, net.alpha, X, Y, beta), rel=1e-12)
     cert = prog.certificate()
     assert cert.lower_bound == res.lower_bound and cert.upper_bound == res.upper_bound
+
+
+@pytest.mark.parametrize("relaxation", ["dnn", "cone_split"])
+def test_softmax_lower_bound_below_100_local_trainings_and_upper_bound_is_the_network(
+        relaxation):
+    # the relaxations' prediction is linear in the lifted matrix: a convex loss of it keeps a
+    # convex relaxation whose dual bound -L*(-V) + T min(0, lambda_min) holds for any network
+    X, Y = onehot_data(10, 2, 3, seed=4)
+    X = np.hstack([X, np.ones((10, 1))])
+    beta = 0.5
+    prog = sn.CopositiveReLU(X, Y, beta, relaxation=relaxation, loss="softmax")
+    assert "exp" in prog.cones
+    res = prog.solve()
+    nets = train_relu_mlps_adam(X, Y, beta, 8, runs=100, steps=1500, lr=0.02, seed=0,
+                                loss="softmax")
+    objs = [softmax_objective(net.U, net.alpha, X, Y, beta) for net in nets]
+    assert res.lower_bound <= min(objs)
+    assert res.lower_bound <= res.objective * (1 + 1e-9)  # below the relaxation's value
+    net = prog.network()
+    assert net.loss.name == "softmax" and net.output_penalty == "frobenius"
+    assert res.upper_bound == pytest.approx(softmax_objective(net.U, net.alpha, X, Y, beta),
+                                            rel=1e-12)
+
+
+def test_certify_softmax_network():
+    X, Y = onehot_data(9, 3, 3, seed=6)
+    beta = 0.5
+    rng = np.random.default_rng(0)
+    net = sn.ReLUMLP(rng.standard_normal((3, 5)), rng.standard_normal((5, 3)), loss="softmax")
+    cert = sn.certify(net, X, Y, beta)
+    assert cert.upper_bound == pytest.approx(softmax_objective(net.U, net.alpha, X, Y, beta))
+    nets = train_relu_mlps_adam(X, Y, beta, 8, runs=30, steps=800, lr=0.02, loss="softmax")
+    assert cert.lower_bound <= min(softmax_objective(m.U, m.alpha, X, Y, beta) for m in nets)
 
 
 def brute_force_optimum(X, Y, beta, rounds=200):
@@ -181,6 +222,13 @@ def test_bad_input_is_refused_before_any_solver():
     with pytest.raises(sn.ProblemTooLargeError, match="max_patterns"):
         sn.CopositiveReLU(np.random.default_rng(0).standard_normal((40, 6)),
                           np.ones((40, 2)), 0.1, relaxation="cone_split", max_patterns=100)
+    with pytest.raises(sn.InvalidInputError, match="loss"):
+        sn.CopositiveReLU(X, Y, 0.1, loss="hinge")
+    with pytest.raises(sn.InvalidInputError, match="softmax"):
+        sn.CopositiveReLU(X, 0.5 * Y, 0.1, loss="softmax")  # rows not in the simplex
+    with pytest.raises(sn.InvalidInputError, match="squared"):
+        sn.CopositiveReLU(X, Y, 0.1, relaxation="dnn", loss="softmax").solve(
+            backend="firstorder")
     prog = sn.CopositiveReLU(X, Y, 0.1, relaxation="cone_split")
     with pytest.raises(sn.InvalidInputError, match="firstorder"):
         prog.solve(backend="firstorder")
