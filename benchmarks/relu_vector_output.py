@@ -16,7 +16,7 @@ in the time limit (each solve in its own process, memory limit 8 GB).
     nice python benchmarks/relu_vector_output.py --datasets --skip-planted \
         --backends clarabel scs firstorder                       # only the size ladders
     nice python benchmarks/relu_vector_output.py --datasets iris wine --betas 1 --loss softmax \
-        --skip-planted --skip-sizes                              # softmax cross-entropy rows
+        --backend scs --skip-planted --skip-sizes                # softmax cross-entropy rows
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def sklearn_accuracy(X, Y, Xte, yte, classes, beta, width=20) -> float:
     return float(clf.score(Xte, yte))
 
 
-def bracket_rows(datasets, betas, runs, loss="squared"):
+def bracket_rows(datasets, betas, runs, loss="squared", backend="auto"):
     print("| data | n x d, K | beta | lower (certified) | rounded upper | best of 100 | "
           "(upper-lower)/upper | (best-lower)/best | relaxation, side | solve | trainings | "
           "test acc: rounded / best trained / MLPClassifier |")
@@ -89,7 +89,7 @@ def bracket_rows(datasets, betas, runs, loss="squared"):
         for beta in betas:
             t = time.perf_counter()
             prog = sn.CopositiveReLU(X, Y, beta, bias=True, loss=loss)
-            res = prog.solve()
+            res = prog.solve(backend=backend)
             ts = time.perf_counter() - t
             t = time.perf_counter()
             objs, best_net = local_trainings(X, Y, beta, runs=runs, loss=loss)
@@ -100,7 +100,8 @@ def bracket_rows(datasets, betas, runs, loss="squared"):
             side = (X.shape[1] + 1 + Y.shape[1] + n if prog.relaxation == "dnn"
                     else X.shape[1] + 1 + 2 * Y.shape[1])
             label = (f"{name}" + (f" ({pcs} PCs)" if pcs else "")
-                     + (f", {loss}" if loss != "squared" else ""))
+                     + (f", {loss}" if loss != "squared" else "")
+                     + (f", {backend}" if backend != "auto" else ""))
             print(f"| {label} | {n}x{X.shape[1]}+1, {Y.shape[1]} | {beta} | {lo:.6g} | {up:.6g} "
                   f"| {best:.6g} | {(up - lo) / up:.2%} | {(best - lo) / best:.2%} | "
                   f"{prog.relaxation}, {side} | {ts:.0f} s | {tt:.0f} s | "
@@ -165,6 +166,7 @@ def main() -> None:
     ap.add_argument("--betas", nargs="+", type=float, default=list(BETAS))
     ap.add_argument("--loss", choices=["squared", "softmax"], default="squared",
                     help="the bracket rows' loss (softmax: cross-entropy, conic backends)")
+    ap.add_argument("--backend", default="auto", help="the bracket rows' backend")
     ap.add_argument("--skip-planted", action="store_true")
     ap.add_argument("--skip-sizes", action="store_true")
     ap.add_argument("--size-tol", type=float, default=1e-4,
@@ -178,7 +180,7 @@ def main() -> None:
         return
     if args.datasets:
         bracket_rows([DATASETS[name] for name in args.datasets], args.betas, args.runs,
-                     args.loss)
+                     args.loss, args.backend)
     if not args.skip_planted:
         planted_rows()
     if not args.skip_sizes:
