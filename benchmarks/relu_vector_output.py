@@ -169,6 +169,8 @@ def main() -> None:
     ap.add_argument("--backend", default="auto", help="the bracket rows' backend")
     ap.add_argument("--skip-planted", action="store_true")
     ap.add_argument("--skip-sizes", action="store_true")
+    ap.add_argument("--sizes", nargs="+", type=int,
+                    help="the ladders' sizes n (default: each backend's own ladder)")
     ap.add_argument("--size-tol", type=float, default=1e-4,
                     help="relative tolerance of the size ladders' solves")
     ap.add_argument("--backends", nargs="+", choices=sorted(LADDERS),
@@ -184,7 +186,8 @@ def main() -> None:
     if not args.skip_planted:
         planted_rows()
     if not args.skip_sizes:
-        largest_rows(args.limit, [(b, LADDERS[b]) for b in args.backends], args.size_tol)
+        largest_rows(args.limit, [(b, args.sizes or LADDERS[b]) for b in args.backends],
+                     args.size_tol)
 
 
 if __name__ == "__main__":
