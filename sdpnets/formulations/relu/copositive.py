@@ -480,7 +480,21 @@ def certify_standard(network: ReLUMLP, X, y, beta: float, *,
     """Certificate of a multi-output :class:`~sdpnets.ReLUMLP` with standard weight decay
     (``output_penalty="frobenius"``, ``loss`` one of :data:`COPOSITIVE_LOSSES`): the
     network's objective, and the certified lower bound of :class:`CopositiveReLU` on the same
-    data (``kind="relaxation"``, or ``"exact"`` when the bracket closes)."""
+    data (``kind="relaxation"``, or ``"exact"`` when the bracket closes).
+
+    Raises
+    ------
+    InvalidInputError
+        For a network with an output offset (an unpenalized intercept): the relaxation's
+        bound is over networks without one, so it would not bound such a network's problem.
+    """
+    if network.offset is not None and np.any(np.asarray(network.offset) != 0):
+        raise InvalidInputError(
+            "network has an output offset (intercept); the certified lower bound of the "
+            "standard weight decay (CopositiveReLU) is over networks without one, so it "
+            "does not bound this network's training problem. Certify a network without an "
+            "output bias (in PyTorch: the last nn.Linear with bias=False)."
+        )
     X = check_data(X)
     beta = check_beta(beta)
     Y = check_targets(y, X.shape[0])

@@ -195,6 +195,20 @@ def test_certify_multi_output_frobenius_network():
         sn.certify(net, X, 2.0 * Y - 1.0, beta, loss="logistic")
 
 
+def test_certify_refuses_a_network_with_an_output_offset():
+    """The relaxation bounds networks without an output offset; with one, the best constant
+    alone can go below that bound (targets shifted far from zero), so certify refuses such
+    a network before any solver runs, instead of returning a bound that is not one."""
+    X, Y = onehot_data(9, 3, 3, seed=6)
+    Y = Y + 10.0  # an offset of 10 fits these targets at a cost the bound cannot see
+    beta = 0.5
+    offset_only = sn.ReLUMLP(np.zeros((3, 1)), np.zeros((1, 3)), offset=Y.mean(axis=0))
+    no_offset = sn.CopositiveReLU(X, Y, beta).solve()
+    assert offset_only.objective(X, Y, beta) < no_offset.lower_bound  # the bound would fail
+    with pytest.raises(sn.InvalidInputError, match="offset"):
+        sn.certify(offset_only, X, Y, beta)
+
+
 def test_first_order_bound_is_certified():
     X, Y = onehot_data(8, 2, 2, seed=7)
     beta = 1.0
