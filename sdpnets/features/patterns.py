@@ -35,7 +35,7 @@ DEFAULT_MAX_PATTERNS = 20_000
 
 #: Sampled gates of a ReLU program when every cell is too many (the estimators of
 #: :mod:`sdpnets.sklearn` and ``sdpnets fit``): chosen by measurement of test score and fit
-#: time against the number of patterns on scikit-learn's datasets (docs/design_notes.md).
+#: time against the number of patterns on scikit-learn's datasets (docs/estimators.md).
 DEFAULT_SAMPLED_PATTERNS = 64
 
 #: Largest ``d * P`` (gate floats) and ``n * P`` (mask entries) sampling may allocate.

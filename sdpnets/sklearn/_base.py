@@ -72,7 +72,7 @@ class ConvexEstimator(BaseEstimator):
     #: Regressors: ``(n, K)`` targets accepted.
     _multi_output = False
     #: ``beta=None``: this fraction of :meth:`_beta_max` (chosen by measurement,
-    #: benchmarks/estimators_real_data.py; docs/design_notes.md).
+    #: benchmarks/estimators_real_data.py; docs/estimators.md).
     _beta_fraction = 0.01
 
     # -- what a family implements ------------------------------------------------------

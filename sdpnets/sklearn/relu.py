@@ -21,7 +21,7 @@ __all__ = ["ConvexReLURegressor", "ConvexReLUClassifier", "ConvexReLURegressorCV
            "ConvexReLUClassifierCV", "DEFAULT_PATTERNS", "ESTIMATOR_MAX_PATTERNS"]
 
 #: Sampled activation patterns of the estimators' programs (chosen by measurement of test
-#: score and fit time against P on the bundled datasets, docs/design_notes.md).
+#: score and fit time against P on the bundled datasets, docs/estimators.md).
 DEFAULT_PATTERNS = DEFAULT_SAMPLED_PATTERNS
 
 #: The estimators' bound on exhaustive pattern enumeration (certificates, exactness checks):
@@ -29,8 +29,8 @@ DEFAULT_PATTERNS = DEFAULT_SAMPLED_PATTERNS
 ESTIMATOR_MAX_PATTERNS = 2000
 
 #: ``beta=None``: this fraction of the program's own ``beta_max`` (measured on the bundled
-#: datasets, docs/design_notes.md).
-RELU_BETA_FRACTION = 0.01
+#: datasets, docs/estimators.md).
+RELU_BETA_FRACTION = 0.03
 
 
 class _ReLU:

@@ -89,11 +89,13 @@ class ReLUProgram:
 
     def normalized(self, scale_targets: bool) -> tuple[ReLUProgram, float, float]:
         r"""The same program on ``A / a`` and ``y / b`` with ``beta / (a b)``: ``a`` the
-        spectral norm of ``A``, ``b`` the largest ``|y_i|`` (or 1 without
+        spectral norm of ``A``, ``b`` the largest ``|y_i|`` (of the centered targets for a
+        loss at the best offset, which a shift of the targets leaves unchanged; 1 without
         ``scale_targets``). Its blocks are ``a / b`` times these, its objective
         :math:`1/b^2` times this one's. Returns ``(program, a, b)``."""
         a = max(float(np.linalg.norm(self.A, 2)), 1e-300) if self.A.size else 1.0
-        b = max(float(np.abs(self.y).max(initial=0.0)), 1e-300) if scale_targets else 1.0
+        spread = self.y - self.y.mean() if self.loss.centered_offset and self.y.size else self.y
+        b = max(float(np.abs(spread).max(initial=0.0)), 1e-300) if scale_targets else 1.0
         y = self.y / b if scale_targets else self.y
         beta = self.beta / (a * b) if scale_targets else self.beta / a
         return (ReLUProgram(self.A / a, self.M, y, self.loss, beta, pool=self.pool,
