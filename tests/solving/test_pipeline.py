@@ -141,7 +141,7 @@ def test_auto_is_the_first_order_solver_where_one_applies_and_conic_otherwise():
     assert relu.solve(backend="auto").backend == "firstorder"
     rng = np.random.default_rng(7)
     X, y = rng.standard_normal((12, 6)), rng.standard_normal(12)
-    circular = sn.ConvexCircularReLU(X, y, 0.2)  # no first-order solver of its own
+    circular = sn.ConvexCircularReLU(X, y, 0.2, patterns=8)  # no first-order solver of its own
     conic = circular.solve(backend="auto")
     assert conic.backend in BACKENDS and conic.backend != "firstorder"
 
