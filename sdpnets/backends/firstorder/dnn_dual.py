@@ -165,22 +165,74 @@ class DNNDualResult:
     history: list[float] = field(default_factory=list)
 
 
+#: Iteration budget of :func:`solve_dnn_dual` when it has neither ``max_iters`` nor
+#: ``time_limit`` (it would otherwise run until ``target``, which a relaxation gap can keep
+#: out of reach).
+DEFAULT_MAX_ITERS = 4000
+
+
 def solve_dnn_dual(X: np.ndarray, Y: np.ndarray, beta: float, upper: float, *,
                    start: DNNMultipliers | None = None, target: float | None = None,
-                   tol: float = 1e-6, max_iters: int = 4000, rounds: int = 10,
+                   tol: float = 1e-6, max_iters: int | None = None, chunk: int = 200,
                    time_limit: float | None = None) -> DNNDualResult:
-    r"""Maximize :math:`g(x) = D(V) + T\min(0, \lambda_{\min}(Q(x)))` over the multipliers.
+    r"""Maximize :math:`g(x) = D(V) + T_c\min(0, \lambda_{\min}(S_cQ(x)S_c))` over the
+    multipliers.
 
-    ``g`` is concave and every value is a certified lower bound. L-BFGS-B maximizes the
-    smoothed :math:`D(V) + T\,\mathrm{softmin}_s(0, \lambda_1, \dots, \lambda_N)` (which is
-    below ``g``; gradient from the eigenvectors through :func:`constraint_maps`), ``rounds``
-    times with ``s`` divided by 5 each round, ``max_iters`` iterations in all. Stops when the
-    certified bound reaches ``target`` (e.g. a network's objective) within relative ``tol``.
+    ``S_c`` scales the ``h``-block by :math:`c = \|X\|_2` and
+    :math:`T_c = (2\,\mathrm{upper}/\beta)(1 + \|X\|_2^2/c^2)` bounds the trace of
+    :math:`S_c^{-1}MS_c^{-1}` (:func:`certified_bound`): the lifted ``h = (Xu)_+`` is about
+    :math:`\|X\|_2` times larger than ``u``, and without the scaling the trace bound carries
+    the factor :math:`1 + \|X\|_2^2` (hundreds on a few hundred samples), which makes the
+    smoothed function so ill-conditioned across the multiplier blocks that L-BFGS's line
+    search fails from the first step. ``g`` is concave and every value is a certified lower
+    bound (each round's is recomputed by :func:`certified_bound`).
+
+    L-BFGS-B maximizes the smoothed :math:`D(V) + T_c\,\mathrm{softmin}_s(0, \lambda_1,
+    \dots, \lambda_N)` (below ``g`` by at most :math:`T_c s\log(N + 1)`; gradient from the
+    eigenvectors through :func:`constraint_maps`) in rounds of ``chunk`` iterations, with
+    ``s`` set each round so that this smoothing error is a fraction ``theta`` of the current
+    gap ``upper - bound``; ``theta`` starts at 1 and, when a round closes less than 5% of
+    the gap, halves if the smoothed maximum has caught up with the bound (the smoothing error
+    is then the limit) and doubles, up to 1, if the round's line search failed. Stops when
+    the certified bound reaches ``target`` (e.g. a network's objective) within relative
+    ``tol``, at ``time_limit`` seconds, or after ``max_iters``
+    iterations if given (:data:`DEFAULT_MAX_ITERS` when neither ``max_iters`` nor
+    ``time_limit`` is); never on a step size or a failed line search.
+
+    Parameters
+    ----------
+    X, Y : ndarray
+        Data (n, d) and targets (n, K).
+    beta : float
+        Weight decay.
+    upper : float
+        The objective of a network (bounds the trace of the relevant ``M``).
+    start : DNNMultipliers, optional
+        Starting multipliers (default zero).
+    target : float, optional
+        Stop once the certified bound is within ``tol`` of it.
+    tol : float
+        Relative tolerance on ``target``.
+    max_iters : int, optional
+        Iteration budget (L-BFGS iterations in all).
+    chunk : int
+        L-BFGS iterations per round (between smoothing updates).
+    time_limit : float, optional
+        Seconds.
+
+    Returns
+    -------
+    DNNDualResult
     """
     n, d = X.shape
     K = Y.shape[1]
     N = d + K + n
-    T = trace_bound(X, beta, upper)
+    x2 = float(np.linalg.norm(X, 2)) ** 2
+    c = max(np.sqrt(x2), 1e-12)
+    T = 2.0 * max(upper, 0.0) / beta * (1.0 + x2 / c**2)
+    scale = np.ones(N)
+    scale[N - n:] = c
+    SS = np.outer(scale, scale)
     if start is None:
         start = DNNMultipliers(np.zeros((n, K)), np.zeros((n, n)), np.zeros((n, n)),
                                np.zeros((n, n)), np.zeros(n))
@@ -191,41 +243,59 @@ def solve_dnn_dual(X: np.ndarray, Y: np.ndarray, beta: float, upper: float, *,
 
     def smoothed(x, s):
         m = DNNMultipliers.from_vector(x, n, K)
-        lam, vecs = np.linalg.eigh(lagrangian_matrix(X, beta, m))
+        lam, vecs = np.linalg.eigh(lagrangian_matrix(X, beta, m) * SS)
         z = np.concatenate([[0.0], -lam / s])
         top = z.max()
         w = np.exp(z - top)
         total = w.sum()
         smin = -s * (top + np.log(total))
-        W = (vecs * (w[1:] / total)) @ vecs.T
-        Wha, Whh, HS, SS, dHS = constraint_maps(X, W, K)
+        W = ((vecs * (w[1:] / total)) @ vecs.T) * SS  # d softmin / dQ = S P S
+        Wha, Whh, HS, SS_, dHS = constraint_maps(X, W, K)
         f = dual_value(m.V, Y) + T * smin
         grad = np.concatenate([((Y - m.V) - T * Wha).ravel(), (-T * Whh).ravel(),
-                               (-T * HS).ravel(), (-T * SS).ravel(), -T * dHS])
+                               (-T * HS).ravel(), (-T * SS_).ravel(), -T * dHS])
         last["W"] = W
         return -f, -grad
 
     best, best_x = certified_bound(X, Y, beta, start, upper)[0], x
     best_W = last["W"]
-    s = 0.25 * max(upper, 1e-300) / (T * np.log(N + 1.0))
+    scale_s = 1.0 / (max(T, 1e-300) * np.log(N + 1.0))
+    # the start's multipliers scaled by the factor of best smoothed value: far from PSD, a
+    # start (e.g. a network's residual with no elementwise multipliers) costs hundreds of
+    # iterations before its bound leaves 0, while the right direction with a smaller size
+    # does not
+    s0 = max(upper - best, 1e-12 * max(abs(upper), 1e-300)) * scale_s
+    x = min((t * x for t in [0.0, *np.geomspace(2.0**-12, 1.0, 13)]),
+            key=lambda y: smoothed(y, s0)[0])
+    budget = max_iters if max_iters is not None else (
+        DEFAULT_MAX_ITERS if time_limit is None else None)
     t0 = time.perf_counter()
-    used, history, status = 0, [], "iteration_limit"
-    per_round = max(1, max_iters // rounds)
-    for _ in range(rounds):
-        res = minimize(smoothed, x, args=(s,), jac=True, method="L-BFGS-B", bounds=bounds,
-                       options={"maxiter": per_round, "maxcor": 20})
-        x = res.x
-        used += int(res.nit)
-        value = certified_bound(X, Y, beta, DNNMultipliers.from_vector(x, n, K), upper)[0]
-        history.append(value)
-        if value > best:
-            best, best_x, best_W = value, x, last["W"]
-        s *= 0.2
+    used, history, theta = 0, [], 1.0
+    while True:
         if target is not None and target - best <= tol * abs(target):
             status = "optimal"
             break
         if time_limit is not None and time.perf_counter() - t0 > time_limit:
             status = "time_limit"
             break
+        if budget is not None and used >= budget:
+            status = "iteration_limit"
+            break
+        gap = max(upper - best, 1e-12 * max(abs(upper), 1e-300))
+        s = theta * gap * scale_s
+        iters = chunk if budget is None else max(1, min(chunk, budget - used))
+        res = minimize(smoothed, x, args=(s,), jac=True, method="L-BFGS-B", bounds=bounds,
+                       options={"maxiter": iters, "maxcor": 20, "ftol": 0.0, "gtol": 0.0})
+        x = res.x
+        used += max(int(res.nit), 1)  # a failed first line search still spends the round
+        value = certified_bound(X, Y, beta, DNNMultipliers.from_vector(x, n, K), upper)[0]
+        history.append(value)
+        if value - best < 0.05 * gap:
+            if -float(res.fun) >= best - theta * gap:  # the smoothed maximum caught up with
+                theta = max(0.5 * theta, 1e-2)  # the bound: its smoothing error is the limit
+            elif res.status == 2:  # a failed line search: the function is too sharp
+                theta = min(1.0, 2.0 * theta)
+        if value > best:
+            best, best_x, best_W = value, x, last["W"]
     return DNNDualResult(best, DNNMultipliers.from_vector(best_x, n, K).clipped(), best_W,
                          used, status, history)

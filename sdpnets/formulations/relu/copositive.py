@@ -333,8 +333,8 @@ class CopositiveReLU(ConvexProgram):
         ``"firstorder"`` for a DNN relaxation of side above :data:`DNN_CONIC_MAX_SIDE`;
         ``backend="firstorder"`` (``"dnn"`` and the squared loss only) maximizes the
         relaxation's dual by L-BFGS on a smoothed form, every iterate a certified bound, and
-        stops when the bound reaches the rounded network's objective within ``tol`` or at its
-        budget.
+        stops when the bound reaches the rounded network's objective within ``tol``, at
+        ``time_limit``, or after ``max_iters`` iterations (4000 when neither is given).
 
         Returns
         -------
@@ -394,7 +394,7 @@ class CopositiveReLU(ConvexProgram):
         fo = solve_dnn_dual(A, Y, self.beta, target,
                             start=DNNMultipliers(V0, zeros, zeros, zeros, np.zeros(n)),
                             target=target, tol=max(tol, 1e-12),
-                            max_iters=4000 if max_iters is None else max_iters,
+                            max_iters=max_iters,
                             time_limit=time_limit)
         self._fo = fo
         self._fo_start = start_net
