@@ -72,8 +72,43 @@ def test_first_order_iterates_are_certified_and_improve():
     upper = 0.5 * np.sum((np.maximum(X @ U, 0) @ a - Y) ** 2) + 0.5 * beta * (
         np.sum(U * U) + np.sum(a * a))
     upper = min(upper, 0.5 * np.sum(Y * Y))
-    res = solve_dnn_dual(X, Y, beta, upper, max_iters=300, rounds=3)
+    res = solve_dnn_dual(X, Y, beta, upper, max_iters=300, chunk=100)
     assert res.bound <= upper
     assert res.bound > dual_value(np.zeros((n, K)), Y) - 1e-12  # better than the zero point
     assert all(h <= upper for h in res.history)
     assert np.isclose(certified_bound(X, Y, beta, res.multipliers, upper)[0], res.bound)
+
+
+def _wide_instance(seed=3, n=20, d=3, K=2, scale=3.0):
+    """Rows of large norm (||X||_2^2 in the hundreds) and a network's objective."""
+    rng = np.random.default_rng(seed)
+    X = scale * rng.standard_normal((n, d))
+    Y = np.eye(K)[rng.integers(0, K, n)]
+    U, a = 0.1 * rng.standard_normal((d, 4)), 0.1 * rng.standard_normal((4, K))
+    upper = 0.5 * np.sum((np.maximum(X @ U, 0) @ a - Y) ** 2) + 0.5 * (
+        np.sum(U * U) + np.sum(a * a))
+    return X, Y, min(upper, 0.5 * np.sum(Y * Y))
+
+
+def test_first_order_bound_leaves_zero_on_rows_of_large_norm():
+    # regression: from the residual of a poor network (V = Y, no elementwise multipliers),
+    # with the unscaled lift, the line search failed from the first step and the bound
+    # stayed at the trivial 0
+    X, Y, upper = _wide_instance()
+    assert np.linalg.norm(X, 2) ** 2 > 100
+    n = X.shape[0]
+    zeros = np.zeros((n, n))
+    start = DNNMultipliers(Y.copy(), zeros, zeros, zeros, np.zeros(n))
+    res = solve_dnn_dual(X, Y, 1.0, upper, start=start, max_iters=400)
+    assert 0.0 < res.bound <= upper
+    assert res.status == "iteration_limit"
+    assert np.isclose(certified_bound(X, Y, 1.0, res.multipliers, upper)[0], res.bound)
+
+
+def test_first_order_stops_on_the_certified_gap_or_the_time_limit():
+    X, Y, upper = _wide_instance()
+    reached = solve_dnn_dual(X, Y, 1.0, upper, max_iters=400).bound
+    res = solve_dnn_dual(X, Y, 1.0, upper, target=0.5 * reached, tol=0.0, time_limit=60.0)
+    assert res.status == "optimal" and res.bound >= 0.5 * reached
+    res = solve_dnn_dual(X, Y, 1.0, upper, target=upper, tol=0.0, time_limit=0.5)
+    assert res.status == "time_limit" and res.bound <= upper  # not a step size, not a count

@@ -223,6 +223,24 @@ def test_first_order_bound_is_certified():
     assert res.upper_bound == pytest.approx(net.objective(X, Y, beta), rel=1e-12)
 
 
+def test_first_order_bound_is_nontrivial_on_rows_of_large_norm():
+    """Regression: the trace bound of the unscaled lift carries 1 + ||X||_2^2 (here ~240),
+    and the smoothed dual was then so ill-conditioned that L-BFGS failed from its first step
+    and the bound stayed at the trivial 0. It must now be positive and still certified:
+    below the relaxation's optimum and below every trained network."""
+    rng = np.random.default_rng(0)
+    X = 3.0 * rng.standard_normal((20, 3))
+    Y = np.eye(2)[rng.integers(0, 2, 20)]
+    beta = 1.0
+    prog = sn.CopositiveReLU(X, Y, beta, relaxation="dnn", bias=True)
+    res = prog.solve(backend="firstorder", max_iters=400)
+    conic = sn.CopositiveReLU(X, Y, beta, relaxation="dnn", bias=True).solve()
+    assert 0.0 < res.lower_bound <= conic.objective * (1 + 1e-7)
+    nets = train_relu_mlps_adam(X, Y, beta, 8, runs=20, steps=800, lr=0.02, bias=True)
+    assert res.lower_bound <= min(net.objective(X, Y, beta) for net in nets)
+    assert res.lower_bound <= res.upper_bound
+
+
 def test_bad_input_is_refused_before_any_solver():
     X, Y = onehot_data(8, 2, 2, seed=8)
     with pytest.raises(sn.InvalidInputError, match="relaxation"):
