@@ -79,7 +79,7 @@ def sklearn_accuracy(X, Y, Xte, yte, classes, beta, width=20) -> float:
     return float(clf.score(Xte, yte))
 
 
-def bracket_rows(datasets, betas, runs, loss="squared", backend="auto"):
+def bracket_rows(datasets, betas, runs, loss="squared", backend="auto", time_limit=None):
     print("| data | n x d, K | beta | lower (certified) | rounded upper | best of 100 | "
           "(upper-lower)/upper | (best-lower)/best | relaxation, side | solve | trainings | "
           "test acc: rounded / best trained / MLPClassifier |")
@@ -89,7 +89,7 @@ def bracket_rows(datasets, betas, runs, loss="squared", backend="auto"):
         for beta in betas:
             t = time.perf_counter()
             prog = sn.CopositiveReLU(X, Y, beta, bias=True, loss=loss)
-            res = prog.solve(backend=backend)
+            res = prog.solve(backend=backend, time_limit=time_limit)
             ts = time.perf_counter() - t
             t = time.perf_counter()
             objs, best_net = local_trainings(X, Y, beta, runs=runs, loss=loss)
@@ -167,6 +167,9 @@ def main() -> None:
     ap.add_argument("--loss", choices=["squared", "softmax"], default="squared",
                     help="the bracket rows' loss (softmax: cross-entropy, conic backends)")
     ap.add_argument("--backend", default="auto", help="the bracket rows' backend")
+    ap.add_argument("--n", type=int, help="training samples of the bracket rows' data sets "
+                    "(default: each data set's own, 40 or 60)")
+    ap.add_argument("--time-limit", type=float, help="seconds of each bracket row's solve")
     ap.add_argument("--skip-planted", action="store_true")
     ap.add_argument("--skip-sizes", action="store_true")
     ap.add_argument("--sizes", nargs="+", type=int,
@@ -181,8 +184,10 @@ def main() -> None:
         bracket_rows([DATASETS["iris"]], (1.0,), args.runs)
         return
     if args.datasets:
-        bracket_rows([DATASETS[name] for name in args.datasets], args.betas, args.runs,
-                     args.loss, args.backend)
+        sets = [DATASETS[name] for name in args.datasets]
+        if args.n:
+            sets = [(name, args.n, pcs) for name, _, pcs in sets]
+        bracket_rows(sets, args.betas, args.runs, args.loss, args.backend, args.time_limit)
     if not args.skip_planted:
         planted_rows()
     if not args.skip_sizes:
