@@ -63,9 +63,6 @@ class Loss(ABC):
     #: ``K`` outputs is then ``K`` programs that share their patterns, solvable one output at
     #: a time. ``False`` (softmax) couples the outputs: they are solved jointly.
     separable: ClassVar[bool] = True
-    #: Whether an offset of the predictions is a shift of the targets,
-    #: :math:`L(\hat y + c, y) = L(\hat y, y - c)` (the squared loss).
-    shifts_targets: ClassVar[bool] = False
     #: Whether the loss has already minimized over an unpenalized offset of the
     #: predictions (:class:`CenteredSquaredLoss`): its dual points are centered.
     centered_offset: ClassVar[bool] = False
@@ -118,6 +115,13 @@ class Loss(ABC):
         r""":math:`\arg\min_p L(p, y) + \tfrac\rho2\|p - c\|^2`, elementwise (``guess``: a
         starting point where the prox is iterative, e.g. the previous prox)."""
         raise self._missing("prox")
+
+    def at_best_offset(self) -> Loss | None:
+        r"""This loss minimized in closed form over an unpenalized offset of the
+        predictions, :math:`\min_c L(\hat y + c1, y)`, as a loss of its own (``None`` where
+        that minimum has no closed form): a program with an intercept is then the program
+        without one under this loss (:class:`CenteredSquaredLoss` for the squared loss)."""
+        return None
 
     def optimal_offset(self, yhat: np.ndarray, y: np.ndarray) -> np.ndarray:
         r"""The unpenalized offset :math:`c = \arg\min_c L(\hat y + 1c^T, y)` for fixed
@@ -188,7 +192,6 @@ def _largest_feasible(dual_norm: float, beta: float) -> float:
 class SquaredLoss(Loss):
     name = "squared"
     homogeneous = True
-    shifts_targets = True
 
     def value(self, yhat, y):
         return 0.5 * float(np.sum((np.asarray(yhat) - y) ** 2))
@@ -206,6 +209,10 @@ class SquaredLoss(Loss):
     def _column_offset(self, f, y):
         """The mean residual."""
         return float(np.mean(y - f))
+
+    def at_best_offset(self) -> Loss:
+        """:class:`CenteredSquaredLoss`."""
+        return CenteredSquaredLoss()
 
     def prox(self, c, y, rho, guess=None):
         """:math:`(y + \\rho c) / (1 + \\rho)`."""
@@ -265,9 +272,9 @@ class CenteredSquaredLoss(SquaredLoss):
         v = np.asarray(v, dtype=float)
         return v - v.mean()
 
-    def _column_offset(self, f, y):
-        """The mean residual (what the loss minimizes over)."""
-        return float(np.mean(y - f))
+    def at_best_offset(self) -> Loss:
+        """Itself: the offset is already minimized over."""
+        return self
 
     def prox(self, c, y, rho, guess=None):
         r"""The mean of ``c`` along :math:`1` (the loss is flat there), and

@@ -42,7 +42,7 @@ from scipy.optimize import minimize
 if TYPE_CHECKING:
     from ...losses import Loss
 
-__all__ = ["DNNMultipliers", "lagrangian_matrix", "constraint_maps", "trace_bound",
+__all__ = ["DNNMultipliers", "lagrangian_matrix", "constraint_maps", "trace_bound", "h_scale",
            "certified_bound", "DNNDualResult", "solve_dnn_dual"]
 
 
@@ -109,12 +109,23 @@ def constraint_maps(X: np.ndarray, W: np.ndarray, K: int):
     return W[ih, ia], Whh, HS, SS, np.diag(HS).copy()
 
 
-def trace_bound(X: np.ndarray, beta: float, upper: float) -> float:
-    r""":math:`T = (2\,\mathrm{upper}/\beta)(1 + \|X\|_2^2) \ge \operatorname{tr}M` over every
-    feasible ``M`` of objective at most ``upper``: the penalty bounds
-    :math:`\operatorname{tr}M_{uu} + \operatorname{tr}M_{\alpha\alpha}`, and complementarity
-    with PSD gives :math:`(M_{hh})_{ii} \le x_i^TM_{uu}x_i`."""
-    return 2.0 * max(upper, 0.0) / beta * (1.0 + float(np.linalg.norm(X, 2)) ** 2)
+def trace_bound(X: np.ndarray, beta: float, upper: float, c: float = 1.0, *,
+                x2: float | None = None) -> float:
+    r""":math:`T_c = (2\,\mathrm{upper}/\beta)(1 + \|X\|_2^2/c^2) \ge
+    \operatorname{tr}(S_c^{-1}MS_c^{-1})` over every feasible ``M`` of objective at most
+    ``upper``, ``S_c`` scaling the ``h``-block by ``c`` (:func:`h_scale`; ``c = 1``: the
+    trace of ``M``): the penalty bounds :math:`\operatorname{tr}M_{uu} +
+    \operatorname{tr}M_{\alpha\alpha}`, and complementarity with PSD gives
+    :math:`(M_{hh})_{ii} \le x_i^TM_{uu}x_i`. ``x2``: :math:`\|X\|_2^2` when known."""
+    x2 = float(np.linalg.norm(X, 2)) ** 2 if x2 is None else x2
+    return 2.0 * max(upper, 0.0) / beta * (1.0 + x2 / c**2)
+
+
+def h_scale(N: int, n: int, c: float) -> np.ndarray:
+    """The diagonal of ``S_c`` (side ``N``): 1, and ``c`` on the last ``n`` (``h``) rows."""
+    scale = np.ones(N)
+    scale[N - n:] = c
+    return scale
 
 
 def dual_value(V: np.ndarray, Y: np.ndarray) -> float:
@@ -135,18 +146,16 @@ def certified_bound(X: np.ndarray, Y: np.ndarray, beta: float, m: DNNMultipliers
     base = dual_value(m.V, Y) if loss is None else loss.dual_value(m.V, Y)
     if lam >= 0.0:
         return base, lam
-    best = max(0.0, base + trace_bound(X, beta, upper) * lam)  # p* >= 0: V = 0 is feasible
+    x2 = float(np.linalg.norm(X, 2)) ** 2
+    best = max(0.0, base + trace_bound(X, beta, upper, x2=x2) * lam)  # p* >= 0 (V = 0)
     # Scaling the h-block by c: <Q, M> = <SQS, S^-1 M S^-1> >= lambda_min(SQS) tr(S^-1 M S^-1),
     # and tr(S^-1 M S^-1) <= (2 upper / beta)(1 + ||X||_2^2 / c^2); the best c of a grid.
     n = X.shape[0]
     N = Q.shape[0]
-    x2 = float(np.linalg.norm(X, 2)) ** 2
     for c in np.sqrt(x2) * np.geomspace(1e-2, 1e2, 9):
-        scale = np.ones(N)
-        scale[N - n:] = c
+        scale = h_scale(N, n, c)
         lam_c = float(np.linalg.eigvalsh(Q * np.outer(scale, scale))[0])
-        trace_c = 2.0 * max(upper, 0.0) / beta * (1.0 + x2 / c**2)
-        best = max(best, base + trace_c * min(0.0, lam_c))
+        best = max(best, base + trace_bound(X, beta, upper, c, x2=x2) * min(0.0, lam_c))
     return best, lam
 
 
@@ -229,9 +238,8 @@ def solve_dnn_dual(X: np.ndarray, Y: np.ndarray, beta: float, upper: float, *,
     N = d + K + n
     x2 = float(np.linalg.norm(X, 2)) ** 2
     c = max(np.sqrt(x2), 1e-12)
-    T = 2.0 * max(upper, 0.0) / beta * (1.0 + x2 / c**2)
-    scale = np.ones(N)
-    scale[N - n:] = c
+    T = trace_bound(X, beta, upper, c, x2=x2)
+    scale = h_scale(N, n, c)
     SS = np.outer(scale, scale)
     if start is None:
         start = DNNMultipliers(np.zeros((n, K)), np.zeros((n, n)), np.zeros((n, n)),

@@ -181,11 +181,6 @@ class CopositiveReLU(ConvexProgram):
                     "patterns")
         return "doubly non-negative relaxation (no activation patterns)"
 
-    def _loss_expr(self, pred: cp.Variable) -> cp.Expression:
-        if self.loss.name == "squared":
-            return 0.5 * cp.sum_squares(pred - self.Y)
-        return self.loss.expr(pred, self.Y)
-
     def _build(self) -> cp.Problem:
         return self._build_cone_split() if self.relaxation == "cone_split" else self._build_dnn()
 
@@ -202,7 +197,7 @@ class CopositiveReLU(ConvexProgram):
         self._cons = {"pred": pred == M[ih, ia], "hh": M[ih, ih] >= 0, "hs": HS >= 0,
                       "ss": SS >= 0, "comp": cp.diag(HS) == 0}
         self._M, self._pred = M, pred
-        objective = (self._loss_expr(pred)
+        objective = (self.loss.expr(pred, self.Y)
                      + 0.5 * self.beta_parameter * (cp.trace(M[iu, iu]) + cp.trace(M[ia, ia])))
         return cp.Problem(cp.Minimize(objective), list(self._cons.values()))
 
@@ -226,7 +221,7 @@ class CopositiveReLU(ConvexProgram):
         self._pred_cons = pred == cp.sum(terms) if len(terms) > 1 else pred == terms[0]
         cons.append(self._pred_cons)
         self._blocks, self._block_cons, self._pred = blocks, cons[:-1], pred
-        objective = self._loss_expr(pred) + 0.5 * self.beta_parameter * trace
+        objective = self.loss.expr(pred, self.Y) + 0.5 * self.beta_parameter * trace
         return cp.Problem(cp.Minimize(objective), cons)
 
     # -- certified lower bounds -----------------------------------------------------------

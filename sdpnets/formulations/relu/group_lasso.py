@@ -37,7 +37,7 @@ from ...backends.firstorder.relu.methods import (
 from ...backends.firstorder.relu.program import ReLUProgram
 from ...errors import InvalidInputError
 from ...features.patterns import DEFAULT_MAX_PATTERNS, PatternSet, resolve_patterns
-from ...losses import CenteredSquaredLoss, HingeLoss, Loss, get_loss
+from ...losses import HingeLoss, Loss, get_loss
 from ...results import BetaMaxInterval, Certificate, SolveResult
 from ...solving.progress import gap_progress
 from ..base import ConvexProgram
@@ -582,8 +582,9 @@ class GroupLassoReLU(ConvexProgram):
             return SolveResult(status="error", objective=float("nan"), backend="firstorder",
                                solve_time=0.0, compile_time=0.0, message=refused)
         t0 = time.perf_counter()
-        # an intercept with the squared loss: the loss at the best offset, one solve
-        loss = CenteredSquaredLoss() if self._intercept else self._loss
+        # an intercept: the loss at the best offset (one solve, the offset in closed form)
+        loss = self._loss.at_best_offset() if self._intercept else self._loss
+        assert loss is not None  # refused above otherwise
         outs, offsets = [], []
         for k in range(K):
             z0 = None
@@ -603,8 +604,8 @@ class GroupLassoReLU(ConvexProgram):
                                  progress=progress, previous=prev, **options)
             outs.append(res)
             if self._intercept:  # the best offset of the network read off the blocks
-                offsets.append(float(np.mean(self._y2[:, k] - program.network_prediction(
-                    res.blocks))))
+                offsets.append(float(self._loss.optimal_offset(
+                    program.network_prediction(res.blocks), self._y2[:, k])))
         if self._intercept:
             self._fo_offset = np.asarray(offsets)
         Z = np.stack([o.blocks for o in outs], axis=2)  # (h, nb, K)
@@ -657,12 +658,13 @@ class GroupLassoReLU(ConvexProgram):
     def _firstorder_refusal(self) -> str:
         """Why sdpnets' own solvers cannot take this program (``""`` when they can): they
         solve one output at a time, so not a loss that couples the outputs; and an
-        unpenalized offset only for a loss where it shifts the targets."""
+        unpenalized offset only for a loss whose minimum over it is a loss of its own
+        (:meth:`~sdpnets.losses.Loss.at_best_offset`)."""
         if not self._loss.separable:
             return (f"the {self._loss.name} loss couples the outputs; sdpnets' own ReLU solvers "
                     "solve one output at a time. Use a conic backend ('clarabel', 'mosek', "
                     "or 'auto', which falls back to one).")
-        if self._intercept and not self._loss.shifts_targets:
+        if self._intercept and self._loss.at_best_offset() is None:
             return (f"sdpnets' own ReLU solvers take an unpenalized offset (intercept=True) "
                     f"with the squared loss only, not the {self._loss.name} loss. Use a conic "
                     "backend ('clarabel', 'mosek', or 'auto', which falls back to one).")
@@ -672,8 +674,8 @@ class GroupLassoReLU(ConvexProgram):
         """The first-order solver's own certificate of the program: its lower bound (a dual
         point made feasible with the cone multipliers, over the program's patterns) and
         the recovered network's objective (with an intercept, the solver's loss is the
-        squared loss at the best offset, :class:`~sdpnets.losses.CenteredSquaredLoss`, so
-        its bound holds over the offset too)."""
+        loss at the best offset, :meth:`~sdpnets.losses.Loss.at_best_offset`, so its bound
+        holds over the offset too)."""
         net = self.network()
         upper = net.objective(self._data_for_network(), self.y, self.beta, self._loss)
         assert self._result is not None  # network() has checked the solve

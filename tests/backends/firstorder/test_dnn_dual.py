@@ -8,6 +8,7 @@ from sdpnets.backends.firstorder.dnn_dual import (
     certified_bound,
     constraint_maps,
     dual_value,
+    h_scale,
     lagrangian_matrix,
     solve_dnn_dual,
     trace_bound,
@@ -56,6 +57,9 @@ def test_networks_are_feasible_and_every_multiplier_gives_a_lower_bound():
         assert Whh.min() >= 0 and HS.min() >= -1e-12 and SS.min() >= -1e-12
         assert np.abs(dHS).max() <= 1e-10
         assert np.trace(M) <= trace_bound(X, beta, obj)  # the trace bound holds at every point
+        for c in (0.1, 1.0, np.linalg.norm(X, 2), 30.0):  # and with the h-block scaled by c
+            inv = 1.0 / h_scale(M.shape[0], n, c)
+            assert np.trace(M * np.outer(inv, inv)) <= trace_bound(X, beta, obj, c) * (1 + 1e-12)
     for _ in range(20):
         m = _random_multipliers(rng, n, K)
         bound, _ = certified_bound(X, Y, beta, m, upper)

@@ -237,8 +237,6 @@ class _Structure:
             X = block_solve(R)
             Fx = self.F(X[:, 1:].reshape(-1))
             u = sla.cho_solve(Cf, Fx - Fx.mean() if self.center else Fx, check_finite=False)
-            if self.center:
-                u = u - u.mean()
             R2 = np.zeros((nb, h + 1))
             R2[:, 1:] = self.FT(u).reshape(nb, h)
             X -= block_solve(R2)
