@@ -36,7 +36,8 @@ Over a subset ``R`` of the rows the same nonnegative least squares gives an *upp
 (the cone of fewer rows contains :math:`K_j`) and a residual :math:`r = g_j +
 G_R^T\lambda`; when ``r`` satisfies every row of the block it *is* the projection, the
 bound is exact and :math:`r/\|r\|` is the block's best atom (cutting planes: otherwise the
-rows ``r`` violates most join ``R``). Any :math:`\lambda \ge 0` bounds :math:`\sigma_j`
+rows ``r`` violates most join ``R``, and the rows of ``R`` whose multipliers are zero
+leave it, so each solve stays of the size of a face). Any :math:`\lambda \ge 0` bounds :math:`\sigma_j`
 by :math:`\|g_j + G_j^T\lambda\|`, so each round first bounds every block with its last
 multipliers (one sparse product for all), refits the largest bounds over their kept rows
 (one small least-squares solve each), and makes exact only the largest of those; the best
@@ -148,6 +149,14 @@ class _Pricing:
                 self.lam[b] = lam
         return R[:, which]
 
+    def keep_used(self, b: int) -> None:
+        """Keep only the rows of block ``b`` whose last multipliers are positive (the
+        nonnegative least squares then stays of the size of the face, instead of growing by
+        every pass's cuts)."""
+        if self.lam[b].size == self.rows[b].size:
+            used = self.lam[b] > 0
+            self.rows[b], self.lam[b] = self.rows[b][used], self.lam[b][used]
+
     def violated(self, R: np.ndarray, blocks: np.ndarray, norms: np.ndarray):
         """For directions ``R`` ``(h, C)`` of ``blocks``: which satisfy every row, and the
         ``(row, column)`` pairs of the rows violated most (at most ``CUT_ROWS h`` per
@@ -178,8 +187,7 @@ class _Pricing:
         refit = np.flatnonzero(sig > threshold)
         refit = refit[np.argsort(-sig[refit])][:REFIT_FACTOR * exact_count]
         for b in blocks[refit]:  # the rows in use last time
-            used = self.lam[b] > 0
-            self.rows[b], self.lam[b] = self.rows[b][used], self.lam[b][used]
+            self.keep_used(b)
         R[:, refit] = self.fit(g, blocks, refit)
         sig[refit] = np.linalg.norm(R[:, refit], axis=0)
         exact = np.zeros(blocks.size, dtype=bool)
@@ -196,6 +204,7 @@ class _Pricing:
             order = np.argsort(col[cut], kind="stable")
             starts = np.searchsorted(col[cut][order], np.flatnonzero(~ok))
             for i, new in zip(todo[~ok], np.split(rows[cut][order], starts[1:])):
+                self.keep_used(blocks[i])  # the rows of the last fit that bind, and the cuts
                 self.rows[blocks[i]] = np.union1d(self.rows[blocks[i]], new)
             todo = todo[~ok]
             if todo.size:
@@ -275,8 +284,8 @@ def solve_relu_atoms(
         live = np.flatnonzero(np.linalg.norm(Z0, axis=0) > 0)
         best_start = (ops.values(Z0), Z0)
         if live.size:  # the start's blocks, exactly on their cones
-            sig, R, _ = pricing.price(Z0[:, live], live, -1.0, live.size)  # projections
-            keep = sig > 0
+            sig, R, exact = pricing.price(Z0[:, live], live, -1.0, live.size)  # projections
+            keep = exact & (sig > 0)
             atom_block, U, c = live[keep], R[:, keep] / sig[keep], sig[keep]
     v = ops.loss.dual_point(np.zeros_like(yy), yy)  # the master's dual point
     if c.size:
@@ -362,8 +371,8 @@ def _gradient_atoms(pricing: _Pricing, Z: np.ndarray, G0: np.ndarray, live: np.n
     step = np.linalg.norm(Z[:, live], axis=0) / np.maximum(np.linalg.norm(g, axis=0), 1e-300)
     blocks, dirs = [], []
     for tau in GRADIENT_STEPS:  # exact projections (threshold below every norm)
-        sig, R, _ = pricing.price(Z[:, live] + tau * step * g, live, -1.0, live.size)
-        ok = sig > 0
+        sig, R, exact = pricing.price(Z[:, live] + tau * step * g, live, -1.0, live.size)
+        ok = exact & (sig > 0)  # a projection cut short (deadline) may leave its cone
         blocks.append(live[ok])
         dirs.append(R[:, ok] / sig[ok])
     return np.concatenate(blocks), np.hstack(dirs)

@@ -162,3 +162,22 @@ def test_atoms_refuse_what_they_do_not_solve():
     for bad in (0, -3, 2.5, True):
         with pytest.raises(sn.InvalidInputError, match="atoms_per_round must be a positive"):
             prog.solve(backend="firstorder", atoms_per_round=bad)
+
+
+def test_atoms_from_projections_cut_short_are_never_used():
+    """A pricing stopped by its deadline leaves some projections inexact (outside their
+    cones): the gradient atoms keep only the exact ones, so every atom is feasible."""
+    from sdpnets.backends.firstorder.relu.atoms import _gradient_atoms
+
+    ops, rng = pattern_operators(seed=5)
+    live = np.arange(ops.nb)
+    Z = rng.standard_normal((ops.h, ops.nb))
+    _, Z, exact = _Pricing(ops).price(Z, live, -1.0, ops.nb)  # blocks inside their cones
+    assert exact.all()
+    G0 = rng.standard_normal((ops.h, ops.P))
+    late = _Pricing(ops, deadline=0.0)  # every cutting-plane pass is past its deadline
+    blocks, U = _gradient_atoms(late, Z, G0, live)
+    rows = (2.0 * ops.M[:, ops.pat[blocks]] - 1.0) * (ops.A @ U)
+    assert np.min(rows, initial=0.0) >= -1e-12
+    full_blocks, _ = _gradient_atoms(_Pricing(ops), Z, G0, live)
+    assert blocks.size < full_blocks.size  # some were dropped, not all
