@@ -630,15 +630,18 @@ class GroupLassoReLU(ConvexProgram):
             "statistics": [o.statistics for o in outs],
             "history": [o.history for o in outs],
         }
-        rounds = max(o.iterations for o in outs)
+        handed = [o for o in outs if o.statistics.get("handed_over")]
+        kind = (handed or outs)[0].method  # the method that finished (a hand-over's)
+        rounds = max(o.iterations for o in outs if o.method == kind)
         method = {"ipm": f"interior point ({rounds} iterations)",
                   "atoms": f"column generation over cone atoms ({rounds} rounds)",
                   "admm": f"ADMM ({outs[0].statistics.get('linear_solver')} linear "
-                          "solves)"}[outs[0].method]
-        if any(o.statistics.get("handed_over") for o in outs):
-            method = (f"column generation over cone atoms, finished by the {method} "
+                          "solves)"}[kind]
+        if handed:
+            which = "" if K == 1 else f" on {len(handed)} of {K} outputs"
+            method = (f"column generation over cone atoms, finished by the {method}{which} "
                       f"(the atoms had not certified the gap in "
-                      f"{max(o.statistics.get('atoms_seconds', 0.0) for o in outs):.1f} s)")
+                      f"{max(o.statistics.get('atoms_seconds', 0.0) for o in handed):.1f} s)")
         message = (f"{method}: certified lower bound "
                    f"{lower:.10g}, network objective {objective:.10g}")
         if self._intercept:

@@ -131,6 +131,13 @@ def test_auto_hands_the_atoms_over_to_the_interior_point(monkeypatch):
     assert res.raw["method"] == "ipm"
     assert res.raw["statistics"][0]["handed_over"]
     assert "finished by the interior point" in res.message
+    # two outputs, the first zero at this beta (certified by the atoms at once): the
+    # message names the method that finished the other
+    two = sn.ConvexReLU(X, np.column_stack([1e-4 * y, y]), prog.beta, patterns=12, seed=3)
+    res = check(two, method="auto")
+    assert [s.get("handed_over", False) for s in res.raw["statistics"]] == [False, True]
+    assert "finished by the interior point (" in res.message
+    assert "on 1 of 2 outputs" in res.message
     monkeypatch.setattr(methods, "ATOMS_MIN_SECONDS", 600.0)
     prog.beta = 0.5 * beta_max(X, y, prog.patterns.masks)
     res = check(prog, method="auto")
