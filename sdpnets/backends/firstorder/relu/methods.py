@@ -61,8 +61,11 @@ METHODS = ("auto", "atoms", "ipm", "admm")
 #: benchmark's programs, at every ``beta``).
 IPM_ITERATIONS = 40
 
-#: Flops per second the time prediction assumes (dense BLAS-3 on two cores, with margin).
-FLOP_RATE = 1e10
+#: Flops per second the time prediction assumes: what one core reached (measured: the
+#: (1000, 20, 100) program at 0.001 ``beta_max``, 45 iterations in 9.3 s with one BLAS
+#: thread, 2.2e10 by this count; the ``n``-square product is a symmetric rank-k update).
+#: More cores only shorten the interior point, so the atoms' share errs short.
+FLOP_RATE = 2e10
 
 #: Under ``"auto"``, the atoms' share of the interior point's predicted time before they
 #: hand over to it.
