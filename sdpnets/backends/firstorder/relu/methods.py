@@ -15,9 +15,11 @@ r"""Which method solves a :class:`.program.ReLUProgram` on ``backend="firstorder
 point (:func:`ipm_seconds`, :func:`.ipm.predict_memory`):
 
 * cone-constrained program: the atoms first, for at most :data:`ATOMS_SHARE` of the
-  interior point's predicted time when it applies and fits; a run the atoms did not
-  certify by then is finished by the interior point (the atoms alone when it does not
-  apply or fit, until their own stall test or the time limit);
+  interior point's predicted time when it applies and fits; when that share runs out,
+  the atoms go on if their rate of convergence says they finish within another such
+  share (:func:`atoms_seconds_left`), and a run they did not certify is finished by the
+  interior point (the atoms alone when it does not apply or fit, until their own stall
+  test or the time limit);
 * gated program: the interior point where it applies and fits, else the ADMM.
 
 The better certified of two results is returned, so a hand-over never loses ground.
@@ -35,6 +37,7 @@ block with :math:`\|F_j^T\theta\| + r\|F_j\|_2 < \beta` has
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -49,7 +52,8 @@ from .ipm import predict_memory as ipm_memory
 from .ipm import solve_relu_ipm
 from .program import ReLUProgram, ReLUResult
 
-__all__ = ["solve_relu", "safe_screen", "predict_memory", "ipm_seconds", "METHODS",
+__all__ = ["solve_relu", "safe_screen", "predict_memory", "ipm_seconds",
+           "atoms_seconds_left", "METHODS",
            "ADMM_OPTIONS", "ATOMS_OPTIONS", "IPM_OPTIONS"]
 
 ADMM_OPTIONS = frozenset({"rho", "check_every", "linear_solver", "cone_weight"})
@@ -80,6 +84,11 @@ ATOMS_SHARE = 0.5
 #: The atoms always get at least this many seconds before a hand-over.
 ATOMS_MIN_SECONDS = 1.0
 
+#: Rounds over which the atoms' rate of convergence is measured when their share runs
+#: out: they go on (for 1.5 times the extrapolated time) instead of handing over when that
+#: time is within their share of the interior point's (:func:`atoms_seconds_left`).
+RATE_ROUNDS = 5
+
 
 def predict_memory(N: int, h: int, P: int) -> int:
     r"""Bytes a solve of a program with ``N`` rows of ``h`` features and ``P`` patterns may
@@ -100,6 +109,20 @@ def ipm_seconds(program: ReLUProgram) -> float:
     n, N, h, nb = program.n, program.N, program.h, program.nb
     per = n * n * h * nb + 2.0 * N * h * h * nb + 40.0 * N * h * nb
     return IPM_ITERATIONS * (per / FLOP_RATE + BLOCK_SECONDS * nb * (h + 1) ** 3)
+
+
+def atoms_seconds_left(history: list[tuple[int, float, float]], tol: float) -> float:
+    r"""Seconds the atoms would still need to certify ``tol``, extrapolated from the rate
+    at which the certified relative gap fell over their last :data:`RATE_ROUNDS` rounds
+    (``history``: ``(round, seconds, gap)``): :math:`\log(g/\mathrm{tol})` over the log-gap
+    decrease per second. Infinite with fewer rounds, or a gap that did not fall."""
+    if len(history) <= RATE_ROUNDS:
+        return math.inf
+    (_, t_a, g_a), (_, t_b, g_b) = history[-1 - RATE_ROUNDS], history[-1]
+    if not (0.0 < g_b < g_a) or not math.isfinite(g_a) or t_b <= t_a:
+        return 0.0 if 0.0 <= g_b <= tol else math.inf
+    rate = math.log(g_a / g_b) / (t_b - t_a)
+    return max(math.log(g_b / tol), 0.0) / rate
 
 
 def _ipm_applies(program: ReLUProgram) -> bool:
@@ -252,6 +275,19 @@ def _auto(program: ReLUProgram, time_limit: float | None, common: dict, atoms_op
     if first.status == "optimal" or not ipm:
         return first
     left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
+    need = atoms_seconds_left(first.history, common["tol"])
+    if first.status == "time_limit" and need <= ATOMS_SHARE * ipm_seconds(program) \
+            and (left is None or left > 0):
+        # the atoms are converging fast enough to finish before the interior point would
+        more = 1.5 * need if left is None else min(1.5 * need, left)
+        cont = solve_relu_atoms(program, time_limit=more, **{**common, "start": first.blocks},
+                                **atoms_opts)
+        cont.solve_time += first.solve_time
+        cont.statistics = {**cont.statistics, "continued": True}
+        if cont.status == "optimal":
+            return cont
+        first = cont if cont.relative_gap < first.relative_gap else first
+        left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
     if first.status == "time_limit" and (left is None or left > 0):
         # the atoms' share ran out, not the caller's time: say how far they got
         first.status = "optimal_inaccurate" if first.relative_gap <= 10 * common["tol"] \

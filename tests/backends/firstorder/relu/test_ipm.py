@@ -144,6 +144,50 @@ def test_auto_hands_the_atoms_over_to_the_interior_point(monkeypatch):
     assert res.raw["method"] == "atoms"
 
 
+def test_atoms_seconds_left_extrapolates_the_gap_rate():
+    """From the last rounds' log-gap rate: a gap falling tenfold a second needs three more
+    seconds from 1e-3 to 1e-6; too few rounds, or a gap that does not fall, is infinite."""
+    k = methods.RATE_ROUNDS
+    hist = [(i, 0.2 * i, 10.0 ** (-0.2 * i)) for i in range(16)]  # 1e-3 at 3 s
+    assert methods.atoms_seconds_left(hist, 1e-6) == pytest.approx(3.0)
+    assert methods.atoms_seconds_left(hist[:k], 1e-6) == np.inf
+    flat = [(i, 0.1 * i, 1e-2) for i in range(10)]
+    assert methods.atoms_seconds_left(flat, 1e-6) == np.inf
+    assert methods.atoms_seconds_left([(i, 0.1 * i, 1e-7) for i in range(10)], 1e-6) == 0.0
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_auto_goes_on_with_atoms_that_converge_fast_enough(monkeypatch, fast):
+    """When the atoms' share runs out, ``auto`` lets them go on if their rate says they
+    finish within their share of the interior point's time, and hands over otherwise;
+    either way the result is certified."""
+    X, y = data(n=40, seed=8)
+    prog = sn.ConvexReLU(X, y, 1.0, patterns=12, seed=3)
+    prog.beta = 0.05 * beta_max(X, y, prog.patterns.masks)
+    real, calls = methods.solve_relu_atoms, []
+
+    def share_runs_out_after_one_round(program, **kwargs):
+        calls.append(kwargs.get("start") is not None)
+        if len(calls) > 1:
+            return real(program, **kwargs)
+        res = real(program, **{**kwargs, "max_iters": 1})
+        res.status = "time_limit"  # as if the share had run out
+        return res
+
+    monkeypatch.setattr(methods, "solve_relu_atoms", share_runs_out_after_one_round)
+    monkeypatch.setattr(methods, "ipm_seconds", lambda program: 1e6)
+    monkeypatch.setattr(methods, "atoms_seconds_left",
+                        lambda history, tol: 30.0 if fast else np.inf)
+    res = check(prog, method="auto")
+    stats = res.raw["statistics"][0]
+    if fast:  # the atoms went on from their blocks, and certified
+        assert calls == [False, True]
+        assert res.raw["method"] == "atoms" and stats["continued"]
+    else:
+        assert calls == [False]
+        assert res.raw["method"] == "ipm" and stats["handed_over"]
+
+
 def test_inverse_factor_of_a_stack_of_blocks():
     """M^T M = S^-1 for every block, positive definite or (by rounding) not."""
     from sdpnets.backends.firstorder.relu.ipm import _inverse_factor
