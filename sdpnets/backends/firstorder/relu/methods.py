@@ -20,7 +20,8 @@ point (:func:`ipm_seconds`, :func:`.ipm.predict_memory`):
   share (:func:`atoms_seconds_left`), and a run they did not certify is finished by the
   interior point (the atoms alone when it does not apply or fit, until their own stall
   test or the time limit);
-* gated program: the interior point where it applies and fits, else the ADMM.
+* gated program: the interior point over a growing working set of patterns where it
+  applies and fits (:func:`working_set_ipm`), else the ADMM.
 
 The better certified of two results is returned, so a hand-over never loses ground.
 
@@ -53,7 +54,7 @@ from .ipm import solve_relu_ipm
 from .program import ReLUProgram, ReLUResult
 
 __all__ = ["solve_relu", "safe_screen", "predict_memory", "ipm_seconds",
-           "atoms_seconds_left", "METHODS",
+           "atoms_seconds_left", "working_set_ipm", "METHODS",
            "ADMM_OPTIONS", "ATOMS_OPTIONS", "IPM_OPTIONS"]
 
 ADMM_OPTIONS = frozenset({"rho", "check_every", "linear_solver", "cone_weight"})
@@ -83,6 +84,9 @@ ATOMS_SHARE = 0.5
 
 #: The atoms always get at least this many seconds before a hand-over.
 ATOMS_MIN_SECONDS = 1.0
+
+#: Patterns in the gated program's first working set (:func:`working_set_ipm`).
+WORKING_SET_START = 8
 
 #: Rounds over which the atoms' rate of convergence is measured when their share runs
 #: out: they go on (for 1.5 times the extrapolated time) instead of handing over when that
@@ -240,7 +244,14 @@ def _screened(program: ReLUProgram, drop: np.ndarray, *, start, **kwargs) -> ReL
     r"""Solve the program without the screened patterns, put its blocks back among zeros,
     and re-check the certificate on every block: the reduced solve's dual point keeps its
     value where the screened blocks' dual norms (bounded by :math:`\|F_j^Tv\|`) stay below
-    ``beta``, else it is scaled down to feasibility."""
+    ``beta``, else it is scaled down to feasibility (and returned so)."""
+    return _solve_without(program, drop, start=start, **kwargs)[0]
+
+
+def _solve_without(program: ReLUProgram, drop: np.ndarray, *, start, **kwargs
+                   ) -> tuple[ReLUResult, np.ndarray]:
+    """:func:`_screened`, and the bounds :math:`\|F_j^Tv\|` ``(P,)`` of the reduced solve's
+    dual point before its scaling (the working set's violations)."""
     keep = np.flatnonzero(~drop)
     cols = np.concatenate([keep, keep + program.P]) if program.cone else keep
     reduced = ReLUProgram(program.A, program.M[:, keep], program.y, program.loss,
@@ -250,13 +261,15 @@ def _screened(program: ReLUProgram, drop: np.ndarray, *, start, **kwargs) -> ReL
     blocks = np.zeros((program.h, program.nb))
     blocks[:, cols] = res.blocks
     d = res.dual_point
-    outside = float(np.linalg.norm(program.F0T(d)[:, drop], axis=0).max(initial=0.0))
+    norms = np.linalg.norm(program.F0T(d), axis=0)
+    outside = float(norms[drop].max(initial=0.0))
     lower = res.lower_bound
-    if outside > program.beta:
-        lower = min(lower, program.dual_bound(d, outside)[0])
-    res.blocks, res.lower_bound = blocks, lower
+    if outside > program.beta:  # the point scaled into the whole program's dual set
+        lower, scale = program.dual_bound(d, outside)
+        d = scale * d
+    res.blocks, res.lower_bound, res.dual_point = blocks, lower, d
     res.statistics = {**res.statistics, "screened": int(drop.sum())}
-    return res
+    return res, norms
 
 
 def _auto(program: ReLUProgram, time_limit: float | None, common: dict, atoms_opts: dict,
@@ -265,7 +278,7 @@ def _auto(program: ReLUProgram, time_limit: float | None, common: dict, atoms_op
     ipm = _ipm_applies(program) and _ipm_fits(program)
     if not program.cone:
         if ipm:
-            return solve_relu_ipm(program, time_limit=time_limit, **common)
+            return working_set_ipm(program, time_limit=time_limit, **common)
         return solve_relu_admm(program, time_limit=time_limit, **common, **admm_opts)
     budget = time_limit
     if ipm:
@@ -300,3 +313,49 @@ def _auto(program: ReLUProgram, time_limit: float | None, common: dict, atoms_op
     better.statistics = {**better.statistics, "handed_over": better is second,
                          "atoms_seconds": first.solve_time, "atoms_status": first.status}
     return better
+
+
+def working_set_ipm(program: ReLUProgram, *, time_limit: float | None = None,
+                    start=None, **common) -> ReLUResult:
+    r"""The gated program by interior-point solves over a growing working set of patterns:
+    each solve is restricted to the set, and its dual point :math:`v` is certified on every
+    pattern, :math:`\sigma_j(v) = \|F_j^Tv\|` (:func:`_screened`); the patterns outside
+    with :math:`\sigma_j > \beta` join the set until the bracket of the whole program is
+    within ``tol``. The first set: the :data:`WORKING_SET_START` patterns of largest
+    :math:`\|F_j^T\nabla L(0)\|` (with ``start``, its nonzero blocks too). Each solve costs
+    the interior point's :math:`n^2h` per pattern of the set and iteration, so few active
+    patterns (large ``beta``) make it fast.
+    """
+    if program.cone:
+        raise ValueError("the working set certifies sigma_j = ||F_j^T v||: gated programs only")
+    t0 = time.perf_counter()
+    P, tol = program.P, common["tol"]
+    v0 = program.loss.dual_point(np.zeros(program.n), program.y)
+    norms = np.linalg.norm(program.F0T(v0), axis=0)
+    keep = np.zeros(P, dtype=bool)
+    keep[np.argsort(-norms)[:WORKING_SET_START]] = True
+    z0 = np.zeros((program.h, program.nb)) if start is None else np.asarray(start, float)
+    keep |= np.linalg.norm(z0, axis=0) > 0
+    solves = 0
+    while True:
+        left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
+        if keep.all():
+            res = solve_relu_ipm(program, time_limit=left, start=start, **common)
+        else:
+            res, sigma = _solve_without(program, ~keep, method="ipm", start=z0,
+                                        time_limit=left, **common)
+        solves += 1
+        res.solve_time = time.perf_counter() - t0
+        res.statistics = {**res.statistics, "working_set": int(keep.sum()),
+                          "working_set_solves": solves}
+        if keep.all() or res.status not in ("optimal", "optimal_inaccurate"):
+            return res
+        if res.relative_gap <= tol:
+            res.status = "optimal"
+            return res
+        over = np.flatnonzero(~keep & (sigma > program.beta))
+        if not over.size:  # no violated pattern outside: the reduced solve's own bracket
+            res.status = "optimal_inaccurate" if res.relative_gap <= 10 * tol else "error"
+            return res
+        keep[over] = True
+        z0 = res.blocks

@@ -63,6 +63,25 @@ def test_ipm_on_the_gated_program(loss):
     check(prog, tol=TOL if loss == "squared" else HINGE_TOL)
 
 
+@pytest.mark.parametrize("loss", ["squared", "hinge"])
+def test_gated_working_set(loss):
+    """``auto`` solves the gated program over a working set of patterns: at a large beta
+    fewer than all, at a small one more; the optimum is Clarabel's either way, and the
+    returned dual point is feasible for the whole program."""
+    X, y = data(n=60, labels=loss != "squared", seed=6)
+    prog = sn.ConvexGatedReLU(X, y, 1.0, patterns=40, loss=loss, bias=True, seed=1)
+    A = np.hstack([X, np.ones((len(X), 1))])
+    sizes = []
+    for fraction in (0.5, 0.01):
+        prog.beta = fraction * beta_max(X, y, prog.patterns.masks, True)
+        res = check(prog, tol=TOL if loss == "squared" else HINGE_TOL, method="auto")
+        sizes.append(res.raw["statistics"][0]["working_set"])
+        v = prog._fo_dual[:, 0]
+        sigma = np.linalg.norm(A.T @ (prog.patterns.masks * v[:, None]), axis=0)
+        assert sigma.max() <= prog.beta * (1 + 1e-9)
+    assert sizes[0] < sizes[1] <= prog.patterns.count
+
+
 def test_ipm_vector_outputs_and_a_cnn():
     X, Y = data(K=2, seed=3)
     check(sn.ConvexReLU(X, Y, 0.05, patterns=6))
