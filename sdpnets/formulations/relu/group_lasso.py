@@ -258,6 +258,7 @@ class GroupLassoReLU(ConvexProgram):
     _fo_dual: np.ndarray | None = None
     #: The last first-order solve's ``(beta, dual points (n, K), certified gaps (K,))``.
     _fo_previous: tuple[float, np.ndarray, np.ndarray] | None = None
+    _fo_handed_over: np.ndarray | None = None  # per output: the atoms handed over last solve
     #: Starting blocks ``(V, W)`` of a trained network (``patterns=net``), ``(h, P, K)``.
     _start_blocks: tuple[np.ndarray, np.ndarray] | None = None
     #: An unpenalized output offset ``c`` (intercept) in the program (docs/conventions.md
@@ -567,9 +568,13 @@ class GroupLassoReLU(ConvexProgram):
         P, h = M.shape[1], A.shape[1]
         start = self._start_blocks
         previous = None  # the last solve of a path: (beta, dual points, gaps) for screening
+        slow_atoms = np.zeros(self._y2.shape[1], dtype=bool)
         if warm_start and self._fo_blocks is not None:
             start = self._fo_blocks
             previous = self._fo_previous
+            if previous is not None and self.beta <= previous[0]:
+                # the atoms only slow down as beta falls: once handed over, no more share
+                slow_atoms = self._fo_handed_over
         known = ADMM_OPTIONS | ATOMS_OPTIONS | {"method", "screen"}
         unknown = set(options) - known
         if unknown:
@@ -601,7 +606,8 @@ class GroupLassoReLU(ConvexProgram):
             with gap_progress(verbose, tol, desc) as progress:
                 res = solve_relu(program, start=z0, tol=tol, max_iters=max_iters,
                                  time_limit=left, log=logger if verbose else None,
-                                 progress=progress, previous=prev, **options)
+                                 progress=progress, previous=prev,
+                                 ipm_first=bool(slow_atoms[k]), **options)
             outs.append(res)
             if self._intercept:  # the best offset of the network read off the blocks
                 offsets.append(float(self._loss.optimal_offset(
@@ -611,6 +617,8 @@ class GroupLassoReLU(ConvexProgram):
         Z = np.stack([o.blocks for o in outs], axis=2)  # (h, nb, K)
         self._fo_blocks = (Z[:, :P], Z[:, P:]) if self._cone else (Z, np.zeros_like(Z))
         self._fo_dual = np.stack([o.dual_point for o in outs], axis=1)
+        self._fo_handed_over = np.array([bool(o.statistics.get("handed_over")
+                                              or o.statistics.get("ipm_first")) for o in outs])
         self._fo_previous = (self.beta, self._fo_dual,
                              np.array([max(o.gap, 0.0) for o in outs]))
         statuses = [o.status for o in outs]

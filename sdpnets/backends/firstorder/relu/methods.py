@@ -192,12 +192,14 @@ def solve_relu(program: ReLUProgram, *, method: str = "auto", start=None, tol: f
                max_iters: int | None = None, time_limit: float | None = None,
                log: Any = None, progress: Any = None, screen: bool = True,
                previous: tuple[float, np.ndarray, float] | None = None,
-               **options) -> ReLUResult:
+               ipm_first: bool = False, **options) -> ReLUResult:
     """Solve one output's :class:`.program.ReLUProgram` by ``method`` (module docstring).
     ``options`` are the chosen method's (:data:`ATOMS_OPTIONS`, :data:`ADMM_OPTIONS`);
     ``progress`` is called with the certified relative gap at every certificate; with a
     ``start`` and ``screen``, safely screened patterns are removed first
-    (:func:`safe_screen`, with ``previous``: the last solve of a path).
+    (:func:`safe_screen`, with ``previous``: the last solve of a path); ``ipm_first``
+    sends ``"auto"`` straight to the interior point where it applies (along a path, once
+    the atoms were handed over at a larger ``beta``).
 
     Raises
     ------
@@ -227,7 +229,7 @@ def solve_relu(program: ReLUProgram, *, method: str = "auto", start=None, tol: f
         if drop.any() and not drop.all():
             return _screened(program, drop, method=method, start=start, tol=tol,
                              max_iters=max_iters, time_limit=time_limit, log=log,
-                             progress=progress, **options)
+                             progress=progress, ipm_first=ipm_first, **options)
     common = dict(start=start, tol=tol, max_iters=max_iters, log=log, progress=progress)
     atoms_opts = {k: v for k, v in options.items() if k in ATOMS_OPTIONS}
     admm_opts = {k: v for k, v in options.items() if k in ADMM_OPTIONS}
@@ -237,7 +239,7 @@ def solve_relu(program: ReLUProgram, *, method: str = "auto", start=None, tol: f
         return solve_relu_ipm(program, time_limit=time_limit, **common)
     if method == "admm":
         return solve_relu_admm(program, time_limit=time_limit, **common, **admm_opts)
-    return _auto(program, time_limit, common, atoms_opts, admm_opts)
+    return _auto(program, time_limit, common, atoms_opts, admm_opts, ipm_first)
 
 
 def _screened(program: ReLUProgram, drop: np.ndarray, *, start, **kwargs) -> ReLUResult:
@@ -273,13 +275,17 @@ def _solve_without(program: ReLUProgram, drop: np.ndarray, *, start, **kwargs
 
 
 def _auto(program: ReLUProgram, time_limit: float | None, common: dict, atoms_opts: dict,
-          admm_opts: dict) -> ReLUResult:
+          admm_opts: dict, ipm_first: bool = False) -> ReLUResult:
     t0 = time.perf_counter()
     ipm = _ipm_applies(program) and _ipm_fits(program)
     if not program.cone:
         if ipm:
             return working_set_ipm(program, time_limit=time_limit, **common)
         return solve_relu_admm(program, time_limit=time_limit, **common, **admm_opts)
+    if ipm and ipm_first:
+        res = solve_relu_ipm(program, time_limit=time_limit, **common)
+        res.statistics = {**res.statistics, "ipm_first": True}
+        return res
     budget = time_limit
     if ipm:
         share = max(ATOMS_SHARE * ipm_seconds(program), ATOMS_MIN_SECONDS)

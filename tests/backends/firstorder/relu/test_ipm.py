@@ -207,6 +207,32 @@ def test_auto_goes_on_with_atoms_that_converge_fast_enough(monkeypatch, fast):
         assert res.raw["method"] == "ipm" and stats["handed_over"]
 
 
+def test_along_a_path_a_hand_over_sends_smaller_betas_to_the_interior_point(monkeypatch):
+    """Once the atoms were handed over at one beta, a warm-started solve at a smaller beta
+    goes to the interior point at once (the atoms only slow down as beta falls); a larger
+    beta, or a cold solve, starts with the atoms again. Every solve is certified."""
+    X, y = data(n=40, seed=8)
+    prog = sn.ConvexReLU(X, y, 1.0, patterns=12, seed=3)
+    top = beta_max(X, y, prog.patterns.masks)
+    prog.beta = 0.01 * top
+    monkeypatch.setattr(methods, "ATOMS_SHARE", 0.0)
+    monkeypatch.setattr(methods, "ATOMS_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(methods, "atoms_seconds_left", lambda history, tol: np.inf)
+    assert check(prog, method="auto").raw["statistics"][0]["handed_over"]
+    monkeypatch.setattr(methods, "ATOMS_MIN_SECONDS", 600.0)  # atoms would finish now
+    prog.beta = 0.005 * top
+    res = prog.solve(backend="firstorder", tol=TOL, warm_start=True)
+    assert res.status == "optimal" and res.raw["method"] == "ipm"
+    assert res.raw["statistics"][0].get("ipm_first")
+    prog.beta = 0.5 * top  # a larger beta: the atoms again
+    res = prog.solve(backend="firstorder", tol=TOL, warm_start=True)
+    assert res.status == "optimal" and res.raw["method"] == "atoms"
+    prog.beta = 0.005 * top  # the last solve was not handed over
+    res = prog.solve(backend="firstorder", tol=TOL, warm_start=True)
+    assert res.raw["method"] == "atoms"
+    assert res.objective == pytest.approx(check(prog, method="ipm").objective, rel=1e-5)
+
+
 def test_inverse_factor_of_a_stack_of_blocks():
     """M^T M = S^-1 for every block, positive definite or (by rounding) not."""
     from sdpnets.backends.firstorder.relu.ipm import _inverse_factor
