@@ -165,10 +165,9 @@ def scnn_blocks_network(prog, V: np.ndarray, W: np.ndarray | None = None):
     norms = np.linalg.norm(cols, axis=0)
     keep = np.flatnonzero(norms > 0)
     if keep.size == 0:  # the zero network: one neuron of zeros
-        keep, norms = np.array([0]), np.ones(cols.shape[1])
-        cols = np.zeros_like(cols)
+        keep = np.array([0])
     root = np.sqrt(norms[keep])
-    U = cols[:, keep] / root
+    U = cols[:, keep] / np.where(root > 0, root, 1.0)
     alpha = signs[keep] * root
     d = prog.X.shape[1]
     first, bias = (U[:d], U[d]) if prog.bias else (U, None)
@@ -197,7 +196,7 @@ def scnn_accuracy(prog, V: np.ndarray, W: np.ndarray | None, lower: float | None
     A, M = _rows(prog), prog.patterns.masks
     AV = A @ V
     pred = (M * (AV if W is None else AV - A @ W)).sum(axis=1)
-    norms = np.linalg.norm(V, axis=0).sum() + (0.0 if W is None else np.linalg.norm(W, axis=0).sum())
+    norms = sum(np.linalg.norm(Z, axis=0).sum() for Z in (V, W) if Z is not None)
     out = {"obj_program": prog.loss.value(pred, prog.y) + prog.beta * norms,
            "obj_network": scnn_blocks_network(prog, V, W).objective(prog.X, prog.y, prog.beta),
            "cone_violation": 0.0}
@@ -263,7 +262,8 @@ def scnn_solve(prog, time_limit: float, tol: float = SCNN_TOL, lower: float | No
                     tol=tol, constraint_tol=tol)
     metrics = Metrics(metric_freq=big, objective=False, grad_norm=False, time=False)
     procedure = build_optimizer(solver, regularizer, metrics)
-    data = (lab.tensor(A / s, dtype=lab.float64), lab.tensor(prog.y.reshape(n, 1), dtype=lab.float64))
+    data = (lab.tensor(A / s, dtype=lab.float64),
+            lab.tensor(prog.y.reshape(n, 1), dtype=lab.float64))
 
     def blocks(model):
         w = lab.to_np(model.weights) / s
@@ -459,9 +459,9 @@ def report(rows: list[dict]) -> str:
                 return f"{b['seconds']:.1f} s, exact"
             s = f"{b['seconds']:.1f} s, {b['status']}"
             if b.get("rel_to_lower") is not None:
-                s += f", {b['rel_to_lower']:.0e} off"
+                s += f", {b['rel_to_lower']:.1e} off"
             if b.get("cone_violation", 0.0) > b["tol"]:
-                s += f", cones violated {b['cone_violation']:.0e}"
+                s += f", cones violated {b['cone_violation']:.1e}"
             return s
 
         loads = [x for b in by.values() for x in b.get("load", [])]
@@ -487,6 +487,8 @@ def main(argv=None) -> int:
                         "loss with one output (see above); scnn by default when installed")
     parser.add_argument("--patterns", nargs="+", type=int, default=None,
                         help="only these P of the real-data rows")
+    parser.add_argument("--time-limit", type=float, default=None,
+                        help="seconds per run instead of the row's own limit")
     parser.add_argument("--outputs", nargs="+", type=int, default=None,
                         help="only these numbers of outputs K")
     parser.add_argument("--memory-limit", type=float, default=8.0, help="GiB per run")
@@ -511,6 +513,8 @@ def main(argv=None) -> int:
             parser.error("--backends scnn needs pyscnn: pip install -e '.[bench-scnn]'")
         for task in sweep_tasks(args.rows, args.fractions, args.losses, args.backends,
                                 args.patterns, args.outputs):
+            if args.time_limit:
+                task["limit"] = args.time_limit
             emit(run_task(task, args.memory_limit))
     elif args.suite == "path":
         for row, limit in (("gauss-1000", 60.0), ("gauss-4000", 300.0)):

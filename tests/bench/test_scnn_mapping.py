@@ -55,3 +55,11 @@ def test_a_block_outside_its_cone_is_reported(bench):
     assert "rel_to_lower" not in acc
     # the network pays for it: its neurons fire on their own patterns, not the masks
     assert acc["obj_network"] != pytest.approx(acc["obj_program"], rel=1e-6)
+
+
+def test_zero_blocks_are_the_zero_network(bench):
+    X, y = bench.planted(60, 4, 1, seed=3)
+    prog = sn.ConvexReLU(X, y, 2.0, patterns=12, seed=0)
+    V = np.zeros((4, prog.patterns.count))
+    net = bench.scnn_blocks_network(prog, V, V)
+    assert net.objective(X, y, 2.0) == pytest.approx(0.5 * float(np.sum(y**2)))
