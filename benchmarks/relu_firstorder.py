@@ -29,12 +29,25 @@ Rows (``--rows``):
 
 Clarabel runs on the 1000-sample, exhaustive and real-data rows with P = 500 (single
 output).
+
+scnn (pyscnn 0.0.10, Mishkin, Sahiner & Pilanci 2022; ``pip install -e '.[bench-scnn]'``,
+the torch pin of the ``torch`` extra) runs on every squared-loss, single-output program:
+its augmented Lagrangian on ``ConvexReLU``, its R-FISTA on ``ConvexGatedReLU``, on our
+``A`` and our masks with ``lam = beta / n`` (the derivation is at :func:`scnn_solve`).
+scnn certifies nothing, so its run first solves the program with ``backend="firstorder"``
+for a certified lower bound and then times scnn until its iterate, in our objective, is
+within ``tol`` of that bound with cones violated by at most ``tol`` ("exact"), or scnn
+stops by itself, or the time limit: equal certified accuracy, with scnn stopped by an
+oracle it does not have. Every row records the 1-minute load average: compare the backends
+within a row only.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -123,17 +136,195 @@ def program(row: str, loss: str, K: int, P: int | None, gated: bool, fraction: f
     return prog
 
 
+# --- scnn on the same program -------------------------------------------------------------------
+# scnn (pyscnn 0.0.10; ``pip install -e '.[bench-scnn]'``) minimises
+#     1/(2n) ||sum_i D_i A u_i - y||^2 + lam sum_i ||u_i||      (models/convex/convex_mlp.py,
+# ConvexMLP._objective: squared error / (2 * len(y)); regularizers.NeuronGL1), the ReLU model with
+# the same cones (2D_i - I) A v_i >= 0, (2D_i - I) A w_i >= 0 (al_mlp.AL_MLP.i_constraint_gap).
+# n times that is our program at beta = n lam: lam = beta / n. scnn's public ``optimize`` samples
+# its own gates, drops duplicate and zero patterns and unitizes X's columns (which changes what
+# the group norms penalize), so the run builds scnn's internal models on our masks and our A
+# directly, in float64.
+SCNN_TARGET = 1e-6
+SCNN_TOL = 1e-10
+
+
+def scnn_blocks_network(prog, V: np.ndarray, W: np.ndarray | None = None):
+    """The network of scalar-output program blocks ``V`` (and ``W``), each ``(h, P)``.
+
+    Block :math:`z` becomes the neuron :math:`u = z/\\sqrt{\\|z\\|}` with output
+    :math:`\\pm\\sqrt{\\|z\\|}` (``+`` for ``V``, ``-`` for ``W``), whose weight decay
+    :math:`\\tfrac\\beta2(\\|u\\|^2 + \\alpha^2)` is :math:`\\beta\\|z\\|`; a ``ConvexGatedReLU``
+    program (``W`` None) keeps each block's gate. The network's objective is an upper bound on
+    the program's optimum that pays for any cone violation (it predicts with the neurons' own
+    patterns, not the program's masks).
+    """
+    gated = isinstance(prog, sn.ConvexGatedReLU)
+    cols = V if W is None else np.hstack([V, W])
+    signs = np.ones(cols.shape[1]) if W is None else np.repeat([1.0, -1.0], V.shape[1])
+    norms = np.linalg.norm(cols, axis=0)
+    keep = np.flatnonzero(norms > 0)
+    if keep.size == 0:  # the zero network: one neuron of zeros
+        keep = np.array([0])
+    root = np.sqrt(norms[keep])
+    U = cols[:, keep] / np.where(root > 0, root, 1.0)
+    alpha = signs[keep] * root
+    d = prog.X.shape[1]
+    first, bias = (U[:d], U[d]) if prog.bias else (U, None)
+    if not gated:
+        return sn.ReLUMLP(first, alpha, bias=bias, loss=prog.loss)
+    G = prog.gates[:, keep % V.shape[1]]
+    gates, gate_bias = (G[:d], G[d]) if prog.bias else (G, None)
+    return sn.GatedReLUMLP(gates, first, alpha, gate_bias=gate_bias, bias=bias, loss=prog.loss)
+
+
+def _rows(prog) -> np.ndarray:
+    """The program's ``A``: ``X`` with a column of ones when it has a bias."""
+    return np.hstack([prog.X, np.ones((len(prog.X), 1))]) if prog.bias else prog.X
+
+
+def scnn_accuracy(prog, V: np.ndarray, W: np.ndarray | None, lower: float | None) -> dict:
+    """Our objectives at scnn's blocks and how far they are from feasible and optimal.
+
+    ``obj_program``: the program's objective (its masks); ``cone_violation``: the relative
+    cone violation of all blocks together, :math:`\\|((I - 2D_i) A z_i)_+\\|_F /
+    \\|A z_i\\|_F` over every ``v_i, w_i`` (0 for the gated program); ``rel_to_lower``:
+    ``obj_program``'s distance to our certified lower bound (a point with cone violation is
+    not feasible: it is finished only when both are within the tolerance). ``obj_network``:
+    the network of :func:`scnn_blocks_network`, which predicts with its neurons' own patterns
+    and so may fall below the program's bound when the cones are violated."""
+    A, M = _rows(prog), prog.patterns.masks
+    AV = A @ V
+    pred = (M * (AV if W is None else AV - A @ W)).sum(axis=1)
+    norms = sum(np.linalg.norm(Z, axis=0).sum() for Z in (V, W) if Z is not None)
+    out = {"obj_program": prog.loss.value(pred, prog.y) + prog.beta * norms,
+           "obj_network": scnn_blocks_network(prog, V, W).objective(prog.X, prog.y, prog.beta),
+           "cone_violation": 0.0}
+    if W is not None:
+        AZ = np.hstack([AV, A @ W])
+        bad = np.maximum(-np.hstack([2.0 * M - 1.0] * 2) * AZ, 0.0)
+        out["cone_violation"] = float(np.linalg.norm(bad) / max(np.linalg.norm(AZ), 1e-300))
+    if lower is not None:
+        out["rel_to_lower"] = (out["obj_program"] - lower) / abs(lower)
+    return out
+
+
+class _ScnnStop(Exception):
+    """Raised from scnn's per-iteration callback to end its loop (time up, target reached)."""
+
+
+def scnn_solve(prog, time_limit: float, tol: float = SCNN_TOL, lower: float | None = None,
+               target: float = SCNN_TARGET, rescale: bool = True) -> dict:
+    """scnn on ``prog``'s own data, masks and beta: R-FISTA for ``ConvexGatedReLU``, the
+    augmented Lagrangian for ``ConvexReLU``, scnn's defaults but ``tol`` (its gradient and,
+    for the AL, its constraint tolerance; the default 1e-6 stops far from 1e-6 accuracy) and
+    no iteration cap but ``time_limit``. ``rescale`` divides ``A`` by its root-mean-square
+    column norm (scnn expects unit columns; the program is the same, see the comment above).
+
+    With ``lower``, a callback evaluates our objective at scnn's iterate every 5% of its
+    elapsed time (at least every 0.02 s; :func:`scnn_accuracy`, time not counted) and stops
+    it as soon as it is within ``target`` of ``lower`` with cone violation at most
+    ``target``: the time scnn needs to reach our certified accuracy, which it cannot know by
+    itself. Otherwise it stops at its own criterion or at ``time_limit``. Squared loss and
+    one output only (scnn's convex models have no other loss).
+    """
+    import lab
+    from scnn.metrics import Metrics
+    from scnn.models import ConvexGatedReLU as ScnnGated
+    from scnn.models import ConvexReLU as ScnnReLU
+    from scnn.private.interface import build_internal_regularizer, build_metrics_tuple
+    from scnn.private.interface import build_optimizer, get_logger, set_device
+    from scnn.private.models import AL_MLP, ConvexMLP
+    from scnn.regularizers import NeuronGL1
+    from scnn.solvers import AL, RFISTA
+
+    if prog.loss.name != "squared" or np.ndim(prog.y) != 1:
+        raise ValueError("scnn's convex models have the squared loss and one output only")
+    set_device("cpu", "float64", 0)
+    A, M = _rows(prog), prog.patterns.masks
+    n, h = A.shape
+    P = M.shape[1]
+    gated = isinstance(prog, sn.ConvexGatedReLU)
+    # scnn works on unit-norm columns; one scalar s for all of them keeps the program the same:
+    # (A/s)(s z) = A z, and lam ||s z|| = beta/n ||z|| for lam = beta/(n s)
+    s = float(np.linalg.norm(A) / np.sqrt(h)) if rescale else 1.0
+    regularizer = NeuronGL1(prog.beta / (n * s))
+    reg = build_internal_regularizer(regularizer)
+    D = lab.tensor(M.astype(np.float64), dtype=lab.float64)
+    U = lab.tensor(np.zeros((h, P)), dtype=lab.float64)  # gates: used only off the training set
+    big = 10**9
+    if gated:
+        internal = ConvexMLP(h, D, U, "einsum", regularizer=reg, c=1)
+        solver = RFISTA(ScnnGated(np.zeros((h, P))), max_iters=big, tol=tol)
+    else:
+        internal = AL_MLP(h, D, U, "einsum", delta=1000, regularizer=reg, c=1)
+        solver = AL(ScnnReLU(np.zeros((h, P))), max_primal_iters=big, max_dual_iters=big,
+                    tol=tol, constraint_tol=tol)
+    metrics = Metrics(metric_freq=big, objective=False, grad_norm=False, time=False)
+    procedure = build_optimizer(solver, regularizer, metrics)
+    data = (lab.tensor(A / s, dtype=lab.float64),
+            lab.tensor(prog.y.reshape(n, 1), dtype=lab.float64))
+
+    def blocks(model):
+        w = lab.to_np(model.weights) / s
+        return (w[0].T.copy(), None) if gated else (w[0, 0].T.copy(), w[1, 0].T.copy())
+
+    state = {"paused": 0.0, "next": 0.0, "iterations": 0, "model": internal,
+             "stop": None, "trace": []}
+    start = time.perf_counter()
+
+    def callback(model, X, y):
+        state["iterations"] += 1
+        state["model"] = model
+        now = time.perf_counter() - start - state["paused"]
+        if now >= time_limit:
+            state["stop"] = "time_limit"
+            raise _ScnnStop
+        if lower is not None and now >= state["next"]:
+            t0 = time.perf_counter()
+            acc = scnn_accuracy(prog, *blocks(model), lower)
+            state["paused"] += time.perf_counter() - t0
+            state["next"] = now + max(0.02, 0.05 * now)
+            state["trace"].append((round(now, 3), acc["rel_to_lower"], acc["cone_violation"]))
+            if acc["rel_to_lower"] <= target and acc["cone_violation"] <= target:
+                state["stop"] = "target"
+                raise _ScnnStop
+        return model
+
+    exit_status: dict = {}
+    try:
+        exit_status, model, _ = procedure(get_logger("scnn", False, False, None), internal,
+                                          lambda m: m, data, data, build_metrics_tuple(metrics),
+                                          callback=callback)
+        state["model"] = model
+        state["stop"] = "converged" if exit_status.get("success") else "iteration_limit"
+    except _ScnnStop:
+        pass
+    seconds = time.perf_counter() - start - state["paused"]
+    V, W = blocks(state["model"])
+    out = {"scnn_stop": state["stop"], "seconds": seconds, "iterations": state["iterations"],
+           "scnn_tol": tol, "checks_s": state["paused"], "trace": state["trace"],
+           **scnn_accuracy(prog, V, W, lower)}
+    out["V"], out["W"] = V, W
+    return out
+
+
 # --- one run in its own process ----------------------------------------------------------------
 def one_run(row: str, loss: str, K: int, P: int | None, gated: bool, fraction: float,
             backend: str, tol: float, time_limit: float) -> dict:
     start = time.perf_counter()
     prog = program(row, loss, K, P, gated, fraction)
     build = time.perf_counter() - start
+    load = os.getloadavg()
+    if backend == "scnn":
+        return {**scnn_run(prog, tol, time_limit), "build_s": build,
+                "load": [load[0], os.getloadavg()[0]]}
     start = time.perf_counter()
     res = prog.solve(backend=backend, tol=tol, time_limit=time_limit)
     out = {"status": res.status, "objective": res.objective, "seconds": time.perf_counter() - start,
            "build_s": build, "lower": res.lower_bound, "rel_gap": res.relative_gap,
-           "patterns": prog.patterns.count, "beta": prog.beta}
+           "patterns": prog.patterns.count, "beta": prog.beta,
+           "load": [load[0], os.getloadavg()[0]]}  # 1-minute load average, before and after
     if backend == "firstorder" and isinstance(res.raw, dict):
         out["method"] = res.raw.get("method")
         stats = res.raw.get("statistics") or [{}]
@@ -141,19 +332,41 @@ def one_run(row: str, loss: str, K: int, P: int | None, gated: bool, fraction: f
     return out
 
 
+def scnn_run(prog, tol: float, time_limit: float) -> dict:
+    """Our first-order solve (for its certified lower bound; timed apart), then scnn on the
+    same program until it is within ``tol`` of that bound (:func:`scnn_solve`). ``finished``:
+    it got there (objective and cone violation within ``tol``)."""
+    start = time.perf_counter()
+    ref = prog.solve(backend="firstorder", tol=tol, time_limit=time_limit)
+    ref_s = time.perf_counter() - start
+    lower = ref.lower_bound if ref.lower_bound is not None and np.isfinite(ref.lower_bound) \
+        else None
+    out = scnn_solve(prog, time_limit, lower=lower, target=tol)
+    out.pop("V"), out.pop("W")
+    out.update(status=out.pop("scnn_stop"), objective=out["obj_program"], lower=lower,
+               patterns=prog.patterns.count, beta=prog.beta, ref_status=ref.status,
+               ref_seconds=ref_s, ref_rel_gap=ref.relative_gap,
+               finished=bool(lower is not None and out["rel_to_lower"] <= tol
+                             and out["cone_violation"] <= tol))
+    return out
+
+
 # --- the suites ----------------------------------------------------------------------------------
-def sweep_tasks(rows, fractions, losses, backends=("firstorder", "clarabel")):
+def sweep_tasks(rows, fractions, losses, backends=("firstorder", "clarabel"), patterns=None,
+                outputs=None):
     for row in rows:
         spec = SWEEP_ROWS[row]
         Ps = spec.get("P") if spec["kind"] == "real" else (None,)
         Ps = Ps if isinstance(Ps, tuple) else (Ps,)
         for P in Ps:
+            if patterns and P is not None and P not in patterns:
+                continue
             for fraction in fractions:
                 for loss in spec["losses"]:
                     if loss not in losses:
                         continue
                     for K in spec["K"]:
-                        if K > 1 and loss != "squared":
+                        if (K > 1 and loss != "squared") or (outputs and K not in outputs):
                             continue
                         gated_opts = (False, True) if spec["gated"] and K == 1 and \
                             loss == "squared" else (False,)
@@ -161,6 +374,8 @@ def sweep_tasks(rows, fractions, losses, backends=("firstorder", "clarabel")):
                             names = ["firstorder"]
                             if spec["clarabel"] and K == 1 and (P is None or P <= 500):
                                 names.append("clarabel")
+                            if K == 1 and loss == "squared":  # scnn's only loss
+                                names.append("scnn")
                             for backend in (b for b in names if b in backends):
                                 yield dict(row=row, loss=loss, K=K, P=P, gated=gated,
                                            fraction=fraction, backend=backend,
@@ -170,7 +385,10 @@ def sweep_tasks(rows, fractions, losses, backends=("firstorder", "clarabel")):
 def run_task(task: dict, memory_gib: float) -> dict:
     outcome = run_isolated(one_run, task["row"], task["loss"], task["K"], task["P"],
                            task["gated"], task["fraction"], task["backend"], task["tol"],
-                           task["limit"], time_limit=1.5 * task["limit"] + 120,
+                           task["limit"],
+                           # scnn's run solves twice (ours for the bound, then scnn)
+                           time_limit=(2.5 if task["backend"] == "scnn" else 1.5) * task["limit"]
+                           + 120,
                            memory_limit=memory_gib * 2**30)
     rec = dict(task, peak_mib=outcome.peak_mib, wall_s=outcome.wall_time,
                outcome=outcome.status)
@@ -205,15 +423,16 @@ def limit_run(fraction: float, tol: float, time_limit: float) -> dict:
 
 def report(rows: list[dict]) -> str:
     """Markdown tables: one line per program, the backends side by side."""
-    lines = ["| row | loss | K | P | model | beta/beta_max | firstorder | clarabel |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| row | loss | K | P | model | beta/beta_max | firstorder | clarabel | scnn | load |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     key = lambda r: (r["row"], r["loss"], r["K"], r.get("P"), r["gated"], r["fraction"])
     groups: dict = {}
     for r in rows:
         groups.setdefault(key(r), {})[r["backend"]] = r
     for k, by in groups.items():
-        best = min((b.get("objective", np.inf) for b in by.values()
-                    if b.get("status") in ("optimal", "optimal_inaccurate")), default=np.inf)
+        best = min((b.get("objective", np.inf) for n, b in by.items()
+                    if n != "scnn" and b.get("status") in ("optimal", "optimal_inaccurate")),
+                   default=np.inf)
 
         def cell(b):
             if b is None:
@@ -229,9 +448,28 @@ def report(rows: list[dict]) -> str:
                 s += " (atoms -> ipm)"
             return s
 
+        def scnn_cell(b):
+            """scnn's time to our certified accuracy ("exact"), or where it stopped and how
+            far from our certified lower bound (and from feasible) it was."""
+            if b is None:
+                return ""
+            if b.get("outcome") != "ok":
+                return b.get("outcome", "?")
+            if b.get("finished"):
+                return f"{b['seconds']:.1f} s, exact"
+            s = f"{b['seconds']:.1f} s, {b['status']}"
+            if b.get("rel_to_lower") is not None:
+                s += f", {b['rel_to_lower']:.1e} off"
+            if b.get("cone_violation", 0.0) > b["tol"]:
+                s += f", cones violated {b['cone_violation']:.1e}"
+            return s
+
+        loads = [x for b in by.values() for x in b.get("load", [])]
+        load = f"{min(loads):.1f}-{max(loads):.1f}" if loads else ""
         row, loss, K, P, gated, frac = k
         lines.append(f"| {row} | {loss} | {K} | {P or ''} | {'gated' if gated else 'relu'} | "
-                     f"{frac:g} | {cell(by.get('firstorder'))} | {cell(by.get('clarabel'))} |")
+                     f"{frac:g} | {cell(by.get('firstorder'))} | {cell(by.get('clarabel'))} | "
+                     f"{scnn_cell(by.get('scnn'))} | {load} |")
     return "\n".join(lines)
 
 
@@ -242,9 +480,17 @@ def main(argv=None) -> int:
     parser.add_argument("--rows", nargs="+", default=DEFAULT_ROWS, choices=list(SWEEP_ROWS))
     parser.add_argument("--fractions", nargs="+", type=float, default=list(FRACTIONS))
     parser.add_argument("--losses", nargs="+", default=list(LOSSES), choices=list(LOSSES))
-    parser.add_argument("--backends", nargs="+", default=["firstorder", "clarabel"],
-                        choices=["firstorder", "clarabel"],
-                        help="Clarabel runs only where the row says (see above)")
+    scnn = ["scnn"] if importlib.util.find_spec("scnn") else []
+    parser.add_argument("--backends", nargs="+", default=["firstorder", "clarabel"] + scnn,
+                        choices=["firstorder", "clarabel", "scnn"],
+                        help="Clarabel runs only where the row says, scnn on the squared "
+                        "loss with one output (see above); scnn by default when installed")
+    parser.add_argument("--patterns", nargs="+", type=int, default=None,
+                        help="only these P of the real-data rows")
+    parser.add_argument("--time-limit", type=float, default=None,
+                        help="seconds per run instead of the row's own limit")
+    parser.add_argument("--outputs", nargs="+", type=int, default=None,
+                        help="only these numbers of outputs K")
     parser.add_argument("--memory-limit", type=float, default=8.0, help="GiB per run")
     parser.add_argument("--out", default=None, help="JSON lines to append to")
     parser.add_argument("--report", default=None, help="print the tables of a results file")
@@ -263,7 +509,12 @@ def main(argv=None) -> int:
             sink.flush()
 
     if args.suite == "sweep":
-        for task in sweep_tasks(args.rows, args.fractions, args.losses, args.backends):
+        if "scnn" in args.backends and not scnn:
+            parser.error("--backends scnn needs pyscnn: pip install -e '.[bench-scnn]'")
+        for task in sweep_tasks(args.rows, args.fractions, args.losses, args.backends,
+                                args.patterns, args.outputs):
+            if args.time_limit:
+                task["limit"] = args.time_limit
             emit(run_task(task, args.memory_limit))
     elif args.suite == "path":
         for row, limit in (("gauss-1000", 60.0), ("gauss-4000", 300.0)):
