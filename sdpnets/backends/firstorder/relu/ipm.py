@@ -63,6 +63,10 @@ DEFAULT_MAX_ITERS = 200
 #: Fraction of the step to the boundary of the cones that is taken.
 STEP_FRACTION = 0.99
 
+#: Factor the ``D x D`` Newton matrix itself instead of the Woodbury form's ``n x n`` one
+#: when the blocks hold fewer unknowns ``D`` than there are samples ``n``.
+PRIMAL_BELOW_SAMPLES = True
+
 #: Iterative-refinement steps per Newton solve (the Woodbury solve loses digits as the
 #: scaling degenerates near the optimum).
 REFINEMENT_STEPS = 2
@@ -208,6 +212,8 @@ class _Structure:
             weight = d_x * d_m / d_xm
         else:
             weight = np.ones(self.n)
+        if D < self.n and PRIMAL_BELOW_SAMPLES:  # fewer unknowns than samples: D x D
+            return self._primal_solve(S, btt, bzt, weight, d_l)
         # Y_j = W^1/2 F_j L_j^{-T}: sign_j S D_{p(j)} A L_j^{-T}, all blocks in one product
         AL = (pr.A @ np.transpose(Linv, (2, 0, 1)).reshape(h, nb * h)).reshape(self.N, nb, h)
         AL *= self.sign_masks[:, :, None]
@@ -242,6 +248,40 @@ class _Structure:
             X -= block_solve(R2)
             z = X[:, 1:].reshape(-1)
             parts = [z, X[:, 0]]
+            if self.hinge:
+                parts.append((r_xi - d_m * pr.y * self.F(z)) / d_xm)
+            return np.concatenate(parts)
+
+        return solve
+
+    def _primal_solve(self, S: np.ndarray, btt: np.ndarray, bzt: np.ndarray,
+                      weight: np.ndarray, d_l: np.ndarray):
+        r"""The Newton solve with the heads :math:`t_j` eliminated and the ``D x D`` matrix
+        :math:`\operatorname{blockdiag}(S_j) + F^TWF` factored directly: the choice when
+        the blocks hold fewer unknowns than there are samples (a small working set), where
+        the Woodbury form's ``n``-square factor would cost more."""
+        h, nb, pr, D = self.h, self.nb, self.pr, self.D
+        Fm = (pr.A[:, None, :] * self.sign_masks[:, :, None]).reshape(self.N, D)
+        if pr.pool > 1:
+            Fm = Fm.reshape(pr.pool, pr.n, D).sum(axis=0)
+        if self.center:  # Pi F: each column centered
+            Fm = Fm - Fm.mean(axis=0)
+        H = dsyrk(1.0, Fm * np.sqrt(weight)[:, None], trans=1, lower=1)
+        idx = np.arange(nb)
+        H.reshape(nb, h, nb, h)[idx, :, idx, :] += S
+        Hf = sla.cho_factor(H, lower=True, check_finite=False)
+        if self.hinge:
+            d_x, d_m = d_l[self.K:self.K + self.nxi], d_l[self.K + self.nxi:]
+            d_xm = d_x + d_m
+
+        def solve(r: np.ndarray) -> np.ndarray:
+            r_z, r_t, r_xi = self.split(r)
+            if self.hinge:  # xi = (r_xi - d_m y F z) / (d_x + d_m)
+                r_z = r_z - self.FT(pr.y * d_m * r_xi / d_xm)
+            rz = r_z.reshape(nb, h) - bzt * (r_t / btt)[:, None]
+            z = sla.cho_solve(Hf, rz.reshape(-1), check_finite=False)
+            t = (r_t - np.einsum("bi,bi->b", bzt, z.reshape(nb, h))) / btt
+            parts = [z, t]
             if self.hinge:
                 parts.append((r_xi - d_m * pr.y * self.F(z)) / d_xm)
             return np.concatenate(parts)

@@ -233,6 +233,28 @@ def test_along_a_path_a_hand_over_sends_smaller_betas_to_the_interior_point(monk
     assert res.objective == pytest.approx(check(prog, method="ipm").objective, rel=1e-5)
 
 
+@pytest.mark.parametrize("primal", [True, False])
+@pytest.mark.parametrize("loss, cls, intercept", [
+    ("squared", sn.ConvexReLU, False), ("squared", sn.ConvexReLU, True),
+    ("hinge", sn.ConvexReLU, False), ("squared", sn.ConvexGatedReLU, False),
+    ("hinge", sn.ConvexGatedReLU, False)])
+def test_both_newton_solves_reach_the_optimum(monkeypatch, primal, loss, cls, intercept):
+    """Fewer unknowns in the blocks than samples: the Newton matrix factored itself
+    (``primal``) or through the samples (Woodbury); both certify Clarabel's optimum."""
+    from sdpnets.backends.firstorder.relu import ipm
+
+    monkeypatch.setattr(ipm, "PRIMAL_BELOW_SAMPLES", primal)
+    real, calls = ipm._Structure._primal_solve, []
+    monkeypatch.setattr(ipm._Structure, "_primal_solve",
+                        lambda self, *a: calls.append(1) or real(self, *a))
+    X, y = data(n=80, d=3, labels=loss != "squared", seed=11)
+    prog = cls(X, y, 1.0, patterns=5, loss=loss, seed=2, intercept=intercept)
+    assert prog._A.shape[1] * prog.patterns.count * (2 if cls is sn.ConvexReLU else 1) < 80
+    prog.beta = 0.05 * beta_max(X, y, prog.patterns.masks)
+    check(prog, tol=TOL if loss == "squared" else HINGE_TOL)
+    assert bool(calls) == primal
+
+
 def test_inverse_factor_of_a_stack_of_blocks():
     """M^T M = S^-1 for every block, positive definite or (by rounding) not."""
     from sdpnets.backends.firstorder.relu.ipm import _inverse_factor
