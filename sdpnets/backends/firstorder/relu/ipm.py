@@ -76,6 +76,11 @@ REFINEMENT_STEPS = 2
 STALL_ITERATIONS = 3
 STALL_MERIT = 1e-6
 
+#: A merit this many times the best one, once the best is below :data:`BLOWUP_FROM`, is a
+#: numerical breakdown: the method stops with its best certified iterate.
+BLOWUP_FACTOR = 1e3
+BLOWUP_FROM = 1e-2
+
 #: Floats of one chunk of the rows' outer products in the Gram sums.
 _CHUNK_FLOATS = 1 << 23
 
@@ -396,6 +401,11 @@ def solve_relu_ipm(program: ReLUProgram, *, start: np.ndarray | None = None,
                           merit)
             if rel <= tol and vals[2] <= tol * max(1.0, float(np.abs(vals[3]).max())):
                 status = "optimal"
+                break
+            if best_merit <= BLOWUP_FROM and merit > BLOWUP_FACTOR * best_merit:
+                # rounding broke the iterates near the end (seen with the hinge loss at a
+                # small beta): they do not come back, and the best stands
+                status = "optimal_inaccurate" if best[0] <= 10 * tol else "error"
                 break
             if merit < best_merit:
                 best_merit, since = merit, 0

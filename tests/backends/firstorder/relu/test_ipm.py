@@ -255,6 +255,32 @@ def test_both_newton_solves_reach_the_optimum(monkeypatch, primal, loss, cls, in
     assert bool(calls) == primal
 
 
+def test_a_numerical_breakdown_stops_with_the_best_iterate(monkeypatch):
+    """Iterates wrecked near the end (as rounding does to the hinge loss at a small beta)
+    stop the method at once with its best certified iterate and an honest status, instead
+    of running to the iteration cap."""
+    from sdpnets.backends.firstorder.relu import ipm
+
+    X, y = data(n=40, seed=8)
+    prog = sn.ConvexReLU(X, y, 1.0, patterns=12, seed=3)
+    prog.beta = 0.05 * beta_max(X, y, prog.patterns.masks)
+    clean = prog.solve(backend="firstorder", method="ipm", tol=1e-9)
+    real, steps = ipm._step, []
+
+    def wrecked_after(st, point, res, mu):
+        steps.append(1)
+        x, s_l, s_q, y_l, y_q = real(st, point, res, mu)
+        return (x + 1e3, s_l, s_q, y_l, y_q) if len(steps) == 12 else (x, s_l, s_q, y_l, y_q)
+
+    monkeypatch.setattr(ipm, "_step", wrecked_after)
+    res = prog.solve(backend="firstorder", method="ipm", tol=1e-9)
+    assert len(steps) == 12 and res.iterations == 13  # stopped on the wrecked iterate
+    assert res.status in ("optimal_inaccurate", "error")
+    assert res.status == ("optimal_inaccurate" if res.relative_gap <= 1e-8 else "error")
+    assert res.lower_bound <= clean.objective * (1 + 1e-9) <= res.objective * (1 + 1e-9)
+    assert clean.iterations > 13
+
+
 def test_inverse_factor_of_a_stack_of_blocks():
     """M^T M = S^-1 for every block, positive definite or (by rounding) not."""
     from sdpnets.backends.firstorder.relu.ipm import _inverse_factor
