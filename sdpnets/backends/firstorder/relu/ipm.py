@@ -51,6 +51,7 @@ import numpy as np
 import scipy.linalg as sla
 from scipy.linalg.blas import dsyrk
 
+from ...._units import available_memory
 from ....losses import HingeLoss, SquaredLoss
 from ..cones import NesterovToddScaling, SecondOrderCones
 from .program import ReLUProgram, ReLUResult, unscaled_result
@@ -80,6 +81,10 @@ STALL_MERIT = 1e-6
 #: numerical breakdown: the method stops with its best certified iterate.
 BLOWUP_FACTOR = 1e3
 BLOWUP_FROM = 1e-2
+
+#: Bytes per float of the ``D x D`` matrix and the ``n x D`` features of the direct solve
+#: (a few copies), for the memory check before switching to it after a breakdown.
+PRIMAL_BYTES = 8 * 3
 
 #: Floats of one chunk of the rows' outer products in the Gram sums.
 _CHUNK_FLOATS = 1 << 23
@@ -128,6 +133,9 @@ class _Structure:
             -self.FT(pr.loss.dual_point(np.zeros_like(pr.y), pr.y))
         #: the rows' signed mask of every block, (N, nb)
         self.sign_masks = pr.M[:, pr.pat] * pr.sign
+        #: factor the D x D Newton matrix whatever D is (after a breakdown of the Woodbury
+        #: form, whose n x n matrix loses the digits of extreme hinge weights)
+        self.primal = False
 
     # -- data ------------------------------------------------------------------------------
     def blocks(self, z: np.ndarray) -> np.ndarray:
@@ -217,7 +225,7 @@ class _Structure:
             weight = d_x * d_m / d_xm
         else:
             weight = np.ones(self.n)
-        if D < self.n and PRIMAL_BELOW_SAMPLES:  # fewer unknowns than samples: D x D
+        if self.primal or (D < self.n and PRIMAL_BELOW_SAMPLES):  # fewer unknowns: D x D
             return self._primal_solve(S, btt, bzt, weight, d_l)
         # Y_j = W^1/2 F_j L_j^{-T}: sign_j S D_{p(j)} A L_j^{-T}, all blocks in one product
         AL = (pr.A @ np.transpose(Linv, (2, 0, 1)).reshape(h, nb * h)).reshape(self.N, nb, h)
@@ -373,6 +381,7 @@ def solve_relu_ipm(program: ReLUProgram, *, start: np.ndarray | None = None,
             s_lin += 1.0 - low
             s_soc[cones.heads] += 1.0 - low
 
+    last_good = None  # the iterate before the last step
     best = None  # (certified relative gap, values, lower, dual point, z)
     history: list[tuple[int, float, float]] = []
     best_merit, since = math.inf, 0
@@ -403,10 +412,18 @@ def solve_relu_ipm(program: ReLUProgram, *, start: np.ndarray | None = None,
                 status = "optimal"
                 break
             if best_merit <= BLOWUP_FROM and merit > BLOWUP_FACTOR * best_merit:
-                # rounding broke the iterates near the end (seen with the hinge loss at a
-                # small beta): they do not come back, and the best stands
-                status = "optimal_inaccurate" if best[0] <= 10 * tol else "error"
-                break
+                # rounding broke the iterates near the end (seen in the Woodbury form with
+                # the hinge loss at a small beta): they do not come back. Resume from the
+                # last good iterate with the D x D matrix factored itself, where it fits;
+                # else the best stands.
+                if st.primal or last_good is None or \
+                        PRIMAL_BYTES * st.D * (st.D + st.n) > available_memory():
+                    status = "optimal_inaccurate" if best[0] <= 10 * tol else "error"
+                    break
+                st.primal = True
+                x, s_l, s_q, y_l, y_q = last_good
+                best_merit = math.inf
+                continue
             if merit < best_merit:
                 best_merit, since = merit, 0
             elif best_merit <= STALL_MERIT:
@@ -417,6 +434,7 @@ def solve_relu_ipm(program: ReLUProgram, *, start: np.ndarray | None = None,
             if time_limit is not None and time.perf_counter() - t0 + last >= time_limit:
                 status = "time_limit"
                 break
+            last_good = (x, s_l, s_q, y_l, y_q)
             try:
                 x, s_l, s_q, y_l, y_q = _step(st, (x, s_l, s_q, y_l, y_q), (rx, rs_l, rs_q),
                                               gap / deg)

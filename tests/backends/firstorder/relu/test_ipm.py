@@ -255,30 +255,42 @@ def test_both_newton_solves_reach_the_optimum(monkeypatch, primal, loss, cls, in
     assert bool(calls) == primal
 
 
-def test_a_numerical_breakdown_stops_with_the_best_iterate(monkeypatch):
-    """Iterates wrecked near the end (as rounding does to the hinge loss at a small beta)
-    stop the method at once with its best certified iterate and an honest status, instead
-    of running to the iteration cap."""
+def test_a_numerical_breakdown_resumes_with_the_direct_solve(monkeypatch):
+    """Iterates wrecked near the end (as rounding in the Woodbury form does to the hinge
+    loss at a small beta): the method resumes from the last good iterate factoring the
+    ``D x D`` matrix itself and still certifies the optimum; wrecked again, it stops at
+    once with its best certified iterate and an honest status."""
     from sdpnets.backends.firstorder.relu import ipm
 
     X, y = data(n=40, seed=8)
     prog = sn.ConvexReLU(X, y, 1.0, patterns=12, seed=3)
     prog.beta = 0.05 * beta_max(X, y, prog.patterns.masks)
+    assert prog._A.shape[1] * 2 * prog.patterns.count > 40  # the Woodbury form first
     clean = prog.solve(backend="firstorder", method="ipm", tol=1e-9)
-    real, steps = ipm._step, []
+    real, steps, direct = ipm._step, [], []
+    real_direct = ipm._Structure._primal_solve
+    monkeypatch.setattr(ipm._Structure, "_primal_solve",
+                        lambda self, *a: direct.append(len(steps)) or real_direct(self, *a))
 
-    def wrecked_after(st, point, res, mu):
-        steps.append(1)
-        x, s_l, s_q, y_l, y_q = real(st, point, res, mu)
-        return (x + 1e3, s_l, s_q, y_l, y_q) if len(steps) == 12 else (x, s_l, s_q, y_l, y_q)
+    def wreck(at):
+        def step(st, point, res, mu):
+            steps.append(1)
+            x, s_l, s_q, y_l, y_q = real(st, point, res, mu)
+            return (x + 1e3 if len(steps) in at else x), s_l, s_q, y_l, y_q
+        return step
 
-    monkeypatch.setattr(ipm, "_step", wrecked_after)
+    monkeypatch.setattr(ipm, "_step", wreck({12}))
     res = prog.solve(backend="firstorder", method="ipm", tol=1e-9)
-    assert len(steps) == 12 and res.iterations == 13  # stopped on the wrecked iterate
-    assert res.status in ("optimal_inaccurate", "error")
+    assert res.status == "optimal"
+    assert res.objective == pytest.approx(clean.objective, rel=1e-8)
+    assert direct and min(direct) == 13  # the direct solve from the step after the wreck
+
+    steps.clear()
+    monkeypatch.setattr(ipm, "_step", wreck({12, 14}))
+    res = prog.solve(backend="firstorder", method="ipm", tol=1e-9)
+    assert len(steps) == 14 and res.iterations == 16  # stopped on the second wreck
     assert res.status == ("optimal_inaccurate" if res.relative_gap <= 1e-8 else "error")
     assert res.lower_bound <= clean.objective * (1 + 1e-9) <= res.objective * (1 + 1e-9)
-    assert clean.iterations > 13
 
 
 def test_inverse_factor_of_a_stack_of_blocks():
