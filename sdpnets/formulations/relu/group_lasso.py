@@ -572,7 +572,8 @@ class GroupLassoReLU(ConvexProgram):
         if warm_start and self._fo_blocks is not None:
             start = self._fo_blocks
             previous = self._fo_previous
-            if previous is not None and self.beta <= previous[0]:
+            if previous is not None and self.beta <= previous[0] \
+                    and self._fo_handed_over is not None:
                 # the atoms only slow down as beta falls: once handed over, no more share
                 slow_atoms = self._fo_handed_over
         known = ADMM_OPTIONS | ATOMS_OPTIONS | {"method", "screen"}

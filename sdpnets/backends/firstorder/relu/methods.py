@@ -252,7 +252,7 @@ def _screened(program: ReLUProgram, drop: np.ndarray, *, start, **kwargs) -> ReL
 
 def _solve_without(program: ReLUProgram, drop: np.ndarray, *, start, **kwargs
                    ) -> tuple[ReLUResult, np.ndarray]:
-    """:func:`_screened`, and the bounds :math:`\|F_j^Tv\|` ``(P,)`` of the reduced solve's
+    r""":func:`_screened`, and the bounds :math:`\|F_j^Tv\|` ``(P,)`` of the reduced solve's
     dual point before its scaling (the working set's violations)."""
     keep = np.flatnonzero(~drop)
     cols = np.concatenate([keep, keep + program.P]) if program.cone else keep
