@@ -181,3 +181,26 @@ def test_atoms_from_projections_cut_short_are_never_used():
     assert np.min(rows, initial=0.0) >= -1e-12
     full_blocks, _ = _gradient_atoms(_Pricing(ops), Z, G0, live)
     assert blocks.size < full_blocks.size  # some were dropped, not all
+
+
+def test_atoms_run_on_one_blas_thread_and_restore_the_callers(monkeypatch):
+    """The column generation's small products run on one BLAS thread (faster, measured);
+    the caller's threads are back afterwards."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from sdpnets.backends.firstorder.relu import atoms
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info()
+                if i["user_api"] == "blas"]
+
+    seen, real = [], atoms.solve_master
+    monkeypatch.setattr(atoms, "solve_master",
+                        lambda *a: seen.append(blas_threads()) or real(*a))
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        before = blas_threads()
+        ops, _ = pattern_operators(n=300)
+        ops.beta = 0.2 * float(np.linalg.norm(ops.F0T(ops.y), axis=0).max())
+        res = atoms.solve_relu_atoms(ops, tol=1e-6)
+        assert blas_threads() == before
+    assert res.status == "optimal" and seen
+    assert all(t == [1] * len(t) for t in seen)
