@@ -48,6 +48,7 @@ import scipy.linalg as sla
 
 __all__ = [
     "single_threaded",
+    "callers_threads",
     "SymmetricEigen",
     "spectral_norm",
     "top_eigenvalue",
@@ -80,6 +81,7 @@ _EPS = float(np.finfo(float).eps)
 SINGLE_THREAD_FROM = 128
 
 _controller: Any = None  # a ThreadpoolController, or False when threadpoolctl is absent
+_callers: list[int] = []  # the callers' BLAS threads of the open single_threaded blocks
 
 
 @contextlib.contextmanager
@@ -101,7 +103,24 @@ def single_threaded(side: int | None = None) -> Iterator[None]:
     if _controller is False:
         yield
         return
-    with _controller.limit(limits=1, user_api="blas"):
+    caller = max((int(i["num_threads"]) for i in _controller.info()
+                  if i["user_api"] == "blas"), default=1)
+    _callers.append(caller)
+    try:
+        with _controller.limit(limits=1, user_api="blas"):
+            yield
+    finally:
+        _callers.pop()
+
+
+@contextlib.contextmanager
+def callers_threads() -> Iterator[None]:
+    """Inside :func:`single_threaded`, the caller's BLAS threads again for a large product
+    or factorization (where threads pay); elsewhere a no-op."""
+    if not _controller or not _callers or _callers[-1] <= 1:
+        yield
+        return
+    with _controller.limit(limits=_callers[-1], user_api="blas"):
         yield
 
 

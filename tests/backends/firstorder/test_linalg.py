@@ -125,6 +125,26 @@ def test_single_threaded_limits_and_restores_blas():
     assert small == before
 
 
+def test_callers_threads_inside_single_threaded():
+    """Inside a single-threaded block, a large product can take the caller's threads back;
+    outside one, ``callers_threads`` changes nothing."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas():  # the most threads any loaded BLAS may use
+        return max(i["num_threads"] for i in threadpoolctl.threadpool_info()
+                   if i["user_api"] == "blas")
+
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        with linalg.callers_threads():
+            assert blas() == 2
+        with single_threaded():
+            assert blas() == 1
+            with linalg.callers_threads():
+                assert blas() == 2
+            assert blas() == 1
+        assert blas() == 2
+
+
 def test_single_threaded_without_threadpoolctl_leaves_threads_alone(rng, monkeypatch):
     """threadpoolctl is optional: without it the block runs on the caller's threads and a
     solve gives the same certified result."""

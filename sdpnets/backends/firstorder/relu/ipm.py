@@ -54,6 +54,7 @@ from scipy.linalg.blas import dsyrk
 from ...._units import available_memory
 from ....losses import HingeLoss, SquaredLoss
 from ..cones import NesterovToddScaling, SecondOrderCones
+from ..linalg import callers_threads, single_threaded
 from .program import ReLUProgram, ReLUResult, unscaled_result
 
 __all__ = ["solve_relu_ipm", "predict_memory", "DEFAULT_MAX_ITERS"]
@@ -228,16 +229,19 @@ class _Structure:
         if self.primal or (D < self.n and PRIMAL_BELOW_SAMPLES):  # fewer unknowns: D x D
             return self._primal_solve(S, btt, bzt, weight, d_l)
         # Y_j = W^1/2 F_j L_j^{-T}: sign_j S D_{p(j)} A L_j^{-T}, all blocks in one product
-        AL = (pr.A @ np.transpose(Linv, (2, 0, 1)).reshape(h, nb * h)).reshape(self.N, nb, h)
+        with callers_threads():
+            AL = (pr.A @ np.transpose(Linv, (2, 0, 1)).reshape(h, nb * h)).reshape(
+                self.N, nb, h)
         AL *= self.sign_masks[:, :, None]
         Y = AL.reshape(self.N, nb * h)
         if pr.pool > 1:
             Y = Y.reshape(pr.pool, pr.n, nb * h).sum(axis=0)
         if self.center:  # Pi F: each column centered
             Y = Y - Y.mean(axis=0)
-        C = dsyrk(1.0, Y, lower=1)  # W^-1 + F B^-1 F^T: well scaled for huge weights too
-        C[np.diag_indices_from(C)] += 1.0 / weight
-        Cf = sla.cho_factor(C, lower=True, check_finite=False)
+        with callers_threads():  # the large product and factor: threads pay
+            C = dsyrk(1.0, Y, lower=1)  # W^-1 + F B^-1 F^T: well scaled for huge weights
+            C[np.diag_indices_from(C)] += 1.0 / weight
+            Cf = sla.cho_factor(C, lower=True, check_finite=False)
 
         def block_solve(R: np.ndarray) -> np.ndarray:
             rt, rz = R[:, 0], R[:, 1:]
@@ -279,10 +283,11 @@ class _Structure:
             Fm = Fm.reshape(pr.pool, pr.n, D).sum(axis=0)
         if self.center:  # Pi F: each column centered
             Fm = Fm - Fm.mean(axis=0)
-        H = dsyrk(1.0, Fm * np.sqrt(weight)[:, None], trans=1, lower=1)
-        idx = np.arange(nb)
-        H.reshape(nb, h, nb, h)[idx, :, idx, :] += S
-        Hf = sla.cho_factor(H, lower=True, check_finite=False)
+        with callers_threads():  # the large product and factor: threads pay
+            H = dsyrk(1.0, Fm * np.sqrt(weight)[:, None], trans=1, lower=1)
+            idx = np.arange(nb)
+            H.reshape(nb, h, nb, h)[idx, :, idx, :] += S
+            Hf = sla.cho_factor(H, lower=True, check_finite=False)
         if self.hinge:
             d_x, d_m = d_l[self.K:self.K + self.nxi], d_l[self.K + self.nxi:]
             d_xm = d_x + d_m
@@ -353,8 +358,21 @@ def solve_relu_ipm(program: ReLUProgram, *, start: np.ndarray | None = None,
         ``method="ipm"``; ``statistics["merit"]`` is the last largest relative residual or
         gap of the conic form. ``status`` is ``"optimal"`` (certified gap at most ``tol``),
         ``"time_limit"``, ``"iteration_limit"``, or, when rounding stops progress first,
-        ``"optimal_inaccurate"`` (gap at most ``10 tol``) or ``"error"``.
+        ``"optimal_inaccurate"`` (gap at most ``10 tol``) or ``"error"``. The many small
+        products and solves run on one BLAS thread, the ``n``-square (or ``D``-square)
+        product and factorization on the caller's threads
+        (:func:`~sdpnets.backends.firstorder.linalg.single_threaded`; measured, two threads:
+        (1000, 20, 100) 12.6 s on the caller's threads throughout, 9.5 s on one).
     """
+    with single_threaded(program.N):
+        return _interior_point(program, start=start, tol=tol, max_iters=max_iters,
+                               time_limit=time_limit, log=log, progress=progress)
+
+
+def _interior_point(program: ReLUProgram, *, start: np.ndarray | None, tol: float,
+                    max_iters: int | None, time_limit: float | None, log: Any,
+                    progress: Any) -> ReLUResult:
+    """:func:`solve_relu_ipm` on the threads it is given."""
     t0 = time.perf_counter()
     if not isinstance(program.loss, (SquaredLoss, HingeLoss)):
         raise ValueError("the interior-point method solves the squared and hinge losses")

@@ -293,6 +293,30 @@ def test_a_numerical_breakdown_resumes_with_the_direct_solve(monkeypatch):
     assert res.lower_bound <= clean.objective * (1 + 1e-9) <= res.objective * (1 + 1e-9)
 
 
+def test_ipm_threads_small_work_on_one_the_factor_on_the_callers(monkeypatch):
+    """The interior point's small solves run on one BLAS thread, its ``n``-square product
+    on the caller's threads; the caller's are back afterwards."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from sdpnets.backends.firstorder.relu import ipm
+
+    def blas():
+        return max(i["num_threads"] for i in threadpoolctl.threadpool_info()
+                   if i["user_api"] == "blas")
+
+    small, large = [], []
+    real_inverse, real_syrk = ipm._inverse_factor, ipm.dsyrk
+    monkeypatch.setattr(ipm, "_inverse_factor", lambda S: small.append(blas()) or real_inverse(S))
+    monkeypatch.setattr(ipm, "dsyrk", lambda *a, **k: large.append(blas()) or real_syrk(*a, **k))
+    X, y = data(n=200, seed=8)  # rows enough to limit threads (linalg.SINGLE_THREAD_FROM)
+    prog = sn.ConvexReLU(X, y, 1.0, patterns=40, seed=3)
+    prog.beta = 0.05 * beta_max(X, y, prog.patterns.masks)
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        check(prog)
+        assert blas() == 2
+    assert small and set(small) == {1}
+    assert large and set(large) == {2}
+
+
 def test_inverse_factor_of_a_stack_of_blocks():
     """M^T M = S^-1 for every block, positive definite or (by rounding) not."""
     from sdpnets.backends.firstorder.relu.ipm import _inverse_factor
