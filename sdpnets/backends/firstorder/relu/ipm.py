@@ -79,8 +79,9 @@ STALL_ITERATIONS = 3
 STALL_MERIT = 1e-6
 
 #: A merit this many times the best one, once the best is below :data:`BLOWUP_FROM`, is a
-#: numerical breakdown: the method stops with its best certified iterate.
-BLOWUP_FACTOR = 1e3
+#: numerical breakdown: the method resumes from the iterate of the best merit with the
+#: ``D x D`` matrix factored itself (or stops with its best certified iterate).
+BLOWUP_FACTOR = 10.0
 BLOWUP_FROM = 1e-2
 
 #: Bytes per float of the ``D x D`` matrix and the ``n x D`` features of the direct solve
@@ -399,7 +400,7 @@ def _interior_point(program: ReLUProgram, *, start: np.ndarray | None, tol: floa
             s_lin += 1.0 - low
             s_soc[cones.heads] += 1.0 - low
 
-    last_good = None  # the iterate before the last step
+    last_good = None  # the iterate of the best merit so far
     best = None  # (certified relative gap, values, lower, dual point, z)
     history: list[tuple[int, float, float]] = []
     best_merit, since = math.inf, 0
@@ -412,9 +413,14 @@ def _interior_point(program: ReLUProgram, *, start: np.ndarray | None, tol: floa
             pres = math.sqrt(float(rs_l @ rs_l) + float(rs_q @ rs_q))
             dres = float(np.linalg.norm(rx)) / qnorm
             merit = max(pres, dres, gap / max(abs(pcost), 1.0))
-            if not math.isfinite(merit):
-                status = "error"
-                break
+            if not math.isfinite(merit):  # rounding overflowed the iterate
+                if not _direct_from_now(st, last_good):
+                    status = "error" if best is None or best[0] > 10 * tol \
+                        else "optimal_inaccurate"
+                    break
+                x, s_l, s_q, y_l, y_q = last_good
+                best_merit = math.inf
+                continue
             vals, lower, point = st.certificate(x, y_l)
             rel = _relative(lower, max(vals[0], vals[1]))
             history.append((it, time.perf_counter() - t0, rel))
@@ -434,16 +440,15 @@ def _interior_point(program: ReLUProgram, *, start: np.ndarray | None, tol: floa
                 # the hinge loss at a small beta): they do not come back. Resume from the
                 # last good iterate with the D x D matrix factored itself, where it fits;
                 # else the best stands.
-                if st.primal or last_good is None or \
-                        PRIMAL_BYTES * st.D * (st.D + st.n) > available_memory():
+                if not _direct_from_now(st, last_good):
                     status = "optimal_inaccurate" if best[0] <= 10 * tol else "error"
                     break
-                st.primal = True
                 x, s_l, s_q, y_l, y_q = last_good
                 best_merit = math.inf
                 continue
             if merit < best_merit:
                 best_merit, since = merit, 0
+                last_good = (x, s_l, s_q, y_l, y_q)  # the iterate of the best merit
             elif best_merit <= STALL_MERIT:
                 since += 1
             if since >= STALL_ITERATIONS:
@@ -452,13 +457,15 @@ def _interior_point(program: ReLUProgram, *, start: np.ndarray | None, tol: floa
             if time_limit is not None and time.perf_counter() - t0 + last >= time_limit:
                 status = "time_limit"
                 break
-            last_good = (x, s_l, s_q, y_l, y_q)
             try:
                 x, s_l, s_q, y_l, y_q = _step(st, (x, s_l, s_q, y_l, y_q), (rx, rs_l, rs_q),
                                               gap / deg)
-            except np.linalg.LinAlgError:  # rounding broke the Newton system: the best stands
-                status = "optimal_inaccurate" if best[0] <= 10 * tol else "error"
-                break
+            except np.linalg.LinAlgError:  # rounding broke the Newton system
+                if not _direct_from_now(st, last_good):  # else: again, factored directly
+                    status = "optimal_inaccurate" if best[0] <= 10 * tol else "error"
+                    break
+                x, s_l, s_q, y_l, y_q = last_good
+                best_merit = math.inf
             last = time.perf_counter() - began
     if best is None:
         vals, lower, point = st.certificate(x, y_l)
@@ -486,6 +493,17 @@ def _inverse_factor(S: np.ndarray) -> np.ndarray:
         w, V = np.linalg.eigh(S)
         w = np.maximum(w, 1e-14 * np.maximum(w[:, -1:], 1e-300))
         return np.transpose(V, (0, 2, 1)) / np.sqrt(w)[:, :, None]
+
+
+def _direct_from_now(st: _Structure, last_good) -> bool:
+    """Switch the Newton solves to the directly factored ``D x D`` matrix after a numerical
+    breakdown of the Woodbury form, when there is an iterate to resume from and the matrix
+    fits in memory; ``False`` when that cannot help (already direct, or too large)."""
+    if st.primal or last_good is None or \
+            PRIMAL_BYTES * st.D * (st.D + st.n) > available_memory():
+        return False
+    st.primal = True
+    return True
 
 
 def _relative(lower: float, upper: float) -> float:

@@ -256,10 +256,11 @@ def test_both_newton_solves_reach_the_optimum(monkeypatch, primal, loss, cls, in
 
 
 def test_a_numerical_breakdown_resumes_with_the_direct_solve(monkeypatch):
-    """Iterates wrecked near the end (as rounding in the Woodbury form does to the hinge
-    loss at a small beta): the method resumes from the last good iterate factoring the
-    ``D x D`` matrix itself and still certifies the optimum; wrecked again, it stops at
-    once with its best certified iterate and an honest status."""
+    """Iterates wrecked near the end, or a Newton matrix made singular (as rounding in the
+    Woodbury form does with the hinge loss at a small beta): the method resumes from the
+    last good iterate factoring the ``D x D`` matrix itself and still certifies the
+    optimum; wrecked again, it stops at once with its best certified iterate and an honest
+    status."""
     from sdpnets.backends.firstorder.relu import ipm
 
     X, y = data(n=40, seed=8)
@@ -284,6 +285,18 @@ def test_a_numerical_breakdown_resumes_with_the_direct_solve(monkeypatch):
     assert res.status == "optimal"
     assert res.objective == pytest.approx(clean.objective, rel=1e-8)
     assert direct and min(direct) == 13  # the direct solve from the step after the wreck
+
+    def singular_at_12(st, point, res, mu):  # a Newton matrix that rounding made singular
+        steps.append(1)
+        if len(steps) == 12 and not st.primal:
+            raise np.linalg.LinAlgError("not positive definite")
+        return real(st, point, res, mu)
+
+    steps.clear(), direct.clear()
+    monkeypatch.setattr(ipm, "_step", singular_at_12)
+    res = prog.solve(backend="firstorder", method="ipm", tol=1e-9)
+    assert res.status == "optimal" and direct
+    assert res.objective == pytest.approx(clean.objective, rel=1e-8)
 
     steps.clear()
     monkeypatch.setattr(ipm, "_step", wreck({12, 14}))
