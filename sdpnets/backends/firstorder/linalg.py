@@ -40,7 +40,8 @@ matrix is computed from its thin factor by a direct SVD.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,7 @@ import scipy.linalg as sla
 
 __all__ = [
     "single_threaded",
+    "on_one_blas_thread",
     "callers_threads",
     "SymmetricEigen",
     "spectral_norm",
@@ -111,6 +113,16 @@ def single_threaded(side: int | None = None) -> Iterator[None]:
             yield
     finally:
         _callers.pop()
+
+
+def on_one_blas_thread(solve: Callable[..., Any]) -> Callable[..., Any]:
+    """``solve(program, ...)`` run inside :func:`single_threaded`, the side being the
+    program's row count ``program.N``."""
+    @functools.wraps(solve)
+    def wrapped(program: Any, *args: Any, **kwargs: Any) -> Any:
+        with single_threaded(program.N):
+            return solve(program, *args, **kwargs)
+    return wrapped
 
 
 @contextlib.contextmanager

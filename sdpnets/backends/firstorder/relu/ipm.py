@@ -54,7 +54,7 @@ from scipy.linalg.blas import dsyrk
 from ...._units import available_memory
 from ....losses import HingeLoss, SquaredLoss
 from ..cones import NesterovToddScaling, SecondOrderCones
-from ..linalg import callers_threads, single_threaded
+from ..linalg import callers_threads, on_one_blas_thread
 from .program import ReLUProgram, ReLUResult, unscaled_result
 
 __all__ = ["solve_relu_ipm", "predict_memory", "DEFAULT_MAX_ITERS"]
@@ -328,6 +328,7 @@ class _Structure:
         return vals, lower, s * v
 
 
+@on_one_blas_thread
 def solve_relu_ipm(program: ReLUProgram, *, start: np.ndarray | None = None,
                    tol: float = 1e-8, max_iters: int | None = None,
                    time_limit: float | None = None, log: Any = None,
@@ -362,18 +363,10 @@ def solve_relu_ipm(program: ReLUProgram, *, start: np.ndarray | None = None,
         ``"optimal_inaccurate"`` (gap at most ``10 tol``) or ``"error"``. The many small
         products and solves run on one BLAS thread, the ``n``-square (or ``D``-square)
         product and factorization on the caller's threads
-        (:func:`~sdpnets.backends.firstorder.linalg.single_threaded`; measured, two threads:
-        (1000, 20, 100) 12.6 s on the caller's threads throughout, 9.5 s on one).
+        (:func:`~sdpnets.backends.firstorder.linalg.single_threaded`; measured at
+        (1000, 20, 100), 0.001 ``beta_max``: 12.6 s on two threads throughout, 9.5 s on
+        one, 6.2 s so).
     """
-    with single_threaded(program.N):
-        return _interior_point(program, start=start, tol=tol, max_iters=max_iters,
-                               time_limit=time_limit, log=log, progress=progress)
-
-
-def _interior_point(program: ReLUProgram, *, start: np.ndarray | None, tol: float,
-                    max_iters: int | None, time_limit: float | None, log: Any,
-                    progress: Any) -> ReLUResult:
-    """:func:`solve_relu_ipm` on the threads it is given."""
     t0 = time.perf_counter()
     if not isinstance(program.loss, (SquaredLoss, HingeLoss)):
         raise ValueError("the interior-point method solves the squared and hinge losses")
@@ -418,6 +411,7 @@ def _interior_point(program: ReLUProgram, *, start: np.ndarray | None, tol: floa
                     status = "error" if best is None or best[0] > 10 * tol \
                         else "optimal_inaccurate"
                     break
+                assert last_good is not None  # checked by _direct_from_now
                 x, s_l, s_q, y_l, y_q = last_good
                 best_merit = math.inf
                 continue
@@ -443,6 +437,7 @@ def _interior_point(program: ReLUProgram, *, start: np.ndarray | None, tol: floa
                 if not _direct_from_now(st, last_good):
                     status = "optimal_inaccurate" if best[0] <= 10 * tol else "error"
                     break
+                assert last_good is not None  # checked by _direct_from_now
                 x, s_l, s_q, y_l, y_q = last_good
                 best_merit = math.inf
                 continue
@@ -464,6 +459,7 @@ def _interior_point(program: ReLUProgram, *, start: np.ndarray | None, tol: floa
                 if not _direct_from_now(st, last_good):  # else: again, factored directly
                     status = "optimal_inaccurate" if best[0] <= 10 * tol else "error"
                     break
+                assert last_good is not None  # checked by _direct_from_now
                 x, s_l, s_q, y_l, y_q = last_good
                 best_merit = math.inf
             last = time.perf_counter() - began
