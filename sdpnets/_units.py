@@ -47,7 +47,13 @@ def parse_memory(value: Any, name: str = "memory_limit") -> int:
 
 def available_memory() -> int:
     """Memory the system can give this process now: ``MemAvailable`` from
-    ``/proc/meminfo`` (Linux), else the physical memory."""
+    ``/proc/meminfo`` (Linux), else the physical memory; at most what the process's own
+    limits leave above its current size (``RLIMIT_DATA``, as a benchmark's memory limit
+    sets it, and ``RLIMIT_AS``, as ``ulimit -v`` does)."""
+    return min(_system_available(), _address_space_left())
+
+
+def _system_available() -> int:
     try:
         with open("/proc/meminfo") as f:
             for line in f:
@@ -59,6 +65,32 @@ def available_memory() -> int:
         return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError, AttributeError):  # pragma: no cover
         return 2**63
+
+
+def _address_space_left() -> int:
+    """What the process's own limits leave: ``RLIMIT_DATA`` minus its data size
+    (``VmData``; a benchmark's memory limit, :mod:`sdpnets.solving.isolation`) and
+    ``RLIMIT_AS`` minus its virtual size (``VmSize``; ``ulimit -v``); unbounded without
+    limits."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return 2**63
+    sizes = {}
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key in ("VmData", "VmSize"):
+                    sizes[key] = int(rest.split()[0]) * 1024
+    except (OSError, ValueError, IndexError):  # pragma: no cover - not Linux
+        pass
+    left = 2**63
+    for which, key in ((resource.RLIMIT_DATA, "VmData"), (resource.RLIMIT_AS, "VmSize")):
+        limit = resource.getrlimit(which)[0]
+        if limit != resource.RLIM_INFINITY and limit >= 0:
+            left = min(left, max(int(limit) - sizes.get(key, 0), 0))
+    return left
 
 
 def format_bytes(n: float) -> str:

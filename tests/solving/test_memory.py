@@ -351,3 +351,24 @@ def test_a_too_large_circular_relu_under_auto_is_too_large_never_invalid():
     assert type(info.value) is sn.ProblemTooLargeError
     with pytest.raises(sn.InvalidInputError, match="backend='firstorder' is not available"):
         prog.solve(backend="firstorder", memory_limit=limit)
+
+
+def test_available_memory_respects_the_process_limits():
+    """A data-size limit (what a benchmark's memory limit sets) caps the memory the guards
+    count on, in a child process so that the suite's own limits stay untouched."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource\n"
+        "from sdpnets._units import available_memory, _system_available\n"
+        "free = _system_available()\n"
+        "resource.setrlimit(resource.RLIMIT_DATA, (2 * 2**30, resource.RLIM_INFINITY))\n"
+        "left = available_memory()\n"
+        "assert 0 < left < 2 * 2**30 < free, (left, free)\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

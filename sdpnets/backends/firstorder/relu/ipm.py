@@ -84,6 +84,10 @@ STALL_MERIT = 1e-6
 BLOWUP_FACTOR = 10.0
 BLOWUP_FROM = 1e-2
 
+#: The direct factor after a breakdown only when ``D`` is at most this many times ``n``
+#: (its iterations then cost at most about ten of the Woodbury form's).
+DIRECT_MAX_RATIO = 8
+
 #: Bytes per float of the ``D x D`` matrix and the ``n x D`` features of the direct solve
 #: (a few copies), for the memory check before switching to it after a breakdown.
 PRIMAL_BYTES = 8 * 3
@@ -495,7 +499,7 @@ def _direct_from_now(st: _Structure, last_good) -> bool:
     """Switch the Newton solves to the directly factored ``D x D`` matrix after a numerical
     breakdown of the Woodbury form, when there is an iterate to resume from and the matrix
     fits in memory; ``False`` when that cannot help (already direct, or too large)."""
-    if st.primal or last_good is None or \
+    if st.primal or last_good is None or st.D > DIRECT_MAX_RATIO * st.n or \
             PRIMAL_BYTES * st.D * (st.D + st.n) > available_memory():
         return False
     st.primal = True
