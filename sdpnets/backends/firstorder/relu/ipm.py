@@ -367,9 +367,9 @@ def solve_relu_ipm(program: ReLUProgram, *, start: np.ndarray | None = None,
         ``"optimal_inaccurate"`` (gap at most ``10 tol``) or ``"error"``. The many small
         products and solves run on one BLAS thread, the ``n``-square (or ``D``-square)
         product and factorization on the caller's threads
-        (:func:`~sdpnets.backends.firstorder.linalg.single_threaded`; measured at
-        (1000, 20, 100), 0.001 ``beta_max``: 12.6 s on two threads throughout, 9.5 s on
-        one, 6.2 s so).
+        (:func:`~sdpnets.backends.firstorder.linalg.single_threaded`; measured on two
+        cores: (1000, 20, 100) at 0.001 ``beta_max`` 12.6 s on two threads throughout, 9.5
+        s on one and so; the gated (4000, 50, 200) at 0.1 46 s on one, 27 s so).
     """
     t0 = time.perf_counter()
     if not isinstance(program.loss, (SquaredLoss, HingeLoss)):
