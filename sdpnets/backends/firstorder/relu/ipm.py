@@ -66,8 +66,8 @@ DEFAULT_MAX_ITERS = 200
 STEP_FRACTION = 0.99
 
 #: Factor the ``D x D`` Newton matrix itself instead of the Woodbury form's ``n x n`` one
-#: when the blocks hold fewer unknowns ``D`` than there are samples ``n``.
-PRIMAL_BELOW_SAMPLES = True
+#: when the blocks hold fewer unknowns ``D`` than this many times the samples ``n``.
+DIRECT_BELOW = 1.0
 
 #: Iterative-refinement steps per Newton solve (the Woodbury solve loses digits as the
 #: scaling degenerates near the optimum).
@@ -90,7 +90,7 @@ DIRECT_MAX_RATIO = 8
 
 #: Bytes per float of the ``D x D`` matrix and the ``n x D`` features of the direct solve
 #: (a few copies), for the memory check before switching to it after a breakdown.
-PRIMAL_BYTES = 8 * 3
+DIRECT_BYTES = 8 * 3
 
 #: Floats of one chunk of the rows' outer products in the Gram sums.
 _CHUNK_FLOATS = 1 << 23
@@ -141,7 +141,8 @@ class _Structure:
         self.sign_masks = pr.M[:, pr.pat] * pr.sign
         #: factor the D x D Newton matrix whatever D is (after a breakdown of the Woodbury
         #: form, whose n x n matrix loses the digits of extreme hinge weights)
-        self.primal = False
+        self.direct = False
+        self._features: np.ndarray | None = None
 
     # -- data ------------------------------------------------------------------------------
     def blocks(self, z: np.ndarray) -> np.ndarray:
@@ -224,15 +225,34 @@ class _Structure:
         btt, bzt = Bk[:, 0, 0], Bk[:, 1:, 0]
         S = Bk[:, 1:, 1:] - bzt[:, :, None] * bzt[:, None, :] / btt[:, None, None]
         S = 0.5 * (S + np.transpose(S, (0, 2, 1)))
-        Linv = _inverse_factor(S)  # Linv^T Linv = S^{-1}
         if self.hinge:  # the slacks xi eliminated: weights of the margins on F
             d_x, d_m = d_l[self.K:self.K + self.nxi], d_l[self.K + self.nxi:]
             d_xm = d_x + d_m
             weight = d_x * d_m / d_xm
         else:
             weight = np.ones(self.n)
-        if self.primal or (D < self.n and PRIMAL_BELOW_SAMPLES):  # fewer unknowns: D x D
-            return self._primal_solve(S, btt, bzt, weight, d_l)
+        direct = self.direct or D < DIRECT_BELOW * self.n
+        solve_zt = (self._direct_solve if direct else self._woodbury_solve)(S, btt, bzt, weight)
+
+        def solve(r: np.ndarray) -> np.ndarray:
+            r_z, r_t, r_xi = self.split(r)
+            if self.hinge:  # xi = (r_xi - d_m y F z) / (d_x + d_m)
+                r_z = r_z - self.FT(pr.y * d_m * r_xi / d_xm)
+            z, t = solve_zt(r_z.reshape(nb, h), r_t)
+            parts = [z, t]
+            if self.hinge:
+                parts.append((r_xi - d_m * pr.y * self.F(z)) / d_xm)
+            return np.concatenate(parts)
+
+        return solve
+
+    def _woodbury_solve(self, S: np.ndarray, btt: np.ndarray, bzt: np.ndarray,
+                        weight: np.ndarray):
+        r"""``(r_z, r_t) -> (z, t)`` of the Newton system with the heads :math:`t_j`
+        eliminated, through the samples: the blocks' inverse factors and one ``n x n``
+        Cholesky factor of :math:`W^{-1} + FB^{-1}F^T` (module docstring)."""
+        h, nb, pr = self.h, self.nb, self.pr
+        Linv = _inverse_factor(S)  # Linv^T Linv = S^{-1}
         # Y_j = W^1/2 F_j L_j^{-T}: sign_j S D_{p(j)} A L_j^{-T}, all blocks in one product
         with callers_threads():
             AL = (pr.A @ np.transpose(Linv, (2, 0, 1)).reshape(h, nb * h)).reshape(
@@ -248,68 +268,52 @@ class _Structure:
             C[np.diag_indices_from(C)] += 1.0 / weight
             Cf = sla.cho_factor(C, lower=True, check_finite=False)
 
-        def block_solve(R: np.ndarray) -> np.ndarray:
-            rt, rz = R[:, 0], R[:, 1:]
+        def block_solve(rz: np.ndarray, rt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             w = np.einsum("bij,bj->bi", Linv, rz - bzt * (rt / btt)[:, None])
             xz = np.einsum("bji,bj->bi", Linv, w)
-            out = np.empty_like(R)
-            out[:, 1:], out[:, 0] = xz, (rt - np.einsum("bi,bi->b", bzt, xz)) / btt
-            return out
+            return xz, (rt - np.einsum("bi,bi->b", bzt, xz)) / btt
 
-        def solve(r: np.ndarray) -> np.ndarray:
-            r_z, r_t, r_xi = self.split(r)
-            if self.hinge:  # xi = (r_xi - d_m y F z) / (d_x + d_m)
-                r_z = r_z - self.FT(pr.y * d_m * r_xi / d_xm)
-            R = np.empty((nb, h + 1))
-            R[:, 1:], R[:, 0] = r_z.reshape(nb, h), r_t
-            X = block_solve(R)
-            Fx = self.F(X[:, 1:].reshape(-1))
+        def solve_zt(rz: np.ndarray, rt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            xz, xt = block_solve(rz, rt)
+            Fx = self.F(xz.reshape(-1))
             u = sla.cho_solve(Cf, Fx - Fx.mean() if self.center else Fx, check_finite=False)
-            R2 = np.zeros((nb, h + 1))
-            R2[:, 1:] = self.FT(u).reshape(nb, h)
-            X -= block_solve(R2)
-            z = X[:, 1:].reshape(-1)
-            parts = [z, X[:, 0]]
-            if self.hinge:
-                parts.append((r_xi - d_m * pr.y * self.F(z)) / d_xm)
-            return np.concatenate(parts)
+            cz, ct = block_solve(self.FT(u).reshape(nb, h), np.zeros(nb))
+            return (xz - cz).reshape(-1), xt - ct
 
-        return solve
+        return solve_zt
 
-    def _primal_solve(self, S: np.ndarray, btt: np.ndarray, bzt: np.ndarray,
-                      weight: np.ndarray, d_l: np.ndarray):
-        r"""The Newton solve with the heads :math:`t_j` eliminated and the ``D x D`` matrix
-        :math:`\operatorname{blockdiag}(S_j) + F^TWF` factored directly: the choice when
-        the blocks hold fewer unknowns than there are samples (a small working set), where
-        the Woodbury form's ``n``-square factor would cost more."""
-        h, nb, pr, D = self.h, self.nb, self.pr, self.D
-        Fm = (pr.A[:, None, :] * self.sign_masks[:, :, None]).reshape(self.N, D)
-        if pr.pool > 1:
-            Fm = Fm.reshape(pr.pool, pr.n, D).sum(axis=0)
-        if self.center:  # Pi F: each column centered
-            Fm = Fm - Fm.mean(axis=0)
+    def _direct_solve(self, S: np.ndarray, btt: np.ndarray, bzt: np.ndarray,
+                      weight: np.ndarray):
+        r"""``(r_z, r_t) -> (z, t)`` with the ``D x D`` matrix
+        :math:`\operatorname{blockdiag}(S_j) + F^TWF` factored itself: the choice when the
+        blocks hold fewer unknowns than there are samples (a small working set), where the
+        Woodbury form's ``n``-square factor would cost more, and after a breakdown of that
+        form."""
+        h, nb = self.h, self.nb
+        Fm = self.features()
         with callers_threads():  # the large product and factor: threads pay
             H = dsyrk(1.0, Fm * np.sqrt(weight)[:, None], trans=1, lower=1)
             idx = np.arange(nb)
             H.reshape(nb, h, nb, h)[idx, :, idx, :] += S
             Hf = sla.cho_factor(H, lower=True, check_finite=False)
-        if self.hinge:
-            d_x, d_m = d_l[self.K:self.K + self.nxi], d_l[self.K + self.nxi:]
-            d_xm = d_x + d_m
 
-        def solve(r: np.ndarray) -> np.ndarray:
-            r_z, r_t, r_xi = self.split(r)
-            if self.hinge:  # xi = (r_xi - d_m y F z) / (d_x + d_m)
-                r_z = r_z - self.FT(pr.y * d_m * r_xi / d_xm)
-            rz = r_z.reshape(nb, h) - bzt * (r_t / btt)[:, None]
-            z = sla.cho_solve(Hf, rz.reshape(-1), check_finite=False)
-            t = (r_t - np.einsum("bi,bi->b", bzt, z.reshape(nb, h))) / btt
-            parts = [z, t]
-            if self.hinge:
-                parts.append((r_xi - d_m * pr.y * self.F(z)) / d_xm)
-            return np.concatenate(parts)
+        def solve_zt(rz: np.ndarray, rt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            z = sla.cho_solve(Hf, (rz - bzt * (rt / btt)[:, None]).reshape(-1),
+                              check_finite=False)
+            return z, (rt - np.einsum("bi,bi->b", bzt, z.reshape(nb, h))) / btt
 
-        return solve
+        return solve_zt
+
+    def features(self) -> np.ndarray:
+        r""":math:`F` (or :math:`\Pi F` with an intercept) as a dense ``n x D`` matrix, built
+        once."""
+        if self._features is None:
+            pr = self.pr
+            Fm = (pr.A[:, None, :] * self.sign_masks[:, :, None]).reshape(self.N, self.D)
+            if pr.pool > 1:
+                Fm = Fm.reshape(pr.pool, pr.n, self.D).sum(axis=0)
+            self._features = Fm - Fm.mean(axis=0) if self.center else Fm
+        return self._features
 
     # -- certificate -------------------------------------------------------------------------
     def certificate(self, x: np.ndarray, y_l: np.ndarray):
@@ -398,6 +402,7 @@ def solve_relu_ipm(program: ReLUProgram, *, start: np.ndarray | None = None,
             s_soc[cones.heads] += 1.0 - low
 
     last_good = None  # the iterate of the best merit so far
+    singular = False  # the last Newton matrix could not be factored
     best = None  # (certified relative gap, values, lower, dual point, z)
     history: list[tuple[int, float, float]] = []
     best_merit, since = math.inf, 0
@@ -410,14 +415,17 @@ def solve_relu_ipm(program: ReLUProgram, *, start: np.ndarray | None = None,
             pres = math.sqrt(float(rs_l @ rs_l) + float(rs_q @ rs_q))
             dres = float(np.linalg.norm(rx)) / qnorm
             merit = max(pres, dres, gap / max(abs(pcost), 1.0))
-            if not math.isfinite(merit):  # rounding overflowed the iterate
-                if not _direct_from_now(st, last_good):
-                    status = "error" if best is None or best[0] > 10 * tol \
-                        else "optimal_inaccurate"
+            if singular or not math.isfinite(merit) or \
+                    (best_merit <= BLOWUP_FROM and merit > BLOWUP_FACTOR * best_merit):
+                # rounding broke the Newton system or the iterates (seen in the Woodbury
+                # form with the hinge loss at a small beta): they do not come back. Resume
+                # from the iterate of the best merit with the D x D matrix factored itself,
+                # where it fits; else the best stands.
+                resumed = _resume_direct(st, last_good)
+                if resumed is None:
+                    status = _unfinished(best, tol)
                     break
-                assert last_good is not None  # checked by _direct_from_now
-                x, s_l, s_q, y_l, y_q = last_good
-                best_merit = math.inf
+                (x, s_l, s_q, y_l, y_q), best_merit, singular = resumed, math.inf, False
                 continue
             vals, lower, point = st.certificate(x, y_l)
             rel = _relative(lower, max(vals[0], vals[1]))
@@ -433,25 +441,13 @@ def solve_relu_ipm(program: ReLUProgram, *, start: np.ndarray | None = None,
             if rel <= tol and vals[2] <= tol * max(1.0, float(np.abs(vals[3]).max())):
                 status = "optimal"
                 break
-            if best_merit <= BLOWUP_FROM and merit > BLOWUP_FACTOR * best_merit:
-                # rounding broke the iterates near the end (seen in the Woodbury form with
-                # the hinge loss at a small beta): they do not come back. Resume from the
-                # last good iterate with the D x D matrix factored itself, where it fits;
-                # else the best stands.
-                if not _direct_from_now(st, last_good):
-                    status = "optimal_inaccurate" if best[0] <= 10 * tol else "error"
-                    break
-                assert last_good is not None  # checked by _direct_from_now
-                x, s_l, s_q, y_l, y_q = last_good
-                best_merit = math.inf
-                continue
             if merit < best_merit:
                 best_merit, since = merit, 0
                 last_good = (x, s_l, s_q, y_l, y_q)  # the iterate of the best merit
             elif best_merit <= STALL_MERIT:
                 since += 1
             if since >= STALL_ITERATIONS:
-                status = "optimal_inaccurate" if best[0] <= 10 * tol else "error"
+                status = _unfinished(best, tol)
                 break
             if time_limit is not None and time.perf_counter() - t0 + last >= time_limit:
                 status = "time_limit"
@@ -459,13 +455,8 @@ def solve_relu_ipm(program: ReLUProgram, *, start: np.ndarray | None = None,
             try:
                 x, s_l, s_q, y_l, y_q = _step(st, (x, s_l, s_q, y_l, y_q), (rx, rs_l, rs_q),
                                               gap / deg)
-            except np.linalg.LinAlgError:  # rounding broke the Newton system
-                if not _direct_from_now(st, last_good):  # else: again, factored directly
-                    status = "optimal_inaccurate" if best[0] <= 10 * tol else "error"
-                    break
-                assert last_good is not None  # checked by _direct_from_now
-                x, s_l, s_q, y_l, y_q = last_good
-                best_merit = math.inf
+            except np.linalg.LinAlgError:  # handled at the next iteration's top
+                singular = True
             last = time.perf_counter() - began
     if best is None:
         vals, lower, point = st.certificate(x, y_l)
@@ -495,15 +486,22 @@ def _inverse_factor(S: np.ndarray) -> np.ndarray:
         return np.transpose(V, (0, 2, 1)) / np.sqrt(w)[:, :, None]
 
 
-def _direct_from_now(st: _Structure, last_good) -> bool:
-    """Switch the Newton solves to the directly factored ``D x D`` matrix after a numerical
-    breakdown of the Woodbury form, when there is an iterate to resume from and the matrix
-    fits in memory; ``False`` when that cannot help (already direct, or too large)."""
-    if st.primal or last_good is None or st.D > DIRECT_MAX_RATIO * st.n or \
-            PRIMAL_BYTES * st.D * (st.D + st.n) > available_memory():
-        return False
-    st.primal = True
-    return True
+def _resume_direct(st: _Structure, last_good):
+    """The iterate to resume from after a numerical breakdown, with the Newton solves
+    switched to the directly factored ``D x D`` matrix; ``None`` when that cannot help
+    (already direct, no iterate yet, ``D`` over :data:`DIRECT_MAX_RATIO` ``n``, or the
+    matrix does not fit in memory)."""
+    if st.direct or last_good is None or st.D > DIRECT_MAX_RATIO * st.n or \
+            DIRECT_BYTES * st.D * (st.D + st.n) > available_memory():
+        return None
+    st.direct = True
+    return last_good
+
+
+def _unfinished(best, tol: float) -> str:
+    """The status of a run stopped before ``tol``: ``"optimal_inaccurate"`` when its best
+    certified gap is within ``10 tol``, else ``"error"``."""
+    return "optimal_inaccurate" if best is not None and best[0] <= 10 * tol else "error"
 
 
 def _relative(lower: float, upper: float) -> float:

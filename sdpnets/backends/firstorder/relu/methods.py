@@ -229,7 +229,7 @@ def solve_relu(program: ReLUProgram, *, method: str = "auto", start=None, tol: f
         if drop.any() and not drop.all():
             return _screened(program, drop, method=method, start=start, tol=tol,
                              max_iters=max_iters, time_limit=time_limit, log=log,
-                             progress=progress, ipm_first=ipm_first, **options)
+                             progress=progress, ipm_first=ipm_first, **options)[0]
     common = dict(start=start, tol=tol, max_iters=max_iters, log=log, progress=progress)
     atoms_opts = {k: v for k, v in options.items() if k in ATOMS_OPTIONS}
     admm_opts = {k: v for k, v in options.items() if k in ADMM_OPTIONS}
@@ -242,18 +242,13 @@ def solve_relu(program: ReLUProgram, *, method: str = "auto", start=None, tol: f
     return _auto(program, time_limit, common, atoms_opts, admm_opts, ipm_first)
 
 
-def _screened(program: ReLUProgram, drop: np.ndarray, *, start, **kwargs) -> ReLUResult:
+def _screened(program: ReLUProgram, drop: np.ndarray, *, start, **kwargs
+              ) -> tuple[ReLUResult, np.ndarray]:
     r"""Solve the program without the screened patterns, put its blocks back among zeros,
     and re-check the certificate on every block: the reduced solve's dual point keeps its
     value where the screened blocks' dual norms (bounded by :math:`\|F_j^Tv\|`) stay below
-    ``beta``, else it is scaled down to feasibility (and returned so)."""
-    return _solve_without(program, drop, start=start, **kwargs)[0]
-
-
-def _solve_without(program: ReLUProgram, drop: np.ndarray, *, start, **kwargs
-                   ) -> tuple[ReLUResult, np.ndarray]:
-    r""":func:`_screened`, and the bounds :math:`\|F_j^Tv\|` ``(P,)`` of the reduced solve's
-    dual point before its scaling (the working set's violations)."""
+    ``beta``, else it is scaled down to feasibility (and returned so). Also returns those
+    bounds ``(P,)`` for the unscaled point (a working set's violations)."""
     keep = np.flatnonzero(~drop)
     cols = np.concatenate([keep, keep + program.P]) if program.cone else keep
     reduced = ReLUProgram(program.A, program.M[:, keep], program.y, program.loss,
@@ -287,15 +282,15 @@ def _auto(program: ReLUProgram, time_limit: float | None, common: dict, atoms_op
         res.statistics = {**res.statistics, "ipm_first": True}
         return res
     budget = time_limit
+    share = max(ATOMS_SHARE * ipm_seconds(program), ATOMS_MIN_SECONDS) if ipm else math.inf
     if ipm:
-        share = max(ATOMS_SHARE * ipm_seconds(program), ATOMS_MIN_SECONDS)
         budget = share if time_limit is None else min(share, time_limit)
     first = solve_relu_atoms(program, time_limit=budget, **common, **atoms_opts)
     if first.status == "optimal" or not ipm:
         return first
     left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
     need = atoms_seconds_left(first.history, common["tol"])
-    if first.status == "time_limit" and need <= ATOMS_SHARE * ipm_seconds(program) \
+    if first.status == "time_limit" and need <= share \
             and (left is None or left > 0):
         # the atoms are converging fast enough to finish before the interior point would
         more = 1.5 * need if left is None else min(1.5 * need, left)
@@ -348,8 +343,8 @@ def working_set_ipm(program: ReLUProgram, *, time_limit: float | None = None,
         if keep.all():
             res = solve_relu_ipm(program, time_limit=left, start=start, **common)
         else:
-            res, sigma = _solve_without(program, ~keep, method="ipm", start=z0,
-                                        time_limit=left, **common)
+            res, sigma = _screened(program, ~keep, method="ipm", start=z0,
+                                   time_limit=left, **common)
         solves += 1
         res.solve_time = time.perf_counter() - t0
         res.statistics = {**res.statistics, "working_set": int(keep.sum()),

@@ -82,6 +82,29 @@ def test_gated_working_set(loss):
     assert sizes[0] < sizes[1] <= prog.patterns.count
 
 
+def test_a_screened_solve_returns_a_dual_point_feasible_for_the_whole_program():
+    """Dropping a pattern that is active at the optimum: the reduced solve's dual point
+    violates that pattern's constraint, so the screened result scales it into the whole
+    program's dual set, and its bound stays below the whole program's optimum."""
+    X, y = data(n=60, seed=6)
+    prog = sn.ConvexGatedReLU(X, y, 1.0, patterns=20, seed=1)
+    prog.beta = 0.05 * beta_max(X, y, prog.patterns.masks)
+    whole = prog.solve(backend="clarabel", tol=1e-10).objective
+    program = ReLUProgram(X, prog.patterns.masks, y, get_loss("squared"), prog.beta,
+                          cone=False)
+    sigma = np.linalg.norm(program.F0T(y), axis=0)
+    drop = np.zeros(program.P, dtype=bool)
+    drop[np.argmax(sigma)] = True
+    res, outside = methods._screened(program, drop, method="ipm", start=np.zeros(
+        (program.h, program.nb)), tol=1e-9, max_iters=None, log=None, progress=None)
+    assert outside[drop].max() > prog.beta  # the unscaled point violated the dropped one
+    feasible = np.linalg.norm(program.F0T(res.dual_point), axis=0)
+    assert feasible.max() <= prog.beta * (1 + 1e-9)
+    assert res.lower_bound <= whole * (1 + 1e-9)
+    assert res.lower_bound == pytest.approx(program.loss.dual_value(res.dual_point, y),
+                                            rel=1e-9)
+
+
 def test_ipm_vector_outputs_and_a_cnn():
     X, Y = data(K=2, seed=3)
     check(sn.ConvexReLU(X, Y, 0.05, patterns=6))
@@ -243,9 +266,9 @@ def test_both_newton_solves_reach_the_optimum(monkeypatch, primal, loss, cls, in
     (``primal``) or through the samples (Woodbury); both certify Clarabel's optimum."""
     from sdpnets.backends.firstorder.relu import ipm
 
-    monkeypatch.setattr(ipm, "PRIMAL_BELOW_SAMPLES", primal)
-    real, calls = ipm._Structure._primal_solve, []
-    monkeypatch.setattr(ipm._Structure, "_primal_solve",
+    monkeypatch.setattr(ipm, "DIRECT_BELOW", 1.0 if primal else 0.0)
+    real, calls = ipm._Structure._direct_solve, []
+    monkeypatch.setattr(ipm._Structure, "_direct_solve",
                         lambda self, *a: calls.append(1) or real(self, *a))
     X, y = data(n=80, d=3, labels=loss != "squared", seed=11)
     prog = cls(X, y, 1.0, patterns=5, loss=loss, seed=2, intercept=intercept)
@@ -269,8 +292,8 @@ def test_a_numerical_breakdown_resumes_with_the_direct_solve(monkeypatch):
     assert prog._A.shape[1] * 2 * prog.patterns.count > 40  # the Woodbury form first
     clean = prog.solve(backend="firstorder", method="ipm", tol=1e-9)
     real, steps, direct = ipm._step, [], []
-    real_direct = ipm._Structure._primal_solve
-    monkeypatch.setattr(ipm._Structure, "_primal_solve",
+    real_direct = ipm._Structure._direct_solve
+    monkeypatch.setattr(ipm._Structure, "_direct_solve",
                         lambda self, *a: direct.append(len(steps)) or real_direct(self, *a))
 
     def wreck(at):
@@ -288,7 +311,7 @@ def test_a_numerical_breakdown_resumes_with_the_direct_solve(monkeypatch):
 
     def singular_at_12(st, point, res, mu):  # a Newton matrix that rounding made singular
         steps.append(1)
-        if len(steps) == 12 and not st.primal:
+        if len(steps) == 12 and not st.direct:
             raise np.linalg.LinAlgError("not positive definite")
         return real(st, point, res, mu)
 
