@@ -44,7 +44,8 @@ from scipy.special import xlogy
 
 from .errors import InvalidInputError
 
-__all__ = ["Loss", "SquaredLoss", "CenteredSquaredLoss", "LogisticLoss", "HingeLoss",
+__all__ = ["Loss", "SquaredLoss", "CenteredSquaredLoss", "LogisticLoss",
+           "LogisticAtBestOffset", "HingeLoss",
            "SoftmaxLoss", "get_loss", "LOSSES"]
 
 
@@ -64,7 +65,8 @@ class Loss(ABC):
     #: a time. ``False`` (softmax) couples the outputs: they are solved jointly.
     separable: ClassVar[bool] = True
     #: Whether the loss has already minimized over an unpenalized offset of the
-    #: predictions (:class:`CenteredSquaredLoss`): its dual points are centered.
+    #: predictions (:class:`CenteredSquaredLoss`, :class:`LogisticAtBestOffset`): its dual
+    #: points are centered.
     centered_offset: ClassVar[bool] = False
 
     def check_targets(self, y: np.ndarray) -> np.ndarray:
@@ -141,17 +143,7 @@ class Loss(ABC):
         v = np.asarray(v, dtype=float)
         if not self.classification:
             return v - v.mean(axis=0)
-        # v = y * theta with theta in [0, 1]: scale down the side whose sum is larger
-        v2 = self.into_domain(v, y).reshape(v.shape[0], -1).copy()
-        y2 = np.asarray(y, dtype=float).reshape(v2.shape)
-        for k in range(v2.shape[1]):
-            pos, neg = y2[:, k] > 0, y2[:, k] < 0
-            sp_, sn_ = float(v2[pos, k].sum()), float(-v2[neg, k].sum())
-            if sp_ > sn_:
-                v2[pos, k] *= sn_ / sp_
-            elif sn_ > sp_:
-                v2[neg, k] *= sp_ / sn_
-        return v2.reshape(v.shape)
+        return _balanced(self.into_domain(v, y), y)
 
     def offset_dual_point(self, yhat: np.ndarray, y: np.ndarray) -> np.ndarray:
         r"""A dual point :math:`-g`, :math:`g \in \partial L(\hat y)`, with :math:`1^Tg = 0`
@@ -181,6 +173,23 @@ class Loss(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def _balanced(v: np.ndarray, y: np.ndarray) -> np.ndarray:
+    r"""A classification loss's dual point ``v = y * theta`` (:math:`\theta \in [0, 1]`)
+    with the side of the larger sum scaled down, column by column, so that
+    :math:`1^Tv = 0`: it stays in the domain."""
+    v = np.asarray(v, dtype=float)
+    v2 = v.reshape(v.shape[0], -1).copy()
+    y2 = np.asarray(y, dtype=float).reshape(v2.shape)
+    for k in range(v2.shape[1]):
+        pos, neg = y2[:, k] > 0, y2[:, k] < 0
+        sp_, sn_ = float(v2[pos, k].sum()), float(-v2[neg, k].sum())
+        if sp_ > sn_:
+            v2[pos, k] *= sn_ / sp_
+        elif sn_ > sp_:
+            v2[neg, k] *= sp_ / sn_
+    return v2.reshape(v.shape)
 
 
 def _largest_feasible(dual_norm: float, beta: float) -> float:
@@ -370,6 +379,59 @@ class LogisticLoss(Loss):
         res = minimize_scalar(lambda s: -self.dual_value(s * v, y), bounds=(0.0, top),
                               method="bounded", options={"xatol": 1e-12})
         return max((float(res.x), top, 0.0), key=lambda t: self.dual_value(t * v, y))
+
+    def at_best_offset(self) -> Loss:
+        """:class:`LogisticAtBestOffset`."""
+        return LogisticAtBestOffset()
+
+
+class LogisticAtBestOffset(LogisticLoss):
+    r"""The logistic loss at the best unpenalized offset,
+    :math:`L(\hat y) = \min_c \sum_i \log(1 + e^{-y_i(\hat y_i + c)})` (one output).
+
+    A program :math:`\min_{z, c} \sum_i \log(1 + e^{-y_i((Fz)_i + c)}) + \beta R(z)` with an
+    unpenalized intercept is the program :math:`\min_z L(Fz) + \beta R(z)` with this loss:
+    the offset is a one-dimensional minimization for fixed predictions (a safeguarded
+    Newton root, :meth:`~Loss.optimal_offset`). ``L`` is smooth and convex; its gradient
+    is the logistic one at the best offset, whose entries sum to zero, and its Hessian is
+    :math:`W - ww^T/1^Tw`, :math:`w_i = \sigma_i(1 - \sigma_i)` (the offset eliminated).
+    Its conjugate is the logistic loss's on :math:`1^Tv = 0` and :math:`+\infty` off it,
+    so its dual points are balanced (:meth:`into_domain`), as the dual of the program with
+    an intercept asks. It has no elementwise prox (the ADMM does not take it).
+    """
+
+    centered_offset = True
+
+    def value(self, yhat, y):
+        yhat = np.asarray(yhat, dtype=float)
+        return super().value(yhat + self._column_offset(yhat, y), y)
+
+    def expr(self, yhat, y):
+        offset = cp.Variable()  # minimized with the program
+        return cp.sum(cp.logistic(-cp.multiply(y, yhat + offset)))
+
+    def conjugate(self, V, y):
+        V = np.asarray(V, dtype=float)
+        if abs(float(V.sum())) > 1e-9 * max(float(np.abs(V).sum()), 1e-300):
+            return float("inf")
+        return super().conjugate(-self.into_domain(-V, y), y)
+
+    def dual_point(self, yhat, y):
+        r""":math:`y_i\,\sigma(-y_i(\hat y_i + c))` at the best offset ``c``, balanced
+        against round-off."""
+        yhat = np.asarray(yhat, dtype=float)
+        return self.into_domain(super().dual_point(yhat + self._column_offset(yhat, y), y), y)
+
+    def into_domain(self, v, y):
+        """``v`` clipped into the logistic domain, then balanced (``1^T v = 0``)."""
+        return _balanced(super().into_domain(v, y), y)
+
+    def at_best_offset(self) -> Loss:
+        """Itself: the offset is already minimized over."""
+        return self
+
+    def prox(self, c, y, rho, guess=None):
+        raise self._missing("elementwise prox (the offset couples the samples)")
 
 
 class HingeLoss(Loss):

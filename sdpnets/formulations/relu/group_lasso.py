@@ -556,7 +556,8 @@ class GroupLassoReLU(ConvexProgram):
         Each output is a :class:`~sdpnets.backends.firstorder.relu.program.ReLUProgram`
         solved by :func:`~sdpnets.backends.firstorder.relu.methods.solve_relu`: ``method``
         "atoms" (column generation over cone atoms, cone-constrained program, every loss),
-        "ipm" (interior point through the samples, squared and hinge losses), "admm", or
+        "ipm" (interior point through the samples, every loss), "admm" (no intercept with
+        the logistic loss), or
         "auto" (default: the atoms, finished by the interior point when they have not
         certified ``tol`` within half its predicted time; the interior point for the gated
         program; the ADMM where neither applies). Starts from the trained network's blocks
@@ -678,8 +679,9 @@ class GroupLassoReLU(ConvexProgram):
                     "or 'auto', which falls back to one).")
         if self._intercept and self._loss.at_best_offset() is None:
             return (f"sdpnets' own ReLU solvers take an unpenalized offset (intercept=True) "
-                    f"with the squared loss only, not the {self._loss.name} loss. Use a conic "
-                    "backend ('clarabel', 'mosek', or 'auto', which falls back to one).")
+                    f"with the squared and logistic losses only, not the {self._loss.name} "
+                    "loss. Use a conic backend ('clarabel', 'mosek', or 'auto', which falls "
+                    "back to one).")
         return ""
 
     def _firstorder_certificate(self) -> Certificate:

@@ -136,14 +136,60 @@ def test_firstorder_gated_intercept_agrees_with_clarabel():
         assert res.lower_bound <= ref.objective * (1 + 1e-8)
 
 
+@pytest.mark.parametrize("method", ["atoms", "ipm", "auto"])
+@pytest.mark.parametrize("fraction", [0.3, 0.003])
+def test_firstorder_logistic_intercept_agrees_with_clarabel(method, fraction):
+    """Logistic loss: sdpnets' own solvers minimize the logistic loss at the best offset
+    (a one-dimensional minimization, eliminated from the Newton systems); at a large and a
+    small beta their certified bracket holds Clarabel's optimum of the program with the
+    offset variable, for two outputs, and the offset is the best one for the recovered
+    network (its derivative, the sum of the logistic gradients, vanishes)."""
+    X, y = teacher(n=40, seed=5, offset=1.5)
+    Y = np.c_[np.where(y > np.median(y), 1.0, -1.0), np.where(y > 0.5, 1.0, -1.0)]
+    a = sn.ConvexReLU(X, Y, 1.0, patterns=12, bias=True, intercept=True, loss="logistic")
+    a.beta = fraction * a.program_beta_max()
+    b = sn.ConvexReLU(X, Y, a.beta, patterns=12, bias=True, intercept=True, loss="logistic")
+    ra = a.solve(backend="firstorder", method=method, tol=1e-7)
+    rb = b.solve(backend="clarabel", tol=1e-9)
+    assert ra.status == "optimal", ra.message
+    assert rb.status in ("optimal", "optimal_inaccurate")
+    assert ra.objective <= rb.objective * (1 + 1e-6)  # never worse than Clarabel's
+    assert np.isfinite(ra.lower_bound) and ra.lower_bound <= rb.objective * (1 + 1e-8)
+    assert ra.objective - ra.lower_bound <= 1e-7 * ra.objective * 1.001
+    net = a.network()
+    margins = Y * net.predict(X)
+    np.testing.assert_allclose((Y / (1.0 + np.exp(margins))).sum(axis=0), 0.0, atol=1e-7)
+
+
+def test_firstorder_gated_logistic_intercept_agrees_with_clarabel():
+    """The gated program with the logistic loss and an offset: the interior point (also
+    over a working set, ``auto``) reaches Clarabel's optimum with a bound below it; the
+    ADMM, which has no prox of the loss at the best offset, refuses it by name."""
+    X, y = teacher(n=30, seed=8, offset=1.0)
+    labels = np.where(y > np.median(y), 1.0, -1.0)
+    gates = np.random.default_rng(9).standard_normal((X.shape[1] + 1, 10))
+    ref = sn.ConvexGatedReLU(X, labels, 0.3, patterns=gates, bias=True, intercept=True,
+                             loss="logistic").solve(backend="clarabel", tol=1e-9)
+    for method in ("ipm", "auto"):
+        prog = sn.ConvexGatedReLU(X, labels, 0.3, patterns=gates, bias=True, intercept=True,
+                                  loss="logistic")
+        res = prog.solve(backend="firstorder", method=method, tol=1e-7)
+        assert res.status == "optimal", (method, res.message)
+        assert_rel(res.objective, ref.objective, 1e-6, method)
+        assert res.lower_bound <= ref.objective * (1 + 1e-8)
+    with pytest.raises(sn.InvalidInputError, match="method='admm'.*prox"):
+        prog.solve(backend="firstorder", method="admm")
+
+
 def test_firstorder_refuses_what_it_cannot_solve_and_auto_falls_back():
-    """The one-output solvers cannot take a coupled loss, nor an offset with a loss that
-    does not shift the targets: status "error" saying why (never a wrong answer)."""
+    """The one-output solvers cannot take a coupled loss, nor an offset with a loss whose
+    minimum over it they cannot differentiate (the hinge loss): status "error" saying why
+    (never a wrong answer)."""
     X, y = teacher(n=12, seed=6)
     labels = np.where(y > np.median(y), 1.0, -1.0)
-    prog = sn.ConvexReLU(X, labels, 0.2, patterns=6, loss="logistic", intercept=True)
+    prog = sn.ConvexReLU(X, labels, 0.2, patterns=6, loss="hinge", intercept=True)
     res = prog.solve(backend="firstorder")
-    assert res.status == "error" and "squared loss only" in res.message
+    assert res.status == "error" and "squared and logistic losses only" in res.message
     Y = np.eye(3)[np.digitize(X[:, 0], [-0.4, 0.4])]
     prog = sn.ConvexReLU(X, Y, 0.2, patterns=6, loss="softmax")
     res = prog.solve(backend="firstorder")

@@ -1,5 +1,5 @@
-r"""A primal-dual interior-point method on the whole two-layer ReLU program with the squared
-or the hinge loss, whose Newton systems go through the ``n`` samples.
+r"""A primal-dual interior-point method on the whole two-layer ReLU program with the squared,
+the logistic or the hinge loss, whose Newton systems go through the ``n`` samples.
 
 The program, one output at a time (:class:`.program.ReLUProgram`), with epigraph variables
 :math:`t_j \ge \|z_j\|` (and, for the hinge loss, slacks :math:`\xi_i \ge 0` with
@@ -7,19 +7,24 @@ The program, one output at a time (:class:`.program.ReLUProgram`), with epigraph
 
 .. math::
 
-    \min_{z, t}\; \tfrac12\|Fz - y\|^2 + \beta\sum_j t_j
+    \min_{z, t}\; L(Fz) + \beta\sum_j t_j
     \quad\text{or}\quad \min_{z, t, \xi}\; \textstyle\sum_i \xi_i + \beta\sum_j t_j
     \quad\text{s.t.}\quad (t_j, z_j) \in \mathcal Q^{h+1},\quad
-    G_j z_j \ge 0 \ \text{(cone-constrained program only)} .
+    G_j z_j \ge 0 \ \text{(cone-constrained program only)} ,
+
+``L`` the squared or the logistic loss (either at the best offset of an intercept).
 
 It is solved by Mehrotra's predictor-corrector with Nesterov-Todd scaling (the method of
-CVXOPT's ``coneqp``). With the slacks eliminated, every Newton system has the matrix
-:math:`B + F^TWF`: ``B`` block diagonal, one :math:`(h+1)`-square block per
-:math:`(t_j, z_j)` (the weighted Gram matrix :math:`A^T\operatorname{diag}(\mu_j/s_j)A` of
-the block's cone rows plus the scaling of its second-order cone), and ``W`` diagonal over
-the samples (the identity for the squared loss; for the hinge loss
-:math:`d_\xi d_m/(d_\xi + d_m)` from the weights of the slack and margin rows). By the
-Woodbury identity
+CVXOPT's ``coneqp``; for the logistic loss, as in CVXOPT's ``cp``, its gradient and Hessian
+at each iterate take the place of the quadratic's). With the slacks eliminated, every
+Newton system has the matrix :math:`B + F^TWF`: ``B`` block diagonal, one
+:math:`(h+1)`-square block per :math:`(t_j, z_j)` (the weighted Gram matrix
+:math:`A^T\operatorname{diag}(\mu_j/s_j)A` of the block's cone rows plus the scaling of
+its second-order cone), and ``W`` the loss's Hessian on the samples: the identity for the
+squared loss, :math:`\operatorname{diag}(\sigma_i(1 - \sigma_i))` for the logistic one,
+:math:`d_\xi d_m/(d_\xi + d_m)` from the weights of the slack and margin rows for the
+hinge loss; at the best offset, :math:`W^{1/2}\Pi_uW^{1/2}` with the projection
+:math:`\Pi_u` off the unit vector along :math:`W^{1/2}1`. By the Woodbury identity
 
 .. math::
 
@@ -34,8 +39,9 @@ of iterations barely depends on it either; memory is ``n x h n_b`` floats for ``
 few ``N x n_b`` for the cone rows' slacks and multipliers (:func:`predict_memory`).
 
 **Certificate.** Each iterate ``z`` is scored like every method's
-(:meth:`.program.ReLUProgram.values`); its dual point is the residual :math:`v = y - Fz`
-(hinge: :math:`y` times the margins' multipliers) with the iterate's cone multipliers
+(:meth:`.program.ReLUProgram.values`); its dual point is the loss's negative gradient
+:math:`v = -\nabla L(Fz)` (the residual for the squared loss; hinge: :math:`y` times the
+margins' multipliers) with the iterate's cone multipliers
 :math:`\mu`, which weak duality turns into a lower bound after scaling
 (:meth:`.program.ReLUProgram.dual_bound` with the dual norm
 :math:`\max_j\|\sigma_jF_j^Tv + G_j^T\mu_j\|`). The method stops on that certified gap.
@@ -52,7 +58,7 @@ import scipy.linalg as sla
 from scipy.linalg.blas import dsyrk
 
 from ...._units import available_memory
-from ....losses import HingeLoss, SquaredLoss
+from ....losses import HingeLoss, LogisticLoss, SquaredLoss
 from ..cones import NesterovToddScaling, SecondOrderCones
 from ..linalg import callers_threads, on_one_blas_thread
 from .program import ReLUProgram, ReLUResult, unscaled_result
@@ -133,8 +139,15 @@ class _Structure:
         self.hl = np.zeros(self.L)
         if self.hinge:
             self.hl[self.K + self.nxi:] = -1.0
-        #: the squared loss at the best offset (an intercept): F is centered, F -> Pi F
+        #: the logistic loss: its gradient and Hessian change with the iterate (at_point)
+        self.logistic = isinstance(pr.loss, LogisticLoss)
+        #: the loss at the best offset (an intercept): the offset eliminated from the
+        #: Hessian, a projection off the unit vector ``u`` of the samples' weights
         self.center = bool(pr.loss.centered_offset)
+        #: the square roots of the loss's Hessian weights on the samples and that unit
+        #: vector (``None`` without an intercept): constant for the squared loss
+        self.root_w = np.ones(self.n)
+        self.unit = np.full(self.n, 1.0 / math.sqrt(self.n)) if self.center else None
         self.q_z = np.zeros(self.D) if self.hinge else \
             -self.FT(pr.loss.dual_point(np.zeros_like(pr.y), pr.y))
         #: the rows' signed mask of every block, (N, nb)
@@ -155,12 +168,44 @@ class _Structure:
         G0 = self.pr.F0T(v)
         return (np.hstack([G0, -G0]) if self.pr.cone else G0).T.reshape(-1)
 
+    def at_point(self, z: np.ndarray) -> None:
+        r"""The logistic loss's gradient and Hessian weights at the iterate ``z``:
+        :math:`\nabla = -F^Tv` with the dual point ``v`` (at the best offset with an
+        intercept), :math:`w_i = \sigma_i(1 - \sigma_i)` (the others' are constant)."""
+        if not self.logistic:
+            return
+        pr = self.pr
+        f = self.F(z)
+        if self.center:
+            f = f + pr.loss.optimal_offset(f, pr.y)
+        p = 0.5 * (1.0 - np.tanh(0.5 * pr.y * f))  # sigma(-y f)
+        self.q_z = -self.FT(pr.loss.into_domain(pr.y * p, pr.y))  # the gradient itself
+        w = np.maximum(p * (1.0 - p), 1e-300)
+        self.root_w = np.sqrt(w)
+        if self.center:
+            self.unit = self.root_w / float(np.linalg.norm(self.root_w))
+
+    def project(self, r: np.ndarray) -> np.ndarray:
+        r""":math:`\Pi_u r = r - u(u^Tr)` on the samples (rows of ``r``; ``r`` itself
+        without an intercept)."""
+        if self.unit is None:
+            return r
+        if not self.logistic:  # u = 1 / sqrt(n): centering
+            return r - r.mean(axis=0)
+        return r - np.outer(self.unit, self.unit @ r).reshape(r.shape)
+
+    def weighted(self, r: np.ndarray) -> np.ndarray:
+        r""":math:`\Pi_u W^{1/2} r` for samples' values ``r`` (rows of ``r``): the loss's
+        Hessian on the samples, :math:`W^{1/2}\Pi_uW^{1/2}` (:math:`W - ww^T/1^Tw` at the
+        best offset), is its transpose times itself."""
+        return self.project(self.root_w.reshape((-1,) + (1,) * (r.ndim - 1)) * r)
+
     def P(self, z: np.ndarray) -> np.ndarray:
-        """The objective's Hessian on ``z`` (:math:`F^TF` for the squared loss, else 0)."""
+        r"""The objective's Hessian on ``z`` (:math:`F^TW^{1/2}\Pi_uW^{1/2}F` for the
+        squared and logistic losses, at the current point, else 0)."""
         if self.hinge:
             return np.zeros_like(z)
-        Fz = self.F(z)
-        return self.FT(Fz - Fz.mean() if self.center else Fz)
+        return self.FT(self.root_w * self.weighted(self.F(z)))
 
     def split(self, x: np.ndarray):
         D, nb = self.D, self.nb
@@ -193,13 +238,19 @@ class _Structure:
         return np.concatenate([gz, gt, -v_x - v_m])
 
     def residuals(self, x, s_l, s_q, y_l, y_q):
-        """Dual residual :math:`Px + q + G^Ty`, primal :math:`Gx + s - h`, and the cost."""
+        """Dual residual :math:`\nabla f(x) + G^Ty` (:math:`Px + q` for the quadratic
+        objectives), primal :math:`Gx + s - h`, and the cost (the logistic loss's gradient
+        and Hessian are taken at ``x`` first, :meth:`at_point`)."""
         z, t, xi = self.split(x)
-        Pz = self.P(z)
+        self.at_point(z)
+        Pz = np.zeros_like(z) if self.logistic else self.P(z)
         q = np.concatenate([self.q_z, np.full(self.nb, self.pr.beta), np.ones(self.nxi)])
         rx = np.concatenate([Pz, np.zeros(self.nb + self.nxi)]) + q + self.GT(y_l, y_q)
         g_l, g_q = self.G(x)
-        cost = 0.5 * float(z @ Pz) + float(q @ x)
+        if self.logistic:
+            cost = self.pr.loss.value(self.F(z), self.pr.y) + self.pr.beta * float(t.sum())
+        else:
+            cost = 0.5 * float(z @ Pz) + float(q @ x)
         return rx, s_l + g_l - self.hl, s_q + g_q, cost
 
     # -- the Newton system -----------------------------------------------------------------
@@ -261,10 +312,11 @@ class _Structure:
         Y = AL.reshape(self.N, nb * h)
         if pr.pool > 1:
             Y = Y.reshape(pr.pool, pr.n, nb * h).sum(axis=0)
-        if self.center:  # Pi F: each column centered
-            Y = Y - Y.mean(axis=0)
+        if not self.hinge:  # Pi_u W^1/2 F: the loss's Hessian on the samples, factored
+            Y = self.weighted(Y)
         with callers_threads():  # the large product and factor: threads pay
-            C = dsyrk(1.0, Y, lower=1)  # W^-1 + F B^-1 F^T: well scaled for huge weights
+            # hinge: W^-1 + F B^-1 F^T, well scaled for huge weights; else I + Y Y^T
+            C = dsyrk(1.0, Y, lower=1)
             C[np.diag_indices_from(C)] += 1.0 / weight
             Cf = sla.cho_factor(C, lower=True, check_finite=False)
 
@@ -276,8 +328,10 @@ class _Structure:
         def solve_zt(rz: np.ndarray, rt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             xz, xt = block_solve(rz, rt)
             Fx = self.F(xz.reshape(-1))
-            u = sla.cho_solve(Cf, Fx - Fx.mean() if self.center else Fx, check_finite=False)
-            cz, ct = block_solve(self.FT(u).reshape(nb, h), np.zeros(nb))
+            u = sla.cho_solve(Cf, Fx if self.hinge else self.weighted(Fx),
+                              check_finite=False)
+            back = u if self.hinge else self.root_w * self.project(u)
+            cz, ct = block_solve(self.FT(back).reshape(nb, h), np.zeros(nb))
             return (xz - cz).reshape(-1), xt - ct
 
         return solve_zt
@@ -291,8 +345,9 @@ class _Structure:
         form."""
         h, nb = self.h, self.nb
         Fm = self.features()
+        Fw = Fm * np.sqrt(weight)[:, None] if self.hinge else self.weighted(Fm)
         with callers_threads():  # the large product and factor: threads pay
-            H = dsyrk(1.0, Fm * np.sqrt(weight)[:, None], trans=1, lower=1)
+            H = dsyrk(1.0, Fw, trans=1, lower=1)
             idx = np.arange(nb)
             H.reshape(nb, h, nb, h)[idx, :, idx, :] += S
             Hf = sla.cho_factor(H, lower=True, check_finite=False)
@@ -305,14 +360,13 @@ class _Structure:
         return solve_zt
 
     def features(self) -> np.ndarray:
-        r""":math:`F` (or :math:`\Pi F` with an intercept) as a dense ``n x D`` matrix, built
-        once."""
+        r""":math:`F` as a dense ``n x D`` matrix, built once."""
         if self._features is None:
             pr = self.pr
             Fm = (pr.A[:, None, :] * self.sign_masks[:, :, None]).reshape(self.N, self.D)
             if pr.pool > 1:
                 Fm = Fm.reshape(pr.pool, pr.n, self.D).sum(axis=0)
-            self._features = Fm - Fm.mean(axis=0) if self.center else Fm
+            self._features = Fm
         return self._features
 
     # -- certificate -------------------------------------------------------------------------
@@ -341,7 +395,7 @@ def solve_relu_ipm(program: ReLUProgram, *, start: np.ndarray | None = None,
                    tol: float = 1e-8, max_iters: int | None = None,
                    time_limit: float | None = None, log: Any = None,
                    progress: Any = None) -> ReLUResult:
-    r"""Solve a :class:`.program.ReLUProgram` with the squared or the hinge loss
+    r"""Solve a :class:`.program.ReLUProgram` with the squared, logistic or hinge loss
     (cone-constrained or gated) by the interior-point method of the module docstring.
 
     Parameters
@@ -376,8 +430,9 @@ def solve_relu_ipm(program: ReLUProgram, *, start: np.ndarray | None = None,
         s on one and so; the gated (4000, 50, 200) at 0.1 46 s on one, 27 s so).
     """
     t0 = time.perf_counter()
-    if not isinstance(program.loss, (SquaredLoss, HingeLoss)):
-        raise ValueError("the interior-point method solves the squared and hinge losses")
+    if not isinstance(program.loss, (SquaredLoss, HingeLoss, LogisticLoss)):
+        raise ValueError("the interior-point method solves the squared, logistic and hinge "
+                         "losses")
     pr, scale, ys = program.normalized(scale_targets=isinstance(program.loss, SquaredLoss))
     st = _Structure(pr)
     D, nb, L, cones = st.D, st.nb, st.L, st.cones
@@ -389,6 +444,7 @@ def solve_relu_ipm(program: ReLUProgram, *, start: np.ndarray | None = None,
     # start: the solution with identity scaling, shifted into the cones
     e = np.zeros(D + nb)
     e[cones.heads] = 1.0
+    st.at_point(np.zeros(D))
     solve = st.factor(np.ones(L), NesterovToddScaling(cones, e, e).inverse_square())
     q = np.concatenate([st.q_z, np.full(nb, pr.beta), np.ones(st.nxi)])
     x = solve(-q + st.GT(st.hl, np.zeros(D + nb)))

@@ -6,7 +6,8 @@ r"""The master problem of column generation over atoms, for every loss:
 
 ``Phi`` holding one feature column per atom. The squared and the logistic loss are smooth:
 a primal-dual interior-point method on the bound-constrained problem (Newton matrices of
-the order of the atoms, :func:`nonnegative_ipm`); the hinge loss makes it a linear
+the order of the atoms, :func:`nonnegative_ipm`; at the best offset of an intercept, the offset
+eliminated from the Hessian); the hinge loss makes it a linear
 program (HiGHS), whose margin multipliers are the dual point. Each returns the weights and
 the dual point :math:`v` of the prediction (:math:`-\nabla L(\Phi c)` for the smooth losses).
 """
@@ -102,8 +103,16 @@ def solve_master(Phi: np.ndarray, y: np.ndarray, beta: float, loss: Loss
         return c, y - Phi @ c
     if isinstance(loss, LogisticLoss):
         def grad_hess(c):
-            p = 0.5 * (1.0 - np.tanh(0.5 * y * (Phi @ c)))  # sigma(-y yhat)
-            return beta - Phi.T @ (y * p), (Phi * (p * (1.0 - p))[:, None]).T @ Phi
+            f = Phi @ c
+            if loss.centered_offset:  # at the best offset
+                f = f + loss.optimal_offset(f, y)
+            p = 0.5 * (1.0 - np.tanh(0.5 * y * f))  # sigma(-y yhat)
+            w = p * (1.0 - p)
+            H = (Phi * w[:, None]).T @ Phi
+            if loss.centered_offset:  # the offset eliminated: W - w w^T / 1^T w
+                Pw = Phi.T @ w
+                H -= np.outer(Pw, Pw) / max(float(w.sum()), 1e-300)
+            return beta - Phi.T @ (y * p), H
 
         scale = max(0.5 * float(np.abs(Phi.T @ y).max()), beta, 1e-300)
         c = nonnegative_ipm(grad_hess, K, scale)

@@ -4,12 +4,12 @@ r"""Which method solves a :class:`.program.ReLUProgram` on ``backend="firstorder
   the pattern cones, for the cone-constrained program with any loss. Few rounds when few
   blocks are active (large ``beta``); more, and slower ones, as ``beta`` falls.
 * ``method="ipm"`` (:mod:`.ipm`): a primal-dual interior-point method on the whole program,
-  squared and hinge losses, cone-constrained or gated. Its cost does not depend on
+  squared, logistic and hinge losses, cone-constrained or gated. Its cost does not depend on
   ``beta``: about :data:`IPM_ITERATIONS` iterations of :math:`n^2 h n_b` flops (``n_b``
   blocks), and ``n x h n_b`` floats of memory.
-* ``method="admm"`` (:mod:`.admm`): every program, the fallback for what the other two do
-  not take (the gated program with the logistic loss, or an interior point too large for
-  the memory).
+* ``method="admm"`` (:mod:`.admm`): every program but the logistic loss with an intercept
+  (its loss at the best offset has no elementwise prox), the fallback for an interior point
+  too large for the memory.
 
 ``"auto"`` (the default) picks by the program and the predicted cost of the interior
 point (:func:`ipm_seconds`, :func:`.ipm.predict_memory`):
@@ -44,9 +44,9 @@ from typing import Any
 
 import numpy as np
 
-from ...._units import available_memory
-from ....errors import InvalidInputError
-from ....losses import HingeLoss, LogisticLoss, SquaredLoss
+from ...._units import available_memory, format_bytes
+from ....errors import InvalidInputError, ProblemTooLargeError
+from ....losses import HingeLoss, LogisticAtBestOffset, LogisticLoss, SquaredLoss
 from .admm import solve_relu_admm
 from .atoms import solve_relu_atoms
 from .ipm import predict_memory as ipm_memory
@@ -130,7 +130,11 @@ def atoms_seconds_left(history: list[tuple[int, float, float]], tol: float) -> f
 
 
 def _ipm_applies(program: ReLUProgram) -> bool:
-    return isinstance(program.loss, (SquaredLoss, HingeLoss))
+    return isinstance(program.loss, (SquaredLoss, HingeLoss, LogisticLoss))
+
+
+def _admm_applies(program: ReLUProgram) -> bool:
+    return not isinstance(program.loss, LogisticAtBestOffset)
 
 
 def _ipm_fits(program: ReLUProgram) -> bool:
@@ -212,9 +216,13 @@ def solve_relu(program: ReLUProgram, *, method: str = "auto", start=None, tol: f
         raise InvalidInputError("method='atoms' solves the cone-constrained program; this "
                                 "one is gated (use method='ipm' or 'admm').")
     if method == "ipm" and not _ipm_applies(program):
-        raise InvalidInputError(f"method='ipm' solves the squared and hinge losses; this "
-                                f"program has the {program.loss.name} loss (use method="
-                                "'atoms' or 'admm').")
+        raise InvalidInputError(f"method='ipm' solves the squared, logistic and hinge "
+                                f"losses; this program has the {program.loss.name} loss (use "
+                                "method='atoms' or 'admm').")
+    if method == "admm" and not _admm_applies(program):
+        raise InvalidInputError("method='admm' needs an elementwise prox of the loss, which "
+                                "the logistic loss at the best offset (intercept=True) has "
+                                "not; use method='auto', 'atoms' or 'ipm'.")
     allowed = {"auto": ATOMS_OPTIONS | ADMM_OPTIONS, "atoms": ATOMS_OPTIONS,
                "ipm": IPM_OPTIONS, "admm": ADMM_OPTIONS}[method]
     unknown = set(options) - allowed
@@ -276,6 +284,13 @@ def _auto(program: ReLUProgram, time_limit: float | None, common: dict, atoms_op
     if not program.cone:
         if ipm:
             return working_set_ipm(program, time_limit=time_limit, **common)
+        if not _admm_applies(program):
+            need = ipm_memory(program.N, program.n, program.h, program.nb, program.cone)
+            raise ProblemTooLargeError(
+                f"the gated program with the logistic loss and an intercept needs the "
+                f"interior point, which needs {format_bytes(need)} (available: "
+                f"{format_bytes(available_memory())}); the ADMM has no prox of that loss. "
+                "Use fewer patterns, or no intercept.")
         return solve_relu_admm(program, time_limit=time_limit, **common, **admm_opts)
     if ipm and ipm_first:
         res = solve_relu_ipm(program, time_limit=time_limit, **common)

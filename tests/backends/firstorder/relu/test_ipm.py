@@ -1,7 +1,7 @@
 """The interior-point method on the whole ReLU program (backend="firstorder", method="ipm"):
 its Woodbury Newton solve against the dense matrix, agreement with Clarabel on the same
-program at small and large beta (cone-constrained and gated; squared and hinge loss; bias;
-a CNN's pooled rows), certified brackets, limits, and the hand-over of ``method="auto"``."""
+program at small and large beta (cone-constrained and gated; squared, logistic and hinge
+loss, with and without an intercept; bias; a CNN's pooled rows), certified brackets, limits, and the hand-over of ``method="auto"``."""
 
 from functools import partial
 
@@ -44,7 +44,7 @@ def check(prog, tol=TOL, method="ipm"):
 
 
 @pytest.mark.parametrize("fraction", [0.5, 0.01])
-@pytest.mark.parametrize("loss", ["squared", "hinge"])
+@pytest.mark.parametrize("loss", ["squared", "logistic", "hinge"])
 @pytest.mark.parametrize("bias", [False, True])
 def test_ipm_agrees_with_clarabel(loss, bias, fraction):
     X, y = data(labels=loss != "squared", seed=2 + bias)
@@ -55,7 +55,7 @@ def test_ipm_agrees_with_clarabel(loss, bias, fraction):
     assert res.raw["cone_violation"] <= 1e-9 * np.abs(prog.network().predict(X)).max()
 
 
-@pytest.mark.parametrize("loss", ["squared", "hinge"])
+@pytest.mark.parametrize("loss", ["squared", "logistic", "hinge"])
 def test_ipm_on_the_gated_program(loss):
     X, y = data(labels=loss != "squared", seed=5)
     prog = sn.ConvexGatedReLU(X, y, 1.0, patterns=12, loss=loss, bias=True)
@@ -114,15 +114,30 @@ def test_ipm_vector_outputs_and_a_cnn():
     check(sn.ConvexReLUCNN(Xs, ys, 0.05, kernel_size=3, patterns=8))
 
 
-@pytest.mark.parametrize("loss", ["squared", "hinge"])
-def test_woodbury_newton_solve_equals_the_dense_one(loss):
+@pytest.mark.parametrize("loss, intercept", [
+    ("squared", False), ("squared", True), ("logistic", False), ("logistic", True),
+    ("hinge", False)])
+def test_woodbury_newton_solve_equals_the_dense_one(loss, intercept):
     """The Newton system P + G^T W^-2 G, built densely from the constraint map G and the
-    scalings, solved directly, against the structured Woodbury solve."""
+    scalings, solved directly, against the structured Woodbury solve; the logistic loss's
+    Hessian at a random point, and at the best offset the Hessian of the loss minimized
+    over it (checked by finite differences of its gradient)."""
     X, y = data(n=12, labels=loss != "squared", seed=6)
     M = X @ np.random.default_rng(0).standard_normal((X.shape[1], 4)) >= 0
-    pr = ReLUProgram(X, M, y, get_loss(loss), 0.3)
+    base = get_loss(loss)
+    pr = ReLUProgram(X, M, y, base.at_best_offset() if intercept else base, 0.3)
     st = _Structure(pr)
     rng = np.random.default_rng(1)
+    z0 = rng.standard_normal(st.D)
+    st.at_point(z0)
+    if loss == "logistic":  # P is the Hessian of z -> L(Fz): finite differences of -F^T v
+        def grad(z):
+            return -st.FT(pr.loss.dual_point(st.F(z), y))
+
+        e = 1e-6 * rng.standard_normal(st.D)
+        assert np.allclose(st.P(e), grad(z0 + e) - grad(z0), rtol=1e-4,
+                           atol=1e-4 * np.abs(st.P(e)).max())
+        assert np.allclose(st.q_z, grad(z0))
     d_l = np.exp(rng.uniform(-3, 3, st.L))
     cones = st.cones
     s, z = rng.standard_normal((2, st.D + st.nb))
@@ -154,9 +169,10 @@ def test_ipm_limits_and_refusals():
     assert prog.solve(backend="firstorder", method="ipm", time_limit=1e-9).status \
         == "time_limit"
     labels = np.sign(y - np.median(y))
-    logistic = sn.ConvexReLU(X, labels, 0.05, patterns=6, loss="logistic")
-    with pytest.raises(sn.InvalidInputError, match="method='ipm'.*logistic"):
-        logistic.solve(backend="firstorder", method="ipm")
+    logistic = sn.ConvexGatedReLU(X, labels, 0.05, patterns=6, loss="logistic",
+                                  intercept=True)
+    with pytest.raises(sn.InvalidInputError, match="method='admm'.*prox.*logistic"):
+        logistic.solve(backend="firstorder", method="admm")
     with pytest.raises(sn.InvalidInputError, match=r"\['rho'\].*method='ipm'"):
         prog.solve(backend="firstorder", method="ipm", rho=1.0)
 
@@ -260,7 +276,8 @@ def test_along_a_path_a_hand_over_sends_smaller_betas_to_the_interior_point(monk
 @pytest.mark.parametrize("loss, cls, intercept", [
     ("squared", sn.ConvexReLU, False), ("squared", sn.ConvexReLU, True),
     ("hinge", sn.ConvexReLU, False), ("squared", sn.ConvexGatedReLU, False),
-    ("hinge", sn.ConvexGatedReLU, False)])
+    ("hinge", sn.ConvexGatedReLU, False), ("logistic", sn.ConvexReLU, True),
+    ("logistic", sn.ConvexGatedReLU, True)])
 def test_both_newton_solves_reach_the_optimum(monkeypatch, primal, loss, cls, intercept):
     """Fewer unknowns in the blocks than samples: the Newton matrix factored itself
     (``primal``) or through the samples (Woodbury); both certify Clarabel's optimum."""
