@@ -368,8 +368,7 @@ def sweep_tasks(rows, fractions, losses, backends=("firstorder", "clarabel"), pa
                     for K in spec["K"]:
                         if (K > 1 and loss != "squared") or (outputs and K not in outputs):
                             continue
-                        gated_opts = (False, True) if spec["gated"] and K == 1 and \
-                            loss == "squared" else (False,)
+                        gated_opts = (False, True) if spec["gated"] and K == 1 else (False,)
                         for gated in gated_opts:
                             names = ["firstorder"]
                             if spec["clarabel"] and K == 1 and (P is None or P <= 500):
