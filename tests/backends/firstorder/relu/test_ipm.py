@@ -307,7 +307,7 @@ def test_a_numerical_breakdown_resumes_with_the_direct_solve(monkeypatch):
     prog = sn.ConvexReLU(X, y, 1.0, patterns=12, seed=3)
     prog.beta = 0.05 * beta_max(X, y, prog.patterns.masks)
     assert prog._A.shape[1] * 2 * prog.patterns.count > 40  # the Woodbury form first
-    clean = prog.solve(backend="firstorder", method="ipm", tol=1e-9)
+    clean = prog.solve(backend="firstorder", method="ipm", tol=1e-8)
     real, steps, direct = ipm._step, [], []
     real_direct = ipm._Structure._direct_solve
     monkeypatch.setattr(ipm._Structure, "_direct_solve",
@@ -320,29 +320,30 @@ def test_a_numerical_breakdown_resumes_with_the_direct_solve(monkeypatch):
             return (x + 1e3 if len(steps) in at else x), s_l, s_q, y_l, y_q
         return step
 
-    monkeypatch.setattr(ipm, "_step", wreck({12}))
-    res = prog.solve(backend="firstorder", method="ipm", tol=1e-9)
+    at = clean.iterations - 5  # near the end
+    monkeypatch.setattr(ipm, "_step", wreck({at}))
+    res = prog.solve(backend="firstorder", method="ipm", tol=1e-8)
     assert res.status == "optimal"
-    assert res.objective == pytest.approx(clean.objective, rel=1e-8)
-    assert direct and min(direct) == 13  # the direct solve from the step after the wreck
+    assert res.objective == pytest.approx(clean.objective, rel=1e-7)
+    assert direct and min(direct) == at + 1  # the direct solve from the step after the wreck
 
-    def singular_at_12(st, point, res, mu):  # a Newton matrix that rounding made singular
+    def singular_at(st, point, res, mu):  # a Newton matrix that rounding made singular
         steps.append(1)
-        if len(steps) == 12 and not st.direct:
+        if len(steps) == at and not st.direct:
             raise np.linalg.LinAlgError("not positive definite")
         return real(st, point, res, mu)
 
     steps.clear(), direct.clear()
-    monkeypatch.setattr(ipm, "_step", singular_at_12)
-    res = prog.solve(backend="firstorder", method="ipm", tol=1e-9)
+    monkeypatch.setattr(ipm, "_step", singular_at)
+    res = prog.solve(backend="firstorder", method="ipm", tol=1e-8)
     assert res.status == "optimal" and direct
-    assert res.objective == pytest.approx(clean.objective, rel=1e-8)
+    assert res.objective == pytest.approx(clean.objective, rel=1e-7)
 
     steps.clear()
-    monkeypatch.setattr(ipm, "_step", wreck({12, 14}))
-    res = prog.solve(backend="firstorder", method="ipm", tol=1e-9)
-    assert len(steps) == 14 and res.iterations == 16  # stopped on the second wreck
-    assert res.status == ("optimal_inaccurate" if res.relative_gap <= 1e-8 else "error")
+    monkeypatch.setattr(ipm, "_step", wreck({at, at + 2}))
+    res = prog.solve(backend="firstorder", method="ipm", tol=1e-8)
+    assert len(steps) == at + 2 and res.iterations == at + 4  # stopped on the second wreck
+    assert res.status == ("optimal_inaccurate" if res.relative_gap <= 1e-7 else "error")
     assert res.lower_bound <= clean.objective * (1 + 1e-9) <= res.objective * (1 + 1e-9)
 
 
