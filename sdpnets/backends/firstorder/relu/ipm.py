@@ -18,7 +18,7 @@ It is solved by Mehrotra's predictor-corrector with Nesterov-Todd scaling (the m
 CVXOPT's ``coneqp``; for the logistic loss, as in CVXOPT's ``cp``, its gradient and Hessian
 at each iterate take the place of the quadratic's), with Gondzio's centrality correctors
 on the cone rows when they cut the step short (they hold the step to 0.2-0.5 in the middle
-of a run; the correctors reuse the factor: 45 -> 37 iterations on the squared loss, 110
+of a run; the correctors reuse the factor: 45 -> 39 iterations on the squared loss, 110
 -> 82 on the hinge loss at (1000, 20, 100)). With the slacks eliminated, every
 Newton system has the matrix :math:`B + F^TWF`: ``B`` block diagonal, one
 :math:`(h+1)`-square block per :math:`(t_j, z_j)` (the weighted Gram matrix
