@@ -609,7 +609,9 @@ class GroupLassoReLU(ConvexProgram):
                 res = solve_relu(program, start=z0, tol=tol, max_iters=max_iters,
                                  time_limit=left, log=logger if verbose else None,
                                  progress=progress, previous=prev,
-                                 ipm_first=bool(slow_atoms[k]), **options)
+                                 ipm_first=bool(slow_atoms[k]),
+                                 brief_atoms=any(o.statistics.get("handed_over")
+                                                 for o in outs), **options)
             outs.append(res)
             if self._intercept:  # the best offset of the network read off the blocks
                 offsets.append(float(self._loss.optimal_offset(

@@ -19,7 +19,8 @@ point (:func:`ipm_seconds`, :func:`.ipm.predict_memory`):
   the atoms go on if their rate of convergence says they finish within another such
   share (:func:`atoms_seconds_left`), and a run they did not certify is finished by the
   interior point (the atoms alone when it does not apply or fit, until their own stall
-  test or the time limit);
+  test or the time limit); after one output was handed over, the next outputs (same data,
+  same ``beta``) give the atoms :data:`ATOMS_MIN_SECONDS` only;
 * gated program: the interior point over a growing working set of patterns where it
   applies and fits (:func:`working_set_ipm`), else the ADMM.
 
@@ -196,14 +197,17 @@ def solve_relu(program: ReLUProgram, *, method: str = "auto", start=None, tol: f
                max_iters: int | None = None, time_limit: float | None = None,
                log: Any = None, progress: Any = None, screen: bool = True,
                previous: tuple[float, np.ndarray, float] | None = None,
-               ipm_first: bool = False, **options) -> ReLUResult:
+               ipm_first: bool = False, brief_atoms: bool = False,
+               **options) -> ReLUResult:
     """Solve one output's :class:`.program.ReLUProgram` by ``method`` (module docstring).
     ``options`` are the chosen method's (:data:`ATOMS_OPTIONS`, :data:`ADMM_OPTIONS`);
     ``progress`` is called with the certified relative gap at every certificate; with a
     ``start`` and ``screen``, safely screened patterns are removed first
     (:func:`safe_screen`, with ``previous``: the last solve of a path); ``ipm_first``
     sends ``"auto"`` straight to the interior point where it applies (along a path, once
-    the atoms were handed over at a larger ``beta``).
+    the atoms were handed over at a larger ``beta``); ``brief_atoms`` gives the atoms
+    only :data:`ATOMS_MIN_SECONDS` before a hand-over (the next outputs of a program
+    whose earlier output was handed over: the same data and ``beta``).
 
     Raises
     ------
@@ -237,7 +241,8 @@ def solve_relu(program: ReLUProgram, *, method: str = "auto", start=None, tol: f
         if drop.any() and not drop.all():
             return _screened(program, drop, method=method, start=start, tol=tol,
                              max_iters=max_iters, time_limit=time_limit, log=log,
-                             progress=progress, ipm_first=ipm_first, **options)[0]
+                             progress=progress, ipm_first=ipm_first,
+                             brief_atoms=brief_atoms, **options)[0]
     common = dict(start=start, tol=tol, max_iters=max_iters, log=log, progress=progress)
     atoms_opts = {k: v for k, v in options.items() if k in ATOMS_OPTIONS}
     admm_opts = {k: v for k, v in options.items() if k in ADMM_OPTIONS}
@@ -247,7 +252,7 @@ def solve_relu(program: ReLUProgram, *, method: str = "auto", start=None, tol: f
         return solve_relu_ipm(program, time_limit=time_limit, **common)
     if method == "admm":
         return solve_relu_admm(program, time_limit=time_limit, **common, **admm_opts)
-    return _auto(program, time_limit, common, atoms_opts, admm_opts, ipm_first)
+    return _auto(program, time_limit, common, atoms_opts, admm_opts, ipm_first, brief_atoms)
 
 
 def _screened(program: ReLUProgram, drop: np.ndarray, *, start, **kwargs
@@ -278,7 +283,8 @@ def _screened(program: ReLUProgram, drop: np.ndarray, *, start, **kwargs
 
 
 def _auto(program: ReLUProgram, time_limit: float | None, common: dict, atoms_opts: dict,
-          admm_opts: dict, ipm_first: bool = False) -> ReLUResult:
+          admm_opts: dict, ipm_first: bool = False, brief_atoms: bool = False
+          ) -> ReLUResult:
     t0 = time.perf_counter()
     ipm = _ipm_applies(program) and _ipm_fits(program)
     if not program.cone:
@@ -298,6 +304,8 @@ def _auto(program: ReLUProgram, time_limit: float | None, common: dict, atoms_op
         return res
     budget = time_limit
     share = max(ATOMS_SHARE * ipm_seconds(program), ATOMS_MIN_SECONDS) if ipm else math.inf
+    if ipm and brief_atoms:
+        share = ATOMS_MIN_SECONDS
     if ipm:
         budget = share if time_limit is None else min(share, time_limit)
     first = solve_relu_atoms(program, time_limit=budget, **common, **atoms_opts)

@@ -202,6 +202,28 @@ def test_auto_hands_the_atoms_over_to_the_interior_point(monkeypatch):
     assert res.raw["method"] == "atoms"
 
 
+def test_outputs_after_a_hand_over_give_the_atoms_a_brief_share(monkeypatch):
+    """Once an output's atoms were handed over, the next outputs of the same program (same
+    data, same beta) give the atoms only ``ATOMS_MIN_SECONDS`` (the interior point's share
+    otherwise); every output is still certified (Clarabel's optimum)."""
+    X, y = data(n=40, seed=8)
+    prog = sn.ConvexReLU(X, np.column_stack([y, -y, 0.5 * y]), 1.0, patterns=12, seed=3)
+    prog.beta = 0.002 * beta_max(X, y, prog.patterns.masks)
+    monkeypatch.setattr(methods, "ATOMS_SHARE", 1e9)
+    monkeypatch.setattr(methods, "ATOMS_MIN_SECONDS", 5.0)
+    monkeypatch.setattr(methods, "atoms_seconds_left", lambda history, tol: np.inf)
+    real, budgets = methods.solve_relu_atoms, []
+
+    def atoms(program, time_limit=None, **kw):
+        budgets.append(time_limit)
+        return real(program, time_limit=0.0 if len(budgets) == 1 else time_limit, **kw)
+
+    monkeypatch.setattr(methods, "solve_relu_atoms", atoms)
+    res = check(prog, method="auto")
+    assert res.raw["statistics"][0]["handed_over"]
+    assert budgets[0] > 5.0 and budgets[1:] == [5.0, 5.0]
+
+
 def test_atoms_seconds_left_extrapolates_the_gap_rate():
     """From the last rounds' log-gap rate: a gap falling tenfold a second needs three more
     seconds from 1e-3 to 1e-6; too few rounds, or a gap that does not fall, is infinite."""
