@@ -26,6 +26,12 @@ __all__ = ["solve_master", "nonnegative_ipm"]
 #: Relative tolerance of the interior-point method (residuals and complementarity).
 MASTER_TOL = 1e-13
 
+#: The logistic master's Newton steps move no margin by more than this (the quadratic
+#: model of the logistic loss holds over a few units; without it, a column nearly constant
+#: across the samples, which the loss at the best offset does not see, let the iterates run
+#: off to overflow).
+MARGIN_REACH = 8.0
+
 #: Weights below this fraction of the largest are zero (the interior point never reaches 0).
 ZERO_WEIGHT = 1e-10
 
@@ -51,12 +57,15 @@ def _factor(H: np.ndarray, c: np.ndarray, lam: np.ndarray):
     raise np.linalg.LinAlgError("the master problem's Newton matrix is not positive definite")
 
 
-def nonnegative_ipm(grad_hess, K: int, scale: float, max_iter: int = 100) -> np.ndarray:
+def nonnegative_ipm(grad_hess, K: int, scale: float, max_iter: int = 100,
+                    reach=None) -> np.ndarray:
     r""":math:`\arg\min_{c \ge 0} f(c)` for a smooth convex ``f`` by Mehrotra's
     predictor-corrector on :math:`\nabla f(c) = \lambda`, :math:`c \circ \lambda = \mu`.
 
     ``grad_hess(c)`` returns :math:`(\nabla f(c), \nabla^2 f(c))`; ``scale`` is the size of
-    the gradient (the tolerances are relative to it)."""
+    the gradient (the tolerances are relative to it); ``reach(dc)``, when given, is the
+    longest step along ``dc`` over which the quadratic model is trusted (a damped Newton
+    step: the logistic loss's model holds for margins moved by a few units)."""
     c = np.ones(K)
     g, H = grad_hess(c)
     lam = np.maximum(np.abs(g), scale)
@@ -73,7 +82,8 @@ def nonnegative_ipm(grad_hess, K: int, scale: float, max_iter: int = 100) -> np.
         rc = c * lam + dc * dl - sigma * mu
         dc = sla.cho_solve(L, -rd - rc / c, check_finite=False)
         dl = (-rc - lam * dc) / c
-        c = c + min(1.0, 0.995 * _longest(c, dc)) * dc
+        a = min(1.0, 0.995 * _longest(c, dc))
+        c = c + (a if reach is None else min(a, reach(dc))) * dc
         lam = lam + min(1.0, 0.995 * _longest(lam, dl)) * dl
         g, H = grad_hess(c)
     c[c < ZERO_WEIGHT * max(float(c.max(initial=0.0)), 1e-300)] = 0.0
@@ -114,7 +124,10 @@ def solve_master(Phi: np.ndarray, y: np.ndarray, beta: float, loss: Loss
                 H -= np.outer(Pw, Pw) / max(float(w.sum()), 1e-300)
             return beta - Phi.T @ (y * p), H
 
+        def reach(dc):  # margins moved by at most MARGIN_REACH
+            return MARGIN_REACH / max(float(np.abs(Phi @ dc).max(initial=0.0)), 1e-300)
+
         scale = max(0.5 * float(np.abs(Phi.T @ y).max()), beta, 1e-300)
-        c = nonnegative_ipm(grad_hess, K, scale)
+        c = nonnegative_ipm(grad_hess, K, scale, reach=reach)
         return c, loss.dual_point(Phi @ c, y)
     raise ValueError(f"no master problem for {loss!r}")

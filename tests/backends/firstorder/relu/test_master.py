@@ -2,12 +2,14 @@
 loss: its optimum against Clarabel on the same problem, and its dual point (complementary
 slackness and dual feasibility of the master)."""
 
+import warnings
+
 import cvxpy as cp
 import numpy as np
 import pytest
 
 from sdpnets.backends.firstorder.relu.master import solve_master
-from sdpnets.losses import get_loss
+from sdpnets.losses import LogisticAtBestOffset, LogisticLoss, get_loss
 
 
 def instance(loss, seed, n=60, K=25, parallel=False):
@@ -48,3 +50,23 @@ def test_master_without_atoms():
     y = np.arange(4.0)
     c, v = solve_master(np.zeros((4, 0)), y, 1.0, L)
     assert c.size == 0 and np.array_equal(v, y)
+
+
+@pytest.mark.parametrize("loss", [LogisticLoss(), LogisticAtBestOffset()])
+@pytest.mark.parametrize("seed", [0, 4])
+def test_logistic_master_on_nearly_separable_data_stays_finite(loss, seed):
+    """Nearly separable labels at a small beta: the optimum has large weights, and the
+    undamped Newton steps of the master's interior point ran into overflow (NaN iterates,
+    seen on 10-class digits); damped to margins moved by a few units, it reaches the KKT
+    conditions (the gradient nonnegative, complementary to the weights) without warning."""
+    rng = np.random.default_rng(0)
+    for _ in range(seed + 1):  # the seeds whose undamped runs overflowed
+        Phi = rng.standard_normal((80, 10))
+        y = np.where(Phi @ rng.standard_normal(10) > 0.3, 1.0, -1.0)
+    Phi, beta = np.hstack([Phi, -Phi]), 1e-3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        c, v = solve_master(Phi, y, beta, loss)
+    grad = beta - Phi.T @ v
+    assert np.all(c >= 0) and np.isfinite(c).all() and c.sum() > 10
+    assert grad.min() >= -1e-9 and np.abs(c * grad).max() <= 1e-9
