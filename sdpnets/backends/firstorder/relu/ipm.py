@@ -214,6 +214,8 @@ class _Structure:
         r""":math:`\Pi_u W^{1/2} r` for samples' values ``r`` (rows of ``r``): the loss's
         Hessian on the samples, :math:`W^{1/2}\Pi_uW^{1/2}` (:math:`W - ww^T/1^Tw` at the
         best offset), is its transpose times itself."""
+        if not self.logistic:  # the squared loss's weights are ones
+            return self.project(r)
         return self.project(self.root_w.reshape((-1,) + (1,) * (r.ndim - 1)) * r)
 
     def P(self, z: np.ndarray) -> np.ndarray:
@@ -221,7 +223,8 @@ class _Structure:
         squared and logistic losses, at the current point, else 0)."""
         if self.hinge:
             return np.zeros_like(z)
-        return self.FT(self.root_w * self.weighted(self.F(z)))
+        Fz = self.weighted(self.F(z))
+        return self.FT(self.root_w * Fz if self.logistic else Fz)
 
     def split(self, x: np.ndarray):
         D, nb = self.D, self.nb
@@ -346,7 +349,7 @@ class _Structure:
             Fx = self.F(xz.reshape(-1))
             u = sla.cho_solve(Cf, Fx if self.hinge else self.weighted(Fx),
                               check_finite=False)
-            back = u if self.hinge else self.root_w * self.project(u)
+            back = self.root_w * self.project(u) if self.logistic else self.project(u)
             cz, ct = block_solve(self.FT(back).reshape(nb, h), np.zeros(nb))
             return (xz - cz).reshape(-1), xt - ct
 
