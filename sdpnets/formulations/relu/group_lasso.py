@@ -34,7 +34,7 @@ from ...backends.firstorder.relu.methods import (
     predict_memory,
     solve_relu,
 )
-from ...backends.firstorder.relu.program import ReLUProgram
+from ...backends.firstorder.relu.program import ReLUProgram, ReLUResult
 from ...errors import InvalidInputError
 from ...features.patterns import DEFAULT_MAX_PATTERNS, PatternSet, resolve_patterns
 from ...losses import HingeLoss, Loss, get_loss
@@ -592,7 +592,8 @@ class GroupLassoReLU(ConvexProgram):
         # an intercept: the loss at the best offset (one solve, the offset in closed form)
         loss = self._loss.at_best_offset() if self._intercept else self._loss
         assert loss is not None  # refused above otherwise
-        outs, offsets = [], []
+        outs: list[ReLUResult] = []
+        offsets: list[float] = []
         for k in range(K):
             z0 = None
             if start is not None:

@@ -291,10 +291,10 @@ def _auto(program: ReLUProgram, time_limit: float | None, common: dict, atoms_op
         if ipm:
             return working_set_ipm(program, time_limit=time_limit, **common)
         if not _admm_applies(program):
-            need = ipm_memory(program.N, program.n, program.h, program.nb, program.cone)
+            needed = ipm_memory(program.N, program.n, program.h, program.nb, program.cone)
             raise ProblemTooLargeError(
                 f"the gated program with the logistic loss and an intercept needs the "
-                f"interior point, which needs {format_bytes(need)} (available: "
+                f"interior point, which needs {format_bytes(needed)} (available: "
                 f"{format_bytes(available_memory())}); the ADMM has no prox of that loss. "
                 "Use fewer patterns, or no intercept.")
         return solve_relu_admm(program, time_limit=time_limit, **common, **admm_opts)
