@@ -469,3 +469,37 @@ def test_centered_squared_loss_conjugate_prox_and_dual_scale():
     assert 0.0 <= s <= beta / dual_norm + 1e-15
     grid = np.linspace(0.0, beta / dual_norm, 2001)
     assert loss.dual_value(s * v, y) >= max(loss.dual_value(t * v, y) for t in grid) - 1e-12
+
+
+def test_logistic_loss_at_the_best_offset():
+    """Value = the minimum of the logistic loss over constant shifts (a bounded scalar
+    search); its dual point is minus the gradient (finite differences), balanced
+    (1^T v = 0) and in the logistic domain; Fenchel-Young holds with equality there and as an
+    inequality at balanced points, the conjugate is infinite off 1^T v = 0; the cvxpy
+    expression (an offset variable) has the same minimum; no elementwise prox."""
+    from sdpnets.losses import LogisticAtBestOffset
+
+    rng = np.random.default_rng(13)
+    loss, base = LogisticAtBestOffset(), LogisticLoss()
+    y = np.where(rng.standard_normal(9) > 0.4, 1.0, -1.0)
+    yhat = 2.0 * rng.standard_normal(9)
+    best = minimize_scalar(lambda c: base.value(yhat + c, y), bounds=(-30, 30),
+                           method="bounded", options={"xatol": 1e-12}).fun
+    assert loss.value(yhat, y) == pytest.approx(best, rel=1e-9)
+    cvx = cp.Problem(cp.Minimize(loss.expr(cp.Constant(yhat), y))).solve(solver=cp.CLARABEL)
+    assert cvx == pytest.approx(best, rel=1e-6)
+    v = loss.dual_point(yhat, y)
+    assert abs(v.sum()) <= 1e-12 and np.all((v * y >= 0) & (v * y <= 1))
+    eps, e = 1e-6, np.eye(9)
+    fd = [(loss.value(yhat + eps * e[i], y) - loss.value(yhat - eps * e[i], y)) / (2 * eps)
+          for i in range(9)]
+    np.testing.assert_allclose(-v, fd, atol=1e-6)
+    assert loss.value(yhat, y) + loss.conjugate(-v, y) == pytest.approx(float(yhat @ -v),
+                                                                          abs=1e-9)
+    assert loss.conjugate(-(v + 0.01), y) == np.inf
+    for _ in range(5):  # Fenchel-Young at balanced points of the domain
+        V = loss.into_domain(y * rng.uniform(0, 1, 9), y)
+        u = 3.0 * rng.standard_normal(9)
+        assert float(-V @ u) <= loss.value(u, y) + loss.conjugate(-V, y) + 1e-10
+    with pytest.raises(sn.InvalidInputError, match="prox"):
+        loss.prox(yhat, y, 1.0)
