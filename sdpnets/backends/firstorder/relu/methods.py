@@ -344,8 +344,9 @@ def working_set_ipm(program: ReLUProgram, *, time_limit: float | None = None,
     r"""The gated program by interior-point solves over a growing working set of patterns:
     each solve is restricted to the set, and its dual point :math:`v` is certified on every
     pattern, :math:`\sigma_j(v) = \|F_j^Tv\|` (:func:`_screened`); the patterns outside
-    with :math:`\sigma_j > \beta` join the set until the bracket of the whole program is
-    within ``tol``. The first set: the :data:`WORKING_SET_START` patterns of largest
+    with :math:`\sigma_j > \beta` join the set, the most violated first and at most as many
+    as it holds (it at most doubles), until the bracket of the whole program is within
+    ``tol``. The first set: the :data:`WORKING_SET_START` patterns of largest
     :math:`\|F_j^T\nabla L(0)\|` (with ``start``, its nonzero blocks too). Each solve costs
     the interior point's :math:`n^2h` per pattern of the set and iteration, so few active
     patterns (large ``beta``) make it fast.
@@ -381,5 +382,7 @@ def working_set_ipm(program: ReLUProgram, *, time_limit: float | None = None,
         if not over.size:  # no violated pattern outside: the reduced solve's own bracket
             res.status = "optimal_inaccurate" if res.relative_gap <= 10 * tol else "error"
             return res
-        keep[over] = True
+        # the most violated, at most as many as the set holds: it at most doubles (a dual
+        # point from a small set is violated by far more patterns than the optimum uses)
+        keep[over[np.argsort(-sigma[over])][:max(int(keep.sum()), WORKING_SET_START)]] = True
         z0 = res.blocks
