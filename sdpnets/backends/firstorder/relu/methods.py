@@ -89,6 +89,11 @@ ATOMS_MIN_SECONDS = 1.0
 #: Patterns in the gated program's first working set (:func:`working_set_ipm`).
 WORKING_SET_START = 8
 
+#: The gated working set grows by at most this factor per solve (measured on nine gated
+#: programs, Gaussian and real data: 2 took 47 s in all, 4 36 s, every violator at once
+#: 32 s but 3.8 s instead of 1.0 s where few patterns are active).
+WORKING_SET_GROWTH = 4
+
 #: Rounds over which the atoms' rate of convergence is measured when their share runs
 #: out: they go on (for 1.5 times the extrapolated time) instead of handing over when that
 #: time is within their share of the interior point's (:func:`atoms_seconds_left`).
@@ -344,9 +349,9 @@ def working_set_ipm(program: ReLUProgram, *, time_limit: float | None = None,
     r"""The gated program by interior-point solves over a growing working set of patterns:
     each solve is restricted to the set, and its dual point :math:`v` is certified on every
     pattern, :math:`\sigma_j(v) = \|F_j^Tv\|` (:func:`_screened`); the patterns outside
-    with :math:`\sigma_j > \beta` join the set, the most violated first and at most as many
-    as it holds (it at most doubles), until the bracket of the whole program is within
-    ``tol``. The first set: the :data:`WORKING_SET_START` patterns of largest
+    with :math:`\sigma_j > \beta` join the set, the most violated first, the set growing at
+    most :data:`WORKING_SET_GROWTH` times per solve, until the bracket of the whole program
+    is within ``tol``. The first set: the :data:`WORKING_SET_START` patterns of largest
     :math:`\|F_j^T\nabla L(0)\|` (with ``start``, its nonzero blocks too). Each solve costs
     the interior point's :math:`n^2h` per pattern of the set and iteration, so few active
     patterns (large ``beta``) make it fast.
@@ -382,7 +387,8 @@ def working_set_ipm(program: ReLUProgram, *, time_limit: float | None = None,
         if not over.size:  # no violated pattern outside: the reduced solve's own bracket
             res.status = "optimal_inaccurate" if res.relative_gap <= 10 * tol else "error"
             return res
-        # the most violated, at most as many as the set holds: it at most doubles (a dual
-        # point from a small set is violated by far more patterns than the optimum uses)
-        keep[over[np.argsort(-sigma[over])][:max(int(keep.sum()), WORKING_SET_START)]] = True
+        # the most violated, the set growing at most WORKING_SET_GROWTH times (a dual point
+        # from a small set is violated by far more patterns than the optimum uses)
+        grow = max(int((WORKING_SET_GROWTH - 1) * keep.sum()), WORKING_SET_START)
+        keep[over[np.argsort(-sigma[over])][:grow]] = True
         z0 = res.blocks
