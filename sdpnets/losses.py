@@ -118,6 +118,10 @@ class Loss(ABC):
         starting point where the prox is iterative, e.g. the previous prox)."""
         raise self._missing("prox")
 
+    def has_prox(self) -> bool:
+        """Whether the loss has its own :meth:`prox` (the ADMM needs one)."""
+        return type(self).prox is not Loss.prox
+
     def at_best_offset(self) -> Loss | None:
         r"""This loss minimized in closed form over an unpenalized offset of the
         predictions, :math:`\min_c L(\hat y + c1, y)`, as a loss of its own (``None`` where
@@ -319,6 +323,15 @@ class LogisticLoss(Loss):
         """:math:`y_i\\,\\sigma(-y_i\\hat y_i)`."""
         return y / (1.0 + np.exp(np.clip(y * yhat, -700, 700)))
 
+    def second_order(self, yhat, y) -> tuple[float, np.ndarray, np.ndarray]:
+        r"""``(value, v, w)`` at the predictions ``yhat``: the loss, its dual point
+        :math:`v = -\nabla L` and the diagonal :math:`w_i = \sigma_i(1 - \sigma_i)` of its
+        Hessian (what Newton-type solvers need, in one pass)."""
+        yhat = np.asarray(yhat, dtype=float)
+        p = 0.5 * (1.0 - np.tanh(0.5 * y * yhat))  # sigma(-y yhat)
+        value = float(np.sum(np.logaddexp(0.0, -y * yhat)))  # this class's value, no offset
+        return value, y * p, p * (1.0 - p)
+
     def prox(self, c, y, rho, guess=None):
         """``p = c + y t`` with ``t`` the root of the increasing
         :math:`g(t) = \\rho t - \\sigma(-(y c + t))` in :math:`[0, 1/\\rho]`: Newton steps
@@ -422,6 +435,13 @@ class LogisticAtBestOffset(LogisticLoss):
         yhat = np.asarray(yhat, dtype=float)
         return self.into_domain(super().dual_point(yhat + self._column_offset(yhat, y), y), y)
 
+    def second_order(self, yhat, y):
+        r"""The logistic loss's at the best offset (``v`` balanced against round-off); the
+        Hessian of this loss is :math:`W - ww^T/1^Tw` with these ``w``."""
+        yhat = np.asarray(yhat, dtype=float)
+        value, v, w = super().second_order(yhat + self._column_offset(yhat, y), y)
+        return value, self.into_domain(v, y), w
+
     def into_domain(self, v, y):
         """``v`` clipped into the logistic domain, then balanced (``1^T v = 0``)."""
         return _balanced(super().into_domain(v, y), y)
@@ -430,8 +450,8 @@ class LogisticAtBestOffset(LogisticLoss):
         """Itself: the offset is already minimized over."""
         return self
 
-    def prox(self, c, y, rho, guess=None):
-        raise self._missing("elementwise prox (the offset couples the samples)")
+    #: no elementwise prox: the offset couples the samples (:meth:`Loss.has_prox` is False)
+    prox = Loss.prox
 
 
 class HingeLoss(Loss):

@@ -503,3 +503,14 @@ def test_logistic_loss_at_the_best_offset():
         assert float(-V @ u) <= loss.value(u, y) + loss.conjugate(-V, y) + 1e-10
     with pytest.raises(sn.InvalidInputError, match="prox"):
         loss.prox(yhat, y, 1.0)
+    assert base.has_prox() and not loss.has_prox()
+    # the second-order pieces: the value, the dual point, and a Hessian W - ww^T/1^Tw that
+    # matches finite differences of the gradient
+    value, v2, w = loss.second_order(yhat, y)
+    assert value == pytest.approx(loss.value(yhat, y), rel=1e-12)
+    np.testing.assert_allclose(v2, v, atol=1e-14)
+    H = np.diag(w) - np.outer(w, w) / w.sum()
+    fd_H = np.column_stack([(loss.dual_point(yhat - eps * e[i], y)
+                             - loss.dual_point(yhat + eps * e[i], y)) / (2 * eps)
+                            for i in range(9)])
+    np.testing.assert_allclose(H, fd_H, atol=1e-6)

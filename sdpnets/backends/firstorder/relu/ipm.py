@@ -18,8 +18,9 @@ It is solved by Mehrotra's predictor-corrector with Nesterov-Todd scaling (the m
 CVXOPT's ``coneqp``; for the logistic loss, as in CVXOPT's ``cp``, its gradient and Hessian
 at each iterate take the place of the quadratic's), with Gondzio's centrality correctors
 on the cone rows when they cut the step short (they hold the step to 0.2-0.5 in the middle
-of a run; the correctors reuse the factor: 45 -> 39 iterations on the squared loss, 110
--> 82 on the hinge loss at (1000, 20, 100)). With the slacks eliminated, every
+of a run; the correctors reuse the factor: at (1000, 20, 100), 45 -> 39 iterations on the
+squared loss and 45 -> 41 on the logistic loss at 0.001 ``beta_max``, 110 -> 88 on the hinge
+loss at 0.01). With the slacks eliminated, every
 Newton system has the matrix :math:`B + F^TWF`: ``B`` block diagonal, one
 :math:`(h+1)`-square block per :math:`(t_j, z_j)` (the weighted Gram matrix
 :math:`A^T\operatorname{diag}(\mu_j/s_j)A` of the block's cone rows plus the scaling of
@@ -160,10 +161,12 @@ class _Structure:
         #: the loss at the best offset (an intercept): the offset eliminated from the
         #: Hessian, a projection off the unit vector ``u`` of the samples' weights
         self.center = bool(pr.loss.centered_offset)
-        #: the square roots of the loss's Hessian weights on the samples and that unit
-        #: vector (``None`` without an intercept): constant for the squared loss
-        self.root_w = np.ones(self.n)
-        self.unit = np.full(self.n, 1.0 / math.sqrt(self.n)) if self.center else None
+        #: the square roots of the logistic loss's Hessian weights on the samples at the
+        #: current point (``None``: the squared loss's, all ones), their squared sum, and
+        #: the loss's value there (:meth:`at_point`)
+        self.root_w: np.ndarray | None = None
+        self.w_sum = float(self.n)
+        self.value = math.nan
         self.q_z = np.zeros(self.D) if self.hinge else \
             -self.FT(pr.loss.dual_point(np.zeros_like(pr.y), pr.y))
         #: the rows' signed mask of every block, (N, nb)
@@ -185,46 +188,46 @@ class _Structure:
         return (np.hstack([G0, -G0]) if self.pr.cone else G0).T.reshape(-1)
 
     def at_point(self, z: np.ndarray) -> None:
-        r"""The logistic loss's gradient and Hessian weights at the iterate ``z``:
-        :math:`\nabla = -F^Tv` with the dual point ``v`` (at the best offset with an
-        intercept), :math:`w_i = \sigma_i(1 - \sigma_i)` (the others' are constant)."""
+        r"""The logistic loss's value, gradient :math:`-F^Tv` and Hessian weights at the
+        iterate ``z`` (:meth:`~sdpnets.losses.LogisticLoss.second_order`, at the best
+        offset with an intercept); the others' Hessians are constant."""
         if not self.logistic:
             return
-        pr = self.pr
-        f = self.F(z)
-        if self.center:
-            f = f + pr.loss.optimal_offset(f, pr.y)
-        p = 0.5 * (1.0 - np.tanh(0.5 * pr.y * f))  # sigma(-y f)
-        self.q_z = -self.FT(pr.loss.into_domain(pr.y * p, pr.y))  # the gradient itself
-        w = np.maximum(p * (1.0 - p), 1e-300)
-        self.root_w = np.sqrt(w)
-        if self.center:
-            self.unit = self.root_w / float(np.linalg.norm(self.root_w))
+        loss = self.pr.loss
+        assert isinstance(loss, LogisticLoss)  # self.logistic
+        self.value, v, w = loss.second_order(self.F(z), self.pr.y)
+        self.q_z = -self.FT(v)  # the gradient itself
+        w = np.maximum(w, 1e-300)
+        self.root_w, self.w_sum = np.sqrt(w), float(w.sum())
+
+    def _root_times(self, r: np.ndarray) -> np.ndarray:
+        """:math:`W^{1/2} r` on the samples (rows of ``r``)."""
+        if self.root_w is None:
+            return r
+        return self.root_w.reshape((-1,) + (1,) * (r.ndim - 1)) * r
 
     def project(self, r: np.ndarray) -> np.ndarray:
-        r""":math:`\Pi_u r = r - u(u^Tr)` on the samples (rows of ``r``; ``r`` itself
-        without an intercept)."""
-        if self.unit is None:
+        r""":math:`\Pi_u r = r - u(u^Tr)` on the samples (rows of ``r``), ``u`` the unit
+        vector along :math:`W^{1/2}1` (the centering for the squared loss); ``r`` itself
+        without an intercept."""
+        if not self.center:
             return r
-        if not self.logistic:  # u = 1 / sqrt(n): centering
-            return r - r.mean(axis=0)
-        return r - np.outer(self.unit, self.unit @ r).reshape(r.shape)
+        root = np.ones(1) if self.root_w is None else self.root_w
+        along = self._root_times(r).sum(axis=0) / self.w_sum  # u^T r / ||W^1/2 1||
+        return r - root.reshape((-1,) + (1,) * (r.ndim - 1)) * along
 
     def weighted(self, r: np.ndarray) -> np.ndarray:
         r""":math:`\Pi_u W^{1/2} r` for samples' values ``r`` (rows of ``r``): the loss's
         Hessian on the samples, :math:`W^{1/2}\Pi_uW^{1/2}` (:math:`W - ww^T/1^Tw` at the
         best offset), is its transpose times itself."""
-        if not self.logistic:  # the squared loss's weights are ones
-            return self.project(r)
-        return self.project(self.root_w.reshape((-1,) + (1,) * (r.ndim - 1)) * r)
+        return self.project(self._root_times(r))
 
     def P(self, z: np.ndarray) -> np.ndarray:
         r"""The objective's Hessian on ``z`` (:math:`F^TW^{1/2}\Pi_uW^{1/2}F` for the
         squared and logistic losses, at the current point, else 0)."""
         if self.hinge:
             return np.zeros_like(z)
-        Fz = self.weighted(self.F(z))
-        return self.FT(self.root_w * Fz if self.logistic else Fz)
+        return self.FT(self._root_times(self.weighted(self.F(z))))
 
     def split(self, x: np.ndarray):
         D, nb = self.D, self.nb
@@ -267,7 +270,7 @@ class _Structure:
         rx = np.concatenate([Pz, np.zeros(self.nb + self.nxi)]) + q + self.GT(y_l, y_q)
         g_l, g_q = self.G(x)
         if self.logistic:
-            cost = self.pr.loss.value(self.F(z), self.pr.y) + self.pr.beta * float(t.sum())
+            cost = self.value + self.pr.beta * float(t.sum())
         else:
             cost = 0.5 * float(z @ Pz) + float(q @ x)
         return rx, s_l + g_l - self.hl, s_q + g_q, cost
@@ -350,7 +353,7 @@ class _Structure:
             Fx = self.F(xz.reshape(-1))
             u = sla.cho_solve(Cf, Fx if self.hinge else self.weighted(Fx),
                               check_finite=False)
-            back = self.root_w * self.project(u) if self.logistic else self.project(u)
+            back = self._root_times(self.project(u))
             cz, ct = block_solve(self.FT(back).reshape(nb, h), np.zeros(nb))
             return (xz - cz).reshape(-1), xt - ct
 

@@ -113,16 +113,12 @@ def solve_master(Phi: np.ndarray, y: np.ndarray, beta: float, loss: Loss
         return c, y - Phi @ c
     if isinstance(loss, LogisticLoss):
         def grad_hess(c):
-            f = Phi @ c
-            if loss.centered_offset:  # at the best offset
-                f = f + loss.optimal_offset(f, y)
-            p = 0.5 * (1.0 - np.tanh(0.5 * y * f))  # sigma(-y yhat)
-            w = p * (1.0 - p)
+            _, v, w = loss.second_order(Phi @ c, y)  # at the best offset, if one
             H = (Phi * w[:, None]).T @ Phi
             if loss.centered_offset:  # the offset eliminated: W - w w^T / 1^T w
                 Pw = Phi.T @ w
                 H -= np.outer(Pw, Pw) / max(float(w.sum()), 1e-300)
-            return beta - Phi.T @ (y * p), H
+            return beta - Phi.T @ v, H
 
         def reach(dc):  # margins moved by at most MARGIN_REACH
             return MARGIN_REACH / max(float(np.abs(Phi @ dc).max(initial=0.0)), 1e-300)

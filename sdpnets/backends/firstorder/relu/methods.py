@@ -47,7 +47,7 @@ import numpy as np
 
 from ...._units import available_memory, format_bytes
 from ....errors import InvalidInputError, ProblemTooLargeError
-from ....losses import HingeLoss, LogisticAtBestOffset, LogisticLoss, SquaredLoss
+from ....losses import HingeLoss, LogisticLoss, SquaredLoss
 from .admm import solve_relu_admm
 from .atoms import solve_relu_atoms
 from .ipm import predict_memory as ipm_memory
@@ -139,8 +139,11 @@ def _ipm_applies(program: ReLUProgram) -> bool:
     return isinstance(program.loss, (SquaredLoss, HingeLoss, LogisticLoss))
 
 
-def _admm_applies(program: ReLUProgram) -> bool:
-    return not isinstance(program.loss, LogisticAtBestOffset)
+def _offset_without_prox(program: ReLUProgram) -> bool:
+    """A loss at the best offset of an intercept with no elementwise prox, which the ADMM
+    cannot take (a loss lacking its prox for no such reason is refused by the ADMM itself,
+    naming what it lacks)."""
+    return program.loss.centered_offset and not program.loss.has_prox()
 
 
 def _ipm_fits(program: ReLUProgram) -> bool:
@@ -228,10 +231,11 @@ def solve_relu(program: ReLUProgram, *, method: str = "auto", start=None, tol: f
         raise InvalidInputError(f"method='ipm' solves the squared, logistic and hinge "
                                 f"losses; this program has the {program.loss.name} loss (use "
                                 "method='atoms' or 'admm').")
-    if method == "admm" and not _admm_applies(program):
-        raise InvalidInputError("method='admm' needs an elementwise prox of the loss, which "
-                                "the logistic loss at the best offset (intercept=True) has "
-                                "not; use method='auto', 'atoms' or 'ipm'.")
+    if method == "admm" and _offset_without_prox(program):
+        raise InvalidInputError(f"method='admm' needs an elementwise prox of the loss, which "
+                                f"{program.loss!r} (the {program.loss.name} loss with "
+                                "intercept=True) has not; use method='auto', 'atoms' or "
+                                "'ipm'.")
     allowed = {"auto": ATOMS_OPTIONS | ADMM_OPTIONS, "atoms": ATOMS_OPTIONS,
                "ipm": IPM_OPTIONS, "admm": ADMM_OPTIONS}[method]
     unknown = set(options) - allowed
@@ -295,11 +299,11 @@ def _auto(program: ReLUProgram, time_limit: float | None, common: dict, atoms_op
     if not program.cone:
         if ipm:
             return working_set_ipm(program, time_limit=time_limit, **common)
-        if not _admm_applies(program):
+        if _offset_without_prox(program):
             needed = ipm_memory(program.N, program.n, program.h, program.nb, program.cone)
             raise ProblemTooLargeError(
-                f"the gated program with the logistic loss and an intercept needs the "
-                f"interior point, which needs {format_bytes(needed)} (available: "
+                f"the gated program with the {program.loss.name} loss and an intercept needs "
+                f"the interior point, which needs {format_bytes(needed)} (available: "
                 f"{format_bytes(available_memory())}); the ADMM has no prox of that loss. "
                 "Use fewer patterns, or no intercept.")
         return solve_relu_admm(program, time_limit=time_limit, **common, **admm_opts)
@@ -308,9 +312,12 @@ def _auto(program: ReLUProgram, time_limit: float | None, common: dict, atoms_op
         res.statistics = {**res.statistics, "ipm_first": True}
         return res
     budget = time_limit
-    share = max(ATOMS_SHARE * ipm_seconds(program), ATOMS_MIN_SECONDS) if ipm else math.inf
-    if ipm and brief_atoms:
+    if not ipm:
+        share = math.inf
+    elif brief_atoms:
         share = ATOMS_MIN_SECONDS
+    else:
+        share = max(ATOMS_SHARE * ipm_seconds(program), ATOMS_MIN_SECONDS)
     if ipm:
         budget = share if time_limit is None else min(share, time_limit)
     first = solve_relu_atoms(program, time_limit=budget, **common, **atoms_opts)
