@@ -51,7 +51,7 @@ from ....losses import HingeLoss, LogisticLoss, SquaredLoss
 from .admm import solve_relu_admm
 from .atoms import solve_relu_atoms
 from .ipm import predict_memory as ipm_memory
-from .ipm import solve_relu_ipm
+from .ipm import merges_signs, solve_relu_ipm
 from .program import ReLUProgram, ReLUResult
 
 __all__ = ["solve_relu", "safe_screen", "predict_memory", "ipm_seconds",
@@ -117,7 +117,8 @@ def ipm_seconds(program: ReLUProgram) -> float:
     ``A``, at :data:`FLOP_RATE`, and of the blocks' small factorizations and solves, at
     :data:`BLOCK_SECONDS` per block and cubed block size."""
     n, N, h, nb = program.n, program.N, program.h, program.nb
-    per = n * n * h * nb + 2.0 * N * h * h * nb + 40.0 * N * h * nb
+    columns = h * (program.P if merges_signs(program) else nb)
+    per = n * n * columns + 2.0 * N * h * h * nb + 40.0 * N * h * nb
     return IPM_ITERATIONS * (per / FLOP_RATE + BLOCK_SECONDS * nb * (h + 1) ** 3)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 import sdpnets as sn
 from sdpnets.backends.firstorder.cones import NesterovToddScaling
-from sdpnets.backends.firstorder.relu import methods
+from sdpnets.backends.firstorder.relu import ipm, methods
 from sdpnets.backends.firstorder.relu.ipm import _Structure
 from sdpnets.backends.firstorder.relu.program import ReLUProgram
 from sdpnets.losses import get_loss
@@ -135,18 +135,22 @@ def test_ipm_vector_outputs_and_a_cnn():
     check(sn.ConvexReLUCNN(Xs, ys, 0.05, kernel_size=3, patterns=8))
 
 
+@pytest.mark.parametrize("merge", [False, True])
 @pytest.mark.parametrize("loss, intercept", [
     ("squared", False), ("squared", True), ("logistic", False), ("logistic", True),
     ("hinge", False)])
-def test_woodbury_newton_solve_equals_the_dense_one(loss, intercept):
+def test_woodbury_newton_solve_equals_the_dense_one(loss, intercept, merge, monkeypatch):
     """The Newton system P + G^T W^-2 G, built densely from the constraint map G and the
-    scalings, solved directly, against the structured Woodbury solve; the logistic loss's
+    scalings, solved directly, against the structured Woodbury solve, with and without the
+    two signs of each pattern merged in its n-square product; the logistic loss's
     Hessian at a random point, and at the best offset the Hessian of the loss minimized
     over it (checked by finite differences of its gradient)."""
+    monkeypatch.setattr(ipm, "MERGE_SIGNS_ABOVE", 0 if merge else np.inf)
     X, y = data(n=12, labels=loss != "squared", seed=6)
     M = X @ np.random.default_rng(0).standard_normal((X.shape[1], 4)) >= 0
     base = get_loss(loss)
     pr = ReLUProgram(X, M, y, base.at_best_offset() if intercept else base, 0.3)
+    assert ipm.merges_signs(pr) == merge
     st = _Structure(pr)
     rng = np.random.default_rng(1)
     z0 = rng.standard_normal(st.D)
@@ -427,3 +431,24 @@ def test_inverse_factor_of_a_stack_of_blocks():
     for k in (0, 1, 3, 4, 5):
         assert np.allclose(M[k].T @ M[k] @ S[k], np.eye(5), atol=1e-8)
     assert np.all(np.isfinite(M[2]))
+
+
+def test_merged_factor_of_the_two_signs_of_each_pattern():
+    """X_p^T X_p = S_p^-1 + S_{p+P}^-1 from the blocks' inverse factors, also where the
+    sum is singular (its eigenvalues then, rounding floored at zero)."""
+    from sdpnets.backends.firstorder.relu.ipm import _inverse_factor, _merged_factor
+
+    rng = np.random.default_rng(4)
+    B = rng.standard_normal((6, 5, 5))
+    S = B @ np.transpose(B, (0, 2, 1)) + 1e-3 * np.eye(5)
+    X = _merged_factor(_inverse_factor(S), 3)
+    for p in range(3):
+        assert np.allclose(X[p].T @ X[p], np.linalg.inv(S[p]) + np.linalg.inv(S[p + 3]))
+    Linv = _inverse_factor(S)
+    Linv[[1, 4]] = 0.0  # pattern 1's two blocks contribute nothing: a zero sum
+    Linv[[1, 4], 0, 0] = 1.0  # ... but one direction: rank one, singular
+    X = _merged_factor(Linv, 3)
+    e = np.zeros(5)
+    e[0] = 1.0
+    assert np.allclose(X[1].T @ X[1], 2.0 * np.outer(e, e), atol=1e-12)
+    assert np.allclose(X[0].T @ X[0], np.linalg.inv(S[0]) + np.linalg.inv(S[3]))
