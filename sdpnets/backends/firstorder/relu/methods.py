@@ -64,8 +64,10 @@ IPM_OPTIONS: frozenset[str] = frozenset()
 METHODS = ("auto", "atoms", "ipm", "admm")
 
 #: Interior-point iterations the time prediction assumes (measured: 20-45 on the
-#: benchmark's programs, at every ``beta``).
+#: benchmark's programs, at every ``beta``), and with the hinge loss (80-110 at (1000, 20,
+#: 100) below 0.1 ``beta_max``: its margin rows' weights spread over many more orders).
 IPM_ITERATIONS = 40
+IPM_ITERATIONS_HINGE = 100
 
 #: Flops per second the time prediction assumes: what one core reached (measured: the
 #: (1000, 20, 100) program at 0.001 ``beta_max``, 45 iterations in 9.3 s with one BLAS
@@ -113,13 +115,15 @@ def predict_memory(N: int, h: int, P: int) -> int:
 
 def ipm_seconds(program: ReLUProgram) -> float:
     """Predicted seconds of :func:`.ipm.solve_relu_ipm` on ``program``: :data:`IPM_ITERATIONS`
-    iterations of the ``n``-square product, the rows' Gram matrices and the products with
-    ``A``, at :data:`FLOP_RATE`, and of the blocks' small factorizations and solves, at
-    :data:`BLOCK_SECONDS` per block and cubed block size."""
+    (:data:`IPM_ITERATIONS_HINGE`) iterations of the ``n``-square product (:math:`hP`
+    columns where the signs merge, :func:`.ipm.merges_signs`), the rows' Gram matrices and
+    the products with ``A``, at :data:`FLOP_RATE`, and of the blocks' small factorizations
+    and solves, at :data:`BLOCK_SECONDS` per block and cubed block size."""
     n, N, h, nb = program.n, program.N, program.h, program.nb
     columns = h * (program.P if merges_signs(program) else nb)
     per = n * n * columns + 2.0 * N * h * h * nb + 40.0 * N * h * nb
-    return IPM_ITERATIONS * (per / FLOP_RATE + BLOCK_SECONDS * nb * (h + 1) ** 3)
+    iterations = IPM_ITERATIONS_HINGE if isinstance(program.loss, HingeLoss) else IPM_ITERATIONS
+    return iterations * (per / FLOP_RATE + BLOCK_SECONDS * nb * (h + 1) ** 3)
 
 
 def atoms_seconds_left(history: list[tuple[int, float, float]], tol: float) -> float:

@@ -452,3 +452,21 @@ def test_merged_factor_of_the_two_signs_of_each_pattern():
     e[0] = 1.0
     assert np.allclose(X[1].T @ X[1], 2.0 * np.outer(e, e), atol=1e-12)
     assert np.allclose(X[0].T @ X[0], np.linalg.inv(S[0]) + np.linalg.inv(S[3]))
+
+
+def test_the_predicted_interior_point_time_follows_its_columns_and_the_loss(monkeypatch):
+    """``auto``'s prediction of the interior point (the atoms' share): the n-square product
+    has h P columns where the two signs merge (2 h P otherwise), and the hinge loss takes
+    its own, larger iteration count."""
+    X, y = data(n=60, labels=True, seed=2)
+    M = X @ np.random.default_rng(0).standard_normal((X.shape[1], 5)) >= 0
+    squared = ReLUProgram(X, M, y, get_loss("squared"), 0.3)
+    hinge = ReLUProgram(X, M, y, get_loss("hinge"), 0.3)
+    assert ipm.merges_signs(squared)
+    assert methods.ipm_seconds(hinge) / methods.ipm_seconds(squared) == pytest.approx(
+        methods.IPM_ITERATIONS_HINGE / methods.IPM_ITERATIONS)
+    merged = methods.ipm_seconds(squared)
+    monkeypatch.setattr(ipm, "MERGE_SIGNS_ABOVE", np.inf)
+    n, h, P = squared.n, squared.h, squared.P
+    assert methods.ipm_seconds(squared) - merged == pytest.approx(
+        methods.IPM_ITERATIONS * n * n * h * P / methods.FLOP_RATE)
