@@ -26,6 +26,7 @@ __all__ = [
     "patterns_from_gates",
     "enumerate_patterns",
     "sample_patterns",
+    "bisector_gates",
     "resolve_patterns",
     "DEFAULT_MAX_PATTERNS",
 ]
@@ -215,6 +216,50 @@ def sample_patterns(X, num_gates: int, seed: int | None = 0, tol: float = 1e-10)
         general_position=False if m < X.shape[0] else (True if complete else None),
         message=msg,
     )
+
+
+def bisector_gates(X, num_gates: int, seed: int | None = 0, offset: bool = True
+                   ) -> np.ndarray:
+    r"""Gates of the perpendicular bisectors of random pairs of samples.
+
+    For a pair :math:`(x_i, x_j)` drawn uniformly, the gate is active on the side of
+    :math:`x_i`: :math:`(x - \tfrac12(x_i + x_j))^T(x_i - x_j) \ge 0`. Unlike Gaussian gates
+    (:func:`sample_patterns`), these cut where the data are, at every scale the data have;
+    the estimators of :mod:`sdpnets.sklearn` use them (measured there against Gaussian
+    gates: docs/estimators.md).
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+        The samples (without a ones column).
+    num_gates : int
+        Gates drawn (pairs of distinct indices; equal samples give the all-active pattern).
+    seed : int or None
+        Seed of the pairs.
+    offset : bool
+        ``True``: gates ``(d + 1, P)`` for the data with a ones column appended last (a
+        first-layer bias), the last entry the bisector's offset
+        :math:`-\tfrac12(\|x_i\|^2 - \|x_j\|^2)`. ``False``: ``(d, P)``, the hyperplanes
+        :math:`x^T(x_i - x_j) = 0` through the origin (no bias to carry an offset).
+
+    Returns
+    -------
+    ndarray of shape (d + 1, P) or (d, P)
+        One gate per column, for the ``patterns=`` argument of :class:`~sdpnets.ConvexReLU`.
+    """
+    X = check_data(X)
+    num_gates = check_int(num_gates, "patterns", minimum=1)
+    n = X.shape[0]
+    if n < 2:
+        raise InvalidInputError(f"bisector gates need at least two samples, got n={n}.")
+    rng = np.random.default_rng(_check_seed(seed))
+    i = rng.integers(0, n, num_gates)
+    j = (i + rng.integers(1, n, num_gates)) % n  # j != i
+    G = (X[i] - X[j]).T
+    if not offset:
+        return G
+    sq = np.einsum("ij,ij->i", X, X)
+    return np.vstack([G, -0.5 * (sq[i] - sq[j])])
 
 
 # --- the ``patterns=`` argument -----------------------------------------------------------------

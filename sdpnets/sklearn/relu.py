@@ -13,12 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from ..features.patterns import DEFAULT_SAMPLED_PATTERNS
+from ..errors import InvalidInputError
+from ..features.patterns import DEFAULT_SAMPLED_PATTERNS, bisector_gates
 from ..formulations.relu.mlp import ConvexReLU
 from ._base import ConvexClassifier, ConvexRegressor, PathCV, fit_params_doc
 
 __all__ = ["ConvexReLURegressor", "ConvexReLUClassifier", "ConvexReLURegressorCV",
-           "ConvexReLUClassifierCV", "DEFAULT_PATTERNS", "ESTIMATOR_MAX_PATTERNS"]
+           "ConvexReLUClassifierCV", "DEFAULT_PATTERNS", "ESTIMATOR_MAX_PATTERNS", "GATES"]
 
 #: Sampled activation patterns of the estimators' programs (chosen by measurement of test
 #: score and fit time against P on the bundled datasets, docs/estimators.md).
@@ -27,6 +28,11 @@ DEFAULT_PATTERNS = DEFAULT_SAMPLED_PATTERNS
 #: The estimators' bound on exhaustive pattern enumeration (certificates, exactness checks):
 #: lower than the library's, so that fitting stays quick on data with many cells.
 ESTIMATOR_MAX_PATTERNS = 2000
+
+#: How the estimators draw ``patterns`` gates (an int): the perpendicular bisectors of
+#: random pairs of training samples, or standard Gaussian gates (docs/estimators.md
+#: compares them).
+GATES = ("bisectors", "gaussian")
 
 #: ``beta=None``: this fraction of the program's own ``beta_max`` (measured on the bundled
 #: datasets, docs/estimators.md).
@@ -44,12 +50,24 @@ class _ReLU:
     seed: int | None
     max_patterns: int
     prune: bool
+    gates: str
 
     def _loss_name(self) -> str:
         return "squared"
 
+    def _patterns(self, X):
+        """The ``patterns`` argument of the program: an int becomes that many gates drawn
+        as ``gates`` says."""
+        if self.gates not in GATES:
+            raise InvalidInputError(f"gates must be one of {GATES}, got {self.gates!r}.")
+        sampled = isinstance(self.patterns, (int, np.integer)) \
+            and not isinstance(self.patterns, bool)
+        if sampled and self.gates == "bisectors" and len(X) >= 2:
+            return bisector_gates(X, self.patterns, seed=self.seed, offset=self.bias)
+        return self.patterns
+
     def _program(self, X, T):
-        return ConvexReLU(X, T, 1.0, patterns=self.patterns, loss=self._loss_name(),
+        return ConvexReLU(X, T, 1.0, patterns=self._patterns(X), loss=self._loss_name(),
                           bias=self.bias, seed=self.seed, max_patterns=self.max_patterns,
                           intercept=self.fit_intercept)
 
@@ -76,9 +94,16 @@ _RELU_PARAMS = r"""
         An unpenalized output offset :math:`c` (``intercept_``), carried by the convex
         program and its certificates (docs/relu.md section 4h).
     patterns : int or "exhaustive"
-        Activation patterns of the program: an int samples that many Gaussian gates (the
-        program's optimum is then an upper bound on the global one, see ``certificate_``);
-        ``"exhaustive"`` enumerates every cell (the global optimum; only for small data).
+        Activation patterns of the program: an int draws that many gates (see ``gates``;
+        the program's optimum is then an upper bound on the global one, see
+        ``certificate_``); ``"exhaustive"`` enumerates every cell (the global optimum; only
+        for small data).
+    gates : {"bisectors", "gaussian"}
+        How an int ``patterns`` draws its gates: the perpendicular bisectors of random
+        pairs of training samples (:func:`~sdpnets.features.patterns.bisector_gates`,
+        default: as accurate or more on scikit-learn's datasets, and faster to solve,
+        docs/estimators.md) or standard Gaussian gates
+        (:func:`~sdpnets.sample_patterns`).
     bias : bool
         A first-layer bias (penalized like the weights).
     backend : str
@@ -136,12 +161,14 @@ class ConvexReLURegressor(_ReLU, ConvexRegressor):
     _multi_output = True
 
     def __init__(self, beta: float | None = None, *, fit_intercept: bool = True,
-                 patterns: Any = DEFAULT_PATTERNS, bias: bool = True, backend: str = "auto",
+                 patterns: Any = DEFAULT_PATTERNS, gates: str = "bisectors",
+                 bias: bool = True, backend: str = "auto",
                  tol: float = 1e-6, seed: int | None = 0,
                  max_patterns: int = ESTIMATOR_MAX_PATTERNS, prune: bool = False) -> None:
         self.beta = beta
         self.fit_intercept = fit_intercept
         self.patterns = patterns
+        self.gates = gates
         self.bias = bias
         self.backend = backend
         self.tol = tol
@@ -173,6 +200,7 @@ class ConvexReLUClassifier(_ReLU, ConvexClassifier):
 
     def __init__(self, beta: float | None = None, *, loss: str = "squared",
                  fit_intercept: bool = True, patterns: Any = DEFAULT_PATTERNS,
+                 gates: str = "bisectors",
                  bias: bool = True, backend: str = "auto", tol: float = 1e-6,
                  seed: int | None = 0, max_patterns: int = ESTIMATOR_MAX_PATTERNS,
                  prune: bool = False) -> None:
@@ -180,6 +208,7 @@ class ConvexReLUClassifier(_ReLU, ConvexClassifier):
         self.loss = loss
         self.fit_intercept = fit_intercept
         self.patterns = patterns
+        self.gates = gates
         self.bias = bias
         self.backend = backend
         self.tol = tol
@@ -212,7 +241,8 @@ class ConvexReLURegressorCV(PathCV, ConvexReLURegressor):
     beta = None
 
     def __init__(self, fractions=None, *, cv=None, scoring=None, fit_intercept: bool = True,
-                 patterns: Any = DEFAULT_PATTERNS, bias: bool = True, backend: str = "auto",
+                 patterns: Any = DEFAULT_PATTERNS, gates: str = "bisectors",
+                 bias: bool = True, backend: str = "auto",
                  tol: float = 1e-6, seed: int | None = 0,
                  max_patterns: int = ESTIMATOR_MAX_PATTERNS, prune: bool = False) -> None:
         self.fractions = fractions
@@ -220,6 +250,7 @@ class ConvexReLURegressorCV(PathCV, ConvexReLURegressor):
         self.scoring = scoring
         self.fit_intercept = fit_intercept
         self.patterns = patterns
+        self.gates = gates
         self.bias = bias
         self.backend = backend
         self.tol = tol
@@ -243,6 +274,7 @@ class ConvexReLUClassifierCV(PathCV, ConvexReLUClassifier):
 
     def __init__(self, fractions=None, *, cv=None, scoring=None, loss: str = "squared",
                  fit_intercept: bool = True, patterns: Any = DEFAULT_PATTERNS,
+                 gates: str = "bisectors",
                  bias: bool = True, backend: str = "auto", tol: float = 1e-6,
                  seed: int | None = 0, max_patterns: int = ESTIMATOR_MAX_PATTERNS,
                  prune: bool = False) -> None:
@@ -252,6 +284,7 @@ class ConvexReLUClassifierCV(PathCV, ConvexReLUClassifier):
         self.loss = loss
         self.fit_intercept = fit_intercept
         self.patterns = patterns
+        self.gates = gates
         self.bias = bias
         self.backend = backend
         self.tol = tol

@@ -255,3 +255,26 @@ def test_sampling_more_gate_entries_than_allowed_is_refused_before_drawing(monke
     monkeypatch.setattr(patterns_module, "MAX_SAMPLED_ENTRIES", 299)
     with pytest.raises(sn.ProblemTooLargeError):  # d = 3 > n = 2 decides
         sample_patterns(X[:2], 100)
+
+
+def test_bisector_gates_cut_random_pairs_at_their_midpoints():
+    """Each gate is x_i - x_j for a pair of distinct samples, with the offset that puts the
+    pair's midpoint on its hyperplane (x_i on the active side); without an offset, the
+    direction alone; the same seed gives the same gates."""
+    from sdpnets.features.patterns import bisector_gates
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((9, 4))
+    G = bisector_gates(X, 25, seed=5)
+    assert G.shape == (5, 25)
+    np.testing.assert_array_equal(G, bisector_gates(X, 25, seed=5))
+    A = np.hstack([X, np.ones((9, 1))])
+    diffs = X[:, None, :] - X[None, :, :]
+    for g in G.T:
+        i, j = np.argwhere(np.all(np.isclose(diffs, g[:4]), axis=2))[0]
+        assert i != j
+        assert np.isclose(g @ np.append(0.5 * (X[i] + X[j]), 1.0), 0.0)
+        assert g @ A[i] > 0 > g @ A[j]
+    np.testing.assert_array_equal(bisector_gates(X, 25, seed=5, offset=False), G[:4])
+    with pytest.raises(sn.InvalidInputError, match="at least two samples"):
+        bisector_gates(X[:1], 3)

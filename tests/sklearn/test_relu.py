@@ -10,6 +10,7 @@ import pytest
 pytest.importorskip("sklearn")
 
 import sdpnets as sn  # noqa: E402
+from sdpnets.features.patterns import bisector_gates  # noqa: E402
 from sdpnets.sklearn import ConvexReLUClassifier, ConvexReLURegressor  # noqa: E402
 
 from tests.conftest import assert_rel  # noqa: E402
@@ -37,14 +38,18 @@ def test_a_planted_offset_is_recovered():
     assert without.score(X, y + 1000.0) < a.score(X, y) - 0.1
 
 
-def test_binary_classifier_is_the_raw_program_with_an_intercept():
-    """Labels 0/1 fit the program on 2y - 1 with an unpenalized offset; the network's
-    objective is the program's optimum; decision_function is the network's output."""
+@pytest.mark.parametrize("gates", ["bisectors", "gaussian"])
+def test_binary_classifier_is_the_raw_program_with_an_intercept(gates):
+    """Labels 0/1 fit the program on 2y - 1 with an unpenalized offset, on the gates
+    ``gates`` says; the network's objective is the program's optimum; decision_function
+    is the network's output."""
     X, y = data()
     y01 = (y > np.median(y)).astype(int)
-    clf = ConvexReLUClassifier(0.5, loss="logistic", patterns=10).fit(X, y01)
-    raw = sn.ConvexReLU(X, 2.0 * y01 - 1, 0.5, patterns=10, loss="logistic", bias=True,
-                        intercept=True)
+    clf = ConvexReLUClassifier(0.5, loss="logistic", patterns=10, gates=gates).fit(X, y01)
+    patterns = bisector_gates(X, 10, seed=0) if gates == "bisectors" else 10
+    raw = sn.ConvexReLU(X, 2.0 * y01 - 1, 0.5, patterns=patterns, loss="logistic",
+                        bias=True, intercept=True)
+    assert clf.program_.patterns.method == ("gates" if gates == "bisectors" else "sampled")
     assert_rel(clf.result_.objective, raw.solve(tol=1e-8).objective, 1e-5, "estimator vs raw")
     assert_rel(clf.result_.objective, clf.network_.objective(X, 2.0 * y01 - 1, 0.5), 1e-5,
                "network")
@@ -63,8 +68,9 @@ def test_multiclass_is_k_one_vs_rest_programs_sharing_the_patterns(loss):
     clf = ConvexReLUClassifier(0.8, loss=loss, patterns=8).fit(X, labels)
     total, scores = 0.0, []
     for k in range(3):
-        prog = sn.ConvexReLU(X, np.where(labels == k, 1.0, -1.0), 0.8, patterns=8,
-                             loss=loss, bias=True, intercept=True)
+        prog = sn.ConvexReLU(X, np.where(labels == k, 1.0, -1.0), 0.8,
+                             patterns=bisector_gates(X, 8, seed=0), loss=loss, bias=True,
+                             intercept=True)
         total += prog.solve(tol=1e-8).objective
         scores.append(prog.network().predict(X))
     assert_rel(clf.result_.objective, total, 1e-5, "joint vs one-vs-rest")
@@ -76,7 +82,13 @@ def test_softmax_classifier_is_the_joint_program():
     X, y = data(n=30)
     labels = np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))
     clf = ConvexReLUClassifier(0.8, loss="softmax", patterns=6).fit(X, labels)
-    prog = sn.ConvexReLU(X, np.eye(3)[labels], 0.8, patterns=6, loss="softmax", bias=True,
-                         intercept=True)
+    prog = sn.ConvexReLU(X, np.eye(3)[labels], 0.8, patterns=bisector_gates(X, 6, seed=0),
+                         loss="softmax", bias=True, intercept=True)
     assert_rel(clf.result_.objective, prog.solve(tol=1e-8).objective, 1e-5, "softmax")
     assert clf.network_.loss.name == "softmax"
+
+
+def test_unknown_gates_are_refused_by_name():
+    X, y = data()
+    with pytest.raises(sn.InvalidInputError, match="gates must be one of"):
+        ConvexReLURegressor(0.5, gates="uniform").fit(X, y)
