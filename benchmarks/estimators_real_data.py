@@ -21,6 +21,8 @@ stratified 75/25 split (``random_state=0``), every estimator sits in a
     python benchmarks/estimators_real_data.py --sweep patterns # test score, fit s against P
     python benchmarks/estimators_real_data.py --sweep fraction # ... against beta / beta_max
     python benchmarks/estimators_real_data.py --sweep loss     # the classifiers' losses
+    python benchmarks/estimators_real_data.py --sweep gates    # bisector vs Gaussian gates,
+                                                               # seeds 0-2 (--values: seeds)
 
 Each row is also printed as one JSON line on stderr (``--json FILE`` appends them to a
 file). Run it with ``nice`` on a shared machine; the README states the load it saw.
@@ -169,7 +171,7 @@ def main(argv=None) -> int:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--estimators", nargs="+", default=list(ESTIMATORS),
                         choices=list(ESTIMATORS))
-    parser.add_argument("--sweep", choices=("patterns", "fraction", "loss"))
+    parser.add_argument("--sweep", choices=("patterns", "fraction", "loss", "gates"))
     parser.add_argument("--values", nargs="+", type=float,
                         help="the swept values (default: P in 16..256, fractions 0.1..0.001)")
     parser.add_argument("--backend", help="override the estimators' backend (experiments)")
@@ -198,6 +200,14 @@ def main(argv=None) -> int:
                     model = est(**extra)
                     model._beta_fraction = frac  # the default's fraction, for this run only
                     rows.append(run(dataset, f"{name} fraction={frac}", lambda m=model: m))
+                    emit(rows[-1], args.json)
+            continue
+        if args.sweep == "gates":
+            for gates in ("bisectors", "gaussian"):
+                for seed in (args.values or (0, 1, 2)):
+                    rows.append(run(dataset, f"relu gates={gates} seed={int(seed)}",
+                                    ESTIMATORS["relu"][pick], gates=gates, seed=int(seed),
+                                    **extra))
                     emit(rows[-1], args.json)
             continue
         if args.sweep == "loss":

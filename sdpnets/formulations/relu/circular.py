@@ -185,8 +185,8 @@ class ConvexCircularReLU(GroupLassoReLU):
     has_firstorder: ClassVar[bool] = False
     auto_firstorder: ClassVar[bool] = False
 
-    def _dual_norm(self, v: np.ndarray, masks: np.ndarray) -> float:
-        return circular_relu_dual_norm(self.X, v, masks)
+    def _dual_norm(self, v: np.ndarray, masks: np.ndarray, floor: float = 0.0) -> float:
+        return max(circular_relu_dual_norm(self.X, v, masks), floor)
 
 
 

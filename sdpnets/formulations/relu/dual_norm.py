@@ -432,7 +432,8 @@ def every_cell(A: np.ndarray, max_patterns: int = DEFAULT_MAX_PATTERNS) -> np.nd
 
 
 def relu_dual_norm(
-    A: np.ndarray, v: np.ndarray, masks: np.ndarray | None = None, *, return_direction: bool = False
+    A: np.ndarray, v: np.ndarray, masks: np.ndarray | None = None, *,
+    return_direction: bool = False, floor: float = 0.0
 ):
     r""":math:`\max_{\|u\|_2 \le 1} |v^T (Au)_+|`, exactly (docs/relu.md section 4c).
 
@@ -440,9 +441,13 @@ def relu_dual_norm(
     :math:`\max\{s\,v^T D A u : \|u\| \le 1,\ (2D - I)Au \ge 0\}
     = \min_{\lambda \ge 0} \|s A^T D v + A^T (2D - I)\lambda\|_2`, one non-negative least
     squares problem each. ``masks`` must hold *every* cell of ``A``'s arrangement for the
-    value to be exact (default: enumerated).
+    value to be exact (default: enumerated). Patterns are solved in decreasing order of
+    their bound :math:`\|A^TDv\|` until it falls below the best value found, which
+    starts at ``floor`` (a maximum over other vectors, say): the result is the larger of
+    the dual norm and ``floor``.
 
-    Returns the maximum (and, with ``return_direction``, a maximizing unit ``u``).
+    Returns that maximum (and, with ``return_direction``, a maximizing unit ``u``, zero when
+    ``floor`` stands).
     """
     A = np.asarray(A, dtype=float)
     v = np.asarray(v, dtype=float).reshape(-1)
@@ -451,7 +456,7 @@ def relu_dual_norm(
     masks = np.asarray(masks, dtype=bool)
     C = A.T @ (masks * v[:, None])  # (h, P): A^T D_i v for each pattern
     bound = np.linalg.norm(C, axis=0)  # lambda = 0 gives an upper bound per pattern
-    best, best_u = 0.0, np.zeros(A.shape[1])
+    best, best_u = max(float(floor), 0.0), np.zeros(A.shape[1])
     for i in np.argsort(-bound):
         if bound[i] <= best:
             break

@@ -178,9 +178,11 @@ class ConvexGatedReLU(GroupLassoReLU):
         return np.array([np.linalg.norm(self._A.T @ (M * V[:, k, None]), axis=0).max()
                          for k in range(V.shape[1])])
 
-    def _dual_norm(self, v: np.ndarray, masks: np.ndarray) -> float:
-        """The gated program's exact dual norm (its own gates; ``masks`` unused)."""
-        return float(self._dual_norms(np.asarray(v, dtype=float).reshape(-1, 1))[0])
+    def _dual_norm(self, v: np.ndarray, masks: np.ndarray, floor: float = 0.0) -> float:
+        """The gated program's exact dual norm (its own gates; ``masks`` unused), or
+        ``floor`` when that is larger."""
+        return max(float(self._dual_norms(np.asarray(v, dtype=float).reshape(-1, 1))[0]),
+                   floor)
 
     def beta_max(self, *, interval: bool = False) -> float:
         r""":math:`\max_k\max_i \|A^T D_i g_k\|_2`, :math:`g = -\nabla L(0)`: the zero network

@@ -485,11 +485,15 @@ class GroupLassoReLU(ConvexProgram):
         g = zero_network_dual(self._loss, self._y2, self._intercept)
         rows = g if self._S is None else np.asarray(self._S.T @ g)
         masks = self._patterns.masks
-        return float(max(self._dual_norm(rows[:, k], masks) for k in range(rows.shape[1])))
+        best = 0.0  # the outputs share it: patterns bounded below it are not solved
+        for k in np.argsort(-np.abs(rows).sum(axis=0)):
+            best = self._dual_norm(rows[:, k], masks, floor=best)
+        return float(best)
 
-    def _dual_norm(self, v: np.ndarray, masks: np.ndarray) -> float:
-        """The dual norm of the program's regularizer at ``v`` over every pattern."""
-        return relu_dual_norm(self._A, v, masks)
+    def _dual_norm(self, v: np.ndarray, masks: np.ndarray, floor: float = 0.0) -> float:
+        """The dual norm of the program's regularizer at ``v`` over every pattern, or
+        ``floor`` when that is larger (:func:`.dual_norm.relu_dual_norm`)."""
+        return relu_dual_norm(self._A, v, masks, floor=floor)
 
     def _data_for_network(self) -> np.ndarray:
         """The inputs the recovered network takes (``X`` in the network's own shape)."""

@@ -271,3 +271,19 @@ def test_the_descent_minimizes_the_bound_it_certifies():
                 - _bound_and_gradient(x - h * d, A, w, c, r, pos, neg)[0]) / (2 * h)
                for d in np.eye(x.size)]
     np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-6)
+
+
+def test_a_floor_skips_patterns_but_not_the_value():
+    """relu_dual_norm with a floor is max(dual norm, floor); program_beta_max, which passes
+    the running maximum over the outputs as the floor, equals the largest output's dual
+    norm computed alone."""
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((25, 3))
+    Y = rng.standard_normal((25, 4))
+    prog = sn.ConvexReLU(X, Y, 1.0, patterns=12, seed=1, bias=True)
+    A, masks = np.hstack([X, np.ones((25, 1))]), prog.patterns.masks
+    alone = [relu_dual_norm(A, Y[:, k], masks) for k in range(4)]
+    assert prog.program_beta_max() == pytest.approx(max(alone), rel=1e-12)
+    value = alone[0]
+    assert relu_dual_norm(A, Y[:, 0], masks, floor=0.5 * value) == pytest.approx(value)
+    assert relu_dual_norm(A, Y[:, 0], masks, floor=2.0 * value) == 2.0 * value
