@@ -101,9 +101,9 @@ _RELU_PARAMS = r"""
     gates : {"bisectors", "gaussian"}
         How an int ``patterns`` draws its gates: the perpendicular bisectors of random
         pairs of training samples (:func:`~sdpnets.features.patterns.bisector_gates`,
-        default: as accurate or more on scikit-learn's datasets, and faster to solve,
-        docs/estimators.md) or standard Gaussian gates
-        (:func:`~sdpnets.sample_patterns`).
+        default: on scikit-learn's datasets within the spread of seeds or better, and two
+        to three times faster to solve on the digits, docs/estimators.md) or standard
+        Gaussian gates (:func:`~sdpnets.sample_patterns`).
     bias : bool
         A first-layer bias (penalized like the weights).
     backend : str

@@ -65,7 +65,7 @@ METHODS = ("auto", "atoms", "ipm", "admm")
 
 #: Interior-point iterations the time prediction assumes (measured: 20-45 on the
 #: benchmark's programs, at every ``beta``), and with the hinge loss (80-110 at (1000, 20,
-#: 100) below 0.1 ``beta_max``: its margin rows' weights spread over many more orders).
+#: 100) below 0.1 ``beta_max``: its affine steps are cut short, by every kind of row in turn).
 IPM_ITERATIONS = 40
 IPM_ITERATIONS_HINGE = 100
 
