@@ -78,6 +78,14 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: Accelerated projected-gradient steps that tighten every pattern's bound in
+#: :func:`relu_dual_norm` before its exact solves (10-class digits' ``beta_max``, 1280
+#: pattern-sign pairs: 410 bounds above the maximum from ``||A^T D v||``, 7 after 10 steps).
+BOUND_STEPS = 10
+
+#: Multipliers (floats) the tightening holds at once: the patterns go in chunks.
+_BOUND_FLOATS = 1 << 24
+
 #: Largest ``n * d**2`` for which the conic relaxation is solved; above it the closed-form
 #: "triangle" multipliers are used (valid, looser).
 MAX_RELAXATION_SIZE = 50_000
@@ -431,6 +439,40 @@ def every_cell(A: np.ndarray, max_patterns: int = DEFAULT_MAX_PATTERNS) -> np.nd
     return enumerate_patterns(A, max_patterns=max_patterns).masks
 
 
+def _tightened_bounds(A: np.ndarray, masks: np.ndarray, C: np.ndarray,
+                      steps: int) -> np.ndarray:
+    r"""Upper bounds ``(2, P)`` on :math:`\max\{s\,c_i^Tu : \|u\| \le 1,\ G_iu \ge 0\}`,
+    :math:`G_i = (2D_i - I)A`, for ``s = +1`` (row 0) and ``-1`` (row 1): the norm
+    :math:`\|sc_i + G_i^T\lambda\|` at the multipliers of ``steps`` accelerated
+    projected-gradient steps on :math:`\min_{\lambda \ge 0} \tfrac12\|sc_i +
+    G_i^T\lambda\|^2` from zero (step :math:`1/\|A\|_2^2`, since :math:`\|G_i\|_2 =
+    \|A\|_2`); any :math:`\lambda \ge 0` gives such a bound, zero gives :math:`\|c_i\|`."""
+    N, P = masks.shape
+    norms = np.linalg.norm(C, axis=0)
+    out = np.vstack([norms, norms])
+    L = float(np.linalg.norm(A, 2)) ** 2 if A.size else 0.0
+    if steps <= 0 or L <= 0.0 or not np.isfinite(L):
+        return out
+    chunk = max(1, _BOUND_FLOATS // (2 * max(N, 1)))
+    for a in range(0, P, chunk):
+        sl = slice(a, min(a + chunk, P))
+        signs = np.tile(2.0 * masks[:, sl] - 1.0, 2)
+        c = np.hstack([C[:, sl], -C[:, sl]])
+        lam = np.zeros_like(signs)
+        ahead, t = lam, 1.0
+        for _ in range(steps):
+            step = signs * (A @ (c + A.T @ (signs * ahead))) / L
+            new = np.maximum(ahead - step, 0.0)
+            t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
+            ahead = new + ((t - 1.0) / t_next) * (new - lam)
+            lam, t = new, t_next
+        bound = np.linalg.norm(c + A.T @ (signs * lam), axis=0)
+        width = sl.stop - sl.start
+        out[0, sl] = np.minimum(out[0, sl], bound[:width])
+        out[1, sl] = np.minimum(out[1, sl], bound[width:])
+    return out
+
+
 def relu_dual_norm(
     A: np.ndarray, v: np.ndarray, masks: np.ndarray | None = None, *,
     return_direction: bool = False, floor: float = 0.0
@@ -441,10 +483,12 @@ def relu_dual_norm(
     :math:`\max\{s\,v^T D A u : \|u\| \le 1,\ (2D - I)Au \ge 0\}
     = \min_{\lambda \ge 0} \|s A^T D v + A^T (2D - I)\lambda\|_2`, one non-negative least
     squares problem each. ``masks`` must hold *every* cell of ``A``'s arrangement for the
-    value to be exact (default: enumerated). Patterns are solved in decreasing order of
-    their bound :math:`\|A^TDv\|` until it falls below the best value found, which
-    starts at ``floor`` (a maximum over other vectors, say): the result is the larger of
-    the dual norm and ``floor``.
+    value to be exact (default: enumerated). Each pattern and sign is first bounded above,
+    for all at once (:data:`BOUND_STEPS` accelerated projected-gradient steps on the
+    multipliers, from :math:`\|A^TDv\|`); they are then solved exactly in decreasing order
+    of their bound until it falls below the best value found, which starts at ``floor``
+    (a maximum over other vectors, say): the result is the larger of the dual norm and
+    ``floor``.
 
     Returns that maximum (and, with ``return_direction``, a maximizing unit ``u``, zero when
     ``floor`` stands).
@@ -455,19 +499,21 @@ def relu_dual_norm(
         masks = every_cell(A)
     masks = np.asarray(masks, dtype=bool)
     C = A.T @ (masks * v[:, None])  # (h, P): A^T D_i v for each pattern
-    bound = np.linalg.norm(C, axis=0)  # lambda = 0 gives an upper bound per pattern
+    bound = _tightened_bounds(A, masks, C, BOUND_STEPS)  # (2, P): signs +1, -1
     best, best_u = max(float(floor), 0.0), np.zeros(A.shape[1])
-    for i in np.argsort(-bound):
-        if bound[i] <= best:
+    P = masks.shape[1]
+    for k in np.argsort(-bound, axis=None):
+        if bound.flat[k] <= best:
             break
+        side, i = divmod(int(k), P)
+        s = 1.0 if side == 0 else -1.0
         At = (A * (2.0 * masks[:, i, None] - 1.0)).T  # A^T (2 D_i - I), (h, N)
-        for s in (1.0, -1.0):
-            lam, value = nnls(At, -s * C[:, i], maxiter=50 * At.shape[1])
-            if value > best:
-                best = float(value)
-                r = s * C[:, i] + At @ lam
-                norm_r = float(np.linalg.norm(r))
-                best_u = r / norm_r if norm_r > 0 else best_u
+        lam, value = nnls(At, -s * C[:, i], maxiter=50 * At.shape[1])
+        if value > best:
+            best = float(value)
+            r = s * C[:, i] + At @ lam
+            norm_r = float(np.linalg.norm(r))
+            best_u = r / norm_r if norm_r > 0 else best_u
     return (best, best_u) if return_direction else best
 
 

@@ -287,3 +287,32 @@ def test_a_floor_skips_patterns_but_not_the_value():
     value = alone[0]
     assert relu_dual_norm(A, Y[:, 0], masks, floor=0.5 * value) == pytest.approx(value)
     assert relu_dual_norm(A, Y[:, 0], masks, floor=2.0 * value) == 2.0 * value
+
+
+def test_tightened_bounds_hold_and_leave_the_dual_norm_unchanged(monkeypatch):
+    """The projected-gradient bounds of every pattern and sign lie between the exact value
+    (one NNLS each, computed here) and ||A^T D v||, in chunks of patterns too; the dual norm
+    and its direction are those of the untightened search."""
+    from scipy.optimize import nnls
+
+    from sdpnets.formulations.relu import dual_norm as dn
+
+    rng = np.random.default_rng(11)
+    A = np.hstack([rng.standard_normal((30, 4)), np.ones((30, 1))])
+    v = rng.standard_normal(30)
+    masks = A @ rng.standard_normal((5, 40)) >= 0
+    C = A.T @ (masks * v[:, None])
+    monkeypatch.setattr(dn, "_BOUND_FLOATS", 2 * 30 * 7)  # chunks of 7 patterns
+    bounds = dn._tightened_bounds(A, masks, C, 10)
+    for i in range(40):
+        At = (A * (2.0 * masks[:, i, None] - 1.0)).T
+        for side, s in enumerate((1.0, -1.0)):
+            exact = nnls(At, -s * C[:, i], maxiter=5000)[1]
+            assert exact <= bounds[side, i] * (1 + 1e-12) + 1e-12
+            assert bounds[side, i] <= np.linalg.norm(C[:, i]) * (1 + 1e-12)
+    assert (bounds < np.linalg.norm(C, axis=0) * (1 - 1e-3)).any()  # it does tighten
+    value, u = relu_dual_norm(A, v, masks, return_direction=True)
+    monkeypatch.setattr(dn, "BOUND_STEPS", 0)
+    plain, u0 = relu_dual_norm(A, v, masks, return_direction=True)
+    assert value == pytest.approx(plain, rel=1e-12)
+    np.testing.assert_allclose(u, u0, atol=1e-9)
