@@ -83,8 +83,9 @@ logger = logging.getLogger(__name__)
 #: pattern-sign pairs: 410 bounds above the maximum from ``||A^T D v||``, 7 after 10 steps).
 BOUND_STEPS = 10
 
-#: Multipliers (floats) the tightening holds at once: the patterns go in chunks.
-_BOUND_FLOATS = 1 << 24
+#: Multipliers (floats) the tightening holds at once (a few arrays of this size, 32 MiB
+#: each): the patterns go in chunks.
+_BOUND_FLOATS = 1 << 22
 
 #: Largest ``n * d**2`` for which the conic relaxation is solved; above it the closed-form
 #: "triangle" multipliers are used (valid, looser).
