@@ -103,7 +103,8 @@ _RELU_PARAMS = r"""
         pairs of training samples (:func:`~sdpnets.features.patterns.bisector_gates`,
         default: on scikit-learn's datasets within the spread of seeds or better, and two
         to three times faster to solve on the digits, docs/estimators.md) or standard
-        Gaussian gates (:func:`~sdpnets.sample_patterns`).
+        Gaussian gates (:func:`~sdpnets.sample_patterns`; also what ``"bisectors"`` falls
+        back to with a single sample, which has no pair).
     bias : bool
         A first-layer bias (penalized like the weights).
     backend : str

@@ -273,10 +273,13 @@ def test_the_descent_minimizes_the_bound_it_certifies():
     np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-6)
 
 
-def test_a_floor_skips_patterns_but_not_the_value():
-    """relu_dual_norm with a floor is max(dual norm, floor); program_beta_max, which passes
-    the running maximum over the outputs as the floor, equals the largest output's dual
-    norm computed alone."""
+def test_a_floor_skips_patterns_but_not_the_value(monkeypatch):
+    """relu_dual_norm with a floor is max(dual norm, floor), and a floor above every
+    pattern's bound ||A^T D v|| solves no pattern; program_beta_max, which passes the
+    running maximum over the outputs as the floor, equals the largest output's dual norm
+    computed alone."""
+    from sdpnets.formulations.relu import dual_norm as dn
+
     rng = np.random.default_rng(7)
     X = rng.standard_normal((25, 3))
     Y = rng.standard_normal((25, 4))
@@ -287,6 +290,13 @@ def test_a_floor_skips_patterns_but_not_the_value():
     value = alone[0]
     assert relu_dual_norm(A, Y[:, 0], masks, floor=0.5 * value) == pytest.approx(value)
     assert relu_dual_norm(A, Y[:, 0], masks, floor=2.0 * value) == 2.0 * value
+    solved, real = [], dn.nnls
+    monkeypatch.setattr(dn, "nnls", lambda *a, **k: solved.append(1) or real(*a, **k))
+    top = float(np.linalg.norm(A.T @ (masks * Y[:, :1]), axis=0).max())
+    assert relu_dual_norm(A, Y[:, 0], masks, floor=0.0) > 0 and solved  # the spy counts
+    solved.clear()
+    assert relu_dual_norm(A, Y[:, 0], masks, floor=top) == top
+    assert not solved
 
 
 def test_tightened_bounds_hold_and_leave_the_dual_norm_unchanged(monkeypatch):
