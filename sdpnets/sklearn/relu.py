@@ -183,8 +183,11 @@ _LOSS_DOC = r"""
         ``"squared"`` (least squares on the labels coded :math:`\pm 1`), ``"logistic"``
         and ``"hinge"`` (two classes: one output; ``K`` classes: ``K`` outputs one-vs-rest,
         the separable vector-output program, docs/relu.md section 4d) or ``"softmax"`` (the
-        cross-entropy of ``K`` outputs, one joint program, section 4h). ``predict_proba``
-        exists for ``"logistic"`` and ``"softmax"``."""
+        cross-entropy of ``K`` outputs, one joint program, section 4h: a conic backend's
+        only, since sdpnets' own solvers take one output at a time; its memory grows with
+        samples x patterns x classes, and a fit that no conic backend fits is refused with
+        :class:`~sdpnets.ProblemTooLargeError`, e.g. 10-class digits with 64 patterns,
+        about 46 GB). ``predict_proba`` exists for ``"logistic"`` and ``"softmax"``."""
 
 
 class ConvexReLUClassifier(_ReLU, ConvexClassifier):

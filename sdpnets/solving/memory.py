@@ -43,6 +43,7 @@ __all__ = [
     "estimate",
     "fits",
     "choose_backend",
+    "conic_needs",
     "memory_budget",
 ]
 
@@ -128,6 +129,19 @@ def _dominant(est: MemoryEstimate) -> str:
     m = s * (s + 1) // 2
     return (f"; its largest PSD cone has side {s}, so a dense {m} x {m} block "
             f"({format_bytes(8.0 * m * m)} per copy)")
+
+
+def conic_needs(program: SolvableProgram, memory_limit: Any = None) -> str:
+    """Why no conic backend can take ``program``: what each available one that has its
+    cones is predicted to need, against the budget (:func:`memory_budget`)."""
+    budget, source = memory_budget(memory_limit)
+    engines = [BACKENDS[n]() for n in AUTO_ORDER]
+    engines = [b for b in engines if b.supports(program.cones) and b.is_available()]
+    if not engines:
+        return "no conic backend with its cones is available"
+    needs = "; ".join(f"{b.name} {estimate(program, b).describe()}" for b in engines)
+    return (f"no conic backend is predicted to fit in {source} ({format_bytes(budget)}): "
+            f"{needs}. Reduce the problem (fewer samples, patterns or outputs)")
 
 
 def choose_backend(program: SolvableProgram, engine: Backend | FirstOrderBackend, auto: bool,

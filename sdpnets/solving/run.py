@@ -7,7 +7,9 @@ The first-order result is verified like a conic one (:func:`.verify.verify`). Un
 ``"optimal_inaccurate"`` or hit its iteration cap; not its time limit) is followed by one
 verified solve on the conic solver ``"auto"`` would
 pick among those predicted to fit (:func:`.memory.choose_backend`); when none fits, the
-first-order result is kept.
+first-order result is kept if it is solved, and otherwise the solve is refused as too large
+(:class:`~sdpnets.ProblemTooLargeError`: the first-order solver's word and what each conic
+solver would need), since no backend can return a network.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 from ..backends import Backend, FirstOrderBackend, resolve_backend
 from ..errors import ProblemTooLargeError
 from ..results import SolveResult
-from .memory import choose_backend
+from .memory import choose_backend, conic_needs
 from .protocol import SolvableProgram
 from .verify import labelled, solve_conic, solve_verified, verify
 
@@ -59,13 +61,24 @@ def _fallback(program: SolvableProgram, first: SolveResult, tol: float, max_iter
     verified solve, in the time left, on the conic solver ``"auto"`` would pick among those
     predicted to fit (the caller's solver options were the first-order solver's, so none
     reach it); the first-order result is kept when no conic solver fits, or when the conic
-    solve ends unsolved while the first-order one was solved."""
+    solve ends unsolved while the first-order one was solved.
+
+    Raises
+    ------
+    ProblemTooLargeError
+        When ``first`` is unsolved and no conic solver is predicted to fit.
+    """
     try:
         engine = choose_backend(program, resolve_backend("auto"), True, memory_limit)
     except ProblemTooLargeError:
-        return first
+        engine = None
     if not isinstance(engine, Backend):  # no conic solver fits, only the first-order one
-        return first
+        if first.solved:
+            return first
+        raise ProblemTooLargeError(
+            f"{type(program).__name__}.solve(backend='auto'): sdpnets' first-order solver "
+            f"ended {first.status!r} ({first.message.rstrip('.')}), and "
+            f"{conic_needs(program, memory_limit)}.")
     options = dict(tol=tol, max_iters=max_iters, time_limit=time_limit, verbose=verbose)
     second = solve_conic(program, engine, options)
     if first.solved and not second.solved:

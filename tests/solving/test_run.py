@@ -69,3 +69,29 @@ def test_the_fallback_gets_only_the_time_left(prog, monkeypatch):
     assert 0 < calls[0]["time_limit"] <= 30.0 - 0.3
     assert calls[0]["time_limit"] >= 30.0 - (time.perf_counter() - start) - 1e-6
     assert "method" not in calls[0]
+
+
+def test_an_unsolved_first_order_result_with_no_conic_room_is_refused_as_too_large():
+    """Under ``auto``, the softmax loss (which sdpnets' own ReLU solvers refuse) with a
+    memory limit that no conic solver fits: no backend can return a network, so the solve
+    is refused as too large, with the first-order solver's word and each conic need (it
+    used to end ``"error"`` with a hint to use ``auto``, the backend that was used)."""
+    from sdpnets.backends import BACKENDS, ClarabelBackend, FirstOrderBackend
+    from sdpnets.solving.memory import estimate
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 4))
+    Y = np.eye(3)[rng.integers(0, 3, 30)]
+    prog = sn.ConvexReLU(X, Y, 0.5, patterns=6, loss="softmax")
+    first = estimate(prog, FirstOrderBackend()).total
+    conic = min(estimate(prog, cls()).total for cls in BACKENDS.values()
+                if cls().is_available() and cls().supports(prog.cones))
+    assert first < conic
+    with pytest.raises(sn.ProblemTooLargeError) as info:
+        prog.solve(memory_limit=(first + conic) // 2)
+    message = str(info.value)
+    assert "the softmax loss couples the outputs" in message
+    assert "no conic backend is predicted to fit in the memory_limit" in message
+    assert f"clarabel {estimate(prog, ClarabelBackend()).describe()}" in message
+    res = prog.solve()  # with room, auto's fallback solves it
+    assert res.solved and res.backend != "firstorder"

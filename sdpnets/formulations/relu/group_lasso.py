@@ -682,13 +682,13 @@ class GroupLassoReLU(ConvexProgram):
         (:meth:`~sdpnets.losses.Loss.at_best_offset`)."""
         if not self._loss.separable:
             return (f"the {self._loss.name} loss couples the outputs; sdpnets' own ReLU solvers "
-                    "solve one output at a time. Use a conic backend ('clarabel', 'mosek', "
-                    "or 'auto', which falls back to one).")
+                    "solve one output at a time. Use a conic backend ('clarabel', 'mosek'; "
+                    "'auto' falls back to one that fits in memory).")
         if self._intercept and self._loss.at_best_offset() is None:
             return (f"sdpnets' own ReLU solvers take an unpenalized offset (intercept=True) "
                     f"with the squared and logistic losses only, not the {self._loss.name} "
-                    "loss. Use a conic backend ('clarabel', 'mosek', or 'auto', which falls "
-                    "back to one).")
+                    "loss. Use a conic backend ('clarabel', 'mosek'; 'auto' falls back to one "
+                    "that fits in memory).")
         return ""
 
     def _firstorder_certificate(self) -> Certificate:
