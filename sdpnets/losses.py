@@ -45,7 +45,7 @@ from scipy.special import xlogy
 from .errors import InvalidInputError
 
 __all__ = ["Loss", "SquaredLoss", "CenteredSquaredLoss", "LogisticLoss",
-           "LogisticAtBestOffset", "HingeLoss",
+           "LogisticAtBestOffset", "HingeLoss", "HingeAtBestOffset",
            "SoftmaxLoss", "get_loss", "LOSSES"]
 
 
@@ -523,6 +523,60 @@ class HingeLoss(Loss):
         """:math:`-L^*(-sv) = s\\langle v, y\\rangle` is linear in ``s``: the largest feasible
         scale (``s <= 1``, the dual domain is bounded)."""
         return _largest_feasible(dual_norm, beta)
+
+    def at_best_offset(self) -> Loss:
+        """:class:`HingeAtBestOffset`."""
+        return HingeAtBestOffset()
+
+
+class HingeAtBestOffset(HingeLoss):
+    r"""The hinge loss at the best unpenalized offset,
+    :math:`L(\hat y) = \min_c \sum_i (1 - y_i(\hat y_i + c))_+` (one output).
+
+    A program :math:`\min_{z, c} \sum_i (1 - y_i((Fz)_i + c))_+ + \beta R(z)` with an
+    unpenalized intercept is the program :math:`\min_z L(Fz) + \beta R(z)` with this loss:
+    for fixed predictions the offset minimizes a convex piecewise-linear function, exactly
+    (:meth:`~Loss.optimal_offset`, the middle of its flat bottom). Its conjugate is the
+    hinge loss's on :math:`1^Tv = 0` and :math:`+\infty` off it, so its dual points are
+    balanced (:meth:`into_domain`), as the dual of the program with an intercept asks; a
+    subgradient is the hinge loss's at the best offset with the kinks' weights chosen so
+    that it sums to zero (:meth:`HingeLoss.offset_dual_point`). It has no elementwise prox
+    (the ADMM does not take it); the interior point carries the offset as one free
+    variable and the atoms' master problem as one free column.
+    """
+
+    centered_offset = True
+
+    def value(self, yhat, y):
+        yhat = np.asarray(yhat, dtype=float)
+        return super().value(yhat + self._column_offset(yhat, y), y)
+
+    def expr(self, yhat, y):
+        offset = cp.Variable()  # minimized with the program
+        return cp.sum(cp.pos(1 - cp.multiply(y, yhat + offset)))
+
+    def conjugate(self, V, y):
+        V = np.asarray(V, dtype=float)
+        if abs(float(V.sum())) > 1e-9 * max(float(np.abs(V).sum()), 1e-300):
+            return float("inf")
+        return super().conjugate(V, y)
+
+    def dual_point(self, yhat, y):
+        """A subgradient's negative at the best offset, summing to zero
+        (:meth:`HingeLoss.offset_dual_point`)."""
+        yhat = np.asarray(yhat, dtype=float)
+        return self.offset_dual_point(yhat + self._column_offset(yhat, y), y)
+
+    def into_domain(self, v, y):
+        """``v`` clipped into the hinge domain, then balanced (``1^T v = 0``)."""
+        return _balanced(super().into_domain(v, y), y)
+
+    def at_best_offset(self) -> Loss:
+        """Itself: the offset is already minimized over."""
+        return self
+
+    #: no elementwise prox: the offset couples the samples (:meth:`Loss.has_prox` is False)
+    prox = Loss.prox
 
 
 class SoftmaxLoss(Loss):

@@ -223,3 +223,21 @@ def test_estimators_are_reachable_from_the_top_level_lazily():
     assert sn.ConvexCircularCNNRegressor is ConvexCircularCNNRegressor
     with pytest.raises(AttributeError, match="no attribute 'ConvexMagic'"):
         sn.ConvexMagic  # noqa: B018
+
+
+def test_the_hinge_classifier_with_an_intercept_runs_on_sdpnets_own_solver():
+    """Three classes, hinge loss, intercept (the defaults otherwise): ``auto`` solves every
+    one-vs-rest program with sdpnets' own solver (the offset a free variable of its
+    interior point and master problem), to the optimum Clarabel finds for the same
+    program, and each class's offset is optimal for its hidden layer."""
+    X, y = blobs(K=3, n=45)
+    clf = ConvexReLUClassifier(loss="hinge", patterns=6, beta=2.0).fit(X, y)
+    assert clf.result_.backend == "firstorder" and clf.result_.status == "optimal"
+    ref = clone(clf).set_params(backend="clarabel").fit(X, y)
+    assert clf.result_.objective == pytest.approx(ref.result_.objective, rel=1e-5)
+    T = np.where(y[:, None] == clf.classes_[None, :], 1.0, -1.0)
+    margins = T * clf.network_.predict(X)
+    for k in range(3):  # zero is a subgradient of the hinge loss in the offset
+        below = margins[:, k] < 1 - 1e-6
+        on = np.abs(margins[:, k] - 1) <= 1e-6
+        assert abs(T[below, k].sum()) <= on.sum() + 1e-9

@@ -561,7 +561,7 @@ class GroupLassoReLU(ConvexProgram):
         solved by :func:`~sdpnets.backends.firstorder.relu.methods.solve_relu`: ``method``
         "atoms" (column generation over cone atoms, cone-constrained program, every loss),
         "ipm" (interior point through the samples, every loss), "admm" (no intercept with
-        the logistic loss), or
+        the logistic and hinge losses), or
         "auto" (default: the atoms, finished by the interior point when they have not
         certified ``tol`` within half its predicted time; the interior point for the gated
         program; the ADMM where neither applies). Starts from the trained network's blocks
@@ -679,15 +679,16 @@ class GroupLassoReLU(ConvexProgram):
         """Why sdpnets' own solvers cannot take this program (``""`` when they can): they
         solve one output at a time, so not a loss that couples the outputs; and an
         unpenalized offset only for a loss whose minimum over it is a loss of its own
-        (:meth:`~sdpnets.losses.Loss.at_best_offset`)."""
+        (:meth:`~sdpnets.losses.Loss.at_best_offset`: the squared, logistic and hinge
+        losses have theirs)."""
         if not self._loss.separable:
             return (f"the {self._loss.name} loss couples the outputs; sdpnets' own ReLU solvers "
                     "solve one output at a time. Use a conic backend ('clarabel', 'mosek'; "
                     "'auto' falls back to one that fits in memory).")
         if self._intercept and self._loss.at_best_offset() is None:
             return (f"sdpnets' own ReLU solvers take an unpenalized offset (intercept=True) "
-                    f"with the squared and logistic losses only, not the {self._loss.name} "
-                    "loss. Use a conic backend ('clarabel', 'mosek'; 'auto' falls back to one "
+                    f"with the squared, logistic and hinge losses only, not the "
+                    f"{self._loss.name} loss. Use a conic backend ('clarabel', 'mosek'; 'auto' falls back to one "
                     "that fits in memory).")
         return ""
 

@@ -12,7 +12,9 @@ The program, one output at a time (:class:`.program.ReLUProgram`), with epigraph
     \quad\text{s.t.}\quad (t_j, z_j) \in \mathcal Q^{h+1},\quad
     G_j z_j \ge 0 \ \text{(cone-constrained program only)} ,
 
-``L`` the squared or the logistic loss (either at the best offset of an intercept).
+``L`` the squared or the logistic loss (either at the best offset of an intercept). With an
+intercept, the hinge loss's margins are :math:`y_i((Fz)_i + c) + \xi_i \ge 1` with the
+offset ``c`` one more, free, variable (:class:`_Structure`).
 
 It is solved by Mehrotra's predictor-corrector with Nesterov-Todd scaling (the method of
 CVXOPT's ``coneqp``; for the logistic loss, as in CVXOPT's ``cp``, its gradient and Hessian
@@ -139,11 +141,12 @@ def predict_memory(N: int, n: int, h: int, nb: int, cone: bool = True) -> int:
 
 class _Structure:
     r"""The conic form of a :class:`ReLUProgram`, :math:`\min \tfrac12 x^TPx + q^Tx` s.t.
-    :math:`Gx + s = h`, ``s`` in the cones, with ``x = (z, t, xi)``: the blocks ``z``
+    :math:`Gx + s = h`, ``s`` in the cones, with ``x = (z, t, xi, c)``: the blocks ``z``
     (block-major, block ``j`` at ``[j h, (j+1) h)``), one ``t_j`` per block, and for the hinge
-    loss one slack :math:`\xi_i \ge (1 - y_i(Fz)_i)_+` per sample. Nonnegative rows: the
-    cone rows (``(nb, N)`` flattened), then for the hinge loss :math:`\xi \ge 0` and the
-    margins :math:`y \circ Fz + \xi \ge 1`; second-order cones :math:`(t_j, z_j)` end to end.
+    loss one slack :math:`\xi_i \ge (1 - y_i((Fz)_i + c))_+` per sample and, at the best
+    offset of an intercept, the free offset ``c`` itself. Nonnegative rows: the cone rows
+    (``(nb, N)`` flattened), then for the hinge loss :math:`\xi \ge 0` and the margins
+    :math:`y \circ (Fz + c) + \xi \ge 1`; second-order cones :math:`(t_j, z_j)` end to end.
     """
 
     def __init__(self, pr: ReLUProgram) -> None:
@@ -168,8 +171,11 @@ class _Structure:
         #: the logistic loss: its gradient and Hessian change with the iterate (at_point)
         self.logistic = isinstance(pr.loss, LogisticLoss)
         #: the loss at the best offset (an intercept): the offset eliminated from the
-        #: Hessian, a projection off the unit vector ``u`` of the samples' weights
-        self.center = bool(pr.loss.centered_offset)
+        #: Hessian, a projection off the unit vector ``u`` of the samples' weights; the
+        #: hinge loss carries it as one free variable instead (``free``), eliminated from
+        #: each Newton solve by its Schur complement (:meth:`factor`)
+        self.center = bool(pr.loss.centered_offset) and not self.hinge
+        self.free = 1 if self.hinge and pr.loss.centered_offset else 0
         #: the square roots of the logistic loss's Hessian weights on the samples at the
         #: current point (``None``: the squared loss's, all ones), their squared sum, and
         #: the loss's value there (:meth:`at_point`)
@@ -239,17 +245,18 @@ class _Structure:
         return self.FT(self._root_times(self.weighted(self.F(z))))
 
     def split(self, x: np.ndarray):
-        D, nb = self.D, self.nb
-        return x[:D], x[D:D + nb], x[D + nb:]
+        """``(z, t, xi, c)``: ``xi`` and ``c`` empty where the program has none."""
+        D, nb, e = self.D, self.nb, self.D + self.nb + self.nxi
+        return x[:D], x[D:D + nb], x[D + nb:e], x[e:]
 
     # -- the constraint map ------------------------------------------------------------------
     def G(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        z, t, xi = self.split(x)
+        z, t, xi, c = self.split(x)
         parts = []
         if self.K:
             parts.append(-(self.signs * (self.pr.A @ self.blocks(z))).T.reshape(-1))
         if self.hinge:
-            parts += [-xi, -self.pr.y * self.F(z) - xi]
+            parts += [-xi, -self.pr.y * (self.F(z) + c.sum()) - xi]
         g_l = np.concatenate(parts) if parts else np.zeros(0)
         return g_l, -np.concatenate([z, t])[self.var]
 
@@ -266,17 +273,25 @@ class _Structure:
             return np.concatenate([gz, gt])
         v_x, v_m = v_l[self.K:self.K + self.nxi], v_l[self.K + self.nxi:]
         gz = gz - self.FT(self.pr.y * v_m)
-        return np.concatenate([gz, gt, -v_x - v_m])
+        gc = np.full(self.free, -float(self.pr.y @ v_m))
+        return np.concatenate([gz, gt, -v_x - v_m, gc])
+
+    def q(self) -> np.ndarray:
+        """The linear part of the objective (the gradient at the current point for the
+        logistic loss)."""
+        return np.concatenate([self.q_z, np.full(self.nb, self.pr.beta), np.ones(self.nxi),
+                               np.zeros(self.free)])
 
     def residuals(self, x, s_l, s_q, y_l, y_q):
         """Dual residual :math:`\nabla f(x) + G^Ty` (:math:`Px + q` for the quadratic
         objectives), primal :math:`Gx + s - h`, and the cost (the logistic loss's gradient
         and Hessian are taken at ``x`` first, :meth:`at_point`)."""
-        z, t, xi = self.split(x)
+        z, t, xi, c = self.split(x)
         self.at_point(z)
         Pz = np.zeros_like(z) if self.logistic else self.P(z)
-        q = np.concatenate([self.q_z, np.full(self.nb, self.pr.beta), np.ones(self.nxi)])
-        rx = np.concatenate([Pz, np.zeros(self.nb + self.nxi)]) + q + self.GT(y_l, y_q)
+        q = self.q()
+        rx = np.concatenate([Pz, np.zeros(self.nb + self.nxi + self.free)]) + q \
+            + self.GT(y_l, y_q)
         g_l, g_q = self.G(x)
         if self.logistic:
             cost = self.value + self.pr.beta * float(t.sum())
@@ -317,22 +332,29 @@ class _Structure:
         solve_zt = (self._direct_solve if direct else self._woodbury_solve)(S, btt, bzt, weight)
 
         def solve(r: np.ndarray) -> np.ndarray:
-            r_z, r_t, r_xi = self.split(r)
-            if self.hinge:  # xi = (r_xi - d_m y F z) / (d_x + d_m)
+            r_z, r_t, r_xi, r_c = self.split(r)
+            if self.hinge:  # xi = (r_xi - d_m y (F z + c)) / (d_x + d_m)
                 r_z = r_z - self.FT(pr.y * d_m * r_xi / d_xm)
-            z, t = solve_zt(r_z.reshape(nb, h), r_t)
+                r_c = r_c - float(pr.y @ (d_m * r_xi / d_xm))
+            z, t, c = solve_zt(r_z.reshape(nb, h), r_t, r_c)
             parts = [z, t]
             if self.hinge:
-                parts.append((r_xi - d_m * pr.y * self.F(z)) / d_xm)
+                parts.append((r_xi - d_m * pr.y * (self.F(z) + c.sum())) / d_xm)
+            parts.append(c)
             return np.concatenate(parts)
 
         return solve
 
     def _woodbury_solve(self, S: np.ndarray, btt: np.ndarray, bzt: np.ndarray,
                         weight: np.ndarray):
-        r"""``(r_z, r_t) -> (z, t)`` of the Newton system with the heads :math:`t_j`
-        eliminated, through the samples: the blocks' inverse factors and one ``n x n``
-        Cholesky factor of :math:`W^{-1} + FB^{-1}F^T` (module docstring)."""
+        r"""``(r_z, r_t, r_c) -> (z, t, c)`` of the Newton system with the heads
+        :math:`t_j` eliminated, through the samples: the blocks' inverse factors and one
+        ``n x n`` Cholesky factor of :math:`C = W^{-1} + FB^{-1}F^T` (module docstring).
+        The hinge loss's free offset ``c`` (empty without one) borders the system in the
+        samples' space: with :math:`p = W(Fz + 1c)`, :math:`Cp - 1c = FB^{-1}r_z` and
+        :math:`1^Tp = r_c`, so :math:`c = (r_c - 1^TC^{-1}FB^{-1}r_z) / 1^TC^{-1}1`, a
+        positive denominator (no cancellation, unlike the complement of ``c`` in the
+        blocks' space)."""
         h, nb, pr = self.h, self.nb, self.pr
         Linv = _inverse_factor(S)  # Linv^T Linv = S^{-1}
         # Y_j = W^1/2 F_j L_j^{-T}: sign_j S D_{p(j)} A L_j^{-T}, all blocks in one product;
@@ -363,37 +385,49 @@ class _Structure:
             xz = np.matmul(w[:, :, 0][:, None, :], Linv)[:, 0, :]
             return xz, (rt - np.einsum("bi,bi->b", bzt, xz)) / btt
 
-        def solve_zt(rz: np.ndarray, rt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.free:
+            C1 = sla.cho_solve(Cf, np.ones(self.n), check_finite=False)
+            C1_sum = float(C1.sum())
+
+        def solve_zt(rz: np.ndarray, rt: np.ndarray, rc: np.ndarray):
             xz, xt = block_solve(rz, rt)
             Fx = self.F(xz.reshape(-1))
             u = sla.cho_solve(Cf, Fx if self.hinge else self.weighted(Fx),
                               check_finite=False)
+            c = np.zeros(self.free)
+            if self.free:
+                c[:] = (float(rc.sum()) - float(u.sum())) / C1_sum
+                u = u + c[0] * C1
             back = self._root_times(self.project(u))
             cz, ct = block_solve(self.FT(back).reshape(nb, h), np.zeros(nb))
-            return (xz - cz).reshape(-1), xt - ct
+            return (xz - cz).reshape(-1), xt - ct, c
 
         return solve_zt
 
     def _direct_solve(self, S: np.ndarray, btt: np.ndarray, bzt: np.ndarray,
                       weight: np.ndarray):
-        r"""``(r_z, r_t) -> (z, t)`` with the ``D x D`` matrix
-        :math:`\operatorname{blockdiag}(S_j) + F^TWF` factored itself: the choice when the
-        blocks hold fewer unknowns than there are samples (a small working set), where the
-        Woodbury form's ``n``-square factor would cost more, and after a breakdown of that
-        form."""
-        h, nb = self.h, self.nb
+        r"""``(r_z, r_t, r_c) -> (z, t, c)`` with the ``D x D`` matrix
+        :math:`\operatorname{blockdiag}(S_j) + F^TWF` factored itself (with the hinge loss's
+        free offset, one more row and column: ``F`` gains a column of ones): the choice
+        when the blocks hold fewer unknowns than there are samples (a small working set),
+        where the Woodbury form's ``n``-square factor would cost more, and after a
+        breakdown of that form."""
+        h, nb, D = self.h, self.nb, self.D
         Fm = self.features()
+        if self.free:  # the hinge loss's free offset: one more column, of ones
+            Fm = np.hstack([Fm, np.ones((self.n, 1))])
         Fw = Fm * np.sqrt(weight)[:, None] if self.hinge else self.weighted(Fm)
         with callers_threads():  # the large product and factor: threads pay
             H = dsyrk(1.0, Fw, trans=1, lower=1)
-            idx = np.arange(nb)
-            H.reshape(nb, h, nb, h)[idx, :, idx, :] += S
+            rows = (np.arange(nb) * h)[:, None, None] + np.arange(h)[None, :, None]
+            H[rows, np.transpose(rows, (0, 2, 1))] += S  # the blocks' diagonal squares
             Hf = sla.cho_factor(H, lower=True, check_finite=False)
 
-        def solve_zt(rz: np.ndarray, rt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            z = sla.cho_solve(Hf, (rz - bzt * (rt / btt)[:, None]).reshape(-1),
-                              check_finite=False)
-            return z, (rt - np.einsum("bi,bi->b", bzt, z.reshape(nb, h))) / btt
+        def solve_zt(rz: np.ndarray, rt: np.ndarray, rc: np.ndarray):
+            zc = sla.cho_solve(Hf, np.concatenate([(rz - bzt * (rt / btt)[:, None])
+                                                   .reshape(-1), rc]), check_finite=False)
+            z = zc[:D]
+            return z, (rt - np.einsum("bi,bi->b", bzt, z.reshape(nb, h))) / btt, zc[D:]
 
         return solve_zt
 
@@ -416,8 +450,8 @@ class _Structure:
         pr = self.pr
         z = self.split(x)[0]
         vals = pr.values(self.blocks(z))
-        if self.hinge:
-            v = pr.y * np.clip(y_l[self.K + self.nxi:], 0.0, 1.0)
+        if self.hinge:  # balanced (1^T v = 0) at the best offset
+            v = pr.loss.into_domain(pr.y * y_l[self.K + self.nxi:], pr.y)
         else:
             v = pr.loss.dual_point(vals[3], pr.y)
         C = self.FT(v).reshape(self.nb, self.h).T
@@ -474,7 +508,6 @@ def solve_relu_ipm(program: ReLUProgram, *, start: np.ndarray | None = None,
     pr, scale, ys = program.normalized(scale_targets=isinstance(program.loss, SquaredLoss))
     st = _Structure(pr)
     D, nb, L, cones = st.D, st.nb, st.L, st.cones
-    nx = D + nb + st.nxi
     deg = L + nb
     qnorm = max(float(np.linalg.norm(st.q_z)), pr.beta * math.sqrt(nb), math.sqrt(st.nxi), 1.0)
     cap = DEFAULT_MAX_ITERS if max_iters is None else int(max_iters)
@@ -484,8 +517,7 @@ def solve_relu_ipm(program: ReLUProgram, *, start: np.ndarray | None = None,
     e[cones.heads] = 1.0
     st.at_point(np.zeros(D))
     solve = st.factor(np.ones(L), NesterovToddScaling(cones, e, e).inverse_square())
-    q = np.concatenate([st.q_z, np.full(nb, pr.beta), np.ones(st.nxi)])
-    x = solve(-q + st.GT(st.hl, np.zeros(D + nb)))
+    x = solve(-st.q() + st.GT(st.hl, np.zeros(D + nb)))
     g_l, g_q = st.G(x)
     s_l, s_q = st.hl - g_l, -g_q
     y_l, y_q = g_l - st.hl, g_q.copy()

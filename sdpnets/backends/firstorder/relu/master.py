@@ -8,7 +8,8 @@ r"""The master problem of column generation over atoms, for every loss:
 a primal-dual interior-point method on the bound-constrained problem (Newton matrices of
 the order of the atoms, :func:`nonnegative_ipm`; at the best offset of an intercept, the offset
 eliminated from the Hessian); the hinge loss makes it a linear
-program (HiGHS), whose margin multipliers are the dual point. Each returns the weights and
+program (HiGHS; at the best offset, with the offset as one more, free, variable), whose
+margin multipliers are the dual point (summing to zero with the offset). Each returns the weights and
 the dual point :math:`v` of the prediction (:math:`-\nabla L(\Phi c)` for the smooth losses).
 """
 
@@ -97,13 +98,17 @@ def solve_master(Phi: np.ndarray, y: np.ndarray, beta: float, loss: Loss
     if K == 0:
         return np.zeros(0), loss.dual_point(np.zeros(n), y)
     if isinstance(loss, HingeLoss):
-        cost = np.concatenate([np.full(K, beta), np.ones(n)])
-        A_ub = sp.hstack([sp.csr_matrix(-(y[:, None] * Phi)), -sp.eye(n)], format="csr")
-        res = linprog(cost, A_ub=A_ub, b_ub=-np.ones(n), bounds=(0, None), method="highs")
+        # variables (c, xi[, offset]): margins y (Phi c + offset) + xi >= 1
+        free = 1 if loss.centered_offset else 0
+        cost = np.concatenate([np.full(K, beta), np.ones(n), np.zeros(free)])
+        A_ub = sp.hstack([sp.csr_matrix(-(y[:, None] * Phi)), -sp.eye(n),
+                          sp.csr_matrix(-y[:, None])[:, :free]], format="csr")
+        bounds = [(0, None)] * (K + n) + [(None, None)] * free
+        res = linprog(cost, A_ub=A_ub, b_ub=-np.ones(n), bounds=bounds, method="highs")
         if res.status != 0:
             raise RuntimeError(f"the hinge master problem failed: {res.message}")
         c = np.maximum(res.x[:K], 0.0)
-        return c, y * np.clip(-res.ineqlin.marginals, 0.0, 1.0)
+        return c, loss.into_domain(-y * res.ineqlin.marginals, y)
     if isinstance(loss, SquaredLoss):
         if loss.centered_offset:  # the loss at the best offset: centered columns and targets
             Phi, y = Phi - Phi.mean(axis=0), y - y.mean()

@@ -138,13 +138,14 @@ def test_ipm_vector_outputs_and_a_cnn():
 @pytest.mark.parametrize("merge", [False, True])
 @pytest.mark.parametrize("loss, intercept", [
     ("squared", False), ("squared", True), ("logistic", False), ("logistic", True),
-    ("hinge", False)])
+    ("hinge", False), ("hinge", True)])
 def test_woodbury_newton_solve_equals_the_dense_one(loss, intercept, merge, monkeypatch):
     """The Newton system P + G^T W^-2 G, built densely from the constraint map G and the
     scalings, solved directly, against the structured Woodbury solve, with and without the
     two signs of each pattern merged in its n-square product; the logistic loss's
     Hessian at a random point, and at the best offset the Hessian of the loss minimized
-    over it (checked by finite differences of its gradient)."""
+    over it (checked by finite differences of its gradient); the hinge loss's offset is a
+    free variable of the system (its column of G built like the others)."""
     monkeypatch.setattr(ipm, "MERGE_SIGNS_ABOVE", 0 if merge else np.inf)
     X, y = data(n=12, labels=loss != "squared", seed=6)
     M = X @ np.random.default_rng(0).standard_normal((X.shape[1], 4)) >= 0
@@ -170,7 +171,8 @@ def test_woodbury_newton_solve_equals_the_dense_one(loss, intercept, merge, monk
         V = cones.view(v)
         V[:, 0] = np.linalg.norm(V[:, 1:], axis=1) + 0.3
     sc = NesterovToddScaling(cones, s, z)
-    nx = st.D + st.nb + st.nxi
+    nx = st.D + st.nb + st.nxi + st.free
+    assert st.free == (loss == "hinge" and intercept)
     E = np.eye(nx)
     # G and the objective's Hessian P as dense matrices, one column at a time
     Gl = np.column_stack([st.G(E[:, i])[0] for i in range(nx)])
@@ -324,7 +326,8 @@ def test_along_a_path_a_hand_over_sends_smaller_betas_to_the_interior_point(monk
     ("squared", sn.ConvexReLU, False), ("squared", sn.ConvexReLU, True),
     ("hinge", sn.ConvexReLU, False), ("squared", sn.ConvexGatedReLU, False),
     ("hinge", sn.ConvexGatedReLU, False), ("logistic", sn.ConvexReLU, True),
-    ("logistic", sn.ConvexGatedReLU, True)])
+    ("logistic", sn.ConvexGatedReLU, True), ("hinge", sn.ConvexReLU, True),
+    ("hinge", sn.ConvexGatedReLU, True)])
 def test_both_newton_solves_reach_the_optimum(monkeypatch, primal, loss, cls, intercept):
     """Fewer unknowns in the blocks than samples: the Newton matrix factored itself
     (``primal``) or through the samples (Woodbury); both certify Clarabel's optimum."""
