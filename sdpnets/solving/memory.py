@@ -44,6 +44,7 @@ __all__ = [
     "fits",
     "choose_backend",
     "conic_needs",
+    "fitting_conic",
     "memory_budget",
 ]
 
@@ -129,6 +130,15 @@ def _dominant(est: MemoryEstimate) -> str:
     m = s * (s + 1) // 2
     return (f"; its largest PSD cone has side {s}, so a dense {m} x {m} block "
             f"({format_bytes(8.0 * m * m)} per copy)")
+
+
+def fitting_conic(program: SolvableProgram, memory_limit: Any = None) -> list[Backend]:
+    """The conic backends of the auto order that are available, have the program's cones
+    and are predicted to fit the budget (:func:`memory_budget`), in that order."""
+    budget, _ = memory_budget(memory_limit)
+    engines = [BACKENDS[n]() for n in AUTO_ORDER]
+    return [b for b in engines if isinstance(b, Backend) and b.supports(program.cones)
+            and b.is_available() and estimate(program, b).total <= budget]
 
 
 def conic_needs(program: SolvableProgram, memory_limit: Any = None) -> str:

@@ -9,7 +9,10 @@ verified solve on the conic solver ``"auto"`` would
 pick among those predicted to fit (:func:`.memory.choose_backend`); when none fits, the
 first-order result is kept if it is solved, and otherwise the solve is refused as too large
 (:class:`~sdpnets.ProblemTooLargeError`: the first-order solver's word and what each conic
-solver would need), since no backend can return a network.
+solver would need), since no backend can return a network. Under ``"auto"`` a conic solve
+that ends unsolved (Clarabel's "InsufficientProgress" on an exponential-cone program, say)
+is followed by the next conic solver of the auto order that fits, in the time left, until
+one solves; each failure is named in the kept result's message.
 """
 
 from __future__ import annotations
@@ -18,10 +21,10 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from ..backends import Backend, FirstOrderBackend, resolve_backend
+from ..backends import Backend, FirstOrderBackend
 from ..errors import ProblemTooLargeError
 from ..results import SolveResult
-from .memory import choose_backend, conic_needs
+from .memory import conic_needs, fitting_conic
 from .protocol import SolvableProgram
 from .verify import labelled, solve_conic, solve_verified, verify
 
@@ -49,30 +52,64 @@ def run(program: SolvableProgram, engine: Backend | FirstOrderBackend, *, auto: 
             return _fallback(program, program.result, tol, max_iters, left, verbose,
                              memory_limit)
         return program.result
+    started = time.perf_counter()
     options = dict(tol=tol, max_iters=max_iters, time_limit=time_limit, verbose=verbose,
                    **solver_options)
-    return solve_verified(program, engine, prebuild_time, warm_start, options,
-                          tighten=not solver_options and engine.takes_tol)
+    result = solve_verified(program, engine, prebuild_time, warm_start, options,
+                            tighten=not solver_options and engine.takes_tol)
+    verdict = result.status in ("infeasible", "unbounded") and not program.always_feasible
+    if not auto or result.solved or verdict:
+        return result
+    others = [b for b in fitting_conic(program, memory_limit) if b.name != engine.name]
+    options = dict(tol=tol, max_iters=max_iters, time_limit=time_limit, verbose=verbose)
+    solved, failed = _try_conic(program, others, options, started)
+    failed = [result] + failed
+    kept = solved if solved is not None else failed[-1]
+    earlier = [f for f in failed if f is not kept]
+    if earlier:
+        kept = replace(kept, message=f"{kept.message} (backend 'auto': {_said(earlier)})".strip())
+    program.result = kept
+    return kept
+
+
+def _try_conic(program: SolvableProgram, engines: list[Backend], options: dict[str, Any],
+               started: float) -> tuple[SolveResult | None, list[SolveResult]]:
+    """Verified solves on ``engines`` in turn, each in the time left of
+    ``options["time_limit"]`` since ``started``, until one is solved: ``(that result or
+    None, the unsolved results before it)``."""
+    limit, failed = options["time_limit"], []
+    for engine in engines:
+        left = None if limit is None else limit - (time.perf_counter() - started)
+        if left is not None and left <= 0:
+            break
+        result = solve_conic(program, engine, {**options, "time_limit": left})
+        if result.solved:
+            return result, failed
+        failed.append(result)
+    return None, failed
+
+
+def _said(failed: list[SolveResult]) -> str:
+    return "; ".join(f"{f.backend} ended {f.status!r}: {f.message.rstrip('.')}"
+                     for f in failed)
 
 
 def _fallback(program: SolvableProgram, first: SolveResult, tol: float, max_iters: int | None,
               time_limit: float | None, verbose: bool, memory_limit: Any) -> SolveResult:
-    """``backend="auto"`` after sdpnets' first-order solver could not certify ``tol``: one
+    """``backend="auto"`` after sdpnets' first-order solver could not certify ``tol``: a
     verified solve, in the time left, on the conic solver ``"auto"`` would pick among those
-    predicted to fit (the caller's solver options were the first-order solver's, so none
-    reach it); the first-order result is kept when no conic solver fits, or when the conic
-    solve ends unsolved while the first-order one was solved.
+    predicted to fit, then on the next ones while they end unsolved (:func:`_try_conic`;
+    the caller's solver options were the first-order solver's, so none reach them); the
+    first-order result is kept when no conic solver fits, or when the conic solves end
+    unsolved while the first-order one was solved.
 
     Raises
     ------
     ProblemTooLargeError
         When ``first`` is unsolved and no conic solver is predicted to fit.
     """
-    try:
-        engine = choose_backend(program, resolve_backend("auto"), True, memory_limit)
-    except ProblemTooLargeError:
-        engine = None
-    if not isinstance(engine, Backend):  # no conic solver fits, only the first-order one
+    engines = fitting_conic(program, memory_limit)
+    if not engines:  # no conic solver fits, only the first-order one
         if first.solved:
             return first
         raise ProblemTooLargeError(
@@ -80,13 +117,16 @@ def _fallback(program: SolvableProgram, first: SolveResult, tol: float, max_iter
             f"ended {first.status!r} ({first.message.rstrip('.')}), and "
             f"{conic_needs(program, memory_limit)}.")
     options = dict(tol=tol, max_iters=max_iters, time_limit=time_limit, verbose=verbose)
-    second = solve_conic(program, engine, options)
-    if first.solved and not second.solved:
-        program.result = replace(first, message=(
-            f"{first.message} (backend 'auto': the conic fallback on {second.backend} ended "
-            f"{second.status!r}: {second.message})").strip())
-        return program.result
+    second, failed = _try_conic(program, engines, options, time.perf_counter())
+    if second is None:
+        if first.solved or not failed:
+            program.result = replace(first, message=(
+                f"{first.message} (backend 'auto': the conic fallback: "
+                f"{_said(failed) or 'no time left'})").strip())
+            return program.result
+        second, failed = failed[-1], failed[:-1]
+    said = f"; then {_said(failed)}" if failed else ""
     program.result = replace(second, message=(
         f"{second.message} (backend 'auto': the first-order solver did not certify the "
-        f"gap: {first.message})").strip())
+        f"gap: {first.message.rstrip('.')}{said})").strip())
     return program.result

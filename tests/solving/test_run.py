@@ -49,7 +49,7 @@ def test_an_unsolved_conic_fallback_keeps_the_first_order_result(prog, monkeypat
     monkeypatch.setattr(run_module, "solve_conic", failed)
     res = prog.solve(tol=1e-14)
     assert res.backend == "firstorder" and res.status == "optimal_inaccurate"
-    assert "conic fallback on clarabel ended 'error'" in res.message
+    assert "the conic fallback: clarabel ended 'error'" in res.message
     net = prog.network()  # the first-order solution is what is recovered
     assert net.objective(prog.X, prog.y, prog.beta) == pytest.approx(res.objective, rel=1e-9)
 
@@ -95,3 +95,51 @@ def test_an_unsolved_first_order_result_with_no_conic_room_is_refused_as_too_lar
     assert f"clarabel {estimate(prog, ClarabelBackend()).describe()}" in message
     res = prog.solve()  # with room, auto's fallback solves it
     assert res.solved and res.backend != "firstorder"
+
+
+def _failing_on(monkeypatch, name):
+    """Make the conic backend ``name`` end "error" without solving."""
+    from sdpnets.backends import BACKENDS
+
+    def solve(self, problem, **options):
+        return SolveResult(status="error", objective=float("nan"), backend=name,
+                           solve_time=0.0, compile_time=0.0, message="forced failure")
+
+    monkeypatch.setattr(BACKENDS[name], "solve", solve)
+
+
+def test_auto_moves_on_to_the_next_conic_solver_when_one_fails(monkeypatch):
+    """A program only conic solvers take (softmax couples the outputs): under ``auto``,
+    when Clarabel ends unsolved (as its "InsufficientProgress" on the softmax classifier of
+    digits 3-vs-8), SCS solves it, to the optimum Clarabel reaches when it does not fail;
+    the message names Clarabel's failure. A named backend gets no second solver."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 3))
+    Y = np.eye(3)[rng.integers(0, 3, 30)]
+
+    def program():
+        return sn.ConvexReLU(X, Y, 0.5, patterns=6, loss="softmax")
+
+    ref = program().solve(backend="clarabel", tol=1e-8)
+    assert ref.status == "optimal"
+    _failing_on(monkeypatch, "clarabel")
+    res = program().solve(tol=1e-6)
+    assert res.backend == "scs" and res.solved
+    assert "clarabel ended 'error': forced failure" in res.message
+    assert res.objective == pytest.approx(ref.objective, rel=1e-3)
+    assert res.lower_bound <= ref.objective * (1 + 1e-6)
+    named = program().solve(backend="clarabel")
+    assert named.status == "error" and named.backend == "clarabel"
+
+
+def test_auto_on_a_conic_family_moves_on_too(monkeypatch):
+    """The conic path itself (a family without a first-order solver): Clarabel's failure
+    under ``auto`` is followed by SCS."""
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((20, 4)), rng.standard_normal(20)
+    prog = sn.ConvexCircularReLU(X, y, 0.5, patterns=4)
+    assert not prog.has_firstorder
+    _failing_on(monkeypatch, "clarabel")
+    res = prog.solve(tol=1e-6)
+    assert res.solved and res.backend == "scs"
+    assert "clarabel ended 'error': forced failure" in res.message
