@@ -43,6 +43,7 @@ __all__ = [
     "estimate",
     "fits",
     "choose_backend",
+    "conic_backends",
     "conic_needs",
     "fitting_conic",
     "memory_budget",
@@ -132,21 +133,24 @@ def _dominant(est: MemoryEstimate) -> str:
             f"({format_bytes(8.0 * m * m)} per copy)")
 
 
-def fitting_conic(program: SolvableProgram, memory_limit: Any = None) -> list[Backend]:
-    """The conic backends of the auto order that are available, have the program's cones
-    and are predicted to fit the budget (:func:`memory_budget`), in that order."""
-    budget, _ = memory_budget(memory_limit)
+def conic_backends(program: SolvableProgram) -> list[Backend]:
+    """The conic backends of the auto order that are available and have the program's
+    cones, in that order."""
     engines = [BACKENDS[n]() for n in AUTO_ORDER]
-    return [b for b in engines if isinstance(b, Backend) and b.supports(program.cones)
-            and b.is_available() and estimate(program, b).total <= budget]
+    return [b for b in engines if b.supports(program.cones) and b.is_available()]
+
+
+def fitting_conic(program: SolvableProgram, memory_limit: Any = None) -> list[Backend]:
+    """:func:`conic_backends` predicted to fit the budget (:func:`memory_budget`)."""
+    budget, _ = memory_budget(memory_limit)
+    return [b for b in conic_backends(program) if estimate(program, b).total <= budget]
 
 
 def conic_needs(program: SolvableProgram, memory_limit: Any = None) -> str:
-    """Why no conic backend can take ``program``: what each available one that has its
-    cones is predicted to need, against the budget (:func:`memory_budget`)."""
+    """Why no conic backend can take ``program``: what each of :func:`conic_backends` is
+    predicted to need, against the budget (:func:`memory_budget`)."""
     budget, source = memory_budget(memory_limit)
-    engines = [BACKENDS[n]() for n in AUTO_ORDER]
-    engines = [b for b in engines if b.supports(program.cones) and b.is_available()]
+    engines = conic_backends(program)
     if not engines:
         return "no conic backend with its cones is available"
     needs = "; ".join(f"{b.name} {estimate(program, b).describe()}" for b in engines)
@@ -171,9 +175,8 @@ def choose_backend(program: SolvableProgram, engine: Backend | FirstOrderBackend
     first = estimate(program, engine)
     if first.total <= budget:
         return engine
-    others: list[Backend | FirstOrderBackend] = [BACKENDS[n]() for n in AUTO_ORDER
-                                                 if n != engine.name]
-    others = [b for b in others if b.supports(program.cones) and b.is_available()]
+    others: list[Backend | FirstOrderBackend] = [b for b in conic_backends(program)
+                                                 if b.name != engine.name]
     if program.has_firstorder and engine.name != FIRST_ORDER:
         others.append(FirstOrderBackend())
     estimates = [(b, estimate(program, b)) for b in others]

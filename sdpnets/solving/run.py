@@ -4,9 +4,9 @@ second.
 
 The first-order result is verified like a conic one (:func:`.verify.verify`). Under
 ``"auto"``, a first-order solve that did not certify ``tol`` (it stalled, ended
-``"optimal_inaccurate"`` or hit its iteration cap; not its time limit) is followed by one
-verified solve on the conic solver ``"auto"`` would
-pick among those predicted to fit (:func:`.memory.choose_backend`); when none fits, the
+``"optimal_inaccurate"`` or hit its iteration cap; not its time limit) is followed by a
+verified solve on the first conic solver of the auto order predicted to fit
+(:func:`.memory.fitting_conic`), then the next ones while they end unsolved; when none fits, the
 first-order result is kept if it is solved, and otherwise the solve is refused as too large
 (:class:`~sdpnets.ProblemTooLargeError`: the first-order solver's word and what each conic
 solver would need), since no backend can return a network. Under ``"auto"`` a conic solve
@@ -61,8 +61,9 @@ def run(program: SolvableProgram, engine: Backend | FirstOrderBackend, *, auto: 
     if not auto or result.solved or verdict:
         return result
     others = [b for b in fitting_conic(program, memory_limit) if b.name != engine.name]
-    options = dict(tol=tol, max_iters=max_iters, time_limit=time_limit, verbose=verbose)
-    solved, failed = _try_conic(program, others, options, started)
+    # the caller's solver options were the first solver's: none reach the others
+    plain = dict(tol=tol, max_iters=max_iters, time_limit=time_limit, verbose=verbose)
+    solved, failed = _try_conic(program, others, plain, started)
     failed = [result] + failed
     kept = solved if solved is not None else failed[-1]
     earlier = [f for f in failed if f is not kept]
