@@ -398,7 +398,45 @@ class LogisticLoss(Loss):
         return LogisticAtBestOffset()
 
 
-class LogisticAtBestOffset(LogisticLoss):
+def _off_centered(V: np.ndarray) -> bool:
+    """Whether ``V`` leaves :math:`1^TV = 0` by more than round-off."""
+    return abs(float(V.sum())) > 1e-9 * max(float(np.abs(V).sum()), 1e-300)
+
+
+class _AtBestOffset:
+    r"""What a loss minimized over an unpenalized offset of the predictions shares (mixed in
+    before the loss): its value is the loss's at the best offset
+    (:meth:`~Loss.optimal_offset`), its cvxpy expression carries the offset as a variable
+    minimized with the program, its conjugate is the loss's on :math:`1^Tv = 0` and
+    :math:`+\infty` off it, its dual points are balanced (:meth:`into_domain`), it is its
+    own loss at the best offset, and it has no elementwise prox: the offset couples the
+    samples (:meth:`Loss.has_prox` is False, the ADMM does not take it)."""
+
+    centered_offset = True
+
+    def value(self, yhat, y):
+        yhat = np.asarray(yhat, dtype=float)
+        return super().value(yhat + self._column_offset(yhat, y), y)
+
+    def expr(self, yhat, y):
+        return super().expr(yhat + cp.Variable(), y)
+
+    def conjugate(self, V, y):
+        V = np.asarray(V, dtype=float)
+        return float("inf") if _off_centered(V) else super().conjugate(V, y)
+
+    def into_domain(self, v, y):
+        """``v`` clipped into the loss's domain, then balanced (``1^T v = 0``)."""
+        return _balanced(super().into_domain(v, y), y)
+
+    def at_best_offset(self) -> Loss:
+        """Itself: the offset is already minimized over."""
+        return self  # type: ignore[return-value]
+
+    prox = Loss.prox
+
+
+class LogisticAtBestOffset(_AtBestOffset, LogisticLoss):
     r"""The logistic loss at the best unpenalized offset,
     :math:`L(\hat y) = \min_c \sum_i \log(1 + e^{-y_i(\hat y_i + c)})` (one output).
 
@@ -408,26 +446,17 @@ class LogisticAtBestOffset(LogisticLoss):
     Newton root, :meth:`~Loss.optimal_offset`). ``L`` is smooth and convex; its gradient
     is the logistic one at the best offset, whose entries sum to zero, and its Hessian is
     :math:`W - ww^T/1^Tw`, :math:`w_i = \sigma_i(1 - \sigma_i)` (the offset eliminated).
-    Its conjugate is the logistic loss's on :math:`1^Tv = 0` and :math:`+\infty` off it,
-    so its dual points are balanced (:meth:`into_domain`), as the dual of the program with
-    an intercept asks. It has no elementwise prox (the ADMM does not take it).
+    Its conjugate is the logistic loss's on :math:`1^Tv = 0` and :math:`+\infty` off it
+    (round-off clipped into its domain first), so its dual points are balanced
+    (:meth:`into_domain`), as the dual of the program with an intercept asks. It has no
+    elementwise prox (the ADMM does not take it).
     """
-
-    centered_offset = True
-
-    def value(self, yhat, y):
-        yhat = np.asarray(yhat, dtype=float)
-        return super().value(yhat + self._column_offset(yhat, y), y)
-
-    def expr(self, yhat, y):
-        offset = cp.Variable()  # minimized with the program
-        return cp.sum(cp.logistic(-cp.multiply(y, yhat + offset)))
 
     def conjugate(self, V, y):
         V = np.asarray(V, dtype=float)
-        if abs(float(V.sum())) > 1e-9 * max(float(np.abs(V).sum()), 1e-300):
+        if _off_centered(V):
             return float("inf")
-        return super().conjugate(-self.into_domain(-V, y), y)
+        return LogisticLoss.conjugate(self, -self.into_domain(-V, y), y)
 
     def dual_point(self, yhat, y):
         r""":math:`y_i\,\sigma(-y_i(\hat y_i + c))` at the best offset ``c``, balanced
@@ -441,17 +470,6 @@ class LogisticAtBestOffset(LogisticLoss):
         yhat = np.asarray(yhat, dtype=float)
         value, v, w = super().second_order(yhat + self._column_offset(yhat, y), y)
         return value, self.into_domain(v, y), w
-
-    def into_domain(self, v, y):
-        """``v`` clipped into the logistic domain, then balanced (``1^T v = 0``)."""
-        return _balanced(super().into_domain(v, y), y)
-
-    def at_best_offset(self) -> Loss:
-        """Itself: the offset is already minimized over."""
-        return self
-
-    #: no elementwise prox: the offset couples the samples (:meth:`Loss.has_prox` is False)
-    prox = Loss.prox
 
 
 class HingeLoss(Loss):
@@ -529,7 +547,7 @@ class HingeLoss(Loss):
         return HingeAtBestOffset()
 
 
-class HingeAtBestOffset(HingeLoss):
+class HingeAtBestOffset(_AtBestOffset, HingeLoss):
     r"""The hinge loss at the best unpenalized offset,
     :math:`L(\hat y) = \min_c \sum_i (1 - y_i(\hat y_i + c))_+` (one output).
 
@@ -545,38 +563,11 @@ class HingeAtBestOffset(HingeLoss):
     variable and the atoms' master problem as one free column.
     """
 
-    centered_offset = True
-
-    def value(self, yhat, y):
-        yhat = np.asarray(yhat, dtype=float)
-        return super().value(yhat + self._column_offset(yhat, y), y)
-
-    def expr(self, yhat, y):
-        offset = cp.Variable()  # minimized with the program
-        return cp.sum(cp.pos(1 - cp.multiply(y, yhat + offset)))
-
-    def conjugate(self, V, y):
-        V = np.asarray(V, dtype=float)
-        if abs(float(V.sum())) > 1e-9 * max(float(np.abs(V).sum()), 1e-300):
-            return float("inf")
-        return super().conjugate(V, y)
-
     def dual_point(self, yhat, y):
         """A subgradient's negative at the best offset, summing to zero
         (:meth:`HingeLoss.offset_dual_point`)."""
         yhat = np.asarray(yhat, dtype=float)
         return self.offset_dual_point(yhat + self._column_offset(yhat, y), y)
-
-    def into_domain(self, v, y):
-        """``v`` clipped into the hinge domain, then balanced (``1^T v = 0``)."""
-        return _balanced(super().into_domain(v, y), y)
-
-    def at_best_offset(self) -> Loss:
-        """Itself: the offset is already minimized over."""
-        return self
-
-    #: no elementwise prox: the offset couples the samples (:meth:`Loss.has_prox` is False)
-    prox = Loss.prox
 
 
 class SoftmaxLoss(Loss):

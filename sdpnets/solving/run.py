@@ -78,7 +78,8 @@ def _try_conic(program: SolvableProgram, engines: list[Backend], options: dict[s
     """Verified solves on ``engines`` in turn, each in the time left of
     ``options["time_limit"]`` since ``started``, until one is solved: ``(that result or
     None, the unsolved results before it)``."""
-    limit, failed = options["time_limit"], []
+    limit = options["time_limit"]
+    failed: list[SolveResult] = []
     for engine in engines:
         left = None if limit is None else limit - (time.perf_counter() - started)
         if left is not None and left <= 0:
