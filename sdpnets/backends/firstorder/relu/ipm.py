@@ -110,6 +110,9 @@ MERGE_SIGNS_ABOVE = 4
 #: reached 1e-7).
 REFINEMENT_STEPS = 6
 REFINEMENT_CONTRACTION = 0.5
+#: ... and while the residual is above this fraction of the right-hand side's norm (below
+#: it, the next step would only stir rounding: most solves stop after one or two).
+REFINEMENT_FLOOR = 1e-14
 
 #: Iterations without a better merit, once it is below :data:`STALL_MERIT`, after which the
 #: best iterate stands: rounding has taken over.
@@ -682,6 +685,7 @@ def _step(st: _Structure, point, res, mu):
         b_q = r_q + sc.apply(u_q)
         rhs = -r_x - st.GT(b_l / w_l**2, sc.apply(sc.apply(b_q, inverse=True), inverse=True))
         dx, last = np.zeros_like(rx), math.inf
+        floor = REFINEMENT_FLOOR * float(np.linalg.norm(rhs))
         for _ in range(1 + refine):
             trial = dx + solve(rhs)
             g_l, g_q = st.G(trial)
@@ -694,6 +698,8 @@ def _step(st: _Structure, point, res, mu):
                     dx, dg_l, dg_q, dy_l, dy_q = trial, g_l, g_q, t_l, t_q
                 break
             dx, dg_l, dg_q, dy_l, dy_q, last = trial, g_l, g_q, t_l, t_q, size
+            if size <= floor:
+                break
         return dx, -r_l - dg_l, -r_q - dg_q, dy_l, dy_q
 
     def longest(ds_l, ds_q, dy_l, dy_q):
