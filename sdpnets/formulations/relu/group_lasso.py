@@ -688,8 +688,8 @@ class GroupLassoReLU(ConvexProgram):
         if self._intercept and self._loss.at_best_offset() is None:
             return (f"sdpnets' own ReLU solvers take an unpenalized offset (intercept=True) "
                     f"with the squared, logistic and hinge losses only, not the "
-                    f"{self._loss.name} loss. Use a conic backend ('clarabel', 'mosek'; 'auto' falls back to one "
-                    "that fits in memory).")
+                    f"{self._loss.name} loss. Use a conic backend ('clarabel', 'mosek'; "
+                    "'auto' falls back to one that fits in memory).")
         return ""
 
     def _firstorder_certificate(self) -> Certificate:

@@ -179,8 +179,9 @@ class _Structure:
         self.logistic = isinstance(pr.loss, LogisticLoss)
         #: the loss at the best offset (an intercept): the offset eliminated from the
         #: Hessian, a projection off the unit vector ``u`` of the samples' weights; the
-        #: hinge loss carries it as one free variable instead (``free``), eliminated from
-        #: each Newton solve by its Schur complement (:meth:`factor`)
+        #: hinge loss carries it as one free variable instead (``free``), which borders the
+        #: samples' matrix of each Newton solve (:meth:`_woodbury_solve`) or the direct
+        #: factor (:meth:`_direct_solve`)
         self.center = bool(pr.loss.centered_offset) and not self.hinge
         self.free = 1 if self.hinge and pr.loss.centered_offset else 0
         #: the square roots of the logistic loss's Hessian weights on the samples at the

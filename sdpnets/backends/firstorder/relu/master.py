@@ -9,8 +9,9 @@ a primal-dual interior-point method on the bound-constrained problem (Newton mat
 the order of the atoms, :func:`nonnegative_ipm`; at the best offset of an intercept, the offset
 eliminated from the Hessian); the hinge loss makes it a linear
 program (HiGHS; at the best offset, with the offset as one more, free, variable), whose
-margin multipliers are the dual point (summing to zero with the offset). Each returns the weights and
-the dual point :math:`v` of the prediction (:math:`-\nabla L(\Phi c)` for the smooth losses).
+margin multipliers are the dual point (summing to zero with the offset). Each returns the
+weights and the dual point :math:`v` of the prediction (:math:`-\nabla L(\Phi c)` for the
+smooth losses).
 """
 
 from __future__ import annotations
