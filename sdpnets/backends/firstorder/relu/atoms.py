@@ -69,7 +69,7 @@ from scipy.optimize import nnls
 
 from ....results import relative_gap
 from ..linalg import on_one_blas_thread
-from .master import solve_master
+from .master import master_tol, solve_master
 from .program import ReLUProgram, ReLUResult, top_rows, unscaled_result
 
 __all__ = ["solve_relu_atoms", "DEFAULT_ATOMS_PER_ROUND"]
@@ -280,6 +280,7 @@ def solve_relu_atoms(
     max_rounds = DEFAULT_MAX_ROUNDS if max_iters is None else int(max_iters)
     batch = max(int(atoms_per_round), 1)
     threshold = bs * (1.0 + 0.1 * tol)
+    inner_tol = master_tol(tol)  # the master problems' own tolerance
 
     atom_block = np.zeros(0, dtype=int)
     U = np.zeros((h, 0))
@@ -296,7 +297,7 @@ def solve_relu_atoms(
     v = ops.loss.dual_point(np.zeros_like(yy), yy)  # the master's dual point
     if c.size:
         c, v = solve_master(_features(ops, ops.pat[atom_block], ops.sign[atom_block], U), yy,
-                            bs, ops.loss)
+                            bs, ops.loss, tol=inner_tol)
     lower, dual_point = -math.inf, np.zeros_like(yy)
     history: list[tuple[int, float, float]] = []
     status, rounds = None, 0
@@ -350,7 +351,7 @@ def solve_relu_atoms(
         atom_block = np.concatenate([live, blocks[enter], local_block])
         U = np.hstack([Z[:, live] / zn, R[:, enter] / sig[enter], local_U])
         Phi = _features(ops, ops.pat[atom_block], ops.sign[atom_block], U)
-        c, v = solve_master(Phi, yy, bs, ops.loss)
+        c, v = solve_master(Phi, yy, bs, ops.loss, tol=inner_tol)
         on = c > 0
         atom_block, U, c = atom_block[on], U[:, on], c[on]
         rounds += 1

@@ -137,7 +137,7 @@ def test_atoms_forced_limits_and_a_stall_are_reported(monkeypatch):
 
     real = atoms.solve_master
     monkeypatch.setattr(atoms, "solve_master",
-                        lambda Phi, y, beta, loss: _frozen(real, Phi, y, beta, loss))
+                        lambda Phi, y, beta, loss, **kw: _frozen(real, Phi, y, beta, loss))
     res = prog.solve(backend="firstorder", method="atoms", tol=1e-8)
     assert res.status in ("optimal_inaccurate", "error")
     assert res.raw["lower_bound"] <= ref * (1 + 1e-9) <= res.objective * (1 + 2e-9)
@@ -195,7 +195,7 @@ def test_atoms_run_on_one_blas_thread_and_restore_the_callers(monkeypatch):
 
     seen, real = [], atoms.solve_master
     monkeypatch.setattr(atoms, "solve_master",
-                        lambda *a: seen.append(blas_threads()) or real(*a))
+                        lambda *a, **kw: seen.append(blas_threads()) or real(*a, **kw))
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
         before = blas_threads()
         ops, _ = pattern_operators(n=300)

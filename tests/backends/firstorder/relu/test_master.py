@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sdpnets.backends.firstorder.relu.master import solve_master
-from sdpnets.losses import LogisticAtBestOffset, LogisticLoss, get_loss
+from sdpnets.losses import LogisticAtBestOffset, LogisticLoss, SquaredLoss, get_loss
 
 
 def instance(loss, seed, n=60, K=25, parallel=False):
@@ -70,3 +70,30 @@ def test_logistic_master_on_nearly_separable_data_stays_finite(loss, seed):
     grad = beta - Phi.T @ v
     assert np.all(c >= 0) and np.isfinite(c).all() and c.sum() > 10
     assert grad.min() >= -1e-9 and np.abs(c * grad).max() <= 1e-9
+
+
+def test_the_master_tolerance_follows_the_gap_asked_for():
+    """The master problem's tolerance is a fixed fraction of the certified gap asked for,
+    between the tightest and the loosest; with near-parallel atoms, the loosest one's
+    objective is within 1e-8 of the tightest one's (and not below it)."""
+    from sdpnets.backends.firstorder.relu.master import (LOOSEST_MASTER_TOL, MASTER_TOL,
+                                                         master_tol)
+
+    assert master_tol(1e-6) == pytest.approx(1e-10)
+    assert master_tol(1e-8) == pytest.approx(1e-12)
+    assert master_tol(1e-12) == MASTER_TOL and master_tol(1e-2) == LOOSEST_MASTER_TOL
+    rng = np.random.default_rng(3)
+    Phi = rng.standard_normal((60, 40))
+    Phi = np.hstack([Phi, Phi[:, :10] + 1e-4 * rng.standard_normal((60, 10))])  # near-parallel
+    y, beta = rng.standard_normal(60), 0.5
+
+    def objective(c):
+        return 0.5 * float(np.sum((Phi @ c - y) ** 2)) + beta * float(c.sum())
+
+    values = {}
+    for tol in (MASTER_TOL, LOOSEST_MASTER_TOL):
+        c, v = solve_master(Phi, y, beta, SquaredLoss(), tol=tol)
+        assert np.all(c >= 0) and np.allclose(v, y - Phi @ c)
+        values[tol] = objective(c)
+    assert values[LOOSEST_MASTER_TOL] >= values[MASTER_TOL] - 1e-12 * abs(values[MASTER_TOL])
+    assert values[LOOSEST_MASTER_TOL] - values[MASTER_TOL] <= 1e-8 * abs(values[MASTER_TOL])
