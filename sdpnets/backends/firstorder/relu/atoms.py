@@ -19,8 +19,9 @@ with feature :math:`\phi = F_ju`. Over a finite set of atoms the *master problem
 is a restriction of the program: :math:`z_j = \sum_{a \in j} c_au_a` lies in the convex
 cone :math:`K_j` and :math:`\|z_j\| \le \sum_{a \in j} c_a`, so ``z`` is feasible and its
 objective is at most the master's. It is a nonnegative quadratic program in as many
-variables as atoms (tens to hundreds), solved exactly by the Lawson-Hanson active-set
-method on its Gram form (:func:`solve_master`).
+variables as atoms (tens to hundreds), solved by a primal-dual interior point on its bound
+constraints (:func:`solve_master`; a linear program for the hinge loss) to a tolerance tied
+to the gap asked for (:func:`.master.master_tol`).
 After each solve the atoms of a block are merged into one (:math:`z_j/\|z_j\|`), which
 lowers the master's value to the program's at ``z``.
 
