@@ -36,13 +36,6 @@ MASTER_TOL = 1e-13
 LOOSEST_MASTER_TOL = 1e-10
 MASTER_TOL_FRACTION = 1e-4
 
-
-def master_tol(tol: float) -> float:
-    """The master problem's relative tolerance for a solve that certifies the relative gap
-    ``tol``: :data:`MASTER_TOL_FRACTION` of it, between :data:`MASTER_TOL` and
-    :data:`LOOSEST_MASTER_TOL`."""
-    return min(max(MASTER_TOL_FRACTION * tol, MASTER_TOL), LOOSEST_MASTER_TOL)
-
 #: The logistic master's Newton steps move no margin by more than this (the quadratic
 #: model of the logistic loss holds over a few units; without it, a column nearly constant
 #: across the samples, which the loss at the best offset does not see, let the iterates run
@@ -51,6 +44,13 @@ MARGIN_REACH = 8.0
 
 #: Weights below this fraction of the largest are zero (the interior point never reaches 0).
 ZERO_WEIGHT = 1e-10
+
+
+def master_tol(tol: float) -> float:
+    """The master problem's relative tolerance for a solve that certifies the relative gap
+    ``tol``: :data:`MASTER_TOL_FRACTION` of it, between :data:`MASTER_TOL` and
+    :data:`LOOSEST_MASTER_TOL`."""
+    return min(max(MASTER_TOL_FRACTION * tol, MASTER_TOL), LOOSEST_MASTER_TOL)
 
 
 def _longest(x: np.ndarray, dx: np.ndarray) -> float:

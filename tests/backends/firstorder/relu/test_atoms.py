@@ -204,3 +204,21 @@ def test_atoms_run_on_one_blas_thread_and_restore_the_callers(monkeypatch):
         assert blas_threads() == before
     assert res.status == "optimal" and seen
     assert all(t == [1] * len(t) for t in seen)
+
+
+@pytest.mark.parametrize("tol", [1e-6, 1e-9])
+def test_atoms_solve_their_master_problems_to_the_gap_they_certify(monkeypatch, tol):
+    """Every master problem gets the tolerance tied to the gap asked for
+    (:func:`~sdpnets.backends.firstorder.relu.master.master_tol`), and the solve still
+    certifies that gap."""
+    from sdpnets.backends.firstorder.relu import atoms
+    from sdpnets.backends.firstorder.relu.master import master_tol
+
+    asked, real = [], atoms.solve_master
+    monkeypatch.setattr(atoms, "solve_master",
+                        lambda *a, tol: asked.append(tol) or real(*a, tol=tol))
+    ops, _ = pattern_operators(n=300)
+    ops.beta = 0.05 * float(np.linalg.norm(ops.F0T(ops.y), axis=0).max())
+    res = atoms.solve_relu_atoms(ops, tol=tol)
+    assert res.status == "optimal" and res.relative_gap <= tol
+    assert asked and set(asked) == {master_tol(tol)}
