@@ -12,9 +12,11 @@ How the limits work
     answered in time.
 ``memory_limit`` (bytes)
     Counted as the growth of the child's *resident* memory over what it holds right after
-    the fork (the fork inherits the parent's pages; they are not the function's). The
-    parent samples the child's resident set from ``/proc/<pid>/statm`` every few
-    milliseconds and kills it past the limit. ``RLIMIT_AS`` is not used: BLAS libraries and
+    the fork (the fork inherits the parent's pages; they are not the function's), plus
+    the growth of the child's own children (a solve's worker processes,
+    :mod:`sdpnets.backends.firstorder.relu.outputs`) over their size when first seen. The
+    parent samples those resident sets from ``/proc/<pid>/statm`` every few
+    milliseconds and kills the child's process group past the limit. ``RLIMIT_AS`` is not used: BLAS libraries and
     thread arenas reserve far more virtual memory than they touch. As a backstop against a
     single huge allocation, the child's ``RLIMIT_DATA`` (writable private mappings) is set
     to its size at the fork plus ``max(2 * memory_limit, memory_limit + 512 MiB)``; an
@@ -24,7 +26,8 @@ How the limits work
     failed-allocation message (Rust's ``memory allocation of N bytes failed``).
 
 Peak memory is the child's own high-water mark of resident memory (``ru_maxrss`` from
-``wait4``), which starts at what it inherited; ``peak_mib - base_mib`` is what the function
+``wait4``), which starts at what it inherited, or the largest sample of the child with its
+children's growth when that is higher; ``peak_mib - base_mib`` is what the function
 added (the child first returns the free heap pages it inherited to the system, so that
 the growth is not hidden by reusing them). Results cross a pipe pickled by :mod:`multiprocessing.connection`; nothing is
 written to disk. The child's ``stderr`` is relayed to the parent's (and its tail kept in
@@ -121,6 +124,28 @@ def _resident_bytes(pid: int | str = "self") -> int | None:
             return int(f.read().split()[1]) * _PAGE
     except (OSError, ValueError, IndexError):
         return None
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` (its children, theirs, ...), from
+    ``/proc/<pid>/task/<tid>/children``; empty where that is not available."""
+    found: list[int] = []
+    stack = [pid]
+    while stack:
+        parent = stack.pop()
+        try:
+            threads = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for tid in threads:
+            try:
+                with open(f"/proc/{parent}/task/{tid}/children", "rb") as f:
+                    kids = [int(k) for k in f.read().split()]
+            except (OSError, ValueError):
+                continue
+            found.extend(kids)
+            stack.extend(kids)
+    return found
 
 
 def _data_bytes() -> int | None:
@@ -288,6 +313,7 @@ class _Watcher:
         self.stderr = b""
         self.killed_for: str | None = None
         self.peak_sampled = 0
+        self.first_seen: dict[int, int] = {}  # the descendants' resident bytes when first seen
         self.reaped: tuple[int | None, Any] | None = None  # (wait status, rusage)
         self.end: float | None = None
         self.selector = selectors.DefaultSelector()
@@ -377,10 +403,22 @@ class _Watcher:
             return
         rss = _resident_bytes(self.pid)
         if rss is not None:
+            rss += self._descendants_growth()
             self.peak_sampled = max(self.peak_sampled, rss)
             if self.memory_limit is not None and self.base is not None:
                 if rss - self.base > self.memory_limit:
                     self._kill("memory_limit")
+
+    def _descendants_growth(self) -> int:
+        """What the child's own children (e.g. a solve's worker processes) added to their
+        resident sets since the watcher first saw them (a fork starts with its parent's
+        pages, which are not new memory)."""
+        growth = 0
+        for pid in _descendants(self.pid):
+            rss = _resident_bytes(pid)
+            if rss is not None:
+                growth += max(rss - self.first_seen.setdefault(pid, rss), 0)
+        return growth
 
     def _kill(self, reason: str) -> None:
         self.killed_for = reason

@@ -176,3 +176,23 @@ def test_exit_without_result():
 def test_bad_limits_are_refused(kw):
     with pytest.raises(ValueError, match=next(iter(kw))):
         run_isolated(_value, 1, **kw)
+
+
+def _grow_in_a_child(total):
+    """Fork a process (as a solve's workers are forked) that touches ``total`` bytes."""
+    import multiprocessing
+
+    worker = multiprocessing.get_context("fork").Process(target=_grow, args=(total,))
+    worker.start()
+    worker.join()
+    return worker.exitcode
+
+
+def test_memory_watcher_counts_the_childs_own_children():
+    """Memory grown in a process the child forked counts against the limit: the whole
+    process group is killed close to it."""
+    start = time.perf_counter()
+    out = run_isolated(_grow_in_a_child, 2000 * MiB, memory_limit=64 * MiB)
+    assert out.status == "memory_limit", out.message
+    assert out.added_mib >= 64
+    assert time.perf_counter() - start < 30

@@ -49,6 +49,8 @@ import scipy.linalg as sla
 
 __all__ = [
     "single_threaded",
+    "blas_threads_controllable",
+    "limit_blas_threads",
     "on_one_blas_thread",
     "callers_threads",
     "SymmetricEigen",
@@ -86,15 +88,10 @@ _controller: Any = None  # a ThreadpoolController, or False when threadpoolctl i
 _callers: list[int] = []  # the callers' BLAS threads of the open single_threaded blocks
 
 
-@contextlib.contextmanager
-def single_threaded(side: int | None = None) -> Iterator[None]:
-    """One BLAS thread inside the block, the caller's numbers of threads afterwards; a
-    no-op when ``side`` (the largest side of the matrices involved) is below
-    :data:`SINGLE_THREAD_FROM`."""
+def blas_threads_controllable() -> bool:
+    """Whether this process can set its BLAS libraries' threads (``threadpoolctl``, an
+    optional dependency: the ``threads`` extra)."""
     global _controller
-    if side is not None and side < SINGLE_THREAD_FROM:
-        yield
-        return
     if _controller is None:
         try:
             from threadpoolctl import ThreadpoolController
@@ -102,7 +99,29 @@ def single_threaded(side: int | None = None) -> Iterator[None]:
             _controller = False
         else:
             _controller = ThreadpoolController()
-    if _controller is False:
+    return _controller is not False
+
+
+@contextlib.contextmanager
+def limit_blas_threads(threads: int) -> Iterator[None]:
+    """At most ``threads`` BLAS threads inside the block (a no-op without
+    ``threadpoolctl``)."""
+    if not blas_threads_controllable():
+        yield
+        return
+    with _controller.limit(limits=threads, user_api="blas"):
+        yield
+
+
+@contextlib.contextmanager
+def single_threaded(side: int | None = None) -> Iterator[None]:
+    """One BLAS thread inside the block, the caller's numbers of threads afterwards; a
+    no-op when ``side`` (the largest side of the matrices involved) is below
+    :data:`SINGLE_THREAD_FROM`."""
+    if side is not None and side < SINGLE_THREAD_FROM:
+        yield
+        return
+    if not blas_threads_controllable():
         yield
         return
     caller = max((int(i["num_threads"]) for i in _controller.info()

@@ -28,13 +28,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..._validate import check_data, check_int, check_targets
+from ...backends.firstorder.relu.ipm import predict_memory as ipm_memory
 from ...backends.firstorder.relu.methods import (
     ADMM_OPTIONS,
     ATOMS_OPTIONS,
     predict_memory,
-    solve_relu,
 )
-from ...backends.firstorder.relu.program import ReLUProgram, ReLUResult
+from ...backends.firstorder.relu.outputs import OutputJob, output_workers, solve_outputs
+from ...backends.firstorder.relu.program import ReLUProgram
 from ...errors import InvalidInputError
 from ...features.patterns import DEFAULT_MAX_PATTERNS, PatternSet, resolve_patterns
 from ...losses import HingeLoss, Loss, get_loss
@@ -555,10 +556,13 @@ class GroupLassoReLU(ConvexProgram):
 
     def solve_firstorder(self, *, tol, max_iters, time_limit, verbose, warm_start,
                           **options) -> SolveResult:
-        """Solve with sdpnets' own ReLU solvers, one output at a time.
+        """Solve with sdpnets' own ReLU solvers, one program per output.
 
         Each output is a :class:`~sdpnets.backends.firstorder.relu.program.ReLUProgram`
-        solved by :func:`~sdpnets.backends.firstorder.relu.methods.solve_relu`: ``method``
+        solved by :func:`~sdpnets.backends.firstorder.relu.methods.solve_relu`, the
+        outputs side by side in forked worker processes where there are several cores
+        (:func:`~sdpnets.backends.firstorder.relu.outputs.output_workers`; option
+        ``workers`` sets their number, ``workers=1`` solves in this process): ``method``
         "atoms" (column generation over cone atoms, cone-constrained program, every loss),
         "ipm" (interior point through the samples, every loss), "admm" (no intercept with
         the logistic and hinge losses), or
@@ -581,13 +585,16 @@ class GroupLassoReLU(ConvexProgram):
                     and self._fo_handed_over is not None:
                 # the atoms only slow down as beta falls: once handed over, no more share
                 slow_atoms = self._fo_handed_over
-        known = ADMM_OPTIONS | ATOMS_OPTIONS | {"method", "screen"}
+        known = ADMM_OPTIONS | ATOMS_OPTIONS | {"method", "screen", "workers"}
         unknown = set(options) - known
         if unknown:
             raise InvalidInputError(
                 f"unknown option(s) {sorted(unknown)} for backend='firstorder'; known: "
                 f"{sorted(known)}."
             )
+        requested = options.pop("workers", None)
+        if requested is not None:
+            check_int(requested, "workers", minimum=1)
         refused = self._firstorder_refusal()
         if refused:
             return SolveResult(status="error", objective=float("nan"), backend="firstorder",
@@ -596,31 +603,30 @@ class GroupLassoReLU(ConvexProgram):
         # an intercept: the loss at the best offset (one solve, the offset in closed form)
         loss = self._loss.at_best_offset() if self._intercept else self._loss
         assert loss is not None  # refused above otherwise
-        outs: list[ReLUResult] = []
-        offsets: list[float] = []
+        jobs = []
         for k in range(K):
             z0 = None
             if start is not None:
                 z0 = np.hstack([start[0][:, :, k], start[1][:, :, k]]) if self._cone \
                     else start[0][:, :, k]
-            # the time left, shared by the outputs still to solve: each gets a bracket
-            left = None if time_limit is None else \
-                max(time_limit - (time.perf_counter() - t0), 0.0) / (K - k)
-            desc = "ReLU program" + (f", output {k + 1} of {K}" if K > 1 else "")
             prev = None if previous is None else (previous[0], previous[1][:, k], previous[2][k])
             program = ReLUProgram(A, M, self._y2[:, k], loss, self.beta, pool=A.shape[0] // n,
                                   cone=self._cone)
-            with gap_progress(verbose, tol, desc) as progress:
-                res = solve_relu(program, start=z0, tol=tol, max_iters=max_iters,
-                                 time_limit=left, log=logger if verbose else None,
-                                 progress=progress, previous=prev,
-                                 ipm_first=bool(slow_atoms[k]),
-                                 brief_atoms=any(o.statistics.get("handed_over")
-                                                 for o in outs), **options)
-            outs.append(res)
-            if self._intercept:  # the best offset of the network read off the blocks
-                offsets.append(float(self._loss.optimal_offset(
-                    program.network_prediction(res.blocks), self._y2[:, k])))
+            jobs.append(OutputJob(program, z0, prev, bool(slow_atoms[k])))
+        need = max(predict_memory(A.shape[0], h, P),
+                   ipm_memory(A.shape[0], n, h, jobs[0].program.nb, self._cone))
+        workers = output_workers(K, jobs[0].program, need, requested)
+
+        def progress_for(k: int):
+            return gap_progress(verbose, tol, "ReLU program"
+                                + (f", output {k + 1} of {K}" if K > 1 else ""))
+
+        outs = solve_outputs(jobs, workers=workers, time_limit=time_limit,
+                             progress_for=progress_for, tol=tol, max_iters=max_iters,
+                             log=logger if verbose else None, **options)
+        offsets = [float(self._loss.optimal_offset(job.program.network_prediction(res.blocks),
+                                                   self._y2[:, k]))
+                   for k, (job, res) in enumerate(zip(jobs, outs))] if self._intercept else []
         if self._intercept:
             self._fo_offset = np.asarray(offsets)
         Z = np.stack([o.blocks for o in outs], axis=2)  # (h, nb, K)
@@ -663,6 +669,10 @@ class GroupLassoReLU(ConvexProgram):
                    f"{lower:.10g}, network objective {objective:.10g}")
         if self._intercept:
             message += " (the loss at the best unpenalized offset)"
+        failed = [k + 1 for k, o in enumerate(outs) if "failure" in o.statistics]
+        if failed:
+            message += (f"; output(s) {failed} not solved: "
+                        f"{outs[failed[0] - 1].statistics['failure']}")
         if self._cone:
             message += f", cone violation {violation:.1e}"
         # the solver's own bracket, kept when it did not solve (verification replaces it)

@@ -1,0 +1,190 @@
+r"""The outputs of a vector-output ReLU program, solved side by side.
+
+With a loss that is a sum over outputs (squared, logistic, hinge) and the separable penalty,
+the program of ``K`` outputs is ``K`` independent programs on the same data and patterns,
+one :class:`.program.ReLUProgram` per output (an :class:`OutputJob`).
+:func:`solve_outputs` solves them one after another, or, when :func:`output_workers` finds
+several cores, memory for several solves and ``fork`` (Linux), in that many worker
+processes forked from the caller, each on one BLAS thread (the atoms run on one BLAS thread
+anyway, :func:`.linalg.single_threaded`, and most of their time is spent holding the
+interpreter in SciPy's nonnegative least squares, so threads would not help). The results
+are the same solves either way; only the order in which outputs finish changes, and with it
+which later outputs learn from an earlier one that was handed over to the interior point
+(``brief_atoms``).
+
+**Time limit.** Each output starts with its share of the time left:
+:math:`(T - t)\,W / (q + r)` seconds (at most :math:`T - t`), with ``W`` workers, ``q``
+outputs not started (this one included) and ``r`` running; one worker (``W = 1``) gives the
+sequential share :math:`(T - t) / q`.
+
+**Failures.** An exception raised by a solve is raised in the caller, as in a sequential
+solve. A worker that dies (a signal, the operating system's out-of-memory killer) ends the
+outputs it had not returned with status ``"error"`` and the reason in their
+``statistics["failure"]``; nothing is retried in the caller's process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from ...._units import available_memory
+from ..linalg import blas_threads_controllable, limit_blas_threads
+from .methods import solve_relu
+from .program import ReLUProgram, ReLUResult
+
+__all__ = ["OutputJob", "solve_outputs", "output_workers", "usable_cores",
+           "PARALLEL_FROM_FLOPS"]
+
+#: Outputs go to worker processes only when one output's products with the data,
+#: ``N h n_b`` flops (rows, features, blocks), reach this: below it a fork costs more than
+#: it saves (tens of milliseconds per worker).
+PARALLEL_FROM_FLOPS = 2e6
+
+
+@dataclass
+class OutputJob:
+    """One output's solve: its program, its starting blocks (``(h, nb)`` or ``None``), the
+    last solve of a path (``(beta, dual point, gap)`` or ``None``, for screening), and
+    whether ``"auto"`` goes straight to the interior point."""
+
+    program: ReLUProgram
+    start: np.ndarray | None = None
+    previous: tuple[float, np.ndarray, float] | None = None
+    ipm_first: bool = False
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the system tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def output_workers(K: int, program: ReLUProgram, need: int,
+                   requested: int | None = None) -> int:
+    """Worker processes for ``K`` outputs like ``program``, each needing up to ``need``
+    bytes: ``requested`` when given (at most ``K``), else one per usable core, at most ``K``
+    and as many as the available memory holds; ``1`` (in the caller's process) when the
+    outputs are too small to gain (:data:`PARALLEL_FROM_FLOPS`), without ``fork``, inside a
+    daemonic process (which may have no children), or when BLAS threads cannot be limited
+    (``threadpoolctl``, the ``threads`` extra: workers on the caller's threads would
+    oversubscribe the cores)."""
+    if requested is not None:
+        return max(1, min(int(requested), K))
+    if K < 2 or program.N * program.h * program.nb < PARALLEL_FROM_FLOPS:
+        return 1
+    if "fork" not in multiprocessing.get_all_start_methods() \
+            or multiprocessing.current_process().daemon or not blas_threads_controllable():
+        return 1
+    fit = available_memory() // max(int(need), 1)
+    return int(max(1, min(K, usable_cores(), fit)))
+
+
+def _solve_job(job: OutputJob, kwargs: dict[str, Any]) -> ReLUResult:
+    """A worker's solve of one output, on one BLAS thread."""
+    with limit_blas_threads(1):
+        return solve_relu(job.program, start=job.start, previous=job.previous,
+                          ipm_first=job.ipm_first, **kwargs)
+
+
+def _failed(job: OutputJob, why: str) -> ReLUResult:
+    """The result of an output whose worker died before returning it."""
+    p = job.program
+    return ReLUResult(blocks=np.zeros((p.h, p.nb)), status="error", method="atoms",
+                      iterations=0, objective=float("nan"), program_objective=float("nan"),
+                      lower_bound=-np.inf, cone_violation=float("nan"),
+                      dual_point=np.zeros(p.N), solve_time=0.0,
+                      statistics={"failure": why})
+
+
+def solve_outputs(
+    jobs: list[OutputJob],
+    *,
+    workers: int = 1,
+    time_limit: float | None = None,
+    progress_for: Callable[[int], AbstractContextManager[Any]] | None = None,
+    **kwargs: Any,
+) -> list[ReLUResult]:
+    """Solve every output's program (:func:`.methods.solve_relu` with ``kwargs``), in the
+    caller's process (``workers == 1``) or in ``workers`` forked processes.
+
+    Parameters
+    ----------
+    jobs : list of OutputJob
+    workers : int
+    time_limit : float, optional
+        Seconds for all outputs together, shared as the module docstring says.
+    progress_for : callable, optional
+        ``progress_for(k)`` is a context manager giving output ``k``'s ``progress``
+        callable (a gap bar); only used in the caller's process.
+    **kwargs
+        ``method``, ``tol``, ``max_iters``, ``log`` and the method's options.
+
+    Returns
+    -------
+    list of ReLUResult
+        In the order of ``jobs``.
+    """
+    t0 = time.perf_counter()
+    K = len(jobs)
+    results: list[ReLUResult | None] = [None] * K
+
+    def share(waiting: int, running: int) -> float | None:
+        if time_limit is None:
+            return None
+        left = max(time_limit - (time.perf_counter() - t0), 0.0)
+        return min(left, left * workers / max(waiting + running, 1))
+
+    def brief() -> bool:  # an earlier output of the same data and beta was handed over
+        return any(r is not None and r.statistics.get("handed_over") for r in results)
+
+    if workers <= 1:
+        for k, job in enumerate(jobs):
+            bar = progress_for(k) if progress_for is not None else nullcontext(None)
+            with bar as progress:
+                results[k] = solve_relu(job.program, start=job.start, previous=job.previous,
+                                        ipm_first=job.ipm_first, progress=progress,
+                                        time_limit=share(K - k, 0), brief_atoms=brief(),
+                                        **kwargs)
+        return [r for r in results if r is not None]
+
+    pending: dict[Future[ReLUResult], int] = {}
+    fork = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=fork) as pool:
+        queue = list(range(K))
+
+        def submit() -> None:
+            k = queue.pop(0)
+            args = dict(kwargs, time_limit=share(len(queue) + 1, len(pending)),
+                        brief_atoms=brief())
+            pending[pool.submit(_solve_job, jobs[k], args)] = k
+
+        for _ in range(min(workers, K)):
+            submit()
+        while pending:
+            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for future in done:
+                k = pending.pop(future)
+                try:
+                    results[k] = future.result()
+                except BrokenProcessPool as error:
+                    why = f"its worker process died ({error})"
+                    results[k] = _failed(jobs[k], why)
+                    for other in list(pending.values()) + queue:
+                        results[other] = _failed(jobs[other], why)
+                    pending.clear()
+                    queue.clear()
+                    break
+                if queue:
+                    submit()
+    return [r for r in results if r is not None]

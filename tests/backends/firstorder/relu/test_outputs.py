@@ -1,0 +1,139 @@
+"""The outputs of a vector-output ReLU program solved side by side in worker processes
+(:mod:`sdpnets.backends.firstorder.relu.outputs`): the same certified optimum as in the
+caller's process and as Clarabel's, honest statuses when a worker dies or the time runs
+out, the choice of the number of workers, and its option."""
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+import sdpnets as sn
+from sdpnets.backends.firstorder.relu import outputs
+from sdpnets.backends.firstorder.relu.program import ReLUProgram
+from sdpnets.errors import InvalidInputError
+from sdpnets.losses import get_loss
+from tests.conftest import relu_teacher_data
+
+TOL = 1e-7
+
+fork_only = pytest.mark.skipif(
+    "fork" not in __import__("multiprocessing").get_all_start_methods(),
+    reason="worker processes are forked (Linux)")
+
+
+def three_outputs(loss="squared", n=40, seed=4):
+    X, y = relu_teacher_data(n=n, d=3, seed=seed, labels=loss != "squared")
+    rng = np.random.default_rng(seed)
+    Y = np.column_stack([y, -y, np.sign(rng.standard_normal(n)) if loss != "squared"
+                         else rng.standard_normal(n)])
+    return X, Y
+
+
+@fork_only
+@pytest.mark.parametrize("loss", ["squared", "logistic", "hinge"])
+@pytest.mark.parametrize("intercept", [False, True])
+def test_workers_certify_the_same_optimum_as_the_callers_process_and_clarabel(loss, intercept):
+    """Two workers and one: the same status and certified optimum (within the tolerance,
+    the solves being the same), equal to Clarabel's; the network's objective is the
+    result's."""
+    X, Y = three_outputs(loss)
+    prog = sn.ConvexReLU(X, Y, 1.0, patterns=10, loss=loss, seed=1, intercept=intercept)
+    prog.beta = 0.02 * prog.program_beta_max()
+    ref = prog.solve(backend="clarabel", tol=1e-10).objective
+    tol = TOL if loss == "squared" else 1e-5
+    found = {}
+    for workers in (1, 2):
+        res = prog.solve(backend="firstorder", tol=tol, workers=workers)
+        assert res.status == "optimal", res.message
+        assert abs(res.objective - ref) <= 10 * tol * abs(ref)
+        assert res.raw["lower_bound"] <= ref * (1 + 1e-9)
+        net = prog.network()
+        value = net.objective(X, Y, prog.beta, loss)
+        assert abs(value - res.objective) <= 1e-9 * abs(ref)
+        found[workers] = res.objective
+    assert abs(found[1] - found[2]) <= 10 * tol * abs(ref)
+
+
+def _die(job, kwargs):
+    """A worker that dies without answering (as if killed by the out-of-memory killer)."""
+    os._exit(3)
+
+
+@fork_only
+def test_a_worker_that_dies_ends_its_outputs_in_error_with_the_reason(monkeypatch):
+    X, Y = three_outputs()
+    prog = sn.ConvexReLU(X, Y, 0.5, patterns=8, seed=1)
+    monkeypatch.setattr(outputs, "_solve_job", _die)
+    res = prog.solve(backend="firstorder", workers=2)
+    assert res.status == "error"
+    assert "not solved" in res.message and "worker process died" in res.message
+    # backend="auto" hands the program to a conic solver, which solves it
+    res = prog.solve(workers=2)
+    assert res.status == "optimal" and res.backend != "firstorder", res.message
+    assert "worker process died" in res.message
+
+
+@fork_only
+def test_workers_share_the_time_limit_honestly():
+    """A time limit far too short for the outputs ends in ``time_limit`` with a certified
+    bracket, soon after the limit (one round of each running solve past it)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((400, 8))
+    Y = rng.standard_normal((400, 4))
+    prog = sn.ConvexReLU(X, Y, 1.0, patterns=60, seed=0)
+    prog.beta = 1e-3 * prog.program_beta_max()
+    start = time.perf_counter()
+    res = prog.solve(backend="firstorder", method="atoms", tol=1e-12, time_limit=0.5,
+                     workers=2)
+    assert res.status == "time_limit", res.message
+    assert res.raw["lower_bound"] <= res.objective
+    assert time.perf_counter() - start < 30  # not the minutes the solve would take
+
+
+def test_the_share_of_the_time_left():
+    """One worker: the time left over the outputs still to start; two: twice that, but
+    never more than the time left."""
+    program = ReLUProgram(np.eye(3), np.ones((3, 2), bool), np.ones(3), get_loss("squared"),
+                          0.1)
+    shares = []
+    real = outputs.solve_relu
+
+    def spy(program, time_limit=None, **kw):
+        shares.append(time_limit)
+        return real(program, time_limit=time_limit, **kw)
+
+    jobs = [outputs.OutputJob(program) for _ in range(4)]
+    mp = pytest.MonkeyPatch()
+    mp.setattr(outputs, "solve_relu", spy)
+    try:
+        outputs.solve_outputs(jobs, workers=1, time_limit=100.0, tol=1e-8)
+    finally:
+        mp.undo()
+    assert shares[0] == pytest.approx(25.0, rel=1e-3)
+    assert all(s <= 100.0 / (4 - k) * 1.001 for k, s in enumerate(shares))
+
+
+def test_output_workers():
+    """A requested number is kept (at most K); small outputs, one output, or a daemonic
+    process give one worker; otherwise at most the cores and what the memory holds."""
+    small = ReLUProgram(np.ones((10, 3)), np.ones((10, 4), bool), np.ones(10),
+                        get_loss("squared"), 0.1)
+    large = ReLUProgram(np.ones((2000, 40)), np.ones((2000, 50), bool), np.ones(2000),
+                        get_loss("squared"), 0.1)
+    assert outputs.output_workers(5, small, 1, requested=3) == 3
+    assert outputs.output_workers(2, small, 1, requested=8) == 2
+    assert outputs.output_workers(5, small, 1) == 1
+    assert outputs.output_workers(1, large, 1) == 1
+    auto = outputs.output_workers(10, large, 1)
+    assert 1 <= auto <= min(10, outputs.usable_cores())
+    assert outputs.output_workers(10, large, 2**60) == 1  # no memory for a second solve
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_workers_option_is_checked(bad):
+    X, Y = three_outputs()
+    prog = sn.ConvexReLU(X, Y, 0.5, patterns=8, seed=1)
+    with pytest.raises(InvalidInputError, match="workers"):
+        prog.solve(backend="firstorder", workers=bad)
