@@ -126,7 +126,8 @@ def solve_outputs(
         Seconds for all outputs together, shared as the module docstring says.
     progress_for : callable, optional
         ``progress_for(k)`` is a context manager giving output ``k``'s ``progress``
-        callable (a gap bar); only used in the caller's process.
+        callable (a gap bar); only used in the caller's process (with workers, ``log``
+        gets an INFO line per output as it ends).
     **kwargs
         ``method``, ``tol``, ``max_iters``, ``log`` and the method's options.
 
@@ -185,6 +186,11 @@ def solve_outputs(
                     pending.clear()
                     queue.clear()
                     break
+                log = kwargs.get("log")
+                if log is not None:  # no gap bars from the workers: a line per output
+                    res = results[k]
+                    log.info("output %d of %d: %s, relative gap %.1e, %.1f s (worker)",
+                             k + 1, K, res.status, res.relative_gap, res.solve_time)
                 if queue:
                     submit()
     return [r for r in results if r is not None]

@@ -137,3 +137,16 @@ def test_workers_option_is_checked(bad):
     prog = sn.ConvexReLU(X, Y, 0.5, patterns=8, seed=1)
     with pytest.raises(InvalidInputError, match="workers"):
         prog.solve(backend="firstorder", workers=bad)
+
+
+@fork_only
+def test_workers_log_a_line_per_output(caplog):
+    """With workers there are no gap bars: ``verbose`` logs each output as it ends."""
+    X, Y = three_outputs()
+    prog = sn.ConvexReLU(X, Y, 0.5, patterns=8, seed=1)
+    with caplog.at_level("INFO", logger="sdpnets"):
+        res = prog.solve(backend="firstorder", workers=2, verbose=True)
+    assert res.status == "optimal"
+    lines = [r.getMessage() for r in caplog.records if "(worker)" in r.getMessage()]
+    assert sorted(line.split(":")[0] for line in lines) == [f"output {k} of 3"
+                                                           for k in (1, 2, 3)]
