@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["parse_memory", "available_memory", "format_bytes"]
+__all__ = ["parse_memory", "available_memory", "format_bytes", "usable_cores"]
 
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9,
           "gb": 10**9, "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30,
@@ -43,6 +43,14 @@ def parse_memory(value: Any, name: str = "memory_limit") -> int:
             f"'512MiB', got {value!r}."
         )
     return int(number)
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the system tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
 
 def available_memory() -> int:

@@ -53,6 +53,7 @@ __all__ = [
     "limit_blas_threads",
     "on_one_blas_thread",
     "callers_threads",
+    "lend_threads",
     "SymmetricEigen",
     "spectral_norm",
     "top_eigenvalue",
@@ -144,14 +145,31 @@ def on_one_blas_thread(solve: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
+#: Where set (a background solve's child process), the BLAS threads :func:`callers_threads`
+#: may use at the moment, in place of the caller's: its parent lends its core once it only
+#: waits for the child (:mod:`.relu.background`).
+_lent_threads: Callable[[], int] | None = None
+
+
+def lend_threads(source: Callable[[], int] | None) -> None:
+    """Make :func:`callers_threads` ask ``source()`` for its number of threads (``None``:
+    the caller's again)."""
+    global _lent_threads
+    _lent_threads = source
+
+
 @contextlib.contextmanager
 def callers_threads() -> Iterator[None]:
     """Inside :func:`single_threaded`, the caller's BLAS threads again for a large product
-    or factorization (where threads pay); elsewhere a no-op."""
-    if not _controller or not _callers or _callers[-1] <= 1:
+    or factorization (where threads pay), or those lent by :func:`lend_threads`; elsewhere
+    a no-op."""
+    threads = _callers[-1] if _callers else 1
+    if _lent_threads is not None:
+        threads = _lent_threads()
+    if not _controller or not _callers or threads <= 1:
         yield
         return
-    with _controller.limit(limits=_callers[-1], user_api="blas"):
+    with _controller.limit(limits=threads, user_api="blas"):
         yield
 
 

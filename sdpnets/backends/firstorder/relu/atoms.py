@@ -62,7 +62,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -234,6 +234,7 @@ def solve_relu_atoms(
     atoms_per_round: int = DEFAULT_ATOMS_PER_ROUND,
     log: Any = None,
     progress: Any = None,
+    stop: Callable[[], bool] | None = None,
 ) -> ReLUResult:
     r"""Solve a cone-constrained :class:`.program.ReLUProgram` with the squared loss by
     column generation over cone atoms.
@@ -256,6 +257,9 @@ def solve_relu_atoms(
         Progress at every round (debug level).
     progress : callable, optional
         Called with the certified relative gap at every round.
+    stop : callable, optional
+        Asked after every certificate; ``True`` ends the run as its time limit would
+        (``"time_limit"``): another method racing it has finished.
 
     Returns
     -------
@@ -326,7 +330,8 @@ def solve_relu_atoms(
         if rel <= tol:
             status = "optimal"
             break
-        if deadline is not None and time.perf_counter() >= deadline:
+        if (deadline is not None and time.perf_counter() >= deadline) \
+                or (stop is not None and stop()):
             status = "time_limit"
             break
         if rounds >= STALL_ROUNDS and rel > STALL_FACTOR * history[-1 - STALL_ROUNDS][2]:

@@ -45,11 +45,12 @@ from typing import Any
 
 import numpy as np
 
-from ...._units import available_memory, format_bytes
+from ...._units import available_memory, format_bytes, usable_cores
 from ....errors import InvalidInputError, ProblemTooLargeError
 from ....losses import HingeLoss, LogisticLoss, SquaredLoss
 from .admm import solve_relu_admm
 from .atoms import solve_relu_atoms
+from .background import BackgroundSolve
 from .ipm import predict_memory as ipm_memory
 from .ipm import merges_signs, solve_relu_ipm
 from .program import ReLUProgram, ReLUResult
@@ -100,6 +101,11 @@ WORKING_SET_GROWTH = 4
 #: out: they go on (for 1.5 times the extrapolated time) instead of handing over when that
 #: time is within their share of the interior point's (:func:`atoms_seconds_left`).
 RATE_ROUNDS = 5
+
+
+#: ``"auto"`` with a spare core runs the interior point beside the atoms when its
+#: predicted time (:func:`ipm_seconds`) reaches this many seconds.
+RACE_FROM_SECONDS = 2.0
 
 
 def predict_memory(N: int, h: int, P: int) -> int:
@@ -211,7 +217,7 @@ def solve_relu(program: ReLUProgram, *, method: str = "auto", start=None, tol: f
                log: Any = None, progress: Any = None, screen: bool = True,
                previous: tuple[float, np.ndarray, float] | None = None,
                ipm_first: bool = False, brief_atoms: bool = False,
-               **options) -> ReLUResult:
+               spare_core: bool = False, **options) -> ReLUResult:
     """Solve one output's :class:`.program.ReLUProgram` by ``method`` (module docstring).
     ``options`` are the chosen method's (:data:`ATOMS_OPTIONS`, :data:`ADMM_OPTIONS`);
     ``progress`` is called with the certified relative gap at every certificate; with a
@@ -220,7 +226,9 @@ def solve_relu(program: ReLUProgram, *, method: str = "auto", start=None, tol: f
     sends ``"auto"`` straight to the interior point where it applies (along a path, once
     the atoms were handed over at a larger ``beta``); ``brief_atoms`` gives the atoms
     only :data:`ATOMS_MIN_SECONDS` before a hand-over (the next outputs of a program
-    whose earlier output was handed over: the same data and ``beta``).
+    whose earlier output was handed over: the same data and ``beta``); ``spare_core``
+    lets ``"auto"`` run the interior point beside the atoms in a forked process (the
+    caller has a core free for it, :func:`_races`).
 
     Raises
     ------
@@ -256,7 +264,8 @@ def solve_relu(program: ReLUProgram, *, method: str = "auto", start=None, tol: f
             return _screened(program, drop, method=method, start=start, tol=tol,
                              max_iters=max_iters, time_limit=time_limit, log=log,
                              progress=progress, ipm_first=ipm_first,
-                             brief_atoms=brief_atoms, **options)[0]
+                             brief_atoms=brief_atoms, spare_core=spare_core,
+                             **options)[0]
     common = dict(start=start, tol=tol, max_iters=max_iters, log=log, progress=progress)
     atoms_opts = {k: v for k, v in options.items() if k in ATOMS_OPTIONS}
     admm_opts = {k: v for k, v in options.items() if k in ADMM_OPTIONS}
@@ -266,7 +275,8 @@ def solve_relu(program: ReLUProgram, *, method: str = "auto", start=None, tol: f
         return solve_relu_ipm(program, time_limit=time_limit, **common)
     if method == "admm":
         return solve_relu_admm(program, time_limit=time_limit, **common, **admm_opts)
-    return _auto(program, time_limit, common, atoms_opts, admm_opts, ipm_first, brief_atoms)
+    return _auto(program, time_limit, common, atoms_opts, admm_opts, ipm_first, brief_atoms,
+                 spare_core)
 
 
 def _screened(program: ReLUProgram, drop: np.ndarray, *, start, **kwargs
@@ -296,9 +306,19 @@ def _screened(program: ReLUProgram, drop: np.ndarray, *, start, **kwargs
     return res, norms
 
 
+def _races(program: ReLUProgram) -> bool:
+    """Whether ``"auto"``, given a spare core, runs the interior point beside the atoms:
+    when it applies, its memory fits twice over (both methods run at once) and its
+    predicted time reaches :data:`RACE_FROM_SECONDS` (below it the atoms finish first or
+    the fork costs more than it saves)."""
+    need = ipm_memory(program.N, program.n, program.h, program.nb, program.cone)
+    return (_ipm_applies(program) and 2 * need <= available_memory()
+            and ipm_seconds(program) >= RACE_FROM_SECONDS)
+
+
 def _auto(program: ReLUProgram, time_limit: float | None, common: dict, atoms_opts: dict,
-          admm_opts: dict, ipm_first: bool = False, brief_atoms: bool = False
-          ) -> ReLUResult:
+          admm_opts: dict, ipm_first: bool = False, brief_atoms: bool = False,
+          spare_core: bool = False) -> ReLUResult:
     t0 = time.perf_counter()
     ipm = _ipm_applies(program) and _ipm_fits(program)
     if not program.cone:
@@ -325,17 +345,37 @@ def _auto(program: ReLUProgram, time_limit: float | None, common: dict, atoms_op
         share = max(ATOMS_SHARE * ipm_seconds(program), ATOMS_MIN_SECONDS)
     if ipm:
         budget = share if time_limit is None else min(share, time_limit)
-    first = solve_relu_atoms(program, time_limit=budget, **common, **atoms_opts)
+    race = None  # the interior point in a forked process, from the start
+    if ipm and spare_core and not brief_atoms and _races(program):
+        race = BackgroundSolve(solve_relu_ipm, program, time_limit=time_limit,
+                               cores=usable_cores(), **{**common, "log": None,
+                                                        "progress": None})
+    try:
+        return _atoms_then_ipm(program, time_limit, t0, common, atoms_opts, ipm, share,
+                               budget, race)
+    finally:
+        if race is not None:
+            race.cancel()
+
+
+def _atoms_then_ipm(program: ReLUProgram, time_limit: float | None, t0: float, common: dict,
+                    atoms_opts: dict, ipm: bool, share: float, budget: float | None,
+                    race: BackgroundSolve | None) -> ReLUResult:
+    """The atoms for their ``budget``, on while they converge fast enough, then the
+    interior point (``race``'s result when it ran beside them; they stop as soon as it
+    has finished); the better certified of the two."""
+    stop = race.done if race is not None else None
+    first = solve_relu_atoms(program, time_limit=budget, stop=stop, **common, **atoms_opts)
     if first.status == "optimal" or not ipm:
         return first
     left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
     need = atoms_seconds_left(first.history, common["tol"])
     if first.status == "time_limit" and need <= share \
-            and (left is None or left > 0):
+            and (left is None or left > 0) and not (race is not None and race.done()):
         # the atoms are converging fast enough to finish before the interior point would
         more = 1.5 * need if left is None else min(1.5 * need, left)
-        cont = solve_relu_atoms(program, time_limit=more, **{**common, "start": first.blocks},
-                                **atoms_opts)
+        cont = solve_relu_atoms(program, time_limit=more, stop=stop,
+                                **{**common, "start": first.blocks}, **atoms_opts)
         cont.solve_time += first.solve_time
         cont.statistics = {**cont.statistics, "continued": True}
         if cont.status == "optimal":
@@ -346,13 +386,20 @@ def _auto(program: ReLUProgram, time_limit: float | None, common: dict, atoms_op
         # the atoms' share ran out, not the caller's time: say how far they got
         first.status = "optimal_inaccurate" if first.relative_gap <= 10 * common["tol"] \
             else "error"
-    if left is not None and left <= 0:
-        return first
-    second = solve_relu_ipm(program, time_limit=left, **{**common, "start": first.blocks})
+    second = race.result() if race is not None else None
+    if second is None:  # no race, or its process failed: the interior point here
+        if left is not None and left <= 0:
+            return first
+        second = solve_relu_ipm(program, time_limit=left, **{**common, "start": first.blocks})
+    else:
+        second.solve_time = time.perf_counter() - t0
     better = second if (second.status == "optimal"
                         or second.relative_gap < first.relative_gap) else first
     better.statistics = {**better.statistics, "handed_over": better is second,
-                         "atoms_seconds": first.solve_time, "atoms_status": first.status}
+                         "atoms_seconds": first.solve_time, "atoms_status": first.status,
+                         "raced": race is not None}
+    if race is not None and race.failure:
+        better.statistics["race_failure"] = race.failure
     return better
 
 

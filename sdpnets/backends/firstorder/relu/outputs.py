@@ -26,7 +26,6 @@ outputs it had not returned with status ``"error"`` and the reason in their
 from __future__ import annotations
 
 import multiprocessing
-import os
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -36,12 +35,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ...._units import available_memory
+from ...._units import available_memory, usable_cores
 from ..linalg import blas_threads_controllable, limit_blas_threads
 from .methods import solve_relu
 from .program import ReLUProgram, ReLUResult
 
-__all__ = ["OutputJob", "solve_outputs", "output_workers", "usable_cores",
+__all__ = ["OutputJob", "solve_outputs", "output_workers", "can_fork",
            "PARALLEL_FROM_FLOPS"]
 
 #: Outputs go to worker processes only when one output's products with the data,
@@ -62,12 +61,14 @@ class OutputJob:
     ipm_first: bool = False
 
 
-def usable_cores() -> int:
-    """Cores this process may run on (its CPU affinity where the system tells it)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+def can_fork() -> bool:
+    """Whether this process may fork workers that use one BLAS thread each: ``fork``
+    exists (Linux), the process is not daemonic (those may have no children), and its
+    BLAS threads can be limited (``threadpoolctl``, the ``threads`` extra: workers on the
+    caller's threads would oversubscribe the cores)."""
+    return ("fork" in multiprocessing.get_all_start_methods()
+            and not multiprocessing.current_process().daemon
+            and blas_threads_controllable())
 
 
 def output_workers(K: int, program: ReLUProgram, need: int,
@@ -75,16 +76,11 @@ def output_workers(K: int, program: ReLUProgram, need: int,
     """Worker processes for ``K`` outputs like ``program``, each needing up to ``need``
     bytes: ``requested`` when given (at most ``K``), else one per usable core, at most ``K``
     and as many as the available memory holds; ``1`` (in the caller's process) when the
-    outputs are too small to gain (:data:`PARALLEL_FROM_FLOPS`), without ``fork``, inside a
-    daemonic process (which may have no children), or when BLAS threads cannot be limited
-    (``threadpoolctl``, the ``threads`` extra: workers on the caller's threads would
-    oversubscribe the cores)."""
+    outputs are too small to gain (:data:`PARALLEL_FROM_FLOPS`) or the process cannot
+    fork workers (:func:`can_fork`)."""
     if requested is not None:
         return max(1, min(int(requested), K))
-    if K < 2 or program.N * program.h * program.nb < PARALLEL_FROM_FLOPS:
-        return 1
-    if "fork" not in multiprocessing.get_all_start_methods() \
-            or multiprocessing.current_process().daemon or not blas_threads_controllable():
+    if K < 2 or program.N * program.h * program.nb < PARALLEL_FROM_FLOPS or not can_fork():
         return 1
     fit = available_memory() // max(int(need), 1)
     return int(max(1, min(K, usable_cores(), fit)))
@@ -139,6 +135,8 @@ def solve_outputs(
     t0 = time.perf_counter()
     K = len(jobs)
     results: list[ReLUResult | None] = [None] * K
+    # a core left beside each solve: "auto" may run the interior point beside the atoms
+    kwargs["spare_core"] = can_fork() and usable_cores() >= 2 * max(workers, 1)
 
     def share(waiting: int, running: int) -> float | None:
         if time_limit is None:
@@ -186,9 +184,8 @@ def solve_outputs(
                     pending.clear()
                     queue.clear()
                     break
-                log = kwargs.get("log")
-                if log is not None:  # no gap bars from the workers: a line per output
-                    res = results[k]
+                log, res = kwargs.get("log"), results[k]
+                if log is not None and res is not None:  # no gap bars from the workers
                     log.info("output %d of %d: %s, relative gap %.1e, %.1f s (worker)",
                              k + 1, K, res.status, res.relative_gap, res.solve_time)
                 if queue:

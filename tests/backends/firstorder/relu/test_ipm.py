@@ -283,6 +283,7 @@ def test_auto_goes_on_with_atoms_that_converge_fast_enough(monkeypatch, fast):
 
     monkeypatch.setattr(methods, "solve_relu_atoms", share_runs_out_after_one_round)
     monkeypatch.setattr(methods, "ipm_seconds", lambda program: 1e6)
+    monkeypatch.setattr(methods, "RACE_FROM_SECONDS", np.inf)  # the atoms alone, then ipm
     monkeypatch.setattr(methods, "atoms_seconds_left",
                         lambda history, tol: 30.0 if fast else np.inf)
     res = check(prog, method="auto")

@@ -1,0 +1,133 @@
+"""The interior point raced beside the atoms (``method="auto"`` with a spare core,
+:mod:`sdpnets.backends.firstorder.relu.background`): its child process answers, fails or is
+stopped honestly, the atoms stop when it has finished, and the raced result is certified
+(Clarabel's optimum) whichever method wins, also when the child dies."""
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+import sdpnets as sn
+from sdpnets.backends.firstorder.relu import methods
+from sdpnets.backends.firstorder.relu.atoms import solve_relu_atoms
+from sdpnets.backends.firstorder.relu.background import BackgroundSolve
+from sdpnets.backends.firstorder.relu.program import ReLUProgram
+from sdpnets.losses import get_loss
+from tests.conftest import relu_teacher_data
+
+pytestmark = pytest.mark.skipif(
+    "fork" not in __import__("multiprocessing").get_all_start_methods(),
+    reason="the race forks its child (Linux)")
+
+
+def _square(x):
+    return x * x
+
+
+def _raise(x):
+    raise ValueError(f"no square of {x}")
+
+
+def _die(x):
+    os._exit(7)
+
+
+def test_background_solve_returns_the_childs_value():
+    job = BackgroundSolve(_square, 7.0)
+    assert job.result() == 49.0 and job.done() and not job.failure
+    job.cancel()
+
+
+@pytest.mark.parametrize("fn, why", [(_raise, "raised ValueError: no square of 3"),
+                                     (_die, "ended without a result (exit code 7)")])
+def test_background_solve_reports_a_failure(fn, why):
+    job = BackgroundSolve(fn, 3)
+    assert job.result() is None
+    assert why in job.failure
+    job.cancel()
+
+
+def test_cancel_stops_a_running_child():
+    job = BackgroundSolve(time.sleep, 60)
+    assert not job.done()
+    start = time.perf_counter()
+    job.cancel()
+    assert time.perf_counter() - start < 10
+    assert job.result() is None and job.failure
+
+
+def program(n=40, fraction=0.002, loss="squared"):
+    X, y = relu_teacher_data(n=n, d=3, seed=8, labels=loss != "squared")
+    prog = sn.ConvexReLU(X, y, 1.0, patterns=12, seed=3, loss=loss)
+    prog.beta = fraction * prog.program_beta_max()
+    return prog
+
+
+def test_the_atoms_stop_when_asked():
+    """``stop`` ends the atoms after their first certificate, as a time limit would."""
+    prog = program()
+    ops = ReLUProgram(prog.X, prog.patterns.masks, prog.y, get_loss("squared"), prog.beta)
+    assert solve_relu_atoms(ops, tol=1e-12).iterations > 1  # more than one round
+    stopped = solve_relu_atoms(ops, tol=1e-12, stop=lambda: True)
+    assert stopped.status == "time_limit" and stopped.iterations == 0
+    assert stopped.lower_bound <= stopped.objective
+
+
+@pytest.mark.parametrize("loss", ["squared", "hinge"])
+def test_a_raced_hand_over_is_certified(monkeypatch, loss):
+    """The atoms' share runs out at once and the interior point, raced from the start in
+    its child, finishes the solve: Clarabel's optimum, within the tolerance."""
+    prog = program(loss=loss)
+    ref = prog.solve(backend="clarabel", tol=1e-10).objective
+    monkeypatch.setattr(methods, "RACE_FROM_SECONDS", 0.0)
+    monkeypatch.setattr(methods, "ATOMS_SHARE", 0.0)
+    monkeypatch.setattr(methods, "ATOMS_MIN_SECONDS", 0.0)
+    tol = 1e-7 if loss == "squared" else 1e-5
+    res = prog.solve(backend="firstorder", tol=tol, workers=1)
+    stats = res.raw["statistics"][0]
+    assert res.status == "optimal", res.message
+    assert stats["raced"] and stats["handed_over"] and "race_failure" not in stats
+    assert abs(res.objective - ref) <= 10 * tol * abs(ref)
+    assert res.raw["lower_bound"] <= ref * (1 + 1e-9)
+
+
+def _ipm_dies_in_the_child(parent):
+    real = methods.solve_relu_ipm
+
+    def ipm(*args, **kwargs):
+        if os.getpid() != parent:
+            os._exit(9)
+        return real(*args, **kwargs)
+
+    return ipm
+
+
+def test_a_race_whose_child_dies_is_finished_here(monkeypatch):
+    """The child dies: the interior point runs in the caller's process after the atoms,
+    and the result is certified; the failure is named in the statistics."""
+    prog = program()
+    ref = prog.solve(backend="clarabel", tol=1e-10).objective
+    monkeypatch.setattr(methods, "RACE_FROM_SECONDS", 0.0)
+    monkeypatch.setattr(methods, "ATOMS_SHARE", 0.0)
+    monkeypatch.setattr(methods, "ATOMS_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(methods, "solve_relu_ipm", _ipm_dies_in_the_child(os.getpid()))
+    res = prog.solve(backend="firstorder", tol=1e-7, workers=1)
+    stats = res.raw["statistics"][0]
+    assert res.status == "optimal", res.message
+    assert "exit code 9" in stats["race_failure"]
+    assert abs(res.objective - ref) <= 1e-6 * abs(ref)
+
+
+def test_no_race_without_a_spare_core_or_below_the_threshold(monkeypatch):
+    """Small programs (predicted interior point below ``RACE_FROM_SECONDS``) never fork."""
+    prog = program()
+    started = []
+    monkeypatch.setattr(methods, "BackgroundSolve",
+                        lambda *a, **k: started.append(1) or BackgroundSolve(*a, **k))
+    monkeypatch.setattr(methods, "ATOMS_SHARE", 0.0)
+    monkeypatch.setattr(methods, "ATOMS_MIN_SECONDS", 0.0)
+    res = prog.solve(backend="firstorder", tol=1e-7, workers=1)
+    assert res.status == "optimal" and not started
+    assert not res.raw["statistics"][0].get("raced")
