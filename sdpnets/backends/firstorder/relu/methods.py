@@ -20,7 +20,14 @@ point (:func:`ipm_seconds`, :func:`.ipm.predict_memory`):
   share (:func:`atoms_seconds_left`), and a run they did not certify is finished by the
   interior point (the atoms alone when it does not apply or fit, until their own stall
   test or the time limit); after one output was handed over, the next outputs (same data,
-  same ``beta``) give the atoms :data:`ATOMS_MIN_SECONDS` only;
+  same ``beta``) give the atoms :data:`ATOMS_MIN_SECONDS` only; with a spare core
+  (``spare_core``: a single program, or fewer output workers than half the cores), the
+  interior point runs from the start in a forked process beside the atoms
+  (:mod:`.background`, :func:`_races`), the atoms stop as soon as it has finished, and a
+  hand-over takes its result instead of starting it then (the two compete for memory
+  bandwidth: atoms that win alone are slower raced, e.g. the exhaustive 14 x 14 program at
+  0.01 ``beta_max``, 8.4-9.4 s alone, 14-15 s raced; started halfway through the atoms'
+  share instead, the race lost most of its gains at 0.001);
 * gated program: the interior point over a growing working set of patterns where it
   applies and fits (:func:`working_set_ipm`), else the ADMM.
 
