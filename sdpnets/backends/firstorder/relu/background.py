@@ -19,6 +19,7 @@ reason in :attr:`BackgroundSolve.failure`; the caller then solves in its own pro
 from __future__ import annotations
 
 import multiprocessing
+import time
 from typing import Any, Callable
 
 from ..linalg import lend_threads, limit_blas_threads
@@ -40,28 +41,43 @@ def _child(conn: Any, lent: Any, fn: Callable[..., Any], args: tuple, kwargs: di
 
 
 class BackgroundSolve:
-    """``fn(*args, **kwargs)`` in a forked child process, started at construction.
+    """``fn(*args, **kwargs)`` in a forked child process, started ``delay`` seconds after
+    construction (at the first :meth:`done` from then on; at once with ``delay=0``).
 
     Attributes
     ----------
     failure : str
-        Why no result came (empty while there is one or the child runs).
+        Why no result came (empty while there is one, the child runs or has not started).
     """
 
-    def __init__(self, fn: Callable[..., Any], *args: Any, cores: int = 2, **kwargs: Any):
+    def __init__(self, fn: Callable[..., Any], *args: Any, cores: int = 2,
+                 delay: float = 0.0, **kwargs: Any):
+        self._call = (fn, args, kwargs)
+        self._cores = int(cores)
+        self._due = time.perf_counter() + max(float(delay), 0.0)
+        self._process: Any = None
+        self._reply: tuple[str, Any] | None = None
+        self.failure = ""
+        if delay <= 0:
+            self._launch()
+
+    @property
+    def started(self) -> bool:
+        """Whether the child process was started."""
+        return self._process is not None
+
+    def _launch(self) -> None:
         fork = multiprocessing.get_context("fork")
         self._conn, child_end = fork.Pipe(duplex=False)
         #: the BLAS threads of the child's large products: 1 while the caller works beside
         #: it, ``cores`` once the caller waits for it (:meth:`result`)
         self._threads = fork.Value("i", 1, lock=False)
-        self._cores = int(cores)
+        fn, args, kwargs = self._call
         self._process = fork.Process(target=_child,
                                      args=(child_end, self._threads, fn, args, kwargs),
                                      daemon=True)
         self._process.start()
         child_end.close()
-        self._reply: tuple[str, Any] | None = None
-        self.failure = ""
 
     def _receive(self, timeout: float | None) -> bool:
         """Read the child's reply when it is there within ``timeout`` seconds (``None``:
@@ -83,12 +99,21 @@ class BackgroundSolve:
         return True
 
     def done(self) -> bool:
-        """Whether the child has answered (or ended); never waits."""
+        """Whether the child has answered (or ended); never waits. Starts the child when
+        its delay has passed."""
+        if not self.started:
+            if time.perf_counter() < self._due:
+                return False
+            self._launch()
         return self._receive(0.0)
 
     def result(self) -> Any:
         """Wait for the child (lending it this process's core for its large products);
-        its return value, or ``None`` (see :attr:`failure`)."""
+        its return value, or ``None`` (see :attr:`failure`; also ``None`` when the child
+        was never started)."""
+        if not self.started:
+            self.failure = self.failure or "the background solve was not started"
+            return None
         self._threads.value = self._cores
         self._receive(None)
         if self._reply is not None and self._reply[0] == "ok":
@@ -96,7 +121,11 @@ class BackgroundSolve:
         return None
 
     def cancel(self) -> None:
-        """Stop the child (killed if it still runs) and release the pipe."""
+        """Stop the child (killed if it still runs) and release the pipe; a child not
+        started yet never will be."""
+        self._due = float("inf")
+        if not self.started:
+            return
         if self._process.is_alive():
             self._process.kill()
         self._process.join()

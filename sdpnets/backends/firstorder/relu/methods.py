@@ -22,12 +22,13 @@ point (:func:`ipm_seconds`, :func:`.ipm.predict_memory`):
   test or the time limit); after one output was handed over, the next outputs (same data,
   same ``beta``) give the atoms :data:`ATOMS_MIN_SECONDS` only; with a spare core
   (``spare_core``: a single program, or fewer output workers than half the cores), the
-  interior point runs from the start in a forked process beside the atoms
-  (:mod:`.background`, :func:`_races`), the atoms stop as soon as it has finished, and a
-  hand-over takes its result instead of starting it then (the two compete for memory
-  bandwidth: atoms that win alone are slower raced, e.g. the exhaustive 14 x 14 program at
-  0.01 ``beta_max``, 8.4-9.4 s alone, 14-15 s raced; started halfway through the atoms'
-  share instead, the race lost most of its gains at 0.001);
+  interior point runs in a forked process beside the atoms from their first second on
+  (:data:`RACE_AFTER_SECONDS`, :mod:`.background`, :func:`_races`), the atoms stop as
+  soon as it has finished, and a hand-over takes its result instead of starting it then
+  (the two compete for memory bandwidth: atoms that win alone are slower raced, e.g. the
+  exhaustive 14 x 14 program at 0.01 ``beta_max``, 8.4-9.4 s alone, 14-15 s raced;
+  started halfway through the atoms' share instead, the race lost most of its gains at
+  0.001);
 * gated program: the interior point over a growing working set of patterns where it
   applies and fits (:func:`working_set_ipm`), else the ADMM.
 
@@ -113,6 +114,12 @@ RATE_ROUNDS = 5
 #: ``"auto"`` with a spare core runs the interior point beside the atoms when its
 #: predicted time (:func:`ipm_seconds`) reaches this many seconds.
 RACE_FROM_SECONDS = 2.0
+
+#: ... starting it once the atoms have run this long (or their whole share, if shorter):
+#: the atoms finish most solves at large ``beta`` sooner, and a fork beside them costs
+#: them up to a second there (copy-on-write of the caller's pages, shared memory
+#: bandwidth: (4000, 50, 200) at 0.5 ``beta_max``, 1.1 s alone, 2.05 s raced at once).
+RACE_AFTER_SECONDS = 1.0
 
 
 def predict_memory(N: int, h: int, P: int) -> int:
@@ -355,8 +362,8 @@ def _auto(program: ReLUProgram, time_limit: float | None, common: dict, atoms_op
     race = None  # the interior point in a forked process, from the start
     if ipm and spare_core and not brief_atoms and _races(program):
         race = BackgroundSolve(solve_relu_ipm, program, time_limit=time_limit,
-                               cores=usable_cores(), **{**common, "log": None,
-                                                        "progress": None})
+                               cores=usable_cores(), delay=min(RACE_AFTER_SECONDS, share),
+                               **{**common, "log": None, "progress": None})
     try:
         return _atoms_then_ipm(program, time_limit, t0, common, atoms_opts, ipm, share,
                                budget, race)
@@ -393,8 +400,8 @@ def _atoms_then_ipm(program: ReLUProgram, time_limit: float | None, t0: float, c
         # the atoms' share ran out, not the caller's time: say how far they got
         first.status = "optimal_inaccurate" if first.relative_gap <= 10 * common["tol"] \
             else "error"
-    second = race.result() if race is not None else None
-    if second is None:  # no race, or its process failed: the interior point here
+    second = race.result() if race is not None and race.started else None
+    if second is None:  # no race (yet), or its process failed: the interior point here
         if left is not None and left <= 0:
             return first
         second = solve_relu_ipm(program, time_limit=left, **{**common, "start": first.blocks})
@@ -404,7 +411,7 @@ def _atoms_then_ipm(program: ReLUProgram, time_limit: float | None, t0: float, c
                         or second.relative_gap < first.relative_gap) else first
     better.statistics = {**better.statistics, "handed_over": better is second,
                          "atoms_seconds": first.solve_time, "atoms_status": first.status,
-                         "raced": race is not None}
+                         "raced": race is not None and race.started}
     if race is not None and race.failure:
         better.statistics["race_failure"] = race.failure
     return better

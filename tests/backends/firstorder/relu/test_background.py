@@ -131,3 +131,19 @@ def test_no_race_without_a_spare_core_or_below_the_threshold(monkeypatch):
     res = prog.solve(backend="firstorder", tol=1e-7, workers=1)
     assert res.status == "optimal" and not started
     assert not res.raw["statistics"][0].get("raced")
+
+
+def test_a_delayed_solve_starts_at_the_first_poll_after_its_delay():
+    job = BackgroundSolve(_square, 3.0, delay=0.3)
+    assert not job.started and not job.done() and not job.started
+    assert job.result() is None and "not started" in job.failure
+    job = BackgroundSolve(_square, 3.0, delay=0.3)
+    time.sleep(0.35)
+    assert not job.started
+    job.done()  # the poll that starts it
+    assert job.started and job.result() == 9.0
+    job.cancel()
+    never = BackgroundSolve(_square, 3.0, delay=0.1)
+    never.cancel()
+    time.sleep(0.15)
+    assert not never.done() and not never.started
