@@ -5,14 +5,17 @@ Used by the memory guard (:mod:`sdpnets.solving.memory`) and by :mod:`sdpnets.so
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import os
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-__all__ = ["parse_memory", "available_memory", "format_bytes", "usable_cores"]
+__all__ = ["parse_memory", "available_memory", "format_bytes", "usable_cores", "solve_budget"]
 
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9,
           "gb": 10**9, "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30,
@@ -53,12 +56,32 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+#: The ``memory_limit`` of the solve running in this context (bytes), if it has one.
+_solve_budget: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "sdpnets_solve_budget", default=None)
+
+
+@contextlib.contextmanager
+def solve_budget(limit: int | None) -> Iterator[None]:
+    """Inside the block, :func:`available_memory` is at most ``limit`` bytes (a solve's
+    ``memory_limit``: the solvers' own choices, such as how many worker processes to fork
+    or whether the interior point fits, then stay within it); ``None`` changes nothing."""
+    token = _solve_budget.set(limit)
+    try:
+        yield
+    finally:
+        _solve_budget.reset(token)
+
+
 def available_memory() -> int:
     """Memory the system can give this process now: ``MemAvailable`` from
     ``/proc/meminfo`` (Linux), else the physical memory; at most what the process's own
     limits leave above its current size (``RLIMIT_DATA``, as a benchmark's memory limit
-    sets it, and ``RLIMIT_AS``, as ``ulimit -v`` does)."""
-    return min(_system_available(), _address_space_left())
+    sets it, and ``RLIMIT_AS``, as ``ulimit -v`` does), and at most the running solve's
+    ``memory_limit`` (:func:`solve_budget`)."""
+    free = min(_system_available(), _address_space_left())
+    budget = _solve_budget.get()
+    return free if budget is None else min(free, budget)
 
 
 def _system_available() -> int:

@@ -12,8 +12,10 @@ guarded, then the solve here or in a child process.
 3. the memory guard (:func:`.memory.choose_backend`) refuses a backend predicted not to
    fit, or, under ``"auto"``, moves on to one that fits;
 4. the solve runs here (:func:`.run.run`) or, with ``isolate=True``, in a child process
-   (:func:`.isolated_solve.solve_isolated`); either way it ends verified by the program's
-   certificate (:mod:`.verify`).
+   (:func:`.isolated_solve.solve_isolated`), with ``memory_limit`` (less the fixed
+   :data:`.memory.OVERHEAD`) as the memory the solvers' own choices may count on (:func:`sdpnets._units.solve_budget`: how many
+   worker processes to fork, whether an interior point fits); either way it ends
+   verified by the program's certificate (:mod:`.verify`).
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ from typing import Any
 
 import numpy as np
 
+from .._units import parse_memory, solve_budget
 from .._validate import check_solve_options
 from ..backends import FIRST_ORDER, Backend, get_backend, resolve_backend
 from ..errors import InvalidInputError
 from ..results import SolveResult
 from .isolated_solve import solve_isolated
-from .memory import choose_backend
+from .memory import OVERHEAD, choose_backend
 from .protocol import SolvableProgram
 from .run import run
 
@@ -81,7 +84,11 @@ def solve(program: SolvableProgram, backend: str = "auto", tol: float = 1e-8,
     options: dict[str, Any] = dict(
         tol=tol, max_iters=max_iters, time_limit=time_limit, verbose=verbose,
         warm_start=warm_start, memory_limit=memory_limit, solver_options=solver_options)
-    if isolate:
-        return solve_isolated(program, engine, **options)
-    return run(program, engine, auto=auto, prebuild_time=prebuild_time, **options)
+    # the solvers' own memory choices stay within memory_limit, less the fixed overhead
+    # every solve has (the guard's OVERHEAD)
+    budget = None if memory_limit is None else max(parse_memory(memory_limit) - OVERHEAD, 0)
+    with solve_budget(budget):
+        if isolate:
+            return solve_isolated(program, engine, **options)
+        return run(program, engine, auto=auto, prebuild_time=prebuild_time, **options)
 

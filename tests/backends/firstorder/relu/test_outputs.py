@@ -14,6 +14,7 @@ from sdpnets._units import usable_cores
 from sdpnets.backends.firstorder.relu import outputs
 from sdpnets.backends.firstorder.relu.program import ReLUProgram
 from sdpnets.errors import InvalidInputError
+from sdpnets.solving.memory import OVERHEAD
 from sdpnets.losses import get_loss
 from tests.conftest import relu_teacher_data
 
@@ -151,3 +152,41 @@ def test_workers_log_a_line_per_output(caplog):
     lines = [r.getMessage() for r in caplog.records if "(worker)" in r.getMessage()]
     assert sorted(line.split(":")[0] for line in lines) == [f"output {k} of 3"
                                                            for k in (1, 2, 3)]
+
+
+def test_memory_limit_bounds_the_workers_and_the_race(monkeypatch):
+    """A solve's ``memory_limit`` is the memory its workers count on: with room for one
+    output's solve only, one worker (this process), and no race beside the atoms."""
+    from sdpnets._units import available_memory, solve_budget
+    from sdpnets.backends.firstorder.relu import methods
+
+    large = ReLUProgram(np.ones((2000, 40)), np.ones((2000, 50), bool), np.ones(2000),
+                        get_loss("squared"), 0.1)
+    with solve_budget(10 * 2**20):
+        assert available_memory() == 10 * 2**20
+        assert outputs.output_workers(10, large, 8 * 2**20) == 1
+        need = methods.ipm_memory(large.N, large.n, large.h, large.nb, large.cone)
+    with solve_budget(need + 1):
+        assert not methods._races(large)  # both methods at once would not fit
+    assert available_memory() > 10 * 2**20  # the budget ends with its block
+
+    seen = []
+    real = outputs.solve_outputs
+
+    def spy(jobs, *, workers=1, **kw):
+        seen.append(workers)
+        return real(jobs, workers=workers, **kw)
+
+    monkeypatch.setattr("sdpnets.formulations.relu.group_lasso.solve_outputs", spy)
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((1500, 20)), rng.standard_normal((1500, 2))
+    prog = sn.ConvexReLU(X, Y, 1.0, patterns=60, seed=0)
+    prog.beta = 0.5 * prog.program_beta_max()
+    N, h, P = 1500, 20, 60
+    need = max(methods.predict_memory(N, h, P), methods.ipm_memory(N, N, h, 2 * P, True))
+    assert N * h * 2 * P >= outputs.PARALLEL_FROM_FLOPS  # large enough for workers
+    prog.solve(backend="firstorder")
+    assert seen[0] == (2 if outputs.can_fork() and usable_cores() >= 2 else 1)
+    # room for one output's solve beyond the fixed overhead: one worker, this process
+    res = prog.solve(backend="firstorder", memory_limit=OVERHEAD + int(1.5 * need))
+    assert res.status == "optimal" and seen[1] == 1
