@@ -47,10 +47,14 @@ from typing import Any
 import numpy as np
 import scipy.linalg as sla
 
+from ..._units import usable_cores
+
 __all__ = [
     "single_threaded",
     "blas_threads_controllable",
     "limit_blas_threads",
+    "blas_threads",
+    "allowed_cores",
     "on_one_blas_thread",
     "callers_threads",
     "lend_threads",
@@ -103,6 +107,22 @@ def blas_threads_controllable() -> bool:
     return _controller is not False
 
 
+def blas_threads() -> int:
+    """The BLAS threads this process runs with now (the most over its BLAS libraries; 1
+    without ``threadpoolctl``)."""
+    if not blas_threads_controllable():
+        return 1
+    return max((int(i["num_threads"]) for i in _controller.info()
+                if i["user_api"] == "blas"), default=1)
+
+
+def allowed_cores() -> int:
+    """Cores a solve may occupy: the usable cores, at most as many as the caller's BLAS
+    threads (a process told to use one thread, by ``OMP_NUM_THREADS=1`` or as one of
+    joblib's workers, which get a share of the cores each, keeps to one core)."""
+    return max(1, min(usable_cores(), blas_threads()))
+
+
 @contextlib.contextmanager
 def limit_blas_threads(threads: int) -> Iterator[None]:
     """At most ``threads`` BLAS threads inside the block (a no-op without
@@ -125,9 +145,7 @@ def single_threaded(side: int | None = None) -> Iterator[None]:
     if not blas_threads_controllable():
         yield
         return
-    caller = max((int(i["num_threads"]) for i in _controller.info()
-                  if i["user_api"] == "blas"), default=1)
-    _callers.append(caller)
+    _callers.append(blas_threads())
     try:
         with _controller.limit(limits=1, user_api="blas"):
             yield

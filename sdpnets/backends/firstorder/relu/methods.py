@@ -53,9 +53,10 @@ from typing import Any
 
 import numpy as np
 
-from ...._units import available_memory, format_bytes, usable_cores
+from ...._units import available_memory, format_bytes
 from ....errors import InvalidInputError, ProblemTooLargeError
 from ....losses import HingeLoss, LogisticLoss, SquaredLoss
+from ..linalg import allowed_cores
 from .admm import solve_relu_admm
 from .atoms import solve_relu_atoms
 from .background import BackgroundSolve
@@ -362,7 +363,7 @@ def _auto(program: ReLUProgram, time_limit: float | None, common: dict, atoms_op
     race = None  # the interior point in a forked process, from the start
     if ipm and spare_core and not brief_atoms and _races(program):
         race = BackgroundSolve(solve_relu_ipm, program, time_limit=time_limit,
-                               cores=usable_cores(), delay=min(RACE_AFTER_SECONDS, share),
+                               cores=allowed_cores(), delay=min(RACE_AFTER_SECONDS, share),
                                **{**common, "log": None, "progress": None})
     try:
         return _atoms_then_ipm(program, time_limit, t0, common, atoms_opts, ipm, share,

@@ -35,8 +35,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ...._units import available_memory, usable_cores
-from ..linalg import blas_threads_controllable, limit_blas_threads
+from ...._units import available_memory
+from ..linalg import allowed_cores, blas_threads_controllable, limit_blas_threads
 from .methods import solve_relu
 from .program import ReLUProgram, ReLUResult
 
@@ -74,7 +74,8 @@ def can_fork() -> bool:
 def output_workers(K: int, program: ReLUProgram, need: int,
                    requested: int | None = None) -> int:
     """Worker processes for ``K`` outputs like ``program``, each needing up to ``need``
-    bytes: ``requested`` when given (at most ``K``), else one per usable core, at most ``K``
+    bytes: ``requested`` when given (at most ``K``), else one per allowed core
+    (:func:`~sdpnets.backends.firstorder.linalg.allowed_cores`), at most ``K``
     and as many as the available memory holds; ``1`` (in the caller's process) when the
     outputs are too small to gain (:data:`PARALLEL_FROM_FLOPS`) or the process cannot
     fork workers (:func:`can_fork`)."""
@@ -83,7 +84,7 @@ def output_workers(K: int, program: ReLUProgram, need: int,
     if K < 2 or program.N * program.h * program.nb < PARALLEL_FROM_FLOPS or not can_fork():
         return 1
     fit = available_memory() // max(int(need), 1)
-    return int(max(1, min(K, usable_cores(), fit)))
+    return int(max(1, min(K, allowed_cores(), fit)))
 
 
 def _solve_job(job: OutputJob, kwargs: dict[str, Any]) -> ReLUResult:
@@ -136,7 +137,7 @@ def solve_outputs(
     K = len(jobs)
     results: list[ReLUResult | None] = [None] * K
     # a core left beside each solve: "auto" may run the interior point beside the atoms
-    kwargs["spare_core"] = can_fork() and usable_cores() >= 2 * max(workers, 1)
+    kwargs["spare_core"] = can_fork() and allowed_cores() >= 2 * max(workers, 1)
 
     def share(waiting: int, running: int) -> float | None:
         if time_limit is None:

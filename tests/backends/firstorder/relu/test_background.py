@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import sdpnets as sn
-from sdpnets.backends.firstorder.relu import methods
+from sdpnets.backends.firstorder.relu import methods, outputs
 from sdpnets.backends.firstorder.relu.atoms import solve_relu_atoms
 from sdpnets.backends.firstorder.relu.background import BackgroundSolve
 from sdpnets.backends.firstorder.relu.program import ReLUProgram
@@ -58,6 +58,13 @@ def test_cancel_stops_a_running_child():
     assert job.result() is None and job.failure
 
 
+@pytest.fixture
+def two_cores(monkeypatch):
+    """A spare core for the race, whatever threads the test runner gives (one BLAS thread
+    per pytest-xdist worker)."""
+    monkeypatch.setattr(outputs, "allowed_cores", lambda: 2)
+
+
 def program(n=40, fraction=0.002, loss="squared"):
     X, y = relu_teacher_data(n=n, d=3, seed=8, labels=loss != "squared")
     prog = sn.ConvexReLU(X, y, 1.0, patterns=12, seed=3, loss=loss)
@@ -76,7 +83,7 @@ def test_the_atoms_stop_when_asked():
 
 
 @pytest.mark.parametrize("loss", ["squared", "hinge"])
-def test_a_raced_hand_over_is_certified(monkeypatch, loss):
+def test_a_raced_hand_over_is_certified(monkeypatch, two_cores, loss):
     """The atoms' share runs out at once and the interior point, raced from the start in
     its child, finishes the solve: Clarabel's optimum, within the tolerance."""
     prog = program(loss=loss)
@@ -104,7 +111,7 @@ def _ipm_dies_in_the_child(parent):
     return ipm
 
 
-def test_a_race_whose_child_dies_is_finished_here(monkeypatch):
+def test_a_race_whose_child_dies_is_finished_here(monkeypatch, two_cores):
     """The child dies: the interior point runs in the caller's process after the atoms,
     and the result is certified; the failure is named in the statistics."""
     prog = program()
@@ -120,7 +127,7 @@ def test_a_race_whose_child_dies_is_finished_here(monkeypatch):
     assert abs(res.objective - ref) <= 1e-6 * abs(ref)
 
 
-def test_no_race_without_a_spare_core_or_below_the_threshold(monkeypatch):
+def test_no_race_below_the_threshold(monkeypatch, two_cores):
     """Small programs (predicted interior point below ``RACE_FROM_SECONDS``) never fork."""
     prog = program()
     started = []
@@ -147,3 +154,18 @@ def test_a_delayed_solve_starts_at_the_first_poll_after_its_delay():
     never.cancel()
     time.sleep(0.15)
     assert not never.done() and not never.started
+
+
+def test_no_race_without_a_spare_core(monkeypatch):
+    """One allowed core (one BLAS thread: OMP_NUM_THREADS=1, a joblib worker): the
+    interior point is never forked beside the atoms, even where it would race."""
+    prog = program()
+    started = []
+    monkeypatch.setattr(outputs, "allowed_cores", lambda: 1)
+    monkeypatch.setattr(methods, "BackgroundSolve",
+                        lambda *a, **k: started.append(1) or BackgroundSolve(*a, **k))
+    monkeypatch.setattr(methods, "RACE_FROM_SECONDS", 0.0)
+    monkeypatch.setattr(methods, "ATOMS_SHARE", 0.0)
+    monkeypatch.setattr(methods, "ATOMS_MIN_SECONDS", 0.0)
+    res = prog.solve(backend="firstorder", tol=1e-7, workers=1)
+    assert res.status == "optimal" and not started
