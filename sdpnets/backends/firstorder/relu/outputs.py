@@ -6,8 +6,10 @@ one :class:`.program.ReLUProgram` per output (an :class:`OutputJob`).
 :func:`solve_outputs` solves them one after another, or, when :func:`output_workers` finds
 several cores, memory for several solves and ``fork`` (Linux), in that many worker
 processes forked from the caller, each on one BLAS thread (the atoms run on one BLAS thread
-anyway, :func:`.linalg.single_threaded`, and most of their time is spent holding the
-interpreter in SciPy's nonnegative least squares, so threads would not help). The results
+anyway, :func:`~sdpnets.backends.firstorder.linalg.single_threaded`, and most of their time
+is spent holding the interpreter in SciPy's nonnegative least squares, so threads would not
+help). When a core is left beside each solve (one worker on two cores), ``"auto"`` may race
+the interior point beside the atoms on it (``spare_core``, :mod:`.background`). The results
 are the same solves either way; only the order in which outputs finish changes, and with it
 which later outputs learn from an earlier one that was handed over to the interior point
 (``brief_atoms``).
