@@ -322,13 +322,12 @@ def _screened(program: ReLUProgram, drop: np.ndarray, *, start, **kwargs
 
 
 def _races(program: ReLUProgram) -> bool:
-    """Whether ``"auto"``, given a spare core, runs the interior point beside the atoms:
-    when it applies, its memory fits twice over (both methods run at once) and its
+    """Whether ``"auto"``, given a spare core, runs the interior point (which applies)
+    beside the atoms: when its memory fits twice over (both methods run at once) and its
     predicted time reaches :data:`RACE_FROM_SECONDS` (below it the atoms finish first or
     the fork costs more than it saves)."""
     need = ipm_memory(program.N, program.n, program.h, program.nb, program.cone)
-    return (_ipm_applies(program) and 2 * need <= available_memory()
-            and ipm_seconds(program) >= RACE_FROM_SECONDS)
+    return 2 * need <= available_memory() and ipm_seconds(program) >= RACE_FROM_SECONDS
 
 
 def _auto(program: ReLUProgram, time_limit: float | None, common: dict, atoms_opts: dict,

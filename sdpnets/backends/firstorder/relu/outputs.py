@@ -14,7 +14,7 @@ are the same solves either way; only the order in which outputs finish changes, 
 which later outputs learn from an earlier one that was handed over to the interior point
 (``brief_atoms``).
 
-**Time limit.** Each output starts with its share of the time left:
+**Time limit.** Each output starts with its share of the time left (:func:`time_share`):
 :math:`(T - t)\,W / (q + r)` seconds (at most :math:`T - t`), with ``W`` workers, ``q``
 outputs not started (this one included) and ``r`` running; one worker (``W = 1``) gives the
 sequential share :math:`(T - t) / q`.
@@ -38,11 +38,11 @@ from typing import Any, Callable
 import numpy as np
 
 from ...._units import available_memory
-from ..linalg import allowed_cores, blas_threads_controllable, limit_blas_threads
+from ..linalg import allowed_cores, limit_blas_threads
 from .methods import solve_relu
 from .program import ReLUProgram, ReLUResult
 
-__all__ = ["OutputJob", "solve_outputs", "output_workers", "can_fork",
+__all__ = ["OutputJob", "solve_outputs", "output_workers", "can_fork", "time_share",
            "PARALLEL_FROM_FLOPS"]
 
 #: Outputs go to worker processes only when one output's products with the data,
@@ -64,29 +64,38 @@ class OutputJob:
 
 
 def can_fork() -> bool:
-    """Whether this process may fork workers that use one BLAS thread each: ``fork``
-    exists (Linux), the process is not daemonic (those may have no children), and its
-    BLAS threads can be limited (``threadpoolctl``, the ``threads`` extra: workers on the
-    caller's threads would oversubscribe the cores)."""
+    """Whether this process may fork workers: ``fork`` exists (POSIX) and the process is
+    not daemonic (those may have no children). Without ``threadpoolctl`` (the ``threads``
+    extra) :func:`~sdpnets.backends.firstorder.linalg.allowed_cores` is 1, so no worker is
+    chosen for the caller (workers on the caller's BLAS threads would oversubscribe the
+    cores), but a ``workers=`` the caller asks for is kept."""
     return ("fork" in multiprocessing.get_all_start_methods()
-            and not multiprocessing.current_process().daemon
-            and blas_threads_controllable())
+            and not multiprocessing.current_process().daemon)
 
 
 def output_workers(K: int, program: ReLUProgram, need: int,
                    requested: int | None = None) -> int:
     """Worker processes for ``K`` outputs like ``program``, each needing up to ``need``
-    bytes: ``requested`` when given (at most ``K``), else one per allowed core
-    (:func:`~sdpnets.backends.firstorder.linalg.allowed_cores`), at most ``K``
-    and as many as the available memory holds; ``1`` (in the caller's process) when the
-    outputs are too small to gain (:data:`PARALLEL_FROM_FLOPS`) or the process cannot
-    fork workers (:func:`can_fork`)."""
+    bytes: ``1`` (in the caller's process) when the process cannot fork workers
+    (:func:`can_fork`); else ``requested`` when given (at most ``K``); else one per
+    allowed core (:func:`~sdpnets.backends.firstorder.linalg.allowed_cores`), at most
+    ``K`` and as many as the available memory holds, and ``1`` when the outputs are too
+    small to gain (:data:`PARALLEL_FROM_FLOPS`)."""
+    if not can_fork():
+        return 1
     if requested is not None:
         return max(1, min(int(requested), K))
-    if K < 2 or program.N * program.h * program.nb < PARALLEL_FROM_FLOPS or not can_fork():
+    if K < 2 or program.N * program.h * program.nb < PARALLEL_FROM_FLOPS:
         return 1
     fit = available_memory() // max(int(need), 1)
     return int(max(1, min(K, allowed_cores(), fit)))
+
+
+def time_share(left: float, workers: int, waiting: int, running: int) -> float:
+    """Seconds an output starting now gets of the ``left`` seconds: ``left W / (q + r)``
+    with ``W`` workers, ``q`` outputs waiting (the starting one included) and ``r``
+    running, at most ``left``."""
+    return min(left, left * workers / max(waiting + running, 1))
 
 
 def _solve_job(job: OutputJob, kwargs: dict[str, Any]) -> ReLUResult:
@@ -145,7 +154,7 @@ def solve_outputs(
         if time_limit is None:
             return None
         left = max(time_limit - (time.perf_counter() - t0), 0.0)
-        return min(left, left * workers / max(waiting + running, 1))
+        return time_share(left, workers, waiting, running)
 
     def brief() -> bool:  # an earlier output of the same data and beta was handed over
         return any(r is not None and r.statistics.get("handed_over") for r in results)

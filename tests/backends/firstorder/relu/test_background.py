@@ -169,3 +169,44 @@ def test_no_race_without_a_spare_core(monkeypatch):
     monkeypatch.setattr(methods, "ATOMS_MIN_SECONDS", 0.0)
     res = prog.solve(backend="firstorder", tol=1e-7, workers=1)
     assert res.status == "optimal" and not started
+
+
+def _lent_threads_after(seconds):
+    """In the child: the BLAS threads lent to its large products, read after a pause."""
+    from sdpnets.backends.firstorder import linalg
+
+    time.sleep(seconds)
+    return linalg._lent_threads()
+
+
+def test_the_caller_lends_its_core_only_while_it_waits():
+    """The child's large products get one thread while the caller works beside it and
+    ``cores`` once the caller waits in ``result()``."""
+    working = BackgroundSolve(_lent_threads_after, 0.0, cores=3)
+    while not working.done():
+        time.sleep(0.01)
+    assert working.result() == 1  # answered before the caller waited
+    waiting = BackgroundSolve(_lent_threads_after, 0.5, cores=3)
+    assert waiting.result() == 3
+    for job in (working, waiting):
+        job.cancel()
+
+
+def test_the_race_starts_after_the_atoms_first_second(monkeypatch, two_cores):
+    """``auto`` starts the race after ``RACE_AFTER_SECONDS`` of atoms, or their whole share
+    when it is shorter."""
+    prog = program()
+    delays = []
+
+    def recorded(*args, **kwargs):
+        delays.append(kwargs["delay"])
+        return BackgroundSolve(*args, **kwargs)
+
+    monkeypatch.setattr(methods, "BackgroundSolve", recorded)
+    monkeypatch.setattr(methods, "RACE_FROM_SECONDS", 0.0)
+    monkeypatch.setattr(methods, "ipm_seconds", lambda program: 100.0)  # share 50 s
+    assert prog.solve(backend="firstorder", tol=1e-7, workers=1).status == "optimal"
+    monkeypatch.setattr(methods, "ipm_seconds", lambda program: 0.5)
+    monkeypatch.setattr(methods, "ATOMS_MIN_SECONDS", 0.25)  # share 0.25 s
+    assert prog.solve(backend="firstorder", tol=1e-7, workers=1).status == "optimal"
+    assert delays == [methods.RACE_AFTER_SECONDS, 0.25]

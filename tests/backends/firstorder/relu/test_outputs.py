@@ -94,45 +94,79 @@ def test_workers_share_the_time_limit_honestly():
     assert time.perf_counter() - start < 30  # not the minutes the solve would take
 
 
-def test_the_share_of_the_time_left():
-    """One worker: the time left over the outputs still to start; two: twice that, but
-    never more than the time left."""
+@pytest.mark.parametrize("workers", [1, pytest.param(2, marks=fork_only)])
+def test_each_output_starts_with_its_share_of_the_time_left(monkeypatch, workers):
+    """The outputs' time shares count the workers, the outputs waiting (the starting one
+    included) and those running: in this process 4, 3, 2, 1 waiting and none running;
+    with two workers, the first two start with 4 then 3 waiting (1 running), and each
+    later one when a worker is free."""
     program = ReLUProgram(np.eye(3), np.ones((3, 2), bool), np.ones(3), get_loss("squared"),
                           0.1)
-    shares = []
-    real = outputs.solve_relu
+    calls = []
+    real = outputs.time_share
 
-    def spy(program, time_limit=None, **kw):
-        shares.append(time_limit)
-        return real(program, time_limit=time_limit, **kw)
+    def spy(left, w, waiting, running):
+        calls.append((w, waiting, running))
+        return real(left, w, waiting, running)
 
+    monkeypatch.setattr(outputs, "time_share", spy)
     jobs = [outputs.OutputJob(program) for _ in range(4)]
-    mp = pytest.MonkeyPatch()
-    mp.setattr(outputs, "solve_relu", spy)
-    try:
-        outputs.solve_outputs(jobs, workers=1, time_limit=100.0, tol=1e-8)
-    finally:
-        mp.undo()
-    assert shares[0] == pytest.approx(25.0, rel=1e-3)
-    assert all(s <= 100.0 / (4 - k) * 1.001 for k, s in enumerate(shares))
+    res = outputs.solve_outputs(jobs, workers=workers, time_limit=100.0, tol=1e-8)
+    assert [r.status for r in res] == ["optimal"] * 4
+    if workers == 1:
+        assert calls == [(1, 4, 0), (1, 3, 0), (1, 2, 0), (1, 1, 0)]
+    else:
+        assert calls[:2] == [(2, 4, 0), (2, 3, 1)]
+        assert calls[2:] == [(2, 2, 1), (2, 1, 1)]
 
 
-def test_output_workers():
-    """A requested number is kept (at most K); small outputs, one output, or a daemonic
-    process give one worker; otherwise at most the cores and what the memory holds."""
+def test_output_workers(monkeypatch):
+    """A requested number is kept (at most K); small outputs or one output give one
+    worker; otherwise one per allowed core, at most K and what the memory holds; a process
+    that cannot fork (daemonic) gets one, even when more were asked for."""
+    from sdpnets._units import solve_budget
+
     small = ReLUProgram(np.ones((10, 3)), np.ones((10, 4), bool), np.ones(10),
                         get_loss("squared"), 0.1)
     large = ReLUProgram(np.ones((2000, 40)), np.ones((2000, 50), bool), np.ones(2000),
                         get_loss("squared"), 0.1)
+    monkeypatch.setattr(outputs, "allowed_cores", lambda: 3)  # as on three cores
     assert outputs.output_workers(5, small, 1, requested=3) == 3
     assert outputs.output_workers(2, small, 1, requested=8) == 2
     assert outputs.output_workers(5, small, 1) == 1
     assert outputs.output_workers(1, large, 1) == 1
-    auto = outputs.output_workers(10, large, 1)
-    assert 1 <= auto <= min(10, allowed_cores())
+    assert outputs.output_workers(10, large, 1) == 3  # the cores
+    assert outputs.output_workers(2, large, 1) == 2  # the outputs
+    with solve_budget(5 * 2**20):
+        assert outputs.output_workers(10, large, 2 * 2**20) == 2  # the memory: two fit
     assert outputs.output_workers(10, large, 2**60) == 1  # no memory for a second solve
-    with limit_blas_threads(1):  # told to use one thread (OMP_NUM_THREADS=1, a joblib worker)
+
+    class Daemon:
+        daemon = True
+
+    monkeypatch.setattr(outputs.multiprocessing, "current_process", lambda: Daemon())
+    assert not outputs.can_fork()
+    assert outputs.output_workers(10, large, 1) == 1
+    assert outputs.output_workers(10, large, 1, requested=4) == 1
+
+
+def test_one_blas_thread_allows_one_core():
+    """A process told to use one BLAS thread (OMP_NUM_THREADS=1, a joblib worker) keeps a
+    solve to one core: no workers are chosen for it."""
+    large = ReLUProgram(np.ones((2000, 40)), np.ones((2000, 50), bool), np.ones(2000),
+                        get_loss("squared"), 0.1)
+    with limit_blas_threads(1):
         assert allowed_cores() == 1 and outputs.output_workers(10, large, 1) == 1
+
+
+def test_time_share():
+    """One worker: the time left over the outputs still to start; two: twice that, with
+    the running ones counted, but never more than the time left."""
+    assert outputs.time_share(100.0, 1, 4, 0) == 25.0
+    assert outputs.time_share(100.0, 2, 4, 0) == 50.0
+    assert outputs.time_share(100.0, 2, 3, 1) == 50.0
+    assert outputs.time_share(100.0, 2, 1, 1) == 100.0
+    assert outputs.time_share(100.0, 2, 1, 0) == 100.0  # capped at the time left
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True])
