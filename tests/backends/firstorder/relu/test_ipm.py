@@ -476,6 +476,71 @@ def test_the_predicted_interior_point_time_follows_its_columns_and_the_loss(monk
         methods.IPM_ITERATIONS * n * n * h * P / methods.FLOP_RATE)
 
 
+def test_where_the_direct_factor_does_not_fit_a_breakdown_resumes_regularized(monkeypatch):
+    """Without the ``D x D`` factor (``D`` too large for it), a wrecked iterate resumes
+    from the last good one with the blocks regularized (1e-8), still certifies the
+    optimum, and each further breakdown grows the regularization a hundredfold until
+    :data:`~ipm.REGULARIZATION_MAX`, past which the best certified iterate stands."""
+    monkeypatch.setattr(ipm, "DIRECT_MAX_RATIO", 0)
+    X, y = data(n=40, seed=8)
+    prog = sn.ConvexReLU(X, y, 1.0, patterns=12, seed=3)
+    prog.beta = 0.05 * beta_max(X, y, prog.patterns.masks)
+    clean = prog.solve(backend="firstorder", method="ipm", tol=1e-8)
+    assert clean.raw["statistics"][0]["regularization"] == 0.0  # no breakdown, none added
+    real, steps, seen = ipm._step, [], []
+
+    def wreck(at):
+        def step(st, point, res, mu):
+            steps.append(1)
+            seen.append(st.regularization)
+            x, s_l, s_q, y_l, y_q = real(st, point, res, mu)
+            return (x + 1e3 if len(steps) in at else x), s_l, s_q, y_l, y_q
+        return step
+
+    at = clean.iterations - 5
+    monkeypatch.setattr(ipm, "_step", wreck({at}))
+    res = prog.solve(backend="firstorder", method="ipm", tol=1e-8)
+    assert res.status == "optimal", res.message
+    assert res.objective == pytest.approx(clean.objective, rel=1e-7)
+    assert res.lower_bound <= clean.objective * (1 + 1e-9)
+    stats = res.raw["statistics"][0]
+    assert stats["regularization"] == ipm.REGULARIZATION and not stats["direct"]
+    assert set(seen[:at]) == {0.0} and set(seen[at:]) == {ipm.REGULARIZATION}
+
+    steps.clear(), seen.clear()
+    monkeypatch.setattr(ipm, "_step", wreck({at, at + 2, at + 4}))
+    res = prog.solve(backend="firstorder", method="ipm", tol=1e-8)
+    # 1e-8 after the first wreck, 1e-6 after the second, the best stands after the third
+    assert sorted(set(seen)) == [0.0, ipm.REGULARIZATION,
+                                 ipm.REGULARIZATION * ipm.REGULARIZATION_GROWTH]
+    assert len(steps) == at + 4 and res.raw["statistics"][0]["regularization"] == 1e-6
+    assert res.status == ("optimal_inaccurate" if res.relative_gap <= 1e-7 else "error")
+    assert res.lower_bound <= clean.objective * (1 + 1e-9) <= res.objective * (1 + 1e-9)
+
+
+def test_the_hinge_loss_on_real_data_is_certified_after_a_breakdown():
+    """The hinge loss on 300 samples of breast_cancer (standardized, with bias, 50 gates,
+    1e-4 ``beta_max``; ``D = 3100`` unknowns, over ``DIRECT_MAX_RATIO n``, so no direct
+    factor): the Woodbury solve's rounding breaks the iterates down near the end (the
+    method stopped there with ``error`` at gap 2e-5 before it resumed regularized); now it
+    certifies the optimum, which Clarabel confirms."""
+    pytest.importorskip("sklearn")
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    idx = np.random.default_rng(0).choice(len(X), 300, replace=False)
+    X, y = X[idx], 2.0 * y[idx] - 1.0
+    prog = sn.ConvexReLU(X, y, 1.0, patterns=50, seed=0, loss="hinge", bias=True)
+    prog.beta = 1e-4 * beta_max(X, y, prog.patterns.masks, bias=True)
+    res = prog.solve(backend="firstorder", method="ipm", tol=1e-6)
+    assert res.status == "optimal", res.message
+    assert res.relative_gap <= 1e-6
+    ref = prog.solve(backend="clarabel", tol=1e-9)
+    assert res.lower_bound <= ref.objective * (1 + 1e-8)
+    assert res.objective == pytest.approx(ref.objective, rel=2e-6)
+
+
 def test_refinement_goes_on_while_it_contracts_on_the_hinge_loss_with_an_offset():
     """The three one-vs-rest programs of the hinge classifier with an intercept on
     scikit-learn's wine data (standardized, the estimator's 64 bisector gates and beta):
