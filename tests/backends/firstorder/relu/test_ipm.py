@@ -346,20 +346,18 @@ def test_both_newton_solves_reach_the_optimum(monkeypatch, primal, loss, cls, in
     assert bool(calls) == primal
 
 
-def test_a_numerical_breakdown_resumes_with_the_direct_solve(monkeypatch):
+def test_a_numerical_breakdown_resumes_regularized_then_with_the_direct_solve(monkeypatch):
     """Iterates wrecked near the end, or a Newton matrix made singular (as rounding in the
     Woodbury form does with the hinge loss at a small beta): the method resumes from the
-    last good iterate factoring the ``D x D`` matrix itself and still certifies the
-    optimum; wrecked again, it stops at once with its best certified iterate and an honest
-    status."""
-    from sdpnets.backends.firstorder.relu import ipm
-
+    last good iterate with the blocks regularized (1e-8, then 1e-6), then factoring the
+    ``D x D`` matrix itself, and still certifies the optimum; wrecked once more, it stops
+    at once with its best certified iterate and an honest status."""
     X, y = data(n=40, seed=8)
     prog = sn.ConvexReLU(X, y, 1.0, patterns=12, seed=3)
     prog.beta = 0.05 * beta_max(X, y, prog.patterns.masks)
     assert prog._A.shape[1] * 2 * prog.patterns.count > 40  # the Woodbury form first
     clean = prog.solve(backend="firstorder", method="ipm", tol=1e-8)
-    real, steps, direct = ipm._step, [], []
+    real, steps, direct, seen = ipm._step, [], [], []
     real_direct = ipm._Structure._direct_solve
     monkeypatch.setattr(ipm._Structure, "_direct_solve",
                         lambda self, *a: direct.append(len(steps)) or real_direct(self, *a))
@@ -367,6 +365,7 @@ def test_a_numerical_breakdown_resumes_with_the_direct_solve(monkeypatch):
     def wreck(at):
         def step(st, point, res, mu):
             steps.append(1)
+            seen.append(st.regularization)
             x, s_l, s_q, y_l, y_q = real(st, point, res, mu)
             return (x + 1e3 if len(steps) in at else x), s_l, s_q, y_l, y_q
         return step
@@ -376,24 +375,34 @@ def test_a_numerical_breakdown_resumes_with_the_direct_solve(monkeypatch):
     res = prog.solve(backend="firstorder", method="ipm", tol=1e-8)
     assert res.status == "optimal"
     assert res.objective == pytest.approx(clean.objective, rel=1e-7)
-    assert direct and min(direct) == at + 1  # the direct solve from the step after the wreck
+    assert not direct and set(seen[at:]) == {ipm.REGULARIZATION}
 
-    def singular_at(st, point, res, mu):  # a Newton matrix that rounding made singular
+    steps.clear(), seen.clear()
+    monkeypatch.setattr(ipm, "_step", wreck({at, at + 2, at + 4}))
+    res = prog.solve(backend="firstorder", method="ipm", tol=1e-8)
+    assert res.status == "optimal"
+    assert res.objective == pytest.approx(clean.objective, rel=1e-7)
+    assert seen[at + 1] == ipm.REGULARIZATION and seen[at + 3] == 1e-6
+    assert min(direct) == at + 5  # the direct solve from the step after the third wreck
+    assert res.raw["statistics"][0]["direct"]
+
+    def singular(st, point, res, mu):  # Newton matrices that rounding made singular
         steps.append(1)
-        if len(steps) == at and not st.direct:
+        if len(steps) >= at and not st.direct:
             raise np.linalg.LinAlgError("not positive definite")
         return real(st, point, res, mu)
 
     steps.clear(), direct.clear()
-    monkeypatch.setattr(ipm, "_step", singular_at)
+    monkeypatch.setattr(ipm, "_step", singular)
     res = prog.solve(backend="firstorder", method="ipm", tol=1e-8)
     assert res.status == "optimal" and direct
     assert res.objective == pytest.approx(clean.objective, rel=1e-7)
 
     steps.clear()
-    monkeypatch.setattr(ipm, "_step", wreck({at, at + 2}))
+    monkeypatch.setattr(ipm, "_step", wreck({at, at + 2, at + 4, at + 6}))
     res = prog.solve(backend="firstorder", method="ipm", tol=1e-8)
-    assert len(steps) == at + 2 and res.iterations == at + 4  # stopped on the second wreck
+    # three resumes, each an iteration without a step; stopped on the fourth wreck
+    assert len(steps) == at + 6 and res.iterations == at + 10
     assert res.status == ("optimal_inaccurate" if res.relative_gap <= 1e-7 else "error")
     assert res.lower_bound <= clean.objective * (1 + 1e-9) <= res.objective * (1 + 1e-9)
 
@@ -480,7 +489,8 @@ def test_where_the_direct_factor_does_not_fit_a_breakdown_resumes_regularized(mo
     """Without the ``D x D`` factor (``D`` too large for it), a wrecked iterate resumes
     from the last good one with the blocks regularized (1e-8), still certifies the
     optimum, and each further breakdown grows the regularization a hundredfold until
-    :data:`~ipm.REGULARIZATION_MAX`, past which the best certified iterate stands."""
+    :data:`~ipm.REGULARIZATION_MAX`, past which the best certified iterate stands (no
+    direct factor to turn to)."""
     monkeypatch.setattr(ipm, "DIRECT_MAX_RATIO", 0)
     X, y = data(n=40, seed=8)
     prog = sn.ConvexReLU(X, y, 1.0, patterns=12, seed=3)
