@@ -121,7 +121,8 @@ STALL_MERIT = 1e-6
 
 #: A merit this many times the best one, once the best is below :data:`BLOWUP_FROM`, is a
 #: numerical breakdown: the method resumes from the iterate of the best merit with the
-#: ``D x D`` matrix factored itself (or stops with its best certified iterate).
+#: blocks regularized, then with the ``D x D`` matrix factored itself (:func:`_resume`),
+#: or stops with its best certified iterate.
 BLOWUP_FACTOR = 10.0
 BLOWUP_FROM = 1e-2
 
