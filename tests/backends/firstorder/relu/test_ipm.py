@@ -100,7 +100,39 @@ def test_the_working_set_grows_by_a_bounded_factor_per_solve(monkeypatch):
     monkeypatch.setattr(methods, "WORKING_SET_GROWTH", 2)
     check(prog, method="auto")
     assert len(sizes) >= 3 and sizes[0] == methods.WORKING_SET_START
-    assert all(b <= 2 * a for a, b in zip(sizes, sizes[1:]))
+    # bounded growth while the set stays below half of the patterns
+    small = [a for a in sizes if 2 * a < methods.WORKING_SET_ALL_FROM * 120]
+    assert all(b <= 2 * a for a, b in zip(small, sizes[1:]))
+
+
+def test_near_the_whole_program_every_violator_joins_the_working_set(monkeypatch):
+    """Once the grown set would hold half of the patterns, every violated pattern joins at
+    once instead of the most violated few: a set soon outgrown is not solved ((4000, 50,
+    200) gated at 0.01 ``beta_max`` solved 8, 32, 128 and then all 200 patterns, 59 s; 8,
+    32 and 200, 42 s). The violators of each dual point are counted independently here,
+    and the result is still Clarabel's optimum."""
+    X, y = data(n=80, seed=6)
+    prog = sn.ConvexGatedReLU(X, y, 1.0, patterns=50, bias=True, seed=1)
+    prog.beta = 0.01 * beta_max(X, y, prog.patterns.masks, True)
+    P = prog.patterns.count
+    real, sizes, violators = methods._screened, [], []
+
+    def spy(program, drop, **kw):
+        sizes.append(int((~drop).sum()))
+        res, sigma = real(program, drop, **kw)
+        violators.append(int((drop & (sigma > program.beta)).sum()))
+        return res, sigma
+
+    monkeypatch.setattr(methods, "_screened", spy)
+    check(prog, method="auto")
+    assert sizes[0] == methods.WORKING_SET_START
+    # 8 + 3 * 8 = 32 >= P / 2: every violator of the first dual point joins, more than
+    # the growth factor alone would have let in
+    start = methods.WORKING_SET_START
+    assert start + 3 * start >= methods.WORKING_SET_ALL_FROM * P
+    assert violators[0] > 3 * start
+    grown = sizes[1] if len(sizes) > 1 else P
+    assert grown == start + violators[0]
 
 
 def test_a_screened_solve_returns_a_dual_point_feasible_for_the_whole_program():
