@@ -378,6 +378,18 @@ def test_both_newton_solves_reach_the_optimum(monkeypatch, primal, loss, cls, in
     assert bool(calls) == primal
 
 
+def wrecking_step(real, at, steps, seen):
+    """An interior-point ``_step`` that counts its calls in ``steps``, records the
+    regularization each ran with in ``seen``, and throws the iterate far off (``x + 1e3``)
+    at the call numbers in ``at``."""
+    def step(st, point, res, mu):
+        steps.append(1)
+        seen.append(st.regularization)
+        x, s_l, s_q, y_l, y_q = real(st, point, res, mu)
+        return (x + 1e3 if len(steps) in at else x), s_l, s_q, y_l, y_q
+    return step
+
+
 def test_a_numerical_breakdown_resumes_regularized_then_with_the_direct_solve(monkeypatch):
     """Iterates wrecked near the end, or a Newton matrix made singular (as rounding in the
     Woodbury form does with the hinge loss at a small beta): the method resumes from the
@@ -395,12 +407,7 @@ def test_a_numerical_breakdown_resumes_regularized_then_with_the_direct_solve(mo
                         lambda self, *a: direct.append(len(steps)) or real_direct(self, *a))
 
     def wreck(at):
-        def step(st, point, res, mu):
-            steps.append(1)
-            seen.append(st.regularization)
-            x, s_l, s_q, y_l, y_q = real(st, point, res, mu)
-            return (x + 1e3 if len(steps) in at else x), s_l, s_q, y_l, y_q
-        return step
+        return wrecking_step(real, at, steps, seen)
 
     at = clean.iterations - 5  # near the end
     monkeypatch.setattr(ipm, "_step", wreck({at}))
@@ -532,12 +539,7 @@ def test_where_the_direct_factor_does_not_fit_a_breakdown_resumes_regularized(mo
     real, steps, seen = ipm._step, [], []
 
     def wreck(at):
-        def step(st, point, res, mu):
-            steps.append(1)
-            seen.append(st.regularization)
-            x, s_l, s_q, y_l, y_q = real(st, point, res, mu)
-            return (x + 1e3 if len(steps) in at else x), s_l, s_q, y_l, y_q
-        return step
+        return wrecking_step(real, at, steps, seen)
 
     at = clean.iterations - 5
     monkeypatch.setattr(ipm, "_step", wreck({at}))
