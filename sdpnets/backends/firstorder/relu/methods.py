@@ -431,8 +431,8 @@ def working_set_ipm(program: ReLUProgram, *, time_limit: float | None = None,
     pattern, :math:`\sigma_j(v) = \|F_j^Tv\|` (:func:`_screened`); the patterns outside
     with :math:`\sigma_j > \beta` join the set, the most violated first, the set growing at
     most :data:`WORKING_SET_GROWTH` times per solve (every violator at once when that would
-    reach :data:`WORKING_SET_ALL_FROM` of the patterns), until the bracket of the whole program
-    is within ``tol``. The first set: the :data:`WORKING_SET_START` patterns of largest
+    reach :data:`WORKING_SET_ALL_FROM` of the patterns), until the bracket of the whole
+    program is within ``tol``. The first set: the :data:`WORKING_SET_START` patterns of largest
     :math:`\|F_j^T\nabla L(0)\|` (with ``start``, its nonzero blocks too). Each solve costs
     the interior point's :math:`n^2h` per pattern of the set and iteration, so few active
     patterns (large ``beta``) make it fast.
