@@ -13,9 +13,10 @@ guarded, then the solve here or in a child process.
    fit, or, under ``"auto"``, moves on to one that fits;
 4. the solve runs here (:func:`.run.run`) or, with ``isolate=True``, in a child process
    (:func:`.isolated_solve.solve_isolated`), with ``memory_limit`` (less the fixed
-   :data:`.memory.OVERHEAD`) as the memory the solvers' own choices may count on (:func:`sdpnets._units.solve_budget`: how many
-   worker processes to fork, whether an interior point fits); either way it ends
-   verified by the program's certificate (:mod:`.verify`).
+   :data:`.memory.OVERHEAD`) as the memory the solvers' own choices may count on
+   (:func:`sdpnets._units.solve_budget`: how many worker processes to fork, whether an
+   interior point fits); either way it ends verified by the program's certificate
+   (:mod:`.verify`).
 """
 
 from __future__ import annotations

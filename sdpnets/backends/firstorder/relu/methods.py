@@ -366,7 +366,7 @@ def _auto(program: ReLUProgram, time_limit: float | None, common: dict, atoms_op
         share = max(ATOMS_SHARE * ipm_seconds(program), ATOMS_MIN_SECONDS)
     if ipm:
         budget = share if time_limit is None else min(share, time_limit)
-    race = None  # the interior point in a forked process, from the start
+    race = None  # the interior point in a forked process, from the atoms' first second
     if ipm and spare_core and not brief_atoms and _races(program):
         race = BackgroundSolve(solve_relu_ipm, program, time_limit=time_limit,
                                cores=allowed_cores(), delay=min(RACE_AFTER_SECONDS, share),

@@ -142,7 +142,7 @@ def test_no_race_below_the_threshold(monkeypatch, two_cores):
 
 def test_a_delayed_solve_starts_at_the_first_poll_after_its_delay():
     job = BackgroundSolve(_square, 3.0, delay=0.3)
-    assert not job.started and not job.done() and not job.started
+    assert not job.done() and not job.started  # polled before its delay: not started
     assert job.result() is None and "not started" in job.failure
     job = BackgroundSolve(_square, 3.0, delay=0.3)
     time.sleep(0.35)
