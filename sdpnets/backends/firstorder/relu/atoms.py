@@ -38,11 +38,12 @@ Over a subset ``R`` of the rows the same nonnegative least squares gives an *upp
 G_R^T\lambda`; when ``r`` satisfies every row of the block it *is* the projection, the
 bound is exact and :math:`r/\|r\|` is the block's best atom (cutting planes: otherwise the
 rows ``r`` violates most join ``R``, and the rows of ``R`` whose multipliers are zero
-leave it, so each solve stays of the size of a face). Any :math:`\lambda \ge 0` bounds :math:`\sigma_j`
-by :math:`\|g_j + G_j^T\lambda\|`, so each round first bounds every block with its last
-multipliers (one sparse product for all), refits the largest bounds over their kept rows
-(one small least-squares solve each), and makes exact only the largest of those; the best
-exact ones above ``beta`` enter as atoms.
+leave it, so each solve stays of the size of a face). Any :math:`\lambda \ge 0` bounds
+:math:`\sigma_j` by :math:`\|g_j + G_j^T\lambda\|`, so each round first bounds every block
+with its last multipliers (one sparse product for all), refits the largest bounds over
+their kept rows (a small nonnegative least squares each; those whose kept rows are still
+their face, most of them, as one batched least squares: :func:`face_least_squares`), and
+makes exact only the largest of those; the best exact ones above ``beta`` enter as atoms.
 
 **Directions of the blocks in use.** The best atom of a block already in ``z`` refines its
 direction one atom per round, as in Frank-Wolfe. Each round therefore also adds, for every
