@@ -92,3 +92,23 @@ def test_unknown_gates_are_refused_by_name():
     X, y = data()
     with pytest.raises(sn.InvalidInputError, match="gates must be one of"):
         ConvexReLURegressor(0.5, gates="uniform").fit(X, y)
+
+
+def test_auto_patterns_grow_as_the_program_shrinks():
+    """``patterns="auto"`` draws PATTERN_WORK / (n K) gates within AUTO_PATTERNS: the
+    estimator's program is the one built with that count."""
+    from sdpnets.sklearn.relu import AUTO_PATTERNS, PATTERN_WORK, auto_pattern_count
+
+    low, high = AUTO_PATTERNS
+    assert auto_pattern_count(10, 1) == high and auto_pattern_count(10 ** 6, 1) == low
+    assert auto_pattern_count(700, 1) == PATTERN_WORK // 700
+    assert auto_pattern_count(700, 3) == max(PATTERN_WORK // 2100, low)
+    X, y = data(n=700)
+    labels = np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))
+    for target, K in ((y > np.median(y), 1), (labels, 3)):
+        clf = ConvexReLUClassifier(5.0, tol=1e-6).fit(X, target)
+        count = auto_pattern_count(700, K)
+        same = ConvexReLUClassifier(5.0, tol=1e-6, patterns=count).fit(X, target)
+        assert clf.program_.patterns.count == same.program_.patterns.count
+        assert clf.program_.patterns.count > 0.9 * count  # few duplicate cells
+        assert clf.result_.objective == pytest.approx(same.result_.objective, rel=1e-9)
