@@ -38,12 +38,11 @@ Over a subset ``R`` of the rows the same nonnegative least squares gives an *upp
 G_R^T\lambda`; when ``r`` satisfies every row of the block it *is* the projection, the
 bound is exact and :math:`r/\|r\|` is the block's best atom (cutting planes: otherwise the
 rows ``r`` violates most join ``R``, and the rows of ``R`` whose multipliers are zero
-leave it, so each solve stays of the size of a face). Any :math:`\lambda \ge 0` bounds
-:math:`\sigma_j` by :math:`\|g_j + G_j^T\lambda\|`, so each round first bounds every block
-with its last multipliers (one sparse product for all), refits the largest bounds over
-their kept rows (a small nonnegative least squares each; those whose kept rows are still
-their face, most of them, as one batched least squares: :func:`face_least_squares`), and
-makes exact only the largest of those; the best exact ones above ``beta`` enter as atoms.
+leave it, so each solve stays of the size of a face). Any :math:`\lambda \ge 0` bounds :math:`\sigma_j`
+by :math:`\|g_j + G_j^T\lambda\|`, so each round first bounds every block with its last
+multipliers (one sparse product for all), refits the largest bounds over their kept rows
+(one small least-squares solve each), and makes exact only the largest of those; the best
+exact ones above ``beta`` enter as atoms.
 
 **Directions of the blocks in use.** The best atom of a block already in ``z`` refines its
 direction one atom per round, as in Frank-Wolfe. Each round therefore also adds, for every
@@ -92,14 +91,6 @@ CUT_ROWS = 2
 #: ``||r||`` (the rows have unit scale).
 CUT_TOL = 1e-13
 
-#: Blocks per batched solve of :meth:`_Pricing.fit`, the residual's largest product with
-#: the rows (relative to ``||g_j||``; the rows have unit scale) at which its multipliers
-#: count as the nonnegative least squares' solution, and the faces guessed per solve
-#: (:func:`face_least_squares`).
-FACE_BATCH = 256
-FACE_TOL = 1e-9
-FACE_PASSES = 3
-
 #: Steps (relative to ``||z_j|| / ||g_j||``) of the projected-gradient atoms added for
 #: every block of ``z`` each round (:func:`_gradient_atoms`).
 GRADIENT_STEPS = (0.3, 3.0)
@@ -147,43 +138,18 @@ class _Pricing:
 
     def fit(self, g: np.ndarray, blocks: np.ndarray, which: np.ndarray) -> np.ndarray:
         r"""Residuals :math:`g_j + G_R^T\lambda` of the nonnegative least squares over each
-        block's kept rows, for the columns ``which`` of ``g`` (the multipliers are kept).
-
-        The kept rows are mostly the block's last face, where the multipliers of the plain
-        least squares are already nonnegative: those are solved together
-        (:func:`face_least_squares`), the rest one nonnegative least squares each."""
+        block's kept rows, for the columns ``which`` of ``g`` (one small solve per block;
+        the multipliers are kept)."""
         ops, R = self.ops, g.copy()
-        which = np.asarray(which, dtype=int)
-        sizes = np.array([self.rows[b].size for b in blocks[which]], dtype=int)
-        batched = which[(sizes > 0) & (sizes <= ops.h)]
-        solved = np.zeros(0, dtype=int)
-        for a in range(0, batched.size, FACE_BATCH):
-            cols = batched[a:a + FACE_BATCH]
-            rows = [self.rows[b] for b in blocks[cols]]
-            G = self.cone_rows(rows, blocks[cols])
-            lam, res, ok = face_least_squares(G, g[:, cols])
-            for k in np.flatnonzero(ok):
-                self.lam[blocks[cols[k]]] = lam[k, :rows[k].size]
-            R[:, cols[ok]] = res[:, ok]
-            solved = np.concatenate([solved, cols[ok]])
-        for i in np.setdiff1d(which[sizes > 0], solved):
+        for i in which:
             b = blocks[i]
-            rows = (2.0 * ops.M[self.rows[b], self.pat[b]] - 1.0)[:, None] * ops.A[self.rows[b]]
-            lam, _ = nnls(rows.T, -g[:, i])
-            R[:, i] = g[:, i] + rows.T @ lam
-            self.lam[b] = lam
+            rs = self.rows[b]
+            if rs.size:
+                rows = (2.0 * ops.M[rs, self.pat[b]] - 1.0)[:, None] * ops.A[rs]
+                lam, _ = nnls(rows.T, -g[:, i])
+                R[:, i] = g[:, i] + rows.T @ lam
+                self.lam[b] = lam
         return R[:, which]
-
-    def cone_rows(self, rows: list[np.ndarray], blocks: np.ndarray) -> np.ndarray:
-        """The rows ``rows[k]`` of block ``blocks[k]``'s cone, ``(B, m, h)``, zero-padded
-        to the longest (``m``)."""
-        ops = self.ops
-        sizes = np.array([r.size for r in rows], dtype=int)
-        present = np.arange(sizes.max(initial=0)) < sizes[:, None]
-        idx = np.zeros(present.shape, dtype=int)
-        idx[present] = np.concatenate(rows)
-        signs = (2.0 * ops.M[idx, self.pat[blocks][:, None]] - 1.0) * present
-        return signs[:, :, None] * ops.A[idx]
 
     def keep_used(self, b: int) -> None:
         """Keep only the rows of block ``b`` whose last multipliers are positive (the
@@ -248,66 +214,6 @@ class _Pricing:
                 sig[todo] = np.linalg.norm(R[:, todo], axis=0)
                 todo = todo[sig[todo] > threshold]  # bounds that fell below need no more
         return sig, R, exact
-
-
-def face_least_squares(G: np.ndarray, g: np.ndarray
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    r"""The nonnegative least squares :math:`\min_{\lambda \ge 0} \|g_k + G_k^T\lambda\|`
-    of several blocks at once, by least squares over guessed faces.
-
-    The first guess is every row (the kept rows are mostly the block's last face); each
-    further pass (at most :data:`FACE_PASSES`) drops the rows whose multipliers came out
-    negative and takes back the rows the residual violates. A block is solved when the
-    optimality conditions hold: multipliers nonnegative, the residual orthogonal to the
-    rows of its face and on the cone's side of the others (to :data:`FACE_TOL`).
-
-    Parameters
-    ----------
-    G : ndarray, shape (B, m, h)
-        Each block's rows, zero rows padding the shorter ones (at most ``h`` rows each).
-    g : ndarray, shape (h, B)
-
-    Returns
-    -------
-    lam : ndarray, shape (B, m)
-    residuals : ndarray, shape (h, B)
-        :math:`g_k + G_k^T\lambda_k`.
-    ok : ndarray of bool, shape (B,)
-        Which blocks are solved (the others need their own solve: a face not found in the
-        passes, or dependent rows).
-    """
-    B, m, _ = G.shape
-    present = np.any(G, axis=2)
-    gT = np.ascontiguousarray(g.T)[:, :, None]  # (B, h, 1)
-    tol = FACE_TOL * np.maximum(np.linalg.norm(g, axis=0), 1e-300)[:, None]
-    face = present.copy()
-    lam, res = np.zeros((B, m)), g.copy()
-    ok = np.zeros(B, dtype=bool)
-    diag = np.arange(m)
-    todo = np.arange(B)
-    Gt, gt = G, gT
-    for _ in range(FACE_PASSES):
-        f = face[todo]
-        Gf = Gt * f[:, :, None]
-        gram = Gf @ Gf.transpose(0, 2, 1)
-        gram[:, diag, diag] += ~f  # rows off the face: a zero multiplier
-        try:
-            lt = np.linalg.solve(gram, -(Gf @ gt))[:, :, 0]
-        except np.linalg.LinAlgError:  # a singular face: every block by its own solve
-            break
-        rt = gt + Gf.transpose(0, 2, 1) @ lt[:, :, None]  # (b, h, 1)
-        prod = (Gt @ rt)[:, :, 0]  # each row's product with the residual
-        tol_t = tol[todo]
-        solved = np.all(lt >= 0, axis=1) & np.isfinite(lt).all(axis=1) \
-            & np.all(np.where(f, np.abs(prod), 0.0) <= tol_t, axis=1) \
-            & np.all(np.where(present[todo] & ~f, -prod, 0.0) <= tol_t, axis=1)
-        lam[todo], res[:, todo] = lt, rt[:, :, 0].T
-        ok[todo] = solved
-        face[todo] = (f & (lt > 0)) | (present[todo] & ~f & (prod < -tol_t))
-        if solved.all():
-            break
-        todo, Gt, gt = todo[~solved], Gt[~solved], gt[~solved]
-    return lam, res, ok
 
 
 def _features(ops: ReLUProgram, pat: np.ndarray, sign: np.ndarray, U: np.ndarray

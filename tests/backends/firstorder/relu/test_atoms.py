@@ -12,8 +12,7 @@ from scipy.optimize import nnls
 
 import sdpnets as sn
 from tests.conftest import relu_teacher_data
-from sdpnets.backends.firstorder.relu import atoms
-from sdpnets.backends.firstorder.relu.atoms import _Pricing, face_least_squares
+from sdpnets.backends.firstorder.relu.atoms import _Pricing
 from sdpnets.backends.firstorder.relu.program import ReLUProgram
 from sdpnets.local import train_relu_mlp
 from sdpnets.losses import SquaredLoss
@@ -74,76 +73,6 @@ def test_bounds_from_kept_rows_are_never_below_the_exact_value():
     assert np.all(bound >= truth * (1 - 1e-10) - 1e-12 * gn)
     assert np.all(bound <= gn * (1 + 1e-12))
     assert np.any(bound < gn * (1 - 1e-3))  # the carried multipliers do tighten bounds
-
-
-def padded(blocks_rows):
-    """Stack row sets ``(m_k, h)`` into ``(B, m, h)`` with zero rows."""
-    m = max(r.shape[0] for r in blocks_rows)
-    G = np.zeros((len(blocks_rows), m, blocks_rows[0].shape[1]))
-    for k, r in enumerate(blocks_rows):
-        G[k, :r.shape[0]] = r
-    return G
-
-
-def test_faces_solved_together_are_the_nonnegative_least_squares():
-    rng = np.random.default_rng(0)
-    h = 8
-    rows = [rng.standard_normal((m, h)) for m in (1, 3, 5, 8, 2, 6)]
-    G = padded(rows)
-    # planted: g = r0 - G^T lam0 with G r0 = 0 and lam0 > 0 solves it on the first guess
-    planted = []
-    for r in rows:
-        r0 = rng.standard_normal(h)
-        r0 -= r.T @ np.linalg.lstsq(r.T, r0, rcond=None)[0]  # onto the rows' null space
-        planted.append(r0 - r.T @ rng.uniform(0.5, 2.0, r.shape[0]))
-    lam, res, ok = face_least_squares(G, np.column_stack(planted))
-    assert ok.all()
-    # random right-hand sides: some faces are found, and every one found is nnls's
-    g = rng.standard_normal((h, len(rows)))
-    lam, res, ok = face_least_squares(G, g)
-    for k, r in enumerate(rows):
-        want, dist = nnls(r.T, -g[:, k])
-        if ok[k]:
-            assert np.all(lam[k] >= 0) and np.all(lam[k, r.shape[0]:] == 0)
-            assert np.linalg.norm(res[:, k]) == pytest.approx(dist, rel=1e-9, abs=1e-12)
-            assert lam[k, :r.shape[0]] == pytest.approx(want, rel=1e-7, abs=1e-9)
-    assert ok.sum() >= 3
-
-
-def test_a_face_needing_other_rows_is_found_in_later_passes_or_left_to_nnls(monkeypatch):
-    # two rows at an acute angle: -g lies outside their cone, so the least squares over both
-    # rows has a negative multiplier; the solution binds one row only
-    r = np.array([[1.0, 0.0], [1.0, 1.0]]) / np.array([[1.0], [np.sqrt(2.0)]])
-    g = np.array([[-1.0], [2.0]])
-    want, dist = nnls(r.T, -g[:, 0])
-    assert np.count_nonzero(want) == 1
-    monkeypatch.setattr(atoms, "FACE_PASSES", 1)
-    _, _, ok = face_least_squares(r[None], g)
-    assert not ok[0]  # one guess (both rows) is not the face
-    monkeypatch.setattr(atoms, "FACE_PASSES", 3)
-    lam, res, ok = face_least_squares(r[None], g)
-    assert ok[0] and lam[0] == pytest.approx(want, abs=1e-12)
-    assert np.linalg.norm(res[:, 0]) == pytest.approx(dist, rel=1e-12)
-    # dependent rows (a repeated row): a singular least squares, left to nnls
-    _, _, ok = face_least_squares(np.vstack([r, r[:1]])[None], g)
-    assert not ok[0]
-
-
-def test_refits_over_kept_rows_agree_with_one_nnls_per_block(monkeypatch):
-    ops, rng = pattern_operators(seed=5)
-    G0 = rng.standard_normal((ops.h, ops.P))
-    G1 = G0 + 0.1 * rng.standard_normal(G0.shape)
-    blocks = np.arange(ops.nb)
-    fits = {}
-    for batched in (True, False):
-        if not batched:  # no face is accepted: every block goes to its own nnls
-            monkeypatch.setattr(atoms, "face_least_squares",
-                                lambda G, g: (np.zeros(G.shape[:2]), g.copy(),
-                                              np.zeros(G.shape[0], dtype=bool)))
-        pricing = new_pricing(ops)
-        pricing.price(pricing.gradients(G0, blocks), blocks, -1.0, ops.nb)  # kept rows
-        fits[batched] = pricing.fit(pricing.gradients(G1, blocks), blocks, blocks)
-    np.testing.assert_allclose(fits[True], fits[False], rtol=1e-8, atol=1e-10)
 
 
 def check_against_clarabel(prog, tol=TOL):
