@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import check_int
 from ..errors import InvalidInputError
 from ..features.patterns import DEFAULT_SAMPLED_PATTERNS, bisector_gates
 from ..formulations.relu.mlp import ConvexReLU
@@ -57,8 +58,9 @@ def auto_pattern_count(n: int, outputs: int) -> int:
     0.951-0.958 over five seeds against 0.937-0.951) for about a second, while 10-class
     digits keeps 64 (128 took 15-16 s for +0.006).
     """
+    work = check_int(n, "n", minimum=1) * check_int(outputs, "outputs", minimum=1)
     low, high = AUTO_PATTERNS
-    return int(np.clip(PATTERN_WORK // max(int(n) * int(outputs), 1), low, high))
+    return int(np.clip(PATTERN_WORK // work, low, high))
 
 
 class _ReLU:
@@ -125,7 +127,8 @@ _RELU_PARAMS = r"""
         the program's optimum is then an upper bound on the global one, see
         ``certificate_``); ``"auto"`` (default) draws between 64 and 256 of them, more for
         smaller programs (:func:`auto_pattern_count`: about ``2**17 / (n_samples
-        n_outputs)``, measured on scikit-learn's datasets, docs/estimators.md);
+        n_outputs)`` of the data the program is built on, so a CV fold counts its own;
+        measured on scikit-learn's datasets, docs/estimators.md);
         ``"exhaustive"`` enumerates every cell (the global optimum; only for small
         data).
     gates : {"bisectors", "gaussian"}

@@ -103,6 +103,8 @@ def test_auto_patterns_grow_as_the_program_shrinks():
     assert auto_pattern_count(10, 1) == high and auto_pattern_count(10 ** 6, 1) == low
     assert auto_pattern_count(700, 1) == PATTERN_WORK // 700
     assert auto_pattern_count(700, 3) == max(PATTERN_WORK // 2100, low)
+    with pytest.raises(sn.InvalidInputError, match="outputs must be >= 1"):
+        auto_pattern_count(700, 0)
     X, y = data(n=700)
     labels = np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))
     for target, K in ((y > np.median(y), 1), (labels, 3)):
