@@ -384,7 +384,8 @@ def _atoms_then_ipm(program: ReLUProgram, time_limit: float | None, t0: float, c
                     race: BackgroundSolve | None) -> ReLUResult:
     """The atoms for their ``budget``, on while they converge fast enough, then the
     interior point (``race``'s result when it ran beside them; they stop as soon as it
-    has finished); the better certified of the two."""
+    has finished); the better certified of the two, ``"time_limit"`` when neither is
+    optimal and the caller's time ran out on the interior point."""
     stop = race.done if race is not None else None
     first = solve_relu_atoms(program, time_limit=budget, stop=stop, **common, **atoms_opts)
     if first.status == "optimal" or not ipm:
@@ -421,6 +422,10 @@ def _atoms_then_ipm(program: ReLUProgram, time_limit: float | None, t0: float, c
                          "raced": race is not None and race.started}
     if race is not None and race.failure:
         better.statistics["race_failure"] = race.failure
+    if better.status != "optimal" and second.status == "time_limit":
+        # the caller's time ran out on the interior point: that, not the atoms' stall
+        # within their share, is why neither finished
+        better.status = "time_limit"
     return better
 
 

@@ -262,6 +262,28 @@ def test_auto_hands_the_atoms_over_to_the_interior_point(monkeypatch):
     assert res.raw["method"] == "atoms"
 
 
+def test_a_hand_over_cut_by_the_time_limit_says_time_limit(monkeypatch):
+    """The atoms' share runs out (their status becomes ``"error"``: they stopped short of
+    the caller's time), then the interior point meets the caller's time limit: the better
+    bracket is returned with ``"time_limit"``, the reason nothing finished, not
+    ``"error"``."""
+    X, y = data(n=40, seed=8)
+    prog = sn.ConvexReLU(X, y, 1.0, patterns=12, seed=3)
+    prog.beta = 0.002 * beta_max(X, y, prog.patterns.masks)
+    monkeypatch.setattr(methods, "ATOMS_SHARE", 0.0)
+    monkeypatch.setattr(methods, "ATOMS_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(methods, "atoms_seconds_left", lambda history, tol: np.inf)
+    real_ipm = methods.solve_relu_ipm  # the caller's time runs out on it at once
+    monkeypatch.setattr(methods, "solve_relu_ipm",
+                        lambda program, **kw: real_ipm(program, **{**kw, "time_limit": 0.0}))
+    res = prog.solve(backend="firstorder", method="auto", tol=1e-8, time_limit=60.0)
+    stats = res.raw["statistics"][0]
+    assert res.status == "time_limit", res.message
+    assert stats["atoms_status"] == "error"  # their share ran out, not the caller's time
+    assert res.lower_bound <= res.objective and res.relative_gap > 1e-8
+    assert res.lower_bound <= prog.solve(backend="clarabel", tol=1e-9).objective * (1 + 1e-7)
+
+
 def test_outputs_after_a_hand_over_give_the_atoms_a_brief_share(monkeypatch):
     """Once an output's atoms were handed over, the next outputs of the same program (same
     data, same beta) give the atoms only ``ATOMS_MIN_SECONDS`` (the interior point's share
