@@ -4,9 +4,10 @@ r"""A solve run in a forked process while the caller goes on with another method
 time and then hands over to the interior point (:mod:`.methods`). On a machine with a
 spare core the two need not take turns: :class:`BackgroundSolve` starts the interior point
 after a delay (the atoms' first second) in a process forked from the caller, on one BLAS
-thread (the atoms hold the other core, on one BLAS thread too); the atoms stop as soon as it has finished
-(``stop=``), and a hand-over takes its result instead of starting the interior point from
-nothing, lending the child its core for the large products from then on
+thread (the atoms hold the other core, on one BLAS thread too); the atoms stop as soon as
+it has finished (``stop=``), and a hand-over takes its result instead of starting the
+interior point from nothing, lending the child its core for the large products from then
+on
 (:func:`~sdpnets.backends.firstorder.linalg.lend_threads`, through a shared integer).
 Whichever certifies first wins; the other is stopped (the child is killed).
 

@@ -437,10 +437,10 @@ def working_set_ipm(program: ReLUProgram, *, time_limit: float | None = None,
     with :math:`\sigma_j > \beta` join the set, the most violated first, the set growing at
     most :data:`WORKING_SET_GROWTH` times per solve (every violator at once when that would
     reach :data:`WORKING_SET_ALL_FROM` of the patterns), until the bracket of the whole
-    program is within ``tol``. The first set: the :data:`WORKING_SET_START` patterns of largest
-    :math:`\|F_j^T\nabla L(0)\|` (with ``start``, its nonzero blocks too). Each solve costs
-    the interior point's :math:`n^2h` per pattern of the set and iteration, so few active
-    patterns (large ``beta``) make it fast.
+    program is within ``tol``. The first set: the :data:`WORKING_SET_START` patterns of
+    largest :math:`\|F_j^T\nabla L(0)\|` (with ``start``, its nonzero blocks too). Each
+    solve costs the interior point's :math:`n^2h` per pattern of the set and iteration,
+    so few active patterns (large ``beta``) make it fast.
     """
     if program.cone:
         raise ValueError("the working set certifies sigma_j = ||F_j^T v||: gated programs only")
@@ -475,8 +475,9 @@ def working_set_ipm(program: ReLUProgram, *, time_limit: float | None = None,
             return res
         # the most violated, the set growing at most WORKING_SET_GROWTH times (a dual point
         # from a small set is violated by far more patterns than the optimum uses)
-        grow = max(int((WORKING_SET_GROWTH - 1) * keep.sum()), WORKING_SET_START)
-        if keep.sum() + grow >= WORKING_SET_ALL_FROM * P:  # near the whole program: every
+        size = int(keep.sum())
+        grow = max(int((WORKING_SET_GROWTH - 1) * size), WORKING_SET_START)
+        if size + grow >= WORKING_SET_ALL_FROM * P:  # near the whole program: every
             grow = over.size  # violator now, rather than a solve of a set soon outgrown
         keep[over[np.argsort(-sigma[over])][:grow]] = True
         z0 = res.blocks
