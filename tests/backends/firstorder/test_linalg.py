@@ -11,6 +11,7 @@ from sdpnets.backends.firstorder import linalg
 from sdpnets.backends.firstorder.linalg import (
     SymmetricEigen,
     factor_nuclear_norm,
+    gram,
     single_threaded,
     singular_values,
     spectral_norm,
@@ -175,3 +176,15 @@ def test_spectral_norm_is_not_below_the_norm(rng):
         M = rng.standard_normal((p, K)) * 10.0 ** rng.uniform(-8, 8)
         s = np.linalg.svd(M, compute_uv=False)[0]
         assert s <= spectral_norm(M) <= s * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("layout", ["c", "fortran", "strided", "empty rows", "no columns"])
+def test_gram_is_the_full_symmetric_product(layout):
+    rng = np.random.default_rng(3)
+    M = rng.standard_normal((60, 9))
+    M = {"c": M, "fortran": np.asfortranarray(M), "strided": M[::2, ::2],
+         "empty rows": M[:0], "no columns": M[:, :0]}[layout]
+    G = gram(M)
+    assert G.shape == (M.shape[1], M.shape[1])
+    np.testing.assert_array_equal(G, G.T)  # both triangles, not the lower one alone
+    np.testing.assert_allclose(G, M.T @ M, rtol=0, atol=1e-12 * max(1.0, float((M * M).sum())))

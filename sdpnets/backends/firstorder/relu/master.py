@@ -22,6 +22,7 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from ....losses import HingeLoss, Loss, LogisticLoss, SquaredLoss
+from ..linalg import gram
 
 __all__ = ["solve_master", "nonnegative_ipm", "master_tol"]
 
@@ -130,14 +131,14 @@ def solve_master(Phi: np.ndarray, y: np.ndarray, beta: float, loss: Loss,
     if isinstance(loss, SquaredLoss):
         if loss.centered_offset:  # the loss at the best offset: centered columns and targets
             Phi, y = Phi - Phi.mean(axis=0), y - y.mean()
-        Q, q = Phi.T @ Phi, Phi.T @ y - beta
+        Q, q = gram(Phi), Phi.T @ y - beta
         scale = max(float(np.abs(q).max()), float(np.diag(Q).max()), 1e-300)
         c = nonnegative_ipm(lambda c: (Q @ c - q, Q), K, scale, tol=tol)
         return c, y - Phi @ c
     if isinstance(loss, LogisticLoss):
         def grad_hess(c):
             _, v, w = loss.second_order(Phi @ c, y)  # at the best offset, if one
-            H = (Phi * w[:, None]).T @ Phi
+            H = gram(Phi * np.sqrt(w)[:, None])  # the Hessian, formed at every iteration
             if loss.centered_offset:  # the offset eliminated: W - w w^T / 1^T w
                 Pw = Phi.T @ w
                 H -= np.outer(Pw, Pw) / max(float(w.sum()), 1e-300)
