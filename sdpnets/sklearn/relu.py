@@ -48,6 +48,13 @@ GATES = ("bisectors", "gaussian")
 #: datasets, docs/estimators.md).
 RELU_BETA_FRACTION = 0.03
 
+#: The certified relative gap at which the estimators' solves stop by default, as
+#: scikit-learn's ``LogisticRegression`` and ``Ridge`` stop at ``tol=1e-4``: the program's
+#: objective is then known to four digits, and no test score on the bundled datasets moves
+#: (measured: 10-class digits 0.958 either way, fit 10.1 s at 1e-6 and 7.7 s at 1e-4;
+#: breast_cancer, wine and diabetes the same scores to three digits in at most 0.4 s).
+RELU_TOL = 1e-4
+
 
 def auto_pattern_count(n: int, outputs: int) -> int:
     """The patterns ``patterns="auto"`` draws for ``n`` samples and ``outputs`` outputs:
@@ -144,7 +151,10 @@ _RELU_PARAMS = r"""
         ``"auto"`` (default: sdpnets' own solvers where they apply, else a conic solver),
         ``"clarabel"``, ``"scs"``, ``"mosek"`` or ``"firstorder"``.
     tol : float
-        Solver tolerance (certified relative gap of the program).
+        The certified relative gap of the program at which sdpnets' own solver stops
+        (default ``1e-4``, as scikit-learn's linear models; a conic backend takes it as
+        its own gap tolerance, on its conic form); ``optimality_gap_`` reports the gap
+        reached.
     seed : int or None
         Seed of the sampled gates.
     max_patterns : int
@@ -197,7 +207,7 @@ class ConvexReLURegressor(_ReLU, ConvexRegressor):
     def __init__(self, beta: float | None = None, *, fit_intercept: bool = True,
                  patterns: Any = DEFAULT_PATTERNS, gates: str = "bisectors",
                  bias: bool = True, backend: str = "auto",
-                 tol: float = 1e-6, seed: int | None = 0,
+                 tol: float = RELU_TOL, seed: int | None = 0,
                  max_patterns: int = ESTIMATOR_MAX_PATTERNS, prune: bool = False) -> None:
         self.beta = beta
         self.fit_intercept = fit_intercept
@@ -238,7 +248,7 @@ class ConvexReLUClassifier(_ReLU, ConvexClassifier):
     def __init__(self, beta: float | None = None, *, loss: str = "squared",
                  fit_intercept: bool = True, patterns: Any = DEFAULT_PATTERNS,
                  gates: str = "bisectors",
-                 bias: bool = True, backend: str = "auto", tol: float = 1e-6,
+                 bias: bool = True, backend: str = "auto", tol: float = RELU_TOL,
                  seed: int | None = 0, max_patterns: int = ESTIMATOR_MAX_PATTERNS,
                  prune: bool = False) -> None:
         self.beta = beta
@@ -280,7 +290,7 @@ class ConvexReLURegressorCV(PathCV, ConvexReLURegressor):
     def __init__(self, fractions=None, *, cv=None, scoring=None, fit_intercept: bool = True,
                  patterns: Any = DEFAULT_PATTERNS, gates: str = "bisectors",
                  bias: bool = True, backend: str = "auto",
-                 tol: float = 1e-6, seed: int | None = 0,
+                 tol: float = RELU_TOL, seed: int | None = 0,
                  max_patterns: int = ESTIMATOR_MAX_PATTERNS, prune: bool = False) -> None:
         self.fractions = fractions
         self.cv = cv
@@ -312,7 +322,7 @@ class ConvexReLUClassifierCV(PathCV, ConvexReLUClassifier):
     def __init__(self, fractions=None, *, cv=None, scoring=None, loss: str = "squared",
                  fit_intercept: bool = True, patterns: Any = DEFAULT_PATTERNS,
                  gates: str = "bisectors",
-                 bias: bool = True, backend: str = "auto", tol: float = 1e-6,
+                 bias: bool = True, backend: str = "auto", tol: float = RELU_TOL,
                  seed: int | None = 0, max_patterns: int = ESTIMATOR_MAX_PATTERNS,
                  prune: bool = False) -> None:
         self.fractions = fractions

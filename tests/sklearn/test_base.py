@@ -226,12 +226,12 @@ def test_estimators_are_reachable_from_the_top_level_lazily():
 
 
 def test_the_hinge_classifier_with_an_intercept_runs_on_sdpnets_own_solver():
-    """Three classes, hinge loss, intercept (the defaults otherwise): ``auto`` solves every
-    one-vs-rest program with sdpnets' own solver (the offset a free variable of its
-    interior point and master problem), to the optimum Clarabel finds for the same
-    program, and each class's offset is optimal for its hidden layer."""
+    """Three classes, hinge loss, intercept (the defaults otherwise, but a tight ``tol``):
+    ``auto`` solves every one-vs-rest program with sdpnets' own solver (the offset a free
+    variable of its interior point and master problem), to the optimum Clarabel finds for
+    the same program, and each class's offset is optimal for its hidden layer."""
     X, y = blobs(K=3, n=45)
-    clf = ConvexReLUClassifier(loss="hinge", patterns=6, beta=2.0).fit(X, y)
+    clf = ConvexReLUClassifier(loss="hinge", patterns=6, beta=2.0, tol=1e-8).fit(X, y)
     assert clf.result_.backend == "firstorder" and clf.result_.status == "optimal"
     ref = clone(clf).set_params(backend="clarabel").fit(X, y)
     assert clf.result_.objective == pytest.approx(ref.result_.objective, rel=1e-5)
