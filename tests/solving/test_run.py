@@ -20,14 +20,15 @@ def prog():
     return sn.ConvexReLU(X, y, 0.3, patterns=8, seed=1)
 
 
-def inaccurate(monkeypatch, cls, pause=0.0):
-    """Make the first-order solve end "optimal_inaccurate" (after ``pause`` seconds)."""
+def inaccurate(monkeypatch, cls, pause=0.0, status="optimal_inaccurate"):
+    """Make the first-order solve end ``status`` (after ``pause`` seconds), its certified
+    bracket kept."""
     real = cls.solve_firstorder
 
     def solve_firstorder(self, **kwargs):
         res = real(self, **kwargs)
         time.sleep(pause)
-        return replace(res, status="optimal_inaccurate")
+        return replace(res, status=status)
 
     monkeypatch.setattr(cls, "solve_firstorder", solve_firstorder)
 
@@ -69,6 +70,48 @@ def test_the_fallback_gets_only_the_time_left(prog, monkeypatch):
     assert 0 < calls[0]["time_limit"] <= 30.0 - 0.3
     assert calls[0]["time_limit"] >= 30.0 - (time.perf_counter() - start) - 1e-6
     assert "method" not in calls[0]
+
+
+def test_a_stalled_first_order_bracket_outlives_a_conic_fallback_cut_by_the_time_limit(
+        prog, monkeypatch):
+    """The first-order solver stalls ("error", with a certified bracket) and the conic
+    fallback runs out of the caller's time without one: the first-order bracket is
+    returned, as ``"time_limit"`` (it returned the conic solver's empty result, gap inf:
+    (1000, 20, 100) at tol 1e-12 with 10 s, after 17 s)."""
+    inaccurate(monkeypatch, sn.ConvexReLU, status="error")
+
+    def cut(program, engine, options):
+        return SolveResult(status="time_limit", objective=float("nan"), backend=engine.name,
+                           solve_time=options["time_limit"], compile_time=0.0,
+                           message="stopped on its time limit")
+
+    monkeypatch.setattr(run_module, "solve_conic", cut)
+    res = prog.solve(tol=1e-14, time_limit=30.0)
+    assert res.backend == "firstorder" and res.status == "time_limit"
+    assert np.isfinite(res.relative_gap) and res.lower_bound <= res.objective
+    assert "clarabel ended 'time_limit'" in res.message
+
+
+def test_no_conic_fallback_starts_without_time_for_its_compile(prog, monkeypatch):
+    """cvxpy's compile is outside a conic solver's own time limit: a fallback starts only
+    with twice its predicted compile left, and its solver gets what that compile leaves."""
+    inaccurate(monkeypatch, sn.ConvexReLU, status="error")
+    calls = []
+    real = run_module.solve_conic
+    monkeypatch.setattr(run_module, "solve_conic",
+                        lambda program, engine, options: calls.append(options) or
+                        real(program, engine, options))
+    nnz = run_module.compile_seconds(prog, sn.backends.ClarabelBackend()) \
+        / run_module.COMPILE_SECONDS_PER_NNZ
+    monkeypatch.setattr(run_module, "COMPILE_SECONDS_PER_NNZ", 10.0 / nnz)  # 10 s predicted
+    res = prog.solve(tol=1e-14, time_limit=15.0)
+    assert not calls and res.backend == "firstorder" and res.status == "time_limit"
+    assert "no time left to compile the next conic solver" in res.message
+    start = time.perf_counter()
+    prog.solve(tol=1e-14, time_limit=30.0)
+    assert len(calls) == 1
+    assert calls[0]["time_limit"] <= 30.0 - 10.0
+    assert calls[0]["time_limit"] >= 30.0 - 10.0 - (time.perf_counter() - start)
 
 
 def test_an_unsolved_first_order_result_with_no_conic_room_is_refused_as_too_large():

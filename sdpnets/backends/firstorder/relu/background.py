@@ -43,7 +43,10 @@ def _child(conn: Any, lent: Any, fn: Callable[..., Any], args: tuple, kwargs: di
 
 class BackgroundSolve:
     """``fn(*args, **kwargs)`` in a forked child process, started ``delay`` seconds after
-    construction (at the first :meth:`done` from then on; at once with ``delay=0``).
+    construction (at the first :meth:`done` from then on; at once with ``delay=0``). With a
+    ``deadline`` (a :func:`time.perf_counter` instant), ``fn`` is given the seconds left
+    until it as its ``time_limit`` when the child starts, so that a delayed start does
+    not carry the child past the caller's limit.
 
     Attributes
     ----------
@@ -52,8 +55,9 @@ class BackgroundSolve:
     """
 
     def __init__(self, fn: Callable[..., Any], *args: Any, cores: int = 2,
-                 delay: float = 0.0, **kwargs: Any):
+                 delay: float = 0.0, deadline: float | None = None, **kwargs: Any):
         self._call = (fn, args, kwargs)
+        self._deadline = deadline
         self._cores = int(cores)
         self._due = time.perf_counter() + max(float(delay), 0.0)
         self._process: Any = None
@@ -74,6 +78,8 @@ class BackgroundSolve:
         #: it, ``cores`` once the caller waits for it (:meth:`result`)
         self._threads = fork.Value("i", 1, lock=False)
         fn, args, kwargs = self._call
+        if self._deadline is not None:
+            kwargs = {**kwargs, "time_limit": max(self._deadline - time.perf_counter(), 0.0)}
         self._process = fork.Process(target=_child,
                                      args=(child_end, self._threads, fn, args, kwargs),
                                      daemon=True)

@@ -368,8 +368,10 @@ def _auto(program: ReLUProgram, time_limit: float | None, common: dict, atoms_op
         budget = share if time_limit is None else min(share, time_limit)
     race = None  # the interior point in a forked process, from the atoms' first second
     if ipm and spare_core and not brief_atoms and _races(program):
-        race = BackgroundSolve(solve_relu_ipm, program, time_limit=time_limit,
-                               cores=allowed_cores(), delay=min(RACE_AFTER_SECONDS, share),
+        # the caller's deadline, not a limit counted from the delayed start
+        race = BackgroundSolve(solve_relu_ipm, program, cores=allowed_cores(),
+                               delay=min(RACE_AFTER_SECONDS, share),
+                               deadline=None if time_limit is None else t0 + time_limit,
                                **{**common, "log": None, "progress": None})
     try:
         return _atoms_then_ipm(program, time_limit, t0, common, atoms_opts, ipm, share,

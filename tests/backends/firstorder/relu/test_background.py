@@ -34,6 +34,10 @@ def _die(x):
     os._exit(7)
 
 
+def _time_limit(*, time_limit):
+    return time_limit
+
+
 def test_background_solve_returns_the_childs_value():
     job = BackgroundSolve(_square, 7.0)
     assert job.result() == 49.0 and job.done() and not job.failure
@@ -154,6 +158,43 @@ def test_a_delayed_solve_starts_at_the_first_poll_after_its_delay():
     never.cancel()
     time.sleep(0.15)
     assert not never.done() and not never.started
+
+
+def test_a_delayed_solve_is_given_the_seconds_left_to_the_callers_deadline():
+    """A child started after its delay gets the time left until the deadline as its
+    ``time_limit``, not a fresh limit counted from its own start (the raced interior point
+    of a 2 s solve ran on to 3 s)."""
+    deadline = time.perf_counter() + 5.0
+    job = BackgroundSolve(_time_limit, delay=0.3, deadline=deadline)
+    time.sleep(0.35)
+    job.done()
+    left = job.result()
+    assert 0.0 < left <= 5.0 - 0.3
+    job.cancel()
+    late = BackgroundSolve(_time_limit, deadline=time.perf_counter() - 1.0)
+    assert late.result() == 0.0  # past the deadline: no time at all, never negative
+    late.cancel()
+
+
+def test_a_raced_solve_keeps_the_callers_time_limit(monkeypatch, two_cores):
+    """The interior point raced from 0.2 s after the start is stopped by the caller's
+    limit, measured from the caller's start: the whole solve ends within it and its
+    slack (the child's time limit is what the deadline leaves it)."""
+    prog = program()
+    given = []
+    real = BackgroundSolve
+
+    def spy(*args, **kwargs):
+        given.append(kwargs.get("deadline"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(methods, "BackgroundSolve", spy)
+    monkeypatch.setattr(methods, "RACE_FROM_SECONDS", 0.0)
+    monkeypatch.setattr(methods, "RACE_AFTER_SECONDS", 0.2)
+    start = time.perf_counter()
+    res = prog.solve(backend="firstorder", tol=1e-14, time_limit=1.0, workers=1)
+    assert given and given[0] is not None and given[0] <= start + 1.0 + 0.5
+    assert res.status in ("time_limit", "optimal", "optimal_inaccurate")
 
 
 def test_no_race_without_a_spare_core(monkeypatch):
