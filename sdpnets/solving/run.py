@@ -63,8 +63,8 @@ def run(program: SolvableProgram, engine: Backend | FirstOrderBackend, *, auto: 
                 time_limit - (time.perf_counter() - started)
             if left is not None and left <= 0:
                 return program.result
-            return _fallback(program, program.result, tol, max_iters, left, verbose,
-                             memory_limit, time.perf_counter())
+            return _fallback(program, program.result, tol, max_iters, time_limit, verbose,
+                             memory_limit, started)
         return program.result
     started = time.perf_counter()
     options = dict(tol=tol, max_iters=max_iters, time_limit=time_limit, verbose=verbose,
@@ -129,10 +129,10 @@ def _fallback(program: SolvableProgram, first: SolveResult, tol: float, max_iter
     verified solve, in the time left, on the conic solver ``"auto"`` would pick among those
     predicted to fit, then on the next ones while they end unsolved (:func:`_try_conic`;
     the caller's solver options were the first-order solver's, so none reach them; the
-    time counts from ``started``); the first-order result is kept when no conic solver
-    fits, when the conic solves end unsolved while the first-order one was solved, and
-    when none of them brackets the optimum closer (``"time_limit"`` if the caller's time
-    ran out on them).
+    caller's ``time_limit`` counts from ``started``, the first-order solve's start); the
+    first-order result is kept when no conic solver fits, when the conic solves end
+    unsolved while the first-order one was solved, and when none of them brackets the
+    optimum closer (``"time_limit"`` if the caller's time ran out on them).
 
     Raises
     ------

@@ -57,7 +57,8 @@ def test_binary_classifier_is_the_raw_program_with_an_intercept(gates):
     is the network's output."""
     X, y = data()
     y01 = (y > np.median(y)).astype(int)
-    clf = ConvexReLUClassifier(0.5, loss="logistic", patterns=10, gates=gates).fit(X, y01)
+    clf = ConvexReLUClassifier(0.5, loss="logistic", patterns=10, gates=gates,
+                               tol=1e-8).fit(X, y01)
     patterns = bisector_gates(X, 10, seed=0) if gates == "bisectors" else 10
     raw = sn.ConvexReLU(X, 2.0 * y01 - 1, 0.5, patterns=patterns, loss="logistic",
                         bias=True, intercept=True)
@@ -93,7 +94,7 @@ def test_multiclass_is_k_one_vs_rest_programs_sharing_the_patterns(loss):
 def test_softmax_classifier_is_the_joint_program():
     X, y = data(n=30)
     labels = np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))
-    clf = ConvexReLUClassifier(0.8, loss="softmax", patterns=6).fit(X, labels)
+    clf = ConvexReLUClassifier(0.8, loss="softmax", patterns=6, tol=1e-8).fit(X, labels)
     prog = sn.ConvexReLU(X, np.eye(3)[labels], 0.8, patterns=bisector_gates(X, 6, seed=0),
                          loss="softmax", bias=True, intercept=True)
     assert_within_its_gap(clf, prog.solve(tol=1e-8).objective)
