@@ -309,6 +309,27 @@ def test_optimal_offset_minimizes_the_loss_over_constants(name):
             loss.optimal_offset(F[:, k], Y[:, k])), Y[:, k]) + 1e-12
 
 
+@pytest.mark.parametrize("scale", [1e-3, 0.1, 1.0, 30.0])
+def test_logistic_offset_is_the_root_of_its_gradient(scale):
+    """The Newton root solves sum_i y_i sigma(-y_i(f_i + c)) = 0 to round-off at every scale
+    of the predictions (near zero, where the old bracket test bisected after convergence),
+    with unbalanced labels; with one label only, the loss decreases towards the end
+    returned."""
+    rng = np.random.default_rng(3)
+    loss = get_loss("logistic")
+    y = np.where(rng.random(500) < 0.1, 1.0, -1.0)
+    f = scale * rng.standard_normal(500)
+    c = float(loss.optimal_offset(f, y))
+    grad = -np.sum(y / (1.0 + np.exp(y * (f + c))))
+    assert abs(grad) <= 1e-12 * y.size
+    assert loss.value(f + c, y) <= min(loss.value(f + c + t, y) for t in (-1e-6, 1e-6))
+    for label in (1.0, -1.0):
+        ones = np.full(50, label)
+        c = float(loss.optimal_offset(f[:50], ones))
+        assert label * c >= 40.0  # far out, on the side where every margin grows
+        assert loss.value(f[:50] + c, ones) < loss.value(f[:50] + c - label, ones)
+
+
 @pytest.mark.parametrize("name", list(LOSSES))
 def test_centered_dual_points_sum_to_zero_and_stay_in_the_domain(name):
     """The dual of a program with an unpenalized offset asks 1^T v = 0; a centered point must
