@@ -39,7 +39,7 @@ from typing import ClassVar
 
 import cvxpy as cp
 import numpy as np
-from scipy.optimize import minimize_scalar
+from scipy.optimize import brentq, minimize_scalar
 from scipy.special import expit, xlogy
 
 from .errors import InvalidInputError
@@ -396,12 +396,25 @@ class LogisticLoss(Loss):
         return c
 
     def best_dual_scale(self, v, y, dual_norm, beta):
-        """A bounded 1-D search over :math:`s \\in [0, \\min(1, \\beta/\\text{dual\\_norm})]`
-        (the dual domain is bounded), its end points compared too."""
+        r"""The maximizer over :math:`s \in [0, \min(1, \beta/\text{dual\_norm})]` (the
+        dual domain is bounded) of the concave
+        :math:`D(s) = -\sum_i [p_i\log p_i + (1 - p_i)\log(1 - p_i)]`,
+        :math:`p_i = s\,a_i`, :math:`a_i = v_iy_i` (clipped into [0, 1]): the root of the
+        decreasing :math:`D'(s) = -\sum_i a_i\,\mathrm{logit}(s a_i)` by Brent's method,
+        or the upper end where :math:`D' \ge 0` there; its end points compared too."""
         top = _largest_feasible(dual_norm, beta)
-        res = minimize_scalar(lambda s: -self.dual_value(s * v, y), bounds=(0.0, top),
-                              method="bounded", options={"xatol": 1e-12})
-        return max((float(res.x), top, 0.0), key=lambda t: self.dual_value(t * v, y))
+        a = np.clip(np.asarray(v, dtype=float) * y, 0.0, 1.0)
+        a = a[a > 0]
+
+        def slope(t):
+            p = np.clip(t * a, 1e-300, 1.0 - 1e-16)
+            return -float(np.sum(a * (np.log(p) - np.log1p(-p))))
+
+        if a.size and top > 0 and slope(top) < 0:
+            s = brentq(slope, 1e-300, top, xtol=1e-15, rtol=1e-13)
+        else:
+            s = top
+        return max((float(s), top, 0.0), key=lambda t: self.dual_value(t * v, y))
 
     def at_best_offset(self) -> Loss:
         """:class:`LogisticAtBestOffset`."""

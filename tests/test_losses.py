@@ -257,6 +257,26 @@ def test_best_dual_scale_beats_every_feasible_scale(name):
         assert loss.scaled_dual_value(v, y, dual_norm, beta) == (best, s)
 
 
+@pytest.mark.parametrize("offset", [False, True])
+def test_logistic_dual_scale_is_the_root_of_the_dual_slope(offset):
+    """The logistic scale (a root of D'(s) by Brent's method) is within round-off of a
+    bounded 1-D search of the dual value at every scale of predictions, interior maxima and
+    the end of the feasible range alike; with the intercept's balanced dual points too."""
+    rng = np.random.default_rng(12)
+    loss = get_loss("logistic")
+    loss = loss.at_best_offset() if offset else loss
+    for scale, dual_norm in ((0.1, 3.0), (1.0, 40.0), (5.0, 400.0), (1.0, 1.0)):
+        y = np.where(rng.random(200) < 0.3, 1.0, -1.0)
+        v = loss.dual_point(scale * rng.standard_normal(200), y)
+        top = min(1.0, 10.0 / dual_norm)
+        s = loss.best_dual_scale(v, y, dual_norm, 10.0)
+        assert 0.0 <= s <= top
+        ref = minimize_scalar(lambda t: -loss.dual_value(t * v, y), bounds=(0.0, top),
+                              method="bounded", options={"xatol": 1e-14})
+        best = max(loss.dual_value(ref.x * v, y), loss.dual_value(top * v, y))
+        assert loss.dual_value(s * v, y) >= best - 1e-12 * max(1.0, abs(best))
+
+
 class _OwnLoss(Loss):
     """A user's loss with a value, a cvxpy expression and a conjugate only."""
 
