@@ -105,13 +105,18 @@ class ConvexEstimator(BaseEstimator):
             top = float(self._beta_max(program))
         return program, top
 
+    def _default_fraction(self) -> float:
+        """``beta=None``: the fraction of ``beta_max`` solved at (:attr:`_beta_fraction`;
+        a family may choose it by its parameters, e.g. the loss)."""
+        return self._beta_fraction
+
     def _fit_program(self, X, T: np.ndarray, fraction: float | None = None) -> None:
-        """Solve at ``beta`` (or ``fraction`` of ``beta_max``, default :attr:`_beta_fraction`
-        when ``beta`` is ``None``) and keep the result."""
+        """Solve at ``beta`` (or ``fraction`` of ``beta_max``, default
+        :meth:`_default_fraction` when ``beta`` is ``None``) and keep the result."""
         program, top = self._prepare(X, T)
         if self.beta is None or fraction is not None:
             top = float(self._beta_max(program)) if top is None else top
-            program.beta = _relative_beta(top, self._beta_fraction if fraction is None
+            program.beta = _relative_beta(top, self._default_fraction() if fraction is None
                                           else fraction)
         else:
             program.beta = self.beta

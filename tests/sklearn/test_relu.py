@@ -127,3 +127,20 @@ def test_auto_patterns_grow_as_the_program_shrinks():
         assert clf.program_.patterns.count == same.program_.patterns.count
         assert clf.program_.patterns.count > 0.9 * count  # few duplicate cells
         assert clf.result_.objective == pytest.approx(same.result_.objective, rel=1e-9)
+
+
+def test_the_classifier_defaults_to_the_logistic_loss_at_its_own_fraction():
+    """``ConvexReLUClassifier()`` trains the logistic program (probabilities that sum to
+    one, three classes) at 0.01 of its ``beta_max``; the squared loss keeps 0.03; the
+    logistic optimum at that ``beta`` is the program's, solved apart on Clarabel."""
+    X, y = data(n=40)
+    labels = np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))
+    clf = ConvexReLUClassifier(patterns=6).fit(X, labels)
+    assert clf.program_.loss.name == "logistic"
+    np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0, rtol=1e-12)
+    assert clf.beta_ == pytest.approx(0.01 * clf.beta_max_, rel=1e-12)
+    square = ConvexReLUClassifier(patterns=6, loss="squared").fit(X, labels)
+    assert square.beta_ == pytest.approx(0.03 * square.beta_max_, rel=1e-12)
+    tight = ConvexReLUClassifier(clf.beta_, patterns=6, backend="clarabel", tol=1e-8)
+    tight.fit(X, labels)
+    assert_within_its_gap(clf, tight.result_.objective)
