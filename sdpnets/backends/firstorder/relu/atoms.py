@@ -73,7 +73,7 @@ from ..linalg import on_one_blas_thread
 from .master import master_tol, solve_master
 from .program import ReLUProgram, ReLUResult, top_rows, unscaled_result
 
-__all__ = ["solve_relu_atoms", "DEFAULT_ATOMS_PER_ROUND"]
+__all__ = ["solve_relu_atoms", "pattern_dual_norms", "DEFAULT_ATOMS_PER_ROUND"]
 
 #: Blocks that enter the master problem per round (the largest exact ``sigma_j``).
 DEFAULT_ATOMS_PER_ROUND = 40
@@ -214,6 +214,27 @@ class _Pricing:
                 sig[todo] = np.linalg.norm(R[:, todo], axis=0)
                 todo = todo[sig[todo] > threshold]  # bounds that fell below need no more
         return sig, R, exact
+
+
+def pattern_dual_norms(program: ReLUProgram, v: np.ndarray, patterns: np.ndarray,
+                       deadline: float | None = None) -> np.ndarray:
+    r"""Upper bounds ``(len(patterns),)`` on :math:`\max(\sigma_{j+}(v), \sigma_{j-}(v))`,
+    the dual norms of both sign blocks of each pattern of a cone-constrained program at the
+    dual point ``v``, exact where above ``beta``: :math:`\|F_j^Tv\|` where that is at most
+    ``beta``, the cutting-plane projections of :class:`_Pricing` (on the spectrally
+    normalized rows, whose cones are the same) for the others. Any multipliers bound
+    :math:`\sigma_j`, so a projection cut short by the ``deadline`` still bounds it."""
+    ops, a, _ = program.normalized(scale_targets=False)
+    G0 = ops.F0T(np.asarray(v, dtype=float))  # (h, P), in A / a's units
+    out = np.linalg.norm(G0[:, patterns], axis=0)
+    over = np.flatnonzero(out > ops.beta)
+    if over.size:
+        pricing = _Pricing(ops, deadline)
+        blocks = np.concatenate([patterns[over], patterns[over] + ops.P])
+        sig, _, _ = pricing.price(pricing.gradients(G0, blocks), blocks, ops.beta,
+                                  blocks.size)
+        out[over] = np.maximum(sig[:over.size], sig[over.size:])
+    return out * a
 
 
 def _features(ops: ReLUProgram, pat: np.ndarray, sign: np.ndarray, U: np.ndarray
