@@ -429,7 +429,8 @@ def _atoms_then_ipm(program: ReLUProgram, time_limit: float | None, t0: float, c
             return first
         if race is not None:
             race.cancel()  # the working set below is cheaper than the race's whole program
-        second = _interior_point(program, narrow, left, {**common, "start": first.blocks})
+        second = _interior_point(program, narrow, left, {**common, "start": first.blocks},
+                                 dual=first.dual_point)
     else:
         second.solve_time = time.perf_counter() - t0
     better = second if (second.status == "optimal"
@@ -447,7 +448,7 @@ def _atoms_then_ipm(program: ReLUProgram, time_limit: float | None, t0: float, c
 
 
 def working_set_ipm(program: ReLUProgram, *, time_limit: float | None = None,
-                    start=None, **common) -> ReLUResult:
+                    start=None, dual: np.ndarray | None = None, **common) -> ReLUResult:
     r"""The program by interior-point solves over a growing working set of patterns:
     each solve is restricted to the set, and its dual point :math:`v` is certified on every
     pattern (:func:`_screened`: :math:`\sigma_j(v) = \|F_j^Tv\|` in the gated program,
@@ -456,20 +457,27 @@ def working_set_ipm(program: ReLUProgram, *, time_limit: float | None = None,
     most :data:`WORKING_SET_GROWTH` times per solve (every violator at once when that would
     reach :data:`WORKING_SET_ALL_FROM` of the patterns), until the bracket of the whole
     program is within ``tol``. The first set: the :data:`WORKING_SET_START` patterns of
-    largest :math:`\|F_j^T\nabla L(0)\|` (with ``start``, its nonzero blocks too: a
-    cone-constrained program's start is the atoms' last iterate when they hand over). Each
+    largest :math:`\|F_j^T\nabla L(0)\|`, or of largest dual norm at ``dual`` (a dual
+    point of the program, the atoms' last when they hand over: the patterns nearest to
+    joining), and, with ``start``, its nonzero blocks too (the atoms' last iterate). Each
     solve costs the interior point's :math:`n^2h` per pattern of the set and iteration,
     so few active patterns (large ``beta``, or many sampled patterns) make it fast.
     """
     t0 = time.perf_counter()
     P, tol = program.P, common["tol"]
-    v0 = program.loss.dual_point(np.zeros(program.n), program.y)
-    norms = np.linalg.norm(program.F0T(v0), axis=0)
-    keep = np.zeros(P, dtype=bool)
-    keep[np.argsort(-norms)[:WORKING_SET_START]] = True
     z0 = np.zeros((program.h, program.nb)) if start is None else np.asarray(start, float)
-    keep |= _live_patterns(program, z0)
-    solves = 0
+    keep = _live_patterns(program, z0)
+    if dual is None:
+        v0 = program.loss.dual_point(np.zeros(program.n), program.y)
+        norms = np.linalg.norm(program.F0T(v0), axis=0)
+    else:
+        norms = np.linalg.norm(program.F0T(dual), axis=0)
+        if program.cone and not keep.all():
+            out = np.flatnonzero(~keep)
+            norms[out] = pattern_dual_norms(program, dual, out)
+        norms[keep] = -np.inf  # the extra patterns are taken among the others
+    keep[np.argsort(-norms)[:WORKING_SET_START]] = True
+    solves, best = 0, None
     while True:
         left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
         if keep.all():
@@ -481,8 +489,14 @@ def working_set_ipm(program: ReLUProgram, *, time_limit: float | None = None,
         res.solve_time = time.perf_counter() - t0
         res.statistics = {**res.statistics, "working_set": int(keep.sum()),
                           "working_set_solves": solves}
+        if best is None or res.relative_gap < best.relative_gap:
+            best = res  # every solve's bracket holds for the whole program
         if keep.all() or res.status not in ("optimal", "optimal_inaccurate"):
-            return res
+            if res.status != "optimal" and best is not res:
+                # cut short (the time limit): the best bracket found on the way
+                best.status, best.solve_time = res.status, res.solve_time
+                best.statistics = res.statistics
+            return best
         if res.relative_gap <= tol:
             res.status = "optimal"
             return res
@@ -511,11 +525,11 @@ def _narrow(program: ReLUProgram, blocks: np.ndarray) -> bool:
 
 
 def _interior_point(program: ReLUProgram, narrow: bool, time_limit: float | None,
-                    common: dict) -> ReLUResult:
-    """The interior point over a working set from ``common["start"]`` (``narrow``,
-    :func:`_narrow`) or on the whole program."""
+                    common: dict, dual: np.ndarray | None = None) -> ReLUResult:
+    """The interior point over a working set from ``common["start"]`` and ``dual``
+    (``narrow``, :func:`_narrow`) or on the whole program."""
     if narrow:
-        return working_set_ipm(program, time_limit=time_limit, **common)
+        return working_set_ipm(program, time_limit=time_limit, dual=dual, **common)
     return solve_relu_ipm(program, time_limit=time_limit, **common)
 
 

@@ -11,8 +11,9 @@ is spent holding the interpreter in SciPy's nonnegative least squares, so thread
 help). When a core is left beside each solve (one worker on two cores), ``"auto"`` may race
 the interior point beside the atoms on it (``spare_core``, :mod:`.background`). The results
 are the same solves either way; only the order in which outputs finish changes, and with it
-which later outputs learn from an earlier one that was handed over to the interior point
-(``brief_atoms``).
+which later outputs learn from an earlier one that was handed over to the whole program's
+interior point (``brief_atoms``; not after a hand-over to a working set, which starts from
+the atoms' iterate and needs a good one).
 
 **Time limit.** Each output starts with its share of the time left (:func:`time_share`):
 :math:`(T - t)\,W / (q + r)` seconds (at most :math:`T - t`), with ``W`` workers, ``q``
@@ -156,8 +157,11 @@ def solve_outputs(
         left = max(time_limit - (time.perf_counter() - t0), 0.0)
         return time_share(left, workers, waiting, running)
 
-    def brief() -> bool:  # an earlier output of the same data and beta was handed over
-        return any(r is not None and r.statistics.get("handed_over") for r in results)
+    def brief() -> bool:
+        # an earlier output of the same data and beta was handed over to the whole
+        # program's interior point (a working set's needs the atoms' iterate: not brief)
+        return any(r is not None and r.statistics.get("handed_over")
+                   and "working_set" not in r.statistics for r in results)
 
     if workers <= 1:
         for k, job in enumerate(jobs):

@@ -87,3 +87,29 @@ def test_a_wide_hand_over_solves_the_whole_program(monkeypatch):
     res = check(prog, method="auto")
     stats = res.raw["statistics"][0]
     assert stats["handed_over"] and "working_set" not in stats
+
+
+def test_a_working_set_cut_short_keeps_its_best_bracket(monkeypatch):
+    """When a later solve of the working set is cut short (here: made to report a time
+    limit with a poorer bracket), the best bracket of the solves so far is returned, with
+    the cut's status; that bracket holds for the whole program (Clarabel's optimum)."""
+    X, y = data(n=80, seed=6)
+    prog = sn.ConvexGatedReLU(X, y, 1.0, patterns=120, bias=True, seed=1)
+    prog.beta = 0.02 * beta_max(X, y, prog.patterns.masks, True)
+    ref = prog.solve(backend="clarabel", tol=1e-10).objective
+    real, gaps = methods._screened, []
+
+    def cut(program, drop, **kw):
+        res, sigma = real(program, drop, **kw)
+        if gaps:  # the second solve: cut, with a worse bracket than the first
+            res.status, res.lower_bound = "time_limit", res.lower_bound - 10 * abs(ref)
+        gaps.append(res.relative_gap)
+        return res, sigma
+
+    monkeypatch.setattr(methods, "_screened", cut)
+    res = prog.solve(backend="firstorder", tol=1e-9)
+    assert len(gaps) == 2 and gaps[1] > gaps[0]
+    assert res.status == "time_limit"
+    assert res.raw["lower_bound"] <= ref * (1 + 1e-9) <= res.objective * (1 + 1e-9)
+    assert (res.objective - res.raw["lower_bound"]) / abs(res.objective) \
+        == pytest.approx(gaps[0], rel=1e-6)

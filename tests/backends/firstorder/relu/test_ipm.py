@@ -284,13 +284,17 @@ def test_a_hand_over_cut_by_the_time_limit_says_time_limit(monkeypatch):
     assert res.lower_bound <= prog.solve(backend="clarabel", tol=1e-9).objective * (1 + 1e-7)
 
 
-def test_outputs_after_a_hand_over_give_the_atoms_a_brief_share(monkeypatch):
-    """Once an output's atoms were handed over, the next outputs of the same program (same
-    data, same beta) give the atoms only ``ATOMS_MIN_SECONDS`` (the interior point's share
-    otherwise); every output is still certified (Clarabel's optimum)."""
+@pytest.mark.parametrize("working_set", [False, True])
+def test_outputs_after_a_hand_over_give_the_atoms_a_brief_share(monkeypatch, working_set):
+    """Once an output's atoms were handed over to the whole program's interior point, the
+    next outputs of the same program (same data, same beta) give the atoms only
+    ``ATOMS_MIN_SECONDS`` (the interior point's share otherwise); after a hand-over to a
+    working set, which starts from the atoms' iterate, they keep their share. Every output
+    is still certified (Clarabel's optimum)."""
     X, y = data(n=40, seed=8)
     prog = sn.ConvexReLU(X, np.column_stack([y, -y, 0.5 * y]), 1.0, patterns=12, seed=3)
     prog.beta = 0.002 * beta_max(X, y, prog.patterns.masks)
+    monkeypatch.setattr(methods, "WORKING_SET_ALL_FROM", 1.0 if working_set else -1.0)
     monkeypatch.setattr(methods, "ATOMS_SHARE", 1e9)
     monkeypatch.setattr(methods, "ATOMS_MIN_SECONDS", 5.0)
     monkeypatch.setattr(methods, "atoms_seconds_left", lambda history, tol: np.inf)
@@ -302,8 +306,10 @@ def test_outputs_after_a_hand_over_give_the_atoms_a_brief_share(monkeypatch):
 
     monkeypatch.setattr(methods, "solve_relu_atoms", atoms)
     res = check(prog, method="auto")
-    assert res.raw["statistics"][0]["handed_over"]
-    assert budgets[0] > 5.0 and budgets[1:] == [5.0, 5.0]
+    stats = res.raw["statistics"][0]
+    assert stats["handed_over"] and ("working_set" in stats) == working_set
+    assert budgets[0] > 5.0 and len(budgets) == 3
+    assert all(b > 5.0 for b in budgets[1:]) if working_set else budgets[1:] == [5.0, 5.0]
 
 
 def test_atoms_seconds_left_extrapolates_the_gap_rate():
