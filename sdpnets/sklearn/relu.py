@@ -208,7 +208,8 @@ class ConvexReLURegressor(_ReLU, ConvexRegressor):
 
     Parameters
     ----------
-""" + _BETA_DOC.format(fraction=f"{RELU_BETA_FRACTION:g}") + _RELU_PARAMS + _RELU_ATTRIBUTES + "\n    "
+""" + _BETA_DOC.format(fraction=f"{RELU_BETA_FRACTION:g}") + _RELU_PARAMS + _RELU_ATTRIBUTES \
+        + "\n    "
 
     _multi_output = True
 

@@ -27,8 +27,9 @@ point (:func:`ipm_seconds`, :func:`.ipm.predict_memory`):
   interior point runs in a forked process beside the atoms from their first second on
   (:data:`RACE_AFTER_SECONDS`, :mod:`.background`, :func:`_races`), the atoms stop as
   soon as it has finished, and a hand-over to the whole program takes its result
-  instead of starting it then (a working set's cancels it; the two compete for memory bandwidth: atoms that win alone are slower raced, e.g. the
-  exhaustive 14 x 14 program at 0.01 ``beta_max``, 8.4-9.4 s alone, 14-15 s raced;
+  instead of starting it then (a working set's cancels it; the two compete for memory
+  bandwidth: atoms that win alone are slower raced, e.g. the exhaustive 14 x 14 program
+  at 0.01 ``beta_max``, 8.4-9.4 s alone, 14-15 s raced;
   started halfway through the atoms' share instead, the race lost most of its gains at
   0.001);
 * gated program: the interior point over a growing working set of patterns where it
