@@ -217,15 +217,17 @@ class _Pricing:
 
 
 def pattern_dual_norms(program: ReLUProgram, v: np.ndarray, patterns: np.ndarray,
-                       deadline: float | None = None) -> np.ndarray:
+                       deadline: float | None = None, G0: np.ndarray | None = None
+                       ) -> np.ndarray:
     r"""Upper bounds ``(len(patterns),)`` on :math:`\max(\sigma_{j+}(v), \sigma_{j-}(v))`,
     the dual norms of both sign blocks of each pattern of a cone-constrained program at the
     dual point ``v``, exact where above ``beta``: :math:`\|F_j^Tv\|` where that is at most
     ``beta``, the cutting-plane projections of :class:`_Pricing` (on the spectrally
     normalized rows, whose cones are the same) for the others. Any multipliers bound
-    :math:`\sigma_j`, so a projection cut short by the ``deadline`` still bounds it."""
+    :math:`\sigma_j`, so a projection cut short by the ``deadline`` still bounds it.
+    ``G0``: ``program.F0T(v)`` when the caller has it already."""
     ops, a, _ = program.normalized(scale_targets=False)
-    G0 = ops.F0T(np.asarray(v, dtype=float))  # (h, P), in A / a's units
+    G0 = (program.F0T(np.asarray(v, dtype=float)) if G0 is None else G0) / a  # A / a's units
     out = np.linalg.norm(G0[:, patterns], axis=0)
     over = np.flatnonzero(out > ops.beta)
     if over.size:

@@ -68,7 +68,7 @@ from .ipm import merges_signs, solve_relu_ipm
 from .program import ReLUProgram, ReLUResult
 
 __all__ = ["solve_relu", "safe_screen", "predict_memory", "ipm_seconds",
-           "atoms_seconds_left", "working_set_ipm", "METHODS",
+           "atoms_seconds_left", "working_set_ipm", "handed_over_whole", "METHODS",
            "ADMM_OPTIONS", "ATOMS_OPTIONS", "IPM_OPTIONS"]
 
 ADMM_OPTIONS = frozenset({"rho", "check_every", "linear_solver", "cone_weight"})
@@ -324,11 +324,13 @@ def _screened(program: ReLUProgram, drop: np.ndarray, *, start, **kwargs
     blocks = np.zeros((program.h, program.nb))
     blocks[:, cols] = res.blocks
     d = res.dual_point
-    norms = np.linalg.norm(program.F0T(d), axis=0)
+    G0 = program.F0T(d)
+    norms = np.linalg.norm(G0, axis=0)
     if program.cone and drop.any():
         limit = kwargs.get("time_limit")
         norms[drop] = pattern_dual_norms(program, d, np.flatnonzero(drop),
-                                         deadline=None if limit is None else t0 + limit)
+                                         deadline=None if limit is None else t0 + limit,
+                                         G0=G0)
     outside = float(norms[drop].max(initial=0.0))
     lower = res.lower_bound
     if outside > program.beta:  # the point scaled into the whole program's dual set
@@ -474,10 +476,11 @@ def working_set_ipm(program: ReLUProgram, *, time_limit: float | None = None,
         v0 = program.loss.dual_point(np.zeros(program.n), program.y)
         norms = np.linalg.norm(program.F0T(v0), axis=0)
     else:
-        norms = np.linalg.norm(program.F0T(dual), axis=0)
+        G0 = program.F0T(dual)
+        norms = np.linalg.norm(G0, axis=0)
         if program.cone and not keep.all():
             out = np.flatnonzero(~keep)
-            norms[out] = pattern_dual_norms(program, dual, out)
+            norms[out] = pattern_dual_norms(program, dual, out, G0=G0)
         norms[keep] = -np.inf  # the extra patterns are taken among the others
     keep[np.argsort(-norms)[:WORKING_SET_START]] = True
     solves, best = 0, None
@@ -515,6 +518,17 @@ def working_set_ipm(program: ReLUProgram, *, time_limit: float | None = None,
             grow = over.size  # violator now, rather than a solve of a set soon outgrown
         keep[over[np.argsort(-sigma[over])][:grow]] = True
         z0 = res.blocks
+
+
+def handed_over_whole(result: ReLUResult) -> bool:
+    """Whether ``result`` comes from a hand-over of the atoms to the whole program's
+    interior point: the next outputs of the same program (same data and ``beta``) then
+    give the atoms :data:`ATOMS_MIN_SECONDS` only (``brief_atoms``). Not after a hand-over
+    to a working set, which starts from the atoms' iterate and needs a good one (from one
+    second of atoms, 10-class digits with the hinge loss needed three working-set solves
+    per output instead of one, and ran out of time)."""
+    stats = result.statistics
+    return bool(stats.get("handed_over")) and "working_set" not in stats
 
 
 def _narrow(program: ReLUProgram, blocks: np.ndarray) -> bool:

@@ -40,7 +40,7 @@ import numpy as np
 
 from ...._units import available_memory
 from ..linalg import allowed_cores, limit_blas_threads
-from .methods import solve_relu
+from .methods import handed_over_whole, solve_relu
 from .program import ReLUProgram, ReLUResult
 
 __all__ = ["OutputJob", "solve_outputs", "output_workers", "can_fork", "time_share",
@@ -157,11 +157,8 @@ def solve_outputs(
         left = max(time_limit - (time.perf_counter() - t0), 0.0)
         return time_share(left, workers, waiting, running)
 
-    def brief() -> bool:
-        # an earlier output of the same data and beta was handed over to the whole
-        # program's interior point (a working set's needs the atoms' iterate: not brief)
-        return any(r is not None and r.statistics.get("handed_over")
-                   and "working_set" not in r.statistics for r in results)
+    def brief() -> bool:  # an earlier output of the same data and beta tells
+        return any(r is not None and handed_over_whole(r) for r in results)
 
     if workers <= 1:
         for k, job in enumerate(jobs):
